@@ -1,0 +1,15 @@
+//! hvnet-linux: the only hvnet crate that talks to the kernel.
+//!
+//! * [`netlink`] — rtnetlink over neli: dumps and pipelined link/address/route requests.
+//! * [`tap`] — persistent TAP devices through `/dev/net/tun` ioctls.
+//! * [`netns`] — named network namespaces (`/run/netns/NAME`): create, enter, delete.
+//! * [`sysctl`] — reading and writing `/proc/sys`.
+//! * [`lock`] — the per-host exclusive apply lock (flock with a timeout).
+//! * [`ping`] — a minimal ICMP echo prober used by the demo and tests.
+
+pub mod lock;
+pub mod netlink;
+pub mod netns;
+pub mod ping;
+pub mod sysctl;
+pub mod tap;

@@ -1,0 +1,1 @@
+//! lock (placeholder, being written)

@@ -1,0 +1,1 @@
+//! ping (placeholder, being written)

@@ -1,0 +1,1 @@
+//! tap (placeholder, being written)

@@ -1,0 +1,1 @@
+//! hvnet test harness
