@@ -1,1 +1,26 @@
-//! hvnet-core
+//! hvnet-core: the backend-agnostic heart of hvnet. Pure: no syscalls, no I/O.
+//!
+//! The flow of every command:
+//!
+//! 1. [`config::Config::parse`] — the TOML file, validated, every problem located.
+//! 2. [`resolve::resolve`] — the config becomes a [`state::DesiredState`] (bridges, guest
+//!    NIC links with generated names and MACs, addresses), with a [`backend::NicBackend`]
+//!    deciding how a guest NIC looks on the host.
+//! 3. An [`backend::Observe`] implementation reads an [`observed::ObservedState`].
+//! 4. [`plan::plan`] diffs them into a minimal, ordered [`plan::Plan`] of [`op::Op`]s.
+//! 5. [`txn::run`] feeds the plan to an [`backend::Execute`] implementation and rolls back
+//!    on failure.
+//!
+//! Typed values ([`types::IfName`], [`types::MacAddr`], [`types::Ipv4Cidr`], …) are parsed
+//! once at the edge and trusted afterwards.
+
+pub mod backend;
+pub mod config;
+pub mod observed;
+pub mod op;
+pub mod plan;
+pub mod resolve;
+pub mod state;
+pub mod teardown;
+pub mod txn;
+pub mod types;

@@ -1,0 +1,173 @@
+//! The declarative host configuration: what the TOML file says, validated and typed.
+//!
+//! ```
+//! use hvnet_core::config::{Config, NetworkKind};
+//! let cfg = Config::parse(r#"
+//! [[network]]
+//! name = "hostntw"
+//! kind = "isolated"
+//! bridge = "virbr2"
+//! address = "192.168.110.1/24"
+//!
+//! [[guest]]
+//! name = "node-2"
+//! [[guest.nic]]
+//! network = "hostntw"
+//! "#, "hvnet.toml").unwrap();
+//! assert_eq!(cfg.networks[0].kind, NetworkKind::Isolated);
+//! assert_eq!(cfg.guests[0].nics[0].network, "hostntw");
+//! ```
+
+mod diag;
+mod raw;
+mod validate;
+
+pub use diag::{ConfigError, Diagnostic};
+
+use crate::types::{IfName, Ipv4Cidr, MacAddr, MacPrefix};
+
+/// A validated configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// Host-wide settings.
+    pub host: HostSettings,
+    /// The guest networks, in file order.
+    pub networks: Vec<Network>,
+    /// The guests, in file order.
+    pub guests: Vec<Guest>,
+}
+
+/// Host-wide settings (`[host]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostSettings {
+    /// Prefix of generated guest MACs (default 52:54:00, as QEMU and libvirt use).
+    pub mac_prefix: MacPrefix,
+}
+
+impl Default for HostSettings {
+    fn default() -> Self {
+        Self {
+            mac_prefix: MacPrefix::KVM,
+        }
+    }
+}
+
+/// What a network is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum NetworkKind {
+    /// Host-only: a bridge the host is on (usually with `address`), never routed beyond.
+    Isolated,
+    /// Guests only: a bridge without a host address (seed 000's `br-guest`).
+    Internal,
+    /// Bridged to a physical NIC (`uplink`), like seed 000's `vmbridge` and `br-DEVICE`.
+    Bridge,
+}
+
+impl NetworkKind {
+    /// The word used in the config file.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Isolated => "isolated",
+            Self::Internal => "internal",
+            Self::Bridge => "bridge",
+        }
+    }
+}
+
+/// Whether a network's bridge outlives its guests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Lifetime {
+    /// Created once and kept (seed 000's static bridges).
+    #[default]
+    Static,
+    /// Exists only while at least one guest port is on it (`vmbridge`, `vmvnetbridge`).
+    Dynamic,
+}
+
+/// One `[[network]]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Network {
+    /// Unique name; also the owner tag of the bridge (`hvnet:<name>`).
+    pub name: String,
+    /// What kind of network.
+    pub kind: NetworkKind,
+    /// The bridge's interface name.
+    pub bridge: IfName,
+    /// The host's address on the bridge.
+    pub address: Option<Ipv4Cidr>,
+    /// MTU of the bridge and, copied from it, of its guest ports.
+    pub mtu: Option<u32>,
+    /// Spanning tree on the bridge.
+    pub stp: bool,
+    /// Bridge forward delay in seconds (0 without STP; 2–30 with STP).
+    pub forward_delay: u32,
+    /// Static or dynamic bridge.
+    pub lifetime: Lifetime,
+    /// The physical NIC enslaved to the bridge (`kind = "bridge"` only); not owned by hvnet.
+    pub uplink: Option<IfName>,
+    /// Fixed bridge MAC; a stable one is derived from the name when absent, so the bridge's
+    /// MAC does not change as ports come and go.
+    pub mac: Option<MacAddr>,
+}
+
+/// One `[[guest]]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Guest {
+    /// Unique name; also the owner tag of its NICs' host sides (`hvnet:<name>`).
+    pub name: String,
+    /// Its NICs, in file order.
+    pub nics: Vec<Nic>,
+}
+
+/// How a guest NIC reaches its network.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum NicType {
+    /// A persistent TAP device on the host (QEMU opens it).
+    Tap {
+        /// Enable IFF_VNET_HDR (default true; virtio-net wants it).
+        vnet_hdr: bool,
+        /// Number of queues; more than one makes the tap multiqueue.
+        queues: u32,
+    },
+    /// A veth pair whose peer lives in the named network namespace (a container-like guest).
+    Veth {
+        /// The namespace, by name under `/run/netns`.
+        netns: String,
+        /// The peer's name inside that namespace.
+        peer: IfName,
+    },
+}
+
+/// One `[[guest.nic]]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Nic {
+    /// The network it joins, by name.
+    pub network: String,
+    /// Tap or veth.
+    pub kind: NicType,
+    /// The host-side interface name; generated (`vnetN`) when absent.
+    pub ifname: Option<IfName>,
+    /// The guest's MAC; derived stably from guest name and NIC index when absent.
+    pub mac: MacAddr,
+    /// Whether the MAC was given in the file (false: derived).
+    pub mac_given: bool,
+}
+
+impl Config {
+    /// Parses and validates a configuration; `file` names it in diagnostics.
+    ///
+    /// Returns every problem found, each with file, line, column and field.
+    pub fn parse(text: &str, file: &str) -> Result<Config, ConfigError> {
+        validate::parse(text, file)
+    }
+
+    /// The network with this name.
+    pub fn network(&self, name: &str) -> Option<&Network> {
+        self.networks.iter().find(|n| n.name == name)
+    }
+
+    /// The guest with this name.
+    pub fn guest(&self, name: &str) -> Option<&Guest> {
+        self.guests.iter().find(|g| g.name == name)
+    }
+}

@@ -1,0 +1,130 @@
+//! What exists: the kernel's state as an observer read it, in hvnet's own terms.
+
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
+
+use crate::state::{BridgeOpts, Owner, SysctlKey, TapOpts};
+use crate::types::{Ipv4Cidr, MacAddr};
+
+/// The kind of an existing link.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ObservedKind {
+    /// A bridge with its options.
+    Bridge(BridgeOpts),
+    /// A TAP device.
+    Tap(TapOpts),
+    /// A TUN (layer 3) device.
+    Tun,
+    /// One end of a veth pair.
+    Veth,
+    /// Anything else, with the kernel's kind word (empty for plain devices like `lo`/`eth0`).
+    Other(String),
+}
+
+/// One existing link.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObservedLink {
+    /// Kernel interface index.
+    pub ifindex: u32,
+    /// Interface name.
+    pub name: String,
+    /// Kind.
+    pub kind: ObservedKind,
+    /// Index of its master (bridge), if any.
+    pub master: Option<u32>,
+    /// MTU.
+    pub mtu: u32,
+    /// MAC, for Ethernet-like links.
+    pub mac: Option<MacAddr>,
+    /// IFF_UP.
+    pub up: bool,
+    /// IFF_LOWER_UP (carrier).
+    pub lower_up: bool,
+    /// IFLA_IFALIAS.
+    pub alias: Option<String>,
+}
+
+impl ObservedLink {
+    /// The hvnet owner, if this link carries an hvnet tag.
+    pub fn owner(&self) -> Option<Owner> {
+        self.alias.as_deref().and_then(Owner::from_alias)
+    }
+}
+
+/// One existing IPv4 address.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObservedAddr {
+    /// The link it is on.
+    pub ifindex: u32,
+    /// Address and prefix length.
+    pub cidr: Ipv4Cidr,
+}
+
+/// One existing IPv4 route.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObservedRoute {
+    /// Destination.
+    pub dst: Ipv4Cidr,
+    /// Next hop.
+    pub gateway: Option<Ipv4Addr>,
+    /// Output device index.
+    pub oif: Option<u32>,
+    /// Preferred source.
+    pub src: Option<Ipv4Addr>,
+    /// Metric.
+    pub metric: Option<u32>,
+    /// Table.
+    pub table: u32,
+    /// rtm_protocol: who installed it.
+    pub protocol: u8,
+}
+
+/// A snapshot of the kernel state relevant to hvnet.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ObservedState {
+    /// All links of the namespace.
+    pub links: Vec<ObservedLink>,
+    /// All IPv4 addresses.
+    pub addrs: Vec<ObservedAddr>,
+    /// All IPv4 routes.
+    pub routes: Vec<ObservedRoute>,
+    /// Values of the sysctls that were asked for (missing keys are absent).
+    pub sysctls: BTreeMap<SysctlKey, String>,
+}
+
+impl ObservedState {
+    /// The link with this name.
+    pub fn link(&self, name: &str) -> Option<&ObservedLink> {
+        self.links.iter().find(|l| l.name == name)
+    }
+
+    /// The link with this index.
+    pub fn by_index(&self, ifindex: u32) -> Option<&ObservedLink> {
+        self.links.iter().find(|l| l.ifindex == ifindex)
+    }
+
+    /// The name of a link's master.
+    pub fn master_name(&self, link: &ObservedLink) -> Option<&str> {
+        link.master
+            .and_then(|m| self.by_index(m))
+            .map(|m| m.name.as_str())
+    }
+
+    /// The ports of a bridge.
+    pub fn ports_of<'a>(
+        &'a self,
+        bridge: &'a ObservedLink,
+    ) -> impl Iterator<Item = &'a ObservedLink> + 'a {
+        self.links
+            .iter()
+            .filter(move |l| l.master == Some(bridge.ifindex))
+    }
+
+    /// IPv4 addresses on a link.
+    pub fn addrs_of(&self, ifindex: u32) -> impl Iterator<Item = &Ipv4Cidr> + '_ {
+        self.addrs
+            .iter()
+            .filter(move |a| a.ifindex == ifindex)
+            .map(|a| &a.cidr)
+    }
+}

@@ -1,0 +1,491 @@
+//! One step of a plan: an operation on the kernel, its inverse, and how `ip` would say it.
+
+use std::fmt;
+
+use crate::state::{
+    AddrSpec, BridgeOpts, LinkKind, LinkSpec, Owner, RouteSpec, SysctlKey, TapOpts, VethPeer,
+};
+use crate::types::{IfName, Ipv4Cidr, MacAddr};
+
+/// The routing protocol number hvnet installs its routes with (`proto 104` for `ip`).
+pub const RTPROT_HVNET: u8 = 104;
+
+/// One kernel operation. Ops name links by interface name; the executor resolves names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Op {
+    /// Create a bridge (down), tagged with its owner.
+    CreateBridge {
+        /// Name.
+        name: IfName,
+        /// Owner tag.
+        owner: Owner,
+        /// MTU.
+        mtu: Option<u32>,
+        /// Fixed MAC.
+        mac: Option<MacAddr>,
+        /// Options.
+        opts: BridgeOpts,
+    },
+    /// Create a persistent TAP device (down), tagged with its owner.
+    CreateTap {
+        /// Name.
+        name: IfName,
+        /// Owner tag.
+        owner: Owner,
+        /// MTU.
+        mtu: Option<u32>,
+        /// Host-side MAC.
+        mac: Option<MacAddr>,
+        /// TAP flags and ownership.
+        opts: TapOpts,
+    },
+    /// Create a veth pair whose peer goes into a named namespace.
+    CreateVeth {
+        /// Host-side name.
+        name: IfName,
+        /// Owner tag.
+        owner: Owner,
+        /// MTU of both ends.
+        mtu: Option<u32>,
+        /// Host-side MAC.
+        mac: Option<MacAddr>,
+        /// The peer.
+        peer: VethPeer,
+    },
+    /// Delete a link hvnet owns. `restore` describes it for a rollback (None: cannot be
+    /// recreated, e.g. a veth whose peer namespace is unknown).
+    DeleteLink {
+        /// Name.
+        name: IfName,
+        /// How to recreate it.
+        restore: Option<Box<Restore>>,
+    },
+    /// Make `link` a port of `master` (`None`: detach).
+    SetMaster {
+        /// The port.
+        link: IfName,
+        /// New master.
+        master: Option<IfName>,
+        /// Previous master, for the inverse.
+        old: Option<IfName>,
+    },
+    /// Change the MTU.
+    SetMtu {
+        /// Link.
+        link: IfName,
+        /// New MTU.
+        mtu: u32,
+        /// Previous MTU.
+        old: u32,
+    },
+    /// Change the MAC.
+    SetMac {
+        /// Link.
+        link: IfName,
+        /// New MAC.
+        mac: MacAddr,
+        /// Previous MAC.
+        old: Option<MacAddr>,
+    },
+    /// Bring a link up or down.
+    SetUp {
+        /// Link.
+        link: IfName,
+        /// Up (true) or down.
+        up: bool,
+    },
+    /// Set or clear (`None`) the alias.
+    SetAlias {
+        /// Link.
+        link: IfName,
+        /// New alias.
+        alias: Option<String>,
+        /// Previous alias.
+        old: Option<String>,
+    },
+    /// Change bridge options.
+    SetBridgeOpts {
+        /// The bridge.
+        link: IfName,
+        /// New options.
+        opts: BridgeOpts,
+        /// Previous options.
+        old: BridgeOpts,
+    },
+    /// Add an IPv4 address.
+    AddAddr(AddrSpec),
+    /// Remove an IPv4 address.
+    DelAddr(AddrSpec),
+    /// Add a route (protocol [`RTPROT_HVNET`]).
+    AddRoute(RouteSpec),
+    /// Remove a route.
+    DelRoute(RouteSpec),
+    /// Write a sysctl.
+    SetSysctl {
+        /// Key.
+        key: SysctlKey,
+        /// New value.
+        value: String,
+        /// Previous value.
+        old: String,
+    },
+}
+
+/// Everything needed to recreate a deleted link.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Restore {
+    /// The link as it was.
+    pub spec: LinkSpec,
+    /// Its IPv4 addresses.
+    pub addrs: Vec<Ipv4Cidr>,
+}
+
+impl Op {
+    /// The link an op is about, if any.
+    pub fn link(&self) -> Option<&IfName> {
+        match self {
+            Self::CreateBridge { name, .. }
+            | Self::CreateTap { name, .. }
+            | Self::CreateVeth { name, .. }
+            | Self::DeleteLink { name, .. } => Some(name),
+            Self::SetMaster { link, .. }
+            | Self::SetMtu { link, .. }
+            | Self::SetMac { link, .. }
+            | Self::SetUp { link, .. }
+            | Self::SetAlias { link, .. }
+            | Self::SetBridgeOpts { link, .. } => Some(link),
+            Self::AddAddr(a) | Self::DelAddr(a) => Some(&a.link),
+            Self::AddRoute(r) | Self::DelRoute(r) => r.dev.as_ref(),
+            Self::SetSysctl { .. } => None,
+        }
+    }
+
+    /// Whether the op changes which links exist (creates or deletes one).
+    pub fn is_create(&self) -> bool {
+        matches!(
+            self,
+            Self::CreateBridge { .. } | Self::CreateTap { .. } | Self::CreateVeth { .. }
+        )
+    }
+
+    /// The ops that undo this one, in order. Empty when it cannot be undone (a deleted veth).
+    ///
+    /// ```
+    /// use hvnet_core::op::Op;
+    /// use hvnet_core::types::IfName;
+    /// let link = IfName::new("vnet0").unwrap();
+    /// let op = Op::SetMtu { link: link.clone(), mtu: 9000, old: 1500 };
+    /// assert_eq!(op.inverse(), vec![Op::SetMtu { link, mtu: 1500, old: 9000 }]);
+    /// ```
+    pub fn inverse(&self) -> Vec<Op> {
+        match self {
+            Self::CreateBridge { name, .. }
+            | Self::CreateTap { name, .. }
+            | Self::CreateVeth { name, .. } => {
+                vec![Self::DeleteLink {
+                    name: name.clone(),
+                    restore: None,
+                }]
+            }
+            Self::DeleteLink { restore, .. } => {
+                restore.as_deref().map(Restore::ops).unwrap_or_default()
+            }
+            Self::SetMaster { link, master, old } => vec![Self::SetMaster {
+                link: link.clone(),
+                master: old.clone(),
+                old: master.clone(),
+            }],
+            Self::SetMtu { link, mtu, old } => vec![Self::SetMtu {
+                link: link.clone(),
+                mtu: *old,
+                old: *mtu,
+            }],
+            Self::SetMac { link, mac, old } => match old {
+                Some(o) => vec![Self::SetMac {
+                    link: link.clone(),
+                    mac: *o,
+                    old: Some(*mac),
+                }],
+                None => vec![],
+            },
+            Self::SetUp { link, up } => vec![Self::SetUp {
+                link: link.clone(),
+                up: !up,
+            }],
+            Self::SetAlias { link, alias, old } => vec![Self::SetAlias {
+                link: link.clone(),
+                alias: old.clone(),
+                old: alias.clone(),
+            }],
+            Self::SetBridgeOpts { link, opts, old } => vec![Self::SetBridgeOpts {
+                link: link.clone(),
+                opts: *old,
+                old: *opts,
+            }],
+            Self::AddAddr(a) => vec![Self::DelAddr(a.clone())],
+            Self::DelAddr(a) => vec![Self::AddAddr(a.clone())],
+            Self::AddRoute(r) => vec![Self::DelRoute(r.clone())],
+            Self::DelRoute(r) => vec![Self::AddRoute(r.clone())],
+            Self::SetSysctl { key, value, old } => vec![Self::SetSysctl {
+                key: key.clone(),
+                value: old.clone(),
+                old: value.clone(),
+            }],
+        }
+    }
+
+    /// The equivalent iproute2/sysctl command line (one line, `&&`-joined where one op is
+    /// several commands), as `hvnet apply --dry-run` prints it.
+    pub fn command(&self) -> String {
+        CommandLine(self).to_string()
+    }
+}
+
+impl Restore {
+    /// The ops that recreate the link as it was.
+    pub fn ops(&self) -> Vec<Op> {
+        let s = &self.spec;
+        let Some(owner) = s.owner.clone() else {
+            return vec![];
+        };
+        let mut ops = match &s.kind {
+            LinkKind::Bridge(opts) => vec![Op::CreateBridge {
+                name: s.name.clone(),
+                owner,
+                mtu: s.mtu,
+                mac: s.mac,
+                opts: *opts,
+            }],
+            LinkKind::Tap(opts) => vec![Op::CreateTap {
+                name: s.name.clone(),
+                owner,
+                mtu: s.mtu,
+                mac: s.mac,
+                opts: *opts,
+            }],
+            LinkKind::Veth(peer) => vec![Op::CreateVeth {
+                name: s.name.clone(),
+                owner,
+                mtu: s.mtu,
+                mac: s.mac,
+                peer: peer.clone(),
+            }],
+            LinkKind::External => return vec![],
+        };
+        if let Some(m) = &s.master {
+            ops.push(Op::SetMaster {
+                link: s.name.clone(),
+                master: Some(m.clone()),
+                old: None,
+            });
+        }
+        if s.up {
+            ops.push(Op::SetUp {
+                link: s.name.clone(),
+                up: true,
+            });
+        }
+        ops.extend(self.addrs.iter().map(|c| {
+            Op::AddAddr(AddrSpec {
+                link: s.name.clone(),
+                cidr: *c,
+            })
+        }));
+        ops
+    }
+}
+
+fn onoff(b: bool) -> &'static str {
+    if b {
+        "on"
+    } else {
+        "off"
+    }
+}
+
+impl fmt::Display for Op {
+    /// Human text, e.g. `create bridge virbr2 (hvnet:hostntw, mtu 1500, stp off, forward delay 0.00 s)`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let extra = |mtu: &Option<u32>, mac: &Option<MacAddr>| {
+            let mut s = String::new();
+            if let Some(m) = mac {
+                s.push_str(&format!(", mac {m}"));
+            }
+            if let Some(m) = mtu {
+                s.push_str(&format!(", mtu {m}"));
+            }
+            s
+        };
+        match self {
+            Self::CreateBridge {
+                name,
+                owner,
+                mtu,
+                mac,
+                opts,
+            } => write!(
+                f,
+                "create bridge {name} ({owner}{}, stp {}, forward delay {}.{:02} s)",
+                extra(mtu, mac),
+                onoff(opts.stp),
+                opts.forward_delay_cs / 100,
+                opts.forward_delay_cs % 100
+            ),
+            Self::CreateTap {
+                name,
+                owner,
+                mtu,
+                mac,
+                opts,
+            } => write!(
+                f,
+                "create tap {name} ({owner}{}, vnet_hdr {}{})",
+                extra(mtu, mac),
+                onoff(opts.vnet_hdr),
+                if opts.multi_queue { ", multiqueue" } else { "" }
+            ),
+            Self::CreateVeth {
+                name,
+                owner,
+                mtu,
+                mac,
+                peer,
+            } => write!(
+                f,
+                "create veth {name} ({owner}{}) with peer {} in namespace {}",
+                extra(mtu, mac),
+                peer.name,
+                peer.netns
+            ),
+            Self::DeleteLink { name, .. } => write!(f, "delete {name}"),
+            Self::SetMaster {
+                link,
+                master: Some(m),
+                ..
+            } => write!(f, "attach {link} to {m}"),
+            Self::SetMaster {
+                link,
+                master: None,
+                old,
+            } => match old {
+                Some(o) => write!(f, "detach {link} from {o}"),
+                None => write!(f, "detach {link}"),
+            },
+            Self::SetMtu { link, mtu, old } => write!(f, "set mtu of {link} to {mtu} (was {old})"),
+            Self::SetMac { link, mac, old } => match old {
+                Some(o) => write!(f, "set mac of {link} to {mac} (was {o})"),
+                None => write!(f, "set mac of {link} to {mac}"),
+            },
+            Self::SetUp { link, up } => {
+                write!(f, "bring {link} {}", if *up { "up" } else { "down" })
+            }
+            Self::SetAlias { link, alias, .. } => match alias {
+                Some(a) => write!(f, "set alias of {link} to {a:?}"),
+                None => write!(f, "clear alias of {link}"),
+            },
+            Self::SetBridgeOpts { link, opts, .. } => write!(
+                f,
+                "set bridge {link} stp {}, forward delay {}.{:02} s",
+                onoff(opts.stp),
+                opts.forward_delay_cs / 100,
+                opts.forward_delay_cs % 100
+            ),
+            Self::AddAddr(a) => write!(f, "add address {} to {}", a.cidr, a.link),
+            Self::DelAddr(a) => write!(f, "remove address {} from {}", a.cidr, a.link),
+            Self::AddRoute(r) => write!(f, "add route {}", RouteText(r)),
+            Self::DelRoute(r) => write!(f, "remove route {}", RouteText(r)),
+            Self::SetSysctl { key, value, old } => {
+                write!(f, "set sysctl {key} = {value} (was {old})")
+            }
+        }
+    }
+}
+
+struct RouteText<'a>(&'a RouteSpec);
+
+impl fmt::Display for RouteText<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let r = self.0;
+        write!(f, "{}", r.dst)?;
+        if let Some(g) = r.gateway {
+            write!(f, " via {g}")?;
+        }
+        if let Some(d) = &r.dev {
+            write!(f, " dev {d}")?;
+        }
+        if let Some(s) = r.src {
+            write!(f, " src {s}")?;
+        }
+        if let Some(m) = r.metric {
+            write!(f, " metric {m}")?;
+        }
+        if r.table != crate::state::MAIN_TABLE {
+            write!(f, " table {}", r.table)?;
+        }
+        Ok(())
+    }
+}
+
+struct CommandLine<'a>(&'a Op);
+
+impl fmt::Display for CommandLine<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let opt =
+            |word: &str, v: Option<String>| v.map(|v| format!(" {word} {v}")).unwrap_or_default();
+        match self.0 {
+            Op::CreateBridge { name, owner, mtu, mac, opts } => write!(
+                f,
+                "ip link add name {name}{}{} type bridge stp_state {} forward_delay {} && ip link set dev {name} alias {}",
+                opt("address", mac.map(|m| m.to_string())),
+                opt("mtu", mtu.map(|m| m.to_string())),
+                u8::from(opts.stp),
+                opts.forward_delay_cs,
+                owner.tag()
+            ),
+            Op::CreateTap { name, owner, mtu, mac, opts } => write!(
+                f,
+                "ip tuntap add dev {name} mode tap{}{}{}{} && ip link set dev {name}{}{} alias {}",
+                if opts.vnet_hdr { " vnet_hdr" } else { "" },
+                if opts.multi_queue { " multi_queue" } else { "" },
+                opt("user", opts.uid.map(|u| u.to_string())),
+                opt("group", opts.gid.map(|g| g.to_string())),
+                opt("address", mac.map(|m| m.to_string())),
+                opt("mtu", mtu.map(|m| m.to_string())),
+                owner.tag()
+            ),
+            Op::CreateVeth { name, owner, mtu, mac, peer } => write!(
+                f,
+                "ip link add name {name}{}{} type veth peer name {}{} netns {} && ip link set dev {name} alias {}",
+                opt("address", mac.map(|m| m.to_string())),
+                opt("mtu", mtu.map(|m| m.to_string())),
+                peer.name,
+                opt("address", peer.mac.map(|m| m.to_string())),
+                peer.netns,
+                owner.tag()
+            ),
+            Op::DeleteLink { name, .. } => write!(f, "ip link del dev {name}"),
+            Op::SetMaster { link, master, .. } => match master {
+                Some(m) => write!(f, "ip link set dev {link} master {m}"),
+                None => write!(f, "ip link set dev {link} nomaster"),
+            },
+            Op::SetMtu { link, mtu, .. } => write!(f, "ip link set dev {link} mtu {mtu}"),
+            Op::SetMac { link, mac, .. } => write!(f, "ip link set dev {link} address {mac}"),
+            Op::SetUp { link, up } => write!(f, "ip link set dev {link} {}", if *up { "up" } else { "down" }),
+            Op::SetAlias { link, alias, .. } => match alias {
+                Some(a) => write!(f, "ip link set dev {link} alias '{a}'"),
+                None => write!(f, "ip link set dev {link} alias ''"),
+            },
+            Op::SetBridgeOpts { link, opts, .. } => write!(
+                f,
+                "ip link set dev {link} type bridge stp_state {} forward_delay {}",
+                u8::from(opts.stp),
+                opts.forward_delay_cs
+            ),
+            Op::AddAddr(a) => write!(f, "ip addr add {} brd + dev {}", a.cidr, a.link),
+            Op::DelAddr(a) => write!(f, "ip addr del {} dev {}", a.cidr, a.link),
+            Op::AddRoute(r) => write!(f, "ip route add {} proto {RTPROT_HVNET}", RouteText(r)),
+            Op::DelRoute(r) => write!(f, "ip route del {} proto {RTPROT_HVNET}", RouteText(r)),
+            Op::SetSysctl { key, value, .. } => write!(f, "sysctl -w {key}={value}"),
+        }
+    }
+}

@@ -1,0 +1,451 @@
+//! The planner: `plan(observed, desired)` — the minimal ordered list of ops that turns what
+//! exists into what is wanted, touching only what hvnet owns.
+//!
+//! Order: conflicting deletes, creates (bridges first), attribute changes, attaches, up,
+//! addresses, routes, sysctls, and last the removal of owned links no longer wanted (ports
+//! before bridges), so that a failure part-way leaves deletions — the ops whose rollback is
+//! weakest — not yet done.
+
+use std::collections::HashSet;
+use std::fmt;
+
+use crate::observed::{ObservedKind, ObservedLink, ObservedState};
+use crate::op::{Op, Restore, RTPROT_HVNET};
+use crate::state::{AddrSpec, DesiredState, LinkKind, LinkSpec, RouteSpec, VethPeer};
+use crate::types::{IfName, Ipv4Cidr};
+
+/// An ordered list of ops.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Plan {
+    /// The ops, in execution order.
+    pub ops: Vec<Op>,
+}
+
+impl Plan {
+    /// True when the kernel already matches.
+    pub fn is_empty(&self) -> bool {
+        self.ops.is_empty()
+    }
+
+    /// Number of ops.
+    pub fn len(&self) -> usize {
+        self.ops.len()
+    }
+
+    /// The equivalent commands, one line per op.
+    pub fn commands(&self) -> Vec<String> {
+        self.ops.iter().map(Op::command).collect()
+    }
+}
+
+impl fmt::Display for Plan {
+    /// One numbered line per op, or `no changes`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.ops.is_empty() {
+            return writeln!(f, "no changes");
+        }
+        let w = self.ops.len().to_string().len();
+        for (i, op) in self.ops.iter().enumerate() {
+            writeln!(f, "{:>w$}. {op}", i + 1)?;
+        }
+        Ok(())
+    }
+}
+
+/// Why no plan can be made.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PlanError {
+    /// A wanted name is taken by a link hvnet does not own.
+    #[error("interface {name} already exists ({kind}) and is not owned by hvnet; refusing to touch it — rename it in the config or remove the interface")]
+    NotOwned {
+        /// The name.
+        name: String,
+        /// Its kind word.
+        kind: String,
+    },
+    /// A configured uplink does not exist.
+    #[error("uplink {name} does not exist")]
+    MissingUplink {
+        /// The name.
+        name: String,
+    },
+    /// A configured uplink is a port of a bridge hvnet does not own.
+    #[error("uplink {name} is a port of {master}, which hvnet does not own; detach it first")]
+    UplinkBusy {
+        /// The uplink.
+        name: String,
+        /// Its current master.
+        master: String,
+    },
+    /// A configured uplink is itself an hvnet-owned link or a bridge.
+    #[error("uplink {name} cannot be used: it is a {kind}")]
+    BadUplink {
+        /// The uplink.
+        name: String,
+        /// What it is.
+        kind: String,
+    },
+}
+
+fn kind_word(k: &ObservedKind) -> String {
+    match k {
+        ObservedKind::Bridge(_) => "bridge".into(),
+        ObservedKind::Tap(_) => "tap".into(),
+        ObservedKind::Tun => "tun".into(),
+        ObservedKind::Veth => "veth".into(),
+        ObservedKind::Other(s) if s.is_empty() => "device".into(),
+        ObservedKind::Other(s) => s.clone(),
+    }
+}
+
+/// Whether an existing link can serve as the desired one without recreating it.
+fn same_kind(obs: &ObservedKind, want: &LinkKind) -> bool {
+    match (obs, want) {
+        (ObservedKind::Bridge(_), LinkKind::Bridge(_))
+        | (ObservedKind::Veth, LinkKind::Veth(_)) => true,
+        (ObservedKind::Tap(have), LinkKind::Tap(want)) => {
+            // Flags and ownership of a persistent tap cannot change; a mismatch recreates it.
+            have.vnet_hdr == want.vnet_hdr
+                && have.multi_queue == want.multi_queue
+                && have.uid == want.uid
+                && have.gid == want.gid
+        }
+        _ => false,
+    }
+}
+
+/// The desired spec of an existing owned link, for recreating it after a rollback.
+pub(crate) fn restore_of(obs: &ObservedState, l: &ObservedLink) -> Option<Box<Restore>> {
+    let kind = match &l.kind {
+        ObservedKind::Bridge(o) => LinkKind::Bridge(*o),
+        ObservedKind::Tap(o) => LinkKind::Tap(*o),
+        // The peer's namespace is not observable from here: such a link cannot be recreated.
+        _ => return None,
+    };
+    let name = IfName::new(&l.name).ok()?;
+    let master = obs.master_name(l).and_then(|m| IfName::new(m).ok());
+    Some(Box::new(Restore {
+        spec: LinkSpec {
+            name,
+            kind,
+            owner: l.owner(),
+            master,
+            mtu: Some(l.mtu),
+            mac: l.mac,
+            up: l.up,
+        },
+        addrs: obs.addrs_of(l.ifindex).copied().collect(),
+    }))
+}
+
+/// Computes the plan that makes `observed` match `desired`.
+///
+/// ```
+/// use hvnet_core::observed::ObservedState;
+/// use hvnet_core::plan::plan;
+/// use hvnet_core::state::*;
+/// use hvnet_core::types::IfName;
+/// let mut want = DesiredState::default();
+/// want.links.push(LinkSpec {
+///     name: IfName::new("virbr2").unwrap(),
+///     kind: LinkKind::Bridge(BridgeOpts { stp: false, forward_delay_cs: 0 }),
+///     owner: Some(Owner::new("hostntw")), master: None, mtu: None, mac: None, up: true,
+/// });
+/// let p = plan(&ObservedState::default(), &want).unwrap();
+/// assert_eq!(p.commands(), vec![
+///     "ip link add name virbr2 type bridge stp_state 0 forward_delay 0 && ip link set dev virbr2 alias hvnet:hostntw",
+///     "ip link set dev virbr2 up",
+/// ]);
+/// ```
+pub fn plan(observed: &ObservedState, desired: &DesiredState) -> Result<Plan, PlanError> {
+    let mut early_deletes = Vec::new();
+    let mut creates = Vec::new();
+    let mut changes = Vec::new();
+    let mut attaches = Vec::new();
+    let mut ups = Vec::new();
+    let mut addr_ops = Vec::new();
+    let mut route_ops = Vec::new();
+    let mut sysctl_ops = Vec::new();
+    // Links that exist (or will) with the desired kind, by name: their addresses are managed.
+    let mut recreated: HashSet<&str> = HashSet::new();
+
+    for want in &desired.links {
+        let have = observed.link(want.name.as_str());
+        if let LinkKind::External = want.kind {
+            let Some(have) = have else {
+                return Err(PlanError::MissingUplink {
+                    name: want.name.to_string(),
+                });
+            };
+            if have.owner().is_some() || matches!(have.kind, ObservedKind::Bridge(_)) {
+                return Err(PlanError::BadUplink {
+                    name: want.name.to_string(),
+                    kind: if have.owner().is_some() {
+                        "link owned by hvnet".into()
+                    } else {
+                        "bridge".into()
+                    },
+                });
+            }
+            if let Some(m) = have.master.and_then(|m| observed.by_index(m)) {
+                if m.owner().is_none() {
+                    return Err(PlanError::UplinkBusy {
+                        name: want.name.to_string(),
+                        master: m.name.clone(),
+                    });
+                }
+            }
+            link_changes(observed, have, want, &mut changes, &mut attaches, &mut ups);
+            continue;
+        }
+        let usable = match have {
+            None => None,
+            Some(h) if h.owner().is_none() => {
+                return Err(PlanError::NotOwned {
+                    name: h.name.clone(),
+                    kind: kind_word(&h.kind),
+                });
+            }
+            Some(h) if same_kind(&h.kind, &want.kind) => Some(h),
+            Some(h) => {
+                early_deletes.push(Op::DeleteLink {
+                    name: want.name.clone(),
+                    restore: restore_of(observed, h),
+                });
+                None
+            }
+        };
+        match usable {
+            Some(h) => link_changes(observed, h, want, &mut changes, &mut attaches, &mut ups),
+            None => {
+                recreated.insert(want.name.as_str());
+                creates.push(create_op(want));
+                if let Some(m) = &want.master {
+                    attaches.push(Op::SetMaster {
+                        link: want.name.clone(),
+                        master: Some(m.clone()),
+                        old: None,
+                    });
+                }
+                if want.up {
+                    ups.push(Op::SetUp {
+                        link: want.name.clone(),
+                        up: true,
+                    });
+                }
+            }
+        }
+    }
+    // A port of a bridge that is being recreated loses its master with the old bridge.
+    for want in &desired.links {
+        if let Some(m) = &want.master {
+            let planned = attaches.iter().any(|op| op.link() == Some(&want.name));
+            if recreated.contains(m.as_str()) && !recreated.contains(want.name.as_str()) && !planned
+            {
+                attaches.push(Op::SetMaster {
+                    link: want.name.clone(),
+                    master: Some(m.clone()),
+                    old: None,
+                });
+            }
+        }
+    }
+    // Bridges before their ports, so attaching finds the master.
+    creates.sort_by_key(|op| !matches!(op, Op::CreateBridge { .. }));
+
+    // Addresses: the desired set is complete for every owned, desired link.
+    for want in desired.links.iter().filter(|l| l.owner.is_some()) {
+        let wanted: Vec<&AddrSpec> = desired
+            .addrs
+            .iter()
+            .filter(|a| a.link == want.name)
+            .collect();
+        let have: Vec<Ipv4Cidr> = match observed.link(want.name.as_str()) {
+            Some(l) if !recreated.contains(want.name.as_str()) => {
+                observed.addrs_of(l.ifindex).copied().collect()
+            }
+            _ => Vec::new(),
+        };
+        for cidr in &have {
+            if !wanted.iter().any(|a| a.cidr == *cidr) {
+                addr_ops.push(Op::DelAddr(AddrSpec {
+                    link: want.name.clone(),
+                    cidr: *cidr,
+                }));
+            }
+        }
+        for a in wanted {
+            if !have.contains(&a.cidr) {
+                addr_ops.push(Op::AddAddr(a.clone()));
+            }
+        }
+    }
+
+    // Routes: the desired set is complete for hvnet's protocol number.
+    let have_routes: Vec<RouteSpec> = observed
+        .routes
+        .iter()
+        .filter(|r| r.protocol == RTPROT_HVNET)
+        .map(|r| RouteSpec {
+            dst: r.dst,
+            gateway: r.gateway,
+            dev: r
+                .oif
+                .and_then(|i| observed.by_index(i))
+                .and_then(|l| IfName::new(&l.name).ok()),
+            src: r.src,
+            metric: r.metric,
+            table: r.table,
+        })
+        .collect();
+    for r in &have_routes {
+        if !desired.routes.contains(r) {
+            route_ops.push(Op::DelRoute(r.clone()));
+        }
+    }
+    for r in &desired.routes {
+        if !have_routes.contains(r) {
+            route_ops.push(Op::AddRoute(r.clone()));
+        }
+    }
+
+    for s in &desired.sysctls {
+        let old = observed.sysctls.get(&s.key).cloned().unwrap_or_default();
+        if old != s.value {
+            sysctl_ops.push(Op::SetSysctl {
+                key: s.key.clone(),
+                value: s.value.clone(),
+                old,
+            });
+        }
+    }
+
+    // Owned links in scope that are no longer wanted: ports first, bridges last.
+    let mut late_deletes: Vec<(bool, Op)> = observed
+        .links
+        .iter()
+        .filter(|l| l.owner().is_some_and(|o| desired.scope.covers(&o)))
+        .filter(|l| desired.link(&l.name).is_none())
+        .filter_map(|l| {
+            let name = IfName::new(&l.name).ok()?;
+            let is_bridge = matches!(l.kind, ObservedKind::Bridge(_));
+            Some((
+                is_bridge,
+                Op::DeleteLink {
+                    name,
+                    restore: restore_of(observed, l),
+                },
+            ))
+        })
+        .collect();
+    late_deletes.sort_by_key(|(is_bridge, _)| *is_bridge);
+
+    let mut ops = early_deletes;
+    ops.extend(creates);
+    ops.extend(changes);
+    ops.extend(attaches);
+    ops.extend(ups);
+    ops.extend(addr_ops);
+    ops.extend(route_ops);
+    ops.extend(sysctl_ops);
+    ops.extend(late_deletes.into_iter().map(|(_, op)| op));
+    Ok(Plan { ops })
+}
+
+fn create_op(want: &LinkSpec) -> Op {
+    let owner = want
+        .owner
+        .clone()
+        .unwrap_or_else(|| crate::state::Owner::new("unknown"));
+    match &want.kind {
+        LinkKind::Bridge(opts) => Op::CreateBridge {
+            name: want.name.clone(),
+            owner,
+            mtu: want.mtu,
+            mac: want.mac,
+            opts: *opts,
+        },
+        LinkKind::Tap(opts) => Op::CreateTap {
+            name: want.name.clone(),
+            owner,
+            mtu: want.mtu,
+            mac: want.mac,
+            opts: *opts,
+        },
+        LinkKind::Veth(peer) => Op::CreateVeth {
+            name: want.name.clone(),
+            owner,
+            mtu: want.mtu,
+            mac: want.mac,
+            peer: VethPeer {
+                name: peer.name.clone(),
+                netns: peer.netns.clone(),
+                mac: peer.mac,
+            },
+        },
+        // Never reached: external links are not created (handled by the caller).
+        LinkKind::External => Op::SetUp {
+            link: want.name.clone(),
+            up: want.up,
+        },
+    }
+}
+
+/// Ops that bring an existing link in line with its spec.
+fn link_changes(
+    observed: &ObservedState,
+    have: &ObservedLink,
+    want: &LinkSpec,
+    changes: &mut Vec<Op>,
+    attaches: &mut Vec<Op>,
+    ups: &mut Vec<Op>,
+) {
+    let link = want.name.clone();
+    if let Some(owner) = &want.owner {
+        if have.owner().as_ref() != Some(owner) {
+            changes.push(Op::SetAlias {
+                link: link.clone(),
+                alias: Some(owner.tag()),
+                old: have.alias.clone(),
+            });
+        }
+    }
+    if let Some(mtu) = want.mtu {
+        if have.mtu != mtu {
+            changes.push(Op::SetMtu {
+                link: link.clone(),
+                mtu,
+                old: have.mtu,
+            });
+        }
+    }
+    if let Some(mac) = want.mac {
+        if have.mac != Some(mac) {
+            changes.push(Op::SetMac {
+                link: link.clone(),
+                mac,
+                old: have.mac,
+            });
+        }
+    }
+    if let (LinkKind::Bridge(opts), ObservedKind::Bridge(old)) = (&want.kind, &have.kind) {
+        if opts != old {
+            changes.push(Op::SetBridgeOpts {
+                link: link.clone(),
+                opts: *opts,
+                old: *old,
+            });
+        }
+    }
+    let have_master = observed.master_name(have);
+    if have_master != want.master.as_ref().map(IfName::as_str) {
+        attaches.push(Op::SetMaster {
+            link: link.clone(),
+            master: want.master.clone(),
+            old: have_master.and_then(|m| IfName::new(m).ok()),
+        });
+    }
+    if want.up && !have.up {
+        ups.push(Op::SetUp { link, up: true });
+    }
+}

@@ -1,0 +1,164 @@
+//! From config to desired state: bridges, uplinks, guest NIC links with their names and MACs.
+
+use std::collections::{HashMap, HashSet};
+
+use crate::backend::NicBackend;
+use crate::config::{Config, Lifetime};
+use crate::observed::ObservedState;
+use crate::state::{AddrSpec, BridgeOpts, DesiredState, LinkKind, LinkSpec, Owner, Scope};
+use crate::types::{IfName, MacAddr, MacPrefix};
+
+/// The MAC hvnet gives a network's bridge unless the config fixes one: stable per network
+/// name, locally administered, so the bridge MAC never follows its ports.
+pub fn bridge_mac(network: &str) -> MacAddr {
+    MacAddr::derive(&MacPrefix::LOCAL, &format!("bridge/{network}"))
+}
+
+/// Computes the desired state of `config`. Unnamed guest NICs keep the name of the owned link
+/// that already carries them (matched by owner and MAC); otherwise they get the lowest free
+/// `<prefix>N`.
+///
+/// ```
+/// use hvnet_core::{config::Config, observed::ObservedState, resolve::resolve};
+/// # use hvnet_core::{backend::NicBackend, config::{Guest, Network, Nic}, state::*, types::IfName};
+/// # struct Taps;
+/// # impl NicBackend for Taps {
+/// #   fn name(&self) -> &'static str { "test" }
+/// #   fn ifname_prefix(&self, _: &Nic) -> &'static str { "vnet" }
+/// #   fn host_link(&self, g: &Guest, n: &Nic, net: &Network, name: IfName) -> LinkSpec {
+/// #     LinkSpec { name, kind: LinkKind::Tap(TapOpts::default()), owner: Some(Owner::new(&g.name)),
+/// #       master: Some(net.bridge.clone()), mtu: net.mtu, mac: Some(n.mac.with_first_octet(0xfe)), up: true }
+/// #   }
+/// # }
+/// let cfg = Config::parse("[[network]]\nname='n'\nkind='internal'\nbridge='br-guest'\n\
+///     [[guest]]\nname='g'\n[[guest.nic]]\nnetwork='n'\n", "x.toml").unwrap();
+/// let want = resolve(&cfg, &ObservedState::default(), &Taps);
+/// let names: Vec<&str> = want.links.iter().map(|l| l.name.as_str()).collect();
+/// assert_eq!(names, ["br-guest", "vnet0"]);
+/// ```
+pub fn resolve(
+    config: &Config,
+    observed: &ObservedState,
+    backend: &dyn NicBackend,
+) -> DesiredState {
+    let mut want = DesiredState {
+        scope: Scope::All,
+        ..DesiredState::default()
+    };
+    let used_networks: HashSet<&str> = config
+        .guests
+        .iter()
+        .flat_map(|g| g.nics.iter().map(|n| n.network.as_str()))
+        .collect();
+    for net in &config.networks {
+        if net.lifetime == Lifetime::Dynamic && !used_networks.contains(net.name.as_str()) {
+            continue;
+        }
+        want.links.push(LinkSpec {
+            name: net.bridge.clone(),
+            kind: LinkKind::Bridge(BridgeOpts {
+                stp: net.stp,
+                forward_delay_cs: net.forward_delay * 100,
+            }),
+            owner: Some(Owner::new(&net.name)),
+            master: None,
+            mtu: net.mtu,
+            mac: Some(net.mac.unwrap_or_else(|| bridge_mac(&net.name))),
+            up: true,
+        });
+        if let Some(cidr) = net.address {
+            want.addrs.push(AddrSpec {
+                link: net.bridge.clone(),
+                cidr,
+            });
+        }
+        if let Some(uplink) = &net.uplink {
+            want.links.push(LinkSpec {
+                name: uplink.clone(),
+                kind: LinkKind::External,
+                owner: None,
+                master: Some(net.bridge.clone()),
+                mtu: None,
+                mac: None,
+                up: true,
+            });
+        }
+    }
+
+    // Names nobody may be given automatically.
+    let mut taken: HashSet<String> = config
+        .networks
+        .iter()
+        .flat_map(|n| {
+            std::iter::once(n.bridge.to_string()).chain(n.uplink.iter().map(|u| u.to_string()))
+        })
+        .chain(config.guests.iter().flat_map(|g| {
+            g.nics
+                .iter()
+                .filter_map(|n| n.ifname.as_ref().map(|i| i.to_string()))
+        }))
+        .collect();
+    let observed_names: HashSet<&str> = observed.links.iter().map(|l| l.name.as_str()).collect();
+    // Owned links by (owner, MAC), to find the link that already carries an unnamed NIC.
+    let carriers: HashMap<(Owner, MacAddr), &str> = observed
+        .links
+        .iter()
+        .filter_map(|l| Some(((l.owner()?, l.mac?), l.name.as_str())))
+        .collect();
+    let mut cursor: HashMap<&str, u32> = HashMap::new();
+
+    for guest in &config.guests {
+        let owner = Owner::new(&guest.name);
+        for nic in &guest.nics {
+            let Some(net) = config.network(&nic.network) else {
+                continue;
+            };
+            let name = match &nic.ifname {
+                Some(n) => n.clone(),
+                None => {
+                    let prefix = backend.ifname_prefix(nic);
+                    // Probe with a placeholder name to learn the host-side MAC.
+                    let probe_name = IfName::new(prefix).ok();
+                    let host_mac =
+                        probe_name.and_then(|p| backend.host_link(guest, nic, net, p).mac);
+                    let existing = host_mac
+                        .and_then(|m| carriers.get(&(owner.clone(), m)))
+                        .filter(|n| !taken.contains(**n))
+                        .and_then(|n| IfName::new(n).ok());
+                    match existing {
+                        Some(n) => n,
+                        None => {
+                            let from = cursor.entry(prefix).or_insert(0);
+                            match next_free(prefix, from, &taken, &observed_names) {
+                                Some(n) => n,
+                                None => continue,
+                            }
+                        }
+                    }
+                }
+            };
+            taken.insert(name.to_string());
+            want.links.push(backend.host_link(guest, nic, net, name));
+        }
+    }
+    want
+}
+
+/// The lowest `<prefix>N` (N ≥ `*from`) that nobody uses; advances `*from` past it.
+fn next_free(
+    prefix: &str,
+    from: &mut u32,
+    taken: &HashSet<String>,
+    observed: &HashSet<&str>,
+) -> Option<IfName> {
+    while *from < 1_000_000 {
+        let name = format!("{prefix}{from}");
+        *from += 1;
+        if !taken.contains(&name) && !observed.contains(name.as_str()) {
+            if let Ok(n) = IfName::new(&name) {
+                return Some(n);
+            }
+        }
+    }
+    None
+}

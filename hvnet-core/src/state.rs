@@ -1,0 +1,250 @@
+//! The desired state: what the kernel should hold, as data.
+//!
+//! [`crate::resolve`] computes it from a [`crate::config::Config`]; [`crate::plan`] diffs it
+//! against an [`crate::observed::ObservedState`].
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::net::Ipv4Addr;
+
+use crate::types::{IfName, Ipv4Cidr, MacAddr};
+
+/// The alias prefix that marks a link as created and owned by hvnet.
+pub const OWNER_PREFIX: &str = "hvnet:";
+
+/// Who a link belongs to: a network or guest name, stored in the kernel as the link's
+/// alias (IFLA_IFALIAS) `hvnet:<name>`.
+///
+/// ```
+/// use hvnet_core::state::Owner;
+/// let o = Owner::new("hostntw");
+/// assert_eq!(o.tag(), "hvnet:hostntw");
+/// assert_eq!(Owner::from_alias("hvnet:hostntw"), Some(o));
+/// assert_eq!(Owner::from_alias("uplink to the lab"), None);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Owner(String);
+
+impl Owner {
+    /// The owner named `name` (a network or guest).
+    pub fn new(name: &str) -> Self {
+        Self(name.to_string())
+    }
+
+    /// Parses an interface alias; `None` unless it is an hvnet tag.
+    pub fn from_alias(alias: &str) -> Option<Self> {
+        alias
+            .strip_prefix(OWNER_PREFIX)
+            .filter(|n| !n.is_empty())
+            .map(Self::new)
+    }
+
+    /// The network or guest name.
+    pub fn name(&self) -> &str {
+        &self.0
+    }
+
+    /// The alias written to the kernel.
+    pub fn tag(&self) -> String {
+        format!("{OWNER_PREFIX}{}", self.0)
+    }
+}
+
+impl fmt::Display for Owner {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.tag())
+    }
+}
+
+/// Bridge options hvnet manages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct BridgeOpts {
+    /// Spanning tree protocol on.
+    pub stp: bool,
+    /// Forward delay in centiseconds (the kernel's USER_HZ unit).
+    pub forward_delay_cs: u32,
+}
+
+/// TAP device options.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct TapOpts {
+    /// IFF_VNET_HDR.
+    pub vnet_hdr: bool,
+    /// IFF_MULTI_QUEUE.
+    pub multi_queue: bool,
+    /// Owning uid (TUNSETOWNER), so an unprivileged QEMU may open it.
+    pub uid: Option<u32>,
+    /// Owning gid (TUNSETGROUP).
+    pub gid: Option<u32>,
+}
+
+/// The far end of a veth pair.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct VethPeer {
+    /// Its name inside `netns`.
+    pub name: IfName,
+    /// The named network namespace it is moved into.
+    pub netns: String,
+    /// Its MAC (the guest's MAC).
+    pub mac: Option<MacAddr>,
+}
+
+/// What kind of link, with its kind-specific options.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum LinkKind {
+    /// A Linux bridge.
+    Bridge(BridgeOpts),
+    /// A persistent TAP device.
+    Tap(TapOpts),
+    /// A veth pair; this side stays in the host namespace.
+    Veth(VethPeer),
+    /// A link hvnet does not own (a physical uplink): only its master and up state are managed.
+    External,
+}
+
+impl LinkKind {
+    /// A short word for messages: bridge, tap, veth, external.
+    pub fn word(&self) -> &'static str {
+        match self {
+            Self::Bridge(_) => "bridge",
+            Self::Tap(_) => "tap",
+            Self::Veth(_) => "veth",
+            Self::External => "external",
+        }
+    }
+}
+
+/// One link as it should be.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct LinkSpec {
+    /// Interface name.
+    pub name: IfName,
+    /// Kind and kind-specific options.
+    pub kind: LinkKind,
+    /// The owner tag; `None` for [`LinkKind::External`].
+    pub owner: Option<Owner>,
+    /// The bridge it is a port of.
+    pub master: Option<IfName>,
+    /// MTU; `None` leaves the kernel's choice.
+    pub mtu: Option<u32>,
+    /// MAC; `None` leaves the kernel's choice.
+    pub mac: Option<MacAddr>,
+    /// Administratively up.
+    pub up: bool,
+}
+
+/// An IPv4 address on a link (`ip addr add CIDR dev LINK`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct AddrSpec {
+    /// The link.
+    pub link: IfName,
+    /// Address and prefix length.
+    pub cidr: Ipv4Cidr,
+}
+
+/// An IPv4 route hvnet owns (installed with hvnet's routing protocol number).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RouteSpec {
+    /// Destination prefix.
+    pub dst: Ipv4Cidr,
+    /// Next hop.
+    pub gateway: Option<Ipv4Addr>,
+    /// Output device.
+    pub dev: Option<IfName>,
+    /// Preferred source address.
+    pub src: Option<Ipv4Addr>,
+    /// Metric (priority).
+    pub metric: Option<u32>,
+    /// Routing table (254 = main).
+    pub table: u32,
+}
+
+/// The main routing table.
+pub const MAIN_TABLE: u32 = 254;
+
+/// A sysctl key, as path components under `/proc/sys` (interface names may contain dots,
+/// so components are kept apart).
+///
+/// ```
+/// use hvnet_core::state::SysctlKey;
+/// let k = SysctlKey::new(["net", "ipv4", "conf", "vif1.0", "proxy_arp"]);
+/// assert_eq!(k.path(), "net/ipv4/conf/vif1.0/proxy_arp");
+/// assert_eq!(k.to_string(), "net.ipv4.conf.vif1/0.proxy_arp");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SysctlKey(Vec<String>);
+
+impl SysctlKey {
+    /// A key from its components.
+    pub fn new<I, S>(parts: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        Self(parts.into_iter().map(Into::into).collect())
+    }
+
+    /// The path relative to `/proc/sys`.
+    pub fn path(&self) -> String {
+        self.0.join("/")
+    }
+}
+
+impl fmt::Display for SysctlKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let shown: Vec<String> = self.0.iter().map(|c| c.replace('.', "/")).collect();
+        f.write_str(&shown.join("."))
+    }
+}
+
+/// A sysctl value hvnet wants.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SysctlSpec {
+    /// The key.
+    pub key: SysctlKey,
+    /// The value, as written to `/proc/sys`.
+    pub value: String,
+}
+
+/// Which hvnet-owned objects a desired state speaks for: owned links in scope that are not
+/// desired get removed.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Scope {
+    /// Every hvnet-owned link on the host.
+    #[default]
+    All,
+    /// Only links of these owners.
+    Owners(BTreeSet<String>),
+}
+
+impl Scope {
+    /// Whether links owned by `owner` are covered.
+    pub fn covers(&self, owner: &Owner) -> bool {
+        match self {
+            Self::All => true,
+            Self::Owners(set) => set.contains(owner.name()),
+        }
+    }
+}
+
+/// Everything hvnet wants the kernel to hold.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct DesiredState {
+    /// Links, bridges before their ports.
+    pub links: Vec<LinkSpec>,
+    /// Addresses on owned links (the complete set for those links).
+    pub addrs: Vec<AddrSpec>,
+    /// hvnet-owned routes (the complete set).
+    pub routes: Vec<RouteSpec>,
+    /// Sysctl values.
+    pub sysctls: Vec<SysctlSpec>,
+    /// Which owned objects this state speaks for.
+    pub scope: Scope,
+}
+
+impl DesiredState {
+    /// The desired link with this name.
+    pub fn link(&self, name: &str) -> Option<&LinkSpec> {
+        self.links.iter().find(|l| l.name.as_str() == name)
+    }
+}

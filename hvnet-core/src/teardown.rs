@@ -1,0 +1,106 @@
+//! Undoing: what `hvnet down` and `hvnet brdelall` remove.
+
+use std::collections::BTreeSet;
+
+use crate::config::Config;
+use crate::observed::{ObservedKind, ObservedState};
+use crate::op::Op;
+use crate::plan::{restore_of, Plan};
+use crate::state::{DesiredState, LinkKind, LinkSpec, Scope};
+use crate::types::IfName;
+
+/// The desired state after `hvnet down`: nothing owned by the config's networks and guests
+/// remains, and the config's uplinks (when present) are detached. Other hvnet owners and
+/// everything hvnet does not own are out of scope.
+///
+/// ```
+/// use hvnet_core::{config::Config, observed::ObservedState, teardown::down_state};
+/// let cfg = Config::parse("[[network]]\nname='n'\nkind='internal'\nbridge='br-guest'\n", "x.toml").unwrap();
+/// let want = down_state(&cfg, &ObservedState::default());
+/// assert!(want.links.is_empty());
+/// ```
+pub fn down_state(config: &Config, observed: &ObservedState) -> DesiredState {
+    let owners: BTreeSet<String> = config
+        .networks
+        .iter()
+        .map(|n| n.name.clone())
+        .chain(config.guests.iter().map(|g| g.name.clone()))
+        .collect();
+    let links = config
+        .networks
+        .iter()
+        .filter_map(|n| n.uplink.as_ref())
+        .filter(|u| observed.link(u.as_str()).is_some())
+        .map(|u| LinkSpec {
+            name: u.clone(),
+            kind: LinkKind::External,
+            owner: None,
+            master: None,
+            mtu: None,
+            mac: None,
+            up: false,
+        })
+        .collect();
+    DesiredState {
+        links,
+        scope: Scope::Owners(owners),
+        ..DesiredState::default()
+    }
+}
+
+/// A bridge `brdelall` will not remove without `--force`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BusyBridge {
+    /// The bridge.
+    pub bridge: String,
+    /// Its guest ports (taps, veths, hvnet-owned links).
+    pub ports: Vec<String>,
+}
+
+/// The plan of `hvnet brdelall`: delete every hvnet-owned bridge. Bridges with guest ports
+/// attached (taps, veths or other hvnet-owned links; a physical uplink does not count) are
+/// refused unless `force`.
+///
+/// ```
+/// use hvnet_core::{observed::ObservedState, teardown::brdelall};
+/// assert!(brdelall(&ObservedState::default(), false).unwrap().is_empty());
+/// ```
+pub fn brdelall(observed: &ObservedState, force: bool) -> Result<Plan, Vec<BusyBridge>> {
+    let mut ops = Vec::new();
+    let mut busy = Vec::new();
+    for b in observed
+        .links
+        .iter()
+        .filter(|l| l.owner().is_some() && matches!(l.kind, ObservedKind::Bridge(_)))
+    {
+        let ports: Vec<String> = observed
+            .ports_of(b)
+            .filter(|p| {
+                p.owner().is_some()
+                    || matches!(
+                        p.kind,
+                        ObservedKind::Tap(_) | ObservedKind::Tun | ObservedKind::Veth
+                    )
+            })
+            .map(|p| p.name.clone())
+            .collect();
+        if !ports.is_empty() && !force {
+            busy.push(BusyBridge {
+                bridge: b.name.clone(),
+                ports,
+            });
+            continue;
+        }
+        if let Ok(name) = IfName::new(&b.name) {
+            ops.push(Op::DeleteLink {
+                name,
+                restore: restore_of(observed, b),
+            });
+        }
+    }
+    if busy.is_empty() {
+        Ok(Plan { ops })
+    } else {
+        Err(busy)
+    }
+}

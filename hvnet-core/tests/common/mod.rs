@@ -1,0 +1,282 @@
+//! An in-memory kernel for planner and transaction tests: applies ops to an
+//! `ObservedState` the way Linux would.
+
+#![allow(dead_code)]
+
+use hvnet_core::backend::{ExecFailure, Execute, NicBackend, Observe};
+use hvnet_core::config::{Guest, Network, Nic, NicType};
+use hvnet_core::observed::{
+    ObservedAddr, ObservedKind, ObservedLink, ObservedRoute, ObservedState,
+};
+use hvnet_core::op::{Op, RTPROT_HVNET};
+use hvnet_core::state::{LinkKind, LinkSpec, Owner, SysctlKey, TapOpts, VethPeer};
+use hvnet_core::types::IfName;
+
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct FakeError(pub String);
+
+#[derive(Default)]
+pub struct FakeKernel {
+    pub state: ObservedState,
+    next: u32,
+    /// Fail the n-th op executed from now on (0-based count of all ops ever executed).
+    pub fail_at_count: Option<usize>,
+    pub executed: usize,
+}
+
+impl FakeKernel {
+    pub fn new() -> Self {
+        let mut k = Self {
+            next: 1,
+            ..Self::default()
+        };
+        k.add_link("lo", ObservedKind::Other(String::new()), None);
+        k.add_link("eth0", ObservedKind::Other(String::new()), None);
+        k
+    }
+
+    pub fn add_link(&mut self, name: &str, kind: ObservedKind, alias: Option<&str>) -> u32 {
+        let ifindex = self.next;
+        self.next += 1;
+        self.state.links.push(ObservedLink {
+            ifindex,
+            name: name.into(),
+            kind,
+            master: None,
+            mtu: 1500,
+            mac: None,
+            up: true,
+            lower_up: true,
+            alias: alias.map(str::to_string),
+        });
+        ifindex
+    }
+
+    fn idx(&self, name: &IfName) -> Result<usize, FakeError> {
+        self.state
+            .links
+            .iter()
+            .position(|l| l.name == name.as_str())
+            .ok_or_else(|| FakeError(format!("{name}: no such device")))
+    }
+
+    fn create(
+        &mut self,
+        name: &IfName,
+        kind: ObservedKind,
+        owner: &Owner,
+        mtu: Option<u32>,
+        mac: Option<hvnet_core::types::MacAddr>,
+    ) -> Result<(), FakeError> {
+        if self.idx(name).is_ok() {
+            return Err(FakeError(format!("{name}: File exists")));
+        }
+        let i = self.add_link(name.as_str(), kind, Some(&owner.tag()));
+        let l = self
+            .state
+            .links
+            .iter_mut()
+            .find(|l| l.ifindex == i)
+            .expect("just added");
+        l.up = false;
+        l.lower_up = false;
+        l.mtu = mtu.unwrap_or(1500);
+        l.mac = mac;
+        Ok(())
+    }
+
+    fn apply(&mut self, op: &Op) -> Result<(), FakeError> {
+        match op {
+            Op::CreateBridge {
+                name,
+                owner,
+                mtu,
+                mac,
+                opts,
+            } => self.create(name, ObservedKind::Bridge(*opts), owner, *mtu, *mac),
+            Op::CreateTap {
+                name,
+                owner,
+                mtu,
+                mac,
+                opts,
+            } => self.create(name, ObservedKind::Tap(*opts), owner, *mtu, *mac),
+            Op::CreateVeth {
+                name,
+                owner,
+                mtu,
+                mac,
+                ..
+            } => self.create(name, ObservedKind::Veth, owner, *mtu, *mac),
+            Op::DeleteLink { name, .. } => {
+                let i = self.idx(name)?;
+                let l = self.state.links.remove(i);
+                for p in &mut self.state.links {
+                    if p.master == Some(l.ifindex) {
+                        p.master = None;
+                    }
+                }
+                self.state.addrs.retain(|a| a.ifindex != l.ifindex);
+                Ok(())
+            }
+            Op::SetMaster { link, master, .. } => {
+                let m = match master {
+                    Some(m) => Some(self.state.links[self.idx(m)?].ifindex),
+                    None => None,
+                };
+                let i = self.idx(link)?;
+                self.state.links[i].master = m;
+                Ok(())
+            }
+            Op::SetMtu { link, mtu, .. } => {
+                let i = self.idx(link)?;
+                self.state.links[i].mtu = *mtu;
+                Ok(())
+            }
+            Op::SetMac { link, mac, .. } => {
+                let i = self.idx(link)?;
+                self.state.links[i].mac = Some(*mac);
+                Ok(())
+            }
+            Op::SetUp { link, up } => {
+                let i = self.idx(link)?;
+                self.state.links[i].up = *up;
+                Ok(())
+            }
+            Op::SetAlias { link, alias, .. } => {
+                let i = self.idx(link)?;
+                self.state.links[i].alias = alias.clone();
+                Ok(())
+            }
+            Op::SetBridgeOpts { link, opts, .. } => {
+                let i = self.idx(link)?;
+                self.state.links[i].kind = ObservedKind::Bridge(*opts);
+                Ok(())
+            }
+            Op::AddAddr(a) => {
+                let ifindex = self.state.links[self.idx(&a.link)?].ifindex;
+                if self
+                    .state
+                    .addrs
+                    .iter()
+                    .any(|x| x.ifindex == ifindex && x.cidr == a.cidr)
+                {
+                    return Err(FakeError("File exists".into()));
+                }
+                self.state.addrs.push(ObservedAddr {
+                    ifindex,
+                    cidr: a.cidr,
+                });
+                Ok(())
+            }
+            Op::DelAddr(a) => {
+                let ifindex = self.state.links[self.idx(&a.link)?].ifindex;
+                let before = self.state.addrs.len();
+                self.state
+                    .addrs
+                    .retain(|x| !(x.ifindex == ifindex && x.cidr == a.cidr));
+                if before == self.state.addrs.len() {
+                    return Err(FakeError("Cannot assign requested address".into()));
+                }
+                Ok(())
+            }
+            Op::AddRoute(r) => {
+                let oif = match &r.dev {
+                    Some(d) => Some(self.state.links[self.idx(d)?].ifindex),
+                    None => None,
+                };
+                self.state.routes.push(ObservedRoute {
+                    dst: r.dst,
+                    gateway: r.gateway,
+                    oif,
+                    src: r.src,
+                    metric: r.metric,
+                    table: r.table,
+                    protocol: RTPROT_HVNET,
+                });
+                Ok(())
+            }
+            Op::DelRoute(r) => {
+                self.state.routes.retain(|x| x.dst != r.dst);
+                Ok(())
+            }
+            Op::SetSysctl { key, value, .. } => {
+                self.state.sysctls.insert(key.clone(), value.clone());
+                Ok(())
+            }
+        }
+    }
+}
+
+impl Observe for FakeKernel {
+    type Error = FakeError;
+    fn observe(&mut self, _sysctls: &[SysctlKey]) -> Result<ObservedState, FakeError> {
+        Ok(self.state.clone())
+    }
+}
+
+impl Execute for FakeKernel {
+    type Error = FakeError;
+    fn execute(&mut self, ops: &[Op]) -> Result<(), ExecFailure<FakeError>> {
+        let mut applied = Vec::new();
+        for (i, op) in ops.iter().enumerate() {
+            let count = self.executed;
+            self.executed += 1;
+            if self.fail_at_count == Some(count) {
+                return Err(ExecFailure {
+                    index: i,
+                    error: FakeError("injected".into()),
+                    applied,
+                });
+            }
+            match self.apply(op) {
+                Ok(()) => applied.push(i),
+                Err(error) => {
+                    return Err(ExecFailure {
+                        index: i,
+                        error,
+                        applied,
+                    })
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The KVM backend's behaviour, restated here so core tests need no other crate.
+pub struct Taps;
+
+impl NicBackend for Taps {
+    fn name(&self) -> &'static str {
+        "test"
+    }
+    fn ifname_prefix(&self, _: &Nic) -> &'static str {
+        "vnet"
+    }
+    fn host_link(&self, g: &Guest, n: &Nic, net: &Network, name: IfName) -> LinkSpec {
+        let kind = match &n.kind {
+            NicType::Tap { vnet_hdr, queues } => LinkKind::Tap(TapOpts {
+                vnet_hdr: *vnet_hdr,
+                multi_queue: *queues > 1,
+                uid: None,
+                gid: None,
+            }),
+            NicType::Veth { netns, peer } => LinkKind::Veth(VethPeer {
+                name: peer.clone(),
+                netns: netns.clone(),
+                mac: Some(n.mac),
+            }),
+        };
+        LinkSpec {
+            name,
+            kind,
+            owner: Some(Owner::new(&g.name)),
+            master: Some(net.bridge.clone()),
+            mtu: net.mtu,
+            mac: Some(n.mac.with_first_octet(0xfe)),
+            up: true,
+        }
+    }
+}
