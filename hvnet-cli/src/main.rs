@@ -1,1 +1,63 @@
-fn main() {}
+//! `hvnet`: declarative guest networking for KVM hosts and Xen Dom0s.
+//!
+//! Parsing and printing only; the model lives in hvnet-core, kernel effects in hvnet-linux.
+//! Exit codes: 0 ok, 1 runtime failure (after rollback), 2 invalid input (nothing touched),
+//! 3 lock timeout.
+
+mod cli;
+mod commands;
+mod context;
+mod error;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use cli::{Cli, Command};
+use error::CliResult;
+
+fn dispatch(cli: &Cli) -> CliResult {
+    let g = &cli.global;
+    match &cli.command {
+        // The demo makes its own namespaces; everything else runs where --netns says.
+        Command::Demo { keep } => return commands::demo::run(g, *keep),
+        Command::Validate => return commands::validate::run(g),
+        _ => context::enter_netns(g)?,
+    }
+    match &cli.command {
+        Command::Plan => commands::plan::run(g),
+        Command::Apply { dry_run } => commands::apply::run(g, *dry_run),
+        Command::Show { json } => commands::show::run(g, *json),
+        Command::Down { dry_run } => commands::down::run(g, *dry_run),
+        Command::Brdelall { force } => commands::brdelall::run(g, *force),
+        Command::Validate | Command::Demo { .. } => Ok(()),
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            // clap uses 2 for usage errors and 0 for --help/--version.
+            return ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2));
+        }
+    };
+    let level = match cli.global.verbose {
+        0 => tracing::Level::WARN,
+        1 => tracing::Level::INFO,
+        _ => tracing::Level::DEBUG,
+    };
+    tracing_subscriber::fmt()
+        .with_max_level(level)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+    match dispatch(&cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("hvnet: {e}");
+            ExitCode::from(e.exit_code())
+        }
+    }
+}

@@ -6,10 +6,18 @@
 //! * [`sysctl`] — reading and writing `/proc/sys`.
 //! * [`lock`] — the per-host exclusive apply lock (flock with a timeout).
 //! * [`ping`] — a minimal ICMP echo prober used by the demo and tests.
+//! * [`LinuxHost`] — the kernel as hvnet-core's observer (`observe.rs`) and executor
+//!   (`execute.rs`).
 
+mod execute;
+mod host;
 pub mod lock;
 pub mod netlink;
 pub mod netns;
+mod observe;
 pub mod ping;
 pub mod sysctl;
 pub mod tap;
+
+pub use execute::ExecError;
+pub use host::LinuxHost;

@@ -1,1 +1,152 @@
-//! lock (placeholder, being written)
+//! The per-host exclusive apply lock.
+//!
+//! Only one hvnet process may change a host's network at a time. The lock is
+//! an advisory `flock(2)` on a well-known file; the holder writes its pid into
+//! the file so that a waiter that gives up can say who holds it.
+//!
+//! `flock` locks belong to the open file description, so two [`HostLock`]s
+//! taken on the same path from two threads of one process exclude each other
+//! just as two processes do.
+
+use std::fs::{DirBuilder, File, OpenOptions};
+use std::io::{self, Read, Seek, SeekFrom};
+use std::os::unix::fs::{DirBuilderExt, FileExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use nix::errno::Errno;
+use nix::fcntl::{Flock, FlockArg};
+
+/// How long to sleep between two attempts to take a busy lock.
+const RETRY_INTERVAL: Duration = Duration::from_millis(20);
+
+/// An error taking the host lock.
+#[derive(Debug, thiserror::Error)]
+pub enum LockError {
+    /// Another holder kept the lock for the whole timeout.
+    #[error(
+        "timed out after {waited:?} waiting for lock {}{}",
+        path.display(),
+        holder_pid.map(|p| format!(" (held by pid {p})")).unwrap_or_default()
+    )]
+    Timeout {
+        /// The lock file.
+        path: PathBuf,
+        /// How long we waited.
+        waited: Duration,
+        /// The pid the holder wrote into the file, if it could be read.
+        holder_pid: Option<u32>,
+    },
+    /// A file-system or `flock` error.
+    #[error("lock {}: {step}: {source}", path.display())]
+    Io {
+        /// The lock file.
+        path: PathBuf,
+        /// What we were doing.
+        step: &'static str,
+        /// The underlying error.
+        #[source]
+        source: io::Error,
+    },
+}
+
+/// An exclusive lock on the host's network configuration, released on drop.
+///
+/// ```no_run
+/// use std::path::Path;
+/// use std::time::Duration;
+/// use hvnet_linux::lock::HostLock;
+///
+/// let _guard = HostLock::acquire(Path::new("/run/hvnet/apply.lock"), Duration::from_secs(10))?;
+/// // ... apply changes; the lock is released when `_guard` goes out of scope.
+/// # Ok::<(), hvnet_linux::lock::LockError>(())
+/// ```
+#[derive(Debug)]
+pub struct HostLock {
+    file: Flock<File>,
+    path: PathBuf,
+}
+
+impl HostLock {
+    /// Takes the lock at `path`, waiting up to `timeout` for a current holder
+    /// to release it.
+    ///
+    /// Missing parent directories are created with mode 0755 and the file
+    /// with mode 0644. A zero `timeout` makes exactly one attempt. Once the
+    /// lock is held, our pid replaces the file's contents.
+    pub fn acquire(path: &Path, timeout: Duration) -> Result<HostLock, LockError> {
+        let io_err = |step| {
+            let path = path.to_path_buf();
+            move |source| LockError::Io { path, step, source }
+        };
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            DirBuilder::new()
+                .recursive(true)
+                .mode(0o755)
+                .create(parent)
+                .map_err(io_err("create parent directory"))?;
+        }
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o644)
+            .open(path)
+            .map_err(io_err("open"))?;
+
+        let start = Instant::now();
+        let locked = loop {
+            match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+                Ok(locked) => break locked,
+                Err((f, Errno::EWOULDBLOCK)) => {
+                    let waited = start.elapsed();
+                    if waited >= timeout {
+                        return Err(LockError::Timeout {
+                            path: path.to_path_buf(),
+                            waited,
+                            holder_pid: read_pid(&f),
+                        });
+                    }
+                    thread::sleep(RETRY_INTERVAL.min(timeout - waited));
+                    file = f;
+                }
+                Err((f, Errno::EINTR)) => file = f,
+                Err((_, errno)) => return Err(io_err("flock")(io::Error::from(errno))),
+            }
+        };
+
+        let pid = format!("{}\n", std::process::id());
+        locked
+            .set_len(0)
+            .and_then(|()| locked.write_all_at(pid.as_bytes(), 0))
+            .map_err(io_err("write pid"))?;
+        Ok(HostLock {
+            file: locked,
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// The lock file's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for HostLock {
+    fn drop(&mut self) {
+        // Clear our pid while still holding the lock so that nobody reads a
+        // stale holder; the lock itself is released when `file` is closed.
+        // Errors cannot be reported from drop and do not affect the release.
+        let _ = self.file.set_len(0);
+    }
+}
+
+/// Reads the holder's pid from the lock file, if it holds one.
+fn read_pid(mut file: &File) -> Option<u32> {
+    let mut text = String::new();
+    file.seek(SeekFrom::Start(0)).ok()?;
+    file.take(64).read_to_string(&mut text).ok()?;
+    text.trim().parse().ok()
+}

@@ -1,1 +1,362 @@
-//! tap (placeholder, being written)
+//! Persistent TAP devices through `/dev/net/tun` ioctls.
+//!
+//! [`create_persistent`] makes a TAP device that outlives the creating
+//! process (what `ip tuntap add mode tap` does); a hypervisor later attaches
+//! to it with the same flags, which [`open_queue`] does too. Devices are
+//! created in the network namespace of the calling thread, so wrap the calls
+//! in [`netns::run_in`](crate::netns::run_in) to create them elsewhere.
+//!
+//! Deleting a persistent tap is a plain netlink `RTM_DELLINK`.
+
+use std::ffi::{c_char, c_int, c_short, c_uint};
+use std::fs::{File, OpenOptions};
+use std::io;
+use std::os::fd::{AsRawFd, OwnedFd};
+
+use nix::net::if_::if_nametoindex;
+
+/// The TUN/TAP clone device.
+const TUN_DEVICE: &str = "/dev/net/tun";
+
+/// Longest interface name, not counting the terminating NUL.
+const MAX_IFNAME_LEN: usize = libc::IFNAMSIZ - 1;
+
+/// How a persistent TAP device is created.
+///
+/// ```
+/// use hvnet_linux::tap::TapConfig;
+/// let cfg = TapConfig { owner: Some(107), vnet_hdr: true, ..TapConfig::new("vnet3") };
+/// assert_eq!(cfg.name, "vnet3");
+/// assert!(!cfg.multi_queue);
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TapConfig {
+    /// Interface name (at most 15 bytes; no `/`, `:`, `%` or white space).
+    pub name: String,
+    /// User allowed to attach to the device without `CAP_NET_ADMIN`.
+    pub owner: Option<u32>,
+    /// Group allowed to attach to the device without `CAP_NET_ADMIN`.
+    pub group: Option<u32>,
+    /// Exchange packets with a `virtio_net_hdr` prefix (needed for offloads).
+    pub vnet_hdr: bool,
+    /// Allow several queues (file descriptors) to be attached.
+    pub multi_queue: bool,
+}
+
+impl TapConfig {
+    /// A configuration for `name` with no owner or group and no features.
+    pub fn new(name: impl Into<String>) -> Self {
+        TapConfig {
+            name: name.into(),
+            ..TapConfig::default()
+        }
+    }
+}
+
+/// An error creating or attaching to a TAP device.
+#[derive(Debug, thiserror::Error)]
+pub enum TapError {
+    /// The name cannot be used as an interface name.
+    #[error("invalid tap name {name:?}: {reason}")]
+    InvalidName {
+        /// The name as given.
+        name: String,
+        /// Why it was rejected.
+        reason: &'static str,
+    },
+    /// A network device (of any kind) with this name already exists in the
+    /// namespace; it was left untouched.
+    #[error("create tap {name}: a network device named {name} already exists")]
+    AlreadyExists {
+        /// The device name.
+        name: String,
+    },
+    /// There is no device with this name to attach to.
+    #[error("open queue on tap {name}: no such device")]
+    NotFound {
+        /// The device name.
+        name: String,
+    },
+    /// A system call failed.
+    #[error("{action} tap {name}: {step}: {source}")]
+    Sys {
+        /// `"create"` or `"open queue on"`.
+        action: &'static str,
+        /// The device name.
+        name: String,
+        /// The failing step, e.g. `"TUNSETIFF"`.
+        step: &'static str,
+        /// The underlying error.
+        #[source]
+        source: io::Error,
+    },
+}
+
+/// Creates a persistent TAP device and returns its interface index.
+///
+/// The device is created down, with `IFF_TAP | IFF_NO_PI` (plus
+/// `IFF_VNET_HDR` / `IFF_MULTI_QUEUE` as configured), owner and group set
+/// when given. If any network device called `cfg.name` already exists this
+/// fails with [`TapError::AlreadyExists`] and leaves that device as it was:
+/// the kernel checks this atomically (`IFF_TUN_EXCL`), so an existing tap is
+/// never adopted. If a step fails, nothing is left behind: the device only
+/// becomes persistent in the last step.
+///
+/// ```no_run
+/// use hvnet_linux::tap::{create_persistent, TapConfig};
+/// let ifindex = create_persistent(&TapConfig { vnet_hdr: true, ..TapConfig::new("vnet3") })?;
+/// # Ok::<(), hvnet_linux::tap::TapError>(())
+/// ```
+pub fn create_persistent(cfg: &TapConfig) -> Result<u32, TapError> {
+    const ACTION: &str = "create";
+    let name = cfg.name.as_str();
+    let sys = |step| move |source| sys_error(ACTION, name, step, source);
+    validate_name(name)?;
+
+    let tun = open_tun().map_err(sys("open /dev/net/tun"))?;
+    let flags = tap_flags(cfg.vnet_hdr, cfg.multi_queue) | libc::IFF_TUN_EXCL;
+    match tun_set_iff(&tun, name, flags) {
+        Ok(()) => {}
+        // EBUSY is IFF_TUN_EXCL's answer for an existing name; EEXIST can
+        // come from a device registered concurrently under the same name.
+        Err(e) if matches!(e.raw_os_error(), Some(libc::EBUSY | libc::EEXIST)) => {
+            return Err(TapError::AlreadyExists {
+                name: name.to_owned(),
+            })
+        }
+        Err(e) => return Err(sys("TUNSETIFF")(e)),
+    }
+    let fd = tun.as_raw_fd();
+    if let Some(uid) = cfg.owner {
+        // The kernel takes the id by value and truncates it to a 32-bit
+        // uid_t, so passing it through a C int keeps every bit.
+        // SAFETY: `fd` is the open tun descriptor; no memory is passed.
+        unsafe { ioctl::tunsetowner(fd, uid as c_int) }
+            .map_err(|e| sys("TUNSETOWNER")(e.into()))?;
+    }
+    if let Some(gid) = cfg.group {
+        // SAFETY: as for TUNSETOWNER.
+        unsafe { ioctl::tunsetgroup(fd, gid as c_int) }
+            .map_err(|e| sys("TUNSETGROUP")(e.into()))?;
+    }
+    // Read the index before TUNSETPERSIST: if that fails, closing `tun`
+    // removes the half-made device.
+    let ifindex = if_nametoindex(name).map_err(|e| sys("SIOCGIFINDEX")(io::Error::from(e)))?;
+    // SAFETY: `fd` is the open tun descriptor; no memory is passed.
+    unsafe { ioctl::tunsetpersist(fd, 1) }.map_err(|e| sys("TUNSETPERSIST")(e.into()))?;
+    Ok(ifindex)
+}
+
+/// Attaches to the existing TAP device `name` as a queue, the way a
+/// hypervisor does, and returns the queue's (blocking, close-on-exec)
+/// descriptor.
+///
+/// `multi_queue` must match how the device was created, otherwise
+/// `TUNSETIFF` fails with `EINVAL` (as it does when `name` is not a tap).
+/// `vnet_hdr` is not checked: attaching sets the device's `IFF_VNET_HDR`
+/// mode to it (on a multi-queue device only the first queue does), and the
+/// mode stays after the queue is closed. While at least one queue is attached the device has
+/// carrier; closing the last one removes it.
+///
+/// ```no_run
+/// use hvnet_linux::tap::open_queue;
+/// let queue = open_queue("vnet3", true, false)?;
+/// drop(queue); // carrier goes down again
+/// # Ok::<(), hvnet_linux::tap::TapError>(())
+/// ```
+pub fn open_queue(name: &str, vnet_hdr: bool, multi_queue: bool) -> Result<OwnedFd, TapError> {
+    const ACTION: &str = "open queue on";
+    let sys = |step| move |source| sys_error(ACTION, name, step, source);
+    validate_name(name)?;
+    // TUNSETIFF would create a new, transient tap under a free name; make
+    // sure we only ever attach.
+    match if_nametoindex(name) {
+        Ok(_) => {}
+        Err(nix::errno::Errno::ENODEV) => {
+            return Err(TapError::NotFound {
+                name: name.to_owned(),
+            })
+        }
+        Err(e) => return Err(sys("SIOCGIFINDEX")(io::Error::from(e))),
+    }
+    let tun = open_tun().map_err(sys("open /dev/net/tun"))?;
+    tun_set_iff(&tun, name, tap_flags(vnet_hdr, multi_queue)).map_err(sys("TUNSETIFF"))?;
+    Ok(OwnedFd::from(tun))
+}
+
+/// Whether the kernel's tun driver supports `IFF_VNET_HDR`
+/// (`TUNGETFEATURES`). Any failure, such as a missing `/dev/net/tun`,
+/// counts as no support.
+pub fn supports_vnet_hdr() -> bool {
+    let Ok(tun) = open_tun() else {
+        return false;
+    };
+    let mut features: c_uint = 0;
+    // SAFETY: `tun` is an open descriptor and TUNGETFEATURES writes one
+    // `unsigned int` through the pointer, which points to a live local.
+    let rc = unsafe { ioctl::tungetfeatures(tun.as_raw_fd(), &mut features) };
+    rc.is_ok() && features & (libc::IFF_VNET_HDR as c_uint) != 0
+}
+
+/// Checks `name` the way the kernel's `dev_valid_name` does, and rejects `%`
+/// (a name template such as `tap%d` would make the kernel pick the name).
+fn validate_name(name: &str) -> Result<(), TapError> {
+    let reason = if name.is_empty() {
+        "empty"
+    } else if name.len() > MAX_IFNAME_LEN {
+        "longer than 15 bytes"
+    } else if name == "." || name == ".." {
+        "'.' and '..' are not allowed"
+    } else if name
+        .bytes()
+        .any(|b| matches!(b, b'/' | b':' | b'%' | b'\0') || b.is_ascii_whitespace())
+    {
+        "contains '/', ':', '%', NUL or white space"
+    } else {
+        return Ok(());
+    };
+    Err(TapError::InvalidName {
+        name: name.to_owned(),
+        reason,
+    })
+}
+
+/// The TUNSETIFF flags for a tap with the given features.
+fn tap_flags(vnet_hdr: bool, multi_queue: bool) -> c_int {
+    let mut flags = libc::IFF_TAP | libc::IFF_NO_PI;
+    if vnet_hdr {
+        flags |= libc::IFF_VNET_HDR;
+    }
+    if multi_queue {
+        flags |= libc::IFF_MULTI_QUEUE;
+    }
+    flags
+}
+
+fn sys_error(action: &'static str, name: &str, step: &'static str, source: io::Error) -> TapError {
+    TapError::Sys {
+        action,
+        name: name.to_owned(),
+        step,
+        source,
+    }
+}
+
+/// Opens the clone device read-write (std opens with `O_CLOEXEC`).
+fn open_tun() -> io::Result<File> {
+    OpenOptions::new().read(true).write(true).open(TUN_DEVICE)
+}
+
+/// TUNSETIFF: creates or attaches to the device `name` with `flags`.
+/// `name` must already be validated (shorter than `IFNAMSIZ`).
+fn tun_set_iff(tun: &File, name: &str, flags: c_int) -> io::Result<()> {
+    // SAFETY: `ifreq` is a plain C struct (a byte array and a union of
+    // integers, sockaddrs and a raw pointer); all-zero bytes are a valid
+    // value for each of them.
+    let mut ifr: libc::ifreq = unsafe { std::mem::zeroed() };
+    for (dst, &src) in ifr.ifr_name.iter_mut().zip(name.as_bytes()) {
+        *dst = src as c_char;
+    }
+    // Flags are a C `short`; IFF_TUN_EXCL (0x8000) is its sign bit, so
+    // the wrapping cast keeps exactly the intended bit pattern.
+    ifr.ifr_ifru.ifru_flags = flags as c_short;
+    // SAFETY: `tun` is an open descriptor; TUNSETIFF reads and writes back
+    // one `struct ifreq` through the pointer, which points to a live,
+    // exclusively borrowed local whose name is NUL-terminated (the name is
+    // at most IFNAMSIZ - 1 bytes and the rest of the array is zero).
+    unsafe { ioctl::tunsetiff(tun.as_raw_fd(), &mut ifr) }?;
+    Ok(())
+}
+
+/// Raw wrappers of the tun driver's ioctls.
+mod ioctl {
+    use std::ffi::c_uint;
+
+    nix::ioctl_readwrite_bad!(
+        /// `TUNSETIFF`: create or attach, `struct ifreq *` in and out.
+        tunsetiff,
+        libc::TUNSETIFF,
+        libc::ifreq
+    );
+    nix::ioctl_write_int_bad!(
+        /// `TUNSETOWNER`: the owning uid, by value.
+        tunsetowner,
+        libc::TUNSETOWNER
+    );
+    nix::ioctl_write_int_bad!(
+        /// `TUNSETGROUP`: the owning gid, by value.
+        tunsetgroup,
+        libc::TUNSETGROUP
+    );
+    nix::ioctl_write_int_bad!(
+        /// `TUNSETPERSIST`: 1 to make the device persistent, by value.
+        tunsetpersist,
+        libc::TUNSETPERSIST
+    );
+    nix::ioctl_read_bad!(
+        /// `TUNGETFEATURES`: the supported `IFF_*` flags, `unsigned int *` out.
+        tungetfeatures,
+        libc::TUNGETFEATURES,
+        c_uint
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn name_validation() {
+        for good in ["vnet0", "vif1.0", "tap-guest_42", "123456789012345"] {
+            assert!(validate_name(good).is_ok(), "{good:?}");
+        }
+        for bad in [
+            "",
+            ".",
+            "..",
+            "a/b",
+            "a:b",
+            "tap%d",
+            "a b",
+            "a\tb",
+            "a\0b",
+            "1234567890123456",
+        ] {
+            assert!(
+                matches!(validate_name(bad), Err(TapError::InvalidName { .. })),
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn flags() {
+        assert_eq!(tap_flags(false, false), 0x1002);
+        assert_eq!(tap_flags(true, false), 0x5002);
+        assert_eq!(tap_flags(true, true), 0x5102);
+        assert_eq!(
+            (tap_flags(false, false) | libc::IFF_TUN_EXCL) as c_short as u16,
+            0x9002
+        );
+    }
+
+    #[test]
+    fn error_messages_name_device_and_step() {
+        let e = sys_error(
+            "create",
+            "vnet3",
+            "TUNSETIFF",
+            io::Error::from_raw_os_error(libc::EBUSY),
+        );
+        assert!(
+            e.to_string()
+                .starts_with("create tap vnet3: TUNSETIFF: Device or resource busy"),
+            "{e}"
+        );
+        let e = TapError::AlreadyExists { name: "lo".into() };
+        assert_eq!(
+            e.to_string(),
+            "create tap lo: a network device named lo already exists"
+        );
+    }
+}

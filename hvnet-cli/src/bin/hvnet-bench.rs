@@ -1,0 +1,215 @@
+//! hvnet-bench: how fast hvnet applies and removes N guest taps on one bridge, against
+//! `ip -batch` of the same operations and a shell loop of single `ip` commands, all
+//! measured in the same run, each in a fresh network namespace.
+//!
+//! Usage: `hvnet-bench [N ...]` (default 64 256 1024). Needs root. Prints a Markdown table
+//! of times and ratios; `BENCHMARKS.md` records the figures.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+use hvnet_linux::netns;
+
+type Res<T> = Result<T, String>;
+
+/// A namespace removed on drop.
+struct Ns(String);
+
+impl Ns {
+    fn new(tag: &str) -> Res<Self> {
+        let name = format!("hvbench-{}-{tag}", std::process::id());
+        netns::create(&name).map_err(|e| format!("create namespace {name}: {e}"))?;
+        Ok(Self(name))
+    }
+}
+
+impl Drop for Ns {
+    fn drop(&mut self) {
+        let _ = netns::delete(&self.0);
+    }
+}
+
+fn run(cmd: &mut Command) -> Res<(f64, String)> {
+    let start = Instant::now();
+    let out = cmd
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("{cmd:?}: {e}"))?;
+    let secs = start.elapsed().as_secs_f64();
+    if !out.status.success() {
+        return Err(format!(
+            "{cmd:?} failed: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    Ok((secs, String::from_utf8_lossy(&out.stdout).into_owned()))
+}
+
+fn ip(ns: &str, args: &[&str]) -> Res<()> {
+    run(Command::new("ip").arg("-n").arg(ns).args(args)).map(|_| ())
+}
+
+struct Figures {
+    n: usize,
+    hvnet_apply: f64,
+    ip_batch: f64,
+    shell_loop: f64,
+    noop: f64,
+    noop_writes: String,
+    hvnet_down: f64,
+    ip_batch_del: f64,
+}
+
+fn hvnet_bin() -> Res<PathBuf> {
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    let bin = exe.with_file_name("hvnet");
+    if bin.exists() {
+        Ok(bin)
+    } else {
+        Err(format!(
+            "{} not found: build it with `cargo build --release --bin hvnet`",
+            bin.display()
+        ))
+    }
+}
+
+fn config(n: usize) -> String {
+    let mut t =
+        String::from("[[network]]\nname = \"bench\"\nkind = \"internal\"\nbridge = \"bbr0\"\n");
+    for i in 0..n {
+        let _ = write!(
+            t,
+            "[[guest]]\nname = \"g{i}\"\n[[guest.nic]]\nnetwork = \"bench\"\nifname = \"tb{i}\"\n"
+        );
+    }
+    t
+}
+
+fn measure(n: usize, dir: &Path, hvnet: &Path) -> Res<Figures> {
+    let cfg = dir.join(format!("bench-{n}.toml"));
+    std::fs::write(&cfg, config(n)).map_err(|e| e.to_string())?;
+    let state = dir.join(format!("state-{n}"));
+    let hv = |ns: &str, verb: &str| {
+        let mut c = Command::new(hvnet);
+        c.arg("--netns")
+            .arg(ns)
+            .arg("-c")
+            .arg(&cfg)
+            .arg("--state-dir")
+            .arg(&state)
+            .arg(verb);
+        c
+    };
+
+    // hvnet: apply, no-op re-apply, down (bulk delete).
+    let ns = Ns::new("hv")?;
+    let (hvnet_apply, _) = run(&mut hv(&ns.0, "apply"))?;
+    let (noop, out) = run(&mut hv(&ns.0, "apply"))?;
+    let noop_writes = out
+        .split("kernel writes")
+        .next()
+        .and_then(|s| s.rsplit('(').next())
+        .map_or_else(|| format!("? ({})", out.trim()), |s| s.trim().to_string());
+    let (hvnet_down, _) = run(&mut hv(&ns.0, "down"))?;
+    drop(ns);
+
+    // ip -batch of the same creates and attaches, then one-by-one deletes.
+    let ns = Ns::new("ipb")?;
+    ip(&ns.0, &["link", "add", "bbr0", "type", "bridge"])?;
+    let mut add = String::new();
+    let mut del = String::new();
+    for i in 0..n {
+        let _ = writeln!(
+            add,
+            "tuntap add dev tb{i} mode tap vnet_hdr\nlink set dev tb{i} master bbr0 up"
+        );
+        let _ = writeln!(del, "link del dev tb{i}");
+    }
+    let (addf, delf) = (dir.join("add.batch"), dir.join("del.batch"));
+    std::fs::write(&addf, add).map_err(|e| e.to_string())?;
+    std::fs::write(&delf, del).map_err(|e| e.to_string())?;
+    let (ip_batch, _) = run(Command::new("ip")
+        .arg("-n")
+        .arg(&ns.0)
+        .arg("-batch")
+        .arg(&addf))?;
+    let (ip_batch_del, _) = run(Command::new("ip")
+        .arg("-n")
+        .arg(&ns.0)
+        .arg("-batch")
+        .arg(&delf))?;
+    drop(ns);
+
+    // A shell loop of single ip commands.
+    let ns = Ns::new("sh")?;
+    ip(&ns.0, &["link", "add", "bbr0", "type", "bridge"])?;
+    let script = format!(
+        "for i in $(seq 0 {}); do ip -n {ns} tuntap add dev tb$i mode tap vnet_hdr && ip -n {ns} link set dev tb$i master bbr0 up || exit 1; done",
+        n - 1,
+        ns = ns.0
+    );
+    let (shell_loop, _) = run(Command::new("sh").arg("-c").arg(&script))?;
+    drop(ns);
+
+    Ok(Figures {
+        n,
+        hvnet_apply,
+        ip_batch,
+        shell_loop,
+        noop,
+        noop_writes,
+        hvnet_down,
+        ip_batch_del,
+    })
+}
+
+fn main() -> std::process::ExitCode {
+    let ns: Vec<usize> = {
+        let args: Vec<usize> = std::env::args()
+            .skip(1)
+            .filter_map(|a| a.parse().ok())
+            .collect();
+        if args.is_empty() {
+            vec![64, 256, 1024]
+        } else {
+            args
+        }
+    };
+    let dir = std::env::temp_dir().join(format!("hvnet-bench-{}", std::process::id()));
+    let result = (|| -> Res<Vec<Figures>> {
+        std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+        let hvnet = hvnet_bin()?;
+        ns.iter().map(|&n| measure(n, &dir, &hvnet)).collect()
+    })();
+    let _ = std::fs::remove_dir_all(&dir);
+    match result {
+        Ok(figs) => {
+            println!("| N | hvnet apply | ip -batch | shell loop | apply ÷ ip -batch | shell loop ÷ apply | no-op re-apply | writes in no-op | hvnet down | ip -batch del | del ÷ down |");
+            println!("|---|---|---|---|---|---|---|---|---|---|---|");
+            for f in figs {
+                println!(
+                    "| {} | {:.3} s | {:.3} s | {:.3} s | {:.2}× | {:.1}× | {:.1} ms | {} | {:.3} s | {:.3} s | {:.1}× |",
+                    f.n,
+                    f.hvnet_apply,
+                    f.ip_batch,
+                    f.shell_loop,
+                    f.hvnet_apply / f.ip_batch,
+                    f.shell_loop / f.hvnet_apply,
+                    f.noop * 1e3,
+                    f.noop_writes,
+                    f.hvnet_down,
+                    f.ip_batch_del,
+                    f.ip_batch_del / f.hvnet_down
+                );
+            }
+            std::process::ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("hvnet-bench: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,24 @@
+//! `hvnet down`: remove what the config created (its networks' bridges, its guests' links)
+//! and detach its uplinks.
+
+use hvnet_core::backend::Observe;
+use hvnet_core::plan::plan;
+use hvnet_core::teardown::down_state;
+
+use crate::cli::Global;
+use crate::commands::{execute, print_commands};
+use crate::context::{host, load_config, lock};
+use crate::error::{CliError, CliResult};
+
+pub fn run(g: &Global, dry_run: bool) -> CliResult {
+    let cfg = load_config(g)?;
+    let _lock = if dry_run { None } else { Some(lock(g)?) };
+    let mut host = host()?;
+    let observed = host.observe(&[]).map_err(CliError::runtime)?;
+    let p = plan(&observed, &down_state(&cfg, &observed)).map_err(CliError::runtime)?;
+    if dry_run {
+        print_commands(g, &p);
+        return Ok(());
+    }
+    execute(&mut host, &p, "removed")
+}

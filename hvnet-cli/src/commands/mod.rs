@@ -1,0 +1,50 @@
+//! One file per command.
+
+pub mod apply;
+pub mod brdelall;
+pub mod demo;
+pub mod down;
+pub mod plan;
+pub mod show;
+pub mod validate;
+
+use std::time::Instant;
+
+use hvnet_core::plan::Plan;
+use hvnet_core::txn;
+use hvnet_linux::LinuxHost;
+
+use crate::cli::Global;
+use crate::context;
+use crate::error::{CliError, CliResult};
+
+/// Prints a plan's commands (dry run) — one line per op, prefixed for `--netns`.
+pub fn print_commands(g: &Global, plan: &Plan) {
+    if plan.is_empty() {
+        println!("# no changes");
+    }
+    let prefix = g
+        .netns
+        .as_ref()
+        .map(|ns| format!("ip netns exec {ns} "))
+        .unwrap_or_default();
+    for c in plan.commands() {
+        println!("{prefix}{c}");
+    }
+}
+
+/// Runs a plan transactionally and reports it; `what` is the verb for the summary line.
+pub fn execute(host: &mut LinuxHost, plan: &Plan, what: &str) -> CliResult {
+    if plan.is_empty() {
+        println!("no changes ({} kernel writes)", host.writes());
+        return Ok(());
+    }
+    let started = Instant::now();
+    let n = txn::run(host, plan, context::fault_at()?).map_err(CliError::runtime)?;
+    println!(
+        "{what}: {n} op(s) in {:.1} ms ({} kernel writes)",
+        started.elapsed().as_secs_f64() * 1e3,
+        host.writes()
+    );
+    Ok(())
+}

@@ -1,0 +1,158 @@
+//! `hvnet show`: bridges with their ports (like `brctl show` + `bridge link`) and addresses.
+
+use hvnet_core::backend::Observe;
+use hvnet_core::observed::{ObservedKind, ObservedLink, ObservedState};
+use serde_json::{json, Value};
+
+use crate::cli::Global;
+use crate::context::host;
+use crate::error::{CliError, CliResult};
+
+pub fn run(_g: &Global, as_json: bool) -> CliResult {
+    let mut host = host()?;
+    let observed = host.observe(&[]).map_err(CliError::runtime)?;
+    if as_json {
+        let text = serde_json::to_string_pretty(&to_json(&observed)).map_err(CliError::runtime)?;
+        println!("{text}");
+    } else {
+        print!("{}", render(&observed));
+    }
+    Ok(())
+}
+
+fn kind(l: &ObservedLink) -> String {
+    match &l.kind {
+        ObservedKind::Bridge(_) => "bridge".into(),
+        ObservedKind::Tap(_) => "tap".into(),
+        ObservedKind::Tun => "tun".into(),
+        ObservedKind::Veth => "veth".into(),
+        ObservedKind::Other(k) if k.is_empty() => "device".into(),
+        ObservedKind::Other(k) => k.clone(),
+    }
+}
+
+fn state(l: &ObservedLink) -> &'static str {
+    match (l.up, l.lower_up) {
+        (false, _) => "down",
+        (true, true) => "up",
+        (true, false) => "no-carrier",
+    }
+}
+
+fn bridges(o: &ObservedState) -> Vec<&ObservedLink> {
+    let mut b: Vec<&ObservedLink> = o
+        .links
+        .iter()
+        .filter(|l| matches!(l.kind, ObservedKind::Bridge(_)))
+        .collect();
+    b.sort_by(|x, y| x.name.cmp(&y.name));
+    b
+}
+
+/// Owned links that are not bridges and not on a bridge.
+fn loose(o: &ObservedState) -> Vec<&ObservedLink> {
+    o.links
+        .iter()
+        .filter(|l| {
+            l.owner().is_some() && !matches!(l.kind, ObservedKind::Bridge(_)) && l.master.is_none()
+        })
+        .collect()
+}
+
+fn addrs(o: &ObservedState, l: &ObservedLink) -> Vec<String> {
+    o.addrs_of(l.ifindex).map(|c| c.to_string()).collect()
+}
+
+/// The text form.
+pub fn render(o: &ObservedState) -> String {
+    let mut out = String::new();
+    out.push_str(&format!(
+        "{:<16}{:<20}{:<6}{:<8}{:<12}{:<20}{}\n",
+        "bridge", "bridge id", "stp", "mtu", "state", "owner", "addresses"
+    ));
+    for b in bridges(o) {
+        let id = b.mac.map_or_else(
+            || "-".into(),
+            |m| format!("8000.{}", m.to_string().replace(':', "")),
+        );
+        let stp = match b.kind {
+            ObservedKind::Bridge(opts) if opts.stp => "yes",
+            _ => "no",
+        };
+        let owner = b.alias.clone().unwrap_or_else(|| "-".into());
+        out.push_str(&format!(
+            "{:<16}{:<20}{:<6}{:<8}{:<12}{:<20}{}\n",
+            b.name,
+            id,
+            stp,
+            b.mtu,
+            state(b),
+            owner,
+            addrs(o, b).join(" ")
+        ));
+        let mut ports: Vec<&ObservedLink> = o.ports_of(b).collect();
+        ports.sort_by(|x, y| x.name.cmp(&y.name));
+        for p in ports {
+            let mac = p.mac.map_or_else(|| "-".into(), |m| m.to_string());
+            let owner = p.alias.clone().unwrap_or_else(|| "-".into());
+            out.push_str(&format!(
+                "  └ {:<14}{:<20}{:<6}{:<8}{:<12}{:<20}{}\n",
+                p.name,
+                mac,
+                kind(p),
+                p.mtu,
+                state(p),
+                owner,
+                addrs(o, p).join(" ")
+            ));
+        }
+    }
+    let loose = loose(o);
+    if !loose.is_empty() {
+        out.push_str("hvnet links not on a bridge:\n");
+        for l in loose {
+            out.push_str(&format!(
+                "  {:<16}{:<6}{:<12}{}\n",
+                l.name,
+                kind(l),
+                state(l),
+                l.alias.clone().unwrap_or_default()
+            ));
+        }
+    }
+    out
+}
+
+fn link_json(o: &ObservedState, l: &ObservedLink) -> Value {
+    json!({
+        "name": l.name,
+        "ifindex": l.ifindex,
+        "kind": kind(l),
+        "mac": l.mac.map(|m| m.to_string()),
+        "mtu": l.mtu,
+        "up": l.up,
+        "carrier": l.lower_up,
+        "owner": l.owner().map(|x| x.name().to_string()),
+        "addresses": addrs(o, l),
+    })
+}
+
+/// The JSON form: `{"bridges": [{…, "stp": bool, "forward_delay_cs": n, "ports": […]}], "links": […]}`.
+pub fn to_json(o: &ObservedState) -> Value {
+    let bridges: Vec<Value> = bridges(o)
+        .into_iter()
+        .map(|b| {
+            let mut v = link_json(o, b);
+            if let ObservedKind::Bridge(opts) = b.kind {
+                v["stp"] = json!(opts.stp);
+                v["forward_delay_cs"] = json!(opts.forward_delay_cs);
+            }
+            let mut ports: Vec<&ObservedLink> = o.ports_of(b).collect();
+            ports.sort_by(|x, y| x.name.cmp(&y.name));
+            v["ports"] = Value::Array(ports.into_iter().map(|p| link_json(o, p)).collect());
+            v
+        })
+        .collect();
+    let links: Vec<Value> = loose(o).into_iter().map(|l| link_json(o, l)).collect();
+    json!({ "bridges": bridges, "links": links })
+}

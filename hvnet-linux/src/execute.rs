@@ -1,0 +1,463 @@
+//! Carrying out ops: pipelined rtnetlink requests, tap ioctls, sysctl writes.
+//!
+//! Ops that only change existing objects are queued and sent as one pipelined batch; the
+//! queue is flushed before anything that needs the kernel's answer (the index of a link
+//! created by netlink, a sysctl write) and at the end. Consecutive deletions are done in
+//! bulk: each doomed link is moved into a transient device group and the whole group is
+//! deleted with one request, which costs one RCU synchronisation instead of one per link.
+
+use std::fmt;
+use std::net::IpAddr;
+
+use hvnet_core::backend::{ExecFailure, Execute};
+use hvnet_core::op::{Op, RTPROT_HVNET};
+use hvnet_core::state::RouteSpec;
+use hvnet_core::types::IfName;
+
+use crate::host::LinuxHost;
+use crate::netlink::{self, BridgeOpts, LinkChange, NlError, Request};
+use crate::{netns, sysctl, tap};
+
+/// Why an op failed.
+#[derive(Debug)]
+pub enum ExecError {
+    /// The kernel refused a netlink request.
+    Netlink(NlError),
+    /// A tap ioctl failed.
+    Tap(tap::TapError),
+    /// A sysctl could not be written.
+    Sysctl(sysctl::SysctlError),
+    /// A namespace could not be opened.
+    Netns(netns::NetnsError),
+    /// The op names a link that does not exist.
+    NoSuchLink(String),
+}
+
+impl fmt::Display for ExecError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Netlink(e) => write!(f, "{e}"),
+            Self::Tap(e) => write!(f, "{e}"),
+            Self::Sysctl(e) => write!(f, "{e}"),
+            Self::Netns(e) => write!(f, "{e}"),
+            Self::NoSuchLink(n) => write!(f, "interface {n} does not exist"),
+        }
+    }
+}
+
+impl std::error::Error for ExecError {}
+
+/// The RT_SCOPE_LINK scope of a route without gateway.
+const RT_SCOPE_LINK: u8 = 253;
+
+/// Transient device group for bulk deletion (never 0, the default group).
+fn doomed_group() -> u32 {
+    0x4856_0000 | (std::process::id() & 0xffff)
+}
+
+/// A queue of pipelined requests, each tagged with the op it belongs to.
+#[derive(Default)]
+struct Queue {
+    reqs: Vec<Request>,
+    owners: Vec<usize>,
+}
+
+/// Progress of one `execute` call.
+struct Progress {
+    applied: Vec<usize>,
+    failure: Option<(usize, ExecError)>,
+}
+
+impl Progress {
+    fn record(&mut self, op: usize, result: Result<(), ExecError>) {
+        match result {
+            Ok(()) => {
+                if self.applied.last() != Some(&op) {
+                    self.applied.push(op);
+                }
+            }
+            Err(e) => {
+                if self.failure.as_ref().is_none_or(|(i, _)| op < *i) {
+                    self.failure = Some((op, e));
+                }
+            }
+        }
+    }
+}
+
+impl LinuxHost {
+    fn ifindex(&mut self, name: &str) -> Result<u32, ExecError> {
+        if let Some(i) = self.index.get(name) {
+            return Ok(*i);
+        }
+        match self.rtnl.get_link(name).map_err(ExecError::Netlink)? {
+            Some(l) => {
+                self.index.insert(l.name.clone(), l.ifindex);
+                Ok(l.ifindex)
+            }
+            None => Err(ExecError::NoSuchLink(name.to_string())),
+        }
+    }
+
+    fn flush(&mut self, q: &mut Queue, p: &mut Progress) {
+        if q.reqs.is_empty() {
+            return;
+        }
+        let results = self.rtnl.execute(&q.reqs);
+        for (op, r) in q.owners.iter().zip(results) {
+            p.record(*op, r.map_err(ExecError::Netlink));
+        }
+        q.reqs.clear();
+        q.owners.clear();
+    }
+
+    /// Creates a netlink-made link (bridge, veth) right away, learns its index, and queues
+    /// the request that tags it.
+    fn create_now(
+        &mut self,
+        i: usize,
+        name: &IfName,
+        req: Request,
+        tag: String,
+        q: &mut Queue,
+        p: &mut Progress,
+    ) {
+        self.flush(q, p);
+        let mut r = self.rtnl.execute(std::slice::from_ref(&req));
+        let created = r.pop().unwrap_or(Ok(()));
+        if let Err(e) = created {
+            p.record(i, Err(ExecError::Netlink(e)));
+            return;
+        }
+        p.record(i, Ok(()));
+        self.index.remove(name.as_str());
+        match self.ifindex(name.as_str()) {
+            Ok(ifindex) => {
+                q.reqs.push(Request::SetLink {
+                    ifindex,
+                    change: LinkChange {
+                        alias: Some(tag),
+                        ..LinkChange::default()
+                    },
+                });
+                q.owners.push(i);
+            }
+            Err(e) => p.record(i, Err(e)),
+        }
+    }
+
+    fn run_op(
+        &mut self,
+        i: usize,
+        op: &Op,
+        q: &mut Queue,
+        p: &mut Progress,
+    ) -> Result<(), ExecError> {
+        let set = |ifindex, change| Request::SetLink { ifindex, change };
+        let req = match op {
+            Op::CreateBridge {
+                name,
+                owner,
+                mtu,
+                mac,
+                opts,
+            } => {
+                let req = Request::NewBridge {
+                    name: name.to_string(),
+                    mtu: *mtu,
+                    mac: mac.map(|m| m.octets()),
+                    stp: Some(opts.stp),
+                    forward_delay_cs: Some(opts.forward_delay_cs),
+                    group: None,
+                };
+                self.create_now(i, name, req, owner.tag(), q, p);
+                return Ok(());
+            }
+            Op::CreateVeth {
+                name,
+                owner,
+                mtu,
+                mac,
+                peer,
+            } => {
+                let fd = netns::open(&peer.netns).map_err(ExecError::Netns)?;
+                let req = Request::NewVeth {
+                    name: name.to_string(),
+                    mtu: *mtu,
+                    mac: mac.map(|m| m.octets()),
+                    group: None,
+                    peer_name: peer.name.to_string(),
+                    peer_mac: peer.mac.map(|m| m.octets()),
+                    peer_netns_fd: Some(std::os::fd::AsRawFd::as_raw_fd(&fd)),
+                };
+                self.create_now(i, name, req, owner.tag(), q, p);
+                return Ok(());
+            }
+            Op::CreateTap {
+                name,
+                owner,
+                mtu,
+                mac,
+                opts,
+            } => {
+                let cfg = tap::TapConfig {
+                    name: name.to_string(),
+                    owner: opts.uid,
+                    group: opts.gid,
+                    vnet_hdr: opts.vnet_hdr,
+                    multi_queue: opts.multi_queue,
+                };
+                self.other_writes += 1;
+                let ifindex = tap::create_persistent(&cfg).map_err(ExecError::Tap)?;
+                p.record(i, Ok(()));
+                self.index.insert(name.to_string(), ifindex);
+                set(
+                    ifindex,
+                    LinkChange {
+                        alias: Some(owner.tag()),
+                        mtu: *mtu,
+                        mac: mac.map(|m| m.octets()),
+                        ..LinkChange::default()
+                    },
+                )
+            }
+            Op::DeleteLink { name, .. } => Request::DelLink {
+                ifindex: self.ifindex(name.as_str())?,
+            },
+            Op::SetMaster { link, master, .. } => {
+                let m = match master {
+                    Some(m) => self.ifindex(m.as_str())?,
+                    None => 0,
+                };
+                set(
+                    self.ifindex(link.as_str())?,
+                    LinkChange {
+                        master: Some(m),
+                        ..LinkChange::default()
+                    },
+                )
+            }
+            Op::SetMtu { link, mtu, .. } => set(
+                self.ifindex(link.as_str())?,
+                LinkChange {
+                    mtu: Some(*mtu),
+                    ..LinkChange::default()
+                },
+            ),
+            Op::SetMac { link, mac, .. } => set(
+                self.ifindex(link.as_str())?,
+                LinkChange {
+                    mac: Some(mac.octets()),
+                    ..LinkChange::default()
+                },
+            ),
+            Op::SetUp { link, up } => set(
+                self.ifindex(link.as_str())?,
+                LinkChange {
+                    up: Some(*up),
+                    ..LinkChange::default()
+                },
+            ),
+            Op::SetAlias { link, alias, .. } => set(
+                self.ifindex(link.as_str())?,
+                LinkChange {
+                    alias: Some(alias.clone().unwrap_or_default()),
+                    ..LinkChange::default()
+                },
+            ),
+            Op::SetBridgeOpts { link, opts, .. } => set(
+                self.ifindex(link.as_str())?,
+                LinkChange {
+                    bridge: Some(BridgeOpts {
+                        stp: Some(opts.stp),
+                        forward_delay_cs: Some(opts.forward_delay_cs),
+                    }),
+                    ..LinkChange::default()
+                },
+            ),
+            Op::AddAddr(a) | Op::DelAddr(a) => {
+                let ifindex = self.ifindex(a.link.as_str())?;
+                let (address, prefix_len) = (IpAddr::V4(a.cidr.addr()), a.cidr.prefix_len());
+                if matches!(op, Op::AddAddr(_)) {
+                    Request::NewAddr {
+                        ifindex,
+                        address,
+                        prefix_len,
+                    }
+                } else {
+                    Request::DelAddr {
+                        ifindex,
+                        address,
+                        prefix_len,
+                    }
+                }
+            }
+            Op::AddRoute(r) => Request::NewRoute(self.route(r)?),
+            Op::DelRoute(r) => Request::DelRoute(self.route(r)?),
+            Op::SetSysctl { key, value, .. } => {
+                self.flush(q, p);
+                self.other_writes += 1;
+                sysctl::write(&key.path(), value).map_err(ExecError::Sysctl)?;
+                p.record(i, Ok(()));
+                return Ok(());
+            }
+        };
+        q.reqs.push(req);
+        q.owners.push(i);
+        Ok(())
+    }
+
+    fn route(&mut self, r: &RouteSpec) -> Result<netlink::RouteSpec, ExecError> {
+        let oif = match &r.dev {
+            Some(d) => Some(self.ifindex(d.as_str())?),
+            None => None,
+        };
+        Ok(netlink::RouteSpec {
+            table: r.table,
+            dst: IpAddr::V4(r.dst.network()),
+            dst_len: r.dst.prefix_len(),
+            gateway: r.gateway.map(IpAddr::V4),
+            oif,
+            prefsrc: r.src.map(IpAddr::V4),
+            protocol: RTPROT_HVNET,
+            scope: if r.gateway.is_some() {
+                0
+            } else {
+                RT_SCOPE_LINK
+            },
+            priority: r.metric,
+        })
+    }
+
+    /// Deletes the links of `ops[range]` (all `DeleteLink`) in bulk.
+    fn delete_run(
+        &mut self,
+        ops: &[Op],
+        range: std::ops::Range<usize>,
+        q: &mut Queue,
+        p: &mut Progress,
+    ) {
+        self.flush(q, p);
+        let mut members = Vec::new();
+        for i in range.clone() {
+            let Some(name) = ops[i].link() else { continue };
+            match self.ifindex(name.as_str()) {
+                Ok(ifindex) => members.push((i, ifindex, name.to_string())),
+                Err(e) => p.record(i, Err(e)),
+            }
+        }
+        if p.failure.is_some() {
+            return;
+        }
+        if let [(i, ifindex, name)] = members.as_slice() {
+            let r = self
+                .rtnl
+                .execute(&[Request::DelLink { ifindex: *ifindex }])
+                .pop()
+                .unwrap_or(Ok(()));
+            self.index.remove(name);
+            p.record(*i, r.map_err(ExecError::Netlink));
+            return;
+        }
+        let group = doomed_group();
+        let regroup: Vec<Request> = members
+            .iter()
+            .map(|(_, ifindex, _)| Request::SetLink {
+                ifindex: *ifindex,
+                change: LinkChange {
+                    group: Some(group),
+                    ..LinkChange::default()
+                },
+            })
+            .collect();
+        let results = self.rtnl.execute(&regroup);
+        if let Some((k, e)) = results
+            .into_iter()
+            .enumerate()
+            .find_map(|(k, r)| r.err().map(|e| (k, e)))
+        {
+            // Put the links already moved back into the default group; nothing was deleted.
+            let back: Vec<Request> = members[..k]
+                .iter()
+                .map(|(_, ifindex, _)| Request::SetLink {
+                    ifindex: *ifindex,
+                    change: LinkChange {
+                        group: Some(0),
+                        ..LinkChange::default()
+                    },
+                })
+                .collect();
+            let _ = self.rtnl.execute(&back);
+            p.record(members[k].0, Err(ExecError::Netlink(e)));
+            return;
+        }
+        let r = self
+            .rtnl
+            .execute(&[Request::DelGroup { group }])
+            .pop()
+            .unwrap_or(Ok(()));
+        match r {
+            Ok(()) => {
+                for (i, _, name) in &members {
+                    self.index.remove(name);
+                    p.record(*i, Ok(()));
+                }
+            }
+            Err(e) => {
+                let back: Vec<Request> = members
+                    .iter()
+                    .map(|(_, ifindex, _)| Request::SetLink {
+                        ifindex: *ifindex,
+                        change: LinkChange {
+                            group: Some(0),
+                            ..LinkChange::default()
+                        },
+                    })
+                    .collect();
+                let _ = self.rtnl.execute(&back);
+                p.record(members[0].0, Err(ExecError::Netlink(e)));
+            }
+        }
+    }
+}
+
+impl Execute for LinuxHost {
+    type Error = ExecError;
+
+    fn execute(&mut self, ops: &[Op]) -> Result<(), ExecFailure<ExecError>> {
+        let mut q = Queue::default();
+        let mut p = Progress {
+            applied: Vec::new(),
+            failure: None,
+        };
+        let mut i = 0;
+        while i < ops.len() && p.failure.is_none() {
+            if matches!(ops[i], Op::DeleteLink { .. }) {
+                let end = ops[i..]
+                    .iter()
+                    .position(|o| !matches!(o, Op::DeleteLink { .. }))
+                    .map_or(ops.len(), |n| i + n);
+                for (k, op) in ops.iter().enumerate().take(end).skip(i) {
+                    tracing::info!("op {}/{}: {op}", k + 1, ops.len());
+                }
+                self.delete_run(ops, i..end, &mut q, &mut p);
+                i = end;
+                continue;
+            }
+            tracing::info!("op {}/{}: {}", i + 1, ops.len(), ops[i]);
+            if let Err(e) = self.run_op(i, &ops[i], &mut q, &mut p) {
+                p.record(i, Err(e));
+            }
+            i += 1;
+        }
+        self.flush(&mut q, &mut p);
+        match p.failure {
+            None => Ok(()),
+            Some((index, error)) => Err(ExecFailure {
+                index,
+                error,
+                applied: p.applied,
+            }),
+        }
+    }
+}

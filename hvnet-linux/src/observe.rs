@@ -1,0 +1,95 @@
+//! Reading the kernel into an [`ObservedState`].
+
+use std::net::IpAddr;
+
+use hvnet_core::backend::Observe;
+use hvnet_core::observed::{
+    ObservedAddr, ObservedKind, ObservedLink, ObservedRoute, ObservedState,
+};
+use hvnet_core::state::{BridgeOpts, SysctlKey, TapOpts};
+use hvnet_core::types::{Ipv4Cidr, MacAddr};
+
+use crate::host::LinuxHost;
+use crate::netlink::{Link, NlError};
+
+const IFF_UP: u32 = libc::IFF_UP as u32;
+const IFF_LOWER_UP: u32 = libc::IFF_LOWER_UP as u32;
+
+/// Maps a kernel link into hvnet's terms.
+pub(crate) fn observed_link(l: &Link) -> ObservedLink {
+    let kind = match (l.kind.as_deref(), &l.bridge, &l.tun) {
+        (Some("bridge"), Some(b), _) => ObservedKind::Bridge(BridgeOpts {
+            stp: b.stp_state != 0,
+            forward_delay_cs: b.forward_delay_cs,
+        }),
+        (Some("tun"), _, Some(t)) if t.tap => ObservedKind::Tap(TapOpts {
+            vnet_hdr: t.vnet_hdr,
+            multi_queue: t.multi_queue,
+            uid: t.owner,
+            gid: t.group,
+        }),
+        (Some("tun"), _, _) => ObservedKind::Tun,
+        (Some("veth"), _, _) => ObservedKind::Veth,
+        (k, _, _) => ObservedKind::Other(k.unwrap_or_default().to_string()),
+    };
+    ObservedLink {
+        ifindex: l.ifindex,
+        name: l.name.clone(),
+        kind,
+        master: l.master,
+        mtu: l.mtu,
+        mac: l.mac.map(MacAddr::new),
+        up: l.flags & IFF_UP != 0,
+        lower_up: l.flags & IFF_LOWER_UP != 0,
+        alias: l.alias.clone().filter(|a| !a.is_empty()),
+    }
+}
+
+impl Observe for LinuxHost {
+    type Error = NlError;
+
+    fn observe(&mut self, sysctls: &[SysctlKey]) -> Result<ObservedState, NlError> {
+        let links = self.rtnl.dump_links()?;
+        self.index = links.iter().map(|l| (l.name.clone(), l.ifindex)).collect();
+        let addrs = self
+            .rtnl
+            .dump_addrs()?
+            .into_iter()
+            .filter_map(|a| match a.address {
+                IpAddr::V4(v4) => Some(ObservedAddr {
+                    ifindex: a.ifindex,
+                    cidr: Ipv4Cidr::new(v4, a.prefix_len).ok()?,
+                }),
+                IpAddr::V6(_) => None,
+            })
+            .collect();
+        let routes = self
+            .rtnl
+            .dump_routes()?
+            .into_iter()
+            .filter_map(|r| {
+                let IpAddr::V4(dst) = r.dst else { return None };
+                let v4 = |a: Option<IpAddr>| match a {
+                    Some(IpAddr::V4(x)) => Some(x),
+                    _ => None,
+                };
+                Some(ObservedRoute {
+                    dst: Ipv4Cidr::new(dst, r.dst_len).ok()?,
+                    gateway: v4(r.gateway),
+                    oif: r.oif,
+                    src: v4(r.prefsrc),
+                    metric: r.priority,
+                    table: r.table,
+                    protocol: r.protocol,
+                })
+            })
+            .collect();
+        let sysctls = self.read_sysctls(sysctls);
+        Ok(ObservedState {
+            links: links.iter().map(observed_link).collect(),
+            addrs,
+            routes,
+            sysctls,
+        })
+    }
+}
