@@ -14,6 +14,8 @@
 //! Typed values ([`types::IfName`], [`types::MacAddr`], [`types::Ipv4Cidr`], …) are parsed
 //! once at the edge and trusted afterwards.
 
+#![warn(missing_docs)]
+
 pub mod backend;
 pub mod config;
 pub mod observed;

@@ -86,3 +86,22 @@ fn several_problems_are_all_reported() {
         .to_string()
         .starts_with("multi.toml:3:8: network[0].kind: unknown network kind"));
 }
+
+#[test]
+fn a_bridge_holds_at_most_1023_ports() {
+    let mut t = String::from("[[network]]\nname = \"n\"\nkind = \"internal\"\nbridge = \"br0\"\n");
+    for i in 0..1023 {
+        t.push_str(&format!(
+            "[[guest]]\nname = \"g{i}\"\n[[guest.nic]]\nnetwork = \"n\"\n"
+        ));
+    }
+    assert!(Config::parse(&t, "ports.toml").is_ok());
+    t.push_str("[[guest]]\nname = \"one-more\"\n[[guest.nic]]\nnetwork = \"n\"\n");
+    let e = Config::parse(&t, "ports.toml").unwrap_err();
+    assert_eq!(e.diagnostics.len(), 1);
+    assert_eq!(e.diagnostics[0].field, "guest[1023].nic[0].network");
+    assert!(
+        e.diagnostics[0].message.contains("more than 1023 ports"),
+        "{e}"
+    );
+}

@@ -18,6 +18,8 @@
 //! assert_eq!(link.master.unwrap().as_str(), "br-guest");
 //! ```
 
+#![warn(missing_docs)]
+
 use hvnet_core::backend::NicBackend;
 use hvnet_core::config::{Guest, Network, Nic, NicType};
 use hvnet_core::state::{LinkKind, LinkSpec, Owner, TapOpts, VethPeer};

@@ -6,6 +6,7 @@
 //! bulk: each doomed link is moved into a transient device group and the whole group is
 //! deleted with one request, which costs one RCU synchronisation instead of one per link.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::net::IpAddr;
 
@@ -55,11 +56,58 @@ fn doomed_group() -> u32 {
     0x4856_0000 | (std::process::id() & 0xffff)
 }
 
-/// A queue of pipelined requests, each tagged with the op it belongs to.
+/// A queue of pipelined requests, each tagged with the ops it carries.
+///
+/// The request that tags a link just created in this batch also absorbs later changes of
+/// that link (MTU, MAC, master, up), so a new port costs one message, as with `ip link set
+/// … master … up`. If that message fails, every op it carries counts as failed, and the
+/// earliest of them — the create — is the one reported; the rollback deletes the new link,
+/// which takes any partial change with it.
 #[derive(Default)]
 struct Queue {
     reqs: Vec<Request>,
-    owners: Vec<usize>,
+    owners: Vec<Vec<usize>>,
+    /// ifindex of a link created in this batch → position of its tagging request.
+    fresh: HashMap<u32, usize>,
+}
+
+impl Queue {
+    fn push(&mut self, op: usize, req: Request) {
+        self.reqs.push(req);
+        self.owners.push(vec![op]);
+    }
+
+    fn push_fresh(&mut self, op: usize, ifindex: u32, change: LinkChange) {
+        self.fresh.insert(ifindex, self.reqs.len());
+        self.push(op, Request::SetLink { ifindex, change });
+    }
+
+    /// Folds `change` into the queued tagging request of a fresh link, if there is one and
+    /// it does not already set the same fields. Returns the change back otherwise.
+    fn merge(&mut self, op: usize, ifindex: u32, change: LinkChange) -> Option<LinkChange> {
+        let Some(&pos) = self.fresh.get(&ifindex) else {
+            return Some(change);
+        };
+        let Some(Request::SetLink { change: queued, .. }) = self.reqs.get_mut(pos) else {
+            return Some(change);
+        };
+        let clash = (change.master.is_some() && queued.master.is_some())
+            || (change.mtu.is_some() && queued.mtu.is_some())
+            || (change.mac.is_some() && queued.mac.is_some())
+            || (change.up.is_some() && queued.up.is_some())
+            || change.alias.is_some()
+            || change.group.is_some()
+            || change.bridge.is_some();
+        if clash {
+            return Some(change);
+        }
+        queued.master = queued.master.or(change.master);
+        queued.mtu = queued.mtu.or(change.mtu);
+        queued.mac = queued.mac.or(change.mac);
+        queued.up = queued.up.or(change.up);
+        self.owners[pos].push(op);
+        None
+    }
 }
 
 /// Progress of one `execute` call.
@@ -104,11 +152,14 @@ impl LinuxHost {
             return;
         }
         let results = self.rtnl.execute(&q.reqs);
-        for (op, r) in q.owners.iter().zip(results) {
-            p.record(*op, r.map_err(ExecError::Netlink));
+        for (ops, r) in q.owners.iter().zip(results) {
+            for op in ops {
+                p.record(*op, r.clone().map_err(ExecError::Netlink));
+            }
         }
         q.reqs.clear();
         q.owners.clear();
+        q.fresh.clear();
     }
 
     /// Creates a netlink-made link (bridge, veth) right away, learns its index, and queues
@@ -132,16 +183,14 @@ impl LinuxHost {
         p.record(i, Ok(()));
         self.index.remove(name.as_str());
         match self.ifindex(name.as_str()) {
-            Ok(ifindex) => {
-                q.reqs.push(Request::SetLink {
-                    ifindex,
-                    change: LinkChange {
-                        alias: Some(tag),
-                        ..LinkChange::default()
-                    },
-                });
-                q.owners.push(i);
-            }
+            Ok(ifindex) => q.push_fresh(
+                i,
+                ifindex,
+                LinkChange {
+                    alias: Some(tag),
+                    ..LinkChange::default()
+                },
+            ),
             Err(e) => p.record(i, Err(e)),
         }
     }
@@ -211,15 +260,14 @@ impl LinuxHost {
                 let ifindex = tap::create_persistent(&cfg).map_err(ExecError::Tap)?;
                 p.record(i, Ok(()));
                 self.index.insert(name.to_string(), ifindex);
-                set(
-                    ifindex,
-                    LinkChange {
-                        alias: Some(owner.tag()),
-                        mtu: *mtu,
-                        mac: mac.map(|m| m.octets()),
-                        ..LinkChange::default()
-                    },
-                )
+                let change = LinkChange {
+                    alias: Some(owner.tag()),
+                    mtu: *mtu,
+                    mac: mac.map(|m| m.octets()),
+                    ..LinkChange::default()
+                };
+                q.push_fresh(i, ifindex, change);
+                return Ok(());
             }
             Op::DeleteLink { name, .. } => Request::DelLink {
                 ifindex: self.ifindex(name.as_str())?,
@@ -302,8 +350,14 @@ impl LinuxHost {
                 return Ok(());
             }
         };
-        q.reqs.push(req);
-        q.owners.push(i);
+        match req {
+            Request::SetLink { ifindex, change } => {
+                if let Some(change) = q.merge(i, ifindex, change) {
+                    q.push(i, Request::SetLink { ifindex, change });
+                }
+            }
+            other => q.push(i, other),
+        }
         Ok(())
     }
 

@@ -9,6 +9,8 @@
 //! * [`LinuxHost`] — the kernel as hvnet-core's observer (`observe.rs`) and executor
 //!   (`execute.rs`).
 
+#![warn(missing_docs)]
+
 mod execute;
 mod host;
 pub mod lock;

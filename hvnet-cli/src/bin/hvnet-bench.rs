@@ -2,7 +2,8 @@
 //! `ip -batch` of the same operations and a shell loop of single `ip` commands, all
 //! measured in the same run, each in a fresh network namespace.
 //!
-//! Usage: `hvnet-bench [N ...]` (default 64 256 1024). Needs root. Prints a Markdown table
+//! Usage: `hvnet-bench [--runs R] [N ...]` (default 3 runs of 64 256 1023; a Linux bridge
+//! holds at most 1023 ports). Each figure is the median of R interleaved runs. Needs root. Prints a Markdown table
 //! of times and ratios; `BENCHMARKS.md` records the figures.
 
 use std::fmt::Write as _;
@@ -28,6 +29,9 @@ impl Ns {
 impl Drop for Ns {
     fn drop(&mut self) {
         let _ = netns::delete(&self.0);
+        // The kernel tears a namespace's links down asynchronously, holding the RTNL lock;
+        // let that finish so it does not slow down the next measurement.
+        std::thread::sleep(std::time::Duration::from_millis(1500));
     }
 }
 
@@ -166,27 +170,62 @@ fn measure(n: usize, dir: &Path, hvnet: &Path) -> Res<Figures> {
     })
 }
 
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
+}
+
+/// The median of each figure over several runs.
+fn medians(runs: Vec<Figures>) -> Res<Figures> {
+    let pick = |f: fn(&Figures) -> f64| median(runs.iter().map(f).collect());
+    let first = runs.first().ok_or("no runs")?;
+    let mut writes: Vec<&str> = runs.iter().map(|r| r.noop_writes.as_str()).collect();
+    writes.dedup();
+    Ok(Figures {
+        n: first.n,
+        hvnet_apply: pick(|f| f.hvnet_apply),
+        ip_batch: pick(|f| f.ip_batch),
+        shell_loop: pick(|f| f.shell_loop),
+        noop: pick(|f| f.noop),
+        noop_writes: writes.join("/"),
+        hvnet_down: pick(|f| f.hvnet_down),
+        ip_batch_del: pick(|f| f.ip_batch_del),
+    })
+}
+
 fn main() -> std::process::ExitCode {
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    let mut runs = 3;
+    if let Some(i) = args.iter().position(|a| a == "--runs") {
+        runs = args.get(i + 1).and_then(|r| r.parse().ok()).unwrap_or(3);
+        args.drain(i..(i + 2).min(args.len()));
+    }
     let ns: Vec<usize> = {
-        let args: Vec<usize> = std::env::args()
-            .skip(1)
-            .filter_map(|a| a.parse().ok())
-            .collect();
-        if args.is_empty() {
-            vec![64, 256, 1024]
+        let sizes: Vec<usize> = args.iter().filter_map(|a| a.parse().ok()).collect();
+        if sizes.is_empty() {
+            vec![64, 256, 1023]
         } else {
-            args
+            sizes
         }
     };
     let dir = std::env::temp_dir().join(format!("hvnet-bench-{}", std::process::id()));
     let result = (|| -> Res<Vec<Figures>> {
         std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
         let hvnet = hvnet_bin()?;
-        ns.iter().map(|&n| measure(n, &dir, &hvnet)).collect()
+        ns.iter()
+            .map(|&n| {
+                medians(
+                    (0..runs)
+                        .map(|_| measure(n, &dir, &hvnet))
+                        .collect::<Res<Vec<_>>>()?,
+                )
+            })
+            .collect()
     })();
     let _ = std::fs::remove_dir_all(&dir);
     match result {
         Ok(figs) => {
+            println!("medians of {runs} runs; times are wall clock of whole commands (process start included)");
             println!("| N | hvnet apply | ip -batch | shell loop | apply ÷ ip -batch | shell loop ÷ apply | no-op re-apply | writes in no-op | hvnet down | ip -batch del | del ÷ down |");
             println!("|---|---|---|---|---|---|---|---|---|---|---|");
             for f in figs {

@@ -12,6 +12,9 @@ use crate::types::{IfName, Ipv4Cidr, MacAddr, MacPrefix};
 /// Longest network, guest or namespace name.
 const MAX_NAME: usize = 64;
 
+/// Ports a Linux bridge can hold (BR_MAX_PORTS is 1024 and port number 0 is reserved).
+pub const MAX_BRIDGE_PORTS: usize = 1023;
+
 pub(super) fn parse(text: &str, file: &str) -> Result<Config, ConfigError> {
     let loc = Locator::new(file, text);
     let raw: RawConfig = toml::from_str(text).map_err(|e| ConfigError {
@@ -521,6 +524,10 @@ impl Validator<'_> {
             }
         }
         let mut macs: HashMap<MacAddr, String> = HashMap::new();
+        let mut ports: HashMap<&str, usize> = nets
+            .iter()
+            .map(|(_, n)| (n.name.as_str(), usize::from(n.uplink.is_some())))
+            .collect();
         let mut peers: HashMap<(String, String), String> = HashMap::new();
         for (gi, g, nic_idx) in guests {
             let rg = raw.guest[*gi].get_ref();
@@ -541,6 +548,16 @@ impl Validator<'_> {
             for (nic, &ri) in g.nics.iter().zip(nic_idx) {
                 let rn = rg.nic[ri].get_ref();
                 let at = format!("guest[{gi}].nic[{ri}]");
+                if let Some(count) = ports.get_mut(nic.network.as_str()) {
+                    *count += 1;
+                    if *count == MAX_BRIDGE_PORTS + 1 {
+                        self.err(
+                            rn.network.span(),
+                            &format!("{at}.network"),
+                            format!("network {:?} would get more than {MAX_BRIDGE_PORTS} ports, the most a Linux bridge can hold", nic.network),
+                        );
+                    }
+                }
                 if let (Some(name), Some(span)) =
                     (&nic.ifname, rn.ifname.as_ref().map(|s| s.span()))
                 {
