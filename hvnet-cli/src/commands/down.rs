@@ -15,7 +15,8 @@ pub fn run(g: &Global, dry_run: bool) -> CliResult {
     let _lock = if dry_run { None } else { Some(lock(g)?) };
     let mut host = host()?;
     let observed = host.observe(&[]).map_err(CliError::runtime)?;
-    let p = plan(&observed, &down_state(&cfg, &observed)).map_err(CliError::runtime)?;
+    let p = plan(&observed, &down_state(&cfg, &observed))
+        .map_err(|e| CliError::Input(e.to_string()))?;
     if dry_run {
         print_commands(g, &p);
         return Ok(());

@@ -33,5 +33,7 @@ pub fn compute_with(
         let keys: Vec<_> = desired.sysctls.iter().map(|s| s.key.clone()).collect();
         observed.sysctls = host.read_sysctls(&keys);
     }
-    plan(&observed, &desired).map_err(CliError::runtime)
+    // The config cannot be applied to this host (a foreign link holds a wanted name, an
+    // uplink is missing): like any invalid input, nothing was touched.
+    plan(&observed, &desired).map_err(|e| CliError::Input(e.to_string()))
 }
