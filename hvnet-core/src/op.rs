@@ -455,11 +455,12 @@ impl fmt::Display for CommandLine<'_> {
             ),
             Op::CreateVeth { name, owner, mtu, mac, peer } => write!(
                 f,
-                "ip link add name {name}{}{} type veth peer name {}{} netns {} && ip link set dev {name} alias {}",
+                "ip link add name {name}{}{} type veth peer name {}{}{} netns {} && ip link set dev {name} alias {}",
                 opt("address", mac.map(|m| m.to_string())),
                 opt("mtu", mtu.map(|m| m.to_string())),
                 peer.name,
                 opt("address", peer.mac.map(|m| m.to_string())),
+                opt("mtu", mtu.map(|m| m.to_string())),
                 peer.netns,
                 owner.tag()
             ),

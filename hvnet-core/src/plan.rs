@@ -104,11 +104,10 @@ fn same_kind(obs: &ObservedKind, want: &LinkKind) -> bool {
         (ObservedKind::Bridge(_), LinkKind::Bridge(_))
         | (ObservedKind::Veth, LinkKind::Veth(_)) => true,
         (ObservedKind::Tap(have), LinkKind::Tap(want)) => {
-            // Flags and ownership of a persistent tap cannot change; a mismatch recreates it.
-            have.vnet_hdr == want.vnet_hdr
-                && have.multi_queue == want.multi_queue
-                && have.uid == want.uid
-                && have.gid == want.gid
+            // Multiqueue and ownership of a persistent tap cannot change: a mismatch recreates
+            // it. vnet_hdr is not compared: whoever attaches (QEMU with vnet_hdr=off) may
+            // switch it, and recreating the tap would cut the running guest off.
+            have.multi_queue == want.multi_queue && have.uid == want.uid && have.gid == want.gid
         }
         _ => false,
     }

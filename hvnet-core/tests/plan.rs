@@ -343,3 +343,20 @@ fn executor_failure_rolls_back_and_names_the_op() {
     let names: Vec<&str> = k.state.links.iter().map(|l| l.name.as_str()).collect();
     assert_eq!(names, ["lo", "eth0"]);
 }
+
+#[test]
+fn a_tap_whose_vnet_hdr_was_switched_by_its_user_is_kept() {
+    let mut k = FakeKernel::new();
+    apply(&mut k, &cfg(BASE));
+    let i = k
+        .state
+        .links
+        .iter()
+        .position(|l| l.name == "vnet0")
+        .unwrap();
+    k.state.links[i].kind = ObservedKind::Tap(hvnet_core::state::TapOpts {
+        vnet_hdr: false,
+        ..Default::default()
+    });
+    assert!(plan_for(&mut k, &cfg(BASE)).is_empty());
+}

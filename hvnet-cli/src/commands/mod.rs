@@ -18,18 +18,24 @@ use crate::cli::Global;
 use crate::context;
 use crate::error::{CliError, CliResult};
 
-/// Prints a plan's commands (dry run) — one line per op, prefixed for `--netns`.
+/// Prints a plan's commands (dry run) — one line per op. With `--netns`, every command of
+/// the line (ops joined by `&&` included) is prefixed so that pasting the line runs all of
+/// it in that namespace.
 pub fn print_commands(g: &Global, plan: &Plan) {
     if plan.is_empty() {
         println!("# no changes");
     }
-    let prefix = g
-        .netns
-        .as_ref()
-        .map(|ns| format!("ip netns exec {ns} "))
-        .unwrap_or_default();
     for c in plan.commands() {
-        println!("{prefix}{c}");
+        match &g.netns {
+            Some(ns) => {
+                let parts: Vec<String> = c
+                    .split(" && ")
+                    .map(|p| format!("ip netns exec {ns} {p}"))
+                    .collect();
+                println!("{}", parts.join(" && "));
+            }
+            None => println!("{c}"),
+        }
     }
 }
 
