@@ -526,10 +526,8 @@ fn plan_and_dry_run_change_nothing_and_dry_run_commands_reproduce_apply() {
 
     // The remaining checks are collected, so that one failure does not hide another.
     let mut problems = Vec::new();
-    // BUG: hvnet-core/src/op.rs, `CommandLine` for `Op::CreateVeth`: `mtu N` is printed only
-    // before `type veth`, which sets the host end alone, while apply (NewVeth) gives *both*
-    // ends the MTU; the peer made by the printed command keeps 1500. Print `mtu N` in the
-    // peer's part as well (`... peer name eth0 address ... mtu N netns G`).
+    // apply (NewVeth) gives *both* ends the MTU, so the printed command must name it in the
+    // peer's part too (`... peer name eth0 address ... mtu N netns G`).
     for (ga, gb) in [(&a.g1, &b.g1), (&a.g2, &b.g2)] {
         let (sa, sb) = (norm(ga.name()), norm(gb.name()));
         if sa != sb {
@@ -540,11 +538,9 @@ fn plan_and_dry_run_change_nothing_and_dry_run_commands_reproduce_apply() {
         }
     }
 
-    // BUG: hvnet-cli/src/commands/mod.rs `print_commands` prefixes a line with
-    // `ip netns exec NS ` once, but `Op::command` joins several commands with ` && `
-    // (create + alias), so with `--netns` the second command is printed for the *root*
-    // namespace: pasted into a shell it would set the alias of a same-named root link.
-    // Every command of a line must be namespaced (prefix each `&&` part, or use `ip -n NS`).
+    // `Op::command` joins several commands with ` && ` (create + alias): with `--netns`
+    // every one of them must be namespaced, or pasting the line would touch a same-named
+    // link of the root namespace.
     for c in &cmds {
         for part in c.split(" && ") {
             if !(part.starts_with(&prefix) || part.starts_with(&format!("ip -n {} ", b.h()))) {
@@ -624,12 +620,8 @@ fn a_guest_attaching_without_vnet_hdr_keeps_its_tap() {
     let before = settled_snapshot(h);
     let flips = carrier_changes(h, "vh-tap");
 
-    // BUG: hvnet-core/src/plan.rs `same_kind` treats a tap whose vnet_hdr differs from the
-    // config as a different device and plans `delete` + `create` of the tap while a guest is
-    // attached to it, cutting the guest off. vnet_hdr is chosen by whoever attaches
-    // (TUNSETIFF overwrites it, see hvnet_linux::tap::open_queue), so it is no identity of
-    // the tap: `same_kind` should not compare it (only multi_queue/uid/gid), or at least a
-    // tap with carrier (an attached queue) must never be recreated.
+    // vnet_hdr is chosen by whoever attaches (TUNSETIFF overwrites it), so it is no identity
+    // of the tap: a tap a guest is attached to must never be recreated because of it.
     let plan = hv.run(&cfg, &["plan"]);
     let ops = plan_ops(&plan.ok().stdout);
     assert!(
