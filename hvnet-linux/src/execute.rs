@@ -257,7 +257,14 @@ impl LinuxHost {
                     multi_queue: opts.multi_queue,
                 };
                 self.other_writes += 1;
-                let ifindex = tap::create_persistent(&cfg).map_err(ExecError::Tap)?;
+                if self.taps.is_none() {
+                    self.taps = Some(tap::TapMaker::new(name.as_str()).map_err(ExecError::Tap)?);
+                }
+                let ifindex = match &self.taps {
+                    Some(maker) => maker.create(&cfg),
+                    None => tap::create_persistent(&cfg),
+                }
+                .map_err(ExecError::Tap)?;
                 p.record(i, Ok(()));
                 self.index.insert(name.to_string(), ifindex);
                 let change = LinkChange {

@@ -23,6 +23,8 @@ pub struct LinuxHost {
     pub(crate) index: HashMap<String, u32>,
     /// Kernel writes that did not go through rtnetlink (tap ioctls, sysctls).
     pub(crate) other_writes: u64,
+    /// Made on the first tap this host creates.
+    pub(crate) taps: Option<crate::tap::TapMaker>,
 }
 
 impl LinuxHost {
@@ -32,6 +34,7 @@ impl LinuxHost {
             rtnl: Rtnl::open()?,
             index: HashMap::new(),
             other_writes: 0,
+            taps: None,
         })
     }
 

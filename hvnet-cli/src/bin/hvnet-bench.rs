@@ -1,6 +1,8 @@
 //! hvnet-bench: how fast hvnet applies and removes N guest taps on one bridge, against
-//! `ip -batch` of the same operations and a shell loop of single `ip` commands, all
-//! measured in the same run, each in a fresh network namespace.
+//! `ip -batch` of the same operations (hvnet's own `apply --dry-run` commands: bridge, and per
+//! tap `tuntap add`, `link set address … alias …`, `master`, `up`) and a shell script of the
+//! same commands as single `ip` invocations, all measured in the same run, each in a fresh
+//! network namespace.
 //!
 //! Usage: `hvnet-bench [--runs R] [N ...]` (default 3 runs of 64 256 1023; a Linux bridge
 //! holds at most 1023 ports). Each figure is the median of R interleaved runs. Needs root. Prints a Markdown table
@@ -18,9 +20,14 @@ type Res<T> = Result<T, String>;
 /// A namespace removed on drop.
 struct Ns(String);
 
+/// The namespace name `Ns::new(tag)` uses.
+fn ns_name(tag: &str) -> String {
+    format!("hvbench-{}-{tag}", std::process::id())
+}
+
 impl Ns {
     fn new(tag: &str) -> Res<Self> {
-        let name = format!("hvbench-{}-{tag}", std::process::id());
+        let name = ns_name(tag);
         netns::create(&name).map_err(|e| format!("create namespace {name}: {e}"))?;
         Ok(Self(name))
     }
@@ -50,10 +57,6 @@ fn run(cmd: &mut Command) -> Res<(f64, String)> {
         ));
     }
     Ok((secs, String::from_utf8_lossy(&out.stdout).into_owned()))
-}
-
-fn ip(ns: &str, args: &[&str]) -> Res<()> {
-    run(Command::new("ip").arg("-n").arg(ns).args(args)).map(|_| ())
 }
 
 struct Figures {
@@ -120,20 +123,29 @@ fn measure(n: usize, dir: &Path, hvnet: &Path) -> Res<Figures> {
     let (hvnet_down, _) = run(&mut hv(&ns.0, "down"))?;
     drop(ns);
 
-    // ip -batch of the same creates and attaches, then one-by-one deletes.
+    // The same ops as iproute2 commands: hvnet's own `apply --dry-run` of this config on an
+    // empty namespace (bridge, then per tap: tuntap add + address/alias, master, up).
+    let ns = Ns::new("dry")?;
+    let (_, dry) = run(hv(&ns.0, "apply").arg("--dry-run"))?;
+    drop(ns);
+    let prefix = format!("ip netns exec {} ip ", ns_name("dry"));
+    let cmds: Vec<String> = dry
+        .lines()
+        .flat_map(|l| l.split(" && "))
+        .filter_map(|c| c.strip_prefix(&prefix).map(str::to_string))
+        .collect();
+    if cmds.len() < 2 * n {
+        return Err(format!("unexpected dry-run output:\n{dry}"));
+    }
+
+    // ip -batch of those commands, then one-by-one deletes.
     let ns = Ns::new("ipb")?;
-    ip(&ns.0, &["link", "add", "bbr0", "type", "bridge"])?;
-    let mut add = String::new();
     let mut del = String::new();
     for i in 0..n {
-        let _ = writeln!(
-            add,
-            "tuntap add dev tb{i} mode tap vnet_hdr\nlink set dev tb{i} master bbr0 up"
-        );
         let _ = writeln!(del, "link del dev tb{i}");
     }
     let (addf, delf) = (dir.join("add.batch"), dir.join("del.batch"));
-    std::fs::write(&addf, add).map_err(|e| e.to_string())?;
+    std::fs::write(&addf, cmds.join("\n") + "\n").map_err(|e| e.to_string())?;
     std::fs::write(&delf, del).map_err(|e| e.to_string())?;
     let (ip_batch, _) = run(Command::new("ip")
         .arg("-n")
@@ -147,15 +159,15 @@ fn measure(n: usize, dir: &Path, hvnet: &Path) -> Res<Figures> {
         .arg(&delf))?;
     drop(ns);
 
-    // A shell loop of single ip commands.
+    // The same commands as single ip invocations from a shell script.
     let ns = Ns::new("sh")?;
-    ip(&ns.0, &["link", "add", "bbr0", "type", "bridge"])?;
-    let script = format!(
-        "for i in $(seq 0 {}); do ip -n {ns} tuntap add dev tb$i mode tap vnet_hdr && ip -n {ns} link set dev tb$i master bbr0 up || exit 1; done",
-        n - 1,
-        ns = ns.0
-    );
-    let (shell_loop, _) = run(Command::new("sh").arg("-c").arg(&script))?;
+    let script: String = cmds
+        .iter()
+        .map(|c| format!("ip -n {} {c} || exit 1\n", ns.0))
+        .collect();
+    let scriptf = dir.join("loop.sh");
+    std::fs::write(&scriptf, script).map_err(|e| e.to_string())?;
+    let (shell_loop, _) = run(Command::new("sh").arg(&scriptf))?;
     drop(ns);
 
     Ok(Figures {
