@@ -93,6 +93,41 @@ pub enum TypeError {
         /// What is wrong with it.
         reason: DurationReason,
     },
+    /// A bit rate such as `100mbit` or `10MB/s` ([`Rate`](crate::types::Rate)).
+    #[error("rate {input:?} {reason}")]
+    Rate {
+        /// The rejected text (cut short if very long).
+        input: String,
+        /// What is wrong with it.
+        reason: RateReason,
+    },
+    /// A size in bytes such as `64kb` ([`ByteSize`](crate::types::ByteSize)).
+    #[error("size {input:?} {reason}")]
+    ByteSize {
+        /// The rejected text (cut short if very long).
+        input: String,
+        /// What is wrong with it.
+        reason: ByteSizeReason,
+    },
+    /// A rate limit: a rate with an optional burst and peak
+    /// ([`RateSpec`](crate::types::RateSpec)), also when converted from
+    /// libvirt or CNI numbers (then `input` shows those numbers).
+    #[error("rate limit {input:?} {reason}")]
+    RateSpec {
+        /// The rejected text (cut short if very long).
+        input: String,
+        /// What is wrong with it.
+        reason: RateSpecReason,
+    },
+    /// An xl `rate=` value such as `10MB/s@20ms`, or the backend `rate` key
+    /// read from xenstore ([`XlRate`](crate::types::XlRate)).
+    #[error("xl rate {input:?} {reason}")]
+    XlRate {
+        /// The rejected text (cut short if very long).
+        input: String,
+        /// What is wrong with it.
+        reason: XlRateReason,
+    },
 }
 
 /// Why a text is not a valid Linux interface name.
@@ -310,6 +345,331 @@ pub enum DurationReason {
     /// The total does not fit in the supported range.
     #[error("is too large")]
     Overflow,
+}
+
+/// Why a text is not a valid bit rate.
+///
+/// # Examples
+///
+/// ```
+/// use hvnet_core::types::RateReason;
+///
+/// assert_eq!(RateReason::Zero.to_string(), "is 0; a rate of 0 would block all traffic");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum RateReason {
+    /// The text is empty.
+    #[error("is empty; write e.g. 100mbit, 1.5gbit, 10MB/s or a whole number of bits per second")]
+    Empty,
+    /// The text starts with a minus sign.
+    #[error("is negative; a rate must be above 0")]
+    Negative,
+    /// The rate is zero.
+    #[error("is 0; a rate of 0 would block all traffic")]
+    Zero,
+    /// The text contains whitespace.
+    #[error("contains whitespace; write the number and its unit together, e.g. 100mbit")]
+    Whitespace,
+    /// The text does not start with a digit.
+    #[error("does not start with a number; write e.g. 100mbit or 10MB/s")]
+    MissingNumber,
+    /// The number part is not digits with at most one decimal point between
+    /// digits.
+    #[error("has number {number:?}, which is not a decimal number such as 100 or 1.5")]
+    BadNumber {
+        /// The number text (cut short if very long).
+        number: String,
+    },
+    /// The number has a leading zero, which xl reads as octal.
+    #[error(
+        "has number {number:?} with a leading zero, which xl would read as octal; write it without"
+    )]
+    LeadingZero {
+        /// The number text (cut short if very long).
+        number: String,
+    },
+    /// A tc-style unit that is not one of the known ones.
+    #[error(
+        "has unknown unit {unit:?}; use a tc unit (bit, kbit, mbit, gbit, tbit, kibit, mibit, gibit, tibit; bps, kbps, mbps, gbps, tbps, kibps, mibps, gibps, tibps, where bps means bytes per second), an xl unit (b/s, Kb/s, Mb/s, Gb/s, B/s, KB/s, MB/s, GB/s) or no unit for bits per second"
+    )]
+    UnknownUnit {
+        /// The unit text (cut short if very long).
+        unit: String,
+    },
+    /// A unit ending in `/s` that is not one of xl's.
+    #[error(
+        "has unit {unit:?}; xl-style units are b/s, Kb/s, Mb/s, Gb/s (bits) and B/s, KB/s, MB/s, GB/s (bytes), with K, M and G in upper case"
+    )]
+    XlUnit {
+        /// The unit text (cut short if very long).
+        unit: String,
+    },
+    /// The value has a fractional number of bits per second.
+    #[error("is not a whole number of bits per second")]
+    NotWhole,
+    /// The number has more significant decimal places than are considered.
+    #[error("has more than {max} significant decimal places")]
+    TooManyDecimals {
+        /// The most significant decimal places accepted.
+        max: usize,
+    },
+    /// The value does not fit in 64 bits.
+    #[error("is too large; the largest rate is 18446744073709551615bit (about 18 Ebit/s)")]
+    Overflow,
+}
+
+/// Why a text is not a valid size in bytes.
+///
+/// # Examples
+///
+/// ```
+/// use hvnet_core::types::ByteSizeReason;
+///
+/// assert_eq!(ByteSizeReason::Zero.to_string(), "is 0; a size must be at least 1 byte");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum ByteSizeReason {
+    /// The text is empty.
+    #[error("is empty; write e.g. 64kb, 1.5mb, 64KiB or a whole number of bytes")]
+    Empty,
+    /// The text starts with a minus sign.
+    #[error("is negative; a size must be at least 1 byte")]
+    Negative,
+    /// The size is zero.
+    #[error("is 0; a size must be at least 1 byte")]
+    Zero,
+    /// The text contains whitespace.
+    #[error("contains whitespace; write the number and its unit together, e.g. 64kb")]
+    Whitespace,
+    /// The text does not start with a digit.
+    #[error("does not start with a number; write e.g. 64kb")]
+    MissingNumber,
+    /// The number part is not digits with at most one decimal point between
+    /// digits.
+    #[error("has number {number:?}, which is not a decimal number such as 64 or 1.5")]
+    BadNumber {
+        /// The number text (cut short if very long).
+        number: String,
+    },
+    /// The number has a leading zero.
+    #[error("has number {number:?} with a leading zero; write it without")]
+    LeadingZero {
+        /// The number text (cut short if very long).
+        number: String,
+    },
+    /// A bit-based unit such as `kbit`, which tc reads in a surprising way.
+    #[error(
+        "has unit {unit:?}; sizes are written in bytes (tc reads a size of 1kbit as 128 bytes, not 125), e.g. 64kb or 65536"
+    )]
+    BitUnit {
+        /// The unit text (cut short if very long).
+        unit: String,
+    },
+    /// A unit that is not one of the known ones.
+    #[error(
+        "has unknown unit {unit:?}; use b, k, kb, KiB, m, mb, MiB, g, gb or GiB (all powers of 1024, as tc reads them) or no unit for bytes"
+    )]
+    UnknownUnit {
+        /// The unit text (cut short if very long).
+        unit: String,
+    },
+    /// The value has a fractional number of bytes.
+    #[error("is not a whole number of bytes")]
+    NotWhole,
+    /// The number has more significant decimal places than are considered.
+    #[error("has more than {max} significant decimal places")]
+    TooManyDecimals {
+        /// The most significant decimal places accepted.
+        max: usize,
+    },
+    /// The value does not fit in 64 bits.
+    #[error("is too large; the largest size is 18446744073709551615 bytes")]
+    Overflow,
+}
+
+/// Why a rate limit (a rate with optional burst and peak) is not valid.
+///
+/// # Examples
+///
+/// ```
+/// use hvnet_core::types::RateSpecReason;
+///
+/// assert_eq!(
+///     RateSpecReason::Repeated { keyword: "burst" }.to_string(),
+///     "gives \"burst\" more than once"
+/// );
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum RateSpecReason {
+    /// The text is empty or only whitespace.
+    #[error("is empty; write a rate such as 100mbit, optionally followed by \"burst 64kb\" and/or \"peak 200mbit\"")]
+    Empty,
+    /// The text starts with a keyword instead of the rate.
+    #[error("starts with {keyword:?}; the rate comes first, e.g. 100mbit burst 64kb")]
+    MissingRate {
+        /// The keyword found first.
+        keyword: &'static str,
+    },
+    /// A word after the rate is neither `burst` nor `peak`.
+    #[error(
+        "has {word:?} where \"burst\" or \"peak\" was expected (write numbers and units together, e.g. 100mbit burst 64kb peak 200mbit)"
+    )]
+    UnexpectedWord {
+        /// The offending word (cut short if very long).
+        word: String,
+    },
+    /// A keyword is the last word, with no value after it.
+    #[error("has {keyword:?} without a value after it")]
+    MissingValue {
+        /// The keyword.
+        keyword: &'static str,
+    },
+    /// A keyword is given twice.
+    #[error("gives {keyword:?} more than once")]
+    Repeated {
+        /// The keyword.
+        keyword: &'static str,
+    },
+    /// The peak rate is below the rate.
+    #[error("has peak {peak}, which is below the rate {rate}; the peak must be at least the rate")]
+    PeakBelowRate {
+        /// The rate.
+        rate: crate::types::Rate,
+        /// The (lower) peak.
+        peak: crate::types::Rate,
+    },
+    /// A libvirt or CNI field is 0, which that tool reads as "no limit".
+    #[error(
+        "sets {field} to 0, which {tool} reads as no limit; a rate limit needs a rate above 0 (leave the limit out for none)"
+    )]
+    Unlimited {
+        /// The tool whose convention this is (`libvirt`, `CNI`).
+        tool: &'static str,
+        /// The field that is 0.
+        field: &'static str,
+    },
+    /// A CNI rate is given without a burst.
+    #[error("sets a rate but no burst; CNI requires both (the burst in bits)")]
+    MissingBurst,
+    /// A CNI burst is less than one byte.
+    #[error("has a burst of {bits} bit(s), which is less than one byte")]
+    BurstBelowOneByte {
+        /// The burst in bits.
+        bits: u64,
+    },
+    /// A CNI burst of 4 GB or more, which CNI refuses.
+    #[error("has a burst of {bits} bits; CNI refuses bursts of 4 GB (2^32 - 1 bytes) or more")]
+    BurstTooLarge {
+        /// The burst in bits.
+        bits: u64,
+    },
+    /// A libvirt value does not fit in 64 bits once converted to bits per
+    /// second or bytes.
+    #[error("is too large: {field} does not fit in 64 bits once converted")]
+    Overflow {
+        /// The field that overflows.
+        field: &'static str,
+    },
+}
+
+/// Why a text is not a valid xl `rate=` value (or xenstore backend `rate`
+/// key).
+///
+/// The messages of the variants that correspond to an xl error contain xl's
+/// own wording (`no rate specified`, `invalid rate`, `rate overflow`,
+/// `invalid replenishment interval`, `replenishment interval overflow`).
+///
+/// # Examples
+///
+/// ```
+/// use hvnet_core::types::XlRateReason;
+///
+/// assert!(XlRateReason::NoRate.to_string().starts_with("has no rate specified"));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum XlRateReason {
+    /// The part before `@` is empty (xl: EINVAL "no rate specified").
+    #[error("has no rate specified; write RATE[@INTERVAL], e.g. 100Mb/s@20ms")]
+    NoRate,
+    /// The rate part is not `DIGITS[K|M|G](b|B)/s` (xl: EINVAL
+    /// "invalid rate").
+    #[error(
+        "has invalid rate {part:?}; xl expects digits, then optionally K, M or G, then b/s (bits) or B/s (bytes), e.g. 100Mb/s or 10MB/s"
+    )]
+    InvalidRate {
+        /// The rate part (cut short if very long).
+        part: String,
+    },
+    /// The rate number starts with `0` (octal for xl) but contains `8` or
+    /// `9`. xl would silently read only the digits before them; hvnet
+    /// refuses.
+    #[error(
+        "has invalid rate {part:?}: xl reads a number with a leading 0 as octal, where 8 and 9 are not digits; write it without the leading 0"
+    )]
+    BadOctalRate {
+        /// The rate part (cut short if very long).
+        part: String,
+    },
+    /// The rate number is 0 or above 4294967295, or bytes per second times
+    /// the interval in µs does not fit in 64 bits (xl: EOVERFLOW
+    /// "rate overflow").
+    #[error(
+        "has rate overflow in {part:?}: the number must be from 1 to 4294967295, and bytes per second × interval in µs must fit in 64 bits"
+    )]
+    RateOverflow {
+        /// The offending part (cut short if very long).
+        part: String,
+    },
+    /// The interval part is not `DIGITS[m|u][s]` (xl: EINVAL
+    /// "invalid replenishment interval").
+    #[error(
+        "has invalid replenishment interval {part:?}; write digits then s, ms or us (m and u also work; a bare number means seconds), e.g. 20ms"
+    )]
+    InvalidInterval {
+        /// The interval part (cut short if very long).
+        part: String,
+    },
+    /// The interval number starts with `0` (octal for xl) but contains `8`
+    /// or `9`; hvnet refuses it (see [`BadOctalRate`](Self::BadOctalRate)).
+    #[error(
+        "has invalid replenishment interval {part:?}: xl reads a number with a leading 0 as octal, where 8 and 9 are not digits; write it without the leading 0"
+    )]
+    BadOctalInterval {
+        /// The interval part (cut short if very long).
+        part: String,
+    },
+    /// The interval is 0 or above 4294967295 µs (xl: EOVERFLOW
+    /// "replenishment interval overflow").
+    #[error(
+        "has replenishment interval overflow in {part:?}: the interval must be from 1 µs to 4294967295 µs (about 71 minutes)"
+    )]
+    IntervalOverflow {
+        /// The interval part (cut short if very long).
+        part: String,
+    },
+    /// The bytes per interval truncate to 0. xl accepts this and writes
+    /// `0,<interval>`, which stops the guest from transmitting at all; hvnet
+    /// refuses.
+    #[error(
+        "would block the guest: {bytes_per_sec} bytes per second × {interval_usecs} µs truncates to 0 bytes per interval, and netback lets nothing through with 0 credit; use a higher rate or a longer interval"
+    )]
+    BlocksGuest {
+        /// The rate in bytes per second, as xl computes it.
+        bytes_per_sec: u64,
+        /// The replenishment interval in µs.
+        interval_usecs: u32,
+    },
+    /// A xenstore value (or [`XlRate::new`](crate::types::XlRate::new))
+    /// with 0 bytes per interval.
+    #[error("would block the guest: 0 bytes per interval means netback never lets it transmit")]
+    ZeroCredit,
+    /// A xenstore `rate` value that is not `BYTES,MICROSECONDS`.
+    #[error("is not BYTES,MICROSECONDS as netback reads the backend rate key, e.g. 250000,20000")]
+    BadXenstore,
 }
 
 #[cfg(test)]

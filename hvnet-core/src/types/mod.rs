@@ -8,6 +8,10 @@
 //! | [`Ipv4Cidr`] | `192.168.122.1/24` | an address *and* its prefix length |
 //! | [`Ipv4Range`] | `192.168.122.2-192.168.122.254` | inclusive |
 //! | [`Duration`] | `1h30m`, `250ms`, `15` | millisecond precision |
+//! | [`Rate`] | `100mbit`, `1.5gbit`, `10MB/s` | bits per second; tc, xl and bare-number dialects |
+//! | [`ByteSize`] | `64kb`, `64KiB`, `65536` | bytes, tc's 1024-based units |
+//! | [`RateSpec`] | `100mbit burst 64kb peak 200mbit` | a rate limit; also from libvirt and CNI numbers |
+//! | [`XlRate`] | `10MB/s@20ms` | xl's `rate=`, exactly as libxlutil parses it |
 //!
 //! Every type implements [`FromStr`](std::str::FromStr) and
 //! [`Display`](std::fmt::Display) (the canonical form, which parses back to an
@@ -71,12 +75,19 @@ mod duration;
 mod error;
 mod ifname;
 mod mac;
+mod rate;
+mod xl_rate;
 
 pub use cidr::{Ipv4Cidr, Ipv4Range};
 pub use duration::Duration;
-pub use error::{DurationReason, IfNameReason, Ipv4Reason, MacReason, TypeError};
+pub use error::{
+    ByteSizeReason, DurationReason, IfNameReason, Ipv4Reason, MacReason, RateReason,
+    RateSpecReason, TypeError, XlRateReason,
+};
 pub use ifname::IfName;
 pub use mac::{stable_hash64, MacAddr, MacPrefix};
+pub use rate::{ByteSize, Rate, RateSpec};
+pub use xl_rate::XlRate;
 
 #[cfg(test)]
 mod tests {
