@@ -9,7 +9,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use super::consts::{
     AF_UNSPEC, NLA_HDRLEN, NLA_TYPE_MASK, NLMSGERR_ATTR_MISS_TYPE, NLMSGERR_ATTR_MSG, NLMSG_HDRLEN,
-    NLM_F_ACK_TLVS, NLM_F_CAPPED,
+    NLM_F_ACK_TLVS, NLM_F_CAPPED, TCMSG_LEN,
 };
 
 /// Rounds `len` up to the netlink alignment (4 bytes).
@@ -93,6 +93,12 @@ impl<'a> MsgBuilder<'a> {
 
     /// Appends a native-endian `u32` attribute.
     pub(crate) fn u32(&mut self, ty: u16, value: u32) -> &mut Self {
+        self.attr(ty, &value.to_ne_bytes())
+    }
+
+    /// Appends a native-endian `u64` attribute (4-byte aligned, as
+    /// iproute2 sends them in requests).
+    pub(crate) fn u64(&mut self, ty: u16, value: u64) -> &mut Self {
         self.attr(ty, &value.to_ne_bytes())
     }
 
@@ -291,6 +297,40 @@ impl RtMsg {
     }
 }
 
+/// `struct tcmsg` (20 bytes): family `AF_UNSPEC`, then the device, the
+/// handle, the parent and `tcm_info` (for filters: priority and protocol).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct TcMsg {
+    pub(crate) ifindex: i32,
+    pub(crate) handle: u32,
+    pub(crate) parent: u32,
+    pub(crate) info: u32,
+}
+
+impl TcMsg {
+    pub(crate) fn to_bytes(self) -> [u8; TCMSG_LEN] {
+        let mut b = [0u8; TCMSG_LEN];
+        b[0] = AF_UNSPEC;
+        b[4..8].copy_from_slice(&self.ifindex.to_ne_bytes());
+        b[8..12].copy_from_slice(&self.handle.to_ne_bytes());
+        b[12..16].copy_from_slice(&self.parent.to_ne_bytes());
+        b[16..20].copy_from_slice(&self.info.to_ne_bytes());
+        b
+    }
+
+    /// Splits a message payload into the header and its attributes.
+    pub(crate) fn parse(payload: &[u8]) -> Option<(TcMsg, &[u8])> {
+        let h = payload.get(..TCMSG_LEN)?;
+        let msg = TcMsg {
+            ifindex: get_i32(&h[4..8])?,
+            handle: get_u32(&h[8..12])?,
+            parent: get_u32(&h[12..16])?,
+            info: get_u32(&h[16..20])?,
+        };
+        Some((msg, payload.get(TCMSG_LEN..).unwrap_or_default()))
+    }
+}
+
 // ----- received messages -----
 
 /// One received netlink message.
@@ -373,6 +413,11 @@ pub(crate) fn get_u8(p: &[u8]) -> Option<u8> {
 /// A native-endian `u32` attribute payload.
 pub(crate) fn get_u32(p: &[u8]) -> Option<u32> {
     Some(u32::from_ne_bytes(p.get(..4)?.try_into().ok()?))
+}
+
+/// A native-endian `u64` attribute payload.
+pub(crate) fn get_u64(p: &[u8]) -> Option<u64> {
+    Some(u64::from_ne_bytes(p.get(..8)?.try_into().ok()?))
 }
 
 /// A native-endian `i32` attribute payload.
@@ -723,5 +768,14 @@ mod tests {
             Some((IfInfoMsg { index: 5, flags: 1 }, &[][..]))
         );
         assert_eq!(IfInfoMsg::parse(&i[..15]), None);
+        let t = TcMsg {
+            ifindex: 3,
+            handle: 0x1_0000,
+            parent: u32::MAX,
+            info: 0x1_0300,
+        };
+        assert_eq!(TcMsg::parse(&t.to_bytes()), Some((t, &[][..])));
+        assert_eq!(TcMsg::parse(&t.to_bytes()[..19]), None);
+        assert_eq!(get_u64(&[1, 0, 0, 0, 0, 0, 0]), None);
     }
 }

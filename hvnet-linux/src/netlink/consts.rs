@@ -1,6 +1,7 @@
 //! Kernel UAPI constants for rtnetlink (values from `linux/netlink.h`,
 //! `linux/rtnetlink.h`, `linux/if_link.h`, `linux/if_addr.h`, `linux/veth.h`,
-//! `linux/if.h` and `linux/if_tun.h`).
+//! `linux/if.h`, `linux/if_tun.h`, `linux/if_ether.h`, `linux/pkt_sched.h`,
+//! `linux/pkt_cls.h`, `linux/gen_stats.h` and `linux/tc_act/tc_mirred.h`).
 //!
 //! The constants a caller needs to fill in or interpret the public types
 //! (interface flags, route scopes, tables, protocols and types, operational
@@ -102,6 +103,24 @@ pub const IFA_F_TENTATIVE: u32 = 0x40;
 /// `IFA_F_PERMANENT`: configured, not autoconfigured.
 pub const IFA_F_PERMANENT: u32 = 0x80;
 
+/// `TC_H_UNSPEC`: no handle (let the kernel choose one, or match any).
+pub const TC_H_UNSPEC: u32 = 0;
+/// `TC_H_ROOT`: the parent of a device's root (egress) qdisc.
+pub const TC_H_ROOT: u32 = 0xFFFF_FFFF;
+/// `TC_H_INGRESS`: the parent of a device's `ingress` qdisc.
+pub const TC_H_INGRESS: u32 = 0xFFFF_FFF1;
+/// The handle of an `ingress` qdisc (`ffff:`), and the parent of its filters.
+pub const TC_H_INGRESS_QDISC: u32 = 0xFFFF_0000;
+
+/// `ETH_P_ALL`: every protocol (`tc filter ... protocol all`).
+pub const ETH_P_ALL: u16 = 0x0003;
+/// `ETH_P_IP`: IPv4 (`protocol ip`).
+pub const ETH_P_IP: u16 = 0x0800;
+/// `ETH_P_ARP`: ARP (`protocol arp`).
+pub const ETH_P_ARP: u16 = 0x0806;
+/// `ETH_P_IPV6`: IPv6 (`protocol ipv6`).
+pub const ETH_P_IPV6: u16 = 0x86DD;
+
 // ----- netlink framing (linux/netlink.h) -----
 
 pub(crate) const NLMSG_HDRLEN: usize = 16;
@@ -117,6 +136,7 @@ pub(crate) const NLM_F_ACK: u16 = 0x04;
 pub(crate) const NLM_F_DUMP_INTR: u16 = 0x10;
 /// Dump request: `NLM_F_ROOT | NLM_F_MATCH`.
 pub(crate) const NLM_F_DUMP: u16 = 0x300;
+pub(crate) const NLM_F_REPLACE: u16 = 0x100;
 pub(crate) const NLM_F_EXCL: u16 = 0x200;
 pub(crate) const NLM_F_CREATE: u16 = 0x400;
 /// In an `NLMSG_ERROR`: the echoed request was cut to its header.
@@ -147,6 +167,15 @@ pub(crate) const RTM_GETADDR: u16 = 22;
 pub(crate) const RTM_NEWROUTE: u16 = 24;
 pub(crate) const RTM_DELROUTE: u16 = 25;
 pub(crate) const RTM_GETROUTE: u16 = 26;
+pub(crate) const RTM_NEWQDISC: u16 = 36;
+pub(crate) const RTM_DELQDISC: u16 = 37;
+pub(crate) const RTM_GETQDISC: u16 = 38;
+pub(crate) const RTM_NEWTCLASS: u16 = 40;
+pub(crate) const RTM_DELTCLASS: u16 = 41;
+pub(crate) const RTM_GETTCLASS: u16 = 42;
+pub(crate) const RTM_NEWTFILTER: u16 = 44;
+pub(crate) const RTM_DELTFILTER: u16 = 45;
+pub(crate) const RTM_GETTFILTER: u16 = 46;
 
 pub(crate) const AF_UNSPEC: u8 = 0;
 pub(crate) const AF_INET: u8 = 2;
@@ -158,7 +187,10 @@ pub(crate) const IFLA_ADDRESS: u16 = 1;
 pub(crate) const IFLA_IFNAME: u16 = 3;
 pub(crate) const IFLA_MTU: u16 = 4;
 pub(crate) const IFLA_LINK: u16 = 5;
+/// `struct rtnl_link_stats` (32-bit counters).
+pub(crate) const IFLA_STATS: u16 = 7;
 pub(crate) const IFLA_MASTER: u16 = 10;
+pub(crate) const IFLA_TXQLEN: u16 = 13;
 pub(crate) const IFLA_OPERSTATE: u16 = 16;
 pub(crate) const IFLA_LINKINFO: u16 = 18;
 pub(crate) const IFLA_IFALIAS: u16 = 20;
@@ -166,6 +198,8 @@ pub(crate) const IFLA_GROUP: u16 = 27;
 pub(crate) const IFLA_NET_NS_FD: u16 = 28;
 pub(crate) const IFLA_EXT_MASK: u16 = 29;
 pub(crate) const IFLA_CARRIER: u16 = 33;
+/// `struct rtnl_link_stats64`.
+pub(crate) const IFLA_STATS64: u16 = 23;
 pub(crate) const IFLA_LINK_NETNSID: u16 = 37;
 pub(crate) const IFLA_ALT_IFNAME: u16 = 53;
 
@@ -211,3 +245,68 @@ pub(crate) const RTA_PRIORITY: u16 = 6;
 pub(crate) const RTA_PREFSRC: u16 = 7;
 pub(crate) const RTA_TABLE: u16 = 15;
 pub(crate) const RTA_VIA: u16 = 18;
+
+// ----- traffic control (linux/rtnetlink.h, linux/pkt_sched.h, linux/pkt_cls.h) -----
+
+/// `struct tcmsg` size.
+pub(crate) const TCMSG_LEN: usize = 20;
+
+pub(crate) const TCA_KIND: u16 = 1;
+pub(crate) const TCA_OPTIONS: u16 = 2;
+/// `struct tc_stats` (legacy statistics).
+pub(crate) const TCA_STATS: u16 = 3;
+pub(crate) const TCA_STATS2: u16 = 7;
+pub(crate) const TCA_CHAIN: u16 = 11;
+
+/// In `TCA_STATS2`: `struct gnet_stats_basic` (`u64` bytes, `u32` packets).
+pub(crate) const TCA_STATS_BASIC: u16 = 1;
+/// In `TCA_STATS2`: `struct gnet_stats_queue`.
+pub(crate) const TCA_STATS_QUEUE: u16 = 3;
+/// In `TCA_STATS2`: the packet count as `u64` when it exceeds 32 bits.
+pub(crate) const TCA_STATS_PKT64: u16 = 8;
+
+/// `TC_LINKLAYER_ETHERNET` in `tc_ratespec.linklayer`: the kernel computes
+/// transmission times itself instead of looking them up in a rate table.
+pub(crate) const TC_LINKLAYER_ETHERNET: u8 = 1;
+
+pub(crate) const TCA_TBF_PARMS: u16 = 1;
+#[cfg(test)]
+pub(crate) const TCA_TBF_RTAB: u16 = 2;
+#[cfg(test)]
+pub(crate) const TCA_TBF_PTAB: u16 = 3;
+pub(crate) const TCA_TBF_RATE64: u16 = 4;
+pub(crate) const TCA_TBF_PRATE64: u16 = 5;
+pub(crate) const TCA_TBF_BURST: u16 = 6;
+pub(crate) const TCA_TBF_PBURST: u16 = 7;
+
+pub(crate) const TCA_HTB_PARMS: u16 = 1;
+pub(crate) const TCA_HTB_INIT: u16 = 2;
+#[cfg(test)]
+pub(crate) const TCA_HTB_CTAB: u16 = 3;
+#[cfg(test)]
+pub(crate) const TCA_HTB_RTAB: u16 = 4;
+pub(crate) const TCA_HTB_DIRECT_QLEN: u16 = 5;
+pub(crate) const TCA_HTB_RATE64: u16 = 6;
+pub(crate) const TCA_HTB_CEIL64: u16 = 7;
+/// `TC_HTB_PROTOVER`: the version `TCA_HTB_INIT` must carry.
+pub(crate) const TC_HTB_PROTOVER: u32 = 3;
+
+pub(crate) const TCA_U32_CLASSID: u16 = 1;
+pub(crate) const TCA_U32_DIVISOR: u16 = 4;
+pub(crate) const TCA_U32_SEL: u16 = 5;
+pub(crate) const TCA_U32_ACT: u16 = 7;
+/// `TC_U32_TERMINAL` in `tc_u32_sel.flags`: a match ends classification.
+pub(crate) const TC_U32_TERMINAL: u8 = 1;
+
+pub(crate) const TCA_ACT_KIND: u16 = 1;
+pub(crate) const TCA_ACT_OPTIONS: u16 = 2;
+
+pub(crate) const TCA_MIRRED_PARMS: u16 = 2;
+pub(crate) const TCA_EGRESS_REDIR: i32 = 1;
+pub(crate) const TCA_EGRESS_MIRROR: i32 = 2;
+pub(crate) const TCA_INGRESS_REDIR: i32 = 3;
+pub(crate) const TCA_INGRESS_MIRROR: i32 = 4;
+/// `TC_ACT_PIPE`: continue with the next action (mirror).
+pub(crate) const TC_ACT_PIPE: i32 = 3;
+/// `TC_ACT_STOLEN`: the packet was consumed (redirect).
+pub(crate) const TC_ACT_STOLEN: i32 = 4;

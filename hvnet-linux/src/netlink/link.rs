@@ -5,10 +5,11 @@ use super::attrs::{get_i32, get_mac, get_string, get_u32, get_u8, Attrs, IfInfoM
 use super::consts::{
     IFF_UP, IFLA_ADDRESS, IFLA_BR_FORWARD_DELAY, IFLA_BR_STP_STATE, IFLA_CARRIER, IFLA_GROUP,
     IFLA_IFALIAS, IFLA_IFNAME, IFLA_INFO_DATA, IFLA_INFO_KIND, IFLA_LINK, IFLA_LINKINFO,
-    IFLA_LINK_NETNSID, IFLA_MASTER, IFLA_MTU, IFLA_OPERSTATE, IFLA_TUN_GROUP, IFLA_TUN_MULTI_QUEUE,
-    IFLA_TUN_NUM_QUEUES, IFLA_TUN_OWNER, IFLA_TUN_PERSIST, IFLA_TUN_PI, IFLA_TUN_TYPE,
-    IFLA_TUN_VNET_HDR, TUN_TYPE_TAP,
+    IFLA_LINK_NETNSID, IFLA_MASTER, IFLA_MTU, IFLA_OPERSTATE, IFLA_STATS, IFLA_STATS64,
+    IFLA_TUN_GROUP, IFLA_TUN_MULTI_QUEUE, IFLA_TUN_NUM_QUEUES, IFLA_TUN_OWNER, IFLA_TUN_PERSIST,
+    IFLA_TUN_PI, IFLA_TUN_TYPE, IFLA_TUN_VNET_HDR, TUN_TYPE_TAP,
 };
+use super::stats::{parse_link_stats32, parse_link_stats64, LinkStats};
 
 /// A network interface, from a link dump or [`Rtnl::get_link`](super::Rtnl::get_link).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -48,6 +49,10 @@ pub struct Link {
     pub bridge: Option<BridgeInfo>,
     /// Tun/tap settings, for `kind == Some("tun")`.
     pub tun: Option<TunInfo>,
+    /// Counters: only from [`Rtnl::dump_links_with_stats`](super::Rtnl::dump_links_with_stats);
+    /// `None` from the other queries, so that reports of an unchanged link
+    /// compare equal.
+    pub stats: Option<LinkStats>,
 }
 
 impl Link {
@@ -88,9 +93,19 @@ pub struct TunInfo {
     pub num_queues: Option<u32>,
 }
 
-/// Parses an `RTM_NEWLINK` payload; `None` if it lacks a header, a valid
-/// ifindex or a name.
+/// Parses an `RTM_NEWLINK` payload without its counters (so that two
+/// reports of an unchanged link compare equal); `None` if it lacks a
+/// header, a valid ifindex or a name.
 pub(crate) fn parse_link(payload: &[u8]) -> Option<Link> {
+    parse_link_opts(payload, false)
+}
+
+/// Parses an `RTM_NEWLINK` payload with its counters ([`Link::stats`]).
+pub(crate) fn parse_link_with_stats(payload: &[u8]) -> Option<Link> {
+    parse_link_opts(payload, true)
+}
+
+fn parse_link_opts(payload: &[u8], with_stats: bool) -> Option<Link> {
     let (hdr, attrs) = IfInfoMsg::parse(payload)?;
     let mut link = Link {
         ifindex: u32::try_from(hdr.index).ok().filter(|&i| i != 0)?,
@@ -99,6 +114,7 @@ pub(crate) fn parse_link(payload: &[u8]) -> Option<Link> {
     };
     let mut name = None;
     let mut info_data = None;
+    let mut stats32 = None;
     for (ty, p) in Attrs::new(attrs) {
         match ty {
             IFLA_IFNAME => name = Some(get_string(p)),
@@ -111,6 +127,8 @@ pub(crate) fn parse_link(payload: &[u8]) -> Option<Link> {
             IFLA_GROUP => link.group = get_u32(p).unwrap_or(0),
             IFLA_LINK_NETNSID => link.link_netnsid = get_i32(p),
             IFLA_LINK => link.link = get_u32(p).filter(|&l| l != 0),
+            IFLA_STATS64 if with_stats => link.stats = parse_link_stats64(p),
+            IFLA_STATS if with_stats => stats32 = parse_link_stats32(p),
             IFLA_LINKINFO => {
                 for (ity, ip) in Attrs::new(p) {
                     match ity {
@@ -124,6 +142,9 @@ pub(crate) fn parse_link(payload: &[u8]) -> Option<Link> {
         }
     }
     link.name = name?;
+    if link.stats.is_none() {
+        link.stats = stats32;
+    }
     if let Some(data) = info_data {
         match link.kind.as_deref() {
             Some("bridge") => link.bridge = Some(parse_bridge(data)),
@@ -180,7 +201,7 @@ mod tests {
     }
 
     fn parse(buf: &[u8]) -> Option<Link> {
-        parse_link(Messages::new(buf).next().expect("message").payload)
+        parse_link_with_stats(Messages::new(buf).next().expect("message").payload)
     }
 
     #[test]
@@ -223,6 +244,7 @@ mod tests {
                     forward_delay_cs: 200
                 }),
                 tun: None,
+                stats: None,
             }
         );
         assert!(link.is_up());
@@ -277,6 +299,42 @@ mod tests {
         assert_eq!(link.kind.as_deref(), Some("veth"));
         assert_eq!((link.link, link.link_netnsid), (Some(11), Some(0)));
         assert_eq!((link.bridge, link.tun), (None, None));
+    }
+
+    #[test]
+    fn stats64_preferred_over_stats32() {
+        let s64: Vec<u8> = (1..=24u64).flat_map(|w| (w * 1000).to_ne_bytes()).collect();
+        let s32: Vec<u8> = (1..=24u32).flat_map(|w| w.to_ne_bytes()).collect();
+        let buf = message(|m| {
+            m.bytes(&ifinfomsg(3, 0, 0))
+                .str(IFLA_IFNAME, "veth0")
+                .attr(IFLA_STATS, &s32)
+                .attr(IFLA_STATS64, &s64);
+        });
+        let stats = parse(&buf).expect("link").stats.expect("stats");
+        assert_eq!(
+            (stats.rx_packets, stats.tx_bytes, stats.tx_dropped),
+            (1000, 4000, 8000)
+        );
+        let plain = parse_link(Messages::new(&buf).next().expect("message").payload);
+        assert_eq!(plain.expect("link").stats, None);
+        let buf = message(|m| {
+            m.bytes(&ifinfomsg(3, 0, 0))
+                .str(IFLA_IFNAME, "veth0")
+                .attr(IFLA_STATS, &s32);
+        });
+        let stats = parse(&buf).expect("link").stats.expect("stats");
+        assert_eq!(
+            (stats.rx_packets, stats.tx_bytes, stats.tx_dropped),
+            (1, 4, 8)
+        );
+        // Truncated: no stats rather than garbage.
+        let buf = message(|m| {
+            m.bytes(&ifinfomsg(3, 0, 0))
+                .str(IFLA_IFNAME, "veth0")
+                .attr(IFLA_STATS64, &s64[..40]);
+        });
+        assert_eq!(parse(&buf).expect("link").stats, None);
     }
 
     #[test]

@@ -4,9 +4,14 @@
 //! * [`Rtnl`] — the socket: [`Rtnl::dump_links`], [`Rtnl::get_link`],
 //!   [`Rtnl::dump_addrs`], [`Rtnl::dump_routes`] and [`Rtnl::execute`],
 //!   which sends many [`Request`]s per `sendmsg` and reports one result each.
-//! * [`Link`], [`Addr`], [`Route`] — what the dumps report.
+//! * [`Link`] (with [`LinkStats`] from [`Rtnl::dump_links_with_stats`]),
+//!   [`Addr`], [`Route`] — what the dumps report.
 //! * [`Request`], [`LinkChange`], [`BridgeOpts`], [`RouteSpec`] — what can be
 //!   changed.
+//! * Traffic control (rate limiting in both directions): [`QdiscSpec`],
+//!   [`ClassSpec`], [`FilterSpec`] in requests; [`Qdisc`], [`TcClass`],
+//!   [`TcFilter`] from [`Rtnl::dump_qdiscs`], [`Rtnl::dump_classes`] and
+//!   [`Rtnl::dump_filters`].
 //! * [`NlError`] — errno, the kernel's extended ACK message and a context
 //!   naming the object.
 //! * [`consts`] — the kernel constants that appear in those types.
@@ -27,6 +32,9 @@ mod link;
 mod request;
 mod route;
 mod socket;
+mod stats;
+mod tc;
+mod tc_encode;
 
 pub use addr::Addr;
 pub use error::NlError;
@@ -34,3 +42,8 @@ pub use link::{BridgeInfo, Link, TunInfo};
 pub use request::{BridgeOpts, LinkChange, Request, RouteSpec};
 pub use route::Route;
 pub use socket::Rtnl;
+pub use stats::{LinkStats, TcStats};
+pub use tc::{
+    tc_handle, ClassSpec, FilterSpec, HtbClassInfo, HtbInfo, Mirred, MirredAction, Qdisc,
+    QdiscKind, QdiscSpec, TbfInfo, TcClass, TcFilter, U32Info, U32Key,
+};

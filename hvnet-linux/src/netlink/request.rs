@@ -10,10 +10,15 @@ use super::consts::{
     AF_INET, AF_INET6, IFA_ADDRESS, IFA_BROADCAST, IFA_LOCAL, IFF_UP, IFLA_ADDRESS,
     IFLA_BR_FORWARD_DELAY, IFLA_BR_STP_STATE, IFLA_GROUP, IFLA_IFALIAS, IFLA_IFNAME,
     IFLA_INFO_DATA, IFLA_INFO_KIND, IFLA_LINKINFO, IFLA_MASTER, IFLA_MTU, IFLA_NET_NS_FD,
-    NLM_F_ACK, NLM_F_CREATE, NLM_F_EXCL, NLM_F_REQUEST, RTA_DST, RTA_GATEWAY, RTA_OIF, RTA_PREFSRC,
-    RTA_PRIORITY, RTA_TABLE, RTA_VIA, RTM_DELADDR, RTM_DELLINK, RTM_DELROUTE, RTM_NEWADDR,
-    RTM_NEWLINK, RTM_NEWROUTE, RTN_UNICAST, RTN_UNSPEC, RT_SCOPE_HOST, RT_SCOPE_UNIVERSE,
-    VETH_INFO_PEER,
+    IFLA_TXQLEN, NLM_F_ACK, NLM_F_CREATE, NLM_F_EXCL, NLM_F_REQUEST, RTA_DST, RTA_GATEWAY, RTA_OIF,
+    RTA_PREFSRC, RTA_PRIORITY, RTA_TABLE, RTA_VIA, RTM_DELADDR, RTM_DELLINK, RTM_DELROUTE,
+    RTM_NEWADDR, RTM_NEWLINK, RTM_NEWROUTE, RTN_UNICAST, RTN_UNSPEC, RT_SCOPE_HOST,
+    RT_SCOPE_UNIVERSE, VETH_INFO_PEER,
+};
+use super::tc::{handle_str, parent_str, ClassSpec, FilterSpec, QdiscSpec};
+use super::tc_encode::{
+    encode_class, encode_del_class, encode_del_filter, encode_del_qdisc, encode_filter,
+    encode_qdisc, Mode,
 };
 use super::NlError;
 
@@ -120,6 +125,68 @@ pub enum Request {
     /// Delete the route matching the spec (protocol 0 matches any protocol;
     /// the scope must match the route's, as given when adding it).
     DelRoute(RouteSpec),
+    /// Create an ifb device (down): the target of ingress traffic
+    /// redirected by a [`Mirred`](super::Mirred) action, to shape it with
+    /// an egress qdisc on the ifb.
+    NewIfb {
+        /// Interface name.
+        name: String,
+        /// MTU; the kernel default (1500) if `None`.
+        mtu: Option<u32>,
+        /// Transmit queue length (`qlen`); the ifb default (32) if `None`.
+        /// The CNI bandwidth plugin uses 0: the root qdisc is the queue.
+        txqlen: Option<u32>,
+    },
+    /// Add a qdisc (`tc qdisc add`): an existing qdisc with the same
+    /// handle or at the same place is `EEXIST`. Only the kernel's default
+    /// qdisc (handle 0) is replaced.
+    NewQdisc(QdiscSpec),
+    /// Add a qdisc or change the existing one (`tc qdisc replace`): if the
+    /// qdisc at `parent` has the same kind (and the same handle, unless
+    /// `handle` is 0), its parameters change in place (its queue and
+    /// counters are kept); otherwise the new qdisc takes its place.
+    ReplaceQdisc(QdiscSpec),
+    /// Delete the qdisc at `parent` (`tc qdisc del`); the device falls back
+    /// to its default qdisc. Deleting a qdisc also deletes its classes and
+    /// filters.
+    DelQdisc {
+        /// The device.
+        ifindex: u32,
+        /// Where the qdisc is: [`TC_H_ROOT`](super::consts::TC_H_ROOT),
+        /// [`TC_H_INGRESS`](super::consts::TC_H_INGRESS) or a class.
+        parent: u32,
+        /// Its handle, checked by the kernel; 0 for whichever is there.
+        handle: u32,
+    },
+    /// Add an htb class (`tc class add`); an existing one is `EEXIST`.
+    NewClass(ClassSpec),
+    /// Add an htb class or change the existing one (`tc class replace`).
+    ReplaceClass(ClassSpec),
+    /// Delete a class (`tc class del`). A class with child classes, or
+    /// one that filters point to, is `EBUSY`.
+    DelClass {
+        /// The device.
+        ifindex: u32,
+        /// The class.
+        classid: u32,
+    },
+    /// Add a u32 match-all filter with an optional class and mirred action
+    /// (`tc filter add ... u32 match u32 0 0 ...`).
+    NewFilter(FilterSpec),
+    /// Delete filters (`tc filter del`): with `handle` 0 all filters of the
+    /// priority (and with `prio` 0 too, all filters of the parent).
+    DelFilter {
+        /// The device.
+        ifindex: u32,
+        /// The qdisc or class the filters are attached to.
+        parent: u32,
+        /// Their priority; 0 for all.
+        prio: u16,
+        /// Their protocol (host order); 0 for any.
+        protocol: u16,
+        /// One filter's handle (e.g. `800::800`); 0 for all of the priority.
+        handle: u32,
+    },
 }
 
 /// Changes to an existing link, all in one `RTM_NEWLINK`; `None` fields are
@@ -305,14 +372,98 @@ impl fmt::Display for Request {
             ),
             Request::NewRoute(spec) => write!(f, "add route {spec}"),
             Request::DelRoute(spec) => write!(f, "delete route {spec}"),
+            Request::NewIfb { name, .. } => write!(f, "create ifb {name}"),
+            Request::NewQdisc(spec) => write!(f, "add {spec}"),
+            Request::ReplaceQdisc(spec) => write!(f, "replace {spec}"),
+            Request::DelQdisc {
+                ifindex,
+                parent,
+                handle,
+            } => {
+                f.write_str("delete qdisc ")?;
+                if *handle != 0 {
+                    write!(f, "{} ", handle_str(*handle))?;
+                }
+                write!(f, "{} on ifindex {ifindex}", parent_str(*parent))
+            }
+            Request::NewClass(spec) => write!(f, "add {spec}"),
+            Request::ReplaceClass(spec) => write!(f, "replace {spec}"),
+            Request::DelClass { ifindex, classid } => {
+                write!(
+                    f,
+                    "delete class {} on ifindex {ifindex}",
+                    handle_str(*classid)
+                )
+            }
+            Request::NewFilter(spec) => write!(f, "add {spec}"),
+            Request::DelFilter {
+                ifindex,
+                parent,
+                prio,
+                handle,
+                ..
+            } => {
+                f.write_str("delete filter ")?;
+                if *prio != 0 {
+                    write!(f, "prio {prio} ")?;
+                }
+                if *handle != 0 {
+                    write!(f, "handle {} ", handle_str(*handle))?;
+                }
+                write!(f, "{} on ifindex {ifindex}", parent_str(*parent))
+            }
         }
+    }
+}
+
+impl fmt::Display for QdiscSpec {
+    /// `qdisc KIND [HANDLE] PARENT on ifindex N`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "qdisc {} ", self.kind.name())?;
+        if self.handle != 0 {
+            write!(f, "{} ", handle_str(self.handle))?;
+        }
+        write!(f, "{} on ifindex {}", parent_str(self.parent), self.ifindex)
+    }
+}
+
+impl fmt::Display for ClassSpec {
+    /// `htb class CLASSID PARENT on ifindex N`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "htb class {} {} on ifindex {}",
+            handle_str(self.classid),
+            parent_str(self.parent),
+            self.ifindex
+        )
+    }
+}
+
+impl fmt::Display for FilterSpec {
+    /// `u32 filter prio P PARENT on ifindex N [(mirred ... to ifindex M)]`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "u32 filter prio {} {} on ifindex {}",
+            self.prio,
+            parent_str(self.parent),
+            self.ifindex
+        )?;
+        if let Some(classid) = self.classid {
+            write!(f, " (classid {})", handle_str(classid))?;
+        }
+        if let Some(m) = &self.mirred {
+            write!(f, " (mirred {} to ifindex {})", m.action, m.ifindex)?;
+        }
+        Ok(())
     }
 }
 
 // ----- encoding -----
 
 /// Why a request was rejected before sending.
-enum Invalid {
+pub(crate) enum Invalid {
     Encode(EncodeError),
     Message(&'static str),
 }
@@ -325,7 +476,7 @@ impl From<EncodeError> for Invalid {
 
 /// A link index for `ifi_index`: non-zero (0 would address a whole group or
 /// nothing) and within `i32`.
-fn link_index(ifindex: u32) -> Result<i32, Invalid> {
+pub(crate) fn link_index(ifindex: u32) -> Result<i32, Invalid> {
     match i32::try_from(ifindex) {
         Ok(i) if i > 0 => Ok(i),
         _ => Err(Invalid::Message("invalid ifindex")),
@@ -483,6 +634,38 @@ impl Request {
             } => encode_addr(buf, seq, false, *ifindex, *address, *prefix_len)?,
             Request::NewRoute(spec) => encode_route(buf, seq, true, spec)?,
             Request::DelRoute(spec) => encode_route(buf, seq, false, spec)?,
+            Request::NewIfb { name, mtu, txqlen } => {
+                let mut m = MsgBuilder::new(buf, RTM_NEWLINK, CREATE, seq);
+                m.bytes(&ifinfomsg(0, 0, 0));
+                link_attrs(&mut m, name, *mtu, None, None);
+                if let Some(qlen) = txqlen {
+                    m.u32(IFLA_TXQLEN, *qlen);
+                }
+                let info = m.begin_nest(IFLA_LINKINFO);
+                m.str(IFLA_INFO_KIND, "ifb");
+                m.end_nest(info);
+                m.finish()?;
+            }
+            Request::NewQdisc(spec) => encode_qdisc(buf, seq, Mode::Create, spec)?,
+            Request::ReplaceQdisc(spec) => encode_qdisc(buf, seq, Mode::Replace, spec)?,
+            Request::DelQdisc {
+                ifindex,
+                parent,
+                handle,
+            } => encode_del_qdisc(buf, seq, *ifindex, *parent, *handle)?,
+            Request::NewClass(spec) => encode_class(buf, seq, Mode::Create, spec)?,
+            Request::ReplaceClass(spec) => encode_class(buf, seq, Mode::Replace, spec)?,
+            Request::DelClass { ifindex, classid } => {
+                encode_del_class(buf, seq, *ifindex, *classid)?;
+            }
+            Request::NewFilter(spec) => encode_filter(buf, seq, spec)?,
+            Request::DelFilter {
+                ifindex,
+                parent,
+                prio,
+                protocol,
+                handle,
+            } => encode_del_filter(buf, seq, *ifindex, *parent, *prio, *protocol, *handle)?,
         }
         Ok(1)
     }
@@ -996,6 +1179,29 @@ mod tests {
             .nla(22, RTA_VIA)
             .u8s(&via.0);
         assert_eq!(encode(&Request::NewRoute(spec), 4), want.0);
+    }
+
+    #[test]
+    fn new_ifb() {
+        let req = Request::NewIfb {
+            name: "ifb-g1".into(),
+            mtu: Some(9000),
+            txqlen: Some(0),
+        };
+        let want = Bytes::default()
+            .hdr(72, RTM_NEWLINK, 0x605, 9)
+            .u8s(&[0; 16])
+            .nla(11, IFLA_IFNAME)
+            .u8s(b"ifb-g1\0\0")
+            .nla(8, IFLA_MTU)
+            .u32(9000)
+            .nla(8, IFLA_TXQLEN)
+            .u32(0)
+            .nla(12, IFLA_LINKINFO)
+            .nla(8, IFLA_INFO_KIND)
+            .u8s(b"ifb\0");
+        assert_eq!(encode(&req, 9), want.0);
+        assert_eq!(req.to_string(), "create ifb ifb-g1");
     }
 
     #[test]

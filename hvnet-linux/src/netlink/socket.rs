@@ -13,16 +13,18 @@ use neli::utils::Groups;
 
 use super::addr::{parse_addr, Addr};
 use super::attrs::{
-    ifinfomsg, parse_done, parse_error, Ack, IfAddrMsg, Messages, MsgBuilder, RtMsg,
+    ifinfomsg, parse_done, parse_error, Ack, IfAddrMsg, Messages, MsgBuilder, RtMsg, TcMsg,
 };
 use super::consts::{
     AF_UNSPEC, IFLA_ALT_IFNAME, IFLA_EXT_MASK, IFLA_IFNAME, IFNAMSIZ, NETLINK_CAP_ACK, NLMSG_DONE,
     NLMSG_ERROR, NLM_F_DUMP, NLM_F_DUMP_INTR, NLM_F_REQUEST, RTEXT_FILTER_SKIP_STATS, RTM_GETADDR,
-    RTM_GETLINK, RTM_GETROUTE, RTM_NEWADDR, RTM_NEWLINK, RTM_NEWROUTE,
+    RTM_GETLINK, RTM_GETQDISC, RTM_GETROUTE, RTM_GETTCLASS, RTM_GETTFILTER, RTM_NEWADDR,
+    RTM_NEWLINK, RTM_NEWQDISC, RTM_NEWROUTE, RTM_NEWTCLASS, RTM_NEWTFILTER,
 };
-use super::link::{parse_link, Link};
+use super::link::{parse_link, parse_link_with_stats, Link};
 use super::request::Request;
 use super::route::{parse_route, Route};
+use super::tc::{parent_str, parse_class, parse_filter, parse_qdisc, Qdisc, TcClass, TcFilter};
 use super::NlError;
 
 /// Most bytes of requests packed into one `sendmsg`.
@@ -138,6 +140,12 @@ fn getsockopt_int(fd: RawFd, level: libc::c_int, name: libc::c_int) -> io::Resul
     }
 }
 
+/// A device index for a dump's `tcm_ifindex`: within `i32`.
+fn dump_index(ifindex: u32, context: &str) -> Result<i32, NlError> {
+    i32::try_from(ifindex)
+        .map_err(|_| NlError::new(libc::EINVAL, context).with_ext_ack("invalid ifindex"))
+}
+
 /// The error a failed ack or dump reports.
 fn ack_error(ack: Ack, context: impl Into<String>) -> NlError {
     NlError {
@@ -246,15 +254,91 @@ impl Rtnl {
         Ok(len.min(self.rx.len()))
     }
 
-    /// Lists all links of the namespace.
+    /// Lists all links of the namespace, without their counters
+    /// ([`Link::stats`] is `None`; see [`dump_links_with_stats`](Self::dump_links_with_stats)).
     pub fn dump_links(&mut self) -> Result<Vec<Link>, NlError> {
         self.dump(
             RTM_GETLINK,
             &ifinfomsg(0, 0, 0),
-            true,
+            Some(RTEXT_FILTER_SKIP_STATS),
             "dump links",
             RTM_NEWLINK,
             parse_link,
+        )
+    }
+
+    /// Lists all links of the namespace with their counters
+    /// ([`Link::stats`], from `IFLA_STATS64`).
+    ///
+    /// This costs no more than [`dump_links`](Self::dump_links): the kernel
+    /// sends `IFLA_STATS64` either way (`RTEXT_FILTER_SKIP_STATS`, which
+    /// both send, only leaves out the per-link IPv6 statistics, a quarter
+    /// of the reply); the counters are just not parsed there, so that two
+    /// dumps of unchanged links compare equal.
+    pub fn dump_links_with_stats(&mut self) -> Result<Vec<Link>, NlError> {
+        self.dump(
+            RTM_GETLINK,
+            &ifinfomsg(0, 0, 0),
+            Some(RTEXT_FILTER_SKIP_STATS),
+            "dump links with statistics",
+            RTM_NEWLINK,
+            parse_link_with_stats,
+        )
+    }
+
+    /// Lists the qdiscs of all devices of the namespace, with their
+    /// parameters (tbf, htb) and counters (`tc -s qdisc show`). Default
+    /// qdiscs the kernel attached by itself are included (handle 0, e.g.
+    /// `noqueue`, `pfifo_fast`), except the invisible ones (`mq` children).
+    pub fn dump_qdiscs(&mut self) -> Result<Vec<Qdisc>, NlError> {
+        let hdr = TcMsg::default().to_bytes();
+        self.dump(
+            RTM_GETQDISC,
+            &hdr,
+            None,
+            "dump qdiscs",
+            RTM_NEWQDISC,
+            parse_qdisc,
+        )
+    }
+
+    /// Lists the classes of a device, with their parameters (htb) and
+    /// counters (`tc -s class show dev X`). A device that does not exist
+    /// has none.
+    pub fn dump_classes(&mut self, ifindex: u32) -> Result<Vec<TcClass>, NlError> {
+        let context = format!("dump classes of ifindex {ifindex}");
+        let hdr = TcMsg {
+            ifindex: dump_index(ifindex, &context)?,
+            ..TcMsg::default()
+        };
+        self.dump(
+            RTM_GETTCLASS,
+            &hdr.to_bytes(),
+            None,
+            &context,
+            RTM_NEWTCLASS,
+            parse_class,
+        )
+    }
+
+    /// Lists the filters attached to `parent` (a qdisc such as `ffff:` for
+    /// the ingress qdisc or `1:` for an htb, or a class) of a device, of all
+    /// priorities and chains (`tc filter show dev X parent P`). A missing
+    /// device or parent has none.
+    pub fn dump_filters(&mut self, ifindex: u32, parent: u32) -> Result<Vec<TcFilter>, NlError> {
+        let context = format!("dump filters of ifindex {ifindex} ({})", parent_str(parent));
+        let hdr = TcMsg {
+            ifindex: dump_index(ifindex, &context)?,
+            parent,
+            ..TcMsg::default()
+        };
+        self.dump(
+            RTM_GETTFILTER,
+            &hdr.to_bytes(),
+            None,
+            &context,
+            RTM_NEWTFILTER,
+            parse_filter,
         )
     }
 
@@ -270,7 +354,7 @@ impl Rtnl {
         self.dump(
             RTM_GETADDR,
             &hdr.to_bytes(),
-            false,
+            None,
             "dump addresses",
             RTM_NEWADDR,
             parse_addr,
@@ -283,7 +367,7 @@ impl Rtnl {
         self.dump(
             RTM_GETROUTE,
             &hdr,
-            false,
+            None,
             "dump routes",
             RTM_NEWROUTE,
             parse_route,
@@ -291,11 +375,12 @@ impl Rtnl {
     }
 
     /// Runs a dump, restarting it if concurrent changes interrupted it.
+    /// `ext_mask` is sent as `IFLA_EXT_MASK` (link dumps only).
     fn dump<T>(
         &mut self,
         ty: u16,
         header: &[u8],
-        skip_stats: bool,
+        ext_mask: Option<u32>,
         context: &str,
         reply_ty: u16,
         parse: fn(&[u8]) -> Option<T>,
@@ -305,8 +390,8 @@ impl Rtnl {
             self.tx.clear();
             let mut m = MsgBuilder::new(&mut self.tx, ty, NLM_F_REQUEST | NLM_F_DUMP, seq);
             m.bytes(header);
-            if skip_stats {
-                m.u32(IFLA_EXT_MASK, RTEXT_FILTER_SKIP_STATS);
+            if let Some(mask) = ext_mask {
+                m.u32(IFLA_EXT_MASK, mask);
             }
             m.finish()
                 .map_err(|_| NlError::new(libc::EINVAL, context))?;
