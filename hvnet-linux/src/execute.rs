@@ -63,12 +63,17 @@ fn doomed_group() -> u32 {
 /// … master … up`. If that message fails, every op it carries counts as failed, and the
 /// earliest of them — the create — is the one reported; the rollback deletes the new link,
 /// which takes any partial change with it.
+///
+/// A bridge's `up` is not folded in: it stays where the plan put it, after its ports are
+/// attached, because attaching ports to a bridge that is already up costs the kernel
+/// noticeably more (≈ 50 % more for 1000 ports).
 #[derive(Default)]
 struct Queue {
     reqs: Vec<Request>,
     owners: Vec<Vec<usize>>,
-    /// ifindex of a link created in this batch → position of its tagging request.
-    fresh: HashMap<u32, usize>,
+    /// ifindex of a link created in this batch → position of its tagging request, and
+    /// whether an `up` may be folded into it.
+    fresh: HashMap<u32, (usize, bool)>,
 }
 
 impl Queue {
@@ -77,17 +82,20 @@ impl Queue {
         self.owners.push(vec![op]);
     }
 
-    fn push_fresh(&mut self, op: usize, ifindex: u32, change: LinkChange) {
-        self.fresh.insert(ifindex, self.reqs.len());
+    fn push_fresh(&mut self, op: usize, ifindex: u32, change: LinkChange, early_up: bool) {
+        self.fresh.insert(ifindex, (self.reqs.len(), early_up));
         self.push(op, Request::SetLink { ifindex, change });
     }
 
     /// Folds `change` into the queued tagging request of a fresh link, if there is one and
     /// it does not already set the same fields. Returns the change back otherwise.
     fn merge(&mut self, op: usize, ifindex: u32, change: LinkChange) -> Option<LinkChange> {
-        let Some(&pos) = self.fresh.get(&ifindex) else {
+        let Some(&(pos, early_up)) = self.fresh.get(&ifindex) else {
             return Some(change);
         };
+        if change.up.is_some() && !early_up {
+            return Some(change);
+        }
         let Some(Request::SetLink { change: queued, .. }) = self.reqs.get_mut(pos) else {
             return Some(change);
         };
@@ -163,13 +171,15 @@ impl LinuxHost {
     }
 
     /// Creates a netlink-made link (bridge, veth) right away, learns its index, and queues
-    /// the request that tags it.
+    /// the request that tags it (`early_up`: whether its `up` may be folded into that).
+    #[allow(clippy::too_many_arguments)] // the op, its link and request, plus the batch state
     fn create_now(
         &mut self,
         i: usize,
         name: &IfName,
         req: Request,
         tag: String,
+        early_up: bool,
         q: &mut Queue,
         p: &mut Progress,
     ) {
@@ -190,6 +200,7 @@ impl LinuxHost {
                     alias: Some(tag),
                     ..LinkChange::default()
                 },
+                early_up,
             ),
             Err(e) => p.record(i, Err(e)),
         }
@@ -219,7 +230,7 @@ impl LinuxHost {
                     forward_delay_cs: Some(opts.forward_delay_cs),
                     group: None,
                 };
-                self.create_now(i, name, req, owner.tag(), q, p);
+                self.create_now(i, name, req, owner.tag(), false, q, p);
                 return Ok(());
             }
             Op::CreateVeth {
@@ -239,7 +250,7 @@ impl LinuxHost {
                     peer_mac: peer.mac.map(|m| m.octets()),
                     peer_netns_fd: Some(std::os::fd::AsRawFd::as_raw_fd(&fd)),
                 };
-                self.create_now(i, name, req, owner.tag(), q, p);
+                self.create_now(i, name, req, owner.tag(), true, q, p);
                 return Ok(());
             }
             Op::CreateTap {
@@ -273,7 +284,7 @@ impl LinuxHost {
                     mac: mac.map(|m| m.octets()),
                     ..LinkChange::default()
                 };
-                q.push_fresh(i, ifindex, change);
+                q.push_fresh(i, ifindex, change, true);
                 return Ok(());
             }
             Op::DeleteLink { name, .. } => Request::DelLink {
