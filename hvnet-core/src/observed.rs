@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 
-use crate::state::{BridgeOpts, Owner, SysctlKey, TapOpts};
+use crate::state::{BridgeOpts, Owner, SysctlKey, TapOpts, Tbf};
 use crate::types::{Ipv4Cidr, MacAddr};
 
 /// The kind of an existing link.
@@ -17,6 +17,8 @@ pub enum ObservedKind {
     Tun,
     /// One end of a veth pair.
     Veth,
+    /// An IFB device.
+    Ifb,
     /// Anything else, with the kernel's kind word (empty for plain devices like `lo`/`eth0`).
     Other(String),
 }
@@ -79,6 +81,39 @@ pub struct ObservedRoute {
     pub protocol: u8,
 }
 
+/// What a root or ingress qdisc is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum QdiscKind {
+    /// A token bucket filter.
+    Tbf(Tbf),
+    /// The ingress qdisc.
+    Ingress,
+    /// Anything else, by the kernel's name.
+    Other(String),
+}
+
+/// A root or ingress qdisc on a link (the kernel's default qdiscs, handle 0, are left out).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObservedQdisc {
+    /// The link.
+    pub ifindex: u32,
+    /// Its handle (`0x4856_0000` is hvnet's `4856:`).
+    pub handle: u32,
+    /// Root (true) or ingress (false).
+    pub root: bool,
+    /// What it is.
+    pub kind: QdiscKind,
+}
+
+/// A match-all ingress filter that redirects a link's received traffic to another link.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObservedRedirect {
+    /// The link whose ingress is redirected.
+    pub ifindex: u32,
+    /// Where to.
+    pub target: u32,
+}
+
 /// A snapshot of the kernel state relevant to hvnet.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ObservedState {
@@ -90,6 +125,10 @@ pub struct ObservedState {
     pub routes: Vec<ObservedRoute>,
     /// Values of the sysctls that were asked for (missing keys are absent).
     pub sysctls: BTreeMap<SysctlKey, String>,
+    /// Root and ingress qdiscs other than the kernel's defaults.
+    pub qdiscs: Vec<ObservedQdisc>,
+    /// Ingress redirects.
+    pub redirects: Vec<ObservedRedirect>,
 }
 
 impl ObservedState {
@@ -118,6 +157,13 @@ impl ObservedState {
         self.links
             .iter()
             .filter(move |l| l.master == Some(bridge.ifindex))
+    }
+
+    /// The root (`root = true`) or ingress qdisc of a link.
+    pub fn qdisc(&self, ifindex: u32, root: bool) -> Option<&ObservedQdisc> {
+        self.qdiscs
+            .iter()
+            .find(|q| q.ifindex == ifindex && q.root == root)
     }
 
     /// IPv4 addresses on a link.

@@ -3,9 +3,13 @@
 use std::fmt;
 
 use crate::state::{
-    AddrSpec, BridgeOpts, LinkKind, LinkSpec, Owner, RouteSpec, SysctlKey, TapOpts, VethPeer,
+    AddrSpec, BridgeOpts, LinkKind, LinkSpec, Owner, RouteSpec, SysctlKey, TapOpts, Tbf, VethPeer,
 };
 use crate::types::{IfName, Ipv4Cidr, MacAddr};
+
+/// The handle of hvnet's root qdiscs (`4856:`, "HV"): a root qdisc with another non-zero
+/// handle was made by someone else and is never touched.
+pub const HVNET_QDISC_HANDLE: u32 = 0x4856_0000;
 
 /// The routing protocol number hvnet installs its routes with (`proto 104` for `ip`).
 pub const RTPROT_HVNET: u8 = 104;
@@ -51,6 +55,15 @@ pub enum Op {
         mac: Option<MacAddr>,
         /// The peer.
         peer: VethPeer,
+    },
+    /// Create an IFB device (down), tagged with its owner.
+    CreateIfb {
+        /// Name.
+        name: IfName,
+        /// Owner tag.
+        owner: Owner,
+        /// MTU.
+        mtu: Option<u32>,
     },
     /// Delete a link hvnet owns. `restore` describes it for a rollback (None: cannot be
     /// recreated, e.g. a veth whose peer namespace is unknown).
@@ -120,6 +133,36 @@ pub enum Op {
     AddRoute(RouteSpec),
     /// Remove a route.
     DelRoute(RouteSpec),
+    /// Make a tbf (handle `4856:`) the root qdisc of a link, replacing hvnet's previous one.
+    SetTbf {
+        /// The link.
+        link: IfName,
+        /// The new bucket.
+        tbf: Tbf,
+        /// hvnet's previous root tbf, if any.
+        old: Option<Tbf>,
+    },
+    /// Remove hvnet's root tbf from a link (the kernel's default qdisc returns).
+    DelTbf {
+        /// The link.
+        link: IfName,
+        /// The removed bucket, for the inverse.
+        old: Tbf,
+    },
+    /// Add an ingress qdisc to `link` with a match-all filter redirecting to `ifb`.
+    AddRedirect {
+        /// The link whose received traffic is redirected.
+        link: IfName,
+        /// The IFB device.
+        ifb: IfName,
+    },
+    /// Remove the ingress qdisc (and so the redirect) from `link`.
+    DelRedirect {
+        /// The link.
+        link: IfName,
+        /// The IFB device it redirected to, for the inverse.
+        ifb: IfName,
+    },
     /// Write a sysctl.
     SetSysctl {
         /// Key.
@@ -147,7 +190,12 @@ impl Op {
             Self::CreateBridge { name, .. }
             | Self::CreateTap { name, .. }
             | Self::CreateVeth { name, .. }
+            | Self::CreateIfb { name, .. }
             | Self::DeleteLink { name, .. } => Some(name),
+            Self::SetTbf { link, .. }
+            | Self::DelTbf { link, .. }
+            | Self::AddRedirect { link, .. }
+            | Self::DelRedirect { link, .. } => Some(link),
             Self::SetMaster { link, .. }
             | Self::SetMtu { link, .. }
             | Self::SetMac { link, .. }
@@ -181,7 +229,8 @@ impl Op {
         match self {
             Self::CreateBridge { name, .. }
             | Self::CreateTap { name, .. }
-            | Self::CreateVeth { name, .. } => {
+            | Self::CreateVeth { name, .. }
+            | Self::CreateIfb { name, .. } => {
                 vec![Self::DeleteLink {
                     name: name.clone(),
                     restore: None,
@@ -221,6 +270,30 @@ impl Op {
                 link: link.clone(),
                 opts: *old,
                 old: *opts,
+            }],
+            Self::SetTbf { link, tbf, old } => match old {
+                Some(o) => vec![Self::SetTbf {
+                    link: link.clone(),
+                    tbf: *o,
+                    old: Some(*tbf),
+                }],
+                None => vec![Self::DelTbf {
+                    link: link.clone(),
+                    old: *tbf,
+                }],
+            },
+            Self::DelTbf { link, old } => vec![Self::SetTbf {
+                link: link.clone(),
+                tbf: *old,
+                old: None,
+            }],
+            Self::AddRedirect { link, ifb } => vec![Self::DelRedirect {
+                link: link.clone(),
+                ifb: ifb.clone(),
+            }],
+            Self::DelRedirect { link, ifb } => vec![Self::AddRedirect {
+                link: link.clone(),
+                ifb: ifb.clone(),
             }],
             Self::AddAddr(a) => vec![Self::DelAddr(a.clone())],
             Self::DelAddr(a) => vec![Self::AddAddr(a.clone())],
@@ -269,6 +342,11 @@ impl Restore {
                 mtu: s.mtu,
                 mac: s.mac,
                 peer: peer.clone(),
+            }],
+            LinkKind::Ifb => vec![Op::CreateIfb {
+                name: s.name.clone(),
+                owner,
+                mtu: s.mtu,
             }],
             LinkKind::External => return vec![],
         };
@@ -357,6 +435,18 @@ impl fmt::Display for Op {
                 peer.name,
                 peer.netns
             ),
+            Self::CreateIfb { name, owner, mtu } => {
+                write!(f, "create ifb {name} ({owner}{})", extra(mtu, &None))
+            }
+            Self::SetTbf { link, tbf, old } => match old {
+                Some(o) => write!(f, "limit {link} egress to {tbf} (was {o})"),
+                None => write!(f, "limit {link} egress to {tbf}"),
+            },
+            Self::DelTbf { link, .. } => write!(f, "remove the egress limit of {link}"),
+            Self::AddRedirect { link, ifb } => write!(f, "redirect what {link} receives to {ifb}"),
+            Self::DelRedirect { link, ifb } => {
+                write!(f, "stop redirecting what {link} receives to {ifb}")
+            }
             Self::DeleteLink { name, .. } => write!(f, "delete {name}"),
             Self::SetMaster {
                 link,
@@ -464,6 +554,25 @@ impl fmt::Display for CommandLine<'_> {
                 peer.netns,
                 owner.tag()
             ),
+            Op::CreateIfb { name, owner, mtu } => write!(
+                f,
+                "ip link add name {name}{} type ifb && ip link set dev {name} alias {}",
+                opt("mtu", mtu.map(|m| m.to_string())),
+                owner.tag()
+            ),
+            Op::SetTbf { link, tbf, .. } => write!(
+                f,
+                "tc qdisc replace dev {link} root handle 4856: tbf rate {}bit burst {}b limit {}b",
+                tbf.rate_bytes_per_sec.saturating_mul(8),
+                tbf.burst_bytes,
+                tbf.limit_bytes
+            ),
+            Op::DelTbf { link, .. } => write!(f, "tc qdisc del dev {link} root handle 4856:"),
+            Op::AddRedirect { link, ifb } => write!(
+                f,
+                "tc qdisc add dev {link} handle ffff: ingress && tc filter add dev {link} parent ffff: protocol all prio 1 u32 match u32 0 0 action mirred egress redirect dev {ifb}"
+            ),
+            Op::DelRedirect { link, .. } => write!(f, "tc qdisc del dev {link} handle ffff: ingress"),
             Op::DeleteLink { name, .. } => write!(f, "ip link del dev {name}"),
             Op::SetMaster { link, master, .. } => match master {
                 Some(m) => write!(f, "ip link set dev {link} master {m}"),

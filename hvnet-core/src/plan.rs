@@ -77,6 +77,16 @@ pub enum PlanError {
         /// Its current master.
         master: String,
     },
+    /// A link that should be rate limited has a qdisc hvnet did not create.
+    #[error("{link} has a {what} qdisc hvnet did not create ({kind}); remove it or drop the rate limit from the config")]
+    ForeignQdisc {
+        /// The link.
+        link: String,
+        /// root or ingress.
+        what: &'static str,
+        /// Its kind.
+        kind: String,
+    },
     /// A configured uplink is itself an hvnet-owned link or a bridge.
     #[error("uplink {name} cannot be used: it is a {kind}")]
     BadUplink {
@@ -93,6 +103,7 @@ fn kind_word(k: &ObservedKind) -> String {
         ObservedKind::Tap(_) => "tap".into(),
         ObservedKind::Tun => "tun".into(),
         ObservedKind::Veth => "veth".into(),
+        ObservedKind::Ifb => "ifb".into(),
         ObservedKind::Other(s) if s.is_empty() => "device".into(),
         ObservedKind::Other(s) => s.clone(),
     }
@@ -102,7 +113,8 @@ fn kind_word(k: &ObservedKind) -> String {
 fn same_kind(obs: &ObservedKind, want: &LinkKind) -> bool {
     match (obs, want) {
         (ObservedKind::Bridge(_), LinkKind::Bridge(_))
-        | (ObservedKind::Veth, LinkKind::Veth(_)) => true,
+        | (ObservedKind::Veth, LinkKind::Veth(_))
+        | (ObservedKind::Ifb, LinkKind::Ifb) => true,
         (ObservedKind::Tap(have), LinkKind::Tap(want)) => {
             // Multiqueue and ownership of a persistent tap cannot change: a mismatch recreates
             // it. vnet_hdr is not compared: whoever attaches (QEMU with vnet_hdr=off) may
@@ -118,6 +130,7 @@ pub(crate) fn restore_of(obs: &ObservedState, l: &ObservedLink) -> Option<Box<Re
     let kind = match &l.kind {
         ObservedKind::Bridge(o) => LinkKind::Bridge(*o),
         ObservedKind::Tap(o) => LinkKind::Tap(*o),
+        ObservedKind::Ifb => LinkKind::Ifb,
         // The peer's namespace is not observable from here: such a link cannot be recreated.
         _ => return None,
     };
@@ -308,6 +321,8 @@ pub fn plan(observed: &ObservedState, desired: &DesiredState) -> Result<Plan, Pl
         }
     }
 
+    let shaper_ops = shaping(observed, desired, &recreated)?;
+
     for s in &desired.sysctls {
         let old = observed.sysctls.get(&s.key).cloned().unwrap_or_default();
         if old != s.value {
@@ -345,6 +360,7 @@ pub fn plan(observed: &ObservedState, desired: &DesiredState) -> Result<Plan, Pl
     ops.extend(attaches);
     ops.extend(ups);
     ops.extend(addr_ops);
+    ops.extend(shaper_ops);
     ops.extend(route_ops);
     ops.extend(sysctl_ops);
     ops.extend(late_deletes.into_iter().map(|(_, op)| op));
@@ -381,6 +397,11 @@ fn create_op(want: &LinkSpec) -> Op {
                 netns: peer.netns.clone(),
                 mac: peer.mac,
             },
+        },
+        LinkKind::Ifb => Op::CreateIfb {
+            name: want.name.clone(),
+            owner,
+            mtu: want.mtu,
         },
         // Never reached: external links are not created (handled by the caller).
         LinkKind::External => Op::SetUp {
@@ -447,4 +468,103 @@ fn link_changes(
     if want.up && !have.up {
         ups.push(Op::SetUp { link, up: true });
     }
+}
+
+/// Ops that bring the rate limits of owned, desired links in line: a root tbf per limited
+/// link (the IFB of an ingress limit included) and an ingress redirect per ingress limit.
+fn shaping(
+    observed: &ObservedState,
+    desired: &DesiredState,
+    recreated: &HashSet<&str>,
+) -> Result<Vec<Op>, PlanError> {
+    use crate::observed::QdiscKind;
+    use crate::op::HVNET_QDISC_HANDLE;
+    use crate::state::{Shaper, Tbf};
+
+    let mut ops = Vec::new();
+    for want in desired.links.iter().filter(|l| l.owner.is_some()) {
+        let name = want.name.as_str();
+        let have = observed.link(name).filter(|_| !recreated.contains(name));
+        let want_tbf = desired.shapers.iter().find_map(|s| match s {
+            Shaper::Egress { link, tbf } if link.as_str() == name => Some(*tbf),
+            Shaper::Ingress { ifb, tbf, .. } if ifb.as_str() == name => Some(*tbf),
+            _ => None,
+        });
+        let want_ifb = desired.shapers.iter().find_map(|s| match s {
+            Shaper::Ingress { link, ifb, .. } if link.as_str() == name => Some(ifb.clone()),
+            _ => None,
+        });
+        let root = have.and_then(|h| observed.qdisc(h.ifindex, true));
+        let have_tbf: Option<Tbf> = match root {
+            Some(q) if q.handle == HVNET_QDISC_HANDLE => match q.kind {
+                QdiscKind::Tbf(t) => Some(t),
+                _ => None,
+            },
+            Some(q) if want_tbf.is_some() => {
+                return Err(PlanError::ForeignQdisc {
+                    link: name.to_string(),
+                    what: "root",
+                    kind: match &q.kind {
+                        QdiscKind::Tbf(_) => "tbf".into(),
+                        QdiscKind::Ingress => "ingress".into(),
+                        QdiscKind::Other(k) => k.clone(),
+                    },
+                })
+            }
+            _ => None,
+        };
+        match (want_tbf, have_tbf) {
+            (Some(w), Some(h)) if w.matches(&h) => {}
+            (Some(w), h) => ops.push(Op::SetTbf {
+                link: want.name.clone(),
+                tbf: w,
+                old: h,
+            }),
+            (None, Some(h)) => ops.push(Op::DelTbf {
+                link: want.name.clone(),
+                old: h,
+            }),
+            (None, None) => {}
+        }
+        let have_target = have.and_then(|h| {
+            observed
+                .redirects
+                .iter()
+                .find(|r| r.ifindex == h.ifindex)
+                .and_then(|r| observed.by_index(r.target))
+                .and_then(|t| IfName::new(&t.name).ok())
+        });
+        let foreign_ingress = have.is_some_and(|h| observed.qdisc(h.ifindex, false).is_some())
+            && have_target.is_none();
+        match (want_ifb, have_target) {
+            (Some(_), None) if foreign_ingress => {
+                return Err(PlanError::ForeignQdisc {
+                    link: name.to_string(),
+                    what: "ingress",
+                    kind: "ingress".into(),
+                })
+            }
+            (Some(w), Some(h)) if w == h => {}
+            (Some(w), Some(h)) => {
+                ops.push(Op::DelRedirect {
+                    link: want.name.clone(),
+                    ifb: h,
+                });
+                ops.push(Op::AddRedirect {
+                    link: want.name.clone(),
+                    ifb: w,
+                });
+            }
+            (Some(w), None) => ops.push(Op::AddRedirect {
+                link: want.name.clone(),
+                ifb: w,
+            }),
+            (None, Some(h)) => ops.push(Op::DelRedirect {
+                link: want.name.clone(),
+                ifb: h,
+            }),
+            (None, None) => {}
+        }
+    }
+    Ok(ops)
 }

@@ -5,8 +5,10 @@ use std::collections::{HashMap, HashSet};
 use crate::backend::NicBackend;
 use crate::config::{Config, Lifetime};
 use crate::observed::ObservedState;
-use crate::state::{AddrSpec, BridgeOpts, DesiredState, LinkKind, LinkSpec, Owner, Scope};
-use crate::types::{IfName, MacAddr, MacPrefix};
+use crate::state::{
+    AddrSpec, BridgeOpts, DesiredState, LinkKind, LinkSpec, Owner, Scope, Shaper, Tbf,
+};
+use crate::types::{stable_hash64, IfName, MacAddr, MacPrefix};
 
 /// The MAC hvnet gives a network's bridge unless the config fixes one: stable per network
 /// name, locally administered, so the bridge MAC never follows its ports.
@@ -138,10 +140,53 @@ pub fn resolve(
                 }
             };
             taken.insert(name.to_string());
-            want.links.push(backend.host_link(guest, nic, net, name));
+            if let Some(spec) = &nic.rate.ingress {
+                want.shapers.push(Shaper::Egress {
+                    link: name.clone(),
+                    tbf: Tbf::from_spec(spec),
+                });
+            }
+            let ifb = nic
+                .rate
+                .egress
+                .as_ref()
+                .map(|spec| (ifb_name(&name), Tbf::from_spec(spec)));
+            want.links
+                .push(backend.host_link(guest, nic, net, name.clone()));
+            if let Some((ifb, tbf)) = ifb {
+                want.links.push(LinkSpec {
+                    name: ifb.clone(),
+                    kind: LinkKind::Ifb,
+                    owner: Some(owner.clone()),
+                    master: None,
+                    mtu: net.mtu,
+                    mac: None,
+                    up: true,
+                });
+                want.shapers.push(Shaper::Ingress {
+                    link: name,
+                    ifb,
+                    tbf,
+                });
+            }
         }
     }
     want
+}
+
+/// The IFB device that shapes what `link` receives: `hvi` + 12 hex digits of a stable hash
+/// of the link's name (15 bytes, like CNI's `bwp…` names).
+///
+/// ```
+/// let n = hvnet_core::resolve::ifb_name(&"vnet0".parse().unwrap());
+/// assert_eq!(n.len(), 15);
+/// assert!(n.starts_with("hvi"));
+/// ```
+pub fn ifb_name(link: &IfName) -> IfName {
+    let hash = stable_hash64(link.as_bytes());
+    let name = format!("hvi{:012x}", hash & 0xffff_ffff_ffff);
+    // 3 + 12 ASCII characters: always a valid interface name.
+    IfName::new(&name).unwrap_or_else(|_| link.clone())
 }
 
 /// The lowest `<prefix>N` (N ≥ `*from`) that nobody uses; advances `*from` past it.

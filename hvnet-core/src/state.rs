@@ -98,6 +98,8 @@ pub enum LinkKind {
     Tap(TapOpts),
     /// A veth pair; this side stays in the host namespace.
     Veth(VethPeer),
+    /// An IFB device that receives a guest NIC's traffic to shape it (the guest's egress).
+    Ifb,
     /// A link hvnet does not own (a physical uplink): only its master and up state are managed.
     External,
 }
@@ -109,6 +111,7 @@ impl LinkKind {
             Self::Bridge(_) => "bridge",
             Self::Tap(_) => "tap",
             Self::Veth(_) => "veth",
+            Self::Ifb => "ifb",
             Self::External => "external",
         }
     }
@@ -206,6 +209,88 @@ pub struct SysctlSpec {
     pub value: String,
 }
 
+/// Parameters of a token-bucket filter (`tbf`) qdisc, in the kernel's units.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Tbf {
+    /// Rate in bytes per second.
+    pub rate_bytes_per_sec: u64,
+    /// Bucket size in bytes.
+    pub burst_bytes: u32,
+    /// Queue limit in bytes.
+    pub limit_bytes: u32,
+}
+
+impl Tbf {
+    /// How long a packet may wait in the queue: sets the limit, as `tc … latency 50ms`.
+    pub const LATENCY_MS: u64 = 50;
+
+    /// The tbf for a rate spec: its rate, its burst (or the default burst), and a queue
+    /// limit of [`Tbf::LATENCY_MS`] at that rate plus the burst.
+    ///
+    /// ```
+    /// use hvnet_core::{state::Tbf, types::RateSpec};
+    /// let t = Tbf::from_spec(&"10mbit".parse::<RateSpec>().unwrap());
+    /// assert_eq!((t.rate_bytes_per_sec, t.burst_bytes, t.limit_bytes), (1_250_000, 16384, 78884));
+    /// ```
+    pub fn from_spec(spec: &crate::types::RateSpec) -> Self {
+        let rate = spec.rate().bytes_per_sec();
+        let burst = u32::try_from(spec.burst_or_default().bytes()).unwrap_or(u32::MAX);
+        let queued = u128::from(rate) * u128::from(Self::LATENCY_MS) / 1000;
+        let limit = u32::try_from(queued + u128::from(burst)).unwrap_or(u32::MAX);
+        Self {
+            rate_bytes_per_sec: rate,
+            burst_bytes: burst,
+            limit_bytes: limit,
+        }
+    }
+
+    /// Whether a tbf read back from the kernel is this one. The kernel keeps the bucket as
+    /// a time in 64 ns ticks, so the burst it reports may be below the configured one by
+    /// up to `rate × 64 ns` plus a little rounding.
+    pub fn matches(&self, observed: &Tbf) -> bool {
+        let slack = self.rate_bytes_per_sec / 15_000_000 + 16;
+        self.rate_bytes_per_sec == observed.rate_bytes_per_sec
+            && self.limit_bytes == observed.limit_bytes
+            && u64::from(self.burst_bytes.abs_diff(observed.burst_bytes)) <= slack
+    }
+}
+
+impl fmt::Display for Tbf {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let bits = self.rate_bytes_per_sec.saturating_mul(8);
+        let rate = crate::types::Rate::from_bits_per_sec(bits)
+            .map_or_else(|_| format!("{bits}bit"), |r| r.to_string());
+        write!(
+            f,
+            "rate {rate} burst {}b limit {}b",
+            self.burst_bytes, self.limit_bytes
+        )
+    }
+}
+
+/// A rate limit on a link, from the host's point of view.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Shaper {
+    /// A tbf as the link's root qdisc: shapes what the host sends into the link (the
+    /// guest's ingress).
+    Egress {
+        /// The link.
+        link: IfName,
+        /// The bucket.
+        tbf: Tbf,
+    },
+    /// What the host receives from the link (the guest's egress) is redirected to an IFB
+    /// device with an ingress qdisc and a match-all u32 filter, and shaped by a tbf there.
+    Ingress {
+        /// The link.
+        link: IfName,
+        /// The IFB device (a desired link of kind [`LinkKind::Ifb`]).
+        ifb: IfName,
+        /// The bucket on the IFB.
+        tbf: Tbf,
+    },
+}
+
 /// Which hvnet-owned objects a desired state speaks for: owned links in scope that are not
 /// desired get removed.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -238,6 +323,8 @@ pub struct DesiredState {
     pub routes: Vec<RouteSpec>,
     /// Sysctl values.
     pub sysctls: Vec<SysctlSpec>,
+    /// Rate limits on owned links (the complete set for those links).
+    pub shapers: Vec<Shaper>,
     /// Which owned objects this state speaks for.
     pub scope: Scope,
 }

@@ -360,3 +360,145 @@ fn a_tap_whose_vnet_hdr_was_switched_by_its_user_is_kept() {
     });
     assert!(plan_for(&mut k, &cfg(BASE)).is_empty());
 }
+
+const RATED: &str = r#"
+[[network]]
+name = "rl"
+kind = "internal"
+bridge = "rlbr0"
+
+[[guest]]
+name = "g1"
+[[guest.nic]]
+network = "rl"
+ifname = "vnet0"
+rate = { egress = "10mbit", ingress = "100mbit" }
+"#;
+
+#[test]
+fn rate_limits_plan_a_tbf_and_an_ifb_redirect() {
+    let mut k = FakeKernel::new();
+    let p = apply(&mut k, &cfg(RATED));
+    let text = p.to_string();
+    let ifb = hvnet_core::resolve::ifb_name(&"vnet0".parse().unwrap());
+    assert!(
+        text.contains(&format!("create ifb {ifb} (hvnet:g1)")),
+        "{text}"
+    );
+    assert!(
+        text.contains("limit vnet0 egress to rate 100mbit burst 63488b limit 688488b"),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("redirect what vnet0 receives to {ifb}")),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!(
+            "limit {ifb} egress to rate 10mbit burst 16384b limit 78884b"
+        )),
+        "{text}"
+    );
+    assert!(
+        plan_for(&mut k, &cfg(RATED)).is_empty(),
+        "re-apply is a no-op"
+    );
+}
+
+#[test]
+fn retuning_a_rate_replaces_only_the_tbf() {
+    let mut k = FakeKernel::new();
+    apply(&mut k, &cfg(RATED));
+    let p = plan_for(
+        &mut k,
+        &cfg(&RATED.replace("ingress = \"100mbit\"", "ingress = \"1gbit\"")),
+    );
+    assert_eq!(p.len(), 1, "{p}");
+    assert!(
+        p.to_string()
+            .starts_with("1. limit vnet0 egress to rate 1gbit"),
+        "{p}"
+    );
+}
+
+#[test]
+fn dropping_the_limits_removes_tbf_redirect_and_ifb() {
+    let mut k = FakeKernel::new();
+    apply(&mut k, &cfg(RATED));
+    let unlimited = RATED.replace(
+        "rate = { egress = \"10mbit\", ingress = \"100mbit\" }\n",
+        "",
+    );
+    let p = apply(&mut k, &cfg(&unlimited));
+    let ifb = hvnet_core::resolve::ifb_name(&"vnet0".parse().unwrap());
+    assert_eq!(
+        p.to_string(),
+        format!("1. remove the egress limit of vnet0\n2. stop redirecting what vnet0 receives to {ifb}\n3. delete {ifb}\n")
+    );
+    assert!(k.state.qdiscs.is_empty() && k.state.redirects.is_empty());
+}
+
+#[test]
+fn a_foreign_root_qdisc_is_never_replaced() {
+    let mut k = FakeKernel::new();
+    apply(
+        &mut k,
+        &cfg(&RATED.replace(
+            "rate = { egress = \"10mbit\", ingress = \"100mbit\" }\n",
+            "",
+        )),
+    );
+    let ifindex = k.state.link("vnet0").unwrap().ifindex;
+    k.state.qdiscs.push(hvnet_core::observed::ObservedQdisc {
+        ifindex,
+        handle: 0x1_0000,
+        root: true,
+        kind: hvnet_core::observed::QdiscKind::Other("htb".into()),
+    });
+    let obs = k.observe(&[]).unwrap();
+    let err = plan(&obs, &resolve(&cfg(RATED), &obs, &Taps)).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("vnet0 has a root qdisc hvnet did not create (htb)"),
+        "{err}"
+    );
+}
+
+#[test]
+fn rollback_restores_rate_limits() {
+    let mut k = FakeKernel::new();
+    apply(&mut k, &cfg(RATED));
+    let changed = RATED
+        .replace("ingress = \"100mbit\"", "ingress = \"1gbit\"")
+        .replace("egress = \"10mbit\", ", "");
+    let n = plan_for(&mut k, &cfg(&changed)).len();
+    for fault in 1..=n {
+        let before = k.state.clone();
+        let p = plan_for(&mut k, &cfg(&changed));
+        txn::run(&mut k, &p, Some(fault)).unwrap_err();
+        let mut after = k.state.clone();
+        let mut expect = before;
+        for s in [&mut after, &mut expect] {
+            let names: std::collections::HashMap<u32, String> = s
+                .links
+                .iter()
+                .map(|l| (l.ifindex, l.name.clone()))
+                .collect();
+            for q in &mut s.qdiscs {
+                q.ifindex = names.get(&q.ifindex).map_or(0, |n| {
+                    n.len() as u32 * 1000 + n.bytes().map(u32::from).sum::<u32>()
+                });
+            }
+            for r in &mut s.redirects {
+                r.ifindex = 0;
+                r.target = names.get(&r.target).map_or(0, |n| n.len() as u32);
+            }
+            for l in &mut s.links {
+                l.ifindex = 0;
+            }
+            s.links.sort_by(|a, b| a.name.cmp(&b.name));
+            s.qdiscs.sort_by_key(|q| (q.ifindex, q.root));
+        }
+        assert_eq!(after, expect, "fault at {fault}");
+    }
+}

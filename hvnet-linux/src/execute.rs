@@ -11,12 +11,15 @@ use std::fmt;
 use std::net::IpAddr;
 
 use hvnet_core::backend::{ExecFailure, Execute};
-use hvnet_core::op::{Op, RTPROT_HVNET};
+use hvnet_core::op::{Op, HVNET_QDISC_HANDLE, RTPROT_HVNET};
 use hvnet_core::state::RouteSpec;
 use hvnet_core::types::IfName;
 
 use crate::host::LinuxHost;
-use crate::netlink::{self, BridgeOpts, LinkChange, NlError, Request};
+use crate::netlink::{
+    self, consts, BridgeOpts, FilterSpec, LinkChange, Mirred, MirredAction, NlError, QdiscKind,
+    QdiscSpec, Request,
+};
 use crate::{netns, sysctl, tap};
 
 /// Why an op failed.
@@ -287,6 +290,54 @@ impl LinuxHost {
                 q.push_fresh(i, ifindex, change, true);
                 return Ok(());
             }
+            Op::CreateIfb { name, owner, mtu } => {
+                let req = Request::NewIfb {
+                    name: name.to_string(),
+                    mtu: *mtu,
+                    txqlen: Some(0),
+                };
+                self.create_now(i, name, req, owner.tag(), true, q, p);
+                return Ok(());
+            }
+            Op::SetTbf { link, tbf, .. } => Request::ReplaceQdisc(QdiscSpec {
+                ifindex: self.ifindex(link.as_str())?,
+                parent: consts::TC_H_ROOT,
+                handle: HVNET_QDISC_HANDLE,
+                kind: QdiscKind::Tbf {
+                    rate_bytes_per_sec: tbf.rate_bytes_per_sec,
+                    burst_bytes: tbf.burst_bytes,
+                    limit_bytes: tbf.limit_bytes,
+                    peak_bytes_per_sec: None,
+                    mtu: None,
+                },
+            }),
+            Op::DelTbf { link, .. } => Request::DelQdisc {
+                ifindex: self.ifindex(link.as_str())?,
+                parent: consts::TC_H_ROOT,
+                handle: HVNET_QDISC_HANDLE,
+            },
+            Op::AddRedirect { link, ifb } => {
+                let ifindex = self.ifindex(link.as_str())?;
+                let target = self.ifindex(ifb.as_str())?;
+                q.push(i, Request::NewQdisc(QdiscSpec::ingress(ifindex)));
+                Request::NewFilter(FilterSpec {
+                    ifindex,
+                    parent: consts::TC_H_INGRESS_QDISC,
+                    prio: 1,
+                    protocol: consts::ETH_P_ALL,
+                    handle: 0,
+                    classid: None,
+                    mirred: Some(Mirred {
+                        action: MirredAction::EgressRedirect,
+                        ifindex: target,
+                    }),
+                })
+            }
+            Op::DelRedirect { link, .. } => Request::DelQdisc {
+                ifindex: self.ifindex(link.as_str())?,
+                parent: consts::TC_H_INGRESS,
+                handle: consts::TC_H_INGRESS_QDISC,
+            },
             Op::DeleteLink { name, .. } => Request::DelLink {
                 ifindex: self.ifindex(name.as_str())?,
             },

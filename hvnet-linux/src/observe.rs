@@ -4,13 +4,14 @@ use std::net::IpAddr;
 
 use hvnet_core::backend::Observe;
 use hvnet_core::observed::{
-    ObservedAddr, ObservedKind, ObservedLink, ObservedRoute, ObservedState,
+    ObservedAddr, ObservedKind, ObservedLink, ObservedQdisc, ObservedRedirect, ObservedRoute,
+    ObservedState, QdiscKind,
 };
-use hvnet_core::state::{BridgeOpts, SysctlKey, TapOpts};
+use hvnet_core::state::{BridgeOpts, SysctlKey, TapOpts, Tbf};
 use hvnet_core::types::{Ipv4Cidr, MacAddr};
 
 use crate::host::LinuxHost;
-use crate::netlink::{Link, NlError};
+use crate::netlink::{consts, Link, MirredAction, NlError};
 
 const IFF_UP: u32 = libc::IFF_UP as u32;
 const IFF_LOWER_UP: u32 = libc::IFF_LOWER_UP as u32;
@@ -30,6 +31,7 @@ pub(crate) fn observed_link(l: &Link) -> ObservedLink {
         }),
         (Some("tun"), _, _) => ObservedKind::Tun,
         (Some("veth"), _, _) => ObservedKind::Veth,
+        (Some("ifb"), _, _) => ObservedKind::Ifb,
         (k, _, _) => ObservedKind::Other(k.unwrap_or_default().to_string()),
     };
     ObservedLink {
@@ -42,6 +44,53 @@ pub(crate) fn observed_link(l: &Link) -> ObservedLink {
         up: l.flags & IFF_UP != 0,
         lower_up: l.flags & IFF_LOWER_UP != 0,
         alias: l.alias.clone().filter(|a| !a.is_empty()),
+    }
+}
+
+impl LinuxHost {
+    /// Root and ingress qdiscs (the kernel's defaults, handle 0, left out) and the
+    /// match-all redirects of every ingress qdisc.
+    fn observe_tc(&mut self) -> Result<(Vec<ObservedQdisc>, Vec<ObservedRedirect>), NlError> {
+        let mut qdiscs = Vec::new();
+        for q in self.rtnl.dump_qdiscs()? {
+            let root = q.parent == consts::TC_H_ROOT;
+            if q.handle == 0 || !(root || q.parent == consts::TC_H_INGRESS) {
+                continue;
+            }
+            let kind = match (q.kind.as_str(), q.tbf) {
+                ("tbf", Some(t)) => QdiscKind::Tbf(Tbf {
+                    rate_bytes_per_sec: t.rate_bytes_per_sec,
+                    burst_bytes: t.burst_bytes,
+                    limit_bytes: t.limit_bytes,
+                }),
+                ("ingress", _) => QdiscKind::Ingress,
+                (k, _) => QdiscKind::Other(k.to_string()),
+            };
+            qdiscs.push(ObservedQdisc {
+                ifindex: q.ifindex,
+                handle: q.handle,
+                root,
+                kind,
+            });
+        }
+        let mut redirects = Vec::new();
+        for q in qdiscs.iter().filter(|q| !q.root) {
+            for f in self
+                .rtnl
+                .dump_filters(q.ifindex, consts::TC_H_INGRESS_QDISC)?
+            {
+                let all = f.u32.as_ref().is_some_and(|u| u.matches_all());
+                if let (true, Some(m)) = (all, f.mirred) {
+                    if m.action == MirredAction::EgressRedirect {
+                        redirects.push(ObservedRedirect {
+                            ifindex: q.ifindex,
+                            target: m.ifindex,
+                        });
+                    }
+                }
+            }
+        }
+        Ok((qdiscs, redirects))
     }
 }
 
@@ -85,11 +134,14 @@ impl Observe for LinuxHost {
             })
             .collect();
         let sysctls = self.read_sysctls(sysctls);
+        let (qdiscs, redirects) = self.observe_tc()?;
         Ok(ObservedState {
             links: links.iter().map(observed_link).collect(),
             addrs,
             routes,
             sysctls,
+            qdiscs,
+            redirects,
         })
     }
 }

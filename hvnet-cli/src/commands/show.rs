@@ -1,7 +1,8 @@
 //! `hvnet show`: bridges with their ports (like `brctl show` + `bridge link`) and addresses.
 
 use hvnet_core::backend::Observe;
-use hvnet_core::observed::{ObservedKind, ObservedLink, ObservedState};
+use hvnet_core::observed::{ObservedKind, ObservedLink, ObservedState, QdiscKind};
+use hvnet_core::op::HVNET_QDISC_HANDLE;
 use serde_json::{json, Value};
 
 use crate::cli::Global;
@@ -26,6 +27,7 @@ fn kind(l: &ObservedLink) -> String {
         ObservedKind::Tap(_) => "tap".into(),
         ObservedKind::Tun => "tun".into(),
         ObservedKind::Veth => "veth".into(),
+        ObservedKind::Ifb => "ifb".into(),
         ObservedKind::Other(k) if k.is_empty() => "device".into(),
         ObservedKind::Other(k) => k.clone(),
     }
@@ -54,9 +56,33 @@ fn loose(o: &ObservedState) -> Vec<&ObservedLink> {
     o.links
         .iter()
         .filter(|l| {
-            l.owner().is_some() && !matches!(l.kind, ObservedKind::Bridge(_)) && l.master.is_none()
+            l.owner().is_some()
+                && !matches!(l.kind, ObservedKind::Bridge(_) | ObservedKind::Ifb)
+                && l.master.is_none()
         })
         .collect()
+}
+
+/// hvnet's tbf on a link's root, as text.
+fn root_rate(o: &ObservedState, ifindex: u32) -> Option<String> {
+    match o.qdisc(ifindex, true) {
+        Some(q) if q.handle == HVNET_QDISC_HANDLE => match q.kind {
+            QdiscKind::Tbf(t) => Some(t.to_string()),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// A port's rate limits from the guest's point of view: (egress, ingress). The guest's
+/// ingress is the tbf on the port; its egress the tbf on the IFB its traffic is sent to.
+fn limits(o: &ObservedState, l: &ObservedLink) -> (Option<String>, Option<String>) {
+    let egress = o
+        .redirects
+        .iter()
+        .find(|r| r.ifindex == l.ifindex)
+        .and_then(|r| root_rate(o, r.target));
+    (egress, root_rate(o, l.ifindex))
 }
 
 fn addrs(o: &ObservedState, l: &ObservedLink) -> Vec<String> {
@@ -105,6 +131,14 @@ pub fn render(o: &ObservedState) -> String {
                 owner,
                 addrs(o, p).join(" ")
             ));
+            let (egress, ingress) = limits(o, p);
+            if egress.is_some() || ingress.is_some() {
+                out.push_str(&format!(
+                    "      limits: guest egress {}, guest ingress {}\n",
+                    egress.unwrap_or_else(|| "none".into()),
+                    ingress.unwrap_or_else(|| "none".into())
+                ));
+            }
         }
     }
     let loose = loose(o);
@@ -134,6 +168,10 @@ fn link_json(o: &ObservedState, l: &ObservedLink) -> Value {
         "carrier": l.lower_up,
         "owner": l.owner().map(|x| x.name().to_string()),
         "addresses": addrs(o, l),
+        "limits": {
+            "guest_egress": limits(o, l).0,
+            "guest_ingress": limits(o, l).1,
+        },
     })
 }
 

@@ -24,7 +24,7 @@ mod validate;
 
 pub use diag::{ConfigError, Diagnostic};
 
-use crate::types::{IfName, Ipv4Cidr, MacAddr, MacPrefix};
+use crate::types::{IfName, Ipv4Cidr, MacAddr, MacPrefix, RateSpec};
 
 /// A validated configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -151,6 +151,18 @@ pub struct Nic {
     pub mac: MacAddr,
     /// Whether the MAC was given in the file (false: derived).
     pub mac_given: bool,
+    /// Rate limits, from the guest's point of view.
+    pub rate: NicRate,
+}
+
+/// A NIC's rate limits, from the guest's point of view: `egress` is what the guest sends,
+/// `ingress` what it receives. `rate = "100mbit"` sets both.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct NicRate {
+    /// Limit on traffic the guest sends.
+    pub egress: Option<RateSpec>,
+    /// Limit on traffic the guest receives.
+    pub ingress: Option<RateSpec>,
 }
 
 impl Config {

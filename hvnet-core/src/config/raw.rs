@@ -60,4 +60,6 @@ pub(crate) struct RawNic {
     pub peer: Option<S<String>>,
     pub vnet_hdr: Option<S<bool>>,
     pub queues: Option<S<i64>>,
+    /// A rate string (both directions) or a table `{ egress, ingress, burst }`.
+    pub rate: Option<S<toml::Value>>,
 }

@@ -6,8 +6,8 @@ use std::str::FromStr;
 
 use super::diag::{ConfigError, Diagnostic, Locator};
 use super::raw::{RawConfig, RawGuest, RawNetwork, RawNic, S};
-use super::{Config, Guest, HostSettings, Lifetime, Network, NetworkKind, Nic, NicType};
-use crate::types::{IfName, Ipv4Cidr, MacAddr, MacPrefix};
+use super::{Config, Guest, HostSettings, Lifetime, Network, NetworkKind, Nic, NicRate, NicType};
+use crate::types::{ByteSize, IfName, Ipv4Cidr, MacAddr, MacPrefix, RateSpec};
 
 /// Longest network, guest or namespace name.
 const MAX_NAME: usize = 64;
@@ -500,13 +500,125 @@ impl Validator<'_> {
                 false,
             ),
         };
+        let rate = match &n.rate {
+            Some(r) => self.nic_rate(r, &format!("{at}.rate"))?,
+            None => NicRate::default(),
+        };
         Some(Nic {
             network,
             kind: kind?,
             ifname,
             mac,
             mac_given,
+            rate,
         })
+    }
+
+    /// `rate = "100mbit"` (both directions) or `rate = { egress = "…", ingress = "…",
+    /// burst = "…" }` (guest's point of view; `burst` applies to both unless a direction
+    /// names its own).
+    fn nic_rate(&mut self, r: &S<toml::Value>, field: &str) -> Option<NicRate> {
+        let spec = |v: &mut Self, text: &str, f: &str| match text.parse::<RateSpec>() {
+            Ok(s) => Some(s),
+            Err(e) => {
+                v.err(r.span(), f, e.to_string());
+                None
+            }
+        };
+        match r.get_ref() {
+            toml::Value::String(text) => {
+                let s = spec(self, text, field)?;
+                Some(NicRate {
+                    egress: Some(s),
+                    ingress: Some(s),
+                })
+            }
+            toml::Value::Table(t) => {
+                let mut out = NicRate::default();
+                let mut ok = true;
+                let burst = match t.get("burst") {
+                    None => None,
+                    Some(toml::Value::String(b)) => match b.parse::<ByteSize>() {
+                        Ok(b) => Some(b),
+                        Err(e) => {
+                            self.err(r.span(), &format!("{field}.burst"), e.to_string());
+                            ok = false;
+                            None
+                        }
+                    },
+                    Some(_) => {
+                        self.err(
+                            r.span(),
+                            &format!("{field}.burst"),
+                            "burst must be a string like \"64KiB\"",
+                        );
+                        ok = false;
+                        None
+                    }
+                };
+                for (key, v) in t {
+                    let f = format!("{field}.{key}");
+                    let slot = match key.as_str() {
+                        "egress" => &mut out.egress,
+                        "ingress" => &mut out.ingress,
+                        "burst" => continue,
+                        other => {
+                            self.err(
+                                r.span(),
+                                &f,
+                                format!("unknown key {other:?}; expected egress, ingress, burst"),
+                            );
+                            ok = false;
+                            continue;
+                        }
+                    };
+                    let Some(text) = v.as_str() else {
+                        self.err(
+                            r.span(),
+                            &f,
+                            "a rate must be a string like \"100mbit\" or \"10MB/s\"",
+                        );
+                        ok = false;
+                        continue;
+                    };
+                    match spec(self, text, &f) {
+                        Some(s) => {
+                            let s = match (s.burst(), burst) {
+                                (None, Some(b)) => match RateSpec::new(s.rate(), Some(b), s.peak())
+                                {
+                                    Ok(s) => s,
+                                    Err(e) => {
+                                        self.err(r.span(), &f, e.to_string());
+                                        ok = false;
+                                        continue;
+                                    }
+                                },
+                                _ => s,
+                            };
+                            *slot = Some(s);
+                        }
+                        None => ok = false,
+                    }
+                }
+                if ok && out.egress.is_none() && out.ingress.is_none() {
+                    self.err(
+                        r.span(),
+                        field,
+                        "a rate table needs `egress`, `ingress` or both",
+                    );
+                    ok = false;
+                }
+                ok.then_some(out)
+            }
+            _ => {
+                self.err(
+                    r.span(),
+                    field,
+                    "rate must be a string (\"100mbit\") or a table { egress, ingress, burst }",
+                );
+                None
+            }
+        }
     }
 
     fn check_guests(

@@ -6,9 +6,10 @@
 use hvnet_core::backend::{ExecFailure, Execute, NicBackend, Observe};
 use hvnet_core::config::{Guest, Network, Nic, NicType};
 use hvnet_core::observed::{
-    ObservedAddr, ObservedKind, ObservedLink, ObservedRoute, ObservedState,
+    ObservedAddr, ObservedKind, ObservedLink, ObservedQdisc, ObservedRedirect, ObservedRoute,
+    ObservedState, QdiscKind,
 };
-use hvnet_core::op::{Op, RTPROT_HVNET};
+use hvnet_core::op::{Op, HVNET_QDISC_HANDLE, RTPROT_HVNET};
 use hvnet_core::state::{LinkKind, LinkSpec, Owner, SysctlKey, TapOpts, VethPeer};
 use hvnet_core::types::IfName;
 
@@ -109,9 +110,61 @@ impl FakeKernel {
                 mac,
                 ..
             } => self.create(name, ObservedKind::Veth, owner, *mtu, *mac),
+            Op::CreateIfb { name, owner, mtu } => {
+                self.create(name, ObservedKind::Ifb, owner, *mtu, None)
+            }
+            Op::SetTbf { link, tbf, .. } => {
+                let ifindex = self.state.links[self.idx(link)?].ifindex;
+                self.state
+                    .qdiscs
+                    .retain(|q| !(q.ifindex == ifindex && q.root));
+                self.state.qdiscs.push(ObservedQdisc {
+                    ifindex,
+                    handle: HVNET_QDISC_HANDLE,
+                    root: true,
+                    kind: QdiscKind::Tbf(*tbf),
+                });
+                Ok(())
+            }
+            Op::DelTbf { link, .. } => {
+                let ifindex = self.state.links[self.idx(link)?].ifindex;
+                self.state
+                    .qdiscs
+                    .retain(|q| !(q.ifindex == ifindex && q.root));
+                Ok(())
+            }
+            Op::AddRedirect { link, ifb } => {
+                let ifindex = self.state.links[self.idx(link)?].ifindex;
+                let target = self.state.links[self.idx(ifb)?].ifindex;
+                if self.state.qdisc(ifindex, false).is_some() {
+                    return Err(FakeError("ingress qdisc exists".into()));
+                }
+                self.state.qdiscs.push(ObservedQdisc {
+                    ifindex,
+                    handle: 0xffff_0000,
+                    root: false,
+                    kind: QdiscKind::Ingress,
+                });
+                self.state
+                    .redirects
+                    .push(ObservedRedirect { ifindex, target });
+                Ok(())
+            }
+            Op::DelRedirect { link, .. } => {
+                let ifindex = self.state.links[self.idx(link)?].ifindex;
+                self.state
+                    .qdiscs
+                    .retain(|q| !(q.ifindex == ifindex && !q.root));
+                self.state.redirects.retain(|r| r.ifindex != ifindex);
+                Ok(())
+            }
             Op::DeleteLink { name, .. } => {
                 let i = self.idx(name)?;
                 let l = self.state.links.remove(i);
+                self.state.qdiscs.retain(|q| q.ifindex != l.ifindex);
+                self.state
+                    .redirects
+                    .retain(|r| r.ifindex != l.ifindex && r.target != l.ifindex);
                 for p in &mut self.state.links {
                     if p.master == Some(l.ifindex) {
                         p.master = None;
