@@ -154,7 +154,7 @@ impl FakeKernel {
                 let ifindex = self.state.links[self.idx(link)?].ifindex;
                 self.state
                     .qdiscs
-                    .retain(|q| !(q.ifindex == ifindex && !q.root));
+                    .retain(|q| q.ifindex != ifindex || q.root);
                 self.state.redirects.retain(|r| r.ifindex != ifindex);
                 Ok(())
             }
