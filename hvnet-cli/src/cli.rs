@@ -70,10 +70,77 @@ pub enum Command {
         #[arg(long)]
         force: bool,
     },
+    /// Per-interface traffic: bytes, packets, drops and current rates (like `iftop -i vif5.0`).
+    #[command(long_about = STATS_ABOUT)]
+    Stats(StatsArgs),
     /// Build a throwaway demo network in fresh namespaces, prove it works, remove it.
     Demo {
         /// Keep the namespaces and links for inspection instead of tearing down.
         #[arg(long)]
         keep: bool,
     },
+}
+
+const STATS_ABOUT: &str = "\
+Per-interface traffic: bytes, packets, drops and current rates (like `iftop -i vif5.0`).
+
+Shows the hvnet-owned links (alias `hvnet:...`) and the bridges they are ports of, or the
+links named. The counters are read twice, INTERVAL apart, and the rates are the differences
+divided by the time that actually passed between the two readings.
+
+Everything is from the host's point of view: RX is what the host side of a link received,
+i.e. what the guest sent; TX is what the host sent towards the guest. DROPS adds the
+link's rx_dropped and tx_dropped and the packets dropped by hvnet's rate-limiting tbf
+qdiscs for the link (the one on the link, which limits traffic towards the guest, and the
+one on the ifb its ingress is redirected to, which limits traffic from the guest).
+
+With --json, each sample is one object (pretty-printed; one line per sample with --watch):
+{\"interval_ms\": <measured ms>, \"links\": [{\"name\", \"owner\", \"rx_bytes\", \"tx_bytes\",
+\"rx_packets\", \"tx_packets\", \"rx_dropped\", \"tx_dropped\", \"qdisc_drops\", \"rx_bps\",
+\"tx_bps\"}]}; counters are totals since the link was made, rates are bits/s (null for a
+link that appeared during the interval).
+
+An interface name that does not exist is invalid input (exit 2). With --watch, SIGINT
+(Ctrl-C) or SIGTERM ends it with exit 0.";
+
+/// `hvnet stats` options.
+#[derive(Debug, Args)]
+pub struct StatsArgs {
+    /// One JSON object per sample (pretty-printed; one line per sample with --watch).
+    #[arg(long)]
+    pub json: bool,
+    /// Time between the two readings a rate is computed from [default: 1s].
+    #[arg(short = 'i', long, value_name = "DURATION", value_parser = positive_duration)]
+    pub interval: Option<hvnet_core::types::Duration>,
+    /// Print again every INTERVAL [default: --interval] until interrupted (Ctrl-C exits 0).
+    #[arg(
+        short = 'w',
+        long,
+        value_name = "INTERVAL",
+        num_args = 0..=1,
+        value_parser = watch_interval
+    )]
+    pub watch: Option<Option<hvnet_core::types::Duration>>,
+    /// Interfaces to show [default: hvnet-owned links and their bridges].
+    #[arg(value_name = "IFNAME")]
+    pub ifnames: Vec<String>,
+}
+
+/// A duration longer than zero.
+fn positive_duration(s: &str) -> Result<hvnet_core::types::Duration, String> {
+    let d: hvnet_core::types::Duration = s.parse().map_err(|e| format!("{e}"))?;
+    if d.is_zero() {
+        return Err("the interval must be longer than 0".into());
+    }
+    Ok(d)
+}
+
+/// `--watch`'s optional interval, with a hint for an interface name taken for one.
+fn watch_interval(s: &str) -> Result<hvnet_core::types::Duration, String> {
+    if s.parse::<hvnet_core::types::Duration>().is_err() {
+        return Err(format!(
+            "{s:?} is not a duration (name interfaces before --watch, or write --watch=1s)"
+        ));
+    }
+    positive_duration(s)
 }

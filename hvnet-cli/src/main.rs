@@ -30,6 +30,7 @@ fn dispatch(cli: &Cli) -> CliResult {
         Command::Show { json } => commands::show::run(g, *json),
         Command::Down { dry_run } => commands::down::run(g, *dry_run),
         Command::Brdelall { force } => commands::brdelall::run(g, *force),
+        Command::Stats(args) => commands::stats::run(g, args),
         Command::Validate | Command::Demo { .. } => Ok(()),
     }
 }

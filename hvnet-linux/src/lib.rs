@@ -6,6 +6,7 @@
 //! * [`sysctl`] — reading and writing `/proc/sys`.
 //! * [`lock`] — the per-host exclusive apply lock (flock with a timeout).
 //! * [`ping`] — a minimal ICMP echo prober used by the demo and tests.
+//! * [`stats`] — per-link traffic counters with the drops of their shaping qdiscs.
 //! * [`LinuxHost`] — the kernel as hvnet-core's observer (`observe.rs`) and executor
 //!   (`execute.rs`).
 
@@ -18,6 +19,7 @@ pub mod netlink;
 pub mod netns;
 mod observe;
 pub mod ping;
+pub mod stats;
 pub mod sysctl;
 pub mod tap;
 

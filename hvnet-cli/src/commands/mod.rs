@@ -6,6 +6,7 @@ pub mod demo;
 pub mod down;
 pub mod plan;
 pub mod show;
+pub mod stats;
 pub mod validate;
 
 use std::time::Instant;
