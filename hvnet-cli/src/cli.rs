@@ -73,6 +73,24 @@ pub enum Command {
     /// Per-interface traffic: bytes, packets, drops and current rates (like `iftop -i vif5.0`).
     #[command(long_about = STATS_ABOUT)]
     Stats(StatsArgs),
+    /// Change one guest NIC's rate limits live (not written to the config file).
+    Rate {
+        /// The guest.
+        guest: String,
+        /// The NIC: its index in the guest's NIC list, or its host-side interface name.
+        nic: String,
+        /// New limit for both directions, e.g. 100mbit, 10MB/s, "50mbit burst 64kb"; `none` removes it.
+        rate: Option<String>,
+        /// New limit on what the guest sends (`none` removes it).
+        #[arg(long, value_name = "RATE")]
+        egress: Option<String>,
+        /// New limit on what the guest receives (`none` removes it).
+        #[arg(long, value_name = "RATE")]
+        ingress: Option<String>,
+        /// Print the commands and change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Build a throwaway demo network in fresh namespaces, prove it works, remove it.
     Demo {
         /// Keep the namespaces and links for inspection instead of tearing down.

@@ -31,6 +31,24 @@ fn dispatch(cli: &Cli) -> CliResult {
         Command::Down { dry_run } => commands::down::run(g, *dry_run),
         Command::Brdelall { force } => commands::brdelall::run(g, *force),
         Command::Stats(args) => commands::stats::run(g, args),
+        Command::Rate {
+            guest,
+            nic,
+            rate,
+            egress,
+            ingress,
+            dry_run,
+        } => commands::rate::run(
+            g,
+            &commands::rate::RateArgs {
+                guest,
+                nic,
+                rate: rate.as_deref(),
+                egress: egress.as_deref(),
+                ingress: ingress.as_deref(),
+                dry_run: *dry_run,
+            },
+        ),
         Command::Validate | Command::Demo { .. } => Ok(()),
     }
 }

@@ -5,6 +5,7 @@ pub mod brdelall;
 pub mod demo;
 pub mod down;
 pub mod plan;
+pub mod rate;
 pub mod show;
 pub mod stats;
 pub mod validate;
