@@ -78,11 +78,11 @@ pub enum PlanError {
         master: String,
     },
     /// A link that should be rate limited has a qdisc hvnet did not create.
-    #[error("{link} has a {what} qdisc hvnet did not create ({kind}); remove it or drop the rate limit from the config")]
+    #[error("{link} has {what} qdisc hvnet did not create ({kind}); remove it or drop the rate limit from the config")]
     ForeignQdisc {
         /// The link.
         link: String,
-        /// root or ingress.
+        /// "a root" or "an ingress".
         what: &'static str,
         /// Its kind.
         kind: String,
@@ -503,7 +503,7 @@ fn shaping(
             Some(q) if want_tbf.is_some() => {
                 return Err(PlanError::ForeignQdisc {
                     link: name.to_string(),
-                    what: "root",
+                    what: "a root",
                     kind: match &q.kind {
                         QdiscKind::Tbf(_) => "tbf".into(),
                         QdiscKind::Ingress => "ingress".into(),
@@ -540,7 +540,7 @@ fn shaping(
             (Some(_), None) if foreign_ingress => {
                 return Err(PlanError::ForeignQdisc {
                     link: name.to_string(),
-                    what: "ingress",
+                    what: "an ingress",
                     kind: "ingress".into(),
                 })
             }

@@ -68,6 +68,29 @@ pub fn resolve(
             mac: Some(net.mac.unwrap_or_else(|| bridge_mac(&net.name))),
             up: true,
         });
+        if let Some(spec) = &net.rate.ingress {
+            want.shapers.push(Shaper::Egress {
+                link: net.bridge.clone(),
+                tbf: Tbf::from_spec(spec),
+            });
+        }
+        if let Some(spec) = &net.rate.egress {
+            let ifb = ifb_name(&net.bridge);
+            want.links.push(LinkSpec {
+                name: ifb.clone(),
+                kind: LinkKind::Ifb,
+                owner: Some(Owner::new(&net.name)),
+                master: None,
+                mtu: net.mtu,
+                mac: None,
+                up: true,
+            });
+            want.shapers.push(Shaper::Ingress {
+                link: net.bridge.clone(),
+                ifb,
+                tbf: Tbf::from_spec(spec),
+            });
+        }
         if let Some(cidr) = net.address {
             want.addrs.push(AddrSpec {
                 link: net.bridge.clone(),

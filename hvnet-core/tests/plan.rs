@@ -502,3 +502,26 @@ fn rollback_restores_rate_limits() {
         assert_eq!(after, expect, "fault at {fault}");
     }
 }
+
+#[test]
+fn a_network_rate_limits_the_bridge() {
+    let text = RATED.replace(
+        "bridge = \"rlbr0\"\n",
+        "bridge = \"rlbr0\"\nrate = { egress = \"1gbit\", ingress = \"500mbit\" }\n",
+    );
+    let mut k = FakeKernel::new();
+    let p = apply(&mut k, &cfg(&text));
+    let ifb = hvnet_core::resolve::ifb_name(&"rlbr0".parse().unwrap());
+    let t = p.to_string();
+    assert!(t.contains(&format!("create ifb {ifb} (hvnet:rl)")), "{t}");
+    assert!(t.contains("limit rlbr0 egress to rate 500mbit"), "{t}");
+    assert!(
+        t.contains(&format!("redirect what rlbr0 receives to {ifb}")),
+        "{t}"
+    );
+    assert!(
+        t.contains(&format!("limit {ifb} egress to rate 1gbit")),
+        "{t}"
+    );
+    assert!(plan_for(&mut k, &cfg(&text)).is_empty());
+}

@@ -108,6 +108,12 @@ pub struct Network {
     /// Fixed bridge MAC; a stable one is derived from the name when absent, so the bridge's
     /// MAC does not change as ports come and go.
     pub mac: Option<MacAddr>,
+    /// Aggregate limits of the traffic between the network and the host (and whatever the
+    /// host routes it to), from the network's point of view: `egress` is what the network's
+    /// guests send to the host, `ingress` what the host sends into the network. Traffic
+    /// between guests of the network is not limited. Implemented on the bridge like a
+    /// NIC's limits.
+    pub rate: NicRate,
 }
 
 /// One `[[guest]]`.

@@ -38,6 +38,8 @@ pub(crate) struct RawNetwork {
     pub lifetime: Option<S<String>>,
     pub uplink: Option<S<String>>,
     pub mac: Option<S<String>>,
+    /// Aggregate limit between the network and the host (and beyond).
+    pub rate: Option<S<toml::Value>>,
 }
 
 #[derive(Debug, Deserialize)]

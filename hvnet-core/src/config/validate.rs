@@ -195,7 +195,12 @@ impl Validator<'_> {
                 "an internal network has no host address; use kind = \"isolated\" to put the host on it",
             );
         }
+        let rate = match &n.rate {
+            Some(r) => self.nic_rate(r, &format!("{at}.rate")).unwrap_or_default(),
+            None => NicRate::default(),
+        };
         Some(Network {
+            rate,
             name: name?,
             kind: kind?,
             bridge: bridge?,
@@ -519,6 +524,10 @@ impl Validator<'_> {
     /// names its own).
     fn nic_rate(&mut self, r: &S<toml::Value>, field: &str) -> Option<NicRate> {
         let spec = |v: &mut Self, text: &str, f: &str| match text.parse::<RateSpec>() {
+            Ok(s) if s.peak().is_some() => {
+                v.err(r.span(), f, format!("{text:?}: peak rates are not supported for guest NICs and networks (hvnet shapes with a single token bucket); leave out \"peak\""));
+                None
+            }
             Ok(s) => Some(s),
             Err(e) => {
                 v.err(r.span(), f, e.to_string());

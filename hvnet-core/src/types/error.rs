@@ -527,6 +527,14 @@ pub enum RateSpecReason {
         /// The keyword.
         keyword: &'static str,
     },
+    /// The value after `burst` or `peak` is invalid.
+    #[error("has an invalid {keyword}: {message}")]
+    BadValue {
+        /// The keyword.
+        keyword: &'static str,
+        /// What is wrong with the value.
+        message: String,
+    },
     /// A keyword is given twice.
     #[error("gives {keyword:?} more than once")]
     Repeated {

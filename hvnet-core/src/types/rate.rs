@@ -1026,9 +1026,15 @@ fn parse_spec(s: &str) -> Result<RateSpec, TypeError> {
         let value = words
             .next()
             .ok_or_else(|| fail(RateSpecReason::MissingValue { keyword }))?;
+        let bad = |e: TypeError| {
+            fail(RateSpecReason::BadValue {
+                keyword,
+                message: e.to_string(),
+            })
+        };
         let repeated = match keyword {
-            "burst" => burst.replace(value.parse()?).is_some(),
-            _ => peak.replace(value.parse()?).is_some(),
+            "burst" => burst.replace(value.parse().map_err(bad)?).is_some(),
+            _ => peak.replace(value.parse().map_err(bad)?).is_some(),
         };
         if repeated {
             return Err(fail(RateSpecReason::Repeated { keyword }));

@@ -152,9 +152,7 @@ impl FakeKernel {
             }
             Op::DelRedirect { link, .. } => {
                 let ifindex = self.state.links[self.idx(link)?].ifindex;
-                self.state
-                    .qdiscs
-                    .retain(|q| q.ifindex != ifindex || q.root);
+                self.state.qdiscs.retain(|q| q.ifindex != ifindex || q.root);
                 self.state.redirects.retain(|r| r.ifindex != ifindex);
                 Ok(())
             }
