@@ -483,16 +483,7 @@ impl LinuxHost {
             return;
         }
         let group = doomed_group();
-        let regroup: Vec<Request> = members
-            .iter()
-            .map(|(_, ifindex, _)| Request::SetLink {
-                ifindex: *ifindex,
-                change: LinkChange {
-                    group: Some(group),
-                    ..LinkChange::default()
-                },
-            })
-            .collect();
+        let regroup = into_group(&members, group);
         let results = self.rtnl.execute(&regroup);
         if let Some((k, e)) = results
             .into_iter()
@@ -500,17 +491,7 @@ impl LinuxHost {
             .find_map(|(k, r)| r.err().map(|e| (k, e)))
         {
             // Put the links already moved back into the default group; nothing was deleted.
-            let back: Vec<Request> = members[..k]
-                .iter()
-                .map(|(_, ifindex, _)| Request::SetLink {
-                    ifindex: *ifindex,
-                    change: LinkChange {
-                        group: Some(0),
-                        ..LinkChange::default()
-                    },
-                })
-                .collect();
-            let _ = self.rtnl.execute(&back);
+            let _ = self.rtnl.execute(&into_group(&members[..k], 0));
             p.record(members[k].0, Err(ExecError::Netlink(e)));
             return;
         }
@@ -527,21 +508,26 @@ impl LinuxHost {
                 }
             }
             Err(e) => {
-                let back: Vec<Request> = members
-                    .iter()
-                    .map(|(_, ifindex, _)| Request::SetLink {
-                        ifindex: *ifindex,
-                        change: LinkChange {
-                            group: Some(0),
-                            ..LinkChange::default()
-                        },
-                    })
-                    .collect();
-                let _ = self.rtnl.execute(&back);
+                let _ = self.rtnl.execute(&into_group(&members, 0));
                 p.record(members[0].0, Err(ExecError::Netlink(e)));
             }
         }
     }
+}
+
+/// Requests that move `members` (op, ifindex, name) into device group `group`. hvnet's links
+/// live in the default group 0, so moving them back is `group = 0`.
+fn into_group(members: &[(usize, u32, String)], group: u32) -> Vec<Request> {
+    members
+        .iter()
+        .map(|(_, ifindex, _)| Request::SetLink {
+            ifindex: *ifindex,
+            change: LinkChange {
+                group: Some(group),
+                ..LinkChange::default()
+            },
+        })
+        .collect()
 }
 
 impl Execute for LinuxHost {

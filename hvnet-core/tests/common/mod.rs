@@ -3,14 +3,13 @@
 
 #![allow(dead_code)]
 
-use hvnet_core::backend::{ExecFailure, Execute, NicBackend, Observe};
-use hvnet_core::config::{Guest, Network, Nic, NicType};
+use hvnet_core::backend::{ExecFailure, Execute, Observe};
 use hvnet_core::observed::{
     ObservedAddr, ObservedKind, ObservedLink, ObservedQdisc, ObservedRedirect, ObservedRoute,
     ObservedState, QdiscKind,
 };
 use hvnet_core::op::{Op, HVNET_QDISC_HANDLE, RTPROT_HVNET};
-use hvnet_core::state::{LinkKind, LinkSpec, Owner, SysctlKey, TapOpts, VethPeer};
+use hvnet_core::state::{Owner, SysctlKey};
 use hvnet_core::types::IfName;
 
 #[derive(Debug, thiserror::Error)]
@@ -296,38 +295,5 @@ impl Execute for FakeKernel {
     }
 }
 
-/// The KVM backend's behaviour, restated here so core tests need no other crate.
-pub struct Taps;
-
-impl NicBackend for Taps {
-    fn name(&self) -> &'static str {
-        "test"
-    }
-    fn ifname_prefix(&self, _: &Nic) -> &'static str {
-        "vnet"
-    }
-    fn host_link(&self, g: &Guest, n: &Nic, net: &Network, name: IfName) -> LinkSpec {
-        let kind = match &n.kind {
-            NicType::Tap { vnet_hdr, queues } => LinkKind::Tap(TapOpts {
-                vnet_hdr: *vnet_hdr,
-                multi_queue: *queues > 1,
-                uid: None,
-                gid: None,
-            }),
-            NicType::Veth { netns, peer } => LinkKind::Veth(VethPeer {
-                name: peer.clone(),
-                netns: netns.clone(),
-                mac: Some(n.mac),
-            }),
-        };
-        LinkSpec {
-            name,
-            kind,
-            owner: Some(Owner::new(&g.name)),
-            master: Some(net.bridge.clone()),
-            mtu: net.mtu,
-            mac: Some(n.mac.with_first_octet(0xfe)),
-            up: true,
-        }
-    }
-}
+/// The real KVM backend (taps and veths with `fe:` host-side MACs).
+pub use hvnet_kvm::KvmBackend as Taps;
