@@ -91,6 +91,16 @@ pub enum Command {
         #[arg(long)]
         dry_run: bool,
     },
+    /// A guest's NICs as QEMU arguments, libvirt XML or its MAC plan.
+    Guest {
+        #[command(subcommand)]
+        cmd: crate::commands::guest::GuestCmd,
+    },
+    /// Turn another tool's network settings into hvnet TOML (printed on stdout).
+    Import {
+        #[command(subcommand)]
+        what: crate::commands::import::ImportWhat,
+    },
     /// Build a throwaway demo network in fresh namespaces, prove it works, remove it.
     Demo {
         /// Keep the namespaces and links for inspection instead of tearing down.

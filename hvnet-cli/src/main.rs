@@ -22,6 +22,7 @@ fn dispatch(cli: &Cli) -> CliResult {
         // The demo makes its own namespaces; everything else runs where --netns says.
         Command::Demo { keep } => return commands::demo::run(g, *keep),
         Command::Validate => return commands::validate::run(g),
+        Command::Import { what } => return commands::import::run(what),
         _ => context::enter_netns(g)?,
     }
     match &cli.command {
@@ -31,6 +32,7 @@ fn dispatch(cli: &Cli) -> CliResult {
         Command::Down { dry_run } => commands::down::run(g, *dry_run),
         Command::Brdelall { force } => commands::brdelall::run(g, *force),
         Command::Stats(args) => commands::stats::run(g, args),
+        Command::Guest { cmd } => commands::guest::run(g, cmd),
         Command::Rate {
             guest,
             nic,
@@ -49,7 +51,7 @@ fn dispatch(cli: &Cli) -> CliResult {
                 dry_run: *dry_run,
             },
         ),
-        Command::Validate | Command::Demo { .. } => Ok(()),
+        Command::Validate | Command::Demo { .. } | Command::Import { .. } => Ok(()),
     }
 }
 

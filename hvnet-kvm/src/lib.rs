@@ -20,9 +20,15 @@
 
 #![warn(missing_docs)]
 
+pub mod import;
+
+pub mod libvirt;
+pub mod macs;
+pub mod qemu;
+
 use hvnet_core::backend::NicBackend;
-use hvnet_core::config::{Guest, Network, Nic, NicType};
-use hvnet_core::state::{LinkKind, LinkSpec, Owner, TapOpts, VethPeer};
+use hvnet_core::config::{Config, Guest, Network, Nic, NicType};
+use hvnet_core::state::{DesiredState, LinkKind, LinkSpec, Owner, TapOpts, VethPeer};
 use hvnet_core::types::IfName;
 
 /// The first octet of every host-side NIC MAC.
@@ -65,4 +71,82 @@ impl NicBackend for KvmBackend {
             up: true,
         }
     }
+}
+
+/// One guest NIC with what the output formatters ([`qemu`], [`libvirt`], [`macs`]) need:
+/// the NIC, its network and the host-side interface name `resolve` gave it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GuestNic<'a> {
+    /// The NIC's index in the guest's NIC list (file order).
+    pub index: usize,
+    /// The NIC as configured.
+    pub nic: &'a Nic,
+    /// The network it joins.
+    pub network: &'a Network,
+    /// The host-side interface name (tap or host end of the veth).
+    pub ifname: IfName,
+}
+
+/// A guest NIC the desired state has no host link for.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("guest {guest:?} nic {index}: no host-side interface could be resolved")]
+pub struct UnresolvedNic {
+    /// The guest.
+    pub guest: String,
+    /// The NIC's index.
+    pub index: usize,
+}
+
+/// Pairs each NIC of `guest` with the host-side link [`KvmBackend`] produced for it in
+/// `desired` (the output of `hvnet_core::resolve::resolve`), matched by owner and host-side
+/// MAC (the guest MAC with the first octet `fe`), so the names are exactly those `apply`
+/// creates or keeps.
+///
+/// ```
+/// use hvnet_core::{config::Config, observed::ObservedState, resolve::resolve};
+/// use hvnet_kvm::{guest_nics, KvmBackend};
+/// let cfg = Config::parse("[[network]]\nname='n'\nkind='internal'\nbridge='br-guest'\n\
+///     [[guest]]\nname='g'\n[[guest.nic]]\nnetwork='n'\n[[guest.nic]]\nnetwork='n'\nifname='tap-g'\n",
+///     "x.toml").unwrap();
+/// let want = resolve(&cfg, &ObservedState::default(), &KvmBackend);
+/// let nics = guest_nics(&cfg, &cfg.guests[0], &want).unwrap();
+/// let names: Vec<&str> = nics.iter().map(|n| n.ifname.as_str()).collect();
+/// assert_eq!(names, ["vnet0", "tap-g"]);
+/// ```
+///
+/// # Errors
+///
+/// [`UnresolvedNic`] for the first NIC without a host link (its network is missing, or no
+/// free `vnetN` name was left).
+pub fn guest_nics<'a>(
+    config: &'a Config,
+    guest: &'a Guest,
+    desired: &DesiredState,
+) -> Result<Vec<GuestNic<'a>>, UnresolvedNic> {
+    let owner = Owner::new(&guest.name);
+    guest
+        .nics
+        .iter()
+        .enumerate()
+        .map(|(index, nic)| {
+            let host_mac = nic.mac.with_first_octet(HOST_SIDE_OCTET);
+            let link = desired.links.iter().find(|l| {
+                l.owner.as_ref() == Some(&owner)
+                    && l.mac == Some(host_mac)
+                    && matches!(l.kind, LinkKind::Tap(_) | LinkKind::Veth(_))
+            });
+            match (link, config.network(&nic.network)) {
+                (Some(link), Some(network)) => Ok(GuestNic {
+                    index,
+                    nic,
+                    network,
+                    ifname: link.name.clone(),
+                }),
+                _ => Err(UnresolvedNic {
+                    guest: guest.name.clone(),
+                    index,
+                }),
+            }
+        })
+        .collect()
 }

@@ -4,6 +4,8 @@ pub mod apply;
 pub mod brdelall;
 pub mod demo;
 pub mod down;
+pub mod guest;
+pub mod import;
 pub mod plan;
 pub mod rate;
 pub mod show;

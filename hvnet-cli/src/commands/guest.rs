@@ -1,0 +1,100 @@
+//! `hvnet guest args|xml|macs NAME`: a guest's NICs as QEMU arguments, libvirt
+//! `<interface>` XML, or its MAC plan. The host-side names are resolved against the live
+//! host (the current namespace) exactly as `apply` does, so they name what `apply` made;
+//! `--offline` resolves against an empty host instead (names from the config and
+//! generation only).
+
+use clap::{Subcommand, ValueEnum};
+use hvnet_core::backend::Observe;
+use hvnet_core::config::Config;
+use hvnet_core::observed::ObservedState;
+use hvnet_core::resolve::resolve;
+use hvnet_kvm::{guest_nics, libvirt, macs, qemu, KvmBackend};
+
+use crate::cli::Global;
+use crate::context::{host, load_config};
+use crate::error::{CliError, CliResult};
+
+/// `hvnet guest …` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum GuestCmd {
+    /// QEMU arguments (-netdev tap … -device virtio-net-pci …), one tap NIC per line.
+    Args {
+        /// The guest.
+        name: String,
+        /// Resolve interface names from the config alone, without reading the host.
+        #[arg(long)]
+        offline: bool,
+    },
+    /// libvirt <interface type='bridge'> snippets, one per tap NIC.
+    Xml {
+        /// The guest.
+        name: String,
+        /// Resolve interface names from the config alone, without reading the host.
+        #[arg(long)]
+        offline: bool,
+    },
+    /// The guest's MACs: a table, or seed 000's GUEST_NAME_setmac.sh.
+    Macs {
+        /// The guest.
+        name: String,
+        /// `plain`: NIC NETWORK IFNAME MAC; `setmac`: export ethmacVM1=… lines.
+        #[arg(long, value_enum, default_value_t = MacFormat::Plain)]
+        format: MacFormat,
+        /// Resolve interface names from the config alone, without reading the host.
+        #[arg(long)]
+        offline: bool,
+    },
+}
+
+/// Output format of `hvnet guest macs`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum MacFormat {
+    /// A table: NIC NETWORK IFNAME MAC.
+    Plain,
+    /// Seed 000's GUEST_NAME_setmac.sh (export ethmacVM1=…).
+    Setmac,
+}
+
+pub fn run(g: &Global, cmd: &GuestCmd) -> CliResult {
+    let (name, offline) = match cmd {
+        GuestCmd::Args { name, offline }
+        | GuestCmd::Xml { name, offline }
+        | GuestCmd::Macs { name, offline, .. } => (name, *offline),
+    };
+    let cfg = load_config(g)?;
+    let Some(guest) = cfg.guest(name) else {
+        return Err(unknown_guest(g, &cfg, name));
+    };
+    let observed = if offline {
+        ObservedState::default()
+    } else {
+        host()?.observe(&[]).map_err(CliError::runtime)?
+    };
+    let desired = resolve(&cfg, &observed, &KvmBackend);
+    let nics = guest_nics(&cfg, guest, &desired).map_err(|e| CliError::Input(e.to_string()))?;
+    let out = match cmd {
+        GuestCmd::Args { .. } => qemu::args(&nics),
+        GuestCmd::Xml { .. } => libvirt::interfaces(&nics),
+        GuestCmd::Macs { format, .. } => match format {
+            MacFormat::Plain => macs::plain(&nics),
+            MacFormat::Setmac => macs::setmac(&nics),
+        },
+    };
+    print!("{out}");
+    Ok(())
+}
+
+/// Exit 2, naming the config file and the guests it has.
+fn unknown_guest(g: &Global, cfg: &Config, name: &str) -> CliError {
+    let known: Vec<&str> = cfg.guests.iter().map(|g| g.name.as_str()).collect();
+    let known = if known.is_empty() {
+        "none".to_string()
+    } else {
+        known.join(", ")
+    };
+    CliError::Input(format!(
+        "{}: no guest {name:?} (known guests: {known})",
+        g.config.display()
+    ))
+}

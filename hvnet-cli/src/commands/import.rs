@@ -1,0 +1,48 @@
+//! `hvnet import …`: other tools' network settings → hvnet TOML on stdout.
+
+use std::path::{Path, PathBuf};
+
+use clap::Subcommand;
+use hvnet_kvm::import::usr_guest_config;
+
+use crate::error::{CliError, CliResult};
+
+/// What to import.
+#[derive(Debug, Subcommand)]
+pub enum ImportWhat {
+    /// Seed 000's usr_guest_config.sh (read as data, never executed) → [[network]]s for
+    /// vmbridge, br-DEVICE, br-rtosvnet, vmvnetbridge and br-guest.
+    UsrGuestConfig {
+        /// The usr_guest_config.sh file.
+        file: PathBuf,
+    },
+}
+
+pub fn run(what: &ImportWhat) -> CliResult {
+    match what {
+        ImportWhat::UsrGuestConfig { file } => usr_guest_config(file),
+    }
+}
+
+fn usr_guest_config(file: &Path) -> CliResult {
+    let name = file.display().to_string();
+    let text =
+        std::fs::read(file).map_err(|e| CliError::Input(format!("{name}: cannot read: {e}")))?;
+    let text = String::from_utf8_lossy(&text);
+    match usr_guest_config::import(&text, &name) {
+        Ok(out) => {
+            for w in &out.warnings {
+                eprintln!("hvnet: {}", w.in_file(&name));
+            }
+            print!("{}", out.toml);
+            Ok(())
+        }
+        Err(errors) => Err(CliError::Input(
+            errors
+                .iter()
+                .map(|e| e.in_file(&name))
+                .collect::<Vec<_>>()
+                .join("\nhvnet: "),
+        )),
+    }
+}

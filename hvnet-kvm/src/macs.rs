@@ -1,0 +1,71 @@
+//! A guest's MAC plan (`hvnet guest macs NAME`): as a table, or as seed 000's
+//! `GUEST_NAME_setmac.sh`.
+//!
+//! ```
+//! use hvnet_core::{config::Config, observed::ObservedState, resolve::resolve};
+//! use hvnet_kvm::{guest_nics, macs, KvmBackend};
+//! let cfg = Config::parse("[[network]]\nname='n'\nkind='internal'\nbridge='br0'\n\
+//!     [[guest]]\nname='g'\n[[guest.nic]]\nnetwork='n'\nmac='52:54:00:0a:bc:de'\n",
+//!     "x.toml").unwrap();
+//! let want = resolve(&cfg, &ObservedState::default(), &KvmBackend);
+//! let nics = guest_nics(&cfg, &cfg.guests[0], &want).unwrap();
+//! assert_eq!(macs::setmac(&nics), "export ethmacVM1=52:54:00:0A:BC:DE\n");
+//! assert_eq!(macs::plain(&nics), "NIC  NETWORK  IFNAME  MAC\n0    n        vnet0   52:54:00:0a:bc:de\n");
+//! ```
+
+use crate::GuestNic;
+
+/// Seed 000's `GUEST_NAME_setmac.sh`: `export ethmacVM<i>=MAC` for the guest's NICs in
+/// order (i from 1; the seed's guests have four: external bridge, NAT, static virtual
+/// network, guest-internal network), MACs in upper-case hex as the seed writes them.
+/// The file is meant to be sourced by the seed's scripts.
+pub fn setmac(nics: &[GuestNic<'_>]) -> String {
+    nics.iter()
+        .map(|n| {
+            format!(
+                "export ethmacVM{}={}\n",
+                n.index + 1,
+                n.nic.mac.to_string().to_uppercase()
+            )
+        })
+        .collect()
+}
+
+/// A table `NIC NETWORK IFNAME MAC`, one row per NIC, columns separated by at least two
+/// spaces.
+pub fn plain(nics: &[GuestNic<'_>]) -> String {
+    let mut rows = vec![[
+        "NIC".to_string(),
+        "NETWORK".to_string(),
+        "IFNAME".to_string(),
+        "MAC".to_string(),
+    ]];
+    for n in nics {
+        rows.push([
+            n.index.to_string(),
+            n.network.name.clone(),
+            n.ifname.to_string(),
+            n.nic.mac.to_string(),
+        ]);
+    }
+    let mut widths = [0usize; 4];
+    for row in &rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    for row in &rows {
+        let mut line = String::new();
+        for (i, (cell, w)) in row.iter().zip(widths).enumerate() {
+            if i + 1 == row.len() {
+                line.push_str(cell);
+            } else {
+                line.push_str(&format!("{cell:<w$}  "));
+            }
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}

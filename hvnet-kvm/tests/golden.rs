@@ -1,0 +1,133 @@
+//! Golden files for `hvnet guest args|xml|macs`: the output for a fixed config is compared
+//! byte for byte with `tests/golden/*`. `HVNET_BLESS=1 cargo test -p hvnet-kvm --test golden`
+//! rewrites them (review the diff).
+
+#![allow(clippy::unwrap_used)]
+
+use std::path::PathBuf;
+
+use hvnet_core::config::Config;
+use hvnet_core::observed::ObservedState;
+use hvnet_core::resolve::resolve;
+use hvnet_kvm::{guest_nics, libvirt, macs, qemu, GuestNic, KvmBackend};
+
+/// Two guests: `vm` with a multiqueue tap with rates, a tap without vnet_hdr on a second
+/// network, a veth and an unnamed tap with a derived MAC; `single` with one named tap.
+const CONFIG: &str = r#"
+[[network]]
+name = "hostntw"
+kind = "isolated"
+bridge = "virbr2"
+address = "192.168.110.1/24"
+
+[[network]]
+name = "guestnet"
+kind = "internal"
+bridge = "br-guest"
+
+[[guest]]
+name = "single"
+[[guest.nic]]
+network = "hostntw"
+ifname = "tap-single"
+mac = "52:54:00:00:00:10"
+
+[[guest]]
+name = "vm"
+[[guest.nic]]
+network = "hostntw"
+mac = "52:54:00:d7:8d:61"
+queues = 4
+rate = { egress = "10MB/s", ingress = "100mbit", burst = "64KiB" }
+[[guest.nic]]
+network = "guestnet"
+mac = "52:54:00:ab:cd:ef"
+vnet_hdr = false
+rate = "1gbit"
+[[guest.nic]]
+network = "guestnet"
+type = "veth"
+netns = "vm-ns"
+mac = "52:54:00:00:00:20"
+[[guest.nic]]
+network = "hostntw"
+"#;
+
+fn check(name: &str, actual: &str) {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/golden")
+        .join(name);
+    if std::env::var_os("HVNET_BLESS").is_some() {
+        std::fs::write(&path, actual).unwrap();
+        return;
+    }
+    let expected = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{}: {e} (HVNET_BLESS=1 writes it)", path.display()));
+    assert!(
+        actual == expected,
+        "{name} differs from the golden file\n--- expected\n{expected}--- actual\n{actual}"
+    );
+}
+
+fn with_nics(guest: &str, f: impl FnOnce(&[GuestNic<'_>])) {
+    let cfg = Config::parse(CONFIG, "golden.toml").unwrap();
+    let want = resolve(&cfg, &ObservedState::default(), &KvmBackend);
+    let g = cfg.guest(guest).unwrap();
+    let nics = guest_nics(&cfg, g, &want).unwrap();
+    f(&nics);
+}
+
+#[test]
+fn qemu_args() {
+    with_nics("vm", |n| check("args_vm.txt", &qemu::args(n)));
+    with_nics("single", |n| check("args_single.txt", &qemu::args(n)));
+}
+
+#[test]
+fn libvirt_xml() {
+    with_nics("vm", |n| check("xml_vm.xml", &libvirt::interfaces(n)));
+    with_nics("single", |n| {
+        check("xml_single.xml", &libvirt::interfaces(n))
+    });
+}
+
+#[test]
+fn mac_plan() {
+    with_nics("vm", |n| {
+        check("setmac_vm.txt", &macs::setmac(n));
+        check("macs_vm.txt", &macs::plain(n));
+    });
+}
+
+#[test]
+fn names_follow_resolve() {
+    with_nics("vm", |n| {
+        let names: Vec<&str> = n.iter().map(|n| n.ifname.as_str()).collect();
+        assert_eq!(names, ["vnet0", "vnet1", "vnet2", "vnet3"]);
+    });
+}
+
+#[test]
+fn libvirt_bandwidth_round_trips() {
+    use hvnet_core::types::RateSpec;
+    for text in [
+        "100mbit",
+        "1gbit burst 64kb",
+        "8mbit peak 16mbit burst 10kb",
+    ] {
+        let spec: RateSpec = text.parse().unwrap();
+        let attrs = libvirt::bandwidth_attrs(&spec);
+        let num = |key: &str| -> Option<u64> {
+            let at = attrs.find(&format!("{key}='"))? + key.len() + 2;
+            attrs[at..].split('\'').next()?.parse().ok()
+        };
+        let back =
+            RateSpec::from_libvirt(num("average").unwrap(), num("peak"), num("burst")).unwrap();
+        assert_eq!(back.rate(), spec.rate(), "{text}: {attrs}");
+        assert_eq!(back.peak(), spec.peak(), "{text}: {attrs}");
+        assert!(
+            back.burst().unwrap() >= spec.burst_or_default(),
+            "{text}: {attrs}"
+        );
+    }
+}
