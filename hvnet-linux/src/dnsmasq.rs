@@ -1,0 +1,414 @@
+//! Supervising one dnsmasq per network (DHCP and optional DNS).
+//!
+//! The files live in the network's state directory, laid out as
+//! [`hvnet_core::dhcp::DhcpPaths::in_dir`] says (the conf must be rendered with
+//! those paths). The directory is made mode 0755 and the files 0644: dnsmasq
+//! drops root for `nobody` and re-reads the hostsfile as that user on
+//! `SIGHUP`; an unreadable hostsfile is only logged and the static hosts are
+//! silently lost.
+//!
+//! dnsmasq runs in the network namespace of the **calling thread** (spawn it
+//! from [`netns::run_in`](crate::netns::run_in) to put it in a namespace), in
+//! the foreground of its own process group (`--keep-in-foreground`, so the
+//! pid is the one we spawned and it survives the caller's terminal), logging
+//! to `dnsmasq.log` in the state directory. Supervision across hvnet runs is
+//! by pid: [`is_alive`], [`stop`], [`reload_hosts`]. Nothing else is exec'd.
+
+use std::fs::{self, DirBuilder, File, OpenOptions};
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::net::Ipv4Addr;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use hvnet_core::dhcp::{CONF_FILE, HOSTS_FILE, LOG_FILE, PID_FILE};
+use hvnet_core::types::MacAddr;
+use nix::errno::Errno;
+use nix::sys::signal::{kill, Signal};
+use nix::sys::wait::{waitpid, WaitPidFlag};
+use nix::unistd::Pid;
+
+/// The dnsmasq binary (looked up in `PATH`).
+pub const DNSMASQ: &str = "dnsmasq";
+
+/// How long [`Dnsmasq::start`] waits for the pid file.
+const START_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long [`stop`] waits after `SIGTERM` before `SIGKILL`.
+const STOP_TIMEOUT: Duration = Duration::from_secs(2);
+/// How much of the log an error quotes.
+const LOG_TAIL_BYTES: u64 = 2048;
+
+/// An error running dnsmasq.
+#[derive(Debug, thiserror::Error)]
+pub enum DnsmasqError {
+    /// A file operation failed.
+    #[error("dnsmasq: {step} {}: {source}", path.display())]
+    Io {
+        /// What we were doing.
+        step: &'static str,
+        /// The file concerned.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: io::Error,
+    },
+    /// dnsmasq exited during start-up.
+    #[error("dnsmasq exited during start-up ({status}); log {}:\n{log_tail}", log.display())]
+    Exited {
+        /// Its exit status.
+        status: String,
+        /// The log file.
+        log: PathBuf,
+        /// The end of the log.
+        log_tail: String,
+    },
+    /// dnsmasq did not write its pid file in time (it was killed).
+    #[error("dnsmasq wrote no pid file within {timeout:?}; log {}:\n{log_tail}", log.display())]
+    Timeout {
+        /// How long we waited.
+        timeout: Duration,
+        /// The log file.
+        log: PathBuf,
+        /// The end of the log.
+        log_tail: String,
+    },
+    /// The pid is not a running dnsmasq.
+    #[error("pid {pid} is not a running dnsmasq")]
+    NotRunning {
+        /// The pid.
+        pid: i32,
+    },
+    /// Sending a signal failed.
+    #[error("dnsmasq pid {pid}: sending {signal}: {source}")]
+    Signal {
+        /// The pid.
+        pid: i32,
+        /// The signal.
+        signal: Signal,
+        /// The underlying error.
+        #[source]
+        source: Errno,
+    },
+}
+
+fn io_err(step: &'static str, path: &Path) -> impl FnOnce(io::Error) -> DnsmasqError {
+    let path = path.to_owned();
+    move |source| DnsmasqError::Io { step, path, source }
+}
+
+/// A started dnsmasq.
+#[derive(Debug)]
+pub struct Dnsmasq {
+    pid: i32,
+    dir: PathBuf,
+}
+
+impl Dnsmasq {
+    /// Writes `conf` and `hosts` into `dir` (created 0755 if missing, files
+    /// 0644), starts `dnsmasq --keep-in-foreground --conf-file=DIR/dnsmasq.conf
+    /// --log-facility=-` with its output in `DIR/dnsmasq.log`, and waits until
+    /// it writes its pid file (`DIR/dnsmasq.pid`, which the conf must name).
+    ///
+    /// # Errors
+    ///
+    /// File errors, or dnsmasq exiting or not writing its pid file within 5 s
+    /// ([`DnsmasqError::Exited`], [`DnsmasqError::Timeout`], both quoting the
+    /// end of the log).
+    pub fn start(dir: &Path, conf: &str, hosts: &str) -> Result<Dnsmasq, DnsmasqError> {
+        ensure_dir(dir)?;
+        let conf_path = dir.join(CONF_FILE);
+        write_atomic(&conf_path, conf)?;
+        write_atomic(&dir.join(HOSTS_FILE), hosts)?;
+        let pid_path = dir.join(PID_FILE);
+        match fs::remove_file(&pid_path) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => {
+                return Err(io_err("removing stale", &pid_path)(e))
+            }
+            _ => {}
+        }
+        let log_path = dir.join(LOG_FILE);
+        let log = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .mode(0o644)
+            .open(&log_path)
+            .map_err(io_err("opening", &log_path))?;
+        let log2 = log.try_clone().map_err(io_err("duplicating", &log_path))?;
+        let mut conf_arg = std::ffi::OsString::from("--conf-file=");
+        conf_arg.push(&conf_path);
+        let mut child = Command::new(DNSMASQ)
+            .arg("--keep-in-foreground")
+            .arg(conf_arg)
+            .arg("--log-facility=-")
+            .stdin(Stdio::null())
+            .stdout(log)
+            .stderr(log2)
+            .process_group(0)
+            .spawn()
+            .map_err(io_err("spawning", Path::new(DNSMASQ)))?;
+        let pid = i32::try_from(child.id()).unwrap_or(i32::MAX);
+        let deadline = Instant::now() + START_TIMEOUT;
+        loop {
+            if let Some(status) = child
+                .try_wait()
+                .map_err(io_err("waiting for", Path::new(DNSMASQ)))?
+            {
+                return Err(DnsmasqError::Exited {
+                    status: status.to_string(),
+                    log_tail: log_tail(&log_path),
+                    log: log_path,
+                });
+            }
+            if read_pid(&pid_path) == Some(pid) {
+                return Ok(Dnsmasq {
+                    pid,
+                    dir: dir.to_owned(),
+                });
+            }
+            if Instant::now() >= deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(DnsmasqError::Timeout {
+                    timeout: START_TIMEOUT,
+                    log_tail: log_tail(&log_path),
+                    log: log_path,
+                });
+            }
+            thread::sleep(Duration::from_millis(2));
+        }
+    }
+
+    /// The daemon's pid.
+    pub fn pid(&self) -> i32 {
+        self.pid
+    }
+
+    /// The state directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+}
+
+/// The pid in a dnsmasq pid file, if it holds one.
+pub fn read_pid(path: &Path) -> Option<i32> {
+    fs::read_to_string(path).ok()?.trim().parse().ok()
+}
+
+/// Whether `pid` is a live dnsmasq: it exists (`kill(pid, 0)`) and its
+/// command line names dnsmasq (a zombie's is empty, a recycled pid's differs).
+pub fn is_alive(pid: i32) -> bool {
+    if pid <= 0 || kill(Pid::from_raw(pid), None).is_err() {
+        return false;
+    }
+    match fs::read(format!("/proc/{pid}/cmdline")) {
+        Ok(cmd) => cmd
+            .split(|&b| b == 0)
+            .next()
+            .is_some_and(|argv0| argv0.ends_with(DNSMASQ.as_bytes())),
+        Err(_) => false,
+    }
+}
+
+/// Stops dnsmasq `pid`: `SIGTERM`, up to 2 s for it to go, then `SIGKILL`.
+/// Reaps it if it is our child. Stopping a pid that is not a live dnsmasq is
+/// a no-op.
+///
+/// # Errors
+///
+/// [`DnsmasqError::Signal`] if a signal cannot be sent (other than to a
+/// process that is already gone).
+pub fn stop(pid: i32) -> Result<(), DnsmasqError> {
+    if !is_alive(pid) {
+        reap(pid);
+        return Ok(());
+    }
+    signal(pid, Signal::SIGTERM)?;
+    let deadline = Instant::now() + STOP_TIMEOUT;
+    while Instant::now() < deadline {
+        reap(pid);
+        if !is_alive(pid) {
+            return Ok(());
+        }
+        thread::sleep(Duration::from_millis(5));
+    }
+    signal(pid, Signal::SIGKILL)?;
+    for _ in 0..200 {
+        reap(pid);
+        if !is_alive(pid) {
+            break;
+        }
+        thread::sleep(Duration::from_millis(5));
+    }
+    Ok(())
+}
+
+/// Replaces the hostsfile in `dir` atomically (write + rename) and sends
+/// dnsmasq `pid` `SIGHUP`, which re-reads it without a restart.
+///
+/// # Errors
+///
+/// [`DnsmasqError::NotRunning`] if `pid` is not a live dnsmasq (the file is
+/// still replaced, for the next start), file or signal errors.
+pub fn reload_hosts(dir: &Path, hosts: &str, pid: i32) -> Result<(), DnsmasqError> {
+    write_atomic(&dir.join(HOSTS_FILE), hosts)?;
+    if !is_alive(pid) {
+        return Err(DnsmasqError::NotRunning { pid });
+    }
+    signal(pid, Signal::SIGHUP)
+}
+
+/// One DHCP lease from dnsmasq's leasefile.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lease {
+    /// Expiry, seconds since the epoch (0: infinite).
+    pub expiry: u64,
+    /// The client's MAC.
+    pub mac: MacAddr,
+    /// The leased address.
+    pub ip: Ipv4Addr,
+    /// The client's host name (`*` in the file: none).
+    pub hostname: Option<String>,
+    /// The client identifier (`*` in the file: none).
+    pub client_id: Option<String>,
+}
+
+/// Reads the leases in the leasefile `path`; a missing file has none.
+///
+/// # Errors
+///
+/// Read errors other than the file not existing.
+pub fn leases(path: &Path) -> Result<Vec<Lease>, DnsmasqError> {
+    match fs::read_to_string(path) {
+        Ok(s) => Ok(parse_leases(&s)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Vec::new()),
+        Err(e) => Err(io_err("reading", path)(e)),
+    }
+}
+
+/// Parses dnsmasq leasefile text (`EXPIRY MAC IP HOSTNAME CLIENT-ID`, `*`
+/// for none). Lines that are not IPv4 Ethernet leases (the `duid` line and
+/// DHCPv6 leases, non-Ethernet hardware addresses) are skipped.
+pub fn parse_leases(text: &str) -> Vec<Lease> {
+    let opt = |f: Option<&str>| f.filter(|s| *s != "*").map(str::to_owned);
+    text.lines()
+        .filter_map(|line| {
+            let mut f = line.split_whitespace();
+            let expiry = f.next()?.parse().ok()?;
+            let mac = f.next()?.parse().ok()?;
+            let ip = f.next()?.parse().ok()?;
+            Some(Lease {
+                expiry,
+                mac,
+                ip,
+                hostname: opt(f.next()),
+                client_id: opt(f.next()),
+            })
+        })
+        .collect()
+}
+
+fn signal(pid: i32, sig: Signal) -> Result<(), DnsmasqError> {
+    match kill(Pid::from_raw(pid), sig) {
+        Ok(()) | Err(Errno::ESRCH) => Ok(()),
+        Err(source) => Err(DnsmasqError::Signal {
+            pid,
+            signal: sig,
+            source,
+        }),
+    }
+}
+
+/// Reaps `pid` if it is an exited child of ours (ignored otherwise).
+fn reap(pid: i32) {
+    let _ = waitpid(Pid::from_raw(pid), Some(WaitPidFlag::WNOHANG));
+}
+
+/// Creates `dir` (and parents) and makes it 0755, so `nobody` can read in it.
+fn ensure_dir(dir: &Path) -> Result<(), DnsmasqError> {
+    DirBuilder::new()
+        .recursive(true)
+        .mode(0o755)
+        .create(dir)
+        .map_err(io_err("creating directory", dir))?;
+    fs::set_permissions(dir, fs::Permissions::from_mode(0o755)).map_err(io_err("chmod 0755", dir))
+}
+
+/// Writes `path` (mode 0644) through a temporary file and a rename, so that
+/// dnsmasq never reads a half-written file.
+fn write_atomic(path: &Path, contents: &str) -> Result<(), DnsmasqError> {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = PathBuf::from(tmp);
+    let mut f = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o644)
+        .open(&tmp)
+        .map_err(io_err("creating", &tmp))?;
+    f.set_permissions(fs::Permissions::from_mode(0o644))
+        .map_err(io_err("chmod 0644", &tmp))?;
+    f.write_all(contents.as_bytes())
+        .and_then(|()| f.sync_all())
+        .map_err(io_err("writing", &tmp))?;
+    fs::rename(&tmp, path).map_err(io_err("renaming into", path))
+}
+
+/// The last [`LOG_TAIL_BYTES`] of the log, lossily.
+fn log_tail(path: &Path) -> String {
+    let mut buf = Vec::new();
+    if let Ok(mut f) = File::open(path) {
+        let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+        let _ = f.seek(SeekFrom::Start(len.saturating_sub(LOG_TAIL_BYTES)));
+        let _ = f.read_to_end(&mut buf);
+    }
+    String::from_utf8_lossy(&buf).trim_end().to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_recipe_leasefile() {
+        let text = "1795444332 02:00:00:00:00:11 192.168.100.21 guest1 01:02:00:00:00:00:11
+1795444332 02:00:00:00:00:12 192.168.100.22 guest2 *
+1795444333 02:00:00:00:00:13 192.168.100.84 * *
+duid 00:01:00:01:2c:1f:6e:9a:02:00:00:00:00:01
+1795444334 1234 fd00::5 * 00:01:00:01
+";
+        let l = parse_leases(text);
+        assert_eq!(l.len(), 3);
+        assert_eq!(
+            l[0],
+            Lease {
+                expiry: 1_795_444_332,
+                mac: "02:00:00:00:00:11".parse().expect("mac"),
+                ip: Ipv4Addr::new(192, 168, 100, 21),
+                hostname: Some("guest1".into()),
+                client_id: Some("01:02:00:00:00:00:11".into()),
+            }
+        );
+        assert_eq!(l[1].hostname.as_deref(), Some("guest2"));
+        assert_eq!(l[1].client_id, None);
+        assert_eq!(l[2].hostname, None);
+        assert_eq!(l[2].ip, Ipv4Addr::new(192, 168, 100, 84));
+    }
+
+    #[test]
+    fn missing_leasefile_is_empty() {
+        let l = leases(Path::new("/nonexistent/hvnet/leases")).expect("no error");
+        assert!(l.is_empty());
+    }
+
+    #[test]
+    fn not_alive() {
+        assert!(!is_alive(0));
+        assert!(!is_alive(-1));
+        // Our own process is alive but is not dnsmasq.
+        assert!(!is_alive(std::process::id() as i32));
+    }
+}
