@@ -3,7 +3,7 @@
 # Idempotent: skips apt when everything is already there.
 set -euo pipefail
 
-pkgs=(iproute2 iputils-ping util-linux procps iperf3)
+pkgs=(iproute2 iputils-ping util-linux procps iperf3 dnsmasq-base udhcpc iptables)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -18,6 +18,8 @@
 
 pub mod backend;
 pub mod config;
+pub mod dhcp;
+pub mod firewall;
 pub mod observed;
 pub mod op;
 pub mod plan;

@@ -1,0 +1,942 @@
+//! The firewall rule model: what hvnet's iptables chains must contain for a set of virtual
+//! networks and port forwards. Pure — backends (`hvnet_linux::firewall`) apply it.
+//!
+//! hvnet owns a fixed set of chains ([`CHAINS`]) and never touches a rule outside them, apart
+//! from one jump per chain from a built-in chain ([`RuleSet::hooks`]):
+//!
+//! | table  | built-in chain | jump                                                          |
+//! |--------|----------------|---------------------------------------------------------------|
+//! | filter | INPUT          | `HVNET-INP` (DHCP/DNS from guests)                            |
+//! | filter | OUTPUT         | `HVNET-OUT` (DHCP/DNS to guests)                              |
+//! | filter | FORWARD        | `HVNET-FWP`, `HVNET-FWX`, `HVNET-FWI`, `HVNET-FWO` (in order) |
+//! | nat    | PREROUTING     | `HVNET-DNAT` for local destinations                           |
+//! | nat    | OUTPUT         | `HVNET-DNAT` for local, non-loopback destinations             |
+//! | nat    | POSTROUTING    | `HVNET-PRT` (masquerade, hairpin)                             |
+//!
+//! The chains' contents are written as one `iptables-restore --noflush` batch per table
+//! ([`RuleSet::restore_script`]): a `:CHAIN - [0:0]` line creates the chain or, when it exists,
+//! flushes it, so re-applying replaces exactly hvnet's rules and nothing else. A restore file
+//! cannot say "append only if missing", so the hooks are a separate step: a backend checks each
+//! with `iptables -C` and inserts the missing ones with `-I` (after the chains exist).
+//!
+//! Every rule is written in the canonical form `iptables -S` prints (`-s`, `-d`, `-i`, `-o`,
+//! `-p`, then matches, `-p tcp -m tcp`, explicit `--reject-with`), so that a listing can be
+//! compared with [`RuleSet`] token by token ([`diff`]). Each rule carries
+//! `-m comment --comment hvnet:<network>` (hooks: `hvnet`).
+//!
+//! Semantics per [`FwKind`] follow libvirt's `network_iptables.c` (anchors §1.3):
+//!
+//! * **nat**: masquerade from the subnet to anywhere but the subnet, skipping 224.0.0.0/24 and
+//!   255.255.255.255, TCP/UDP source ports mapped into `port_range` (default 1024–65535),
+//!   optionally only out of `uplink`; FORWARD accepts out of the bridge from the subnet and into
+//!   it for established/related flows only; bridge-local traffic accepted (`br_netfilter` sends
+//!   it through FORWARD); everything else into or out of the bridge rejected.
+//! * **routed**: as nat without masquerade and with new flows accepted in both directions.
+//! * **isolated**: guests reach the host (DHCP/DNS accepted in INPUT) and each other; nothing is
+//!   forwarded.
+//! * **open**: no rules at all.
+//!
+//! Port forwards DNAT `[host_addr:]host_port` to `guest_ip:guest_port` for packets from outside
+//! (PREROUTING) and from the host itself (OUTPUT), accept the DNATed flow in FORWARD
+//! (`--ctstate DNAT`, both directions, ahead of any reject), and masquerade the hairpin case (a
+//! guest of the same subnet connecting to the host's port), so the reply goes back through the
+//! host. Connections from the host to `127.0.0.0/8` are not forwarded (that would need
+//! `route_localnet`).
+
+use std::fmt;
+use std::net::Ipv4Addr;
+
+use crate::types::{IfName, Ipv4Cidr};
+
+/// The comment on hvnet's jumps from built-in chains.
+pub const HOOK_COMMENT: &str = "hvnet";
+
+/// An iptables table hvnet writes to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Table {
+    /// `filter`: INPUT/OUTPUT/FORWARD accepts and rejects.
+    Filter,
+    /// `nat`: masquerade and DNAT.
+    Nat,
+}
+
+impl Table {
+    /// Both tables, in apply order.
+    pub const ALL: [Table; 2] = [Table::Filter, Table::Nat];
+
+    /// The name iptables knows the table by.
+    pub fn name(self) -> &'static str {
+        match self {
+            Table::Filter => "filter",
+            Table::Nat => "nat",
+        }
+    }
+}
+
+impl fmt::Display for Table {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Every chain hvnet owns, per table, in declaration order.
+pub const CHAINS: &[(Table, &str)] = &[
+    (Table::Filter, "HVNET-INP"),
+    (Table::Filter, "HVNET-OUT"),
+    (Table::Filter, "HVNET-FWP"),
+    (Table::Filter, "HVNET-FWX"),
+    (Table::Filter, "HVNET-FWI"),
+    (Table::Filter, "HVNET-FWO"),
+    (Table::Nat, "HVNET-DNAT"),
+    (Table::Nat, "HVNET-PRT"),
+];
+
+/// hvnet's chains in `table`.
+pub fn chains(table: Table) -> impl Iterator<Item = &'static str> {
+    CHAINS
+        .iter()
+        .filter(move |(t, _)| *t == table)
+        .map(|(_, c)| *c)
+}
+
+/// What a network does about forwarding.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FwKind {
+    /// Masquerade to the outside.
+    Nat {
+        /// Only forward/masquerade through this device.
+        uplink: Option<IfName>,
+        /// Source-port range for masqueraded TCP/UDP; `None` is 1024–65535.
+        port_range: Option<(u16, u16)>,
+    },
+    /// Forward both ways without NAT.
+    Routed {
+        /// Only forward through this device.
+        uplink: Option<IfName>,
+    },
+    /// Host-only: guests reach the host and each other.
+    Isolated,
+    /// No rules at all.
+    Open,
+}
+
+/// One virtual network as the firewall sees it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FwNetwork {
+    /// The network's name (the owner in every rule's comment).
+    pub name: String,
+    /// The forwarding kind.
+    pub kind: FwKind,
+    /// The network's bridge.
+    pub bridge: IfName,
+    /// The guests' subnet (host bits are ignored).
+    pub subnet: Ipv4Cidr,
+}
+
+/// A transport protocol of a port forward.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Proto {
+    /// TCP.
+    Tcp,
+    /// UDP.
+    Udp,
+}
+
+impl Proto {
+    /// The name iptables knows the protocol by.
+    pub fn name(self) -> &'static str {
+        match self {
+            Proto::Tcp => "tcp",
+            Proto::Udp => "udp",
+        }
+    }
+}
+
+/// A port forward: `[host_addr:]host_port` on the host to `guest_ip:guest_port`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Forward {
+    /// The protocol.
+    pub proto: Proto,
+    /// Only this host address; `None` is every local address.
+    pub host_addr: Option<Ipv4Addr>,
+    /// The host port.
+    pub host_port: u16,
+    /// The guest's address.
+    pub guest_ip: Ipv4Addr,
+    /// The guest's port.
+    pub guest_port: u16,
+    /// The name of the guest's network (must be one of the [`FwNetwork`]s).
+    pub network: String,
+}
+
+/// A rule inside one of hvnet's chains.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Rule {
+    /// The table.
+    pub table: Table,
+    /// The hvnet chain.
+    pub chain: &'static str,
+    /// The rule after `-A CHAIN `, as `iptables -S` prints it.
+    pub spec: String,
+}
+
+impl fmt::Display for Rule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "-t {} -A {} {}", self.table, self.chain, self.spec)
+    }
+}
+
+/// A jump from a built-in chain to one of hvnet's chains.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Hook {
+    /// The table.
+    pub table: Table,
+    /// The built-in chain (`FORWARD`, `POSTROUTING`, …).
+    pub builtin: &'static str,
+    /// The rule after `-A BUILTIN `, as `iptables -S` prints it (ends in `-j HVNET-…`).
+    pub spec: String,
+}
+
+impl Hook {
+    /// The spec as separate arguments (for `iptables -C/-I/-D BUILTIN ARGS…`).
+    pub fn args(&self) -> Vec<String> {
+        split_words(&self.spec)
+    }
+}
+
+impl fmt::Display for Hook {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "-t {} -A {} {}", self.table, self.builtin, self.spec)
+    }
+}
+
+/// A port forward names a network that is not in the list.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("port forward {proto}/{port} refers to unknown network '{network}'", proto = .proto.name())]
+pub struct UnknownNetwork {
+    /// The forward's protocol.
+    pub proto: Proto,
+    /// The forward's host port.
+    pub port: u16,
+    /// The unknown network.
+    pub network: String,
+}
+
+/// Everything hvnet wants in the firewall: the rules of its chains, in order.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RuleSet {
+    rules: Vec<Rule>,
+}
+
+/// The rules hvnet's chains must hold for `networks` and `forwards`.
+///
+/// # Errors
+///
+/// [`UnknownNetwork`] if a forward's `network` is not among `networks`.
+pub fn rules(networks: &[FwNetwork], forwards: &[Forward]) -> Result<RuleSet, UnknownNetwork> {
+    let mut b = Builder::default();
+    for f in forwards {
+        let net = networks
+            .iter()
+            .find(|n| n.name == f.network)
+            .ok_or_else(|| UnknownNetwork {
+                proto: f.proto,
+                port: f.host_port,
+                network: f.network.clone(),
+            })?;
+        b.forward(net, f);
+    }
+    for n in networks {
+        b.network(n);
+    }
+    Ok(RuleSet { rules: b.rules })
+}
+
+impl RuleSet {
+    /// All rules, grouped by chain in [`CHAINS`] order, each chain's rules top to bottom.
+    pub fn rules(&self) -> impl Iterator<Item = &Rule> {
+        CHAINS.iter().flat_map(move |(t, c)| {
+            self.rules
+                .iter()
+                .filter(move |r| r.table == *t && r.chain == *c)
+        })
+    }
+
+    /// The rules of one chain, top to bottom.
+    pub fn chain(&self, table: Table, chain: &str) -> Vec<&Rule> {
+        self.rules
+            .iter()
+            .filter(|r| r.table == table && r.chain == chain)
+            .collect()
+    }
+
+    /// The jumps into hvnet's chains, in their wanted top-to-bottom order per built-in chain.
+    /// They are the same for every rule set (empty chains are still hooked).
+    pub fn hooks() -> Vec<Hook> {
+        let hook = |table, builtin, pre: &str, chain: &str| Hook {
+            table,
+            builtin,
+            spec: format!("{pre}-m comment --comment {HOOK_COMMENT} -j {chain}"),
+        };
+        vec![
+            hook(Table::Filter, "INPUT", "", "HVNET-INP"),
+            hook(Table::Filter, "OUTPUT", "", "HVNET-OUT"),
+            hook(Table::Filter, "FORWARD", "", "HVNET-FWP"),
+            hook(Table::Filter, "FORWARD", "", "HVNET-FWX"),
+            hook(Table::Filter, "FORWARD", "", "HVNET-FWI"),
+            hook(Table::Filter, "FORWARD", "", "HVNET-FWO"),
+            hook(
+                Table::Nat,
+                "PREROUTING",
+                "-m addrtype --dst-type LOCAL ",
+                "HVNET-DNAT",
+            ),
+            hook(
+                Table::Nat,
+                "OUTPUT",
+                "! -d 127.0.0.0/8 -m addrtype --dst-type LOCAL ",
+                "HVNET-DNAT",
+            ),
+            hook(Table::Nat, "POSTROUTING", "", "HVNET-PRT"),
+        ]
+    }
+
+    /// An `iptables-restore --noflush` input that creates (or flushes) every hvnet chain of
+    /// `table` and fills it. Other chains are left alone; hooks are not included.
+    pub fn restore_script(&self, table: Table) -> String {
+        let mut s = format!("*{}\n", table.name());
+        for c in chains(table) {
+            s.push_str(&format!(":{c} - [0:0]\n"));
+        }
+        for r in self.rules().filter(|r| r.table == table) {
+            s.push_str(&format!("-A {} {}\n", r.chain, r.spec));
+        }
+        s.push_str("COMMIT\n");
+        s
+    }
+
+    /// An `iptables-restore --noflush` input that flushes and deletes every hvnet chain of
+    /// `table` that is in `existing` (remove the hooks first).
+    pub fn removal_script(table: Table, existing: &[String]) -> String {
+        let ours: Vec<&str> = chains(table)
+            .filter(|c| existing.iter().any(|e| e == c))
+            .collect();
+        let mut s = format!("*{}\n", table.name());
+        for c in &ours {
+            s.push_str(&format!(":{c} - [0:0]\n"));
+        }
+        for c in &ours {
+            s.push_str(&format!("-X {c}\n"));
+        }
+        s.push_str("COMMIT\n");
+        s
+    }
+}
+
+/// A way the live firewall differs from the wanted [`RuleSet`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Difference {
+    /// One of hvnet's chains does not exist.
+    MissingChain {
+        /// The table.
+        table: Table,
+        /// The chain.
+        chain: &'static str,
+    },
+    /// A wanted rule is absent (or out of order).
+    MissingRule(Rule),
+    /// A rule in an hvnet chain that is not wanted.
+    ExtraRule {
+        /// The table.
+        table: Table,
+        /// The chain.
+        chain: &'static str,
+        /// The rule as listed.
+        spec: String,
+    },
+    /// A jump into an hvnet chain is absent.
+    MissingHook(Hook),
+    /// A jump into an hvnet chain exists more than once.
+    DuplicateHook(Hook),
+}
+
+impl fmt::Display for Difference {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Difference::MissingChain { table, chain } => {
+                write!(f, "missing chain {chain} in table {table}")
+            }
+            Difference::MissingRule(r) => write!(f, "missing rule: {r}"),
+            Difference::ExtraRule { table, chain, spec } => {
+                write!(f, "unexpected rule: -t {table} -A {chain} {spec}")
+            }
+            Difference::MissingHook(h) => write!(f, "missing jump: {h}"),
+            Difference::DuplicateHook(h) => write!(f, "duplicate jump: {h}"),
+        }
+    }
+}
+
+/// Compares a table's `iptables -t TABLE -S` listing with what `wanted` asks for: hvnet's
+/// chains (existence, then their rules in order) and the hooks. Rules are compared as words
+/// (quotes removed), so quoting differences between iptables variants do not matter.
+pub fn diff(table: Table, listing: &str, wanted: &RuleSet) -> Vec<Difference> {
+    let mut out = Vec::new();
+    let lines: Vec<Vec<String>> = listing.lines().map(split_words).collect();
+    for chain in chains(table) {
+        let exists = lines
+            .iter()
+            .any(|w| w.len() == 2 && w[0] == "-N" && w[1] == chain);
+        if !exists {
+            out.push(Difference::MissingChain { table, chain });
+            continue;
+        }
+        let live: Vec<&[String]> = lines
+            .iter()
+            .filter(|w| w.len() > 2 && w[0] == "-A" && w[1] == chain)
+            .map(|w| &w[2..])
+            .collect();
+        let want: Vec<(Vec<String>, &Rule)> = wanted
+            .chain(table, chain)
+            .into_iter()
+            .map(|r| (split_words(&r.spec), r))
+            .collect();
+        // The longest common subsequence would be exact; a positional walk is enough to
+        // name what is missing or extra when rules are deleted or appended.
+        let mut used = vec![false; live.len()];
+        let mut next = 0;
+        for (words, rule) in &want {
+            match (next..live.len()).find(|&i| !used[i] && live[i] == words.as_slice()) {
+                Some(i) => {
+                    used[i] = true;
+                    next = i + 1;
+                }
+                None => out.push(Difference::MissingRule((*rule).clone())),
+            }
+        }
+        for (i, l) in live.iter().enumerate() {
+            if !used[i] {
+                out.push(Difference::ExtraRule {
+                    table,
+                    chain,
+                    spec: l.join(" "),
+                });
+            }
+        }
+    }
+    for hook in RuleSet::hooks().into_iter().filter(|h| h.table == table) {
+        let words = hook.args();
+        let n = lines
+            .iter()
+            .filter(|w| w.len() > 2 && w[0] == "-A" && w[1] == hook.builtin && w[2..] == words)
+            .count();
+        match n {
+            0 => out.push(Difference::MissingHook(hook)),
+            1 => {}
+            _ => out.push(Difference::DuplicateHook(hook)),
+        }
+    }
+    out
+}
+
+/// Splits an `iptables -S` line into words, honouring double quotes and backslash escapes.
+pub fn split_words(line: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    let mut cur = String::new();
+    let mut in_word = false;
+    let mut quoted = false;
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => {
+                if let Some(n) = chars.next() {
+                    cur.push(n);
+                }
+                in_word = true;
+            }
+            '"' => {
+                quoted = !quoted;
+                in_word = true;
+            }
+            c if c.is_whitespace() && !quoted => {
+                if in_word {
+                    words.push(std::mem::take(&mut cur));
+                    in_word = false;
+                }
+            }
+            c => {
+                cur.push(c);
+                in_word = true;
+            }
+        }
+    }
+    if in_word {
+        words.push(cur);
+    }
+    words
+}
+
+#[derive(Default)]
+struct Builder {
+    rules: Vec<Rule>,
+}
+
+impl Builder {
+    fn push(&mut self, table: Table, chain: &'static str, owner: &str, pre: &str, target: &str) {
+        // pre: addresses, interfaces, protocol and matches; the comment goes last.
+        let sep = if pre.is_empty() { "" } else { " " };
+        self.rules.push(Rule {
+            table,
+            chain,
+            spec: format!("{pre}{sep}-m comment --comment hvnet:{owner} -j {target}"),
+        });
+    }
+
+    fn network(&mut self, n: &FwNetwork) {
+        use Table::{Filter, Nat};
+        const REJECT: &str = "REJECT --reject-with icmp-port-unreachable";
+        let (name, br) = (n.name.as_str(), n.bridge.as_str());
+        let net = n.subnet.trunc();
+        if n.kind == FwKind::Open {
+            return;
+        }
+        // Host services: DHCP and DNS from and to the guests.
+        self.push(
+            Filter,
+            "HVNET-INP",
+            name,
+            &format!("-i {br} -p udp -m udp --dport 67"),
+            "ACCEPT",
+        );
+        for p in ["udp", "tcp"] {
+            self.push(
+                Filter,
+                "HVNET-INP",
+                name,
+                &format!("-i {br} -p {p} -m {p} --dport 53"),
+                "ACCEPT",
+            );
+        }
+        self.push(
+            Filter,
+            "HVNET-OUT",
+            name,
+            &format!("-o {br} -p udp -m udp --dport 68"),
+            "ACCEPT",
+        );
+        for p in ["udp", "tcp"] {
+            self.push(
+                Filter,
+                "HVNET-OUT",
+                name,
+                &format!("-o {br} -p {p} -m {p} --dport 53"),
+                "ACCEPT",
+            );
+        }
+        // Guest <-> guest on the bridge (br_netfilter sends it through FORWARD).
+        self.push(
+            Filter,
+            "HVNET-FWX",
+            name,
+            &format!("-i {br} -o {br}"),
+            "ACCEPT",
+        );
+        let out_dev =
+            |u: &Option<IfName>| u.as_ref().map(|u| format!(" -o {u}")).unwrap_or_default();
+        let in_dev =
+            |u: &Option<IfName>| u.as_ref().map(|u| format!(" -i {u}")).unwrap_or_default();
+        match &n.kind {
+            FwKind::Nat { uplink, port_range } => {
+                self.push(
+                    Filter,
+                    "HVNET-FWO",
+                    name,
+                    &format!("-s {net} -i {br}{}", out_dev(uplink)),
+                    "ACCEPT",
+                );
+                self.push(
+                    Filter,
+                    "HVNET-FWI",
+                    name,
+                    &format!(
+                        "-d {net}{} -o {br} -m conntrack --ctstate RELATED,ESTABLISHED",
+                        in_dev(uplink)
+                    ),
+                    "ACCEPT",
+                );
+                let (lo, hi) = port_range.unwrap_or((1024, 65535));
+                let o = out_dev(uplink);
+                self.push(
+                    Nat,
+                    "HVNET-PRT",
+                    name,
+                    &format!("-s {net} -d 224.0.0.0/24{o}"),
+                    "RETURN",
+                );
+                self.push(
+                    Nat,
+                    "HVNET-PRT",
+                    name,
+                    &format!("-s {net} -d 255.255.255.255/32{o}"),
+                    "RETURN",
+                );
+                for p in ["tcp", "udp"] {
+                    self.push(
+                        Nat,
+                        "HVNET-PRT",
+                        name,
+                        &format!("-s {net} ! -d {net}{o} -p {p}"),
+                        &format!("MASQUERADE --to-ports {lo}-{hi}"),
+                    );
+                }
+                self.push(
+                    Nat,
+                    "HVNET-PRT",
+                    name,
+                    &format!("-s {net} ! -d {net}{o}"),
+                    "MASQUERADE",
+                );
+            }
+            FwKind::Routed { uplink } => {
+                self.push(
+                    Filter,
+                    "HVNET-FWO",
+                    name,
+                    &format!("-s {net} -i {br}{}", out_dev(uplink)),
+                    "ACCEPT",
+                );
+                self.push(
+                    Filter,
+                    "HVNET-FWI",
+                    name,
+                    &format!("-d {net}{} -o {br}", in_dev(uplink)),
+                    "ACCEPT",
+                );
+            }
+            FwKind::Isolated | FwKind::Open => {}
+        }
+        self.push(Filter, "HVNET-FWO", name, &format!("-i {br}"), REJECT);
+        self.push(Filter, "HVNET-FWI", name, &format!("-o {br}"), REJECT);
+    }
+
+    fn forward(&mut self, n: &FwNetwork, f: &Forward) {
+        use Table::{Filter, Nat};
+        let name = n.name.as_str();
+        let p = f.proto.name();
+        let (gip, gport) = (f.guest_ip, f.guest_port);
+        let dst = f
+            .host_addr
+            .map(|a| format!("-d {a}/32 "))
+            .unwrap_or_default();
+        self.push(
+            Nat,
+            "HVNET-DNAT",
+            name,
+            &format!("{dst}-p {p} -m {p} --dport {}", f.host_port),
+            &format!("DNAT --to-destination {gip}:{gport}"),
+        );
+        // Hairpin: a guest of the same subnet reaching the forward through the host.
+        self.push(
+            Nat,
+            "HVNET-PRT",
+            name,
+            &format!(
+                "-s {} -d {gip}/32 -p {p} -m {p} --dport {gport} -m conntrack --ctstate DNAT",
+                n.subnet.trunc()
+            ),
+            "MASQUERADE",
+        );
+        self.push(
+            Filter,
+            "HVNET-FWP",
+            name,
+            &format!("-d {gip}/32 -p {p} -m {p} --dport {gport} -m conntrack --ctstate DNAT"),
+            "ACCEPT",
+        );
+        self.push(
+            Filter,
+            "HVNET-FWP",
+            name,
+            &format!("-s {gip}/32 -p {p} -m {p} --sport {gport} -m conntrack --ctstate DNAT"),
+            "ACCEPT",
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn net(name: &str, kind: FwKind, br: &str, subnet: &str) -> FwNetwork {
+        FwNetwork {
+            name: name.into(),
+            kind,
+            bridge: IfName::new(br).unwrap(),
+            subnet: subnet.parse().unwrap(),
+        }
+    }
+
+    fn nat(uplink: Option<&str>) -> FwKind {
+        FwKind::Nat {
+            uplink: uplink.map(|u| IfName::new(u).unwrap()),
+            port_range: None,
+        }
+    }
+
+    #[test]
+    fn nat_network_golden() {
+        let rs = rules(
+            &[net("default", nat(None), "virbr0", "192.168.122.1/24")],
+            &[],
+        )
+        .unwrap();
+        let c = "-m comment --comment hvnet:default";
+        assert_eq!(
+            rs.restore_script(Table::Filter),
+            format!(
+                "*filter
+:HVNET-INP - [0:0]
+:HVNET-OUT - [0:0]
+:HVNET-FWP - [0:0]
+:HVNET-FWX - [0:0]
+:HVNET-FWI - [0:0]
+:HVNET-FWO - [0:0]
+-A HVNET-INP -i virbr0 -p udp -m udp --dport 67 {c} -j ACCEPT
+-A HVNET-INP -i virbr0 -p udp -m udp --dport 53 {c} -j ACCEPT
+-A HVNET-INP -i virbr0 -p tcp -m tcp --dport 53 {c} -j ACCEPT
+-A HVNET-OUT -o virbr0 -p udp -m udp --dport 68 {c} -j ACCEPT
+-A HVNET-OUT -o virbr0 -p udp -m udp --dport 53 {c} -j ACCEPT
+-A HVNET-OUT -o virbr0 -p tcp -m tcp --dport 53 {c} -j ACCEPT
+-A HVNET-FWX -i virbr0 -o virbr0 {c} -j ACCEPT
+-A HVNET-FWI -d 192.168.122.0/24 -o virbr0 -m conntrack --ctstate RELATED,ESTABLISHED {c} -j ACCEPT
+-A HVNET-FWI -o virbr0 {c} -j REJECT --reject-with icmp-port-unreachable
+-A HVNET-FWO -s 192.168.122.0/24 -i virbr0 {c} -j ACCEPT
+-A HVNET-FWO -i virbr0 {c} -j REJECT --reject-with icmp-port-unreachable
+COMMIT
+"
+            )
+        );
+        assert_eq!(
+            rs.restore_script(Table::Nat),
+            format!(
+                "*nat
+:HVNET-DNAT - [0:0]
+:HVNET-PRT - [0:0]
+-A HVNET-PRT -s 192.168.122.0/24 -d 224.0.0.0/24 {c} -j RETURN
+-A HVNET-PRT -s 192.168.122.0/24 -d 255.255.255.255/32 {c} -j RETURN
+-A HVNET-PRT -s 192.168.122.0/24 ! -d 192.168.122.0/24 -p tcp {c} -j MASQUERADE --to-ports 1024-65535
+-A HVNET-PRT -s 192.168.122.0/24 ! -d 192.168.122.0/24 -p udp {c} -j MASQUERADE --to-ports 1024-65535
+-A HVNET-PRT -s 192.168.122.0/24 ! -d 192.168.122.0/24 {c} -j MASQUERADE
+COMMIT
+"
+            )
+        );
+    }
+
+    #[test]
+    fn nat_uplink_and_port_range() {
+        let kind = FwKind::Nat {
+            uplink: Some(IfName::new("eth0").unwrap()),
+            port_range: Some((2000, 3000)),
+        };
+        let rs = rules(&[net("n", kind, "br0", "10.1.0.0/16")], &[]).unwrap();
+        let specs: Vec<String> = rs.rules().map(|r| r.to_string()).collect();
+        let c = "-m comment --comment hvnet:n";
+        for want in [
+            format!("-t filter -A HVNET-FWO -s 10.1.0.0/16 -i br0 -o eth0 {c} -j ACCEPT"),
+            format!("-t filter -A HVNET-FWI -d 10.1.0.0/16 -i eth0 -o br0 -m conntrack --ctstate RELATED,ESTABLISHED {c} -j ACCEPT"),
+            format!("-t nat -A HVNET-PRT -s 10.1.0.0/16 ! -d 10.1.0.0/16 -o eth0 -p udp {c} -j MASQUERADE --to-ports 2000-3000"),
+            format!("-t nat -A HVNET-PRT -s 10.1.0.0/16 -d 224.0.0.0/24 -o eth0 {c} -j RETURN"),
+        ] {
+            assert!(specs.contains(&want), "{want} not in {specs:#?}");
+        }
+    }
+
+    #[test]
+    fn routed_isolated_open() {
+        let rs = rules(
+            &[
+                net("r", FwKind::Routed { uplink: None }, "br-r", "10.2.0.0/24"),
+                net("i", FwKind::Isolated, "br-i", "10.3.0.0/24"),
+                net("o", FwKind::Open, "br-o", "10.4.0.0/24"),
+            ],
+            &[],
+        )
+        .unwrap();
+        let fw: Vec<String> = rs
+            .rules()
+            .filter(|r| r.chain.starts_with("HVNET-FW"))
+            .map(|r| r.to_string())
+            .collect();
+        assert_eq!(
+            fw,
+            [
+                "-t filter -A HVNET-FWX -i br-r -o br-r -m comment --comment hvnet:r -j ACCEPT",
+                "-t filter -A HVNET-FWX -i br-i -o br-i -m comment --comment hvnet:i -j ACCEPT",
+                "-t filter -A HVNET-FWI -d 10.2.0.0/24 -o br-r -m comment --comment hvnet:r -j ACCEPT",
+                "-t filter -A HVNET-FWI -o br-r -m comment --comment hvnet:r -j REJECT --reject-with icmp-port-unreachable",
+                "-t filter -A HVNET-FWI -o br-i -m comment --comment hvnet:i -j REJECT --reject-with icmp-port-unreachable",
+                "-t filter -A HVNET-FWO -s 10.2.0.0/24 -i br-r -m comment --comment hvnet:r -j ACCEPT",
+                "-t filter -A HVNET-FWO -i br-r -m comment --comment hvnet:r -j REJECT --reject-with icmp-port-unreachable",
+                "-t filter -A HVNET-FWO -i br-i -m comment --comment hvnet:i -j REJECT --reject-with icmp-port-unreachable",
+            ]
+        );
+        assert!(rs.rules().all(|r| r.table == Table::Filter));
+        assert!(!rs.rules().any(|r| r.spec.contains("br-o")));
+        assert_eq!(rs.chain(Table::Filter, "HVNET-INP").len(), 6);
+    }
+
+    #[test]
+    fn port_forward_golden() {
+        let fwd = Forward {
+            proto: Proto::Tcp,
+            host_addr: None,
+            host_port: 8080,
+            guest_ip: "192.168.122.11".parse().unwrap(),
+            guest_port: 80,
+            network: "default".into(),
+        };
+        let udp = Forward {
+            proto: Proto::Udp,
+            host_addr: Some("10.0.0.1".parse().unwrap()),
+            host_port: 5353,
+            guest_port: 53,
+            ..fwd.clone()
+        };
+        let rs = rules(
+            &[net("default", nat(None), "virbr0", "192.168.122.1/24")],
+            &[fwd, udp],
+        )
+        .unwrap();
+        let c = "-m comment --comment hvnet:default";
+        let dnat: Vec<&str> = rs
+            .chain(Table::Nat, "HVNET-DNAT")
+            .iter()
+            .map(|r| r.spec.as_str())
+            .collect();
+        assert_eq!(
+            dnat,
+            [
+                format!("-p tcp -m tcp --dport 8080 {c} -j DNAT --to-destination 192.168.122.11:80"),
+                format!("-d 10.0.0.1/32 -p udp -m udp --dport 5353 {c} -j DNAT --to-destination 192.168.122.11:53"),
+            ]
+        );
+        let prt = rs.chain(Table::Nat, "HVNET-PRT");
+        assert_eq!(
+            prt[0].spec,
+            format!("-s 192.168.122.0/24 -d 192.168.122.11/32 -p tcp -m tcp --dport 80 -m conntrack --ctstate DNAT {c} -j MASQUERADE")
+        );
+        assert_eq!(prt.len(), 2 + 5);
+        let fwp = rs.chain(Table::Filter, "HVNET-FWP");
+        assert_eq!(
+            fwp[0].spec,
+            format!("-d 192.168.122.11/32 -p tcp -m tcp --dport 80 -m conntrack --ctstate DNAT {c} -j ACCEPT")
+        );
+        assert_eq!(
+            fwp[1].spec,
+            format!("-s 192.168.122.11/32 -p tcp -m tcp --sport 80 -m conntrack --ctstate DNAT {c} -j ACCEPT")
+        );
+        assert_eq!(fwp.len(), 4);
+    }
+
+    #[test]
+    fn unknown_network_is_an_error() {
+        let f = Forward {
+            proto: Proto::Udp,
+            host_addr: None,
+            host_port: 1,
+            guest_ip: Ipv4Addr::new(10, 0, 0, 2),
+            guest_port: 1,
+            network: "nope".into(),
+        };
+        let e = rules(&[], &[f]).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "port forward udp/1 refers to unknown network 'nope'"
+        );
+    }
+
+    #[test]
+    fn hooks_and_removal() {
+        let hooks: Vec<String> = RuleSet::hooks().iter().map(|h| h.to_string()).collect();
+        assert_eq!(
+            hooks[6],
+            "-t nat -A PREROUTING -m addrtype --dst-type LOCAL -m comment --comment hvnet -j HVNET-DNAT"
+        );
+        assert_eq!(hooks.len(), 9);
+        assert_eq!(
+            RuleSet::removal_script(Table::Nat, &["HVNET-PRT".into(), "OTHER".into()]),
+            "*nat\n:HVNET-PRT - [0:0]\n-X HVNET-PRT\nCOMMIT\n"
+        );
+        assert_eq!(
+            RuleSet::hooks()[7].args(),
+            [
+                "!",
+                "-d",
+                "127.0.0.0/8",
+                "-m",
+                "addrtype",
+                "--dst-type",
+                "LOCAL",
+                "-m",
+                "comment",
+                "--comment",
+                "hvnet",
+                "-j",
+                "HVNET-DNAT"
+            ]
+        );
+    }
+
+    #[test]
+    fn diff_names_missing_extra_and_hooks() {
+        let rs = rules(&[net("n", FwKind::Isolated, "br0", "10.0.0.0/24")], &[]).unwrap();
+        // A listing as iptables -S prints it after apply, then damaged.
+        let mut listing = String::from("-P INPUT ACCEPT\n-P FORWARD ACCEPT\n-P OUTPUT ACCEPT\n");
+        for c in chains(Table::Filter) {
+            listing.push_str(&format!("-N {c}\n"));
+        }
+        for h in RuleSet::hooks().iter().filter(|h| h.table == Table::Filter) {
+            listing.push_str(&format!(
+                "-A {} {}\n",
+                h.builtin,
+                h.spec.replace("hvnet ", "\"hvnet\" ")
+            ));
+        }
+        for r in rs.rules() {
+            listing.push_str(&format!("-A {} {}\n", r.chain, r.spec));
+        }
+        assert_eq!(diff(Table::Filter, &listing, &rs), []);
+        let damaged = listing
+            .lines()
+            .filter(|l| !l.starts_with("-A HVNET-FWO") && !l.starts_with("-A INPUT"))
+            .chain(["-A HVNET-FWX -j DROP"])
+            .collect::<Vec<_>>()
+            .join("\n");
+        let d: Vec<String> = diff(Table::Filter, &damaged, &rs)
+            .iter()
+            .map(|d| d.to_string())
+            .collect();
+        assert_eq!(
+            d,
+            [
+                "unexpected rule: -t filter -A HVNET-FWX -j DROP",
+                "missing rule: -t filter -A HVNET-FWO -i br0 -m comment --comment hvnet:n -j REJECT --reject-with icmp-port-unreachable",
+                "missing jump: -t filter -A INPUT -m comment --comment hvnet -j HVNET-INP",
+            ]
+        );
+        let d = diff(Table::Nat, "-P PREROUTING ACCEPT\n", &rs);
+        assert!(d.contains(&Difference::MissingChain {
+            table: Table::Nat,
+            chain: "HVNET-PRT"
+        }));
+    }
+
+    #[test]
+    fn split_words_unquotes() {
+        assert_eq!(
+            split_words(r#"-m comment --comment "a b" -j X"#),
+            ["-m", "comment", "--comment", "a b", "-j", "X"]
+        );
+        assert_eq!(split_words(r#"--comment a\"b"#), ["--comment", "a\"b"]);
+    }
+}

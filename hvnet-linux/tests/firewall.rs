@@ -1,0 +1,341 @@
+//! Root-only integration tests of the iptables firewall backend.
+//!
+//! Every iptables command (listings included: a legacy table is created on first access)
+//! runs inside a namespace the test creates and deletes on drop — `ip netns exec NS` for the
+//! test's own commands, `netns::run_in` for the backend. Each test runs once per flavour
+//! (`iptables-nft`, `iptables-legacy`), skipping a flavour whose binaries are missing.
+
+use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use hvnet_core::firewall::{self, Difference, Forward, FwKind, FwNetwork, Proto, RuleSet};
+use hvnet_core::types::IfName;
+use hvnet_linux::firewall::{FirewallBackend, Iptables, Variant};
+use hvnet_linux::netns;
+
+macro_rules! require_root {
+    () => {
+        if !nix::unistd::geteuid().is_root() {
+            eprintln!("skipping the test at {}:{}: needs root", file!(), line!());
+            return;
+        }
+    };
+}
+
+/// A named namespace deleted on drop.
+struct TestNs(String);
+
+impl TestNs {
+    fn new() -> TestNs {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let name = format!(
+            "hvfw-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        );
+        let _ = netns::delete(&name);
+        netns::create(&name).unwrap_or_else(|e| panic!("{e}"));
+        TestNs(name)
+    }
+
+    /// `ip netns exec NS CMD ARGS…`, returning (success, stdout, stderr).
+    fn exec(&self, cmd: &str, args: &[&str]) -> (bool, String, String) {
+        let out = Command::new("ip")
+            .args(["netns", "exec", &self.0, cmd])
+            .args(args)
+            .output()
+            .expect("cannot run ip netns exec");
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    /// Like [`exec`](Self::exec) but panics on failure.
+    fn must(&self, cmd: &str, args: &[&str]) -> String {
+        let (ok, out, err) = self.exec(cmd, args);
+        assert!(ok, "{cmd} {}: {err}", args.join(" "));
+        out
+    }
+
+    /// Runs `f` with the backend inside the namespace.
+    fn with<T: Send + 'static>(
+        &self,
+        ipt: &Iptables,
+        f: impl FnOnce(&Iptables) -> T + Send + 'static,
+    ) -> T {
+        let ipt = ipt.clone();
+        netns::run_in(&self.0, move || f(&ipt)).unwrap_or_else(|e| panic!("{e}"))
+    }
+}
+
+impl Drop for TestNs {
+    fn drop(&mut self) {
+        if let Err(e) = netns::delete(&self.0) {
+            eprintln!("cleanup: {e}");
+        }
+    }
+}
+
+fn bin(v: Variant) -> &'static str {
+    match v {
+        Variant::Nft => "iptables-nft",
+        Variant::Legacy => "iptables-legacy",
+    }
+}
+
+/// Runs `test` for each available flavour.
+fn each_variant(test: impl Fn(Variant, &Iptables)) {
+    for v in [Variant::Nft, Variant::Legacy] {
+        match Iptables::with_variant(v) {
+            Some(ipt) => test(v, &ipt),
+            None => eprintln!("skipping {}: binaries not found", bin(v)),
+        }
+    }
+}
+
+/// `iptables-save` of the namespace without comment lines and counters.
+fn save(ns: &TestNs, v: Variant) -> String {
+    let out = ns.must(&format!("{}-save", bin(v)), &[]);
+    out.lines()
+        .filter(|l| !l.starts_with('#'))
+        .map(|l| match l.find(" [") {
+            Some(i) if l.starts_with(':') => &l[..i],
+            _ => l,
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// `save` with every hvnet line (chains, rules, jumps) dropped.
+fn foreign_only(saved: &str) -> String {
+    saved
+        .lines()
+        .filter(|l| !l.contains("HVNET-") && !l.contains("hvnet"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn name(s: &str) -> IfName {
+    IfName::new(s).expect("valid interface name")
+}
+
+fn sample() -> RuleSet {
+    let networks = [
+        FwNetwork {
+            name: "default".into(),
+            kind: FwKind::Nat {
+                uplink: Some(name("uplink")),
+                port_range: None,
+            },
+            bridge: name("virbr0"),
+            subnet: "192.168.122.1/24".parse().expect("valid address"),
+        },
+        FwNetwork {
+            name: "routed".into(),
+            kind: FwKind::Routed { uplink: None },
+            bridge: name("br-r"),
+            subnet: "10.20.0.1/24".parse().expect("valid address"),
+        },
+        FwNetwork {
+            name: "hostonly".into(),
+            kind: FwKind::Isolated,
+            bridge: name("br-i"),
+            subnet: "10.30.0.1/24".parse().expect("valid address"),
+        },
+    ];
+    let forwards = [
+        Forward {
+            proto: Proto::Tcp,
+            host_addr: None,
+            host_port: 8080,
+            guest_ip: "192.168.122.11".parse().expect("valid address"),
+            guest_port: 80,
+            network: "default".into(),
+        },
+        Forward {
+            proto: Proto::Udp,
+            host_addr: Some("10.0.0.1".parse().expect("valid address")),
+            host_port: 5353,
+            guest_ip: "10.20.0.5".parse().expect("valid address"),
+            guest_port: 53,
+            network: "routed".into(),
+        },
+    ];
+    firewall::rules(&networks, &forwards).expect("known networks")
+}
+
+#[test]
+fn apply_check_remove_leave_foreign_rules_alone() {
+    require_root!();
+    each_variant(|v, ipt| {
+        let ns = TestNs::new();
+        let b = bin(v);
+        // Foreign state first.
+        ns.must(b, &["-N", "FOREIGN"]);
+        ns.must(b, &["-A", "FOREIGN", "-s", "1.2.3.4/32", "-j", "DROP"]);
+        ns.must(b, &["-A", "FORWARD", "-j", "FOREIGN"]);
+        ns.must(
+            b,
+            &["-A", "INPUT", "-p", "tcp", "--dport", "22", "-j", "ACCEPT"],
+        );
+        ns.must(
+            b,
+            &[
+                "-t",
+                "nat",
+                "-A",
+                "POSTROUTING",
+                "-s",
+                "10.9.0.0/16",
+                "-j",
+                "MASQUERADE",
+            ],
+        );
+        let before = save(&ns, v);
+        assert!(before.contains("FOREIGN"), "{before}");
+
+        let rules = sample();
+        let r = rules.clone();
+        ns.with(ipt, move |i| i.apply(&r))
+            .unwrap_or_else(|e| panic!("{b}: {e}"));
+        let r = rules.clone();
+        let diffs = ns.with(ipt, move |i| i.check(&r)).unwrap();
+        assert_eq!(diffs, [], "{b}: check right after apply:\n{}", save(&ns, v));
+        let first = save(&ns, v);
+        assert_eq!(
+            foreign_only(&first),
+            before,
+            "{b}: foreign rules changed by apply"
+        );
+        assert!(first.contains("-A HVNET-PRT"), "{first}");
+
+        // Idempotent.
+        let r = rules.clone();
+        ns.with(ipt, move |i| i.apply(&r)).unwrap();
+        assert_eq!(save(&ns, v), first, "{b}: second apply changed the tables");
+
+        // Drift: flush one chain, drop one jump.
+        ns.must(b, &["-F", "HVNET-FWO"]);
+        let hook = RuleSet::hooks()
+            .into_iter()
+            .find(|h| h.spec.ends_with("HVNET-FWI"))
+            .unwrap();
+        let mut del = vec!["-D".to_owned(), hook.builtin.to_owned()];
+        del.extend(hook.args());
+        ns.must(b, &del.iter().map(String::as_str).collect::<Vec<_>>());
+        let r = rules.clone();
+        let diffs = ns.with(ipt, move |i| i.check(&r)).unwrap();
+        let want_missing: Vec<Difference> = rules
+            .chain(firewall::Table::Filter, "HVNET-FWO")
+            .into_iter()
+            .map(|r| Difference::MissingRule(r.clone()))
+            .chain([Difference::MissingHook(hook)])
+            .collect();
+        assert_eq!(diffs, want_missing, "{b}");
+        for d in &diffs {
+            eprintln!("{b}: drift: {d}");
+        }
+        let r = rules.clone();
+        ns.with(ipt, move |i| i.apply(&r)).unwrap();
+        let r = rules.clone();
+        assert_eq!(ns.with(ipt, move |i| i.check(&r)).unwrap(), [], "{b}");
+        let restored = save(&ns, v);
+        assert_eq!(foreign_only(&restored), before, "{b}");
+
+        // An extra rule in an hvnet chain is reported, and dropped by apply.
+        ns.must(b, &["-A", "HVNET-FWX", "-j", "DROP"]);
+        let r = rules.clone();
+        let diffs = ns.with(ipt, move |i| i.check(&r)).unwrap();
+        assert!(
+            matches!(&diffs[..], [Difference::ExtraRule { chain: "HVNET-FWX", spec, .. }] if spec == "-j DROP"),
+            "{b}: {diffs:?}"
+        );
+        let r = rules.clone();
+        ns.with(ipt, move |i| i.apply(&r)).unwrap();
+
+        // Remove restores exactly the foreign state, twice.
+        ns.with(ipt, |i| i.remove()).unwrap();
+        assert_eq!(save(&ns, v), before, "{b}: remove left something");
+        ns.with(ipt, |i| i.remove()).unwrap();
+        assert_eq!(save(&ns, v), before, "{b}");
+    });
+}
+
+/// `ip ARGS…`, panicking on failure.
+fn ip(args: &[&str]) {
+    let out = Command::new("ip")
+        .args(args)
+        .output()
+        .expect("cannot run ip");
+    assert!(
+        out.status.success(),
+        "ip {}: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// guest (192.168.122.11) — virbr0 [host, 192.168.122.1] uplink (10.0.0.1) — out (10.0.0.2).
+/// The outside has no route back to 192.168.122.0/24, so the guest's ping only succeeds
+/// with hvnet's masquerade; removing the rules breaks it again.
+#[test]
+fn nat_masquerades_guest_traffic() {
+    require_root!();
+    each_variant(|v, ipt| {
+        let (host, out, guest) = (TestNs::new(), TestNs::new(), TestNs::new());
+        let (h, o, g) = (host.0.as_str(), out.0.as_str(), guest.0.as_str());
+        ip(&["-n", h, "link", "add", "virbr0", "type", "bridge"]);
+        ip(&["-n", h, "addr", "add", "192.168.122.1/24", "dev", "virbr0"]);
+        ip(&[
+            "-n", h, "link", "add", "vg", "type", "veth", "peer", "eth0", "netns", g,
+        ]);
+        ip(&["-n", h, "link", "set", "vg", "master", "virbr0", "up"]);
+        ip(&["-n", h, "link", "set", "virbr0", "up"]);
+        ip(&[
+            "-n", h, "link", "add", "uplink", "type", "veth", "peer", "eth0", "netns", o,
+        ]);
+        ip(&["-n", h, "addr", "add", "10.0.0.1/24", "dev", "uplink"]);
+        ip(&["-n", h, "link", "set", "uplink", "up"]);
+        ip(&["-n", o, "addr", "add", "10.0.0.2/24", "dev", "eth0"]);
+        ip(&["-n", o, "link", "set", "eth0", "up"]);
+        ip(&["-n", g, "addr", "add", "192.168.122.11/24", "dev", "eth0"]);
+        ip(&["-n", g, "link", "set", "eth0", "up"]);
+        ip(&["-n", g, "route", "add", "default", "via", "192.168.122.1"]);
+        host.must("sysctl", &["-qw", "net.ipv4.ip_forward=1"]);
+        let ping = || guest.exec("ping", &["-c", "1", "-W", "1", "10.0.0.2"]).0;
+        let reach = || (0..3).any(|_| ping());
+
+        assert!(!ping(), "{}: reply without NAT", bin(v));
+        let rules = firewall::rules(
+            &[FwNetwork {
+                name: "default".into(),
+                kind: FwKind::Nat {
+                    uplink: Some(name("uplink")),
+                    port_range: None,
+                },
+                bridge: name("virbr0"),
+                subnet: "192.168.122.1/24".parse().expect("valid subnet"),
+            }],
+            &[],
+        )
+        .expect("no forwards");
+        ns_apply(&host, ipt, rules);
+        assert!(reach(), "{}: no reply with masquerade", bin(v));
+        let counters = host.must(bin(v), &["-t", "nat", "-S", "HVNET-PRT", "-v"]);
+        let masq = counters.lines().last().expect("HVNET-PRT has rules");
+        assert!(
+            masq.ends_with("-j MASQUERADE") && !masq.contains("-c 0 0"),
+            "{}: the catch-all masquerade counted nothing:\n{counters}",
+            bin(v)
+        );
+        host.with(ipt, |i| i.remove()).expect("remove");
+        assert!(!ping(), "{}: reply after remove", bin(v));
+    });
+}
+
+fn ns_apply(ns: &TestNs, ipt: &Iptables, rules: RuleSet) {
+    ns.with(ipt, move |i| i.apply(&rules))
+        .unwrap_or_else(|e| panic!("apply: {e}"));
+}
