@@ -7,15 +7,16 @@
 use std::fs;
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 use std::time::{Duration as StdDuration, Instant};
 
 use hvnet_core::dhcp::{DhcpConfig, DhcpHost, DhcpPaths, LEASE_FILE, LOG_FILE};
 use hvnet_core::types::{Duration, IfName, MacAddr};
 use hvnet_linux::dnsmasq::{self, Dnsmasq, DnsmasqError};
 use hvnet_linux::netns;
-use nix::sys::signal::{kill, Signal};
-use nix::unistd::Pid;
+
+mod common;
+use common::{eventually, ip, NetnsGuard};
 
 const MAC1: &str = "02:00:00:00:00:11";
 const MAC2: &str = "02:00:00:00:00:12";
@@ -47,27 +48,9 @@ fn udhcpc() -> Option<Vec<&'static str>> {
     }
 }
 
-fn run(cmd: &str, args: &[&str]) -> Output {
-    let out = Command::new(cmd)
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("{cmd} {args:?}: {e}"));
-    out
-}
-
-fn ip(args: &[&str]) -> String {
-    let out = run("ip", args);
-    assert!(
-        out.status.success(),
-        "ip {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
 /// Namespaces and a state directory, torn down on drop.
 struct Topo {
-    names: Vec<String>,
+    names: Vec<NetnsGuard>,
     dir: PathBuf,
 }
 
@@ -81,47 +64,27 @@ impl Topo {
             dir,
         };
         for ns in nss {
-            let name = format!("{base}-{ns}");
-            if netns::exists(&name) {
-                let _ = netns::delete(&name);
-            }
-            netns::create(&name).expect("create netns");
-            topo.names.push(name.clone());
-            ip(&["-n", &name, "link", "set", "lo", "up"]);
+            let guard = NetnsGuard::create(format!("{base}-{ns}"));
+            ip(&["-n", guard.name(), "link", "set", "lo", "up"]);
+            topo.names.push(guard);
         }
         topo
     }
 
     fn ns(&self, i: usize) -> &str {
-        &self.names[i]
+        self.names[i].name()
     }
 
     /// Pids of the processes in namespace `i` (`ip netns pids`).
     fn pids(&self, i: usize) -> Vec<i32> {
-        pids_in(self.ns(i))
+        common::pids_in(self.ns(i))
     }
-}
-
-fn pids_in(ns: &str) -> Vec<i32> {
-    let out = run("ip", &["netns", "pids", ns]);
-    String::from_utf8_lossy(&out.stdout)
-        .split_whitespace()
-        .filter_map(|p| p.parse().ok())
-        .collect()
 }
 
 impl Drop for Topo {
     fn drop(&mut self) {
-        for name in &self.names {
-            for pid in pids_in(name) {
-                eprintln!("cleanup: killing pid {pid} left in {name}");
-                let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
-                let _ = nix::sys::wait::waitpid(Pid::from_raw(pid), None);
-            }
-            if let Err(e) = netns::delete(name) {
-                eprintln!("cleanup: deleting {name}: {e}");
-            }
-        }
+        // The namespaces (and whatever still runs in them) go first.
+        self.names.clear();
         let _ = fs::remove_dir_all(&self.dir);
     }
 }
@@ -178,14 +141,6 @@ fn dhcp(client: &[&'static str], ns: &str) -> (Ipv4Addr, StdDuration) {
         .and_then(|a| a.parse().ok())
         .unwrap_or_else(|| panic!("no address on eth0 in {ns}: {addr}\nudhcpc: {stdout}"));
     (got, took)
-}
-
-fn wait_for(what: &str, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + StdDuration::from_secs(3);
-    while !f() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(StdDuration::from_millis(10));
-    }
 }
 
 #[test]
@@ -257,7 +212,7 @@ fn dnsmasq_static_and_dynamic_leases_and_live_host_reload() {
 
     let leasefile = dir.join(LEASE_FILE);
     let mac = |s: &str| s.parse::<MacAddr>().expect("mac");
-    wait_for("both leases in the leasefile", || {
+    eventually("both leases in the leasefile", || {
         let l = dnsmasq::leases(&leasefile).expect("leases");
         l.iter().any(|l| l.mac == mac(MAC1) && l.ip == ip1)
             && l.iter().any(|l| l.mac == mac(MAC2) && l.ip == ip2)
@@ -273,7 +228,7 @@ fn dnsmasq_static_and_dynamic_leases_and_live_host_reload() {
     dnsmasq::reload_hosts(&dir, &cfg2.hostsfile(), pid).expect("reload");
     let log = dir.join(LOG_FILE);
     let hosts_path = paths.hostsfile.display().to_string();
-    wait_for("dnsmasq to re-read the hostsfile", || {
+    eventually("dnsmasq to re-read the hostsfile", || {
         fs::read_to_string(&log)
             .unwrap_or_default()
             .contains(&format!("read {hosts_path}"))
@@ -284,7 +239,7 @@ fn dnsmasq_static_and_dynamic_leases_and_live_host_reload() {
     assert_eq!(ip2b, Ipv4Addr::new(192, 168, 100, 32));
     assert!(dnsmasq::is_alive(pid), "dnsmasq survived the reload");
     assert_eq!(dnsmasq::read_pid(&paths.pidfile), Some(pid), "same pid");
-    wait_for("the new lease", || {
+    eventually("the new lease", || {
         dnsmasq::leases(&leasefile)
             .expect("leases")
             .iter()

@@ -6,49 +6,34 @@
 //! (`iptables-nft`, `iptables-legacy`), skipping a flavour whose binaries are missing.
 
 use std::process::Command;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use hvnet_core::firewall::{self, Difference, Forward, FwKind, FwNetwork, Proto, RuleSet};
 use hvnet_core::types::IfName;
 use hvnet_linux::firewall::{FirewallBackend, Iptables, Variant};
 use hvnet_linux::netns;
 
-macro_rules! require_root {
-    () => {
-        if !nix::unistd::geteuid().is_root() {
-            eprintln!("skipping the test at {}:{}: needs root", file!(), line!());
-            return;
-        }
-    };
-}
+mod common;
+use common::{ip, require_root, status_of, NetnsGuard};
 
 /// A named namespace deleted on drop.
-struct TestNs(String);
+struct TestNs(NetnsGuard);
 
 impl TestNs {
     fn new() -> TestNs {
-        static NEXT: AtomicUsize = AtomicUsize::new(0);
-        let name = format!(
-            "hvfw-{}-{}",
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::Relaxed)
-        );
-        let _ = netns::delete(&name);
-        netns::create(&name).unwrap_or_else(|e| panic!("{e}"));
-        TestNs(name)
+        TestNs(NetnsGuard::unique("hvfw"))
+    }
+
+    fn name(&self) -> &str {
+        self.0.name()
     }
 
     /// `ip netns exec NS CMD ARGS…`, returning (success, stdout, stderr).
     fn exec(&self, cmd: &str, args: &[&str]) -> (bool, String, String) {
-        let out = Command::new("ip")
-            .args(["netns", "exec", &self.0, cmd])
-            .args(args)
-            .output()
-            .expect("cannot run ip netns exec");
-        (
-            out.status.success(),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
+        status_of(
+            Command::new("ip")
+                .args(["netns", "exec", self.name(), cmd])
+                .args(args),
+            "cannot run ip netns exec",
         )
     }
 
@@ -66,15 +51,7 @@ impl TestNs {
         f: impl FnOnce(&Iptables) -> T + Send + 'static,
     ) -> T {
         let ipt = ipt.clone();
-        netns::run_in(&self.0, move || f(&ipt)).unwrap_or_else(|e| panic!("{e}"))
-    }
-}
-
-impl Drop for TestNs {
-    fn drop(&mut self) {
-        if let Err(e) = netns::delete(&self.0) {
-            eprintln!("cleanup: {e}");
-        }
+        netns::run_in(self.name(), move || f(&ipt)).unwrap_or_else(|e| panic!("{e}"))
     }
 }
 
@@ -263,20 +240,6 @@ fn apply_check_remove_leave_foreign_rules_alone() {
     });
 }
 
-/// `ip ARGS…`, panicking on failure.
-fn ip(args: &[&str]) {
-    let out = Command::new("ip")
-        .args(args)
-        .output()
-        .expect("cannot run ip");
-    assert!(
-        out.status.success(),
-        "ip {}: {}",
-        args.join(" "),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 /// guest (192.168.122.11) — virbr0 [host, 192.168.122.1] uplink (10.0.0.1) — out (10.0.0.2).
 /// The outside has no route back to 192.168.122.0/24, so the guest's ping only succeeds
 /// with hvnet's masquerade; removing the rules breaks it again.
@@ -285,7 +248,7 @@ fn nat_masquerades_guest_traffic() {
     require_root!();
     each_variant(|v, ipt| {
         let (host, out, guest) = (TestNs::new(), TestNs::new(), TestNs::new());
-        let (h, o, g) = (host.0.as_str(), out.0.as_str(), guest.0.as_str());
+        let (h, o, g) = (host.name(), out.name(), guest.name());
         ip(&["-n", h, "link", "add", "virbr0", "type", "bridge"]);
         ip(&["-n", h, "addr", "add", "192.168.122.1/24", "dev", "virbr0"]);
         ip(&[

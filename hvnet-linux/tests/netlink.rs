@@ -8,31 +8,21 @@
 use std::fs::File;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::os::fd::AsRawFd;
-use std::process::Command;
 use std::thread;
 use std::time::Instant;
 
 use hvnet_linux::netlink::{
-    consts, BridgeInfo, BridgeOpts, Link, LinkChange, NlError, Request, RouteSpec, Rtnl,
+    consts, BridgeInfo, BridgeOpts, Link, LinkChange, Request, RouteSpec, Rtnl,
 };
 use nix::sched::{setns, unshare, CloneFlags};
 
-fn is_root() -> bool {
-    nix::unistd::geteuid().is_root()
-}
+mod common;
+use common::{all_ok, ip, is_root, link, one, veth};
 
 /// Runs `f` on a new thread in a fresh network namespace; skips without root.
 fn in_fresh_netns(test: &str, f: impl FnOnce() + Send + 'static) {
-    if !is_root() {
-        eprintln!("skipping {test}: needs root (network namespaces)");
-        return;
-    }
-    let worker = thread::spawn(move || {
-        unshare(CloneFlags::CLONE_NEWNET).expect("unshare(CLONE_NEWNET)");
-        f();
-    });
-    if let Err(panic) = worker.join() {
-        std::panic::resume_unwind(panic);
+    if !common::skip(test) {
+        common::in_fresh_netns(f);
     }
 }
 
@@ -60,40 +50,6 @@ fn in_netns<T: Send + 'static>(ns: &File, f: impl FnOnce() -> T + Send + 'static
     }
 }
 
-/// `ip ARGS...` in the calling thread's namespace (a child process inherits it).
-fn ip(args: &[&str]) -> String {
-    let out = Command::new("/usr/sbin/ip")
-        .args(args)
-        .output()
-        .expect("run ip");
-    assert!(
-        out.status.success(),
-        "ip {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn all_ok(results: Vec<Result<(), NlError>>) {
-    for r in results {
-        if let Err(e) = r {
-            panic!("request failed: {e}");
-        }
-    }
-}
-
-fn one(rtnl: &mut Rtnl, req: Request) -> Result<(), NlError> {
-    let mut results = rtnl.execute(&[req]);
-    assert_eq!(results.len(), 1);
-    results.remove(0)
-}
-
-fn link(rtnl: &mut Rtnl, name: &str) -> Link {
-    rtnl.get_link(name)
-        .expect("get_link")
-        .unwrap_or_else(|| panic!("link {name} missing"))
-}
-
 fn bridge(name: &str) -> Request {
     Request::NewBridge {
         name: name.into(),
@@ -102,18 +58,6 @@ fn bridge(name: &str) -> Request {
         stp: None,
         forward_delay_cs: None,
         group: None,
-    }
-}
-
-fn veth(name: &str, peer: &str) -> Request {
-    Request::NewVeth {
-        name: name.into(),
-        mtu: None,
-        mac: None,
-        group: None,
-        peer_name: peer.into(),
-        peer_mac: None,
-        peer_netns_fd: None,
     }
 }
 

@@ -10,8 +10,6 @@
 use std::net::Ipv4Addr;
 use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
-use std::process::Command;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -20,40 +18,23 @@ use hvnet_linux::netns::{self, NetnsError};
 use hvnet_linux::tap::{self, TapConfig, TapError};
 use hvnet_linux::{ping, sysctl};
 
-const IP: &str = "/usr/sbin/ip";
+mod common;
+use common::{eventually, ip, require_root, NetnsGuard};
+
 /// A uid and gid with no passwd/group entry, so that `ip` prints them as numbers.
 const UID: u32 = 4242;
 const GID: u32 = 4343;
 
-/// Returns early (passing) when not root.
-macro_rules! require_root {
-    () => {
-        if !nix::unistd::geteuid().is_root() {
-            eprintln!("skipping the test at {}:{}: needs root", file!(), line!());
-            return;
-        }
-    };
-}
-
 /// A named namespace that is deleted when dropped, even during a panic.
-struct TestNs(String);
+struct TestNs(NetnsGuard);
 
 impl TestNs {
     fn new() -> TestNs {
-        static NEXT: AtomicUsize = AtomicUsize::new(0);
-        let name = format!(
-            "hvt-{}-{}",
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::Relaxed)
-        );
-        // Clean up a leftover from an earlier run with the same pid.
-        let _ = netns::delete(&name);
-        netns::create(&name).unwrap_or_else(|e| panic!("{e}"));
-        TestNs(name)
+        TestNs(NetnsGuard::unique("hvt"))
     }
 
     fn name(&self) -> &str {
-        &self.0
+        self.0.name()
     }
 
     /// Runs `ip -n NS ARGS...`, panicking on failure; returns stdout.
@@ -67,28 +48,6 @@ impl TestNs {
     fn link_json(&self, dev: &str) -> String {
         self.ip(&["-j", "-d", "link", "show", "dev", dev])
     }
-}
-
-impl Drop for TestNs {
-    fn drop(&mut self) {
-        if let Err(e) = netns::delete(&self.0) {
-            eprintln!("cleanup: {e}");
-        }
-    }
-}
-
-fn ip(args: &[&str]) -> String {
-    let out = Command::new(IP)
-        .args(args)
-        .output()
-        .expect("cannot run /usr/sbin/ip");
-    assert!(
-        out.status.success(),
-        "ip {}: {}",
-        args.join(" "),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).expect("ip printed non-UTF-8")
 }
 
 /// The raw JSON value of the first `"key":` in `json` (a scalar: quotes of
@@ -117,18 +76,6 @@ fn flags(json: &str) -> Vec<String> {
         .map(|f| f.trim_matches('"').to_owned())
         .filter(|f| !f.is_empty())
         .collect()
-}
-
-/// Polls `cond` for up to 3 s (link state changes can be asynchronous).
-fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !cond() {
-        assert!(
-            start.elapsed() < Duration::from_secs(3),
-            "timed out: {what}"
-        );
-        thread::sleep(Duration::from_millis(10));
-    }
 }
 
 /// The inode of the calling thread's network namespace.

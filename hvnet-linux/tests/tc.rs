@@ -10,7 +10,6 @@
 use std::net::Ipv4Addr;
 use std::os::fd::AsRawFd;
 use std::process::Command;
-use std::thread;
 use std::time::{Duration, Instant};
 
 use hvnet_linux::netlink::{
@@ -18,20 +17,9 @@ use hvnet_linux::netlink::{
     Qdisc, QdiscKind, QdiscSpec, Request, Rtnl, TbfInfo,
 };
 use hvnet_linux::{netns, ping};
-use nix::sched::{unshare, CloneFlags};
 
-fn is_root() -> bool {
-    nix::unistd::geteuid().is_root()
-}
-
-/// Skips the test (returning `true`) without root.
-fn skip(test: &str) -> bool {
-    if is_root() {
-        return false;
-    }
-    eprintln!("skipping {test}: needs root (network namespaces)");
-    true
-}
+mod common;
+use common::{all_ok, in_fresh_netns, link, one, skip, status_of, veth, NetnsGuard};
 
 /// Skips the test (returning `true`) without root or without iproute2's
 /// `tc`, which it uses to cross-check.
@@ -50,21 +38,23 @@ fn skip_without_tc(test: &str) -> bool {
 }
 
 /// A named namespace for one test, deleted when dropped.
-struct Ns(String);
+struct Ns(NetnsGuard);
 
 impl Ns {
     fn new(tag: &str) -> Ns {
-        let name = format!("hvt-tc-{}-{tag}", std::process::id());
-        if netns::exists(&name) {
-            netns::delete(&name).expect("remove leftover namespace");
-        }
-        netns::create(&name).expect("create namespace");
-        Ns(name)
+        Ns(NetnsGuard::create(format!(
+            "hvt-tc-{}-{tag}",
+            std::process::id()
+        )))
+    }
+
+    fn name(&self) -> &str {
+        self.0.name()
     }
 
     /// Runs `f` on a thread inside the namespace.
     fn run<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> T {
-        netns::run_in(&self.0, f).unwrap_or_else(|e| panic!("{e}"))
+        netns::run_in(self.name(), f).unwrap_or_else(|e| panic!("{e}"))
     }
 
     /// `tc -n NS ARGS...`, which must succeed; its standard output.
@@ -76,57 +66,11 @@ impl Ns {
 
     /// `tc -n NS ARGS...`: success, standard output, standard error.
     fn tc_status(&self, args: &[&str]) -> (bool, String, String) {
-        let out = Command::new("tc")
-            .arg("-n")
-            .arg(&self.0)
-            .args(args)
-            .output()
-            .expect("run tc");
-        (
-            out.status.success(),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
+        status_of(
+            Command::new("tc").arg("-n").arg(self.name()).args(args),
+            "run tc",
         )
     }
-}
-
-impl Drop for Ns {
-    fn drop(&mut self) {
-        if let Err(e) = netns::delete(&self.0) {
-            eprintln!("warning: {e}");
-        }
-    }
-}
-
-/// Runs `f` on a new thread in a fresh, unnamed network namespace.
-fn in_fresh_netns(f: impl FnOnce() + Send + 'static) {
-    let worker = thread::spawn(move || {
-        unshare(CloneFlags::CLONE_NEWNET).expect("unshare(CLONE_NEWNET)");
-        f();
-    });
-    if let Err(panic) = worker.join() {
-        std::panic::resume_unwind(panic);
-    }
-}
-
-fn all_ok(results: Vec<Result<(), NlError>>) {
-    for r in results {
-        if let Err(e) = r {
-            panic!("request failed: {e}");
-        }
-    }
-}
-
-fn one(rtnl: &mut Rtnl, req: Request) -> Result<(), NlError> {
-    let mut results = rtnl.execute(&[req]);
-    assert_eq!(results.len(), 1);
-    results.remove(0)
-}
-
-fn link(rtnl: &mut Rtnl, name: &str) -> Link {
-    rtnl.get_link(name)
-        .expect("get_link")
-        .unwrap_or_else(|| panic!("link {name} missing"))
 }
 
 fn up(ifindex: u32) -> Request {
@@ -136,18 +80,6 @@ fn up(ifindex: u32) -> Request {
             up: Some(true),
             ..LinkChange::default()
         },
-    }
-}
-
-fn veth(name: &str, peer: &str) -> Request {
-    Request::NewVeth {
-        name: name.into(),
-        mtu: None,
-        mac: None,
-        group: None,
-        peer_name: peer.into(),
-        peer_mac: None,
-        peer_netns_fd: None,
     }
 }
 
@@ -364,7 +296,7 @@ fn ifb_ingress_redirect_shapes_traffic() {
     }
     let host = Ns::new("ifb");
     let guest = Ns::new("ifb-guest");
-    let guest_fd = netns::open(&guest.0).expect("open guest namespace");
+    let guest_fd = netns::open(guest.name()).expect("open guest namespace");
     let (rate, burst) = (6_250_000u64, 32 * 1024);
 
     // Host side: va (peer "eth0" in the guest namespace), ifb, the three
@@ -483,7 +415,7 @@ fn ifb_ingress_redirect_shapes_traffic() {
         ]));
     });
     let report = ping::ping(
-        Some(&guest.0),
+        Some(guest.name()),
         Ipv4Addr::new(10, 99, 0, 1),
         5,
         Duration::from_secs(10),
