@@ -52,6 +52,12 @@ pub enum Command {
         #[arg(long)]
         dry_run: bool,
     },
+    /// Compare the live host with the config; exit 1 listing each difference.
+    Check {
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
     /// Show bridges with their ports and addresses.
     Show {
         /// Machine-readable output.

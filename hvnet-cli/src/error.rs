@@ -12,13 +12,15 @@ pub enum CliError {
     Runtime(String),
     /// Another hvnet held the host lock for too long.
     Lock(String),
+    /// `check` found this many differences (already printed).
+    Drift(usize),
 }
 
 impl CliError {
     /// The process exit code.
     pub fn exit_code(&self) -> u8 {
         match self {
-            Self::Runtime(_) => 1,
+            Self::Runtime(_) | Self::Drift(_) => 1,
             Self::Input(_) => 2,
             Self::Lock(_) => 3,
         }
@@ -34,6 +36,7 @@ impl fmt::Display for CliError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Input(m) | Self::Runtime(m) | Self::Lock(m) => f.write_str(m),
+            Self::Drift(n) => write!(f, "{n} difference(s) between the host and the config"),
         }
     }
 }

@@ -27,6 +27,7 @@ fn dispatch(cli: &Cli) -> CliResult {
     }
     match &cli.command {
         Command::Plan => commands::plan::run(g),
+        Command::Check { json } => commands::check::run(g, *json),
         Command::Apply { dry_run } => commands::apply::run(g, *dry_run),
         Command::Show { json } => commands::show::run(g, *json),
         Command::Down { dry_run } => commands::down::run(g, *dry_run),

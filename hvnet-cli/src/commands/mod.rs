@@ -2,6 +2,7 @@
 
 pub mod apply;
 pub mod brdelall;
+pub mod check;
 pub mod demo;
 pub mod down;
 pub mod guest;
