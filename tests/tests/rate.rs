@@ -821,3 +821,53 @@ fn foreign_qdisc_is_untouched() {
     assert_eq!(ifbs(h), Vec::<String>::new(), "an IFB was created");
     assert!(hv_tbf(h, &port).is_none());
 }
+
+/// `hvnet rate GUEST NIC …` retunes live: only the NIC's tbf changes, no link is recreated,
+/// the carrier does not flap, and the config file is left alone (so `check` then reports
+/// the difference and `apply` restores the configured limit).
+#[test]
+fn rate_command_retunes_live() {
+    if !require_root() || !shaping_supported() {
+        return;
+    }
+    let t = Topo::new();
+    let h = t.h();
+    let cfg = t.config("live", Some(r#""10mbit""#));
+    t.hv.apply(&cfg);
+    t.bring_up_guests();
+    let (port, ifb) = (t.port(), t.ifb());
+    let idx = (t.ifindex(&port), t.ifindex(&ifb));
+    let carrier = carrier_changes(h, &port);
+    let text = std::fs::read_to_string(&cfg).unwrap();
+
+    let out = t.hv.run(&cfg, &["rate", "g1", "0", "--ingress", "20mbit"]);
+    out.ok();
+    assert_eq!(op_count(&out.stdout, "changed"), 1, "{out}");
+    let tbf = hv_tbf(h, &port).expect("tbf on the port");
+    assert_eq!(u64_of(&tbf["options"], "rate"), 20_000_000 / 8);
+    let ifb_tbf = hv_tbf(h, &ifb).expect("tbf on the IFB");
+    assert_eq!(
+        u64_of(&ifb_tbf["options"], "rate"),
+        10_000_000 / 8,
+        "egress untouched"
+    );
+    assert_eq!(
+        (t.ifindex(&port), t.ifindex(&ifb)),
+        idx,
+        "a link was recreated"
+    );
+    assert_eq!(carrier_changes(h, &port), carrier, "carrier flapped");
+    assert_eq!(
+        std::fs::read_to_string(&cfg).unwrap(),
+        text,
+        "config rewritten"
+    );
+
+    t.hv.run(&cfg, &["check"]).expect_code(1);
+    t.hv.apply(&cfg);
+    let tbf = hv_tbf(h, &port).expect("tbf on the port");
+    assert_eq!(u64_of(&tbf["options"], "rate"), 10_000_000 / 8);
+    t.hv.run(&cfg, &["rate", "nobody", "0", "1mbit"])
+        .expect_code(2);
+    t.hv.run(&cfg, &["rate", "g1", "0", "fast"]).expect_code(2);
+}
