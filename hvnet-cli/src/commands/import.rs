@@ -22,12 +22,23 @@ pub enum ImportWhat {
         /// The network XML file.
         file: PathBuf,
     },
+    /// One xl vif spec (`mac=00:16:3e:4f:94:a9,bridge=br0,rate=100Mb/s@20ms`, an entry of an
+    /// xl config's `vif = [ … ]`) → a [[guest]] with one [[guest.nic]] joining the network
+    /// named after the bridge. `rate` is parsed exactly like xl.
+    XlVif {
+        /// The spec: comma-separated key=value, as xl reads it (values cannot contain commas).
+        spec: String,
+        /// The guest's name in the emitted TOML.
+        #[arg(long, default_value = "xen-guest")]
+        guest: String,
+    },
 }
 
 pub fn run(what: &ImportWhat) -> CliResult {
     match what {
         ImportWhat::UsrGuestConfig { file } => usr_guest_config(file),
         ImportWhat::LibvirtNetwork { file } => libvirt_network(file),
+        ImportWhat::XlVif { spec, guest } => xl_vif(spec, guest),
     }
 }
 
@@ -76,4 +87,14 @@ fn libvirt_network(file: &Path) -> CliResult {
                 .join("\nhvnet: "),
         )),
     }
+}
+
+fn xl_vif(spec: &str, guest: &str) -> CliResult {
+    let out = hvnet_xen::import::xl_vif::import(spec, guest)
+        .map_err(|e| CliError::Input(e.to_string()))?;
+    for w in &out.warnings {
+        eprintln!("hvnet: {w}");
+    }
+    print!("{}", out.toml);
+    Ok(())
 }
