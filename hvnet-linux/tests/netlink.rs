@@ -235,6 +235,7 @@ fn set_link_changes() {
                     alias: Some("uplink to br0".into()),
                     group: Some(42),
                     bridge: None,
+                    port: None,
                 },
             ),
         ]));

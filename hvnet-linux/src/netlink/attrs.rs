@@ -86,7 +86,6 @@ impl<'a> MsgBuilder<'a> {
     }
 
     /// Appends a `u8` attribute.
-    #[cfg(test)]
     pub(crate) fn u8(&mut self, ty: u16, value: u8) -> &mut Self {
         self.attr(ty, &[value])
     }

@@ -208,6 +208,15 @@ pub(crate) const RTEXT_FILTER_SKIP_STATS: u32 = 1 << 3;
 
 pub(crate) const IFLA_INFO_KIND: u16 = 1;
 pub(crate) const IFLA_INFO_DATA: u16 = 2;
+pub(crate) const IFLA_INFO_SLAVE_KIND: u16 = 4;
+pub(crate) const IFLA_INFO_SLAVE_DATA: u16 = 5;
+
+/// Bridge port attributes (`IFLA_INFO_SLAVE_DATA` of a bridge port), all u8
+/// flags here. `IFLA_BRPORT_MODE` is hairpin mode.
+pub(crate) const IFLA_BRPORT_MODE: u16 = 4;
+pub(crate) const IFLA_BRPORT_LEARNING: u16 = 8;
+pub(crate) const IFLA_BRPORT_UNICAST_FLOOD: u16 = 9;
+pub(crate) const IFLA_BRPORT_ISOLATED: u16 = 33;
 
 pub(crate) const IFLA_BR_FORWARD_DELAY: u16 = 1;
 pub(crate) const IFLA_BR_STP_STATE: u16 = 5;

@@ -3,11 +3,13 @@
 
 use super::attrs::{get_i32, get_mac, get_string, get_u32, get_u8, Attrs, IfInfoMsg};
 use super::consts::{
-    IFF_UP, IFLA_ADDRESS, IFLA_BR_FORWARD_DELAY, IFLA_BR_STP_STATE, IFLA_CARRIER, IFLA_GROUP,
-    IFLA_IFALIAS, IFLA_IFNAME, IFLA_INFO_DATA, IFLA_INFO_KIND, IFLA_LINK, IFLA_LINKINFO,
-    IFLA_LINK_NETNSID, IFLA_MASTER, IFLA_MTU, IFLA_OPERSTATE, IFLA_STATS, IFLA_STATS64,
-    IFLA_TUN_GROUP, IFLA_TUN_MULTI_QUEUE, IFLA_TUN_NUM_QUEUES, IFLA_TUN_OWNER, IFLA_TUN_PERSIST,
-    IFLA_TUN_PI, IFLA_TUN_TYPE, IFLA_TUN_VNET_HDR, TUN_TYPE_TAP,
+    IFF_UP, IFLA_ADDRESS, IFLA_BRPORT_ISOLATED, IFLA_BRPORT_LEARNING, IFLA_BRPORT_MODE,
+    IFLA_BRPORT_UNICAST_FLOOD, IFLA_BR_FORWARD_DELAY, IFLA_BR_STP_STATE, IFLA_CARRIER, IFLA_GROUP,
+    IFLA_IFALIAS, IFLA_IFNAME, IFLA_INFO_DATA, IFLA_INFO_KIND, IFLA_INFO_SLAVE_DATA,
+    IFLA_INFO_SLAVE_KIND, IFLA_LINK, IFLA_LINKINFO, IFLA_LINK_NETNSID, IFLA_MASTER, IFLA_MTU,
+    IFLA_OPERSTATE, IFLA_STATS, IFLA_STATS64, IFLA_TUN_GROUP, IFLA_TUN_MULTI_QUEUE,
+    IFLA_TUN_NUM_QUEUES, IFLA_TUN_OWNER, IFLA_TUN_PERSIST, IFLA_TUN_PI, IFLA_TUN_TYPE,
+    IFLA_TUN_VNET_HDR, TUN_TYPE_TAP,
 };
 use super::stats::{parse_link_stats32, parse_link_stats64, LinkStats};
 
@@ -49,6 +51,9 @@ pub struct Link {
     pub bridge: Option<BridgeInfo>,
     /// Tun/tap settings, for `kind == Some("tun")`.
     pub tun: Option<TunInfo>,
+    /// Bridge port settings, for a port of a bridge (`IFLA_INFO_SLAVE_KIND`
+    /// `"bridge"`).
+    pub port: Option<BridgePortInfo>,
     /// Counters: only from [`Rtnl::dump_links_with_stats`](super::Rtnl::dump_links_with_stats);
     /// `None` from the other queries, so that reports of an unchanged link
     /// compare equal.
@@ -70,6 +75,20 @@ pub struct BridgeInfo {
     /// `IFLA_BR_FORWARD_DELAY` in centiseconds (USER_HZ): `ip link ...
     /// forward_delay 1500` is 15 s.
     pub forward_delay_cs: u32,
+}
+
+/// Bridge port settings (`IFLA_INFO_SLAVE_DATA` of a bridge port,
+/// `IFLA_BRPORT_*`), as `bridge -d link show` reports them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct BridgePortInfo {
+    /// Hairpin mode (`IFLA_BRPORT_MODE`).
+    pub hairpin: bool,
+    /// Port isolation (`IFLA_BRPORT_ISOLATED`).
+    pub isolated: bool,
+    /// Address learning (`IFLA_BRPORT_LEARNING`).
+    pub learning: bool,
+    /// Unknown-unicast flooding (`IFLA_BRPORT_UNICAST_FLOOD`).
+    pub flood: bool,
 }
 
 /// Tun/tap settings (`IFLA_INFO_DATA` of a tun device, `IFLA_TUN_*`).
@@ -114,6 +133,8 @@ fn parse_link_opts(payload: &[u8], with_stats: bool) -> Option<Link> {
     };
     let mut name = None;
     let mut info_data = None;
+    let mut slave_kind = None;
+    let mut slave_data = None;
     let mut stats32 = None;
     for (ty, p) in Attrs::new(attrs) {
         match ty {
@@ -134,6 +155,8 @@ fn parse_link_opts(payload: &[u8], with_stats: bool) -> Option<Link> {
                     match ity {
                         IFLA_INFO_KIND => link.kind = Some(get_string(ip)),
                         IFLA_INFO_DATA => info_data = Some(ip),
+                        IFLA_INFO_SLAVE_KIND => slave_kind = Some(get_string(ip)),
+                        IFLA_INFO_SLAVE_DATA => slave_data = Some(ip),
                         _ => {}
                     }
                 }
@@ -152,7 +175,25 @@ fn parse_link_opts(payload: &[u8], with_stats: bool) -> Option<Link> {
             _ => {}
         }
     }
+    if let (Some("bridge"), Some(data)) = (slave_kind.as_deref(), slave_data) {
+        link.port = Some(parse_bridge_port(data));
+    }
     Some(link)
+}
+
+fn parse_bridge_port(data: &[u8]) -> BridgePortInfo {
+    let mut port = BridgePortInfo::default();
+    let flag = |p: &[u8]| get_u8(p).is_some_and(|v| v != 0);
+    for (ty, p) in Attrs::new(data) {
+        match ty {
+            IFLA_BRPORT_MODE => port.hairpin = flag(p),
+            IFLA_BRPORT_ISOLATED => port.isolated = flag(p),
+            IFLA_BRPORT_LEARNING => port.learning = flag(p),
+            IFLA_BRPORT_UNICAST_FLOOD => port.flood = flag(p),
+            _ => {}
+        }
+    }
+    port
 }
 
 fn parse_bridge(data: &[u8]) -> BridgeInfo {
@@ -244,6 +285,7 @@ mod tests {
                     forward_delay_cs: 200
                 }),
                 tun: None,
+                port: None,
                 stats: None,
             }
         );
@@ -299,6 +341,49 @@ mod tests {
         assert_eq!(link.kind.as_deref(), Some("veth"));
         assert_eq!((link.link, link.link_netnsid), (Some(11), Some(0)));
         assert_eq!((link.bridge, link.tun), (None, None));
+    }
+
+    #[test]
+    fn bridge_port() {
+        let buf = message(|m| {
+            m.bytes(&ifinfomsg(12, 0, 0))
+                .str(IFLA_IFNAME, "vg1")
+                .u32(IFLA_MASTER, 7);
+            let li = m.begin_nest(IFLA_LINKINFO);
+            m.str(IFLA_INFO_KIND, "veth");
+            m.str(IFLA_INFO_SLAVE_KIND, "bridge");
+            let data = m.begin_nest(IFLA_INFO_SLAVE_DATA);
+            m.u8(1, 3) // IFLA_BRPORT_STATE: forwarding
+                .u8(IFLA_BRPORT_MODE, 1)
+                .u8(IFLA_BRPORT_LEARNING, 1)
+                .u8(IFLA_BRPORT_UNICAST_FLOOD, 0)
+                .u8(IFLA_BRPORT_ISOLATED, 1);
+            m.end_nest(data);
+            m.end_nest(li);
+        });
+        let link = parse(&buf).expect("link");
+        assert_eq!(link.kind.as_deref(), Some("veth"));
+        assert_eq!(
+            link.port,
+            Some(BridgePortInfo {
+                hairpin: true,
+                isolated: true,
+                learning: true,
+                flood: false,
+            })
+        );
+
+        // A port of another kind of master (e.g. a bond) is not a bridge port.
+        let buf = message(|m| {
+            m.bytes(&ifinfomsg(12, 0, 0)).str(IFLA_IFNAME, "eth0");
+            let li = m.begin_nest(IFLA_LINKINFO);
+            m.str(IFLA_INFO_SLAVE_KIND, "bond");
+            let data = m.begin_nest(IFLA_INFO_SLAVE_DATA);
+            m.u8(IFLA_BRPORT_MODE, 1);
+            m.end_nest(data);
+            m.end_nest(li);
+        });
+        assert_eq!(parse(&buf).expect("link").port, None);
     }
 
     #[test]

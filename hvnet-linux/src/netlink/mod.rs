@@ -6,8 +6,8 @@
 //!   which sends many [`Request`]s per `sendmsg` and reports one result each.
 //! * [`Link`] (with [`LinkStats`] from [`Rtnl::dump_links_with_stats`]),
 //!   [`Addr`], [`Route`] — what the dumps report.
-//! * [`Request`], [`LinkChange`], [`BridgeOpts`], [`RouteSpec`] — what can be
-//!   changed.
+//! * [`Request`], [`LinkChange`], [`BridgeOpts`], [`BridgePortOpts`],
+//!   [`RouteSpec`] — what can be changed.
 //! * Traffic control (rate limiting in both directions): [`QdiscSpec`],
 //!   [`ClassSpec`], [`FilterSpec`] in requests; [`Qdisc`], [`TcClass`],
 //!   [`TcFilter`] from [`Rtnl::dump_qdiscs`], [`Rtnl::dump_classes`] and
@@ -38,8 +38,8 @@ mod tc_encode;
 
 pub use addr::Addr;
 pub use error::NlError;
-pub use link::{BridgeInfo, Link, TunInfo};
-pub use request::{BridgeOpts, LinkChange, Request, RouteSpec};
+pub use link::{BridgeInfo, BridgePortInfo, Link, TunInfo};
+pub use request::{BridgeOpts, BridgePortOpts, LinkChange, Request, RouteSpec};
 pub use route::Route;
 pub use socket::Rtnl;
 pub use stats::{LinkStats, TcStats};
