@@ -3,6 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use hvnet_core::config::Config;
+use hvnet_linux::accounts::SystemAccounts;
 use hvnet_linux::lock::{HostLock, LockError};
 use hvnet_linux::{netns, LinuxHost};
 
@@ -39,7 +40,8 @@ pub fn load_config(g: &Global) -> CliResult<Config> {
     let path = &g.config;
     let text = std::fs::read_to_string(path)
         .map_err(|e| CliError::Input(format!("{}: cannot read config: {e}", path.display())))?;
-    Config::parse(&text, &path.display().to_string()).map_err(|e| CliError::Input(e.to_string()))
+    Config::parse_with(&text, &path.display().to_string(), &SystemAccounts)
+        .map_err(|e| CliError::Input(e.to_string()))
 }
 
 /// Takes the host's apply lock, waiting up to `--lock-timeout`.

@@ -49,11 +49,16 @@ impl NicBackend for KvmBackend {
 
     fn host_link(&self, guest: &Guest, nic: &Nic, network: &Network, name: IfName) -> LinkSpec {
         let kind = match &nic.kind {
-            NicType::Tap { vnet_hdr, queues } => LinkKind::Tap(TapOpts {
+            NicType::Tap {
+                vnet_hdr,
+                queues,
+                uid,
+                gid,
+            } => LinkKind::Tap(TapOpts {
                 vnet_hdr: *vnet_hdr,
                 multi_queue: *queues > 1,
-                uid: None,
-                gid: None,
+                uid: *uid,
+                gid: *gid,
             }),
             NicType::Veth { netns, peer } => LinkKind::Veth(VethPeer {
                 name: peer.clone(),

@@ -54,7 +54,9 @@ pub fn args(nics: &[GuestNic<'_>]) -> String {
     for n in nics {
         let id = format!("net{}", n.index);
         match &n.nic.kind {
-            NicType::Tap { vnet_hdr, queues } => {
+            NicType::Tap {
+                vnet_hdr, queues, ..
+            } => {
                 let mut netdev = format!(
                     "tap,id={id},ifname={},script=no,downscript=no",
                     opt_value(n.ifname.as_str())

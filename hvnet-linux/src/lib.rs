@@ -14,6 +14,7 @@
 
 #![warn(missing_docs)]
 
+pub mod accounts;
 pub mod dnsmasq;
 mod execute;
 pub mod firewall;

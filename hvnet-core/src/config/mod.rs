@@ -26,6 +26,28 @@ pub use diag::{ConfigError, Diagnostic};
 
 use crate::types::{IfName, Ipv4Cidr, MacAddr, MacPrefix, RateSpec};
 
+/// Resolves user and group names to ids (the host's passwd and group databases; hvnet-linux
+/// implements it).
+pub trait Accounts {
+    /// The uid of user `name`.
+    fn uid(&self, name: &str) -> Option<u32>;
+    /// The gid of group `name`.
+    fn gid(&self, name: &str) -> Option<u32>;
+}
+
+/// Resolves no names: only numeric ids are accepted.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoAccounts;
+
+impl Accounts for NoAccounts {
+    fn uid(&self, _: &str) -> Option<u32> {
+        None
+    }
+    fn gid(&self, _: &str) -> Option<u32> {
+        None
+    }
+}
+
 /// A validated configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
@@ -134,6 +156,10 @@ pub enum NicType {
         vnet_hdr: bool,
         /// Number of queues; more than one makes the tap multiqueue.
         queues: u32,
+        /// Owning uid (TUNSETOWNER), so an unprivileged QEMU may open the tap.
+        uid: Option<u32>,
+        /// Owning gid (TUNSETGROUP).
+        gid: Option<u32>,
     },
     /// A veth pair whose peer lives in the named network namespace (a container-like guest).
     Veth {
@@ -176,7 +202,17 @@ impl Config {
     ///
     /// Returns every problem found, each with file, line, column and field.
     pub fn parse(text: &str, file: &str) -> Result<Config, ConfigError> {
-        validate::parse(text, file)
+        validate::parse(text, file, &NoAccounts)
+    }
+
+    /// Like [`Config::parse`], resolving user and group names (a tap's `owner`/`group`)
+    /// through `accounts`; [`Config::parse`] accepts numeric ids only.
+    pub fn parse_with(
+        text: &str,
+        file: &str,
+        accounts: &dyn Accounts,
+    ) -> Result<Config, ConfigError> {
+        validate::parse(text, file, accounts)
     }
 
     /// The network with this name.

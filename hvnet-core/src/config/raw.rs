@@ -61,6 +61,10 @@ pub(crate) struct RawNic {
     pub netns: Option<S<String>>,
     pub peer: Option<S<String>>,
     pub vnet_hdr: Option<S<bool>>,
+    /// Tap owner: a uid or a user name.
+    pub owner: Option<S<toml::Value>>,
+    /// Tap group: a gid or a group name.
+    pub group: Option<S<toml::Value>>,
     pub queues: Option<S<i64>>,
     /// A rate string (both directions) or a table `{ egress, ingress, burst }`.
     pub rate: Option<S<toml::Value>>,

@@ -6,7 +6,9 @@ use std::str::FromStr;
 
 use super::diag::{ConfigError, Diagnostic, Locator};
 use super::raw::{RawConfig, RawGuest, RawNetwork, RawNic, S};
-use super::{Config, Guest, HostSettings, Lifetime, Network, NetworkKind, Nic, NicRate, NicType};
+use super::{
+    Accounts, Config, Guest, HostSettings, Lifetime, Network, NetworkKind, Nic, NicRate, NicType,
+};
 use crate::types::{ByteSize, IfName, Ipv4Cidr, MacAddr, MacPrefix, RateSpec};
 
 /// Longest network, guest or namespace name.
@@ -15,7 +17,11 @@ const MAX_NAME: usize = 64;
 /// Ports a Linux bridge can hold (BR_MAX_PORTS is 1024 and port number 0 is reserved).
 pub const MAX_BRIDGE_PORTS: usize = 1023;
 
-pub(super) fn parse(text: &str, file: &str) -> Result<Config, ConfigError> {
+pub(super) fn parse(
+    text: &str,
+    file: &str,
+    accounts: &dyn Accounts,
+) -> Result<Config, ConfigError> {
     let loc = Locator::new(file, text);
     let raw: RawConfig = toml::from_str(text).map_err(|e| ConfigError {
         diagnostics: vec![loc.toml_error(&e)],
@@ -23,6 +29,7 @@ pub(super) fn parse(text: &str, file: &str) -> Result<Config, ConfigError> {
     let mut v = Validator {
         loc: &loc,
         diags: Vec::new(),
+        accounts,
     };
     let cfg = v.config(raw);
     if v.diags.is_empty() {
@@ -38,6 +45,7 @@ pub(super) fn parse(text: &str, file: &str) -> Result<Config, ConfigError> {
 struct Validator<'a> {
     loc: &'a Locator<'a>,
     diags: Vec<Diagnostic>,
+    accounts: &'a dyn Accounts,
 }
 
 impl Validator<'_> {
@@ -433,15 +441,27 @@ impl Validator<'_> {
                     Some(q) => u32::try_from(*q.get_ref()).unwrap_or(1),
                     None => 1,
                 };
+                let uid = n
+                    .owner
+                    .as_ref()
+                    .and_then(|o| self.account(o, &format!("{at}.owner"), "user"));
+                let gid = n
+                    .group
+                    .as_ref()
+                    .and_then(|g| self.account(g, &format!("{at}.group"), "group"));
                 Some(NicType::Tap {
                     vnet_hdr: n.vnet_hdr.as_ref().is_none_or(|v| *v.get_ref()),
                     queues,
+                    uid,
+                    gid,
                 })
             }
             "veth" => {
                 for (opt, span) in [
                     ("vnet_hdr", n.vnet_hdr.as_ref().map(|s| s.span())),
                     ("queues", n.queues.as_ref().map(|s| s.span())),
+                    ("owner", n.owner.as_ref().map(|s| s.span())),
+                    ("group", n.group.as_ref().map(|s| s.span())),
                 ] {
                     if let Some(span) = span {
                         self.err(
@@ -624,6 +644,42 @@ impl Validator<'_> {
                     r.span(),
                     field,
                     "rate must be a string (\"100mbit\") or a table { egress, ingress, burst }",
+                );
+                None
+            }
+        }
+    }
+
+    /// A tap's `owner`/`group`: a numeric id, or a name the host knows.
+    fn account(&mut self, v: &S<toml::Value>, field: &str, what: &str) -> Option<u32> {
+        match v.get_ref() {
+            toml::Value::Integer(n) => match u32::try_from(*n) {
+                Ok(id) if id != u32::MAX => Some(id),
+                _ => {
+                    self.err(
+                        v.span(),
+                        field,
+                        format!("{what} id {n} is out of range: 0 to 4294967294"),
+                    );
+                    None
+                }
+            },
+            toml::Value::String(name) => {
+                let id = if what == "user" {
+                    self.accounts.uid(name)
+                } else {
+                    self.accounts.gid(name)
+                };
+                if id.is_none() {
+                    self.err(v.span(), field, format!("no {what} named {name:?} on this host (give a name it knows, or a numeric id)"));
+                }
+                id
+            }
+            _ => {
+                self.err(
+                    v.span(),
+                    field,
+                    format!("{what} must be a name or a numeric id"),
                 );
                 None
             }
