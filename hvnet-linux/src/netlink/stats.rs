@@ -31,22 +31,16 @@ pub struct LinkStats {
 /// Parses `struct rtnl_link_stats64`: eight leading `u64`s, in the order
 /// rx/tx packets, rx/tx bytes, rx/tx errors, rx/tx dropped.
 pub(crate) fn parse_link_stats64(p: &[u8]) -> Option<LinkStats> {
-    let field = |i: usize| get_u64(p.get(i * 8..)?);
-    Some(LinkStats {
-        rx_packets: field(0)?,
-        tx_packets: field(1)?,
-        rx_bytes: field(2)?,
-        tx_bytes: field(3)?,
-        rx_errors: field(4)?,
-        tx_errors: field(5)?,
-        rx_dropped: field(6)?,
-        tx_dropped: field(7)?,
-    })
+    from_fields(|i| get_u64(p.get(i * 8..)?))
 }
 
 /// Parses `struct rtnl_link_stats`: the same fields as `u32`s.
 pub(crate) fn parse_link_stats32(p: &[u8]) -> Option<LinkStats> {
-    let field = |i: usize| get_u32(p.get(i * 4..)?).map(u64::from);
+    from_fields(|i| get_u32(p.get(i * 4..)?).map(u64::from))
+}
+
+/// The eight leading counters, in the kernel's order, read by `field(index)`.
+fn from_fields(field: impl Fn(usize) -> Option<u64>) -> Option<LinkStats> {
     Some(LinkStats {
         rx_packets: field(0)?,
         tx_packets: field(1)?,
