@@ -19,14 +19,16 @@
 //! and waits up to ~3 s for an answer (libvirt's guests wait those 3 s on
 //! every first boot). The check protects against hosts that configured a pool
 //! address by hand. hvnet disables it (`no-ping`) only when it is provably
-//! redundant, i.e. when [`DhcpConfig::no_ping_safe`] holds: none of the
-//! addresses hvnet itself assigns (the listen address, the router, every
-//! static host) lies inside the dynamic pool. Combined with
+//! redundant, i.e. when [`DhcpConfig::no_ping_safe`] holds: neither the
+//! host's own address nor the router lies inside the dynamic pool. Every
+//! other address a guest of an hvnet network is meant to have is a
+//! reservation in the hostsfile (static hosts and guest NICs with an `ip`),
+//! which dnsmasq never hands out dynamically. Combined with
 //! `dhcp-authoritative` on a bridge that only hvnet's dnsmasq serves, every
 //! pool address is then either free or leased by this very daemon (whose
 //! leasefile it remembers). Otherwise the check is kept as a safety net.
-//! Config validation rejects a host address or static IP inside the range, so
-//! in practice hvnet always emits `no-ping`.
+//! Config validation rejects a host address inside the range, so in practice
+//! hvnet always emits `no-ping`.
 
 use std::fmt::Write as _;
 use std::net::Ipv4Addr;
@@ -127,12 +129,12 @@ pub struct DhcpConfig {
     pub interface: IfName,
     /// The host's address on that bridge.
     pub listen: Ipv4Addr,
-    /// The dynamic pool.
-    pub range: Ipv4Range,
+    /// The dynamic pool; `None` serves static hosts only.
+    pub range: Option<Ipv4Range>,
     /// The subnet mask handed out.
     pub netmask: Ipv4Addr,
-    /// Lease time (at least [`MIN_LEASE_SECS`] is written).
-    pub lease_time: Duration,
+    /// Lease time (at least [`MIN_LEASE_SECS`] is written); `None` is infinite.
+    pub lease_time: Option<Duration>,
     /// The default router handed out; `None` (isolated networks) sends an
     /// empty router option, so clients install no default route.
     pub router: Option<Ipv4Addr>,
@@ -191,15 +193,20 @@ impl DhcpConfig {
     /// assigns itself (listen address, router, static hosts) is in the
     /// dynamic pool. See the module documentation.
     pub fn no_ping_safe(&self) -> bool {
-        let fixed = std::iter::once(self.listen)
-            .chain(self.router)
-            .chain(self.hosts.iter().map(|h| h.ip));
-        !fixed.into_iter().any(|ip| self.range.contains(ip))
+        let Some(range) = self.range else {
+            return true;
+        };
+        let fixed = std::iter::once(self.listen).chain(self.router);
+        !fixed.into_iter().any(|ip| range.contains(ip))
     }
 
-    /// Lease time in whole seconds as written (at least [`MIN_LEASE_SECS`]).
-    pub fn lease_secs(&self) -> u64 {
-        self.lease_time.as_secs().max(MIN_LEASE_SECS)
+    /// Lease time as dnsmasq's `dhcp-range` takes it: whole seconds (at least
+    /// [`MIN_LEASE_SECS`]) or `infinite`.
+    pub fn lease_text(&self) -> String {
+        match self.lease_time {
+            Some(d) => d.as_secs().max(MIN_LEASE_SECS).to_string(),
+            None => "infinite".to_string(),
+        }
     }
 
     /// The dnsmasq configuration file, one option a line.
@@ -232,18 +239,24 @@ impl DhcpConfig {
         line(&format!("listen-address={}", self.listen));
         line("dhcp-authoritative");
         line("dhcp-no-override");
-        line(&format!(
-            "dhcp-range={},{},{},{}",
-            self.range.start(),
-            self.range.end(),
-            self.netmask,
-            self.lease_secs()
-        ));
-        let max = self
-            .range
-            .len()
-            .saturating_add(self.hosts.len() as u64)
-            .max(1);
+        match self.range {
+            Some(r) => line(&format!(
+                "dhcp-range={},{},{},{}",
+                r.start(),
+                r.end(),
+                self.netmask,
+                self.lease_text()
+            )),
+            None => line(&format!(
+                "dhcp-range={},static,{},{}",
+                Ipv4Addr::from(u32::from(self.listen) & u32::from(self.netmask)),
+                self.netmask,
+                self.lease_text()
+            )),
+        }
+        // Every address of the subnet could hold a lease. Not derived from the static
+        // hosts, so that adding one leaves the conf (and the running daemon) untouched.
+        let max = u64::from(!u32::from(self.netmask)).saturating_sub(1).max(1);
         line(&format!("dhcp-lease-max={max}"));
         match self.router {
             Some(r) => line(&format!("dhcp-option=3,{r}")),
@@ -278,7 +291,7 @@ impl DhcpConfig {
 
 /// A DNS name: dot-separated labels of letters, digits and `-` (not at a
 /// label's ends), 1–63 bytes each, 253 in all.
-fn is_dns_name(name: &str) -> bool {
+pub fn is_dns_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 253
         && name.split('.').all(|l| {
@@ -306,9 +319,9 @@ mod tests {
         DhcpConfig {
             interface: IfName::new("virbr0").expect("ifname"),
             listen: ip("192.168.122.1"),
-            range: "192.168.122.2-192.168.122.254".parse().expect("range"),
+            range: Some("192.168.122.2-192.168.122.254".parse().expect("range")),
             netmask: ip("255.255.255.0"),
-            lease_time: Duration::from_secs(3600),
+            lease_time: Some(Duration::from_secs(3600)),
             router: Some(ip("192.168.122.1")),
             dns: true,
             hosts: vec![],
@@ -323,7 +336,7 @@ mod tests {
     #[test]
     fn dhcp_nat_conf_golden() {
         let mut c = nat();
-        c.range = "192.168.122.100-192.168.122.199".parse().expect("range");
+        c.range = Some("192.168.122.100-192.168.122.199".parse().expect("range"));
         c.hosts.push(DhcpHost {
             mac: mac("52:54:00:00:00:01"),
             ip: ip("192.168.122.10"),
@@ -345,7 +358,7 @@ listen-address=192.168.122.1
 dhcp-authoritative
 dhcp-no-override
 dhcp-range=192.168.122.100,192.168.122.199,255.255.255.0,3600
-dhcp-lease-max=101
+dhcp-lease-max=254
 dhcp-option=3,192.168.122.1
 no-ping
 dhcp-hostsfile=/run/hvnet/default/hosts
@@ -361,10 +374,10 @@ pid-file=/run/hvnet/default/dnsmasq.pid
         let mut c = nat();
         c.interface = IfName::new("hostonly0").expect("ifname");
         c.listen = ip("10.9.0.1");
-        c.range = "10.9.0.50-10.9.0.59".parse().expect("range");
+        c.range = Some("10.9.0.50-10.9.0.59".parse().expect("range"));
         c.router = None;
         c.dns = false;
-        c.lease_time = Duration::from_secs(30); // raised to dnsmasq's minimum
+        c.lease_time = Some(Duration::from_secs(30)); // raised to dnsmasq's minimum
         assert_eq!(
             c.conf(&paths()),
             "# Generated by hvnet; rewritten on apply, do not edit.
@@ -379,7 +392,7 @@ listen-address=10.9.0.1
 dhcp-authoritative
 dhcp-no-override
 dhcp-range=10.9.0.50,10.9.0.59,255.255.255.0,120
-dhcp-lease-max=10
+dhcp-lease-max=254
 dhcp-option=3
 no-ping
 dhcp-hostsfile=/run/hvnet/default/hosts
@@ -393,19 +406,28 @@ pid-file=/run/hvnet/default/dnsmasq.pid
     fn dhcp_ping_check_kept_when_pool_holds_a_fixed_address() {
         // The default libvirt-like pool .2-.254 does not hold .1 ...
         assert!(nat().no_ping_safe());
-        // ... but a static host inside it keeps dnsmasq's ping check.
+        // ... and a static host inside it is a reservation dnsmasq never hands out
+        // dynamically, so the check stays off.
         let mut c = nat();
         c.hosts.push(DhcpHost {
             mac: mac("52:54:00:00:00:01"),
             ip: ip("192.168.122.50"),
             name: None,
         });
-        assert!(!c.no_ping_safe());
-        assert!(!c.conf(&paths()).contains("no-ping"));
-        // So does a listen address inside the pool.
+        assert!(c.no_ping_safe());
+        // A listen address inside the pool keeps dnsmasq's ping check.
         let mut c = nat();
         c.listen = ip("192.168.122.2");
         assert!(!c.no_ping_safe());
+        assert!(!c.conf(&paths()).contains("no-ping"));
+        // Static hosts only: no pool, nothing to ping.
+        let mut c = nat();
+        c.range = None;
+        c.lease_time = None;
+        assert!(c.no_ping_safe());
+        assert!(c
+            .conf(&paths())
+            .contains("dhcp-range=192.168.122.0,static,255.255.255.0,infinite\n"));
     }
 
     #[test]

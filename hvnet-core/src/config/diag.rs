@@ -126,21 +126,18 @@ impl<'a> Locator<'a> {
             }
             if let Some(name) = t.strip_prefix("[[").and_then(|r| r.split("]]").next()) {
                 let name = name.trim().to_string();
-                let n = match counts.iter_mut().find(|(k, _)| *k == name) {
-                    Some((_, c)) => {
-                        *c += 1;
-                        *c - 1
-                    }
-                    None => {
-                        counts.push((name.clone(), 1));
-                        0
-                    }
-                };
+                match counts.iter_mut().find(|(k, _)| *k == name) {
+                    Some((_, c)) => *c += 1,
+                    None => counts.push((name.clone(), 1)),
+                }
                 let child = format!("{name}.");
                 counts.retain(|(k, _)| !k.starts_with(&child));
-                table = indexed_path(&name, n, &counts);
+                table = indexed_path(&name, &counts);
             } else if let Some(name) = t.strip_prefix('[').and_then(|r| r.split(']').next()) {
-                table = name.trim().to_string();
+                let name = name.trim().to_string();
+                let child = format!("{name}.");
+                counts.retain(|(k, _)| !k.starts_with(&child));
+                table = indexed_path(&name, &counts);
             }
         }
         let key = self
@@ -164,8 +161,9 @@ impl<'a> Locator<'a> {
     }
 }
 
-/// `guest.nic` as the 3rd nic of the 2nd guest becomes `guest[1].nic[2]`.
-fn indexed_path(name: &str, n: usize, counts: &[(String, usize)]) -> String {
+/// `guest.nic` as the 3rd nic of the 2nd guest becomes `guest[1].nic[2]`; a plain table
+/// under an array of tables (`[network.dhcp]`) gets no index: `network[0].dhcp`.
+fn indexed_path(name: &str, counts: &[(String, usize)]) -> String {
     let parts: Vec<&str> = name.split('.').map(str::trim).collect();
     let mut out = String::new();
     for (i, p) in parts.iter().enumerate() {
@@ -173,15 +171,9 @@ fn indexed_path(name: &str, n: usize, counts: &[(String, usize)]) -> String {
             out.push('.');
         }
         out.push_str(p);
-        if i + 1 == parts.len() {
-            out.push_str(&format!("[{n}]"));
-        } else {
-            let parent = parts[..=i].join(".");
-            let idx = counts
-                .iter()
-                .find(|(k, _)| *k == parent)
-                .map_or(0, |(_, c)| c.saturating_sub(1));
-            out.push_str(&format!("[{idx}]"));
+        let prefix = parts[..=i].join(".");
+        if let Some((_, c)) = counts.iter().find(|(k, _)| *k == prefix) {
+            out.push_str(&format!("[{}]", c.saturating_sub(1)));
         }
     }
     out
@@ -211,5 +203,20 @@ mod tests {
         let src2 = "[[guest]]\n[[guest.nic]]\n[[guest.nic]]\n[[guest]]\n[[guest.nic]]\nmtu = 1\n";
         let l = Locator::new("f", src2);
         assert_eq!(l.field_at(src2.find("mtu").unwrap()), "guest[1].nic[0].mtu");
+    }
+
+    #[test]
+    fn field_path_through_plain_subtables() {
+        let src = "[[network]]\n[[network]]\n[network.dhcp]\nrange = 1\n[[network.dhcp.host]]\n[[network.dhcp.host]]\nmac = 2\n[host]\nx = 3\n";
+        let l = Locator::new("f", src);
+        assert_eq!(
+            l.field_at(src.find("range").unwrap()),
+            "network[1].dhcp.range"
+        );
+        assert_eq!(
+            l.field_at(src.find("mac").unwrap()),
+            "network[1].dhcp.host[1].mac"
+        );
+        assert_eq!(l.field_at(src.find("x =").unwrap()), "host.x");
     }
 }

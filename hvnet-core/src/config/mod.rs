@@ -24,7 +24,11 @@ mod validate;
 
 pub use diag::{ConfigError, Diagnostic};
 
-use crate::types::{IfName, Ipv4Cidr, MacAddr, MacPrefix, RateSpec};
+use std::net::Ipv4Addr;
+
+pub use crate::dhcp::DhcpHost;
+pub use crate::firewall::Proto;
+use crate::types::{Duration, IfName, Ipv4Cidr, Ipv4Range, MacAddr, MacPrefix, RateSpec};
 
 /// Resolves user and group names to ids (the host's passwd and group databases; hvnet-linux
 /// implements it).
@@ -64,12 +68,17 @@ pub struct Config {
 pub struct HostSettings {
     /// Prefix of generated guest MACs (default 52:54:00, as QEMU and libvirt use).
     pub mac_prefix: MacPrefix,
+    /// `net.bridge.bridge-nf-call-{iptables,ip6tables,arptables}` (`bridge_nf_call`):
+    /// whether bridged traffic passes through the IP firewalls. `None` leaves the host's
+    /// setting alone; seed 004 recommends `false`.
+    pub bridge_nf_call: Option<bool>,
 }
 
 impl Default for HostSettings {
     fn default() -> Self {
         Self {
             mac_prefix: MacPrefix::KVM,
+            bridge_nf_call: None,
         }
     }
 }
@@ -83,6 +92,12 @@ pub enum NetworkKind {
     Internal,
     /// Bridged to a physical NIC (`uplink`), like seed 000's `vmbridge` and `br-DEVICE`.
     Bridge,
+    /// Host address, DHCP and masquerade to the outside (libvirt's `default` network).
+    Nat,
+    /// Like `nat` without masquerade: the subnet is routed both ways.
+    Routed,
+    /// Bridge, address and DHCP; hvnet adds no firewall rules at all.
+    Open,
 }
 
 impl NetworkKind {
@@ -92,7 +107,16 @@ impl NetworkKind {
             Self::Isolated => "isolated",
             Self::Internal => "internal",
             Self::Bridge => "bridge",
+            Self::Nat => "nat",
+            Self::Routed => "routed",
+            Self::Open => "open",
         }
+    }
+
+    /// Whether the host forwards the network's traffic beyond it (`nat`, `routed`): hvnet
+    /// then turns `net.ipv4.ip_forward` on.
+    pub fn forwards(self) -> bool {
+        matches!(self, Self::Nat | Self::Routed)
     }
 }
 
@@ -125,7 +149,9 @@ pub struct Network {
     pub forward_delay: u32,
     /// Static or dynamic bridge.
     pub lifetime: Lifetime,
-    /// The physical NIC enslaved to the bridge (`kind = "bridge"` only); not owned by hvnet.
+    /// `kind = "bridge"`: the physical NIC enslaved to the bridge. `kind = "nat"`/`"routed"`:
+    /// the egress device guests are forwarded (and masqueraded) through, never enslaved.
+    /// Not owned by hvnet either way.
     pub uplink: Option<IfName>,
     /// Fixed bridge MAC; a stable one is derived from the name when absent, so the bridge's
     /// MAC does not change as ports come and go.
@@ -136,6 +162,37 @@ pub struct Network {
     /// between guests of the network is not limited. Implemented on the bridge like a
     /// NIC's limits.
     pub rate: NicRate,
+    /// Source ports of masqueraded TCP/UDP (`nat_ports = "1024-65535"`, `nat` only); `None`
+    /// is 1024–65535.
+    pub nat_ports: Option<(u16, u16)>,
+    /// DHCP (and DNS) by dnsmasq on the bridge (`[network.dhcp]`); needs `address`.
+    pub dhcp: Option<Dhcp>,
+}
+
+impl Network {
+    /// The guests' subnet, when the host has an address on the bridge.
+    pub fn subnet(&self) -> Option<Ipv4Cidr> {
+        self.address.map(|a| a.trunc())
+    }
+}
+
+/// A network's DHCP service (`[network.dhcp]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Dhcp {
+    /// The dynamic pool; `None` (`range = "none"`) serves static hosts only. When the file
+    /// gives no `range`, the addresses after the host's (or, if there are none, before it)
+    /// up to the end of the subnet.
+    pub range: Option<Ipv4Range>,
+    /// Lease time; `None` is `"infinite"`. Default 1 h (libvirt's).
+    pub lease_time: Option<Duration>,
+    /// Whether dnsmasq also answers DNS for the guests (default true; it never forwards
+    /// upstream).
+    pub dns: bool,
+    /// The DNS domain handed out.
+    pub domain: Option<String>,
+    /// Static reservations (`[[network.dhcp.host]]`), in file order. Guest NICs with an
+    /// `ip` are added by the resolver, not listed here.
+    pub hosts: Vec<DhcpHost>,
 }
 
 /// One `[[guest]]`.
@@ -145,6 +202,24 @@ pub struct Guest {
     pub name: String,
     /// Its NICs, in file order.
     pub nics: Vec<Nic>,
+    /// Port forwards from the host to it (`[[guest.forward]]`).
+    pub forwards: Vec<PortForward>,
+}
+
+/// `[[guest.forward]]`: `[host_addr:]host_port` on the host reaches `guest_port` of one of
+/// the guest's NICs (its fixed `ip`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortForward {
+    /// TCP or UDP.
+    pub proto: Proto,
+    /// Only this host address; `None` is every local address.
+    pub host_addr: Option<Ipv4Addr>,
+    /// The host port.
+    pub host_port: u16,
+    /// The guest port (default: `host_port`).
+    pub guest_port: u16,
+    /// Index into the guest's `nics` (the file names it by index or network name).
+    pub nic: usize,
 }
 
 /// How a guest NIC reaches its network.
@@ -185,6 +260,9 @@ pub struct Nic {
     pub mac_given: bool,
     /// Rate limits, from the guest's point of view.
     pub rate: NicRate,
+    /// The guest's fixed address on the network: a DHCP reservation for `mac`, and the
+    /// target of the guest's port forwards.
+    pub ip: Option<Ipv4Addr>,
 }
 
 /// A NIC's rate limits, from the guest's point of view: `egress` is what the guest sends,

@@ -23,6 +23,8 @@ pub(crate) struct RawConfig {
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawHost {
     pub mac_prefix: Option<S<String>>,
+    /// `net.bridge.bridge-nf-call-*` on (true) or off (false); absent leaves it alone.
+    pub bridge_nf_call: Option<S<bool>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -40,6 +42,32 @@ pub(crate) struct RawNetwork {
     pub mac: Option<S<String>>,
     /// Aggregate limit between the network and the host (and beyond).
     pub rate: Option<S<toml::Value>>,
+    /// Masqueraded source ports, `"START-END"` (kind nat).
+    pub nat_ports: Option<S<String>>,
+    /// `[network.dhcp]`.
+    pub dhcp: Option<S<RawDhcp>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawDhcp {
+    /// `"A-B"` or `"none"`.
+    pub range: Option<S<String>>,
+    /// A duration string (or whole seconds), or `"infinite"`.
+    pub lease_time: Option<S<toml::Value>>,
+    pub dns: Option<S<bool>>,
+    pub domain: Option<S<String>>,
+    /// `[[network.dhcp.host]]`.
+    #[serde(default)]
+    pub host: Vec<S<RawDhcpHost>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawDhcpHost {
+    pub mac: S<String>,
+    pub ip: S<String>,
+    pub name: Option<S<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -48,6 +76,21 @@ pub(crate) struct RawGuest {
     pub name: S<String>,
     #[serde(default)]
     pub nic: Vec<S<RawNic>>,
+    /// `[[guest.forward]]`.
+    #[serde(default)]
+    pub forward: Vec<S<RawForward>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawForward {
+    /// `"tcp"` (default) or `"udp"`.
+    pub proto: Option<S<String>>,
+    pub host_addr: Option<S<String>>,
+    pub host_port: S<i64>,
+    pub guest_port: Option<S<i64>>,
+    /// An index into the guest's NICs or the name of the network of one of them.
+    pub nic: Option<S<toml::Value>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -68,4 +111,6 @@ pub(crate) struct RawNic {
     pub queues: Option<S<i64>>,
     /// A rate string (both directions) or a table `{ egress, ingress, burst }`.
     pub rate: Option<S<toml::Value>>,
+    /// The guest's fixed IPv4 address on the network.
+    pub ip: Option<S<String>>,
 }

@@ -1,21 +1,48 @@
 //! Turning the raw TOML into a [`Config`], collecting every problem with its location.
 
 use std::collections::{BTreeMap, HashMap};
+use std::net::Ipv4Addr;
 use std::ops::Range;
 use std::str::FromStr;
 
 use super::diag::{ConfigError, Diagnostic, Locator};
-use super::raw::{RawConfig, RawGuest, RawNetwork, RawNic, S};
+use super::raw::{RawConfig, RawDhcp, RawForward, RawGuest, RawNetwork, RawNic, S};
 use super::{
-    Accounts, Config, Guest, HostSettings, Lifetime, Network, NetworkKind, Nic, NicRate, NicType,
+    Accounts, Config, Dhcp, DhcpHost, Guest, HostSettings, Lifetime, Network, NetworkKind, Nic,
+    NicRate, NicType, PortForward, Proto,
 };
-use crate::types::{ByteSize, IfName, Ipv4Cidr, MacAddr, MacPrefix, RateSpec};
+use crate::dhcp::{is_dns_name, MIN_LEASE_SECS};
+use crate::types::{ByteSize, Duration, IfName, Ipv4Cidr, Ipv4Range, MacAddr, MacPrefix, RateSpec};
 
 /// Longest network, guest or namespace name.
 const MAX_NAME: usize = 64;
 
 /// Ports a Linux bridge can hold (BR_MAX_PORTS is 1024 and port number 0 is reserved).
 pub const MAX_BRIDGE_PORTS: usize = 1023;
+
+/// DHCP lease time when `[network.dhcp]` gives none (libvirt's).
+const DEFAULT_LEASE: Duration = Duration::from_secs(3600);
+
+/// The DHCP pool used when `[network.dhcp]` gives no `range`: the usable addresses after
+/// the host's address, or if there are none, those before it; `None` when the host's
+/// address is the subnet's only usable one.
+pub(crate) fn default_dhcp_range(address: Ipv4Cidr) -> Option<Ipv4Range> {
+    let usable = address.host_range();
+    let host = u32::from(address.addr());
+    let (first, last) = (u32::from(usable.start()), u32::from(usable.end()));
+    if host < last {
+        let start = host.saturating_add(1).max(first);
+        return Ipv4Range::new(Ipv4Addr::from(start), Ipv4Addr::from(last)).ok();
+    }
+    if host > first {
+        let end = host.saturating_sub(1).min(last);
+        return Ipv4Range::new(Ipv4Addr::from(first), Ipv4Addr::from(end)).ok();
+    }
+    None
+}
+
+/// What a DNS name may be, for messages.
+const DNS_NAME_RULE: &str = "use letters, digits, '-' and '.' (dot-separated labels of 1-63 characters, not starting or ending with '-'; 253 in all)";
 
 pub(super) fn parse(
     text: &str,
@@ -42,6 +69,14 @@ pub(super) fn parse(
     }
 }
 
+/// Where a guest's valid NICs and forwards are in the file (`guest[G].nic[N]`).
+struct FileIndex {
+    /// For each NIC kept, its index among the file's `[[guest.nic]]`.
+    nics: Vec<usize>,
+    /// For each forward kept, its index among the file's `[[guest.forward]]`.
+    forwards: Vec<usize>,
+}
+
 struct Validator<'a> {
     loc: &'a Locator<'a>,
     diags: Vec<Diagnostic>,
@@ -52,6 +87,30 @@ impl Validator<'_> {
     fn err(&mut self, span: Range<usize>, field: &str, message: impl Into<String>) {
         self.diags
             .push(self.loc.at(span, field.to_string(), message.into()));
+    }
+
+    /// An optional DNS name (`what` names it in the message); clears `ok` when invalid.
+    fn dns_name(
+        &mut self,
+        s: Option<&S<String>>,
+        field: &str,
+        what: &str,
+        ok: &mut bool,
+    ) -> Option<String> {
+        let s = s?;
+        if is_dns_name(s.get_ref()) {
+            return Some(s.get_ref().clone());
+        }
+        self.err(
+            s.span(),
+            field,
+            format!(
+                "{what} {:?} is not a DNS name: {DNS_NAME_RULE}",
+                s.get_ref()
+            ),
+        );
+        *ok = false;
+        None
     }
 
     /// Parses a spanned string with `FromStr`, reporting the type's own message.
@@ -97,6 +156,7 @@ impl Validator<'_> {
                     .as_ref()
                     .and_then(|p| self.typed::<MacPrefix>(p, "host.mac_prefix"))
                     .unwrap_or(MacPrefix::KVM),
+                bridge_nf_call: h.get_ref().bridge_nf_call.as_ref().map(|b| *b.get_ref()),
             },
             None => HostSettings::default(),
         };
@@ -109,10 +169,9 @@ impl Validator<'_> {
         self.check_networks(&raw.network, &networks);
         let mut guests = Vec::new();
         for (i, g) in raw.guest.iter().enumerate() {
-            if let Some((guest, nic_idx)) =
-                self.guest(g.get_ref(), &format!("guest[{i}]"), &host, &raw)
+            if let Some((guest, idx)) = self.guest(g.get_ref(), &format!("guest[{i}]"), &host, &raw)
             {
-                guests.push((i, guest, nic_idx));
+                guests.push((i, guest, idx));
             }
         }
         self.check_guests(&raw, &networks, &guests);
@@ -129,11 +188,14 @@ impl Validator<'_> {
             "isolated" => Some(NetworkKind::Isolated),
             "internal" => Some(NetworkKind::Internal),
             "bridge" => Some(NetworkKind::Bridge),
+            "nat" => Some(NetworkKind::Nat),
+            "routed" => Some(NetworkKind::Routed),
+            "open" => Some(NetworkKind::Open),
             other => {
                 self.err(
                     n.kind.span(),
                     &format!("{at}.kind"),
-                    format!("unknown network kind {other:?}; expected one of: isolated, internal, bridge"),
+                    format!("unknown network kind {other:?}; expected one of: isolated, internal, bridge, nat, routed, open"),
                 );
                 None
             }
@@ -186,16 +248,46 @@ impl Validator<'_> {
                 &format!("{at}.uplink"),
                 "a network of kind \"bridge\" needs `uplink`, the physical NIC to bridge",
             ),
-            (Some(k), Some(u)) if k != NetworkKind::Bridge => self.err(
+            (
+                Some(k @ (NetworkKind::Isolated | NetworkKind::Internal | NetworkKind::Open)),
+                Some(u),
+            ) => self.err(
                 u.span(),
                 &format!("{at}.uplink"),
                 format!(
-                    "`uplink` is only allowed with kind = \"bridge\", not {:?}",
+                    "`uplink` is only allowed with kind = \"bridge\" (the NIC to enslave) or kind = \"nat\" or \"routed\" (the egress device), not {:?}",
                     k.as_str()
                 ),
             ),
             _ => {}
         }
+        if let (Some(k @ (NetworkKind::Nat | NetworkKind::Routed | NetworkKind::Open)), None) =
+            (kind, &n.address)
+        {
+            self.err(
+                n.kind.span(),
+                &format!("{at}.address"),
+                format!(
+                    "a network of kind {:?} needs `address`, the host's address on the bridge (e.g. \"192.168.122.1/24\")",
+                    k.as_str()
+                ),
+            );
+        }
+        let nat_ports = match (&n.nat_ports, kind) {
+            (None, _) => None,
+            (Some(p), Some(k)) if k != NetworkKind::Nat => {
+                self.err(
+                    p.span(),
+                    &format!("{at}.nat_ports"),
+                    format!(
+                        "`nat_ports` (the source ports of masqueraded connections) is only for kind = \"nat\", not {:?}",
+                        k.as_str()
+                    ),
+                );
+                None
+            }
+            (Some(p), _) => self.nat_ports(p, &format!("{at}.nat_ports")),
+        };
         if let (Some(NetworkKind::Internal), Some(a)) = (kind, &n.address) {
             self.err(
                 a.span(),
@@ -206,6 +298,10 @@ impl Validator<'_> {
         let rate = match &n.rate {
             Some(r) => self.nic_rate(r, &format!("{at}.rate")).unwrap_or_default(),
             None => NicRate::default(),
+        };
+        let dhcp = match &n.dhcp {
+            Some(d) => self.dhcp(d, n, kind, address, at),
+            None => None,
         };
         Some(Network {
             rate,
@@ -219,6 +315,300 @@ impl Validator<'_> {
             lifetime,
             uplink,
             mac,
+            nat_ports,
+            dhcp,
+        })
+    }
+
+    /// `nat_ports = "START-END"`.
+    fn nat_ports(&mut self, p: &S<String>, field: &str) -> Option<(u16, u16)> {
+        let text = p.get_ref();
+        let number = |s: &str| {
+            let s = s.trim();
+            if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+                return None;
+            }
+            s.parse::<u64>().ok()
+        };
+        let Some((start, end)) = text
+            .split_once('-')
+            .and_then(|(a, b)| Some((number(a)?, number(b)?)))
+        else {
+            self.err(
+                p.span(),
+                field,
+                format!("nat_ports {text:?} is not a port range: write \"START-END\", e.g. \"1024-65535\""),
+            );
+            return None;
+        };
+        for port in [start, end] {
+            if !(1..=65535).contains(&port) {
+                self.err(
+                    p.span(),
+                    field,
+                    format!("port {port} in nat_ports {text:?} is out of range: 1 to 65535"),
+                );
+                return None;
+            }
+        }
+        if start > end {
+            self.err(
+                p.span(),
+                field,
+                format!("nat_ports {text:?} is empty: START {start} is after END {end}"),
+            );
+            return None;
+        }
+        Some((u16::try_from(start).ok()?, u16::try_from(end).ok()?))
+    }
+
+    /// An IPv4 address (dotted quad).
+    fn ipv4(&mut self, s: &S<String>, field: &str) -> Option<Ipv4Addr> {
+        match s.get_ref().parse::<Ipv4Addr>() {
+            Ok(ip) => Some(ip),
+            Err(_) => {
+                self.err(
+                    s.span(),
+                    field,
+                    format!(
+                        "{:?} is not an IPv4 address (four numbers 0-255 separated by dots)",
+                        s.get_ref()
+                    ),
+                );
+                None
+            }
+        }
+    }
+
+    /// A guest's fixed address `ip` on the network with host address `address`: inside the
+    /// subnet, not the host's address, not the subnet's network or broadcast address.
+    fn guest_ip(
+        &mut self,
+        ip: Ipv4Addr,
+        span: Range<usize>,
+        field: &str,
+        address: Ipv4Cidr,
+        network: &str,
+    ) -> bool {
+        let subnet = address.trunc();
+        let problem = if !address.contains(ip) {
+            format!("{ip} is outside the subnet {subnet} of {network}")
+        } else if ip == address.addr() {
+            format!("{ip} is the host's own address on {network}")
+        } else if address.prefix_len() < 31 && ip == address.network() {
+            format!("{ip} is the network address of {subnet}, not a host address")
+        } else if address.prefix_len() < 31 && ip == address.broadcast() {
+            format!("{ip} is the broadcast address of {subnet}, not a host address")
+        } else {
+            return true;
+        };
+        self.err(span, field, problem);
+        false
+    }
+
+    /// `[network.dhcp]`.
+    fn dhcp(
+        &mut self,
+        d: &S<RawDhcp>,
+        n: &RawNetwork,
+        kind: Option<NetworkKind>,
+        address: Option<Ipv4Cidr>,
+        at: &str,
+    ) -> Option<Dhcp> {
+        let field = format!("{at}.dhcp");
+        match kind {
+            Some(k @ (NetworkKind::Internal | NetworkKind::Bridge)) => {
+                let why = if k == NetworkKind::Internal {
+                    "an internal network has no host address to serve from"
+                } else {
+                    "the LAN behind the uplink has its own DHCP service"
+                };
+                self.err(
+                    d.span(),
+                    &field,
+                    format!(
+                        "DHCP is only served on networks of kind \"nat\", \"routed\", \"open\" or \"isolated\", not {:?} ({why})",
+                        k.as_str()
+                    ),
+                );
+                return None;
+            }
+            Some(NetworkKind::Isolated) if n.address.is_none() => {
+                self.err(
+                    d.span(),
+                    &field,
+                    "[network.dhcp] needs `address`: dnsmasq serves DHCP from the host's address on the bridge",
+                );
+                return None;
+            }
+            // nat, routed and open without an address are reported on the kind.
+            _ => {}
+        }
+        let d = d.get_ref();
+        let mut ok = true;
+        let range = match (&d.range, address) {
+            (Some(r), _) if r.get_ref() == "none" => None,
+            (Some(r), address) => {
+                let rf = format!("{field}.range");
+                let range = self.typed::<Ipv4Range>(r, &rf);
+                match (range, address) {
+                    (Some(range), Some(a)) => {
+                        let subnet = a.trunc();
+                        let problem = if !range.within(&a) {
+                            Some(format!(
+                                "DHCP range {range} is not inside the subnet {subnet} (usable addresses {})",
+                                a.host_range()
+                            ))
+                        } else if a.prefix_len() < 31 && range.contains(a.network()) {
+                            Some(format!(
+                                "DHCP range {range} includes {}, the network address of {subnet}",
+                                a.network()
+                            ))
+                        } else if a.prefix_len() < 31 && range.contains(a.broadcast()) {
+                            Some(format!(
+                                "DHCP range {range} includes {}, the broadcast address of {subnet}",
+                                a.broadcast()
+                            ))
+                        } else if range.contains(a.addr()) {
+                            Some(format!(
+                                "host address {} is inside the DHCP range {range}: dnsmasq would hand it out",
+                                a.addr()
+                            ))
+                        } else {
+                            None
+                        };
+                        if let Some(p) = problem {
+                            self.err(r.span(), &rf, p);
+                            ok = false;
+                        }
+                        Some(range)
+                    }
+                    (range, _) => {
+                        ok &= range.is_some();
+                        range
+                    }
+                }
+            }
+            (None, Some(a)) => {
+                let range = default_dhcp_range(a);
+                if range.is_none() {
+                    let span = n.dhcp.as_ref().map_or(0..0, |s| s.span());
+                    self.err(
+                        span,
+                        &format!("{field}.range"),
+                        format!(
+                            "{a} leaves no address besides the host's for a default DHCP range: give `range`, or `range = \"none\"` to serve static hosts only"
+                        ),
+                    );
+                    ok = false;
+                }
+                range
+            }
+            (None, None) => {
+                ok = false;
+                None
+            }
+        };
+        let lease_time = match &d.lease_time {
+            None => Some(DEFAULT_LEASE),
+            Some(l) => {
+                let lf = format!("{field}.lease_time");
+                let parsed = match l.get_ref() {
+                    toml::Value::String(s) if s == "infinite" => Ok(None),
+                    toml::Value::String(s) => s
+                        .parse::<Duration>()
+                        .map(Some)
+                        .map_err(|e| format!("{e} (or \"infinite\")")),
+                    toml::Value::Integer(secs) => u64::try_from(*secs)
+                        .map(|s| Some(Duration::from_secs(s)))
+                        .map_err(|_| format!("lease_time {secs} is negative")),
+                    _ => Err(
+                        "lease_time must be a duration such as \"1h\" or \"30m\", or \"infinite\""
+                            .to_string(),
+                    ),
+                };
+                match parsed {
+                    Ok(Some(t)) if t.as_std() < std::time::Duration::from_secs(MIN_LEASE_SECS) => {
+                        self.err(
+                            l.span(),
+                            &lf,
+                            format!("lease time {t} is too short: dnsmasq's minimum is {MIN_LEASE_SECS} s (2m)"),
+                        );
+                        ok = false;
+                        None
+                    }
+                    Ok(t) => t,
+                    Err(m) => {
+                        self.err(l.span(), &lf, m);
+                        ok = false;
+                        None
+                    }
+                }
+            }
+        };
+        let domain = self.dns_name(
+            d.domain.as_ref(),
+            &format!("{field}.domain"),
+            "domain",
+            &mut ok,
+        );
+        let mut hosts = Vec::new();
+        let mut macs: HashMap<MacAddr, usize> = HashMap::new();
+        let mut ips: HashMap<Ipv4Addr, usize> = HashMap::new();
+        let name = n.name.get_ref();
+        for (k, h) in d.host.iter().enumerate() {
+            let h = h.get_ref();
+            let hf = format!("{field}.host[{k}]");
+            let mac = self.unicast_mac(&h.mac, &format!("{hf}.mac"));
+            let mut ip = self.ipv4(&h.ip, &format!("{hf}.ip"));
+            if let (Some(i), Some(a)) = (ip, address) {
+                if !self.guest_ip(
+                    i,
+                    h.ip.span(),
+                    &format!("{hf}.ip"),
+                    a,
+                    &format!("network {name:?}"),
+                ) {
+                    ip = None;
+                }
+            }
+            let host_name =
+                self.dns_name(h.name.as_ref(), &format!("{hf}.name"), "host name", &mut ok);
+            if let Some(m) = mac {
+                if let Some(first) = macs.insert(m, k) {
+                    self.err(
+                        h.mac.span(),
+                        &format!("{hf}.mac"),
+                        format!("MAC {m} is already reserved by {field}.host[{first}]"),
+                    );
+                    ok = false;
+                }
+            }
+            if let Some(i) = ip {
+                if let Some(first) = ips.insert(i, k) {
+                    self.err(
+                        h.ip.span(),
+                        &format!("{hf}.ip"),
+                        format!("{i} is already reserved by {field}.host[{first}]"),
+                    );
+                    ok = false;
+                }
+            }
+            match (mac, ip) {
+                (Some(mac), Some(ip)) => hosts.push(DhcpHost {
+                    mac,
+                    ip,
+                    name: host_name,
+                }),
+                _ => ok = false,
+            }
+        }
+        ok.then_some(Dhcp {
+            range,
+            lease_time,
+            dns: d.dns.as_ref().is_none_or(|b| *b.get_ref()),
+            domain,
+            hosts,
         })
     }
 
@@ -310,7 +700,7 @@ impl Validator<'_> {
                     ),
                 );
             }
-            if let (Some(u), Some(ru)) = (&n.uplink, &r.uplink) {
+            if let (Some(u), Some(ru), NetworkKind::Bridge) = (&n.uplink, &r.uplink, n.kind) {
                 if let Some((first, what)) = ifnames.insert(u.as_str(), (*i, "uplink")) {
                     self.err(
                         ru.span(),
@@ -321,6 +711,32 @@ impl Validator<'_> {
                         ),
                     );
                 }
+            }
+        }
+        // The egress device of nat and routed networks may be shared, and may be another
+        // network's bridge, but not a NIC enslaved to a bridge nor the network's own bridge.
+        for (i, n) in nets {
+            let (Some(u), Some(ru)) = (&n.uplink, &raw[*i].get_ref().uplink) else {
+                continue;
+            };
+            if n.kind == NetworkKind::Bridge {
+                continue;
+            }
+            let problem = if *u == n.bridge {
+                Some("the egress device cannot be the network's own bridge".to_string())
+            } else {
+                nets.iter()
+                    .find(|(_, m)| m.kind == NetworkKind::Bridge && m.uplink.as_ref() == Some(u))
+                    .map(|(j, m)| {
+                        format!(
+                            "interface {:?} is enslaved to the bridge of network[{j}]; use that bridge ({:?}) as the egress device",
+                            u.as_str(),
+                            m.bridge.as_str()
+                        )
+                    })
+            };
+            if let Some(p) = problem {
+                self.err(ru.span(), &format!("network[{i}].uplink"), p);
             }
         }
         for (a, (i, n)) in nets.iter().enumerate() {
@@ -343,14 +759,14 @@ impl Validator<'_> {
         }
     }
 
-    /// A guest and, for each of its valid NICs, the index of that NIC in the file.
+    /// A guest and, for each of its valid NICs and forwards, its index in the file.
     fn guest(
         &mut self,
         g: &RawGuest,
         at: &str,
         host: &HostSettings,
         raw: &RawConfig,
-    ) -> Option<(Guest, Vec<usize>)> {
+    ) -> Option<(Guest, FileIndex)> {
         let name = self.name(&g.name, &format!("{at}.name"), "guest");
         let mut nics = Vec::new();
         let mut nic_idx = Vec::new();
@@ -370,7 +786,171 @@ impl Validator<'_> {
                 nic_idx.push(k);
             }
         }
-        Some((Guest { name: name?, nics }, nic_idx))
+        let mut forwards = Vec::new();
+        let mut fwd_idx = Vec::new();
+        for (k, f) in g.forward.iter().enumerate() {
+            let fat = format!("{at}.forward[{k}]");
+            if let Some(fwd) = self.forward(f, &fat, at, g, &nics, &nic_idx) {
+                forwards.push(fwd);
+                fwd_idx.push(k);
+            }
+        }
+        Some((
+            Guest {
+                name: name?,
+                nics,
+                forwards,
+            },
+            FileIndex {
+                nics: nic_idx,
+                forwards: fwd_idx,
+            },
+        ))
+    }
+
+    /// One `[[guest.forward]]` of guest `g` (at `gat`), whose valid NICs are `nics`, found
+    /// at `nic_idx` in the file.
+    fn forward(
+        &mut self,
+        f: &S<RawForward>,
+        at: &str,
+        gat: &str,
+        g: &RawGuest,
+        nics: &[Nic],
+        nic_idx: &[usize],
+    ) -> Option<PortForward> {
+        let r = f.get_ref();
+        let proto = match r.proto.as_ref().map(|p| (p, p.get_ref().as_str())) {
+            None | Some((_, "tcp")) => Some(Proto::Tcp),
+            Some((_, "udp")) => Some(Proto::Udp),
+            Some((p, other)) => {
+                self.err(
+                    p.span(),
+                    &format!("{at}.proto"),
+                    format!("unknown proto {other:?}; expected \"tcp\" or \"udp\""),
+                );
+                None
+            }
+        };
+        let host_addr = r
+            .host_addr
+            .as_ref()
+            .map(|a| self.ipv4(a, &format!("{at}.host_addr")));
+        let host_port = self.port(&r.host_port, &format!("{at}.host_port"), "host_port");
+        let guest_port = match &r.guest_port {
+            Some(p) => self.port(p, &format!("{at}.guest_port"), "guest_port"),
+            None => host_port,
+        };
+        let nf = format!("{at}.nic");
+        let nic_span = r.nic.as_ref().map_or(f.span(), |n| n.span());
+        let count = g.nic.len();
+        let have = match count {
+            0 => "it has no NICs".to_string(),
+            1 => "it has only nic[0]".to_string(),
+            n => format!("it has nic[0] to nic[{}]", n - 1),
+        };
+        let file_nic = match r.nic.as_ref().map(|n| n.get_ref()) {
+            None if count == 0 => {
+                self.err(
+                    nic_span.clone(),
+                    &nf,
+                    format!("{gat} has no NIC to forward to"),
+                );
+                None
+            }
+            None => Some(0),
+            Some(toml::Value::Integer(i)) => match usize::try_from(*i) {
+                Ok(i) if i < count => Some(i),
+                _ => {
+                    self.err(
+                        nic_span.clone(),
+                        &nf,
+                        format!("{gat} has no nic[{i}] ({have})"),
+                    );
+                    None
+                }
+            },
+            Some(toml::Value::String(net)) => {
+                let on: Vec<usize> = g
+                    .nic
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, n)| n.get_ref().network.get_ref() == net)
+                    .map(|(k, _)| k)
+                    .collect();
+                match on.as_slice() {
+                    [k] => Some(*k),
+                    [] => {
+                        self.err(
+                            nic_span.clone(),
+                            &nf,
+                            format!("{gat} has no NIC on network {net:?}"),
+                        );
+                        None
+                    }
+                    many => {
+                        let list: Vec<String> = many.iter().map(|k| format!("nic[{k}]")).collect();
+                        self.err(
+                            nic_span.clone(),
+                            &nf,
+                            format!(
+                                "{gat} has {} NICs on network {net:?} ({}): give the index of one",
+                                many.len(),
+                                list.join(", ")
+                            ),
+                        );
+                        None
+                    }
+                }
+            }
+            Some(_) => {
+                self.err(
+                    nic_span.clone(),
+                    &nf,
+                    "nic must be an index into the guest's NICs (0, 1, …) or the name of the network of one of them",
+                );
+                None
+            }
+        };
+        let file_nic = file_nic?;
+        if g.nic[file_nic].get_ref().ip.is_none() {
+            self.err(
+                nic_span,
+                &nf,
+                format!(
+                    "port forward needs a fixed ip on {gat}.nic[{file_nic}] (add ip = \"…\" to it)"
+                ),
+            );
+            return None;
+        }
+        // An invalid NIC has been reported already.
+        let nic = nic_idx.iter().position(|&k| k == file_nic)?;
+        nics.get(nic)?.ip?;
+        Some(PortForward {
+            proto: proto?,
+            host_addr: match host_addr {
+                Some(a) => Some(a?),
+                None => None,
+            },
+            host_port: host_port?,
+            guest_port: guest_port?,
+            nic,
+        })
+    }
+
+    /// A TCP/UDP port, 1 to 65535.
+    fn port(&mut self, p: &S<i64>, field: &str, what: &str) -> Option<u16> {
+        match u16::try_from(*p.get_ref()) {
+            Ok(port) if port > 0 => Some(port),
+            _ => {
+                self.err(
+                    p.span(),
+                    field,
+                    format!("{what} {} is out of range: 1 to 65535", p.get_ref()),
+                );
+                None
+            }
+        }
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -529,7 +1109,12 @@ impl Validator<'_> {
             Some(r) => self.nic_rate(r, &format!("{at}.rate"))?,
             None => NicRate::default(),
         };
+        let ip = match &n.ip {
+            Some(s) => Some(self.ipv4(s, &format!("{at}.ip"))?),
+            None => None,
+        };
         Some(Nic {
+            ip,
             network,
             kind: kind?,
             ifname,
@@ -690,7 +1275,7 @@ impl Validator<'_> {
         &mut self,
         raw: &RawConfig,
         nets: &[(usize, Network)],
-        guests: &[(usize, Guest, Vec<usize>)],
+        guests: &[(usize, Guest, FileIndex)],
     ) {
         let mut names: HashMap<&str, usize> = HashMap::new();
         let mut ifnames: HashMap<String, String> = HashMap::new();
@@ -703,10 +1288,36 @@ impl Validator<'_> {
         let mut macs: HashMap<MacAddr, String> = HashMap::new();
         let mut ports: HashMap<&str, usize> = nets
             .iter()
-            .map(|(_, n)| (n.name.as_str(), usize::from(n.uplink.is_some())))
+            .map(|(_, n)| {
+                let enslaved = n.kind == NetworkKind::Bridge && n.uplink.is_some();
+                (n.name.as_str(), usize::from(enslaved))
+            })
             .collect();
+        // Fixed addresses and the MACs they are reserved for, per network: the static DHCP
+        // hosts first, then the guest NICs with an `ip`.
+        let mut fixed_ips: HashMap<(&str, Ipv4Addr), String> = HashMap::new();
+        let mut fixed_macs: HashMap<(&str, MacAddr), String> = HashMap::new();
+        for (i, n) in nets {
+            let Some(d) = &raw.network[*i].get_ref().dhcp else {
+                continue;
+            };
+            for (k, h) in d.get_ref().host.iter().enumerate() {
+                let owner = format!("network[{i}].dhcp.host[{k}]");
+                let h = h.get_ref();
+                if let Ok(ip) = h.ip.get_ref().parse::<Ipv4Addr>() {
+                    fixed_ips
+                        .entry((n.name.as_str(), ip))
+                        .or_insert(owner.clone());
+                }
+                if let Ok(mac) = h.mac.get_ref().parse::<MacAddr>() {
+                    fixed_macs.entry((n.name.as_str(), mac)).or_insert(owner);
+                }
+            }
+        }
+        let mut forwards: Vec<(Proto, Option<Ipv4Addr>, u16, String, &str)> = Vec::new();
         let mut peers: HashMap<(String, String), String> = HashMap::new();
-        for (gi, g, nic_idx) in guests {
+        for (gi, g, idx) in guests {
+            let nic_idx = &idx.nics;
             let rg = raw.guest[*gi].get_ref();
             if let Some(first) = names.insert(&g.name, *gi) {
                 self.err(
@@ -762,7 +1373,672 @@ impl Validator<'_> {
                         self.err(span, &format!("{at}.peer"), format!("{prev} already puts an interface named {:?} into namespace {netns:?}", peer.as_str()));
                     }
                 }
+                if let (Some(ip), Some(rip)) = (nic.ip, &rn.ip) {
+                    let Some((_, net)) = nets.iter().find(|(_, n)| n.name == nic.network) else {
+                        continue;
+                    };
+                    let field = format!("{at}.ip");
+                    let Some(address) = net.address else {
+                        self.err(
+                            rip.span(),
+                            &field,
+                            format!(
+                                "network {:?} (kind {:?}) has no host address, so no subnet for a fixed `ip`",
+                                net.name,
+                                net.kind.as_str()
+                            ),
+                        );
+                        continue;
+                    };
+                    let whose = format!("network {:?}", net.name);
+                    if !self.guest_ip(ip, rip.span(), &field, address, &whose) {
+                        continue;
+                    }
+                    let owner = format!("{at} (guest {:?})", g.name);
+                    if let Some(prev) = fixed_ips.get(&(net.name.as_str(), ip)) {
+                        self.err(
+                            rip.span(),
+                            &field,
+                            format!("{ip} is already reserved by {prev}"),
+                        );
+                        continue;
+                    }
+                    fixed_ips.insert((net.name.as_str(), ip), owner.clone());
+                    if let Some(prev) = fixed_macs.get(&(net.name.as_str(), nic.mac)) {
+                        self.err(
+                            span.clone(),
+                            &format!("{at}.mac"),
+                            format!(
+                                "MAC {} is already reserved by {prev}; a NIC with a fixed `ip` gets its own DHCP reservation",
+                                nic.mac
+                            ),
+                        );
+                        continue;
+                    }
+                    fixed_macs.insert((net.name.as_str(), nic.mac), owner);
+                }
+            }
+            for (f, &ri) in g.forwards.iter().zip(&idx.forwards) {
+                let rf = rg.forward[ri].get_ref();
+                let at = format!("guest[{gi}].forward[{ri}]");
+                let Some(nic) = g.nics.get(f.nic) else {
+                    continue;
+                };
+                if let Some((_, net)) = nets.iter().find(|(_, n)| n.name == nic.network) {
+                    if !net.kind.forwards() {
+                        let span = rf.nic.as_ref().map_or(rg.forward[ri].span(), |n| n.span());
+                        self.err(
+                            span,
+                            &format!("{at}.nic"),
+                            format!(
+                                "port forward to guest[{gi}].nic[{}] on network {:?} of kind {:?}: forwards need a network of kind \"nat\" or \"routed\"",
+                                nic_idx.get(f.nic).copied().unwrap_or(f.nic),
+                                net.name,
+                                net.kind.as_str()
+                            ),
+                        );
+                    }
+                }
+                let clash = forwards.iter().find(|(proto, addr, port, _, _)| {
+                    *proto == f.proto
+                        && *port == f.host_port
+                        && (addr.is_none() || f.host_addr.is_none() || *addr == f.host_addr)
+                });
+                if let Some((_, addr, _, prev, guest)) = clash {
+                    let on = addr.map_or(String::new(), |a| format!(" on {a}"));
+                    self.err(
+                        rf.host_port.span(),
+                        &format!("{at}.host_port"),
+                        format!(
+                            "{} host port {} is already forwarded by {prev} (guest {guest:?}{on})",
+                            f.proto.name(),
+                            f.host_port
+                        ),
+                    );
+                    continue;
+                }
+                forwards.push((f.proto, f.host_addr, f.host_port, at, &g.name));
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NAT: &str = r#"
+[[network]]
+name = "default"
+kind = "nat"
+bridge = "virbr0"
+address = "192.168.122.1/24"
+"#;
+
+    fn ok(text: &str) -> Config {
+        Config::parse(text, "t.toml").unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// Every diagnostic as `LINE FIELD: MESSAGE`.
+    fn errs(text: &str) -> Vec<String> {
+        match Config::parse(text, "t.toml") {
+            Ok(c) => panic!("accepted: {c:#?}"),
+            Err(e) => e
+                .diagnostics
+                .iter()
+                .map(|d| format!("{} {}: {}", d.line, d.field, d.message))
+                .collect(),
+        }
+    }
+
+    /// Exactly one diagnostic, on `field`, containing `fragment`.
+    fn one(text: &str, field: &str, fragment: &str) {
+        let e = errs(text);
+        assert_eq!(e.len(), 1, "{e:#?}");
+        assert!(
+            e[0].contains(&format!(" {field}: ")) && e[0].contains(fragment),
+            "wanted {field} / {fragment:?}, got {e:#?}"
+        );
+    }
+
+    fn range(s: &str) -> Option<Ipv4Range> {
+        Some(s.parse().unwrap_or_else(|e| panic!("{s}: {e}")))
+    }
+
+    fn ip(s: &str) -> Ipv4Addr {
+        s.parse().unwrap_or_else(|e| panic!("{s}: {e}"))
+    }
+
+    #[test]
+    fn everything_in_the_documented_example() {
+        let c = ok(r#"
+[host]
+bridge_nf_call = false
+
+[[network]]
+name = "default"
+kind = "nat"
+bridge = "virbr0"
+address = "192.168.122.1/24"
+uplink = "eth0"
+nat_ports = "1024-65535"
+[network.dhcp]
+range = "192.168.122.2-192.168.122.254"
+lease_time = "1h"
+dns = true
+domain = "example.lan"
+[[network.dhcp.host]]
+mac = "52:54:00:00:00:11"
+ip = "192.168.122.11"
+name = "web"
+
+[[guest]]
+name = "web"
+[[guest.nic]]
+network = "default"
+ip = "192.168.122.10"
+[[guest.forward]]
+proto = "tcp"
+host_port = 8080
+guest_port = 80
+nic = 0
+host_addr = "203.0.113.5"
+"#);
+        assert_eq!(c.host.bridge_nf_call, Some(false));
+        let n = &c.networks[0];
+        assert_eq!(n.kind, NetworkKind::Nat);
+        assert_eq!(n.uplink.as_ref().map(|u| u.as_str()), Some("eth0"));
+        assert_eq!(n.nat_ports, Some((1024, 65535)));
+        assert_eq!(
+            n.dhcp,
+            Some(Dhcp {
+                range: range("192.168.122.2-192.168.122.254"),
+                lease_time: Some(Duration::from_secs(3600)),
+                dns: true,
+                domain: Some("example.lan".into()),
+                hosts: vec![DhcpHost {
+                    mac: "52:54:00:00:00:11".parse().unwrap(),
+                    ip: ip("192.168.122.11"),
+                    name: Some("web".into()),
+                }],
+            })
+        );
+        let g = &c.guests[0];
+        assert_eq!(g.nics[0].ip, Some(ip("192.168.122.10")));
+        assert_eq!(
+            g.forwards,
+            [PortForward {
+                proto: Proto::Tcp,
+                host_addr: Some(ip("203.0.113.5")),
+                host_port: 8080,
+                guest_port: 80,
+                nic: 0,
+            }]
+        );
+    }
+
+    #[test]
+    fn defaults() {
+        let c = ok(&format!("{NAT}[network.dhcp]\n"));
+        let n = &c.networks[0];
+        assert_eq!(c.host.bridge_nf_call, None);
+        assert_eq!(n.nat_ports, None);
+        assert_eq!(n.uplink, None);
+        assert_eq!(
+            n.dhcp,
+            Some(Dhcp {
+                range: range("192.168.122.2-192.168.122.254"),
+                lease_time: Some(Duration::from_secs(3600)),
+                dns: true,
+                domain: None,
+                hosts: vec![],
+            })
+        );
+        assert_eq!(ok(NAT).networks[0].dhcp, None);
+        let c = ok(&format!(
+            "{NAT}[[guest]]\nname = \"g\"\n[[guest.nic]]\nnetwork = \"default\"\nip = \"192.168.122.9\"\n\
+             [[guest.forward]]\nhost_port = 2222\n"
+        ));
+        assert_eq!(c.guests[0].nics[0].ip, Some(ip("192.168.122.9")));
+        assert_eq!(
+            c.guests[0].forwards,
+            [PortForward {
+                proto: Proto::Tcp,
+                host_addr: None,
+                host_port: 2222,
+                guest_port: 2222,
+                nic: 0,
+            }]
+        );
+        let c = ok("[host]\nbridge_nf_call = true\n");
+        assert_eq!(c.host.bridge_nf_call, Some(true));
+        assert_eq!(c.host.mac_prefix, MacPrefix::KVM);
+    }
+
+    #[test]
+    fn default_range_after_or_before_the_host() {
+        let r = |a: &str| default_dhcp_range(a.parse().unwrap()).map(|r| r.to_string());
+        assert_eq!(
+            r("192.168.122.1/24").as_deref(),
+            Some("192.168.122.2-192.168.122.254")
+        );
+        assert_eq!(
+            r("192.168.122.254/24").as_deref(),
+            Some("192.168.122.1-192.168.122.253")
+        );
+        assert_eq!(r("10.0.0.100/24").as_deref(), Some("10.0.0.101-10.0.0.254"));
+        assert_eq!(r("10.0.0.1/30").as_deref(), Some("10.0.0.2-10.0.0.2"));
+        assert_eq!(r("10.0.0.2/30").as_deref(), Some("10.0.0.1-10.0.0.1"));
+        assert_eq!(r("10.0.0.0/31").as_deref(), Some("10.0.0.1-10.0.0.1"));
+        assert_eq!(r("10.0.0.1/31").as_deref(), Some("10.0.0.0-10.0.0.0"));
+        assert_eq!(r("10.0.0.1/32"), None);
+
+        let c = ok("[[network]]\nname = \"n\"\nkind = \"isolated\"\nbridge = \"br0\"\naddress = \"192.168.122.254/24\"\n[network.dhcp]\n");
+        assert_eq!(
+            c.networks[0].dhcp.as_ref().and_then(|d| d.range),
+            range("192.168.122.1-192.168.122.253")
+        );
+        one(
+            "[[network]]\nname = \"n\"\nkind = \"open\"\nbridge = \"br0\"\naddress = \"10.0.0.1/32\"\n[network.dhcp]\n",
+            "network[0].dhcp.range",
+            "10.0.0.1/32 leaves no address besides the host's for a default DHCP range",
+        );
+    }
+
+    #[test]
+    fn every_kind_and_dhcp_form() {
+        for kind in ["nat", "routed", "open", "isolated"] {
+            let c = ok(&format!(
+                "[[network]]\nname = \"n\"\nkind = \"{kind}\"\nbridge = \"br0\"\naddress = \"10.9.0.1/24\"\n\
+                 [network.dhcp]\nrange = \"none\"\nlease_time = \"infinite\"\ndns = false\n\
+                 [[network.dhcp.host]]\nmac = \"52:54:00:00:00:01\"\nip = \"10.9.0.7\"\n"
+            ));
+            let n = &c.networks[0];
+            assert_eq!(n.kind.as_str(), kind);
+            let d = n.dhcp.as_ref().unwrap();
+            assert_eq!((d.range, d.lease_time, d.dns), (None, None, false));
+            assert_eq!(d.hosts[0].name, None);
+            assert_eq!(n.kind.forwards(), matches!(kind, "nat" | "routed"));
+        }
+        // lease_time as whole seconds, and the 2-minute minimum exactly.
+        let c = ok(&format!("{NAT}[network.dhcp]\nlease_time = 120\n"));
+        assert_eq!(
+            c.networks[0].dhcp.as_ref().and_then(|d| d.lease_time),
+            Some(Duration::from_secs(120))
+        );
+        let c = ok(&format!("{NAT}[network.dhcp]\nlease_time = \"1d\"\n"));
+        assert_eq!(
+            c.networks[0].dhcp.as_ref().and_then(|d| d.lease_time),
+            Some(Duration::from_secs(86400))
+        );
+        // routed takes an uplink; isolated keeps its address optional.
+        ok("[[network]]\nname = \"r\"\nkind = \"routed\"\nbridge = \"br0\"\naddress = \"10.9.0.1/24\"\nuplink = \"eth0\"\n");
+        ok("[[network]]\nname = \"i\"\nkind = \"isolated\"\nbridge = \"br0\"\n");
+    }
+
+    #[test]
+    fn nat_networks_may_share_an_egress_device() {
+        let c = ok(r#"
+[[network]]
+name = "lan"
+kind = "bridge"
+bridge = "vmbridge"
+uplink = "eth1"
+[[network]]
+name = "a"
+kind = "nat"
+bridge = "virbr0"
+address = "10.1.0.1/24"
+uplink = "eth0"
+[[network]]
+name = "b"
+kind = "routed"
+bridge = "virbr1"
+address = "10.2.0.1/24"
+uplink = "eth0"
+[[network]]
+name = "c"
+kind = "nat"
+bridge = "virbr2"
+address = "10.3.0.1/24"
+uplink = "vmbridge"
+"#);
+        assert_eq!(c.networks.len(), 4);
+        one(
+            "[[network]]\nname = \"lan\"\nkind = \"bridge\"\nbridge = \"vmbridge\"\nuplink = \"eth1\"\n\
+             [[network]]\nname = \"a\"\nkind = \"nat\"\nbridge = \"virbr0\"\naddress = \"10.1.0.1/24\"\nuplink = \"eth1\"\n",
+            "network[1].uplink",
+            "interface \"eth1\" is enslaved to the bridge of network[0]; use that bridge (\"vmbridge\")",
+        );
+        one(
+            "[[network]]\nname = \"a\"\nkind = \"nat\"\nbridge = \"virbr0\"\naddress = \"10.1.0.1/24\"\nuplink = \"virbr0\"\n",
+            "network[0].uplink",
+            "cannot be the network's own bridge",
+        );
+    }
+
+    #[test]
+    fn kind_rules() {
+        for kind in ["routed", "open"] {
+            one(
+                &format!("[[network]]\nname = \"n\"\nkind = \"{kind}\"\nbridge = \"br0\"\n"),
+                "network[0].address",
+                &format!("a network of kind \"{kind}\" needs `address`"),
+            );
+        }
+        one(
+            "[[network]]\nname = \"n\"\nkind = \"isolated\"\nbridge = \"br0\"\nuplink = \"eth0\"\n",
+            "network[0].uplink",
+            "not \"isolated\"",
+        );
+        one(
+            &format!("{NAT}uplink = \"eth 0\"\n"),
+            "network[0].uplink",
+            "",
+        );
+        one(
+            "[[network]]\nname = \"n\"\nkind = \"natted\"\nbridge = \"br0\"\n",
+            "network[0].kind",
+            "expected one of: isolated, internal, bridge, nat, routed, open",
+        );
+    }
+
+    #[test]
+    fn nat_ports_forms() {
+        for (v, msg) in [
+            (
+                "1024",
+                "nat_ports \"1024\" is not a port range: write \"START-END\"",
+            ),
+            ("a-b", "is not a port range"),
+            ("-5", "is not a port range"),
+            (
+                "0-100",
+                "port 0 in nat_ports \"0-100\" is out of range: 1 to 65535",
+            ),
+            ("1-65536", "port 65536 in nat_ports"),
+            (
+                "2000-1000",
+                "nat_ports \"2000-1000\" is empty: START 2000 is after END 1000",
+            ),
+        ] {
+            one(
+                &format!("{NAT}nat_ports = \"{v}\"\n"),
+                "network[0].nat_ports",
+                msg,
+            );
+        }
+        let c = ok(&format!("{NAT}nat_ports = \"500-500\"\n"));
+        assert_eq!(c.networks[0].nat_ports, Some((500, 500)));
+        one(
+            "[[network]]\nname = \"n\"\nkind = \"open\"\nbridge = \"br0\"\naddress = \"10.0.0.1/24\"\nnat_ports = \"1-2\"\n",
+            "network[0].nat_ports",
+            "only for kind = \"nat\", not \"open\"",
+        );
+    }
+
+    #[test]
+    fn dhcp_rules() {
+        let dhcp = |body: &str| format!("{NAT}[network.dhcp]\n{body}");
+        one(
+            &dhcp("range = \"192.168.122.0-192.168.122.100\"\n"),
+            "network[0].dhcp.range",
+            "DHCP range 192.168.122.0-192.168.122.100 includes 192.168.122.0, the network address of 192.168.122.0/24",
+        );
+        one(
+            &dhcp("range = \"192.168.122.100-192.168.122.255\"\n"),
+            "network[0].dhcp.range",
+            "includes 192.168.122.255, the broadcast address",
+        );
+        one(
+            &dhcp("range = \"192.168.122.9-192.168.122.2\"\n"),
+            "network[0].dhcp.range",
+            "",
+        );
+        one(
+            &dhcp("lease_time = \"119s\"\n"),
+            "network[0].dhcp.lease_time",
+            "lease time 1m59s is too short: dnsmasq's minimum is 120 s",
+        );
+        one(
+            &dhcp("lease_time = \"forever\"\n"),
+            "network[0].dhcp.lease_time",
+            "(or \"infinite\")",
+        );
+        one(
+            &dhcp("lease_time = -5\n"),
+            "network[0].dhcp.lease_time",
+            "negative",
+        );
+        one(
+            &dhcp("domain = \"bad_domain\"\n"),
+            "network[0].dhcp.domain",
+            "domain \"bad_domain\" is not a DNS name",
+        );
+        one(
+            &dhcp("[[network.dhcp.host]]\nmac = \"52:54:00:00:00:01\"\nip = \"192.168.122.1\"\n"),
+            "network[0].dhcp.host[0].ip",
+            "192.168.122.1 is the host's own address on network \"default\"",
+        );
+        one(
+            &dhcp("[[network.dhcp.host]]\nmac = \"52:54:00:00:00:01\"\nip = \"192.168.122.255\"\n"),
+            "network[0].dhcp.host[0].ip",
+            "192.168.122.255 is the broadcast address of 192.168.122.0/24",
+        );
+        one(
+            &dhcp("[[network.dhcp.host]]\nmac = \"52:54:00:00:00:01\"\nip = \"10.0.0.5\"\n"),
+            "network[0].dhcp.host[0].ip",
+            "10.0.0.5 is outside the subnet 192.168.122.0/24 of network \"default\"",
+        );
+        one(
+            &dhcp("[[network.dhcp.host]]\nmac = \"01:54:00:00:00:01\"\nip = \"192.168.122.5\"\n"),
+            "network[0].dhcp.host[0].mac",
+            "not a unicast address",
+        );
+        one(
+            &dhcp("[[network.dhcp.host]]\nmac = \"52:54:00:00:00:01\"\nip = \"192.168.122.300\"\n"),
+            "network[0].dhcp.host[0].ip",
+            "\"192.168.122.300\" is not an IPv4 address",
+        );
+        one(
+            &dhcp("[[network.dhcp.host]]\nmac = \"52:54:00:00:00:01\"\nip = \"192.168.122.5\"\nname = \"-web\"\n"),
+            "network[0].dhcp.host[0].name",
+            "host name \"-web\" is not a DNS name",
+        );
+        // A missing key is located at its table, with the full path.
+        one(
+            &dhcp("[[network.dhcp.host]]\nip = \"192.168.122.5\"\n"),
+            "network[0].dhcp.host[0]",
+            "missing field `mac`",
+        );
+        one(
+            &dhcp("ranges = \"none\"\n"),
+            "network[0].dhcp.ranges",
+            "unknown field",
+        );
+        one(
+            "[[network]]\nname = \"n\"\nkind = \"isolated\"\nbridge = \"br0\"\n[network.dhcp]\n",
+            "network[0].dhcp",
+            "[network.dhcp] needs `address`",
+        );
+        one(
+            "[[network]]\nname = \"n\"\nkind = \"bridge\"\nbridge = \"br0\"\nuplink = \"eth0\"\naddress = \"10.0.0.1/24\"\n[network.dhcp]\n",
+            "network[0].dhcp",
+            "not \"bridge\"",
+        );
+        // Static hosts may sit inside the dynamic range (dnsmasq keeps them out of the pool).
+        ok(&dhcp(
+            "[[network.dhcp.host]]\nmac = \"52:54:00:00:00:01\"\nip = \"192.168.122.5\"\n",
+        ));
+    }
+
+    const GUEST: &str = "[[guest]]\nname = \"web\"\n[[guest.nic]]\nnetwork = \"default\"\nip = \"192.168.122.10\"\n";
+
+    #[test]
+    fn nic_ip_rules() {
+        one(
+            &format!("{NAT}[[guest]]\nname = \"g\"\n[[guest.nic]]\nnetwork = \"default\"\nip = \"192.168.122.1\"\n"),
+            "guest[0].nic[0].ip",
+            "192.168.122.1 is the host's own address on network \"default\"",
+        );
+        one(
+            &format!("{NAT}[[guest]]\nname = \"g\"\n[[guest.nic]]\nnetwork = \"default\"\nip = \"192.168.122.0\"\n"),
+            "guest[0].nic[0].ip",
+            "192.168.122.0 is the network address of 192.168.122.0/24",
+        );
+        one(
+            "[[network]]\nname = \"i\"\nkind = \"internal\"\nbridge = \"br0\"\n[[guest]]\nname = \"g\"\n[[guest.nic]]\nnetwork = \"i\"\nip = \"10.0.0.5\"\n",
+            "guest[0].nic[0].ip",
+            "network \"i\" (kind \"internal\") has no host address, so no subnet for a fixed `ip`",
+        );
+        one(
+            &format!("{NAT}{GUEST}[[guest]]\nname = \"db\"\n[[guest.nic]]\nnetwork = \"default\"\nip = \"192.168.122.10\"\n"),
+            "guest[1].nic[0].ip",
+            "192.168.122.10 is already reserved by guest[0].nic[0] (guest \"web\")",
+        );
+        one(
+            &format!(
+                "{NAT}[network.dhcp]\n[[network.dhcp.host]]\nmac = \"52:54:00:00:00:01\"\nip = \"192.168.122.5\"\n\
+                 [[guest]]\nname = \"g\"\n[[guest.nic]]\nnetwork = \"default\"\nmac = \"52:54:00:00:00:01\"\nip = \"192.168.122.6\"\n"
+            ),
+            "guest[0].nic[0].mac",
+            "MAC 52:54:00:00:00:01 is already reserved by network[0].dhcp.host[0]",
+        );
+        // Without an ip, a NIC may take a static host's reservation.
+        ok(&format!(
+            "{NAT}[network.dhcp]\n[[network.dhcp.host]]\nmac = \"52:54:00:00:00:01\"\nip = \"192.168.122.5\"\n\
+             [[guest]]\nname = \"g\"\n[[guest.nic]]\nnetwork = \"default\"\nmac = \"52:54:00:00:00:01\"\n"
+        ));
+    }
+
+    #[test]
+    fn forward_rules() {
+        let two_nics = format!(
+            "{NAT}[[network]]\nname = \"iso\"\nkind = \"isolated\"\nbridge = \"virbr9\"\naddress = \"10.8.0.1/24\"\n\
+             [[guest]]\nname = \"web\"\n[[guest.nic]]\nnetwork = \"iso\"\nip = \"10.8.0.5\"\n\
+             [[guest.nic]]\nnetwork = \"default\"\nip = \"192.168.122.10\"\n"
+        );
+        let c = ok(&format!(
+            "{two_nics}[[guest.forward]]\nproto = \"udp\"\nhost_port = 53\nnic = \"default\"\n\
+             [[guest.forward]]\nhost_port = 53\nguest_port = 5353\nnic = 1\n"
+        ));
+        assert_eq!(
+            c.guests[0].forwards,
+            [
+                PortForward {
+                    proto: Proto::Udp,
+                    host_addr: None,
+                    host_port: 53,
+                    guest_port: 53,
+                    nic: 1,
+                },
+                PortForward {
+                    proto: Proto::Tcp,
+                    host_addr: None,
+                    host_port: 53,
+                    guest_port: 5353,
+                    nic: 1,
+                }
+            ]
+        );
+        one(
+            &format!("{two_nics}[[guest.forward]]\nhost_port = 80\n"),
+            "guest[0].forward[0].nic",
+            "port forward to guest[0].nic[0] on network \"iso\" of kind \"isolated\": forwards need a network of kind \"nat\" or \"routed\"",
+        );
+        one(
+            &format!("{two_nics}[[guest.forward]]\nhost_port = 80\nnic = 2\n"),
+            "guest[0].forward[0].nic",
+            "guest[0] has no nic[2] (it has nic[0] to nic[1])",
+        );
+        one(
+            &format!("{two_nics}[[guest.forward]]\nhost_port = 80\nnic = 1.5\n"),
+            "guest[0].forward[0].nic",
+            "nic must be an index",
+        );
+        one(
+            &format!("{NAT}{GUEST}[[guest.nic]]\nnetwork = \"default\"\nip = \"192.168.122.11\"\n[[guest.forward]]\nhost_port = 80\nnic = \"default\"\n"),
+            "guest[0].forward[0].nic",
+            "guest[0] has 2 NICs on network \"default\" (nic[0], nic[1]): give the index of one",
+        );
+        one(
+            &format!("{NAT}[[guest]]\nname = \"g\"\n[[guest.forward]]\nhost_port = 80\n"),
+            "guest[0].forward[0].nic",
+            "guest[0] has no NIC to forward to",
+        );
+        for (k, v) in [
+            ("host_port", "0"),
+            ("host_port", "65536"),
+            ("guest_port", "-1"),
+        ] {
+            let text = if k == "host_port" {
+                format!("{NAT}{GUEST}[[guest.forward]]\nhost_port = {v}\n")
+            } else {
+                format!("{NAT}{GUEST}[[guest.forward]]\nhost_port = 80\nguest_port = {v}\n")
+            };
+            one(
+                &text,
+                &format!("guest[0].forward[0].{k}"),
+                &format!("{k} {v} is out of range: 1 to 65535"),
+            );
+        }
+        one(
+            &format!(
+                "{NAT}{GUEST}[[guest.forward]]\nhost_port = 80\nhost_addr = \"example.com\"\n"
+            ),
+            "guest[0].forward[0].host_addr",
+            "not an IPv4 address",
+        );
+        one(
+            &format!("{NAT}{GUEST}[[guest.forward]]\nguest_port = 80\n"),
+            "guest[0].forward[0]",
+            "missing field `host_port`",
+        );
+    }
+
+    #[test]
+    fn host_port_clashes() {
+        let fwd = |g: &str, ip: &str, extra: &str| {
+            format!("[[guest]]\nname = \"{g}\"\n[[guest.nic]]\nnetwork = \"default\"\nip = \"{ip}\"\n[[guest.forward]]\nhost_port = 8080\n{extra}")
+        };
+        // Different protocols, or distinct host addresses: no clash.
+        ok(&format!(
+            "{NAT}{}{}",
+            fwd("a", "192.168.122.10", ""),
+            fwd("b", "192.168.122.11", "proto = \"udp\"\n")
+        ));
+        ok(&format!(
+            "{NAT}{}{}",
+            fwd("a", "192.168.122.10", "host_addr = \"203.0.113.5\"\n"),
+            fwd("b", "192.168.122.11", "host_addr = \"203.0.113.6\"\n")
+        ));
+        // The same address, or any address against one: a clash.
+        one(
+            &format!(
+                "{NAT}{}{}",
+                fwd("a", "192.168.122.10", "host_addr = \"203.0.113.5\"\n"),
+                fwd("b", "192.168.122.11", "")
+            ),
+            "guest[1].forward[0].host_port",
+            "tcp host port 8080 is already forwarded by guest[0].forward[0] (guest \"a\" on 203.0.113.5)",
+        );
+        one(
+            &format!(
+                "{NAT}{}{}",
+                fwd("a", "192.168.122.10", "host_addr = \"203.0.113.5\"\n"),
+                fwd("b", "192.168.122.11", "host_addr = \"203.0.113.5\"\n")
+            ),
+            "guest[1].forward[0].host_port",
+            "already forwarded by guest[0].forward[0]",
+        );
+        // Within one guest too.
+        one(
+            &format!(
+                "{NAT}{}[[guest.forward]]\nhost_port = 8080\nguest_port = 81\n",
+                fwd("a", "192.168.122.10", "")
+            ),
+            "guest[0].forward[1].host_port",
+            "already forwarded by guest[0].forward[0] (guest \"a\")",
+        );
     }
 }

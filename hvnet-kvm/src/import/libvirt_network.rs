@@ -17,8 +17,8 @@
 //! | `<bridge name stp delay>` | `bridge`, `stp` (libvirt's default: on), `forward_delay` |
 //! | `<mac address>`, `<mtu size>` | `mac`, `mtu` |
 //! | `<ip address netmask\|prefix>` (IPv4) | `address = "A/LEN"` |
-//! | `<dhcp><range start end><lease expiry unit/></range>` | `[network.dhcp] range = "A-B"`, `lease_time` |
-//! | `<dhcp><host mac ip name/>` | `[[network.dhcp.host]]` |
+//! | `<dhcp><range start end><lease expiry unit/></range>` | `[network.dhcp] range = "A-B"` (`"none"` without a `<range>`), `lease_time` (at least `"2m"`, dnsmasq's minimum) |
+//! | `<dhcp><host mac ip name/>` | `[[network.dhcp.host]]` (a `<host>` without `mac` is skipped with a warning: hvnet reserves by MAC) |
 //!
 //! IPv6 `<ip>`s, a second IPv4 `<ip>`, extra DHCP ranges and the elements hvnet has no
 //! equivalent for (`<dns>`, `<domain>`, `<route>`, `<portgroup>`, …) are skipped with a
@@ -41,6 +41,8 @@ use std::fmt;
 use std::fmt::Write as _;
 use std::net::Ipv4Addr;
 
+use hvnet_core::dhcp::is_dns_name;
+use hvnet_core::dhcp::MIN_LEASE_SECS;
 use hvnet_core::types::{IfName, Ipv4Cidr, Ipv4Range, MacAddr};
 use roxmltree::{Document, Node};
 
@@ -434,7 +436,12 @@ impl Reader<'_, '_> {
             None => (None, None),
         };
         if let Some(f) = forward_node {
-            if address.is_none() && matches!(forward.mode, ForwardMode::Nat | ForwardMode::Route) {
+            if address.is_none()
+                && matches!(
+                    forward.mode,
+                    ForwardMode::Nat | ForwardMode::Route | ForwardMode::Open
+                )
+            {
                 self.err(
                     f,
                     format!(
@@ -695,11 +702,26 @@ impl Reader<'_, '_> {
                         }
                         Ok(m)
                     });
-                    let name = self.attr(c, "name", |v| check_hostname(v).map(|()| v.to_string()));
+                    let mut name =
+                        self.attr(c, "name", |v| check_hostname(v).map(|()| v.to_string()));
                     let Some(ip) = ip else { continue };
                     if c.attribute("mac").is_none() && c.attribute("name").is_none() {
                         self.err(c, "a <host> needs mac or name");
                         continue;
+                    }
+                    if c.attribute("mac").is_none() {
+                        self.warn(
+                            c,
+                            format!("a <host> without mac (matched by name) has no hvnet equivalent: hvnet reserves addresses by MAC; {ip} skipped"),
+                        );
+                        continue;
+                    }
+                    if let Some(n) = name.as_deref().filter(|n| !is_dns_name(n)) {
+                        self.warn(
+                            c,
+                            format!("host name {n:?} is not a DNS name (letters, digits, '-' and '.'), which hvnet requires: name skipped"),
+                        );
+                        name = None;
                     }
                     if !Self::in_hosts(cidr, ip) {
                         self.err_attr(
@@ -773,8 +795,19 @@ impl Reader<'_, '_> {
                 _ => Err(format!("unit {v:?}: expected seconds, minutes or hours")),
             })
             .unwrap_or("m");
+        let secs = match unit {
+            "s" => expiry,
+            "m" => expiry.saturating_mul(60),
+            _ => expiry.saturating_mul(3600),
+        };
         Some(if expiry == 0 {
             "infinite".into()
+        } else if secs < MIN_LEASE_SECS {
+            self.warn(
+                l,
+                format!("lease time {expiry}{unit} is below dnsmasq's minimum of {MIN_LEASE_SECS} s: lease_time = \"2m\""),
+            );
+            "2m".into()
         } else {
             format!("{expiry}{unit}")
         })
@@ -886,16 +919,16 @@ pub fn to_toml(n: &LibvirtNetwork, source: &str) -> String {
         if let Some(r) = d.range {
             let _ = writeln!(o, "range = {}", q(&r.to_string()));
         } else {
-            o.push_str("# no <range>: static hosts only\n");
+            o.push_str("range = \"none\"  # no <range>: static hosts only\n");
         }
         if let Some(l) = &d.lease_time {
             let _ = writeln!(o, "lease_time = {}", q(l));
         }
         for h in &d.hosts {
+            // Hosts without a MAC are dropped (with a warning) when reading.
+            let Some(m) = h.mac else { continue };
             o.push_str("\n[[network.dhcp.host]]\n");
-            if let Some(m) = h.mac {
-                let _ = writeln!(o, "mac = {}", q(&m.to_string()));
-            }
+            let _ = writeln!(o, "mac = {}", q(&m.to_string()));
             let _ = writeln!(o, "ip = {}", q(&h.ip.to_string()));
             if let Some(name) = &h.name {
                 let _ = writeln!(o, "name = {}", q(name));
@@ -1114,6 +1147,95 @@ mod tests {
         one(&net("<ip address='10.0.0.1' prefix='24'>\n<dhcp>\n<host mac='52:54:00:00:00:01' ip='10.0.0.2'/>\n<host mac='52:54:00:00:00:02' ip='10.0.0.2'/>\n</dhcp></ip>\n"),
             "network/ip/dhcp/host/@ip: 10.0.0.2 is already used by the <host> of line 6");
         assert!(!MISS.load(std::sync::atomic::Ordering::SeqCst));
+    }
+
+    /// The output is a config hvnet accepts.
+    fn parses(toml: &str) -> hvnet_core::config::Config {
+        hvnet_core::config::Config::parse(toml, "imported.toml")
+            .unwrap_or_else(|e| panic!("{e}\n--- in ---\n{toml}"))
+    }
+
+    #[test]
+    fn seed_imports_are_valid_hvnet_configs() {
+        use hvnet_core::config::NetworkKind;
+        let nat = parses(&ok(NAT).toml);
+        let n = &nat.networks[0];
+        assert_eq!(n.kind, NetworkKind::Nat);
+        assert_eq!(n.nat_ports, Some((1024, 65535)));
+        assert_eq!(
+            n.dhcp.as_ref().and_then(|d| d.range).map(|r| r.to_string()),
+            Some("192.168.100.10-192.168.100.254".into())
+        );
+        let host = parses(&ok(HOSTONLY).toml);
+        assert_eq!(host.networks[0].kind, NetworkKind::Isolated);
+        assert!(host.networks[0].dhcp.is_some());
+    }
+
+    #[test]
+    fn dhcp_without_range_hosts_without_mac_short_leases() {
+        let out = ok(&net("<forward mode='route' dev='eth1'/>\n\
+             <ip address='10.1.0.1' prefix='24'><dhcp>\n\
+             <host mac='52:54:00:aa:bb:cc' ip='10.1.0.5' name='vm_1'/>\n\
+             <host name='vm2' ip='10.1.0.6'/>\n\
+             </dhcp></ip>\n"));
+        assert!(
+            out.toml.ends_with(
+                "[network.dhcp]\nrange = \"none\"  # no <range>: static hosts only\n\n\
+                 [[network.dhcp.host]]\nmac = \"52:54:00:aa:bb:cc\"\nip = \"10.1.0.5\"\n"
+            ),
+            "{}",
+            out.toml
+        );
+        let w: Vec<String> = out.warnings.iter().map(|w| w.in_file("t.xml")).collect();
+        assert_eq!(w.len(), 2, "{w:?}");
+        assert!(
+            w[0].starts_with(
+                "t.xml:6:1: warning: network/ip/dhcp/host: host name \"vm_1\" is not a DNS name"
+            ),
+            "{w:?}"
+        );
+        assert!(
+            w[1].starts_with("t.xml:7:1: warning: network/ip/dhcp/host: a <host> without mac"),
+            "{w:?}"
+        );
+        let c = parses(&out.toml);
+        let d = c.networks[0].dhcp.as_ref().unwrap();
+        assert_eq!((d.range, d.hosts.len()), (None, 1));
+
+        let out = ok(&net(
+            "<ip address='10.1.0.1' prefix='24'><dhcp>\n\
+             <range start='10.1.0.100' end='10.1.0.200'><lease expiry='30' unit='seconds'/></range>\n\
+             </dhcp></ip>\n",
+        ));
+        assert!(out.toml.contains("lease_time = \"2m\"\n"), "{}", out.toml);
+        assert_eq!(out.warnings.len(), 1, "{:?}", out.warnings);
+        assert!(out.warnings[0]
+            .message
+            .contains("below dnsmasq's minimum of 120 s"));
+        parses(&out.toml);
+        let out = ok(&net("<ip address='10.1.0.1' prefix='24'><dhcp>\n\
+             <range start='10.1.0.100' end='10.1.0.200'><lease expiry='0'/></range>\n\
+             </dhcp></ip>\n"));
+        assert!(out.toml.contains("lease_time = \"infinite\"\n"));
+        parses(&out.toml);
+    }
+
+    #[test]
+    fn every_form_parses() {
+        let ip = "<ip address='10.2.0.1' netmask='255.255.255.0'/>\n";
+        for body in [
+            format!("<forward mode='route' dev='eth1'/>{ip}"),
+            format!("<forward mode='open' dev='eth1'/>{ip}"),
+            format!("<forward dev='eth0'><nat><port start='2000' end='3000'/></nat></forward>{ip}"),
+            ip.to_string(),
+            String::new(),
+        ] {
+            parses(&ok(&net(&body)).toml);
+        }
+        one(
+            &net("<forward mode='open'/>\n"),
+            "forward mode open needs an IPv4",
+        );
     }
 
     #[test]
