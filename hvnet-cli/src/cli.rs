@@ -58,6 +58,14 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// DHCP leases of the config's networks (like `virsh net-dhcp-leases`).
+    Leases {
+        /// Only this network.
+        network: Option<String>,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
     /// Show bridges with their ports and addresses.
     Show {
         /// Machine-readable output.

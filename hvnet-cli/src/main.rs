@@ -30,6 +30,7 @@ fn dispatch(cli: &Cli) -> CliResult {
         Command::Check { json } => commands::check::run(g, *json),
         Command::Apply { dry_run } => commands::apply::run(g, *dry_run),
         Command::Show { json } => commands::show::run(g, *json),
+        Command::Leases { network, json } => commands::leases::run(g, network.as_deref(), *json),
         Command::Down { dry_run } => commands::down::run(g, *dry_run),
         Command::Brdelall { force } => commands::brdelall::run(g, *force),
         Command::Stats(args) => commands::stats::run(g, args),

@@ -14,10 +14,12 @@
 //! | nat    | POSTROUTING    | `HVNET-PRT` (masquerade, hairpin)                             |
 //!
 //! The chains' contents are written as one `iptables-restore --noflush` batch per table
-//! ([`RuleSet::restore_script`]): a `:CHAIN - [0:0]` line creates the chain or, when it exists,
+//! ([`RuleSet::apply_script`]): a `:CHAIN - [0:0]` line creates the chain or, when it exists,
 //! flushes it, so re-applying replaces exactly hvnet's rules and nothing else. A restore file
-//! cannot say "append only if missing", so the hooks are a separate step: a backend checks each
-//! with `iptables -C` and inserts the missing ones with `-I` (after the chains exist).
+//! cannot say "insert only if missing", so the backend lists the table first and the batch
+//! carries an `-I` line for each missing jump only: chains, rules and jumps change in one
+//! commit, with no moment without rules and never a duplicate jump.
+//! [`RuleSet::teardown_script`] removes jumps and chains the same way.
 //!
 //! Every rule is written in the canonical form `iptables -S` prints (`-s`, `-d`, `-i`, `-o`,
 //! `-p`, then matches, `-p tcp -m tcp`, explicit `--reject-with`), so that a listing can be
@@ -270,6 +272,87 @@ impl RuleSet {
             .collect()
     }
 
+    /// Reads hvnet's chains back from `iptables -t TABLE -S` listings: the rule set they
+    /// hold now. `None` when no hvnet chain and no jump into one exists (hvnet has no
+    /// firewall state). Rules keep the listing's text, which `iptables-restore` accepts.
+    ///
+    /// ```
+    /// use std::collections::BTreeMap;
+    /// use hvnet_core::firewall::{RuleSet, Table};
+    /// let mut l = BTreeMap::new();
+    /// l.insert(Table::Filter, "-P INPUT ACCEPT\n-N HVNET-FWX\n-A HVNET-FWX -i virbr0 -o virbr0 -j ACCEPT\n".to_string());
+    /// let rs = RuleSet::from_listings(&l).unwrap();
+    /// assert_eq!(rs.rules().count(), 1);
+    /// assert!(RuleSet::from_listings(&BTreeMap::new()).is_none());
+    /// ```
+    pub fn from_listings(listings: &std::collections::BTreeMap<Table, String>) -> Option<RuleSet> {
+        let mut found = false;
+        let mut rules = Vec::new();
+        let hooks = RuleSet::hooks();
+        for (table, listing) in listings {
+            for line in listing.lines() {
+                let line = line.trim();
+                if let Some(name) = line.strip_prefix("-N ") {
+                    found |= chains(*table).any(|c| c == name.trim());
+                    continue;
+                }
+                let Some(rest) = line.strip_prefix("-A ") else {
+                    continue;
+                };
+                let (chain, spec) = rest.split_once(' ').unwrap_or((rest, ""));
+                if let Some(c) = chains(*table).find(|c| *c == chain) {
+                    rules.push(Rule {
+                        table: *table,
+                        chain: c,
+                        spec: spec.to_string(),
+                    });
+                } else if hooks.iter().any(|h| {
+                    h.table == *table && h.builtin == chain && split_words(spec) == h.args()
+                }) {
+                    found = true;
+                }
+            }
+        }
+        found.then_some(RuleSet { rules })
+    }
+
+    /// The rules whose owner (`--comment hvnet:NAME`) is not in `owners`: what is left of
+    /// a shared firewall when `hvnet down` removes some networks.
+    ///
+    /// ```
+    /// use std::collections::{BTreeMap, BTreeSet};
+    /// use hvnet_core::firewall::{RuleSet, Table};
+    /// let mut l = BTreeMap::new();
+    /// l.insert(Table::Filter, "-N HVNET-FWX\n\
+    ///     -A HVNET-FWX -i br0 -o br0 -m comment --comment \"hvnet:a\" -j ACCEPT\n\
+    ///     -A HVNET-FWX -i br1 -o br1 -m comment --comment hvnet:b -j ACCEPT\n".to_string());
+    /// let rs = RuleSet::from_listings(&l).unwrap();
+    /// let left = rs.without_owners(&BTreeSet::from(["a".to_string()]));
+    /// assert_eq!(left.rules().count(), 1);
+    /// ```
+    pub fn without_owners(&self, owners: &std::collections::BTreeSet<String>) -> RuleSet {
+        let owner = |spec: &str| {
+            let words = split_words(spec);
+            words
+                .windows(2)
+                .find(|w| w[0] == "--comment")
+                .and_then(|w| w[1].strip_prefix("hvnet:").map(str::to_string))
+        };
+        RuleSet {
+            rules: self
+                .rules
+                .iter()
+                .filter(|r| owner(&r.spec).is_none_or(|o| !owners.contains(&o)))
+                .cloned()
+                .collect(),
+        }
+    }
+
+    /// Whether the set has no rules.
+    pub fn is_empty(&self) -> bool {
+        self.rules.is_empty()
+    }
+
     /// The jumps into hvnet's chains, in their wanted top-to-bottom order per built-in chain.
     /// They are the same for every rule set (empty chains are still hooked).
     pub fn hooks() -> Vec<Hook> {
@@ -313,6 +396,73 @@ impl RuleSet {
         }
         s.push_str("COMMIT\n");
         s
+    }
+
+    /// The batch that makes `table` hold exactly these rules in hvnet's chains, given the
+    /// table's current `iptables -S` `listing`: [`restore_script`](Self::restore_script) plus
+    /// an `-I BUILTIN 1` line for every jump the listing lacks (inserted last-first, so a
+    /// fresh table ends up in [`hooks`](Self::hooks) order). One `iptables-restore` commit:
+    /// no moment without rules, no duplicate jump.
+    ///
+    /// ```
+    /// use hvnet_core::firewall::{RuleSet, Table};
+    /// let s = RuleSet::default().apply_script(Table::Nat, "-P PREROUTING ACCEPT\n");
+    /// assert!(s.contains(":HVNET-PRT - [0:0]\n"));
+    /// assert!(s.contains("-I POSTROUTING 1 -m comment --comment hvnet -j HVNET-PRT\n"));
+    /// ```
+    pub fn apply_script(&self, table: Table, listing: &str) -> String {
+        let mut s = self.restore_script(table);
+        s.truncate(s.len() - "COMMIT\n".len());
+        let lines: Vec<Vec<String>> = listing.lines().map(split_words).collect();
+        for hook in RuleSet::hooks().iter().rev().filter(|h| h.table == table) {
+            if hook_count(&lines, hook) == 0 {
+                s.push_str(&format!("-I {} 1 {}\n", hook.builtin, hook.spec));
+            }
+        }
+        s.push_str("COMMIT\n");
+        s
+    }
+
+    /// The batch that deletes every jump into hvnet's chains and the chains themselves from
+    /// `table`, given its `iptables -S` `listing`; `None` when there is nothing of hvnet's.
+    ///
+    /// ```
+    /// use hvnet_core::firewall::{RuleSet, Table};
+    /// let l = "-N HVNET-PRT\n-A POSTROUTING -m comment --comment hvnet -j HVNET-PRT\n";
+    /// assert_eq!(
+    ///     RuleSet::teardown_script(Table::Nat, l).unwrap(),
+    ///     "*nat\n:HVNET-PRT - [0:0]\n-D POSTROUTING -m comment --comment hvnet -j HVNET-PRT\n-X HVNET-PRT\nCOMMIT\n"
+    /// );
+    /// assert_eq!(RuleSet::teardown_script(Table::Nat, "-P OUTPUT ACCEPT\n"), None);
+    /// ```
+    pub fn teardown_script(table: Table, listing: &str) -> Option<String> {
+        let lines: Vec<Vec<String>> = listing.lines().map(split_words).collect();
+        let ours: Vec<&str> = chains(table)
+            .filter(|c| {
+                lines
+                    .iter()
+                    .any(|w| w.len() == 2 && w[0] == "-N" && w[1] == *c)
+            })
+            .collect();
+        let mut deletes = String::new();
+        for hook in RuleSet::hooks().iter().filter(|h| h.table == table) {
+            for _ in 0..hook_count(&lines, hook) {
+                deletes.push_str(&format!("-D {} {}\n", hook.builtin, hook.spec));
+            }
+        }
+        if ours.is_empty() && deletes.is_empty() {
+            return None;
+        }
+        let mut s = format!("*{}\n", table.name());
+        for c in &ours {
+            s.push_str(&format!(":{c} - [0:0]\n"));
+        }
+        s.push_str(&deletes);
+        for c in &ours {
+            s.push_str(&format!("-X {c}\n"));
+        }
+        s.push_str("COMMIT\n");
+        Some(s)
     }
 
     /// An `iptables-restore --noflush` input that flushes and deletes every hvnet chain of
@@ -388,6 +538,12 @@ pub fn diff(table: Table, listing: &str, wanted: &RuleSet) -> Vec<Difference> {
             .any(|w| w.len() == 2 && w[0] == "-N" && w[1] == chain);
         if !exists {
             out.push(Difference::MissingChain { table, chain });
+            out.extend(
+                wanted
+                    .chain(table, chain)
+                    .into_iter()
+                    .map(|r| Difference::MissingRule(r.clone())),
+            );
             continue;
         }
         let live: Vec<&[String]> = lines
@@ -424,18 +580,22 @@ pub fn diff(table: Table, listing: &str, wanted: &RuleSet) -> Vec<Difference> {
         }
     }
     for hook in RuleSet::hooks().into_iter().filter(|h| h.table == table) {
-        let words = hook.args();
-        let n = lines
-            .iter()
-            .filter(|w| w.len() > 2 && w[0] == "-A" && w[1] == hook.builtin && w[2..] == words)
-            .count();
-        match n {
+        match hook_count(&lines, &hook) {
             0 => out.push(Difference::MissingHook(hook)),
             1 => {}
             _ => out.push(Difference::DuplicateHook(hook)),
         }
     }
     out
+}
+
+/// How often `hook` appears in a listing split into words.
+fn hook_count(lines: &[Vec<String>], hook: &Hook) -> usize {
+    let words = hook.args();
+    lines
+        .iter()
+        .filter(|w| w.len() > 2 && w[0] == "-A" && w[1] == hook.builtin && w[2..] == words)
+        .count()
 }
 
 /// Splits an `iptables -S` line into words, honouring double quotes and backslash escapes.

@@ -6,6 +6,7 @@
 //! 2. [`resolve::resolve`] — the config becomes a [`state::DesiredState`] (bridges, guest
 //!    NIC links with generated names and MACs, addresses), with a [`backend::NicBackend`]
 //!    deciding how a guest NIC looks on the host.
+//!    [`services::services`] adds dnsmasq, firewall rules and sysctls of virtual networks.
 //! 3. An [`backend::Observe`] implementation reads an [`observed::ObservedState`].
 //! 4. [`plan::plan`] diffs them into a minimal, ordered [`plan::Plan`] of [`op::Op`]s.
 //! 5. [`txn::run`] feeds the plan to an [`backend::Execute`] implementation and rolls back
@@ -24,6 +25,7 @@ pub mod observed;
 pub mod op;
 pub mod plan;
 pub mod resolve;
+pub mod services;
 pub mod state;
 pub mod teardown;
 pub mod txn;

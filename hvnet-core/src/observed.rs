@@ -1,7 +1,10 @@
 //! What exists: the kernel's state as an observer read it, in hvnet's own terms.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv4Addr;
+use std::path::PathBuf;
+
+use crate::firewall::{RuleSet, Table};
 
 use crate::state::{BridgeOpts, Owner, SysctlKey, TapOpts, Tbf};
 use crate::types::{Ipv4Cidr, MacAddr};
@@ -129,9 +132,63 @@ pub struct ObservedState {
     pub qdiscs: Vec<ObservedQdisc>,
     /// Ingress redirects.
     pub redirects: Vec<ObservedRedirect>,
+    /// Indexes of bridge ports with hairpin mode on.
+    pub hairpin: BTreeSet<u32>,
+    /// The dnsmasq services found in the state directory.
+    pub dhcp: Vec<ObservedDhcp>,
+    /// The firewall, when it was read (only if the config or hvnet's state asks for it).
+    pub firewall: Option<ObservedFirewall>,
+    /// Sysctl values hvnet changed, as they were before (`hvnet down` restores them).
+    pub saved_sysctls: BTreeMap<SysctlKey, String>,
+}
+
+/// A network's dnsmasq as found in its state directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObservedDhcp {
+    /// The network (the directory's name).
+    pub network: String,
+    /// The directory.
+    pub dir: PathBuf,
+    /// The configuration file, if present.
+    pub conf: Option<String>,
+    /// The static-host file, if present.
+    pub hosts: Option<String>,
+    /// The pid of the running daemon (`None`: not running — no pid file, or its process is
+    /// gone or is not that dnsmasq).
+    pub pid: Option<i32>,
+}
+
+/// The live firewall: `iptables -t TABLE -S` of each table hvnet writes to.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ObservedFirewall {
+    /// Listing per table.
+    pub listings: BTreeMap<Table, String>,
+}
+
+impl ObservedFirewall {
+    /// What hvnet's chains hold now, as a rule set (`None` when none of them exists and no
+    /// jump into them is left): the state a rollback returns to.
+    pub fn current(&self) -> Option<RuleSet> {
+        RuleSet::from_listings(&self.listings)
+    }
+
+    /// How the live firewall differs from `wanted`.
+    pub fn diff(&self, wanted: &RuleSet) -> Vec<crate::firewall::Difference> {
+        Table::ALL
+            .iter()
+            .flat_map(|t| {
+                crate::firewall::diff(*t, self.listings.get(t).map_or("", String::as_str), wanted)
+            })
+            .collect()
+    }
 }
 
 impl ObservedState {
+    /// The dnsmasq service of a network.
+    pub fn dhcp(&self, network: &str) -> Option<&ObservedDhcp> {
+        self.dhcp.iter().find(|d| d.network == network)
+    }
+
     /// The link with this name.
     pub fn link(&self, name: &str) -> Option<&ObservedLink> {
         self.links.iter().find(|l| l.name == name)

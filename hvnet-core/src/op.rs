@@ -2,8 +2,10 @@
 
 use std::fmt;
 
+use crate::firewall::RuleSet;
 use crate::state::{
-    AddrSpec, BridgeOpts, LinkKind, LinkSpec, Owner, RouteSpec, SysctlKey, TapOpts, Tbf, VethPeer,
+    AddrSpec, BridgeOpts, DhcpService, LinkKind, LinkSpec, Owner, RouteSpec, SysctlKey, TapOpts,
+    Tbf, VethPeer,
 };
 use crate::types::{IfName, Ipv4Cidr, MacAddr};
 
@@ -172,6 +174,65 @@ pub enum Op {
         /// Previous value.
         old: String,
     },
+    /// Record a sysctl's original value in the state directory before hvnet first changes
+    /// it, so that `down` can put it back.
+    SaveSysctl {
+        /// Key.
+        key: SysctlKey,
+        /// The original value.
+        value: String,
+    },
+    /// Drop the record of a sysctl's original value (it has been restored).
+    ForgetSysctl {
+        /// Key.
+        key: SysctlKey,
+        /// The recorded value, for the inverse.
+        value: String,
+    },
+    /// Turn hairpin mode of a bridge port on or off.
+    SetHairpin {
+        /// The port.
+        link: IfName,
+        /// On or off.
+        on: bool,
+    },
+    /// Make hvnet's firewall chains hold exactly `rules` (one batch per table) and hook them
+    /// in.
+    SetFirewall {
+        /// The wanted rules.
+        rules: Box<RuleSet>,
+        /// What the chains held before (`None`: they did not exist), for the inverse.
+        old: Option<Box<RuleSet>>,
+    },
+    /// Remove hvnet's jumps and chains.
+    RemoveFirewall {
+        /// What they held, for the inverse.
+        old: Option<Box<RuleSet>>,
+    },
+    /// Write a network's dnsmasq files and start the daemon.
+    StartDhcp(Box<DhcpService>),
+    /// Stop a network's dnsmasq.
+    StopDhcp {
+        /// The network.
+        network: String,
+        /// Its state directory.
+        dir: std::path::PathBuf,
+        /// The running daemon.
+        pid: i32,
+        /// Its files, to start it again on rollback.
+        restore: Option<Box<DhcpService>>,
+    },
+    /// Rewrite a running dnsmasq's static-host file and send it `SIGHUP`.
+    ReloadDhcpHosts {
+        /// The network.
+        network: String,
+        /// Its state directory.
+        dir: std::path::PathBuf,
+        /// New contents.
+        hosts: String,
+        /// Previous contents.
+        old: String,
+    },
 }
 
 /// Everything needed to recreate a deleted link.
@@ -204,7 +265,15 @@ impl Op {
             | Self::SetBridgeOpts { link, .. } => Some(link),
             Self::AddAddr(a) | Self::DelAddr(a) => Some(&a.link),
             Self::AddRoute(r) | Self::DelRoute(r) => r.dev.as_ref(),
-            Self::SetSysctl { .. } => None,
+            Self::SetHairpin { link, .. } => Some(link),
+            Self::SetSysctl { .. }
+            | Self::SaveSysctl { .. }
+            | Self::ForgetSysctl { .. }
+            | Self::SetFirewall { .. }
+            | Self::RemoveFirewall { .. }
+            | Self::StartDhcp(_)
+            | Self::StopDhcp { .. }
+            | Self::ReloadDhcpHosts { .. } => None,
         }
     }
 
@@ -303,6 +372,56 @@ impl Op {
                 key: key.clone(),
                 value: old.clone(),
                 old: value.clone(),
+            }],
+            Self::SaveSysctl { key, value } => vec![Self::ForgetSysctl {
+                key: key.clone(),
+                value: value.clone(),
+            }],
+            Self::ForgetSysctl { key, value } => vec![Self::SaveSysctl {
+                key: key.clone(),
+                value: value.clone(),
+            }],
+            Self::SetHairpin { link, on } => vec![Self::SetHairpin {
+                link: link.clone(),
+                on: !on,
+            }],
+            Self::SetFirewall { rules, old } => match old {
+                Some(o) => vec![Self::SetFirewall {
+                    rules: o.clone(),
+                    old: Some(rules.clone()),
+                }],
+                None => vec![Self::RemoveFirewall {
+                    old: Some(rules.clone()),
+                }],
+            },
+            Self::RemoveFirewall { old } => match old {
+                Some(o) => vec![Self::SetFirewall {
+                    rules: o.clone(),
+                    old: None,
+                }],
+                None => vec![],
+            },
+            Self::StartDhcp(svc) => vec![Self::StopDhcp {
+                network: svc.network.clone(),
+                dir: svc.dir.clone(),
+                // The executor finds the pid in the pid file it just started.
+                pid: 0,
+                restore: None,
+            }],
+            Self::StopDhcp { restore, .. } => restore
+                .as_ref()
+                .map(|svc| vec![Self::StartDhcp(svc.clone())])
+                .unwrap_or_default(),
+            Self::ReloadDhcpHosts {
+                network,
+                dir,
+                hosts,
+                old,
+            } => vec![Self::ReloadDhcpHosts {
+                network: network.clone(),
+                dir: dir.clone(),
+                hosts: old.clone(),
+                old: hosts.clone(),
             }],
         }
     }
@@ -487,6 +606,26 @@ impl fmt::Display for Op {
             Self::SetSysctl { key, value, old } => {
                 write!(f, "set sysctl {key} = {value} (was {old})")
             }
+            Self::SaveSysctl { key, value } => {
+                write!(f, "remember sysctl {key} = {value} for `down`")
+            }
+            Self::ForgetSysctl { key, .. } => write!(f, "forget the saved value of sysctl {key}"),
+            Self::SetHairpin { link, on } => write!(f, "set hairpin {} on port {link}", onoff(*on)),
+            Self::SetFirewall { rules, .. } => write!(
+                f,
+                "write hvnet's firewall chains ({} rules) and their jumps",
+                rules.rules().count()
+            ),
+            Self::RemoveFirewall { .. } => write!(f, "remove hvnet's firewall chains and jumps"),
+            Self::StartDhcp(svc) => write!(f, "start dnsmasq for network {}", svc.network),
+            Self::StopDhcp { network, pid, .. } => {
+                write!(f, "stop dnsmasq of network {network} (pid {pid})")
+            }
+            Self::ReloadDhcpHosts { network, hosts, .. } => write!(
+                f,
+                "rewrite the DHCP hosts of network {network} ({} entries) and reload dnsmasq",
+                hosts.lines().count()
+            ),
         }
     }
 }
@@ -514,6 +653,27 @@ impl fmt::Display for RouteText<'_> {
         }
         Ok(())
     }
+}
+
+/// `text` as the body of a double-quoted `printf` format inside a single-quoted `sh -c`
+/// argument: one line, `%` and `\\` doubled, quotes and `$` escaped. hvnet's rules contain no
+/// single quote (comments are `hvnet:NAME`, names are `[A-Za-z0-9._-]`).
+fn printf_escape(text: &str) -> String {
+    let mut o = String::with_capacity(text.len() + 16);
+    for c in text.chars() {
+        match c {
+            '\n' => o.push_str("\\n"),
+            '%' => o.push_str("%%"),
+            '\\' => o.push_str("\\\\"),
+            '"' | '$' | '`' => {
+                o.push('\\');
+                o.push(c);
+            }
+            '\'' => o.push_str("'\\''"),
+            c => o.push(c),
+        }
+    }
+    o
 }
 
 struct CommandLine<'a>(&'a Op);
@@ -596,6 +756,57 @@ impl fmt::Display for CommandLine<'_> {
             Op::AddRoute(r) => write!(f, "ip route add {} proto {RTPROT_HVNET}", RouteText(r)),
             Op::DelRoute(r) => write!(f, "ip route del {} proto {RTPROT_HVNET}", RouteText(r)),
             Op::SetSysctl { key, value, .. } => write!(f, "sysctl -w {key}={value}"),
+            Op::SaveSysctl { key, value } => write!(f, "# remember {key}={value}"),
+            Op::ForgetSysctl { key, .. } => write!(f, "# forget the saved {key}"),
+            Op::SetHairpin { link, on } => {
+                write!(f, "bridge link set dev {link} hairpin {}", onoff(*on))
+            }
+            Op::SetFirewall { rules, .. } => {
+                let mut parts = Vec::new();
+                for t in crate::firewall::Table::ALL {
+                    parts.push(format!(
+                        "printf \"{}\" | iptables-restore -w --noflush",
+                        printf_escape(&rules.restore_script(t))
+                    ));
+                }
+                for h in RuleSet::hooks() {
+                    parts.push(format!(
+                        "iptables -w -t {t} -C {b} {s} 2>/dev/null || iptables -w -t {t} -I {b} 1 {s}",
+                        t = h.table,
+                        b = h.builtin,
+                        s = h.spec
+                    ));
+                }
+                write!(f, "sh -ec '{}'", parts.join("; "))
+            }
+            Op::RemoveFirewall { .. } => {
+                let mut parts = Vec::new();
+                for h in RuleSet::hooks() {
+                    parts.push(format!(
+                        "while iptables -w -t {t} -D {b} {s} 2>/dev/null; do :; done",
+                        t = h.table,
+                        b = h.builtin,
+                        s = h.spec
+                    ));
+                }
+                for (t, c) in crate::firewall::CHAINS {
+                    parts.push(format!(
+                        "iptables -w -t {t} -F {c} 2>/dev/null; iptables -w -t {t} -X {c} 2>/dev/null"
+                    ));
+                }
+                write!(f, "sh -c '{}; true'", parts.join("; "))
+            }
+            Op::StartDhcp(svc) => write!(
+                f,
+                "dnsmasq --conf-file={}",
+                svc.dir.join(crate::dhcp::CONF_FILE).display()
+            ),
+            Op::StopDhcp { pid, .. } => write!(f, "kill {pid}"),
+            Op::ReloadDhcpHosts { dir, .. } => write!(
+                f,
+                "kill -HUP $(cat {})",
+                dir.join(crate::dhcp::PID_FILE).display()
+            ),
         }
     }
 }

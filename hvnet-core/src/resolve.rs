@@ -3,7 +3,7 @@
 use std::collections::{HashMap, HashSet};
 
 use crate::backend::NicBackend;
-use crate::config::{Config, Lifetime};
+use crate::config::{Config, Lifetime, NetworkKind};
 use crate::observed::ObservedState;
 use crate::state::{
     AddrSpec, BridgeOpts, DesiredState, LinkKind, LinkSpec, Owner, Scope, Shaper, Tbf,
@@ -97,7 +97,8 @@ pub fn resolve(
                 cidr,
             });
         }
-        if let Some(uplink) = &net.uplink {
+        // Only a bridged network enslaves its uplink; nat and routed networks route to it.
+        if let (NetworkKind::Bridge, Some(uplink)) = (net.kind, &net.uplink) {
             want.links.push(LinkSpec {
                 name: uplink.clone(),
                 kind: LinkKind::External,
@@ -134,7 +135,7 @@ pub fn resolve(
 
     for guest in &config.guests {
         let owner = Owner::new(&guest.name);
-        for nic in &guest.nics {
+        for (index, nic) in guest.nics.iter().enumerate() {
             let Some(net) = config.network(&nic.network) else {
                 continue;
             };
@@ -163,6 +164,11 @@ pub fn resolve(
                 }
             };
             taken.insert(name.to_string());
+            // A forward's target port must send a guest's hairpin connection (guest → host
+            // port → the same guest) back out of the port it came in on.
+            if guest.forwards.iter().any(|f| f.nic == index) {
+                want.hairpin.insert(name.clone());
+            }
             if let Some(spec) = &nic.rate.ingress {
                 want.shapers.push(Shaper::Egress {
                     link: name.clone(),

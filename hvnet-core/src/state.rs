@@ -6,6 +6,9 @@
 use std::collections::BTreeSet;
 use std::fmt;
 use std::net::Ipv4Addr;
+use std::path::PathBuf;
+
+use crate::firewall::RuleSet;
 
 use crate::types::{IfName, Ipv4Cidr, MacAddr};
 
@@ -325,8 +328,30 @@ pub struct DesiredState {
     pub sysctls: Vec<SysctlSpec>,
     /// Rate limits on owned links (the complete set for those links).
     pub shapers: Vec<Shaper>,
+    /// Owned bridge ports that must have hairpin mode on (targets of port forwards); every
+    /// other owned port has it off.
+    pub hairpin: BTreeSet<IfName>,
+    /// The dnsmasq services (the complete set within scope).
+    pub dhcp: Vec<DhcpService>,
+    /// hvnet's firewall chains; `None`: hvnet has no rules (its chains are removed).
+    pub firewall: Option<RuleSet>,
     /// Which owned objects this state speaks for.
     pub scope: Scope,
+}
+
+/// One network's dnsmasq: its directory and the exact contents of its two files.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DhcpService {
+    /// The network (the daemon's owner).
+    pub network: String,
+    /// The bridge it serves.
+    pub bridge: IfName,
+    /// Its state directory (conf, hostsfile, leases, pid file).
+    pub dir: PathBuf,
+    /// The configuration file (a change means a restart).
+    pub conf: String,
+    /// The static-host file (a change means a rewrite and `SIGHUP`).
+    pub hosts: String,
 }
 
 impl DesiredState {

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeSet;
 
-use crate::config::Config;
+use crate::config::{Config, NetworkKind};
 use crate::observed::{ObservedKind, ObservedState};
 use crate::op::Op;
 use crate::plan::{restore_of, Plan};
@@ -10,8 +10,9 @@ use crate::state::{DesiredState, LinkKind, LinkSpec, Scope};
 use crate::types::IfName;
 
 /// The desired state after `hvnet down`: nothing owned by the config's networks and guests
-/// remains, and the config's uplinks (when present) are detached. Other hvnet owners and
-/// everything hvnet does not own are out of scope.
+/// remains (links, dnsmasq daemons, firewall rules), the config's uplinks (when present) are
+/// detached, and sysctls hvnet changed get their saved values back. Other hvnet owners'
+/// links and rules and everything hvnet does not own are out of scope.
 ///
 /// ```
 /// use hvnet_core::{config::Config, observed::ObservedState, teardown::down_state};
@@ -29,6 +30,7 @@ pub fn down_state(config: &Config, observed: &ObservedState) -> DesiredState {
     let links = config
         .networks
         .iter()
+        .filter(|n| n.kind == NetworkKind::Bridge)
         .filter_map(|n| n.uplink.as_ref())
         .filter(|u| observed.link(u.as_str()).is_some())
         .map(|u| LinkSpec {
@@ -41,8 +43,17 @@ pub fn down_state(config: &Config, observed: &ObservedState) -> DesiredState {
             up: false,
         })
         .collect();
+    // The firewall is shared by every network of the namespace: keep the rules of networks
+    // this config does not name, drop the chains when nothing is left.
+    let firewall = observed
+        .firewall
+        .as_ref()
+        .and_then(|f| f.current())
+        .map(|rules| rules.without_owners(&owners))
+        .filter(|rules| !rules.is_empty());
     DesiredState {
         links,
+        firewall,
         scope: Scope::Owners(owners),
         ..DesiredState::default()
     }

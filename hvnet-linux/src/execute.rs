@@ -35,6 +35,12 @@ pub enum ExecError {
     Netns(netns::NetnsError),
     /// The op names a link that does not exist.
     NoSuchLink(String),
+    /// dnsmasq could not be started, stopped or reloaded.
+    Dnsmasq(crate::dnsmasq::DnsmasqError),
+    /// The firewall could not be written.
+    Firewall(crate::firewall::IptablesError),
+    /// hvnet's state directory could not be written.
+    State(String),
 }
 
 impl fmt::Display for ExecError {
@@ -45,6 +51,9 @@ impl fmt::Display for ExecError {
             Self::Sysctl(e) => write!(f, "{e}"),
             Self::Netns(e) => write!(f, "{e}"),
             Self::NoSuchLink(n) => write!(f, "interface {n} does not exist"),
+            Self::Dnsmasq(e) => write!(f, "{e}"),
+            Self::Firewall(e) => write!(f, "{e}"),
+            Self::State(e) => f.write_str(e),
         }
     }
 }
@@ -108,7 +117,8 @@ impl Queue {
             || (change.up.is_some() && queued.up.is_some())
             || change.alias.is_some()
             || change.group.is_some()
-            || change.bridge.is_some();
+            || change.bridge.is_some()
+            || change.port.is_some();
         if clash {
             return Some(change);
         }
@@ -411,6 +421,30 @@ impl LinuxHost {
             }
             Op::AddRoute(r) => Request::NewRoute(self.route(r)?),
             Op::DelRoute(r) => Request::DelRoute(self.route(r)?),
+            Op::SetHairpin { link, on } => set(
+                self.ifindex(link.as_str())?,
+                LinkChange {
+                    port: Some(netlink::BridgePortOpts {
+                        hairpin: Some(*on),
+                        ..netlink::BridgePortOpts::default()
+                    }),
+                    ..LinkChange::default()
+                },
+            ),
+            Op::SaveSysctl { .. }
+            | Op::ForgetSysctl { .. }
+            | Op::SetFirewall { .. }
+            | Op::RemoveFirewall { .. }
+            | Op::StartDhcp(_)
+            | Op::StopDhcp { .. }
+            | Op::ReloadDhcpHosts { .. } => {
+                self.flush(q, p);
+                if let Some(r) = self.run_service(op) {
+                    r?;
+                }
+                p.record(i, Ok(()));
+                return Ok(());
+            }
             Op::SetSysctl { key, value, .. } => {
                 self.flush(q, p);
                 self.other_writes += 1;

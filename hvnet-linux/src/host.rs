@@ -25,6 +25,10 @@ pub struct LinuxHost {
     pub(crate) other_writes: u64,
     /// Made on the first tap this host creates.
     pub(crate) taps: Option<crate::tap::TapMaker>,
+    /// hvnet's state directory (dnsmasq files, saved sysctls, firewall marker).
+    pub(crate) state_dir: Option<std::path::PathBuf>,
+    /// The firewall backend, detected on first use.
+    pub(crate) firewall: Option<crate::firewall::Iptables>,
 }
 
 impl LinuxHost {
@@ -35,6 +39,8 @@ impl LinuxHost {
             index: HashMap::new(),
             other_writes: 0,
             taps: None,
+            state_dir: None,
+            firewall: None,
         })
     }
 

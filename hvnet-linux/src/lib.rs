@@ -24,9 +24,11 @@ pub mod netlink;
 pub mod netns;
 mod observe;
 pub mod ping;
+mod services;
 pub mod stats;
 pub mod sysctl;
 pub mod tap;
 
 pub use execute::ExecError;
 pub use host::LinuxHost;
+pub use services::ServiceError;

@@ -142,6 +142,12 @@ impl Observe for LinuxHost {
             sysctls,
             qdiscs,
             redirects,
+            hairpin: links
+                .iter()
+                .filter(|l| l.port.is_some_and(|p| p.hairpin))
+                .map(|l| l.ifindex)
+                .collect(),
+            ..ObservedState::default()
         })
     }
 }

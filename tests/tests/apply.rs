@@ -178,8 +178,9 @@ fn apply_creates_exactly_the_topology_and_reapply_changes_nothing() {
 
     let plan = t.hv.run(&t.v1, &["plan"]);
     let ops = plan_ops(&plan.ok().stdout);
-    // 2 bridges + 4 guest links created, 4 attached, 6 brought up, 1 address.
-    assert_eq!(ops.len(), 17, "plan:\n{}", plan.stdout);
+    // 2 bridges + 4 guest links created, 4 attached, 6 brought up, 1 address, and the
+    // firewall of the addressed isolated network.
+    assert_eq!(ops.len(), 18, "plan:\n{}", plan.stdout);
     assert!(
         ops[0].starts_with("create bridge "),
         "bridges first:\n{}",
@@ -192,7 +193,7 @@ fn apply_creates_exactly_the_topology_and_reapply_changes_nothing() {
     );
 
     let out = t.hv.apply(&t.v1);
-    assert_eq!(op_count(&out, "applied"), 17, "{out}");
+    assert_eq!(op_count(&out, "applied"), 18, "{out}");
 
     // Exactly lo + 2 bridges + 4 guest links, nothing more.
     let names = link_names(h);
@@ -462,7 +463,7 @@ fn plan_and_dry_run_change_nothing_and_dry_run_commands_reproduce_apply() {
     for t in [&a, &b] {
         let before = snapshot(t.h());
         let p = t.hv.run(&t.v1, &["plan"]);
-        assert_eq!(plan_ops(&p.ok().stdout).len(), 17);
+        assert_eq!(plan_ops(&p.ok().stdout).len(), 18);
         let v = t.hv.run(&t.v1, &["validate"]);
         assert!(
             v.ok()
@@ -479,7 +480,7 @@ fn plan_and_dry_run_change_nothing_and_dry_run_commands_reproduce_apply() {
 
     let dry = b.hv.run(&b.v1, &["apply", "--dry-run"]);
     let cmds: Vec<String> = dry.ok().stdout.lines().map(str::to_string).collect();
-    assert_eq!(cmds.len(), 17, "{dry}");
+    assert_eq!(cmds.len(), 18, "{dry}");
     assert_eq!(
         link_names(b.h()),
         ["lo".to_string()].into(),

@@ -9,7 +9,8 @@ use std::collections::BTreeSet;
 
 use hvnet_tests::*;
 
-/// 2 bridges (create + up) + 1 address + 6 guest links (create + attach + up) = 23 ops.
+/// 2 bridges (create + up) + 1 address + 6 guest links (create + attach + up) + the firewall
+/// of the addressed isolated network = 24 ops.
 const FULL: &str = r#"
 [[network]]
 name = "neta"
@@ -188,6 +189,7 @@ impl World {
         let ops = plan_ops(&plan.ok().stdout);
         assert!(ops.len() >= min_ops, "plan too short:\n{}", plan.stdout);
         let before = self.snapshots();
+        let fw_before = firewall(self.host.name());
         for k in 1..=ops.len() {
             let kk = k.to_string();
             let r = self.hv.run_env(cfg, &["apply"], &[("HVNET_FAULT_AT", &kk)]);
@@ -202,6 +204,12 @@ impl World {
             assert!(
                 r.stdout.trim().is_empty() || !r.stdout.contains("applied:"),
                 "{r}"
+            );
+            assert_eq!(
+                firewall(self.host.name()),
+                fw_before,
+                "HVNET_FAULT_AT={k} ({}) left the firewall or ip_forward changed",
+                ops[k - 1]
             );
             let loose = loose_from.is_some_and(|from| k >= from);
             for (ns, want) in self.namespaces().into_iter().zip(&before) {
@@ -236,8 +244,26 @@ fn a_fault_at_any_op_of_a_fresh_apply_rolls_everything_back() {
     let cfg = w.config("full.toml", FULL);
     w.fault_every_op(&cfg, 20, None);
     let out = w.hv.apply(&cfg);
-    assert_eq!(op_count(&out, "applied"), 23, "{out}");
+    assert_eq!(op_count(&out, "applied"), 24, "{out}");
     assert_eq!(owned(w.host.name()).len(), 8);
+}
+
+/// The namespace's iptables (filter and nat) and ip_forward, as text.
+fn firewall(ns: &str) -> String {
+    let run = |args: &[&str]| {
+        let o = std::process::Command::new("ip")
+            .args(["netns", "exec", ns])
+            .args(args)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    format!(
+        "{}{}{}",
+        run(&["iptables", "-w", "-S"]),
+        run(&["iptables", "-w", "-t", "nat", "-S"]),
+        run(&["sysctl", "net.ipv4.ip_forward"])
+    )
 }
 
 fn owned(ns: &str) -> BTreeSet<String> {

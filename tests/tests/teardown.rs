@@ -118,9 +118,17 @@ fn down_removes_exactly_the_configs_objects() {
     let (ga2_port, gb1_port) = (name_of("ga2"), name_of("gb1"));
     let before = settled_snapshot(h);
 
-    // --dry-run: detach the uplink, one `ip link del` per link of A; nothing changes.
+    // --dry-run: detach the uplink, one `ip link del` per link of A, and the removal of
+    // hvnet's firewall chains (only A's isolated network had rules); nothing changes.
     let dry = hv.run(&cfg_a, &["down", "--dry-run"]);
-    let mut cmds: Vec<String> = dry.ok().stdout.lines().map(str::to_string).collect();
+    let (fw, mut cmds): (Vec<String>, Vec<String>) = dry
+        .ok()
+        .stdout
+        .lines()
+        .map(str::to_string)
+        .partition(|c| c.contains(" iptables "));
+    assert_eq!(fw.len(), 1, "{dry}");
+    assert!(fw[0].contains("iptables -w -t nat -X HVNET-PRT"), "{dry}");
     cmds.sort();
     let mut want: Vec<String> = [
         "ip link set dev upl0 nomaster".to_string(),
@@ -137,7 +145,11 @@ fn down_removes_exactly_the_configs_objects() {
     assert_snapshot(h, &before, &"down --dry-run");
 
     let out = hv.run(&cfg_a, &["down"]);
-    assert_eq!(op_count(&out.ok().stdout, "removed"), 5, "{out}");
+    assert_eq!(op_count(&out.ok().stdout, "removed"), 6, "{out}");
+    assert!(
+        !host.exec("iptables", &["-w", "-S"]).contains("HVNET"),
+        "hvnet's chains survived down"
+    );
     let after = snapshot(h);
     let left: Vec<&str> = after.0.keys().map(String::as_str).collect();
     let mut want_left = vec![

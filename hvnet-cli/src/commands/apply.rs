@@ -2,14 +2,20 @@
 
 use crate::cli::Global;
 use crate::commands::{execute, plan::compute_with, print_commands};
-use crate::context::{host, load_config, lock};
+use crate::context::{host, load_config, lock, state_dir};
 use crate::error::CliResult;
 
 pub fn run(g: &Global, dry_run: bool) -> CliResult {
     let cfg = load_config(g)?;
     let _lock = if dry_run { None } else { Some(lock(g)?) };
     let mut host = host()?;
-    let plan = compute_with(&cfg, &mut host)?;
+    let plan = compute_with(
+        &cfg,
+        &mut host,
+        &state_dir(g),
+        &g.config.display().to_string(),
+    )?
+    .plan;
     if dry_run {
         print_commands(g, &plan);
         return Ok(());

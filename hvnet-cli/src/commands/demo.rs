@@ -84,9 +84,10 @@ fn configure(ns: &str, nic: Option<(&'static str, Ipv4Addr)>) -> CliResult {
 }
 
 fn apply_in(ns: &str, cfg: Config) -> CliResult<(Plan, usize)> {
+    let run_dir = std::path::Path::new("/run/hvnet/netns").join(ns);
     in_ns(ns, move || {
         let mut host = LinuxHost::open().map_err(rt)?;
-        let p = compute_with(&cfg, &mut host)?;
+        let p = compute_with(&cfg, &mut host, &run_dir, "demo")?.plan;
         let n = txn::run(&mut host, &p, None).map_err(rt)?;
         Ok((p, n))
     })

@@ -1,5 +1,6 @@
-//! `hvnet down`: remove what the config created (its networks' bridges, its guests' links)
-//! and detach its uplinks.
+//! `hvnet down`: remove what the config created (its networks' bridges, its guests' links,
+//! their dnsmasq daemons, hvnet's firewall chains), detach its uplinks, and put back the
+//! sysctls hvnet changed (`ip_forward`) to their values from before.
 
 use hvnet_core::backend::Observe;
 use hvnet_core::plan::plan;
@@ -7,14 +8,17 @@ use hvnet_core::teardown::down_state;
 
 use crate::cli::Global;
 use crate::commands::{execute, print_commands};
-use crate::context::{host, load_config, lock};
+use crate::context::{host, load_config, lock, state_dir};
 use crate::error::{CliError, CliResult};
 
 pub fn run(g: &Global, dry_run: bool) -> CliResult {
     let cfg = load_config(g)?;
     let _lock = if dry_run { None } else { Some(lock(g)?) };
     let mut host = host()?;
-    let observed = host.observe(&[]).map_err(CliError::runtime)?;
+    host.set_state_dir(state_dir(g));
+    let mut observed = host.observe(&[]).map_err(CliError::runtime)?;
+    host.observe_services(&mut observed, false)
+        .map_err(CliError::runtime)?;
     let p = plan(&observed, &down_state(&cfg, &observed))
         .map_err(|e| CliError::Input(e.to_string()))?;
     if dry_run {

@@ -2,9 +2,12 @@
 //! exists into what is wanted, touching only what hvnet owns.
 //!
 //! Order: conflicting deletes, creates (bridges first), attribute changes, attaches, up,
-//! addresses, routes, sysctls, and last the removal of owned links no longer wanted (ports
-//! before bridges), so that a failure part-way leaves deletions — the ops whose rollback is
-//! weakest — not yet done.
+//! hairpin, addresses, rate limits, routes, sysctls, firewall, dnsmasq, and last the removal
+//! of owned links no longer wanted (ports before bridges), so that a failure part-way leaves
+//! deletions — the ops whose rollback is weakest — not yet done. The services are planned in
+//! [`services`].
+
+mod services;
 
 use std::collections::HashSet;
 use std::fmt;
@@ -177,7 +180,6 @@ pub fn plan(observed: &ObservedState, desired: &DesiredState) -> Result<Plan, Pl
     let mut ups = Vec::new();
     let mut addr_ops = Vec::new();
     let mut route_ops = Vec::new();
-    let mut sysctl_ops = Vec::new();
     // Links that exist (or will) with the desired kind, by name: their addresses are managed.
     let mut recreated: HashSet<&str> = HashSet::new();
 
@@ -323,17 +325,6 @@ pub fn plan(observed: &ObservedState, desired: &DesiredState) -> Result<Plan, Pl
 
     let shaper_ops = shaping(observed, desired, &recreated)?;
 
-    for s in &desired.sysctls {
-        let old = observed.sysctls.get(&s.key).cloned().unwrap_or_default();
-        if old != s.value {
-            sysctl_ops.push(Op::SetSysctl {
-                key: s.key.clone(),
-                value: s.value.clone(),
-                old,
-            });
-        }
-    }
-
     // Owned links in scope that are no longer wanted: ports first, bridges last.
     let mut late_deletes: Vec<(bool, Op)> = observed
         .links
@@ -354,15 +345,19 @@ pub fn plan(observed: &ObservedState, desired: &DesiredState) -> Result<Plan, Pl
         .collect();
     late_deletes.sort_by_key(|(is_bridge, _)| *is_bridge);
 
+    let svc = services::service_ops(observed, desired, &recreated);
+
     let mut ops = early_deletes;
     ops.extend(creates);
     ops.extend(changes);
     ops.extend(attaches);
     ops.extend(ups);
+    ops.extend(svc.hairpin);
     ops.extend(addr_ops);
     ops.extend(shaper_ops);
     ops.extend(route_ops);
-    ops.extend(sysctl_ops);
+    ops.extend(svc.sysctls);
+    ops.extend(svc.daemons);
     ops.extend(late_deletes.into_iter().map(|(_, op)| op));
     Ok(Plan { ops })
 }

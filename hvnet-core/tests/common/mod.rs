@@ -4,9 +4,12 @@
 #![allow(dead_code)]
 
 use hvnet_core::backend::{ExecFailure, Execute, Observe};
+use std::collections::BTreeMap;
+
+use hvnet_core::firewall::{self, RuleSet, Table};
 use hvnet_core::observed::{
-    ObservedAddr, ObservedKind, ObservedLink, ObservedQdisc, ObservedRedirect, ObservedRoute,
-    ObservedState, QdiscKind,
+    ObservedAddr, ObservedDhcp, ObservedFirewall, ObservedKind, ObservedLink, ObservedQdisc,
+    ObservedRedirect, ObservedRoute, ObservedState, QdiscKind,
 };
 use hvnet_core::op::{Op, HVNET_QDISC_HANDLE, RTPROT_HVNET};
 use hvnet_core::state::{Owner, SysctlKey};
@@ -23,6 +26,10 @@ pub struct FakeKernel {
     /// Fail the n-th op executed from now on (0-based count of all ops ever executed).
     pub fail_at_count: Option<usize>,
     pub executed: usize,
+    next_pid: i32,
+    /// dnsmasq starts and SIGHUPs so far.
+    pub dhcp_starts: usize,
+    pub dhcp_reloads: usize,
 }
 
 impl FakeKernel {
@@ -255,8 +262,95 @@ impl FakeKernel {
                 self.state.sysctls.insert(key.clone(), value.clone());
                 Ok(())
             }
+            Op::SaveSysctl { key, value } => {
+                self.state.saved_sysctls.insert(key.clone(), value.clone());
+                Ok(())
+            }
+            Op::ForgetSysctl { key, .. } => {
+                self.state.saved_sysctls.remove(key);
+                Ok(())
+            }
+            Op::SetHairpin { link, on } => {
+                let i = self.state.links[self.idx(link)?].ifindex;
+                if *on {
+                    self.state.hairpin.insert(i);
+                } else {
+                    self.state.hairpin.remove(&i);
+                }
+                Ok(())
+            }
+            Op::SetFirewall { rules, .. } => {
+                self.state.firewall = Some(ObservedFirewall {
+                    listings: listings(rules),
+                });
+                Ok(())
+            }
+            Op::RemoveFirewall { .. } => {
+                self.state.firewall = Some(ObservedFirewall::default());
+                Ok(())
+            }
+            Op::StartDhcp(svc) => {
+                if self
+                    .state
+                    .dhcp(&svc.network)
+                    .is_some_and(|d| d.pid.is_some())
+                {
+                    return Err(FakeError(format!(
+                        "dnsmasq of {} already runs",
+                        svc.network
+                    )));
+                }
+                self.next_pid += 1;
+                let pid = self.next_pid;
+                self.state.dhcp.retain(|d| d.network != svc.network);
+                self.state.dhcp.push(ObservedDhcp {
+                    network: svc.network.clone(),
+                    dir: svc.dir.clone(),
+                    conf: Some(svc.conf.clone()),
+                    hosts: Some(svc.hosts.clone()),
+                    pid: Some(pid),
+                });
+                self.dhcp_starts += 1;
+                Ok(())
+            }
+            Op::StopDhcp { network, .. } => {
+                for d in self.state.dhcp.iter_mut().filter(|d| d.network == *network) {
+                    d.pid = None;
+                }
+                Ok(())
+            }
+            Op::ReloadDhcpHosts { network, hosts, .. } => {
+                let d = self
+                    .state
+                    .dhcp
+                    .iter_mut()
+                    .find(|d| d.network == *network && d.pid.is_some())
+                    .ok_or_else(|| FakeError(format!("dnsmasq of {network} is not running")))?;
+                d.hosts = Some(hosts.clone());
+                self.dhcp_reloads += 1;
+                Ok(())
+            }
         }
     }
+}
+
+/// What `iptables -S` would list for hvnet's chains holding `rules`, with the hooks.
+pub fn listings(rules: &RuleSet) -> BTreeMap<Table, String> {
+    let mut out = BTreeMap::new();
+    for t in Table::ALL {
+        let mut s = String::new();
+        for c in firewall::chains(t) {
+            s.push_str(&format!("-N {c}\n"));
+        }
+        for h in RuleSet::hooks().into_iter().filter(|h| h.table == t) {
+            s.push_str(&format!("-A {} {}\n", h.builtin, h.spec));
+        }
+        for r in rules.rules().filter(|r| r.table == t) {
+            s.push_str(&format!("-A {} {}\n", r.chain, r.spec));
+        }
+        out.insert(t, s);
+    }
+    out
 }
 
 impl Observe for FakeKernel {

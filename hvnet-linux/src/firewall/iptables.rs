@@ -1,9 +1,11 @@
 //! The iptables backend: one `iptables-restore --noflush` batch per table for hvnet's
 //! chains, `iptables -C`/`-I` for the jumps into them, `iptables -S` for checking.
 //!
-//! The binary is detected like the `iptables` crate does it: `iptables --version` says
-//! `(nf_tables)` or `(legacy)`; the matching `iptables-nft-restore` /
-//! `iptables-legacy-restore` is used when present, else `iptables-restore`.
+//! The binary is detected with the `iptables` crate (`iptables::new`, which reads
+//! `iptables --version` for `-w` support). `iptables --version` also says `(nf_tables)` or
+//! `(legacy)`; the matching `iptables-nft-restore` / `iptables-legacy-restore` is used for
+//! the batches when present, else `iptables-restore`. Applying or removing costs one
+//! listing and one restore per table, whatever the number of rules.
 //!
 //! Commands run in the caller's network namespace (a thread inside
 //! `netns::run_in` works: children inherit the thread's namespace).
@@ -11,7 +13,7 @@
 use std::io::Write;
 use std::process::{Command, Stdio};
 
-use hvnet_core::firewall::{self, Difference, Hook, RuleSet, Table};
+use hvnet_core::firewall::{self, Difference, RuleSet, Table};
 
 use super::FirewallBackend;
 
@@ -45,6 +47,14 @@ pub enum IptablesError {
         /// Its standard error, trimmed.
         stderr: String,
     },
+    /// The `iptables` crate reported an error.
+    #[error("{op}: {message}")]
+    Crate {
+        /// What was being done.
+        op: String,
+        /// The crate's message.
+        message: String,
+    },
 }
 
 /// The iptables backend.
@@ -53,6 +63,17 @@ pub struct Iptables {
     iptables: String,
     restore: String,
     variant: Variant,
+    /// Whether the binaries take `-w` (wait for the xtables lock).
+    wait: bool,
+}
+
+/// Wraps an `iptables` crate error.
+fn crate_err(op: impl Into<String>) -> impl FnOnce(Box<dyn std::error::Error>) -> IptablesError {
+    let op = op.into();
+    move |e| IptablesError::Crate {
+        op,
+        message: e.to_string(),
+    }
 }
 
 impl Iptables {
@@ -62,6 +83,7 @@ impl Iptables {
     ///
     /// [`IptablesError`] if `iptables --version` cannot be run.
     pub fn detect() -> Result<Self, IptablesError> {
+        let rules = ::iptables::new(false).map_err(crate_err("detecting iptables"))?;
         let out = run("iptables", &["--version"], None)?;
         let variant = if out.contains("legacy") {
             Variant::Legacy
@@ -78,14 +100,15 @@ impl Iptables {
             "iptables-restore"
         };
         Ok(Iptables {
-            iptables: "iptables".into(),
+            iptables: rules.cmd.into(),
             restore: restore.into(),
             variant,
+            wait: rules.has_wait,
         })
     }
 
     /// A specific flavour (`iptables-nft`/`iptables-legacy` and their `-restore`), if both
-    /// binaries exist on `PATH`.
+    /// binaries exist on `PATH`. Both flavours of any supported release have `-C` and `-w`.
     pub fn with_variant(variant: Variant) -> Option<Self> {
         let (i, r) = match variant {
             Variant::Nft => ("iptables-nft", "iptables-nft-restore"),
@@ -95,6 +118,7 @@ impl Iptables {
             iptables: i.into(),
             restore: r.into(),
             variant,
+            wait: true,
         })
     }
 
@@ -105,45 +129,25 @@ impl Iptables {
 
     /// `iptables -w -t TABLE ARGS…`, returning stdout.
     fn ipt(&self, table: Table, args: &[&str]) -> Result<String, IptablesError> {
-        let mut all = vec!["-w", "-t", table.name()];
+        let mut all = if self.wait { vec!["-w"] } else { vec![] };
+        all.extend(["-t", table.name()]);
         all.extend_from_slice(args);
         run(&self.iptables, &all, None)
     }
 
     /// `iptables-restore -w --noflush` with `script` on stdin.
     fn restore(&self, script: &str) -> Result<(), IptablesError> {
-        run(&self.restore, &["-w", "--noflush"], Some(script)).map(drop)
+        let args: &[&str] = if self.wait {
+            &["-w", "--noflush"]
+        } else {
+            &["--noflush"]
+        };
+        run(&self.restore, args, Some(script)).map(drop)
     }
 
     /// `iptables -t TABLE -S`: the whole table as rules.
     pub fn list(&self, table: Table) -> Result<String, IptablesError> {
         self.ipt(table, &["-S"])
-    }
-
-    fn hook_args<'a>(op: &'a str, hook: &'a Hook, words: &'a [String]) -> Vec<&'a str> {
-        let mut a = vec![op, hook.builtin];
-        a.extend(words.iter().map(String::as_str));
-        a
-    }
-
-    fn hook_exists(&self, hook: &Hook) -> Result<bool, IptablesError> {
-        let words = hook.args();
-        match self.ipt(hook.table, &Self::hook_args("-C", hook, &words)) {
-            Ok(_) => Ok(true),
-            // -C exits 1 when the rule is absent; anything else is a real error.
-            Err(IptablesError::Failed { status, .. }) if status == "exit status: 1" => Ok(false),
-            Err(e) => Err(e),
-        }
-    }
-
-    /// Names of the user chains of `table` (`-N` lines).
-    fn existing_chains(&self, table: Table) -> Result<Vec<String>, IptablesError> {
-        Ok(self
-            .list(table)?
-            .lines()
-            .filter_map(|l| l.strip_prefix("-N "))
-            .map(|c| c.trim().to_owned())
-            .collect())
     }
 }
 
@@ -151,44 +155,19 @@ impl FirewallBackend for Iptables {
     type Error = IptablesError;
 
     fn apply(&self, rules: &RuleSet) -> Result<(), IptablesError> {
+        // One listing and one atomic batch per table: the chains, their rules and the
+        // missing jumps commit together.
         for table in Table::ALL {
-            self.restore(&rules.restore_script(table))?;
-        }
-        // Insert missing jumps at the top, last first, so that a fresh install ends up in
-        // the order of `RuleSet::hooks()` (FWP, FWX, FWI, FWO in FORWARD).
-        for hook in RuleSet::hooks().iter().rev() {
-            if !self.hook_exists(hook)? {
-                let words = hook.args();
-                let mut args = vec!["-I", hook.builtin, "1"];
-                args.extend(words.iter().map(String::as_str));
-                self.ipt(hook.table, &args)?;
-            }
+            let listing = self.list(table)?;
+            self.restore(&rules.apply_script(table, &listing))?;
         }
         Ok(())
     }
 
     fn remove(&self) -> Result<(), IptablesError> {
-        let filter_chains = self.existing_chains(Table::Filter)?;
-        let nat_chains = self.existing_chains(Table::Nat)?;
-        for hook in RuleSet::hooks() {
-            let words = hook.args();
-            let existing = match hook.table {
-                Table::Filter => &filter_chains,
-                Table::Nat => &nat_chains,
-            };
-            // `-C` fails differently when the target chain is gone: skip those jumps (a
-            // jump to a missing chain cannot exist).
-            let target = words.last().map(String::as_str).unwrap_or_default();
-            if !existing.iter().any(|c| c == target) {
-                continue;
-            }
-            while self.hook_exists(&hook)? {
-                self.ipt(hook.table, &Self::hook_args("-D", &hook, &words))?;
-            }
-        }
-        for (table, existing) in [(Table::Filter, filter_chains), (Table::Nat, nat_chains)] {
-            if firewall::chains(table).any(|c| existing.iter().any(|e| e == c)) {
-                self.restore(&RuleSet::removal_script(table, &existing))?;
+        for table in Table::ALL {
+            if let Some(script) = RuleSet::teardown_script(table, &self.list(table)?) {
+                self.restore(&script)?;
             }
         }
         Ok(())

@@ -1,0 +1,121 @@
+//! `hvnet leases [NETWORK] [--json]`: the DHCP leases of the config's networks, read from
+//! each dnsmasq's leasefile, like `virsh net-dhcp-leases`.
+
+use hvnet_core::dhcp::LEASE_FILE;
+use hvnet_core::services::dhcp_dir;
+use hvnet_linux::dnsmasq;
+use serde_json::json;
+
+use crate::cli::Global;
+use crate::context::{load_config, state_dir};
+use crate::error::{CliError, CliResult};
+
+pub fn run(g: &Global, network: Option<&str>, as_json: bool) -> CliResult {
+    let cfg = load_config(g)?;
+    let nets: Vec<_> = cfg
+        .networks
+        .iter()
+        .filter(|n| n.dhcp.is_some())
+        .filter(|n| network.is_none_or(|w| w == n.name))
+        .collect();
+    if let Some(w) = network {
+        if nets.is_empty() {
+            return Err(CliError::Input(format!(
+                "{}: no network {w:?} with [network.dhcp]",
+                g.config.display()
+            )));
+        }
+    }
+    let mut rows = Vec::new();
+    for net in nets {
+        let path = dhcp_dir(&state_dir(g), &net.name).join(LEASE_FILE);
+        let prefix = net.address.map_or(32, |a| a.prefix_len());
+        for l in dnsmasq::leases(&path).map_err(CliError::runtime)? {
+            rows.push((net.name.clone(), prefix, l));
+        }
+    }
+    if as_json {
+        let doc: Vec<_> = rows
+            .iter()
+            .map(|(net, prefix, l)| {
+                json!({
+                    "network": net,
+                    "expiry": l.expiry,
+                    "expiry_time": expiry_text(l.expiry),
+                    "mac": l.mac.to_string(),
+                    "ip": l.ip.to_string(),
+                    "prefix": prefix,
+                    "hostname": l.hostname,
+                    "client_id": l.client_id,
+                })
+            })
+            .collect();
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&doc).map_err(CliError::runtime)?
+        );
+        return Ok(());
+    }
+    println!(
+        " {:<12} {:<23} {:<19} {:<8} {:<20} {:<16} Client ID",
+        "Network", "Expiry Time (UTC)", "MAC address", "Protocol", "IP address", "Hostname"
+    );
+    println!("{}", "-".repeat(120));
+    for (net, prefix, l) in &rows {
+        println!(
+            " {:<12} {:<23} {:<19} {:<8} {:<20} {:<16} {}",
+            net,
+            expiry_text(l.expiry),
+            l.mac.to_string(),
+            "ipv4",
+            format!("{}/{prefix}", l.ip),
+            l.hostname.as_deref().unwrap_or("-"),
+            l.client_id.as_deref().unwrap_or("-"),
+        );
+    }
+    Ok(())
+}
+
+/// `YYYY-MM-DD HH:MM:SS` (UTC) of a leasefile expiry; `never` for infinite leases.
+fn expiry_text(epoch: u64) -> String {
+    if epoch == 0 {
+        return "never".into();
+    }
+    let days = i64::try_from(epoch / 86_400).unwrap_or(0);
+    let secs = epoch % 86_400;
+    let (y, m, d) = civil_from_days(days);
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}",
+        secs / 3600,
+        secs / 60 % 60,
+        secs % 60
+    )
+}
+
+/// Gregorian date of a day count since 1970-01-01 (Howard Hinnant's algorithm).
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = u32::try_from(doy - (153 * mp + 2) / 5 + 1).unwrap_or(1);
+    let m = u32::try_from(if mp < 10 { mp + 3 } else { mp - 9 }).unwrap_or(1);
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn expiry_is_formatted_in_utc() {
+        assert_eq!(expiry_text(0), "never");
+        assert_eq!(expiry_text(1), "1970-01-01 00:00:01");
+        // 2026-11-23 18:00:00 UTC
+        assert_eq!(expiry_text(1_795_456_800), "2026-11-23 18:00:00");
+        assert_eq!(expiry_text(951_782_400), "2000-02-29 00:00:00");
+    }
+}

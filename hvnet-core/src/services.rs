@@ -1,0 +1,270 @@
+//! From config to the services of the desired state: dnsmasq per network, hvnet's firewall
+//! chains, and the sysctls virtual networks need.
+//!
+//! [`crate::resolve::resolve`] decides the links; [`services`] adds, for the networks whose
+//! bridge is wanted:
+//!
+//! * a [`DhcpService`] for every network with `[network.dhcp]`: its conf and hostsfile as
+//!   [`crate::dhcp`] renders them, in `RUN_DIR/net/NAME/`. The hostsfile holds the static
+//!   hosts and every guest NIC with a fixed `ip` (named after its guest);
+//! * the firewall [`RuleSet`] of every `nat`, `routed` and addressed `isolated` network and
+//!   every guest port forward (`open` networks get no rules);
+//! * `net.ipv4.ip_forward = 1` when a `nat` or `routed` network exists, and
+//!   `net.bridge.bridge-nf-call-{iptables,ip6tables,arptables}` when `[host] bridge_nf_call`
+//!   is set.
+
+use std::path::{Path, PathBuf};
+
+use crate::config::{Config, Network, NetworkKind};
+use crate::dhcp::{DhcpConfig, DhcpHost, DhcpPaths};
+use crate::firewall::{self, Forward, FwKind, FwNetwork, RuleSet};
+use crate::observed::ObservedState;
+use crate::state::{DesiredState, DhcpService, SysctlKey, SysctlSpec};
+
+/// The key of IPv4 forwarding.
+pub fn ip_forward_key() -> SysctlKey {
+    SysctlKey::new(["net", "ipv4", "ip_forward"])
+}
+
+/// The keys `[host] bridge_nf_call` sets.
+pub fn bridge_nf_keys() -> [SysctlKey; 3] {
+    ["iptables", "ip6tables", "arptables"]
+        .map(|t| SysctlKey::new(["net", "bridge", &format!("bridge-nf-call-{t}")]))
+}
+
+/// A network's dnsmasq directory under the state directory `run_dir`.
+///
+/// ```
+/// let d = hvnet_core::services::dhcp_dir("/run/hvnet".as_ref(), "default");
+/// assert_eq!(d.to_str(), Some("/run/hvnet/net/default"));
+/// ```
+pub fn dhcp_dir(run_dir: &Path, network: &str) -> PathBuf {
+    run_dir.join("net").join(network)
+}
+
+/// The dnsmasq settings of `net` in `config` (`None` without `[network.dhcp]` or address).
+pub fn dhcp_config(config: &Config, net: &Network) -> Option<DhcpConfig> {
+    let dhcp = net.dhcp.as_ref()?;
+    let address = net.address?;
+    let mut hosts = dhcp.hosts.clone();
+    for guest in &config.guests {
+        for nic in guest.nics.iter().filter(|n| n.network == net.name) {
+            if let Some(ip) = nic.ip {
+                hosts.push(DhcpHost {
+                    mac: nic.mac,
+                    ip,
+                    name: Some(guest.name.clone()).filter(|n| crate::dhcp::is_dns_name(n)),
+                });
+            }
+        }
+    }
+    Some(DhcpConfig {
+        interface: net.bridge.clone(),
+        listen: address.addr(),
+        range: dhcp.range,
+        netmask: address.netmask(),
+        lease_time: dhcp.lease_time,
+        router: (net.kind != NetworkKind::Isolated).then(|| address.addr()),
+        dns: dhcp.dns,
+        hosts,
+        domain: dhcp.domain.clone(),
+    })
+}
+
+/// The firewall view of a network, `None` for networks that get no rules.
+pub fn fw_network(net: &Network) -> Option<FwNetwork> {
+    let subnet = net.subnet()?;
+    let kind = match net.kind {
+        NetworkKind::Nat => FwKind::Nat {
+            uplink: net.uplink.clone(),
+            port_range: net.nat_ports,
+        },
+        NetworkKind::Routed => FwKind::Routed {
+            uplink: net.uplink.clone(),
+        },
+        NetworkKind::Isolated => FwKind::Isolated,
+        NetworkKind::Open | NetworkKind::Internal | NetworkKind::Bridge => return None,
+    };
+    Some(FwNetwork {
+        name: net.name.clone(),
+        kind,
+        bridge: net.bridge.clone(),
+        subnet,
+    })
+}
+
+/// hvnet's firewall rules for `config`, counting only networks whose bridge `want` holds;
+/// `None` when no network needs rules.
+pub fn firewall_rules(config: &Config, want: &DesiredState) -> Option<RuleSet> {
+    let networks: Vec<FwNetwork> = config
+        .networks
+        .iter()
+        .filter(|n| want.link(n.bridge.as_str()).is_some())
+        .filter_map(fw_network)
+        .collect();
+    if networks.is_empty() {
+        return None;
+    }
+    let forwards: Vec<Forward> = config
+        .guests
+        .iter()
+        .flat_map(|g| {
+            g.forwards.iter().filter_map(move |f| {
+                let nic = g.nics.get(f.nic)?;
+                Some(Forward {
+                    proto: f.proto,
+                    host_addr: f.host_addr,
+                    host_port: f.host_port,
+                    guest_ip: nic.ip?,
+                    guest_port: f.guest_port,
+                    network: nic.network.clone(),
+                })
+            })
+        })
+        .filter(|f| networks.iter().any(|n| n.name == f.network))
+        .collect();
+    // Validation guarantees every forward's network is a nat/routed network.
+    firewall::rules(&networks, &forwards).ok()
+}
+
+/// Adds the services of `config` to `want` (computed by [`crate::resolve::resolve`]);
+/// `run_dir` is hvnet's state directory.
+///
+/// ```
+/// use hvnet_core::{config::Config, observed::ObservedState, resolve::resolve, services::services};
+/// # use hvnet_core::{backend::NicBackend, config::{Guest, Network, Nic}, state::*, types::IfName};
+/// # struct Taps;
+/// # impl NicBackend for Taps {
+/// #   fn name(&self) -> &'static str { "test" }
+/// #   fn ifname_prefix(&self, _: &Nic) -> &'static str { "vnet" }
+/// #   fn host_link(&self, g: &Guest, n: &Nic, net: &Network, name: IfName) -> LinkSpec {
+/// #     LinkSpec { name, kind: LinkKind::Tap(TapOpts::default()), owner: Some(Owner::new(&g.name)),
+/// #       master: Some(net.bridge.clone()), mtu: net.mtu, mac: Some(n.mac.with_first_octet(0xfe)), up: true }
+/// #   }
+/// # }
+/// let cfg = Config::parse("[[network]]\nname='default'\nkind='nat'\nbridge='virbr0'\n\
+///     address='192.168.122.1/24'\n[network.dhcp]\n", "x.toml").unwrap();
+/// let mut want = resolve(&cfg, &ObservedState::default(), &Taps);
+/// services(&cfg, "/run/hvnet".as_ref(), &mut want);
+/// assert_eq!(want.dhcp[0].dir.to_str(), Some("/run/hvnet/net/default"));
+/// assert!(want.dhcp[0].conf.contains("dhcp-range=192.168.122.2,192.168.122.254,255.255.255.0,3600\n"));
+/// assert!(want.firewall.is_some());
+/// assert_eq!(want.sysctls[0].key.to_string(), "net.ipv4.ip_forward");
+/// ```
+pub fn services(config: &Config, run_dir: &Path, want: &mut DesiredState) {
+    for net in &config.networks {
+        if want.link(net.bridge.as_str()).is_none() {
+            continue;
+        }
+        if let Some(cfg) = dhcp_config(config, net) {
+            let dir = dhcp_dir(run_dir, &net.name);
+            let paths = DhcpPaths::in_dir(&dir);
+            want.dhcp.push(DhcpService {
+                network: net.name.clone(),
+                bridge: net.bridge.clone(),
+                conf: cfg.conf(&paths),
+                hosts: cfg.hostsfile(),
+                dir,
+            });
+        }
+    }
+    want.firewall = firewall_rules(config, want);
+    let forwarding = config
+        .networks
+        .iter()
+        .any(|n| n.kind.forwards() && want.link(n.bridge.as_str()).is_some());
+    if forwarding {
+        want.sysctls.push(SysctlSpec {
+            key: ip_forward_key(),
+            value: "1".into(),
+        });
+    }
+    if let Some(on) = config.host.bridge_nf_call {
+        for key in bridge_nf_keys() {
+            want.sysctls.push(SysctlSpec {
+                key,
+                value: if on { "1" } else { "0" }.into(),
+            });
+        }
+    }
+}
+
+/// A `nat` or `routed` network that cannot reach beyond the host.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NoWayOut {
+    /// Its `uplink` does not exist.
+    #[error("network {network}: uplink {uplink} does not exist on this host")]
+    MissingUplink {
+        /// The network.
+        network: String,
+        /// The uplink.
+        uplink: String,
+    },
+    /// Its `uplink` is a guest bridge of the same config.
+    #[error("network {network}: uplink {uplink} is the bridge of network {other}, not a way out")]
+    UplinkIsBridge {
+        /// The network.
+        network: String,
+        /// The uplink.
+        uplink: String,
+        /// The network whose bridge it is.
+        other: String,
+    },
+    /// No `uplink` and no default route.
+    #[error("network {network} ({kind}) has no way out: it names no uplink and the host has no default route; set `uplink` or add a default route")]
+    NoDefaultRoute {
+        /// The network.
+        network: String,
+        /// Its kind.
+        kind: &'static str,
+    },
+}
+
+/// Checks that every `nat` network (and every `routed` one naming an uplink) has a way out
+/// on this host: its uplink exists and is not a guest bridge, or, without an uplink, the
+/// main table has a default route.
+///
+/// ```
+/// use hvnet_core::{config::Config, observed::ObservedState, services::check_way_out};
+/// let cfg = Config::parse("[[network]]\nname='default'\nkind='nat'\nbridge='virbr0'\n\
+///     address='192.168.122.1/24'\n", "x.toml").unwrap();
+/// let errs = check_way_out(&cfg, &ObservedState::default()).unwrap_err();
+/// assert!(errs[0].to_string().contains("no way out"));
+/// ```
+pub fn check_way_out(config: &Config, observed: &ObservedState) -> Result<(), Vec<NoWayOut>> {
+    let mut errs = Vec::new();
+    let has_default = observed
+        .routes
+        .iter()
+        .any(|r| r.dst.prefix_len() == 0 && r.table == crate::state::MAIN_TABLE);
+    for net in config.networks.iter().filter(|n| n.kind.forwards()) {
+        match &net.uplink {
+            Some(u) => {
+                if let Some(other) = config.networks.iter().find(|o| o.bridge == *u) {
+                    errs.push(NoWayOut::UplinkIsBridge {
+                        network: net.name.clone(),
+                        uplink: u.to_string(),
+                        other: other.name.clone(),
+                    });
+                } else if observed.link(u.as_str()).is_none() {
+                    errs.push(NoWayOut::MissingUplink {
+                        network: net.name.clone(),
+                        uplink: u.to_string(),
+                    });
+                }
+            }
+            None if net.kind == NetworkKind::Nat && !has_default => {
+                errs.push(NoWayOut::NoDefaultRoute {
+                    network: net.name.clone(),
+                    kind: net.kind.as_str(),
+                });
+            }
+            None => {}
+        }
+    }
+    if errs.is_empty() {
+        Ok(())
+    } else {
+        Err(errs)
+    }
+}

@@ -1,0 +1,362 @@
+//! Planning the services of virtual networks against the in-memory kernel: dnsmasq starts,
+//! live host changes that only reload, firewall drift, saved sysctls, hairpin, `down`, and
+//! rollback at every step.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::path::Path;
+
+use common::{FakeKernel, Taps};
+use hvnet_core::backend::Observe;
+use hvnet_core::config::Config;
+use hvnet_core::observed::{ObservedKind, ObservedRoute};
+use hvnet_core::op::Op;
+use hvnet_core::plan::{plan, Plan};
+use hvnet_core::resolve::resolve;
+use hvnet_core::services::{check_way_out, ip_forward_key, services};
+use hvnet_core::state::DesiredState;
+use hvnet_core::teardown::down_state;
+use hvnet_core::txn;
+
+const NAT: &str = r#"
+[host]
+bridge_nf_call = false
+
+[[network]]
+name = "default"
+kind = "nat"
+bridge = "virbr0"
+address = "192.168.122.1/24"
+uplink = "eth0"
+[network.dhcp]
+range = "192.168.122.100-192.168.122.199"
+[[network.dhcp.host]]
+mac = "02:00:00:00:00:21"
+ip = "192.168.122.21"
+name = "fixed"
+
+[[network]]
+name = "hostonly"
+kind = "isolated"
+bridge = "virbr1"
+address = "192.168.150.1/24"
+[network.dhcp]
+
+[[guest]]
+name = "web"
+[[guest.nic]]
+network = "default"
+mac = "52:54:00:00:00:11"
+ip = "192.168.122.11"
+[[guest.forward]]
+host_port = 8080
+guest_port = 80
+
+[[guest]]
+name = "db"
+[[guest.nic]]
+network = "hostonly"
+mac = "52:54:00:00:00:12"
+"#;
+
+const RUN: &str = "/run/hvnet-test";
+
+fn cfg(text: &str) -> Config {
+    Config::parse(text, "test.toml").unwrap()
+}
+
+fn kernel() -> FakeKernel {
+    let mut k = FakeKernel::new();
+    k.state.sysctls.insert(ip_forward_key(), "0".into());
+    for key in hvnet_core::services::bridge_nf_keys() {
+        k.state.sysctls.insert(key, "1".into());
+    }
+    k
+}
+
+fn desired(k: &mut FakeKernel, c: &Config) -> DesiredState {
+    let obs = k.observe(&[]).unwrap();
+    let mut want = resolve(c, &obs, &Taps);
+    services(c, Path::new(RUN), &mut want);
+    want
+}
+
+fn plan_for(k: &mut FakeKernel, c: &Config) -> Plan {
+    let want = desired(k, c);
+    plan(&k.observe(&[]).unwrap(), &want).unwrap()
+}
+
+fn apply(k: &mut FakeKernel, c: &Config) -> Plan {
+    let p = plan_for(k, c);
+    txn::run(k, &p, None).unwrap();
+    p
+}
+
+fn names(p: &Plan) -> Vec<String> {
+    p.ops.iter().map(|o| o.to_string()).collect()
+}
+
+#[test]
+fn nat_network_plans_firewall_then_dnsmasq_and_saves_sysctls() {
+    let mut k = kernel();
+    let p = plan_for(&mut k, &cfg(NAT));
+    let text = names(&p);
+    let pos = |needle: &str| {
+        text.iter()
+            .position(|t| t.contains(needle))
+            .unwrap_or_else(|| panic!("no op with {needle:?} in\n{}", text.join("\n")))
+    };
+    // ip_forward is remembered before it is changed; bridge-nf-call likewise.
+    assert!(
+        pos("remember sysctl net.ipv4.ip_forward = 0") < pos("set sysctl net.ipv4.ip_forward = 1")
+    );
+    assert!(
+        pos("remember sysctl net.bridge.bridge-nf-call-iptables = 1")
+            < pos("set sysctl net.bridge.bridge-nf-call-iptables = 0")
+    );
+    // Addresses exist before dnsmasq binds them; rules exist before any guest is served.
+    assert!(
+        pos("add address 192.168.122.1/24 to virbr0") < pos("start dnsmasq for network default")
+    );
+    assert!(pos("write hvnet's firewall chains") < pos("start dnsmasq for network default"));
+    assert!(pos("start dnsmasq for network hostonly") > pos("write hvnet's firewall chains"));
+    // The forward's target port gets hairpin mode, after it is attached.
+    assert!(pos("attach vnet0 to virbr0") < pos("set hairpin on on port vnet0"));
+    // The uplink of a nat network is routed to, never enslaved.
+    assert!(!text.iter().any(|t| t.contains("attach eth0")), "{text:?}");
+    assert_eq!(
+        p.ops
+            .iter()
+            .filter(|o| matches!(o, Op::StartDhcp(_)))
+            .count(),
+        2
+    );
+}
+
+#[test]
+fn hostsfile_holds_static_hosts_and_guest_ips_isolated_has_no_router() {
+    let mut k = kernel();
+    let want = desired(&mut k, &cfg(NAT));
+    let def = want.dhcp.iter().find(|d| d.network == "default").unwrap();
+    assert_eq!(
+        def.hosts,
+        "52:54:00:00:00:11,192.168.122.11,web\n02:00:00:00:00:21,192.168.122.21,fixed\n"
+    );
+    assert!(def.conf.contains("dhcp-option=3,192.168.122.1\n"));
+    assert!(def.conf.contains("no-ping\n"));
+    assert_eq!(def.dir, Path::new(RUN).join("net/default"));
+    let iso = want.dhcp.iter().find(|d| d.network == "hostonly").unwrap();
+    assert!(iso.conf.contains("dhcp-option=3\n"), "{}", iso.conf);
+    assert!(iso
+        .conf
+        .contains("dhcp-range=192.168.150.2,192.168.150.254,"));
+    // Both networks have rules; the isolated one only keeps traffic in.
+    let fw = want.firewall.as_ref().unwrap();
+    assert!(fw.rules().any(|r| r.spec.contains("hvnet:hostonly")));
+    assert!(fw.rules().any(|r| r.spec.contains("MASQUERADE")));
+    assert!(!fw
+        .rules()
+        .any(|r| r.spec.contains("hvnet:hostonly") && r.spec.contains("MASQUERADE")));
+}
+
+#[test]
+fn reapply_is_empty_and_a_static_host_only_reloads() {
+    let mut k = kernel();
+    apply(&mut k, &cfg(NAT));
+    assert!(plan_for(&mut k, &cfg(NAT)).is_empty());
+    let starts = k.dhcp_starts;
+    let more = NAT.replace(
+        "name = \"fixed\"\n",
+        "name = \"fixed\"\n[[network.dhcp.host]]\nmac = \"02:00:00:00:00:22\"\nip = \"192.168.122.22\"\n",
+    );
+    let p = apply(&mut k, &cfg(&more));
+    assert_eq!(
+        names(&p),
+        ["rewrite the DHCP hosts of network default (3 entries) and reload dnsmasq"]
+    );
+    assert_eq!(k.dhcp_starts, starts, "no restart");
+    assert_eq!(k.dhcp_reloads, 1);
+    // A changed range is a conf change: the daemon restarts.
+    let wider = more.replace("192.168.122.199", "192.168.122.249");
+    let p = apply(&mut k, &cfg(&wider));
+    assert_eq!(
+        names(&p),
+        [
+            "stop dnsmasq of network default (pid 1)",
+            "start dnsmasq for network default"
+        ]
+    );
+}
+
+#[test]
+fn a_dead_daemon_is_restarted_and_flushed_rules_rewritten() {
+    let mut k = kernel();
+    apply(&mut k, &cfg(NAT));
+    for d in &mut k.state.dhcp {
+        if d.network == "hostonly" {
+            d.pid = None;
+        }
+    }
+    let fw = k.state.firewall.as_mut().unwrap();
+    fw.listings
+        .insert(hvnet_core::firewall::Table::Nat, String::new());
+    let p = plan_for(&mut k, &cfg(NAT));
+    assert_eq!(
+        names(&p),
+        [
+            "write hvnet's firewall chains (29 rules) and their jumps",
+            "start dnsmasq for network hostonly"
+        ]
+    );
+    // What is missing can be named rule by rule.
+    let want = desired(&mut k, &cfg(NAT));
+    let diffs = k
+        .state
+        .firewall
+        .as_ref()
+        .unwrap()
+        .diff(want.firewall.as_ref().unwrap());
+    assert!(diffs.iter().any(|d| d
+        .to_string()
+        .starts_with("missing rule: -t nat -A HVNET-PRT")));
+    assert!(diffs
+        .iter()
+        .any(|d| d.to_string() == "missing chain HVNET-DNAT in table nat"));
+    txn::run(&mut k, &p, None).unwrap();
+    assert!(plan_for(&mut k, &cfg(NAT)).is_empty());
+}
+
+#[test]
+fn down_stops_daemons_removes_rules_and_restores_sysctls() {
+    let mut k = kernel();
+    apply(&mut k, &cfg(NAT));
+    assert_eq!(k.state.sysctls[&ip_forward_key()], "1");
+    let obs = k.observe(&[]).unwrap();
+    let p = plan(&obs, &down_state(&cfg(NAT), &obs)).unwrap();
+    txn::run(&mut k, &p, None).unwrap();
+    assert_eq!(k.state.sysctls[&ip_forward_key()], "0");
+    assert!(k.state.saved_sysctls.is_empty());
+    assert!(k.state.dhcp.iter().all(|d| d.pid.is_none()));
+    assert!(k.state.firewall.as_ref().unwrap().current().is_none());
+    assert!(!k.state.links.iter().any(|l| l.owner().is_some()));
+    // A value the admin had set before is not hvnet's to restore.
+    let mut k = kernel();
+    k.state.sysctls.insert(ip_forward_key(), "1".into());
+    let p = apply(&mut k, &cfg(NAT));
+    assert!(!names(&p).iter().any(|t| t.contains("ip_forward")));
+    let obs = k.observe(&[]).unwrap();
+    let p = plan(&obs, &down_state(&cfg(NAT), &obs)).unwrap();
+    assert!(!names(&p).iter().any(|t| t.contains("ip_forward")));
+}
+
+#[test]
+fn removing_the_last_nat_network_restores_ip_forward_and_rules() {
+    let mut k = kernel();
+    apply(&mut k, &cfg(NAT));
+    let bare = "[[network]]\nname = \"plain\"\nkind = \"internal\"\nbridge = \"br-plain\"\n";
+    let p = apply(&mut k, &cfg(bare));
+    let text = names(&p);
+    assert!(
+        text.contains(&"set sysctl net.ipv4.ip_forward = 0 (was 1)".to_string()),
+        "{text:?}"
+    );
+    assert!(text.contains(&"remove hvnet's firewall chains and jumps".to_string()));
+    assert!(text
+        .iter()
+        .any(|t| t.starts_with("stop dnsmasq of network default")));
+    assert!(plan_for(&mut k, &cfg(bare)).is_empty());
+}
+
+#[test]
+fn rollback_at_every_step_restores_services_too() {
+    let c = cfg(NAT);
+    let n = plan_for(&mut kernel(), &c).len();
+    assert!(n >= 15, "plan has {n} ops");
+    for fault in 1..=n {
+        let mut k = kernel();
+        let before = k.state.clone();
+        let p = plan_for(&mut k, &c);
+        let err = txn::run(&mut k, &p, Some(fault)).unwrap_err();
+        assert!(err.rollback_errors.is_empty(), "fault at {fault}: {err}");
+        let after = &k.state;
+        assert_eq!(after.sysctls, before.sysctls, "fault at {fault}");
+        assert_eq!(
+            after.saved_sysctls, before.saved_sysctls,
+            "fault at {fault}"
+        );
+        assert!(
+            after.dhcp.iter().all(|d| d.pid.is_none()),
+            "fault at {fault}"
+        );
+        assert!(
+            after
+                .firewall
+                .as_ref()
+                .is_none_or(|f| f.current().is_none()),
+            "fault at {fault}: firewall left behind"
+        );
+        assert!(
+            !after.links.iter().any(|l| l.owner().is_some()),
+            "fault at {fault}: links left behind"
+        );
+    }
+}
+
+#[test]
+fn nat_needs_a_way_out() {
+    let mut k = kernel();
+    let c = cfg(&NAT.replace("uplink = \"eth0\"\n", ""));
+    let obs = k.observe(&[]).unwrap();
+    let errs = check_way_out(&c, &obs).unwrap_err();
+    assert_eq!(
+        errs[0].to_string(),
+        "network default (nat) has no way out: it names no uplink and the host has no default route; set `uplink` or add a default route"
+    );
+    k.state.routes.push(ObservedRoute {
+        dst: "0.0.0.0/0".parse().unwrap(),
+        gateway: Some("10.0.0.2".parse().unwrap()),
+        oif: Some(2),
+        src: None,
+        metric: None,
+        table: 254,
+        protocol: 3,
+    });
+    assert!(check_way_out(&c, &k.observe(&[]).unwrap()).is_ok());
+    let c = cfg(&NAT.replace("uplink = \"eth0\"", "uplink = \"wlan9\""));
+    let errs = check_way_out(&c, &k.observe(&[]).unwrap()).unwrap_err();
+    assert_eq!(
+        errs[0].to_string(),
+        "network default: uplink wlan9 does not exist on this host"
+    );
+    let c = cfg(&NAT.replace("uplink = \"eth0\"", "uplink = \"virbr1\""));
+    let errs = check_way_out(&c, &k.observe(&[]).unwrap()).unwrap_err();
+    assert!(errs[0]
+        .to_string()
+        .contains("is the bridge of network hostonly"));
+    let _ = ObservedKind::Veth;
+}
+
+#[test]
+fn down_of_one_config_keeps_the_rules_of_the_others() {
+    let mut k = kernel();
+    apply(&mut k, &cfg(NAT));
+    // A config naming only the host-only network: its rules go, `default`'s stay.
+    let only = "[[network]]\nname = \"hostonly\"\nkind = \"isolated\"\nbridge = \"virbr1\"\n\
+                address = \"192.168.150.1/24\"\n[network.dhcp]\n";
+    let obs = k.observe(&[]).unwrap();
+    let p = plan(&obs, &down_state(&cfg(only), &obs)).unwrap();
+    txn::run(&mut k, &p, None).unwrap();
+    let left = k.state.firewall.as_ref().unwrap().current().unwrap();
+    assert!(left.rules().any(|r| r.spec.contains("hvnet:default")));
+    assert!(!left.rules().any(|r| r.spec.contains("hvnet:hostonly")));
+    let running: Vec<&str> = k
+        .state
+        .dhcp
+        .iter()
+        .filter(|d| d.pid.is_some())
+        .map(|d| d.network.as_str())
+        .collect();
+    assert_eq!(running, ["default"]);
+}

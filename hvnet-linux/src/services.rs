@@ -1,0 +1,242 @@
+//! The services of virtual networks on a [`LinuxHost`]: dnsmasq daemons, hvnet's firewall
+//! chains, and sysctl values saved for `down` — observed from and recorded in hvnet's state
+//! directory.
+//!
+//! Layout of the state directory (`/run/hvnet`, or per namespace):
+//!
+//! | path | what |
+//! |---|---|
+//! | `net/NETWORK/` | a network's dnsmasq: conf, hostsfile, leases, pid file, log |
+//! | `sysctl/KEY` | a sysctl's value from before hvnet first changed it (`net:ipv4:ip_forward`) |
+//! | `firewall` | present while hvnet's chains are installed |
+//!
+//! The firewall is only read when the config wants rules or the `firewall` marker says hvnet
+//! installed some, so a host whose config has no virtual network never runs iptables.
+
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use hvnet_core::dhcp::{CONF_FILE, HOSTS_FILE, PID_FILE};
+use hvnet_core::firewall::Table;
+use hvnet_core::observed::{ObservedDhcp, ObservedFirewall, ObservedState};
+use hvnet_core::op::Op;
+use hvnet_core::state::SysctlKey;
+
+use crate::dnsmasq::{self, Dnsmasq};
+use crate::execute::ExecError;
+use crate::firewall::{FirewallBackend, Iptables};
+use crate::host::LinuxHost;
+
+/// Name of the marker file present while hvnet's firewall chains are installed.
+const FIREWALL_MARKER: &str = "firewall";
+
+/// A failure reading hvnet's services.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    /// A file of the state directory could not be read.
+    #[error("cannot read {path}: {source}")]
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// The cause.
+        source: io::Error,
+    },
+    /// The firewall could not be listed.
+    #[error("cannot read the firewall: {0}")]
+    Firewall(#[from] crate::firewall::IptablesError),
+    /// No state directory was set.
+    #[error("no state directory is set")]
+    NoStateDir,
+}
+
+fn read_opt(path: &Path) -> Result<Option<String>, ServiceError> {
+    match fs::read_to_string(path) {
+        Ok(s) => Ok(Some(s)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(source) => Err(ServiceError::Io {
+            path: path.to_owned(),
+            source,
+        }),
+    }
+}
+
+fn dir_entries(dir: &Path) -> Result<Vec<(String, PathBuf)>, ServiceError> {
+    let rd = match fs::read_dir(dir) {
+        Ok(rd) => rd,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(source) => {
+            return Err(ServiceError::Io {
+                path: dir.to_owned(),
+                source,
+            })
+        }
+    };
+    let mut out: Vec<(String, PathBuf)> = rd
+        .filter_map(Result::ok)
+        .filter_map(|e| Some((e.file_name().into_string().ok()?, e.path())))
+        .collect();
+    out.sort();
+    Ok(out)
+}
+
+/// The file name a saved sysctl is kept under (`net:ipv4:ip_forward`).
+fn sysctl_file(key: &SysctlKey) -> String {
+    key.path().replace('/', ":")
+}
+
+impl LinuxHost {
+    /// Sets hvnet's state directory (dnsmasq files, saved sysctls, the firewall marker).
+    pub fn set_state_dir(&mut self, dir: impl Into<PathBuf>) {
+        self.state_dir = Some(dir.into());
+    }
+
+    /// The state directory, if set.
+    pub fn state_dir(&self) -> Option<&Path> {
+        self.state_dir.as_deref()
+    }
+
+    fn require_state_dir(&self) -> Result<PathBuf, ServiceError> {
+        self.state_dir.clone().ok_or(ServiceError::NoStateDir)
+    }
+
+    /// The firewall backend, detected on first use.
+    fn firewall(&mut self) -> Result<&Iptables, crate::firewall::IptablesError> {
+        if self.firewall.is_none() {
+            self.firewall = Some(Iptables::detect()?);
+        }
+        // Set just above.
+        self.firewall
+            .as_ref()
+            .ok_or_else(|| crate::firewall::IptablesError::Crate {
+                op: "detecting iptables".into(),
+                message: "no backend".into(),
+            })
+    }
+
+    /// Adds the services to `observed`: the dnsmasq services of the state directory (with
+    /// their files and whether they run), the saved sysctls (and their current values), and
+    /// — when `firewall` is true or hvnet's marker says its chains are installed — the
+    /// firewall listings.
+    ///
+    /// # Errors
+    ///
+    /// Unreadable state files, or iptables failing to list.
+    pub fn observe_services(
+        &mut self,
+        observed: &mut ObservedState,
+        firewall: bool,
+    ) -> Result<(), ServiceError> {
+        let dir = self.require_state_dir()?;
+        for (network, path) in dir_entries(&dir.join("net"))? {
+            if !path.is_dir() {
+                continue;
+            }
+            let pid = dnsmasq::read_pid(&path.join(PID_FILE)).filter(|p| dnsmasq::is_alive(*p));
+            observed.dhcp.push(ObservedDhcp {
+                network,
+                conf: read_opt(&path.join(CONF_FILE))?,
+                hosts: read_opt(&path.join(HOSTS_FILE))?,
+                pid,
+                dir: path,
+            });
+        }
+        for (name, path) in dir_entries(&dir.join("sysctl"))? {
+            let key = SysctlKey::new(name.split(':'));
+            if let Some(v) = read_opt(&path)? {
+                observed
+                    .saved_sysctls
+                    .insert(key.clone(), v.trim().to_string());
+            }
+            if let Ok(now) = crate::sysctl::read(&key.path()) {
+                observed.sysctls.insert(key, now);
+            }
+        }
+        if firewall || dir.join(FIREWALL_MARKER).exists() {
+            let backend = self.firewall()?;
+            let mut fw = ObservedFirewall::default();
+            for t in Table::ALL {
+                fw.listings.insert(t, backend.list(t)?);
+            }
+            observed.firewall = Some(fw);
+        }
+        Ok(())
+    }
+
+    /// Carries out a service op. Returns `None` for ops that are not services.
+    pub(crate) fn run_service(&mut self, op: &Op) -> Option<Result<(), ExecError>> {
+        let r = match op {
+            Op::SaveSysctl { key, value } => self.state_write(
+                &Path::new("sysctl").join(sysctl_file(key)),
+                Some(&format!("{value}\n")),
+            ),
+            Op::ForgetSysctl { key, .. } => {
+                self.state_write(&Path::new("sysctl").join(sysctl_file(key)), None)
+            }
+            Op::SetFirewall { rules, .. } => self
+                .firewall()
+                .and_then(|b| b.apply(rules))
+                .map_err(ExecError::Firewall)
+                .and_then(|()| self.state_write(Path::new(FIREWALL_MARKER), Some("iptables\n"))),
+            Op::RemoveFirewall { .. } => self
+                .firewall()
+                .and_then(|b| b.remove())
+                .map_err(ExecError::Firewall)
+                .and_then(|()| self.state_write(Path::new(FIREWALL_MARKER), None)),
+            Op::StartDhcp(svc) => Dnsmasq::start(&svc.dir, &svc.conf, &svc.hosts)
+                .map(drop)
+                .map_err(ExecError::Dnsmasq),
+            Op::StopDhcp { dir, pid, .. } => {
+                let pid_path = dir.join(PID_FILE);
+                let pid = if *pid > 0 {
+                    Some(*pid)
+                } else {
+                    dnsmasq::read_pid(&pid_path)
+                };
+                pid.map_or(Ok(()), dnsmasq::stop)
+                    .map_err(ExecError::Dnsmasq)
+                    .and_then(|()| remove_file(&pid_path))
+            }
+            Op::ReloadDhcpHosts { dir, hosts, .. } => {
+                let pid = dnsmasq::read_pid(&dir.join(PID_FILE)).unwrap_or(0);
+                dnsmasq::reload_hosts(dir, hosts, pid).map_err(ExecError::Dnsmasq)
+            }
+            _ => return None,
+        };
+        if r.is_ok() {
+            self.other_writes += 1;
+        }
+        Some(r)
+    }
+
+    /// Writes (`Some`) or removes (`None`) a file under the state directory.
+    fn state_write(&self, rel: &Path, text: Option<&str>) -> Result<(), ExecError> {
+        let dir = self
+            .state_dir
+            .as_ref()
+            .ok_or_else(|| ExecError::State("no state directory is set".into()))?;
+        let path = dir.join(rel);
+        match text {
+            Some(t) => {
+                if let Some(parent) = path.parent() {
+                    fs::create_dir_all(parent).map_err(|e| {
+                        ExecError::State(format!("cannot create {}: {e}", parent.display()))
+                    })?;
+                }
+                fs::write(&path, t)
+                    .map_err(|e| ExecError::State(format!("cannot write {}: {e}", path.display())))
+            }
+            None => remove_file(&path),
+        }
+    }
+}
+
+fn remove_file(path: &Path) -> Result<(), ExecError> {
+    match fs::remove_file(path) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(ExecError::State(format!(
+            "cannot remove {}: {e}",
+            path.display()
+        ))),
+        _ => Ok(()),
+    }
+}
