@@ -14,6 +14,17 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// `--iptables`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum IptablesFlavour {
+    /// The system's `iptables`.
+    Auto,
+    /// `iptables-nft`.
+    Nft,
+    /// `iptables-legacy`.
+    Legacy,
+}
+
 /// Options every command takes.
 #[derive(Debug, Args)]
 pub struct Global {
@@ -35,6 +46,16 @@ pub struct Global {
     /// How long to wait for another hvnet holding the host lock.
     #[arg(long, global = true, value_name = "DURATION", default_value = "30s")]
     pub lock_timeout: hvnet_core::types::Duration,
+    /// Which iptables writes hvnet's firewall chains: the system default (`auto`, detected
+    /// from `iptables --version`), `nft` (iptables-nft) or `legacy` (iptables-legacy).
+    #[arg(
+        long,
+        global = true,
+        value_name = "FLAVOUR",
+        env = "HVNET_IPTABLES",
+        default_value = "auto"
+    )]
+    pub iptables: IptablesFlavour,
     /// Log every op as it runs (-vv for debug detail).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,

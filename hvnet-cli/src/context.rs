@@ -7,8 +7,9 @@ use hvnet_linux::accounts::SystemAccounts;
 use hvnet_linux::lock::{HostLock, LockError};
 use hvnet_linux::{netns, LinuxHost};
 
-use crate::cli::Global;
+use crate::cli::{Global, IptablesFlavour};
 use crate::error::{CliError, CliResult};
+use hvnet_linux::firewall::{Iptables, Variant};
 
 /// Enters `--netns` (if given) for the whole process. Must run before any thread or socket
 /// is created, so everything after it lives in that namespace.
@@ -53,6 +54,23 @@ pub fn lock(g: &Global) -> CliResult<HostLock> {
         )),
         other => CliError::runtime(other),
     })
+}
+
+/// Points `host` at the state directory and the firewall flavour the options ask for.
+pub fn prepare(g: &Global, host: &mut LinuxHost) -> CliResult {
+    host.set_state_dir(state_dir(g));
+    let variant = match g.iptables {
+        IptablesFlavour::Auto => return Ok(()),
+        IptablesFlavour::Nft => Variant::Nft,
+        IptablesFlavour::Legacy => Variant::Legacy,
+    };
+    let backend = Iptables::with_variant(variant).ok_or_else(|| {
+        CliError::Input(format!(
+            "--iptables {variant:?}: its iptables and iptables-restore binaries are not installed"
+        ))
+    })?;
+    host.set_firewall(backend);
+    Ok(())
 }
 
 /// Opens the kernel of the current namespace.

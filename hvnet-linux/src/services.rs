@@ -91,6 +91,11 @@ impl LinuxHost {
         self.state_dir = Some(dir.into());
     }
 
+    /// Uses this firewall backend instead of detecting the system's `iptables` on first use.
+    pub fn set_firewall(&mut self, backend: Iptables) {
+        self.firewall = Some(backend);
+    }
+
     /// The state directory, if set.
     pub fn state_dir(&self) -> Option<&Path> {
         self.state_dir.as_deref()

@@ -1181,3 +1181,31 @@ fn libvirt_seed_networks_import_and_apply() {
         assert!(has_location(&r.stderr, p), "stderr names {p}:LINE:COL\n{r}");
     }
 }
+
+#[test]
+fn nat_through_iptables_legacy() {
+    if !require_root() || !tools_available() {
+        return;
+    }
+    if !(Path::new("/usr/sbin/iptables-legacy").exists()
+        && Path::new("/usr/sbin/iptables-legacy-restore").exists())
+    {
+        eprintln!("skipping nat_through_iptables_legacy: iptables-legacy is not installed");
+        return;
+    }
+    let t = Topo::new(12, 1);
+    let cfg = t.config("c.toml", NAT_CONFIG);
+    let env = [("HVNET_IPTABLES", "legacy")];
+    t.hv.run_env(&cfg, &["apply"], &env).ok();
+    let legacy = nsx(t.h(), "iptables-legacy", &["-w", "-t", "nat", "-S"]);
+    assert!(legacy.stdout.contains("-A HVNET-PRT"), "{legacy}");
+    let r = t.dhcp(0);
+    assert!(r.stdout.contains("router=172.16.12.1"), "{r}");
+    let _srv = t.whoami_server(t.out.name(), "out");
+    let seen = whoami(t.g(0), &t.outside()).unwrap_or_else(|r| panic!("guest -> outside\n{r}"));
+    assert_eq!(seen, t.uplink(), "masqueraded by the legacy rules");
+    t.hv.run_env(&cfg, &["check"], &env).ok();
+    t.hv.run_env(&cfg, &["down"], &env).ok();
+    let after = nsx(t.h(), "iptables-legacy", &["-w", "-t", "nat", "-S"]);
+    assert!(!after.stdout.contains("HVNET"), "{after}");
+}

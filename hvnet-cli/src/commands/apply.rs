@@ -9,6 +9,7 @@ pub fn run(g: &Global, dry_run: bool) -> CliResult {
     let cfg = load_config(g)?;
     let _lock = if dry_run { None } else { Some(lock(g)?) };
     let mut host = host()?;
+    crate::context::prepare(g, &mut host)?;
     let plan = compute_with(
         &cfg,
         &mut host,

@@ -16,6 +16,7 @@ use crate::error::{CliError, CliResult};
 pub fn run(g: &Global, as_json: bool) -> CliResult {
     let cfg = load_config(g)?;
     let mut host = host()?;
+    crate::context::prepare(g, &mut host)?;
     let c = compute_with(
         &cfg,
         &mut host,

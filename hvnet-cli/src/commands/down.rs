@@ -8,14 +8,14 @@ use hvnet_core::teardown::down_state;
 
 use crate::cli::Global;
 use crate::commands::{execute, print_commands};
-use crate::context::{host, load_config, lock, state_dir};
+use crate::context::{host, load_config, lock, prepare};
 use crate::error::{CliError, CliResult};
 
 pub fn run(g: &Global, dry_run: bool) -> CliResult {
     let cfg = load_config(g)?;
     let _lock = if dry_run { None } else { Some(lock(g)?) };
     let mut host = host()?;
-    host.set_state_dir(state_dir(g));
+    prepare(g, &mut host)?;
     let mut observed = host.observe(&[]).map_err(CliError::runtime)?;
     host.observe_services(&mut observed, false)
         .map_err(CliError::runtime)?;

@@ -20,6 +20,7 @@ pub fn run(g: &Global) -> CliResult {
 pub fn compute(g: &Global) -> CliResult<hvnet_core::plan::Plan> {
     let cfg = load_config(g)?;
     let mut host = host()?;
+    crate::context::prepare(g, &mut host)?;
     Ok(compute_with(
         &cfg,
         &mut host,
