@@ -1,15 +1,32 @@
 #!/usr/bin/env bash
 # Installs what hvnet's demo, tests and benchmarks need on a Debian machine (run as root).
 # Idempotent: skips apt when everything is already there.
+#
+# - networking tools and daemons: iproute2, ping, iperf3, dnsmasq, udhcpc (busybox), iptables
+# - a real QEMU guest (tests/tests/qemu.rs): qemu-system-x86, cpio
+# - a real xenstored for the Xen hotplug tests: xen-utils-4.17 (cxenstored), xenstore-utils,
+#   libxen-dev and gcc (to build the LD_PRELOAD shim that stands in for the hypervisor)
 set -euo pipefail
 
-pkgs=(iproute2 iputils-ping util-linux procps iperf3 dnsmasq-base udhcpc iptables)
+pkgs=(iproute2 iputils-ping util-linux procps iperf3 dnsmasq-base udhcpc iptables
+      qemu-system-x86 cpio
+      xen-utils-4.17 xenstore-utils libxen-dev gcc libc6-dev)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
 done
 if ((${#missing[@]})); then
   echo "installing: ${missing[*]}"
+  # Never start services from package scripts (the Xen packages ship init scripts): a
+  # policy-rc.d that refuses every action, only for the duration of the install.
+  policy=/usr/sbin/policy-rc.d
+  own_policy=0
+  if [[ ! -e $policy ]]; then
+    printf '#!/bin/sh\nexit 101\n' >"$policy"
+    chmod 755 "$policy"
+    own_policy=1
+  fi
+  trap '((own_policy)) && rm -f "$policy"' EXIT
   apt-get update -q
   DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends "${missing[@]}"
 fi
