@@ -131,6 +131,11 @@ pub enum Command {
         #[command(subcommand)]
         cmd: crate::commands::guest::GuestCmd,
     },
+    /// QEMU's script=/downscript= hooks for taps QEMU creates.
+    Kvm {
+        #[command(subcommand)]
+        cmd: crate::commands::kvm::KvmCmd,
+    },
     /// Turn another tool's network settings into hvnet TOML (printed on stdout).
     Import {
         #[command(subcommand)]

@@ -35,6 +35,7 @@ fn dispatch(cli: &Cli) -> CliResult {
         Command::Brdelall { force } => commands::brdelall::run(g, *force),
         Command::Stats(args) => commands::stats::run(g, args),
         Command::Guest { cmd } => commands::guest::run(g, cmd),
+        Command::Kvm { cmd } => commands::kvm::run(g, cmd),
         Command::Rate {
             guest,
             nic,

@@ -6,7 +6,7 @@ use crate::backend::NicBackend;
 use crate::config::{Config, Lifetime, NetworkKind};
 use crate::observed::ObservedState;
 use crate::state::{
-    AddrSpec, BridgeOpts, DesiredState, LinkKind, LinkSpec, Owner, Scope, Shaper, Tbf,
+    AddrSpec, BridgeOpts, DesiredState, LinkKind, LinkSpec, NicLinks, Owner, Scope, Shaper, Tbf,
 };
 use crate::types::{stable_hash64, IfName, MacAddr, MacPrefix};
 
@@ -182,6 +182,12 @@ pub fn resolve(
                 .map(|spec| (ifb_name(&name), Tbf::from_spec(spec)));
             want.links
                 .push(backend.host_link(guest, nic, net, name.clone()));
+            want.nic_links.push(NicLinks {
+                guest: guest.name.clone(),
+                nic: index,
+                link: name.clone(),
+                ifb: ifb.as_ref().map(|(i, _)| i.clone()),
+            });
             if let Some((ifb, tbf)) = ifb {
                 want.links.push(LinkSpec {
                     name: ifb.clone(),

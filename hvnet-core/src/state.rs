@@ -294,6 +294,15 @@ pub enum Shaper {
     },
 }
 
+impl Shaper {
+    /// The link whose traffic it limits.
+    pub fn link(&self) -> &IfName {
+        match self {
+            Self::Egress { link, .. } | Self::Ingress { link, .. } => link,
+        }
+    }
+}
+
 /// Which hvnet-owned objects a desired state speaks for: owned links in scope that are not
 /// desired get removed.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -335,8 +344,23 @@ pub struct DesiredState {
     pub dhcp: Vec<DhcpService>,
     /// hvnet's firewall chains; `None`: hvnet has no rules (its chains are removed).
     pub firewall: Option<RuleSet>,
+    /// Which host links carry which guest NIC (filled by [`crate::resolve::resolve`]).
+    pub nic_links: Vec<NicLinks>,
     /// Which owned objects this state speaks for.
     pub scope: Scope,
+}
+
+/// The host links of one guest NIC.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NicLinks {
+    /// The guest.
+    pub guest: String,
+    /// The NIC's index in the guest's `nics`.
+    pub nic: usize,
+    /// Its host-side link (tap or veth).
+    pub link: IfName,
+    /// The IFB its received traffic is redirected to, when its egress is limited.
+    pub ifb: Option<IfName>,
 }
 
 /// One network's dnsmasq: its directory and the exact contents of its two files.

@@ -1,3 +1,6 @@
+//! `hvnet guest up|down NAME`: create or remove one guest's links (and a dynamic bridge with
+//! its first or last guest), transactionally, leaving every other guest alone.
+//!
 //! `hvnet guest args|xml|macs NAME`: a guest's NICs as QEMU arguments, libvirt
 //! `<interface>` XML, or its MAC plan. The host-side names are resolved against the live
 //! host (the current namespace) exactly as `apply` does, so they name what `apply` made;
@@ -11,13 +14,33 @@ use hvnet_core::observed::ObservedState;
 use hvnet_core::resolve::resolve;
 use hvnet_kvm::{guest_nics, libvirt, macs, qemu, KvmBackend};
 
+use hvnet_core::lifecycle::{self as life, Nics};
+use hvnet_core::plan::plan;
+
 use crate::cli::Global;
-use crate::context::{host, load_config};
+use crate::commands::{execute, print_commands};
+use crate::context::{host, load_config, lock};
 use crate::error::{CliError, CliResult};
 
 /// `hvnet guest …` subcommands.
 #[derive(Debug, Subcommand)]
 pub enum GuestCmd {
+    /// Create the guest's taps/veths (and its dynamic bridges) as `apply` would.
+    Up {
+        /// The guest.
+        name: String,
+        /// Print the equivalent commands and change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Remove the guest's links (and a dynamic bridge left without guests).
+    Down {
+        /// The guest.
+        name: String,
+        /// Print the equivalent commands and change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// QEMU arguments (-netdev tap … -device virtio-net-pci …), one tap NIC per line.
     Args {
         /// The guest.
@@ -58,6 +81,8 @@ pub enum MacFormat {
 
 pub fn run(g: &Global, cmd: &GuestCmd) -> CliResult {
     let (name, offline) = match cmd {
+        GuestCmd::Up { name, dry_run } => return lifecycle(g, name, true, *dry_run),
+        GuestCmd::Down { name, dry_run } => return lifecycle(g, name, false, *dry_run),
         GuestCmd::Args { name, offline }
         | GuestCmd::Xml { name, offline }
         | GuestCmd::Macs { name, offline, .. } => (name, *offline),
@@ -80,13 +105,39 @@ pub fn run(g: &Global, cmd: &GuestCmd) -> CliResult {
             MacFormat::Plain => macs::plain(&nics),
             MacFormat::Setmac => macs::setmac(&nics),
         },
+        GuestCmd::Up { .. } | GuestCmd::Down { .. } => String::new(),
     };
     print!("{out}");
     Ok(())
 }
 
+/// `guest up` / `guest down`.
+fn lifecycle(g: &Global, name: &str, up: bool, dry_run: bool) -> CliResult {
+    let cfg = load_config(g)?;
+    if cfg.guest(name).is_none() {
+        return Err(unknown_guest(g, &cfg, name));
+    }
+    let _lock = if dry_run { None } else { Some(lock(g)?) };
+    let mut host = host()?;
+    crate::context::prepare(g, &mut host)?;
+    let observed = host.observe(&[]).map_err(CliError::runtime)?;
+    let full = resolve(&cfg, &observed, &KvmBackend);
+    let want = if up {
+        life::up(&cfg, &full, name, Nics::All)
+    } else {
+        life::down(&cfg, &full, &observed, name, Nics::All)
+    }
+    .map_err(|e| CliError::Input(format!("{}: {e}", g.config.display())))?;
+    let p = plan(&observed, &want).map_err(|e| CliError::Input(e.to_string()))?;
+    if dry_run {
+        print_commands(g, &p);
+        return Ok(());
+    }
+    execute(&mut host, &p, if up { "guest up" } else { "guest down" })
+}
+
 /// Exit 2, naming the config file and the guests it has.
-fn unknown_guest(g: &Global, cfg: &Config, name: &str) -> CliError {
+pub(crate) fn unknown_guest(g: &Global, cfg: &Config, name: &str) -> CliError {
     let known: Vec<&str> = cfg.guests.iter().map(|g| g.name.as_str()).collect();
     let known = if known.is_empty() {
         "none".to_string()

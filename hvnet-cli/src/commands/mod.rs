@@ -7,6 +7,7 @@ pub mod demo;
 pub mod down;
 pub mod guest;
 pub mod import;
+pub mod kvm;
 pub mod leases;
 pub mod plan;
 pub mod rate;
