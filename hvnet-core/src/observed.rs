@@ -140,6 +140,10 @@ pub struct ObservedState {
     pub firewall: Option<ObservedFirewall>,
     /// Sysctl values hvnet changed, as they were before (`hvnet down` restores them).
     pub saved_sysctls: BTreeMap<SysctlKey, String>,
+    /// Per generated-name prefix (`vnet`), the number after the last name hvnet handed out:
+    /// new names start there, so a just-freed name is not reused at once (a monitoring
+    /// tool or a stale QEMU must not mistake a new guest for the old one).
+    pub name_hints: BTreeMap<String, u32>,
 }
 
 /// A network's dnsmasq as found in its state directory.

@@ -154,7 +154,9 @@ pub fn resolve(
                     match existing {
                         Some(n) => n,
                         None => {
-                            let from = cursor.entry(prefix).or_insert(0);
+                            let from = cursor.entry(prefix).or_insert_with(|| {
+                                observed.name_hints.get(prefix).copied().unwrap_or(0)
+                            });
                             match next_free(prefix, from, &taken, &observed_names) {
                                 Some(n) => n,
                                 None => continue,
@@ -224,14 +226,21 @@ pub fn ifb_name(link: &IfName) -> IfName {
     IfName::new(&name).unwrap_or_else(|_| link.clone())
 }
 
-/// The lowest `<prefix>N` (N ≥ `*from`) that nobody uses; advances `*from` past it.
+/// Names are generated up to this number, then from 0 again.
+pub const MAX_GENERATED: u32 = 1_000_000;
+
+/// The first `<prefix>N` (N ≥ `*from`, wrapping around to 0 after [`MAX_GENERATED`]) that
+/// nobody uses; advances `*from` past it.
 fn next_free(
     prefix: &str,
     from: &mut u32,
     taken: &HashSet<String>,
     observed: &HashSet<&str>,
 ) -> Option<IfName> {
-    while *from < 1_000_000 {
+    for _ in 0..MAX_GENERATED {
+        if *from >= MAX_GENERATED {
+            *from = 0;
+        }
         let name = format!("{prefix}{from}");
         *from += 1;
         if !taken.contains(&name) && !observed.contains(name.as_str()) {
@@ -241,4 +250,55 @@ fn next_free(
         }
     }
     None
+}
+
+/// The name hints to remember once `desired` is applied: for every prefix, one past the
+/// number of the last name newly generated for it (a NIC without `ifname` whose link does
+/// not exist yet); other prefixes keep `observed`'s hints.
+///
+/// ```
+/// use hvnet_core::{config::Config, observed::ObservedState, resolve::{resolve, next_name_hints}};
+/// # use hvnet_core::{backend::NicBackend, config::{Guest, Network, Nic}, state::*, types::IfName};
+/// # struct Taps;
+/// # impl NicBackend for Taps {
+/// #   fn name(&self) -> &'static str { "test" }
+/// #   fn ifname_prefix(&self, _: &Nic) -> &'static str { "vnet" }
+/// #   fn host_link(&self, g: &Guest, n: &Nic, net: &Network, name: IfName) -> LinkSpec {
+/// #     LinkSpec { name, kind: LinkKind::Tap(TapOpts::default()), owner: Some(Owner::new(&g.name)),
+/// #       master: Some(net.bridge.clone()), mtu: net.mtu, mac: Some(n.mac.with_first_octet(0xfe)), up: true }
+/// #   }
+/// # }
+/// let cfg = Config::parse("[[network]]\nname='n'\nkind='internal'\nbridge='br0'\n\
+///     [[guest]]\nname='g'\n[[guest.nic]]\nnetwork='n'\n", "x.toml").unwrap();
+/// let mut obs = ObservedState::default();
+/// obs.name_hints.insert("vnet".into(), 7);
+/// let want = resolve(&cfg, &obs, &Taps);
+/// assert_eq!(want.links[1].name.as_str(), "vnet7");
+/// assert_eq!(next_name_hints(&cfg, &obs, &want, &Taps)["vnet"], 8);
+/// ```
+pub fn next_name_hints(
+    config: &Config,
+    observed: &ObservedState,
+    desired: &DesiredState,
+    backend: &dyn NicBackend,
+) -> std::collections::BTreeMap<String, u32> {
+    let mut hints = observed.name_hints.clone();
+    for l in &desired.nic_links {
+        let Some(nic) = config.guest(&l.guest).and_then(|g| g.nics.get(l.nic)) else {
+            continue;
+        };
+        if nic.ifname.is_some() || observed.link(l.link.as_str()).is_some() {
+            continue;
+        }
+        let prefix = backend.ifname_prefix(nic);
+        if let Some(n) = l
+            .link
+            .as_str()
+            .strip_prefix(prefix)
+            .and_then(|d| d.parse::<u32>().ok())
+        {
+            hints.insert(prefix.to_string(), (n + 1) % MAX_GENERATED);
+        }
+    }
+    hints
 }

@@ -9,6 +9,7 @@
 //! | `net/NETWORK/` | a network's dnsmasq: conf, hostsfile, leases, pid file, log |
 //! | `sysctl/KEY` | a sysctl's value from before hvnet first changed it (`net:ipv4:ip_forward`) |
 //! | `firewall` | present while hvnet's chains are installed |
+//! | `names` | per generated-name prefix, where the next name starts (`vnet 12`) |
 //!
 //! The firewall is only read when the config wants rules or the `firewall` marker says hvnet
 //! installed some, so a host whose config has no virtual network never runs iptables.
@@ -27,6 +28,9 @@ use crate::dnsmasq::{self, Dnsmasq};
 use crate::execute::ExecError;
 use crate::firewall::{FirewallBackend, Iptables};
 use crate::host::LinuxHost;
+
+/// Name of the file with the generated-name hints.
+const NAMES_FILE: &str = "names";
 
 /// Name of the marker file present while hvnet's firewall chains are installed.
 const FIREWALL_MARKER: &str = "firewall";
@@ -117,6 +121,38 @@ impl LinuxHost {
                 op: "detecting iptables".into(),
                 message: "no backend".into(),
             })
+    }
+
+    /// The name hints saved by [`save_name_hints`](Self::save_name_hints) (`names` in the
+    /// state directory: one `PREFIX NUMBER` line each); none without a state directory.
+    pub fn name_hints(&self) -> std::collections::BTreeMap<String, u32> {
+        let Some(dir) = &self.state_dir else {
+            return Default::default();
+        };
+        fs::read_to_string(dir.join(NAMES_FILE))
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| {
+                let (p, n) = l.split_once(' ')?;
+                Some((p.to_string(), n.trim().parse().ok()?))
+            })
+            .collect()
+    }
+
+    /// Records the name hints (after a successful apply) when they changed.
+    ///
+    /// # Errors
+    ///
+    /// The file cannot be written.
+    pub fn save_name_hints(
+        &self,
+        hints: &std::collections::BTreeMap<String, u32>,
+    ) -> Result<(), ExecError> {
+        if *hints == self.name_hints() {
+            return Ok(());
+        }
+        let text: String = hints.iter().map(|(p, n)| format!("{p} {n}\n")).collect();
+        self.state_write(Path::new(NAMES_FILE), Some(&text))
     }
 
     /// Adds the services to `observed`: the dnsmasq services of the state directory (with

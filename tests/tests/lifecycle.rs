@@ -115,6 +115,18 @@ fn guest_up_and_down_with_a_dynamic_bridge() {
         names.contains("vmbridge") && names.contains("vnet2"),
         "{names:?}"
     );
+    // a comes back: its links get new names, not the just-freed vnet0/vnet1.
+    hv.run(&cfg, &["guest", "up", "a"]).ok();
+    let names = link_names(h);
+    assert!(
+        names.contains("vnet3") && names.contains("vnet4"),
+        "{names:?}"
+    );
+    assert!(
+        !names.contains("vnet0"),
+        "a just-freed name was reused: {names:?}"
+    );
+    hv.run(&cfg, &["guest", "down", "a"]).ok();
     // b leaves last: the dynamic bridge goes with it.
     hv.run(&cfg, &["guest", "down", "b"]).ok();
     let names = link_names(h);

@@ -11,7 +11,7 @@ use clap::{Subcommand, ValueEnum};
 use hvnet_core::backend::Observe;
 use hvnet_core::config::Config;
 use hvnet_core::observed::ObservedState;
-use hvnet_core::resolve::resolve;
+use hvnet_core::resolve::{next_name_hints, resolve};
 use hvnet_kvm::{guest_nics, libvirt, macs, qemu, KvmBackend};
 
 use hvnet_core::lifecycle::{self as life, Nics};
@@ -94,7 +94,12 @@ pub fn run(g: &Global, cmd: &GuestCmd) -> CliResult {
     let observed = if offline {
         ObservedState::default()
     } else {
-        host()?.observe(&[]).map_err(CliError::runtime)?
+        let mut host = host()?;
+        crate::context::prepare(g, &mut host)?;
+        let mut o = host.observe(&[]).map_err(CliError::runtime)?;
+        // Names not made yet are predicted as `guest up` will choose them.
+        o.name_hints = host.name_hints();
+        o
     };
     let desired = resolve(&cfg, &observed, &KvmBackend);
     let nics = guest_nics(&cfg, guest, &desired).map_err(|e| CliError::Input(e.to_string()))?;
@@ -120,7 +125,8 @@ fn lifecycle(g: &Global, name: &str, up: bool, dry_run: bool) -> CliResult {
     let _lock = if dry_run { None } else { Some(lock(g)?) };
     let mut host = host()?;
     crate::context::prepare(g, &mut host)?;
-    let observed = host.observe(&[]).map_err(CliError::runtime)?;
+    let mut observed = host.observe(&[]).map_err(CliError::runtime)?;
+    observed.name_hints = host.name_hints();
     let full = resolve(&cfg, &observed, &KvmBackend);
     let want = if up {
         life::up(&cfg, &full, name, Nics::All)
@@ -133,7 +139,9 @@ fn lifecycle(g: &Global, name: &str, up: bool, dry_run: bool) -> CliResult {
         print_commands(g, &p);
         return Ok(());
     }
-    execute(&mut host, &p, if up { "guest up" } else { "guest down" })
+    execute(&mut host, &p, if up { "guest up" } else { "guest down" })?;
+    host.save_name_hints(&next_name_hints(&cfg, &observed, &want, &KvmBackend))
+        .map_err(CliError::runtime)
 }
 
 /// Exit 2, naming the config file and the guests it has.

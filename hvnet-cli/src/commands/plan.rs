@@ -2,7 +2,7 @@
 
 use hvnet_core::backend::Observe;
 use hvnet_core::plan::plan;
-use hvnet_core::resolve::resolve;
+use hvnet_core::resolve::{next_name_hints, resolve};
 use hvnet_core::services::{check_way_out, services};
 use hvnet_kvm::KvmBackend;
 
@@ -38,6 +38,8 @@ pub struct Computed {
     pub desired: hvnet_core::state::DesiredState,
     /// What was found.
     pub observed: hvnet_core::observed::ObservedState,
+    /// The generated-name hints to save once the plan is applied.
+    pub name_hints: std::collections::BTreeMap<String, u32>,
 }
 
 /// The apply plan of `cfg` against `host`, with hvnet's state in `run_dir`.
@@ -58,7 +60,9 @@ pub fn compute_with(
                 .join("\n"),
         )
     })?;
+    observed.name_hints = host.name_hints();
     let mut desired = resolve(cfg, &observed, &KvmBackend);
+    let name_hints = next_name_hints(cfg, &observed, &desired, &KvmBackend);
     services(cfg, run_dir, &mut desired);
     if !desired.sysctls.is_empty() {
         let keys: Vec<_> = desired.sysctls.iter().map(|s| s.key.clone()).collect();
@@ -73,5 +77,6 @@ pub fn compute_with(
         plan,
         desired,
         observed,
+        name_hints,
     })
 }
