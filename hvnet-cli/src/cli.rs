@@ -141,6 +141,11 @@ pub enum Command {
         #[command(subcommand)]
         what: crate::commands::import::ImportWhat,
     },
+    /// Xen dom0 integration: the libxl vif hotplug entrypoint (`hvnet xen hotplug`).
+    Xen {
+        #[command(subcommand)]
+        cmd: crate::commands::xen::XenCmd,
+    },
     /// Build a throwaway demo network in fresh namespaces, prove it works, remove it.
     Demo {
         /// Keep the namespaces and links for inspection instead of tearing down.

@@ -35,6 +35,7 @@ fn dispatch(cli: &Cli) -> CliResult {
         Command::Brdelall { force } => commands::brdelall::run(g, *force),
         Command::Stats(args) => commands::stats::run(g, args),
         Command::Guest { cmd } => commands::guest::run(g, cmd),
+        Command::Xen { cmd } => commands::xen::run(cmd),
         Command::Kvm { cmd } => commands::kvm::run(g, cmd),
         Command::Rate {
             guest,
@@ -59,6 +60,10 @@ fn dispatch(cli: &Cli) -> CliResult {
 }
 
 fn main() -> ExitCode {
+    // Run as /etc/xen/scripts/vif-bridge (a symlink): the libxl hotplug, argv as libxl passes it.
+    if let Some(code) = commands::xen::from_argv0() {
+        return code;
+    }
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {

@@ -150,3 +150,124 @@ fn read_pid(mut file: &File) -> Option<u32> {
     file.take(64).read_to_string(&mut text).ok()?;
     text.trim().parse().ok()
 }
+
+/// A lock shared with shell scripts that use the *with-lock-ex* protocol, as Xen's hotplug
+/// scripts do (`claim_lock`/`release_lock` in `tools/hotplug/Linux/locking.sh`): open (create)
+/// the file, `flock -x` it, and keep it only if the path still names the locked file
+/// (same device and inode); otherwise a previous holder deleted it meanwhile, so try again.
+/// Releasing deletes the file, then closes it.
+///
+/// Unlike [`HostLock`] it writes nothing into the file.
+#[derive(Debug)]
+pub struct LockEx {
+    file: Option<Flock<File>>,
+    path: PathBuf,
+}
+
+impl LockEx {
+    /// Takes the lock at `path`, waiting up to `timeout`; missing parent directories are
+    /// created (mode 0755) and the file with mode 0644.
+    pub fn acquire(path: &Path, timeout: Duration) -> Result<LockEx, LockError> {
+        use std::os::unix::fs::MetadataExt;
+        let io_err = |step| {
+            let path = path.to_path_buf();
+            move |source| LockError::Io { path, step, source }
+        };
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            DirBuilder::new()
+                .recursive(true)
+                .mode(0o755)
+                .create(parent)
+                .map_err(io_err("create parent directory"))?;
+        }
+        let start = Instant::now();
+        loop {
+            let mut file = OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .mode(0o644)
+                .open(path)
+                .map_err(io_err("open"))?;
+            let locked = loop {
+                match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+                    Ok(locked) => break locked,
+                    Err((f, Errno::EWOULDBLOCK)) => {
+                        let waited = start.elapsed();
+                        if waited >= timeout {
+                            return Err(LockError::Timeout {
+                                path: path.to_path_buf(),
+                                waited,
+                                holder_pid: None,
+                            });
+                        }
+                        thread::sleep(RETRY_INTERVAL.min(timeout - waited));
+                        file = f;
+                    }
+                    Err((f, Errno::EINTR)) => file = f,
+                    Err((_, errno)) => return Err(io_err("flock")(io::Error::from(errno))),
+                }
+            };
+            let held = locked.metadata().map_err(io_err("fstat"))?;
+            match std::fs::metadata(path) {
+                Ok(now) if now.dev() == held.dev() && now.ino() == held.ino() => {
+                    return Ok(LockEx {
+                        file: Some(locked),
+                        path: path.to_path_buf(),
+                    });
+                }
+                // Deleted (or replaced) by the previous holder: lock the new file.
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(io_err("stat")(e)),
+            }
+            if start.elapsed() >= timeout {
+                return Err(LockError::Timeout {
+                    path: path.to_path_buf(),
+                    waited: start.elapsed(),
+                    holder_pid: None,
+                });
+            }
+        }
+    }
+
+    /// The lock file's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for LockEx {
+    fn drop(&mut self) {
+        // release_lock: delete the file while holding the lock, then close it. A waiter
+        // that locked the deleted file notices the inode mismatch and starts over.
+        let _ = std::fs::remove_file(&self.path);
+        drop(self.file.take());
+    }
+}
+
+#[cfg(test)]
+mod lock_ex_tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn excludes_and_deletes_on_release() {
+        let dir = std::env::temp_dir().join(format!("hvnet-lockex-{}", std::process::id()));
+        let path = dir.join("iptables");
+        let first = LockEx::acquire(&path, Duration::from_secs(1)).unwrap();
+        assert!(path.exists());
+        let err = LockEx::acquire(&path, Duration::from_millis(50)).unwrap_err();
+        assert!(matches!(err, LockError::Timeout { .. }), "{err}");
+        let waiter = std::thread::spawn({
+            let path = path.clone();
+            move || LockEx::acquire(&path, Duration::from_secs(5)).map(|_| ())
+        });
+        std::thread::sleep(Duration::from_millis(60));
+        drop(first);
+        waiter.join().unwrap().unwrap();
+        assert!(!path.exists());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

@@ -14,6 +14,7 @@ pub mod rate;
 pub mod show;
 pub mod stats;
 pub mod validate;
+pub mod xen;
 
 use std::time::Instant;
 

@@ -89,6 +89,15 @@ pub enum Request {
         /// What to change.
         change: LinkChange,
     },
+    /// Rename a link (`ip link set dev IFINDEX name NAME`). The kernel
+    /// refuses to rename a link that is up (`EBUSY`) and a name in use
+    /// (`EEXIST`); names of 16 bytes or more are refused before sending.
+    RenameLink {
+        /// The link (must not be 0).
+        ifindex: u32,
+        /// The new name.
+        name: String,
+    },
     /// Delete a link (for a veth, both ends).
     DelLink {
         /// The link (must not be 0).
@@ -419,6 +428,9 @@ impl fmt::Display for Request {
             Request::SetLink { ifindex, change } => {
                 write!(f, "set link ifindex {ifindex} ({change})")
             }
+            Request::RenameLink { ifindex, name } => {
+                write!(f, "rename link ifindex {ifindex} to {name}")
+            }
             Request::DelLink { ifindex } => write!(f, "delete link ifindex {ifindex}"),
             Request::DelGroup { group } => write!(f, "delete link group {group}"),
             Request::NewAddr {
@@ -688,6 +700,16 @@ impl Request {
                     m.finish()?;
                     return Ok(2);
                 }
+            }
+            Request::RenameLink { ifindex, name } => {
+                let index = link_index(*ifindex)?;
+                if name.is_empty() || name.len() >= super::consts::IFNAMSIZ {
+                    return Err(Invalid::Message("interface name must be 1 to 15 bytes"));
+                }
+                let mut m = MsgBuilder::new(buf, RTM_NEWLINK, CHANGE, seq);
+                m.bytes(&ifinfomsg(index, 0, 0));
+                m.str(IFLA_IFNAME, name);
+                m.finish()?;
             }
             Request::DelLink { ifindex } => {
                 let index = link_index(*ifindex)?;
@@ -1374,6 +1396,30 @@ mod tests {
             .u32(0)
             .u32(0);
         assert_eq!(encode(&Request::DelLink { ifindex: 12 }, 1), want.0);
+        let rename = Request::RenameLink {
+            ifindex: 12,
+            name: "web0".into(),
+        };
+        let want = Bytes::default()
+            .hdr(44, RTM_NEWLINK, 0x5, 3)
+            .u8s(&[0; 4])
+            .u32(12)
+            .u32(0)
+            .u32(0)
+            .nla(9, IFLA_IFNAME)
+            .u8s(b"web0\0\0\0\0");
+        assert_eq!(encode(&rename, 3), want.0);
+        assert_eq!(rename.to_string(), "rename link ifindex 12 to web0");
+        let mut buf = Vec::new();
+        let long = Request::RenameLink {
+            ifindex: 12,
+            name: "averyveryverylongname".into(),
+        };
+        assert_eq!(
+            long.encode(&mut buf, 1).map_err(|e| e.errno),
+            Err(libc::EINVAL)
+        );
+        assert!(buf.is_empty());
         let want = Bytes::default()
             .hdr(40, RTM_DELLINK, 0x5, 2)
             .u8s(&[0; 16])

@@ -1,0 +1,117 @@
+//! `hvnet xen hotplug ACTION [k=v]...`, and the same when the binary runs as `vif-bridge`
+//! or `vif-hvnet` (a symlink in /etc/xen/scripts): the libxl vif hotplug entrypoint.
+//!
+//! libxl runs the script as `SCRIPT online|offline type_if=vif` and
+//! `SCRIPT add|remove type_if=tap` with `XENBUS_PATH`, `vif`, `INTERFACE` and `netdev` in the
+//! environment; see hvnet_xen::hotplug. Exit 0 on success (and for calls that are no-ops),
+//! 1 when the hotplug failed (`hotplug-error` and `hotplug-status=error` are written),
+//! 2 for an unusable argv/environment, 3 when the hotplug lock stayed busy.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Subcommand;
+use hvnet_xen::hotplug::{self, ErrorKind, Invocation, Mode, ModeChoice, Options, XsStore};
+
+use crate::error::{CliError, CliResult};
+
+/// `hvnet xen ...`.
+#[derive(Debug, Subcommand)]
+pub enum XenCmd {
+    /// Run the libxl vif hotplug (what /etc/xen/scripts/vif-bridge does), e.g.
+    /// `hvnet xen hotplug online type_if=vif` with libxl's environment (XENBUS_PATH, vif, ...).
+    Hotplug {
+        /// Which script to stand in for; `auto` takes it from the backend `script` key
+        /// (vif-bridge if unset or unknown). Only bridge is implemented so far.
+        #[arg(long, value_enum, default_value = "auto")]
+        mode: ModeArg,
+        /// The command (online, offline, add, remove) and `k=v` variables such as
+        /// `type_if=vif|tap`, exactly as libxl passes them to the script.
+        #[arg(required = true, num_args = 1.., value_name = "ARG")]
+        args: Vec<String>,
+    },
+}
+
+/// `--mode`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ModeArg {
+    /// From the backend `script` key.
+    Auto,
+    /// vif-bridge.
+    Bridge,
+    /// vif-route (not implemented yet).
+    Route,
+    /// vif-route-ifup (not implemented yet).
+    RouteIfup,
+    /// vif-nat (not implemented yet).
+    Nat,
+}
+
+impl ModeArg {
+    fn choice(self) -> ModeChoice {
+        match self {
+            ModeArg::Auto => ModeChoice::FromScriptKey,
+            ModeArg::Bridge => ModeChoice::Fixed(Mode::Bridge),
+            ModeArg::Route => ModeChoice::Fixed(Mode::Route),
+            ModeArg::RouteIfup => ModeChoice::Fixed(Mode::RouteIfup),
+            ModeArg::Nat => ModeChoice::Fixed(Mode::Nat),
+        }
+    }
+}
+
+/// Runs `hvnet xen ...` (the namespace has been entered already).
+pub fn run(cmd: &XenCmd) -> CliResult {
+    match cmd {
+        XenCmd::Hotplug { mode, args } => hotplug_run(mode.choice(), args),
+    }
+}
+
+/// Overrides the lock directory (tests; default /var/run/xen-hotplug, the stock scripts').
+const LOCK_DIR_ENV: &str = "HVNET_XEN_LOCK_DIR";
+
+fn hotplug_run(mode: ModeChoice, args: &[String]) -> CliResult {
+    let inv = match Invocation::parse(args, |k| std::env::var(k).ok()) {
+        Ok(Some(inv)) => inv,
+        Ok(None) => return Ok(()),
+        Err(e) => return Err(CliError::Input(e.to_string())),
+    };
+    let store = XsStore::open().map_err(CliError::runtime)?;
+    let opts = Options {
+        mode,
+        lock_dir: std::env::var_os(LOCK_DIR_ENV)
+            .filter(|d| !d.is_empty())
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from(hotplug::DEFAULT_LOCK_DIR)),
+        lock_timeout: hotplug::DEFAULT_LOCK_TIMEOUT,
+    };
+    hotplug::run(&inv, &store, &opts).map_err(|e| match e.kind {
+        ErrorKind::Lock => CliError::Lock(e.message),
+        ErrorKind::Runtime => CliError::Runtime(e.message),
+    })
+}
+
+/// When the binary runs under a hotplug script name (`vif-bridge`, `vif-hvnet`, or one of
+/// the not-yet-implemented `vif-route`, `vif-route-ifup`, `vif-nat`), runs the hotplug with
+/// argv as libxl passed it and returns the exit code; `None` for any other name.
+pub fn from_argv0() -> Option<ExitCode> {
+    let mut argv = std::env::args_os();
+    let argv0 = PathBuf::from(argv.next()?);
+    let name = argv0.file_name()?.to_str()?.to_owned();
+    let mode = match name.as_str() {
+        "vif-hvnet" => ModeChoice::FromScriptKey,
+        other => ModeChoice::Fixed(Mode::from_script(other)?),
+    };
+    let args: Vec<String> = argv.map(|a| a.to_string_lossy().into_owned()).collect();
+    let _ = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::WARN)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
+    match hotplug_run(mode, &args) {
+        Ok(()) => Some(ExitCode::SUCCESS),
+        Err(e) => {
+            eprintln!("{name}: {e}");
+            Some(ExitCode::from(e.exit_code()))
+        }
+    }
+}
