@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# hvnet's benchmark: apply/teardown of N taps vs `ip -batch` vs a shell loop (see BENCHMARKS.md).
+# hvnet's benchmarks (see BENCHMARKS.md): default apply/teardown of N taps vs `ip -batch` vs a shell loop;
+# --rates (rate-limit accuracy), --firewall (iptables batch vs per-rule execs), --lease (network start → first guest lease, STP on/off, live static-host change).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
