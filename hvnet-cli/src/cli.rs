@@ -72,7 +72,13 @@ pub enum Command {
         /// Print the equivalent commands, one per op, and change nothing.
         #[arg(long)]
         dry_run: bool,
+        /// Revert automatically unless `hvnet confirm` comes within this time (like
+        /// `netplan try`), so a change that cuts the admin off undoes itself.
+        #[arg(long, value_name = "DURATION", conflicts_with = "dry_run")]
+        confirm: Option<hvnet_core::types::Duration>,
     },
+    /// Keep what a pending `apply --confirm` changed.
+    Confirm,
     /// Compare the live host with the config; exit 1 listing each difference.
     Check {
         /// Machine-readable output.

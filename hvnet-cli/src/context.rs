@@ -89,3 +89,8 @@ pub fn fault_at() -> CliResult<Option<usize>> {
         }
     }
 }
+
+/// The value of a sysctl in the current namespace, if it exists.
+pub fn read_sysctl(key: &hvnet_core::state::SysctlKey) -> Option<String> {
+    hvnet_linux::sysctl::read(&key.path()).ok()
+}

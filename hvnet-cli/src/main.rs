@@ -28,7 +28,8 @@ fn dispatch(cli: &Cli) -> CliResult {
     match &cli.command {
         Command::Plan => commands::plan::run(g),
         Command::Check { json } => commands::check::run(g, *json),
-        Command::Apply { dry_run } => commands::apply::run(g, *dry_run),
+        Command::Apply { dry_run, confirm } => commands::apply::run(g, *dry_run, *confirm),
+        Command::Confirm => commands::confirm::run(g),
         Command::Show { json } => commands::show::run(g, *json),
         Command::Leases { network, json } => commands::leases::run(g, network.as_deref(), *json),
         Command::Down { dry_run } => commands::down::run(g, *dry_run),

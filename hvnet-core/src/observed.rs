@@ -47,6 +47,8 @@ pub struct ObservedLink {
     pub lower_up: bool,
     /// IFLA_IFALIAS.
     pub alias: Option<String>,
+    /// A wireless NIC (cannot be bridged).
+    pub wireless: bool,
 }
 
 impl ObservedLink {

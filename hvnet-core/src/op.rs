@@ -4,8 +4,8 @@ use std::fmt;
 
 use crate::firewall::RuleSet;
 use crate::state::{
-    AddrSpec, BridgeOpts, DhcpService, LinkKind, LinkSpec, Owner, RouteSpec, SysctlKey, TapOpts,
-    Tbf, VethPeer,
+    AddrSpec, BridgeOpts, DhcpService, LinkKind, LinkSpec, MovedRoute, Owner, RouteSpec, SysctlKey,
+    TapOpts, Tbf, VethPeer,
 };
 use crate::types::{IfName, Ipv4Cidr, MacAddr};
 
@@ -222,6 +222,18 @@ pub enum Op {
         /// Its files, to start it again on rollback.
         restore: Option<Box<DhcpService>>,
     },
+    /// Move host addresses and their routes from one link to another: the routes and
+    /// addresses go from `from`, then appear on `to` (routes with their own protocol).
+    MoveHostIp {
+        /// Where they are.
+        from: IfName,
+        /// Where they go.
+        to: IfName,
+        /// The addresses.
+        addrs: Vec<Ipv4Cidr>,
+        /// The routes through `from`.
+        routes: Vec<MovedRoute>,
+    },
     /// Rewrite a running dnsmasq's static-host file and send it `SIGHUP`.
     ReloadDhcpHosts {
         /// The network.
@@ -266,6 +278,7 @@ impl Op {
             Self::AddAddr(a) | Self::DelAddr(a) => Some(&a.link),
             Self::AddRoute(r) | Self::DelRoute(r) => r.dev.as_ref(),
             Self::SetHairpin { link, .. } => Some(link),
+            Self::MoveHostIp { to, .. } => Some(to),
             Self::SetSysctl { .. }
             | Self::SaveSysctl { .. }
             | Self::ForgetSysctl { .. }
@@ -372,6 +385,17 @@ impl Op {
                 key: key.clone(),
                 value: old.clone(),
                 old: value.clone(),
+            }],
+            Self::MoveHostIp {
+                from,
+                to,
+                addrs,
+                routes,
+            } => vec![Self::MoveHostIp {
+                from: to.clone(),
+                to: from.clone(),
+                addrs: addrs.clone(),
+                routes: routes.clone(),
             }],
             Self::SaveSysctl { key, value } => vec![Self::ForgetSysctl {
                 key: key.clone(),
@@ -611,6 +635,20 @@ impl fmt::Display for Op {
             }
             Self::ForgetSysctl { key, .. } => write!(f, "forget the saved value of sysctl {key}"),
             Self::SetHairpin { link, on } => write!(f, "set hairpin {} on port {link}", onoff(*on)),
+            Self::MoveHostIp {
+                from,
+                to,
+                addrs,
+                routes,
+            } => {
+                let a: Vec<String> = addrs.iter().map(|a| a.to_string()).collect();
+                write!(
+                    f,
+                    "move the host's addresses [{}] and {} route(s) from {from} to {to}",
+                    a.join(", "),
+                    routes.len()
+                )
+            }
             Self::SetFirewall { rules, .. } => write!(
                 f,
                 "write hvnet's firewall chains ({} rules) and their jumps",
@@ -627,6 +665,29 @@ impl fmt::Display for Op {
                 hosts.lines().count()
             ),
         }
+    }
+}
+
+/// A moved route without its device, as `ip route` takes it.
+struct MovedText<'a>(&'a MovedRoute);
+
+impl fmt::Display for MovedText<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let r = self.0;
+        write!(f, "{}", r.dst)?;
+        if let Some(g) = r.gateway {
+            write!(f, " via {g}")?;
+        }
+        if let Some(s) = r.src {
+            write!(f, " src {s}")?;
+        }
+        if let Some(m) = r.metric {
+            write!(f, " metric {m}")?;
+        }
+        if r.table != crate::state::MAIN_TABLE {
+            write!(f, " table {}", r.table)?;
+        }
+        Ok(())
     }
 }
 
@@ -760,6 +821,27 @@ impl fmt::Display for CommandLine<'_> {
             Op::ForgetSysctl { key, .. } => write!(f, "# forget the saved {key}"),
             Op::SetHairpin { link, on } => {
                 write!(f, "bridge link set dev {link} hairpin {}", onoff(*on))
+            }
+            Op::MoveHostIp {
+                from,
+                to,
+                addrs,
+                routes,
+            } => {
+                let mut parts = Vec::new();
+                for r in routes {
+                    parts.push(format!("ip route del {} dev {from}", MovedText(r)));
+                }
+                for a in addrs {
+                    parts.push(format!("ip addr del {a} dev {from}"));
+                }
+                for a in addrs {
+                    parts.push(format!("ip addr add {a} brd + dev {to}"));
+                }
+                for r in routes {
+                    parts.push(format!("ip route add {} dev {to} proto {}", MovedText(r), r.protocol));
+                }
+                f.write_str(&parts.join(" && "))
             }
             Op::SetFirewall { rules, .. } => {
                 let mut parts = Vec::new();

@@ -3,12 +3,13 @@
 use std::collections::{HashMap, HashSet};
 
 use crate::backend::NicBackend;
-use crate::config::{Config, Lifetime, NetworkKind};
+use crate::config::{Config, HostIp, Lifetime, NetworkKind};
 use crate::observed::ObservedState;
 use crate::state::{
-    AddrSpec, BridgeOpts, DesiredState, LinkKind, LinkSpec, NicLinks, Owner, Scope, Shaper, Tbf,
+    AddrSpec, BridgeOpts, DesiredState, HostIpMove, LinkKind, LinkSpec, NicLinks, Owner, RouteSpec,
+    Scope, Shaper, Tbf, MAIN_TABLE,
 };
-use crate::types::{stable_hash64, IfName, MacAddr, MacPrefix};
+use crate::types::{stable_hash64, IfName, Ipv4Cidr, MacAddr, MacPrefix};
 
 /// The MAC hvnet gives a network's bridge unless the config fixes one: stable per network
 /// name, locally administered, so the bridge MAC never follows its ports.
@@ -96,6 +97,35 @@ pub fn resolve(
                 link: net.bridge.clone(),
                 cidr,
             });
+        }
+        // host_ip = "static": the uplink's addresses and routes live on the bridge, which
+        // takes the uplink's MAC (the LAN keeps seeing the same host).
+        if let (NetworkKind::Bridge, Some(uplink), Some(HostIp::Static)) =
+            (net.kind, &net.uplink, net.host_ip)
+        {
+            want.host_ip_moves.push(HostIpMove {
+                from: uplink.clone(),
+                to: net.bridge.clone(),
+                keep: Vec::new(),
+            });
+            want.keep_addrs.insert(net.bridge.clone());
+            if net.mac.is_none() {
+                if let Some(mac) = observed.link(uplink.as_str()).and_then(|l| l.mac) {
+                    if let Some(b) = want.links.iter_mut().find(|l| l.name == net.bridge) {
+                        b.mac = Some(mac);
+                    }
+                }
+            }
+            if let (Some(gw), Some(_)) = (net.gateway, net.address) {
+                want.routes.push(RouteSpec {
+                    dst: Ipv4Cidr::DEFAULT,
+                    gateway: Some(gw),
+                    dev: Some(net.bridge.clone()),
+                    src: None,
+                    metric: None,
+                    table: MAIN_TABLE,
+                });
+            }
         }
         // Only a bridged network enslaves its uplink; nat and routed networks route to it.
         if let (NetworkKind::Bridge, Some(uplink)) = (net.kind, &net.uplink) {

@@ -344,10 +344,44 @@ pub struct DesiredState {
     pub dhcp: Vec<DhcpService>,
     /// hvnet's firewall chains; `None`: hvnet has no rules (its chains are removed).
     pub firewall: Option<RuleSet>,
+    /// Host addresses and routes to move from one link to another (a bridged uplink's onto
+    /// its bridge; back on `down`).
+    pub host_ip_moves: Vec<HostIpMove>,
+    /// Owned links whose addresses beyond the desired ones are kept (a bridge that carries
+    /// the addresses moved off its uplink).
+    pub keep_addrs: BTreeSet<IfName>,
     /// Which host links carry which guest NIC (filled by [`crate::resolve::resolve`]).
     pub nic_links: Vec<NicLinks>,
     /// Which owned objects this state speaks for.
     pub scope: Scope,
+}
+
+/// "The host's IPv4 addresses and routes on `from` belong on `to`."
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostIpMove {
+    /// Where they are.
+    pub from: IfName,
+    /// Where they go.
+    pub to: IfName,
+    /// Addresses of `from` that stay (hvnet's own configured address).
+    pub keep: Vec<Ipv4Cidr>,
+}
+
+/// A route moved with the host's addresses, with the protocol it was installed with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MovedRoute {
+    /// Destination.
+    pub dst: Ipv4Cidr,
+    /// Next hop.
+    pub gateway: Option<Ipv4Addr>,
+    /// Preferred source.
+    pub src: Option<Ipv4Addr>,
+    /// Metric.
+    pub metric: Option<u32>,
+    /// Table.
+    pub table: u32,
+    /// Who installed it (`boot`, `static`, `dhcp`, …), kept as it is.
+    pub protocol: u8,
 }
 
 /// The host links of one guest NIC.

@@ -360,3 +360,103 @@ fn down_of_one_config_keeps_the_rules_of_the_others() {
         .collect();
     assert_eq!(running, ["default"]);
 }
+
+const BRIDGED: &str = r#"
+[[network]]
+name = "lan"
+kind = "bridge"
+bridge = "br-lan"
+uplink = "eth0"
+host_ip = "static"
+"#;
+
+fn with_uplink_address(k: &mut FakeKernel) -> u32 {
+    let eth0 = k.state.link("eth0").unwrap().ifindex;
+    k.state
+        .links
+        .iter_mut()
+        .find(|l| l.name == "eth0")
+        .unwrap()
+        .mac = Some("52:54:00:aa:bb:cc".parse().unwrap());
+    k.state.addrs.push(hvnet_core::observed::ObservedAddr {
+        ifindex: eth0,
+        cidr: "10.0.0.5/24".parse().unwrap(),
+    });
+    k.state.routes.push(ObservedRoute {
+        dst: "0.0.0.0/0".parse().unwrap(),
+        gateway: Some("10.0.0.1".parse().unwrap()),
+        oif: Some(eth0),
+        src: None,
+        metric: Some(100),
+        table: 254,
+        protocol: 4,
+    });
+    eth0
+}
+
+#[test]
+fn host_ip_static_moves_addresses_and_routes_and_down_moves_them_back() {
+    let mut k = kernel();
+    let eth0 = with_uplink_address(&mut k);
+    let before = k.state.clone();
+    let p = apply(&mut k, &cfg(BRIDGED));
+    let text = names(&p);
+    assert_eq!(
+        text.last().unwrap(),
+        "move the host's addresses [10.0.0.5/24] and 1 route(s) from eth0 to br-lan",
+        "{text:?}"
+    );
+    let br = k.state.link("br-lan").unwrap();
+    assert_eq!(
+        br.mac,
+        Some("52:54:00:aa:bb:cc".parse().unwrap()),
+        "bridge keeps the uplink's MAC"
+    );
+    let br = br.ifindex;
+    assert!(k.state.addrs.iter().any(|a| a.ifindex == br));
+    assert!(k.state.routes.iter().all(|r| r.oif == Some(br)));
+    // Re-apply: the moved addresses are kept on the bridge, nothing to do.
+    assert!(plan_for(&mut k, &cfg(BRIDGED)).is_empty());
+    // down: back onto the uplink.
+    let obs = k.observe(&[]).unwrap();
+    let p = plan(&obs, &down_state(&cfg(BRIDGED), &obs)).unwrap();
+    txn::run(&mut k, &p, None).unwrap();
+    assert!(k.state.addrs.iter().all(|a| a.ifindex == eth0));
+    assert_eq!(k.state.routes, before.routes);
+}
+
+#[test]
+fn a_fault_anywhere_in_the_migration_leaves_the_uplink_as_it_was() {
+    let c = cfg(BRIDGED);
+    let mut k0 = kernel();
+    with_uplink_address(&mut k0);
+    let n = plan_for(&mut k0, &c).len();
+    for fault in 1..=n {
+        let mut k = kernel();
+        with_uplink_address(&mut k);
+        let before = k.state.clone();
+        let p = plan_for(&mut k, &c);
+        txn::run(&mut k, &p, Some(fault)).unwrap_err();
+        assert_eq!(k.state.addrs, before.addrs, "fault at {fault}");
+        assert_eq!(k.state.routes, before.routes, "fault at {fault}");
+        assert!(k.state.link("br-lan").is_none(), "fault at {fault}");
+    }
+}
+
+#[test]
+fn a_wireless_uplink_is_refused() {
+    let mut k = kernel();
+    k.state
+        .links
+        .iter_mut()
+        .find(|l| l.name == "eth0")
+        .unwrap()
+        .wireless = true;
+    let obs = k.observe(&[]).unwrap();
+    let want = resolve(&cfg(BRIDGED), &obs, &Taps);
+    let err = plan(&obs, &want).unwrap_err().to_string();
+    assert!(
+        err.starts_with("uplink eth0 is a wireless NIC and cannot be bridged"),
+        "{err}"
+    );
+}

@@ -12,7 +12,7 @@ use std::net::IpAddr;
 
 use hvnet_core::backend::{ExecFailure, Execute};
 use hvnet_core::op::{Op, HVNET_QDISC_HANDLE, RTPROT_HVNET};
-use hvnet_core::state::RouteSpec;
+use hvnet_core::state::{MovedRoute, RouteSpec};
 use hvnet_core::types::IfName;
 
 use crate::host::LinuxHost;
@@ -431,6 +431,17 @@ impl LinuxHost {
                     ..LinkChange::default()
                 },
             ),
+            Op::MoveHostIp {
+                from,
+                to,
+                addrs,
+                routes,
+            } => {
+                self.flush(q, p);
+                self.move_host_ip(from, to, addrs, routes)?;
+                p.record(i, Ok(()));
+                return Ok(());
+            }
             Op::SaveSysctl { .. }
             | Op::ForgetSysctl { .. }
             | Op::SetFirewall { .. }
@@ -460,6 +471,84 @@ impl LinuxHost {
                 }
             }
             other => q.push(i, other),
+        }
+        Ok(())
+    }
+
+    /// [`Op::MoveHostIp`]: routes off `from`, addresses off `from`, addresses onto `to`,
+    /// routes onto `to` (with their own protocol). If a step fails, the steps done are undone
+    /// (best effort) and the error returned, so the op is all or nothing.
+    fn move_host_ip(
+        &mut self,
+        from: &IfName,
+        to: &IfName,
+        addrs: &[hvnet_core::types::Ipv4Cidr],
+        routes: &[MovedRoute],
+    ) -> Result<(), ExecError> {
+        let (f, t) = (self.ifindex(from.as_str())?, self.ifindex(to.as_str())?);
+        let route = |oif: u32, r: &MovedRoute| netlink::RouteSpec {
+            table: r.table,
+            dst: IpAddr::V4(r.dst.network()),
+            dst_len: r.dst.prefix_len(),
+            gateway: r.gateway.map(IpAddr::V4),
+            oif: Some(oif),
+            prefsrc: r.src.map(IpAddr::V4),
+            protocol: r.protocol,
+            scope: if r.gateway.is_some() {
+                0
+            } else {
+                RT_SCOPE_LINK
+            },
+            priority: r.metric,
+        };
+        let addr = |ifindex: u32, a: &hvnet_core::types::Ipv4Cidr, add: bool| {
+            let (address, prefix_len) = (IpAddr::V4(a.addr()), a.prefix_len());
+            if add {
+                Request::NewAddr {
+                    ifindex,
+                    address,
+                    prefix_len,
+                }
+            } else {
+                Request::DelAddr {
+                    ifindex,
+                    address,
+                    prefix_len,
+                }
+            }
+        };
+        // Each step with the step that undoes it.
+        let mut steps: Vec<(Request, Request)> = Vec::new();
+        for r in routes {
+            steps.push((
+                Request::DelRoute(route(f, r)),
+                Request::NewRoute(route(f, r)),
+            ));
+        }
+        for a in addrs {
+            steps.push((addr(f, a, false), addr(f, a, true)));
+        }
+        for a in addrs {
+            steps.push((addr(t, a, true), addr(t, a, false)));
+        }
+        for r in routes {
+            steps.push((
+                Request::NewRoute(route(t, r)),
+                Request::DelRoute(route(t, r)),
+            ));
+        }
+        for (k, (step, _)) in steps.iter().enumerate() {
+            let r = self
+                .rtnl
+                .execute(std::slice::from_ref(step))
+                .pop()
+                .unwrap_or(Ok(()));
+            if let Err(e) = r {
+                for (_, undo) in steps[..k].iter().rev() {
+                    let _ = self.rtnl.execute(std::slice::from_ref(undo));
+                }
+                return Err(ExecError::Netlink(e));
+            }
         }
         Ok(())
     }

@@ -28,6 +28,7 @@ mod services;
 pub mod stats;
 pub mod sysctl;
 pub mod tap;
+pub mod wireless;
 
 pub use execute::ExecError;
 pub use host::LinuxHost;

@@ -44,6 +44,8 @@ pub(crate) fn observed_link(l: &Link) -> ObservedLink {
         up: l.flags & IFF_UP != 0,
         lower_up: l.flags & IFF_LOWER_UP != 0,
         alias: l.alias.clone().filter(|a| !a.is_empty()),
+        // Only plain devices can be Wi-Fi NICs; virtual kinds are never asked.
+        wireless: l.kind.is_none() && crate::wireless::is_wireless(&l.name),
     }
 }
 

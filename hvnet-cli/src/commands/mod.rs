@@ -3,6 +3,7 @@
 pub mod apply;
 pub mod brdelall;
 pub mod check;
+pub mod confirm;
 pub mod demo;
 pub mod down;
 pub mod guest;

@@ -167,6 +167,22 @@ pub struct Network {
     pub nat_ports: Option<(u16, u16)>,
     /// DHCP (and DNS) by dnsmasq on the bridge (`[network.dhcp]`); needs `address`.
     pub dhcp: Option<Dhcp>,
+    /// `kind = "bridge"`: how the host is on the bridged LAN; `None` leaves the uplink's
+    /// addresses alone (as before `host_ip` existed).
+    pub host_ip: Option<HostIp>,
+    /// `host_ip = "static"` with `address`: the default route via this gateway, on the
+    /// bridge.
+    pub gateway: Option<Ipv4Addr>,
+}
+
+/// `host_ip` of a bridged network (seed 000's `netif_mode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum HostIp {
+    /// `"static"` (netif_mode 0): the uplink's IPv4 addresses and routes move onto the
+    /// bridge (and back on `down`), plus `address` and `gateway` when given.
+    Static,
+    /// `"none"` (netif_mode 2): the host has no address on the bridge.
+    None,
 }
 
 impl Network {

@@ -39,6 +39,10 @@ pub(crate) struct RawNetwork {
     pub forward_delay: Option<S<i64>>,
     pub lifetime: Option<S<String>>,
     pub uplink: Option<S<String>>,
+    /// `kind = "bridge"`: how the host is on the bridged LAN (`static` | `none`).
+    pub host_ip: Option<S<String>>,
+    /// With `host_ip = "static"` and `address`: the default gateway.
+    pub gateway: Option<S<String>>,
     pub mac: Option<S<String>>,
     /// Aggregate limit between the network and the host (and beyond).
     pub rate: Option<S<toml::Value>>,

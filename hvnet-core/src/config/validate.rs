@@ -8,8 +8,8 @@ use std::str::FromStr;
 use super::diag::{ConfigError, Diagnostic, Locator};
 use super::raw::{RawConfig, RawDhcp, RawForward, RawGuest, RawNetwork, RawNic, S};
 use super::{
-    Accounts, Config, Dhcp, DhcpHost, Guest, HostSettings, Lifetime, Network, NetworkKind, Nic,
-    NicRate, NicType, PortForward, Proto,
+    Accounts, Config, Dhcp, DhcpHost, Guest, HostIp, HostSettings, Lifetime, Network, NetworkKind,
+    Nic, NicRate, NicType, PortForward, Proto,
 };
 use crate::dhcp::{is_dns_name, MIN_LEASE_SECS};
 use crate::types::{ByteSize, Duration, IfName, Ipv4Cidr, Ipv4Range, MacAddr, MacPrefix, RateSpec};
@@ -261,6 +261,8 @@ impl Validator<'_> {
             ),
             _ => {}
         }
+        let host_ip = self.host_ip(n, kind, address, at);
+        let gateway = self.gateway(n, host_ip, address, at);
         if let (Some(k @ (NetworkKind::Nat | NetworkKind::Routed | NetworkKind::Open)), None) =
             (kind, &n.address)
         {
@@ -317,7 +319,90 @@ impl Validator<'_> {
             mac,
             nat_ports,
             dhcp,
+            host_ip,
+            gateway,
         })
+    }
+
+    /// `host_ip`: only on a bridged network; `"none"` rules out `address`.
+    fn host_ip(
+        &mut self,
+        n: &RawNetwork,
+        kind: Option<NetworkKind>,
+        address: Option<Ipv4Cidr>,
+        at: &str,
+    ) -> Option<HostIp> {
+        let h = n.host_ip.as_ref()?;
+        let field = format!("{at}.host_ip");
+        if let Some(k) = kind.filter(|k| *k != NetworkKind::Bridge) {
+            self.err(
+                h.span(),
+                &field,
+                format!(
+                    "`host_ip` is for kind = \"bridge\" (how the host is on the bridged LAN), not {:?}",
+                    k.as_str()
+                ),
+            );
+            return None;
+        }
+        match h.get_ref().as_str() {
+            "static" => Some(HostIp::Static),
+            "none" if address.is_some() => {
+                self.err(
+                    h.span(),
+                    &field,
+                    "host_ip = \"none\" puts no address on the bridge, but `address` is set",
+                );
+                None
+            }
+            "none" => Some(HostIp::None),
+            "dhcp" => {
+                self.err(
+                    h.span(),
+                    &field,
+                    "host_ip = \"dhcp\" is not supported yet: use \"static\" (hvnet moves the uplink's current addresses and routes onto the bridge, which keeps the uplink's MAC) and run the host's DHCP client on the bridge",
+                );
+                None
+            }
+            other => {
+                self.err(
+                    h.span(),
+                    &field,
+                    format!("unknown host_ip {other:?}; expected \"static\" or \"none\""),
+                );
+                None
+            }
+        }
+    }
+
+    /// `gateway`: with `host_ip = "static"` and `address`, inside the address's subnet.
+    fn gateway(
+        &mut self,
+        n: &RawNetwork,
+        host_ip: Option<HostIp>,
+        address: Option<Ipv4Cidr>,
+        at: &str,
+    ) -> Option<Ipv4Addr> {
+        let g = n.gateway.as_ref()?;
+        let field = format!("{at}.gateway");
+        let ip = self.typed::<Ipv4Addr>(g, &field)?;
+        let Some(a) = address.filter(|_| host_ip == Some(HostIp::Static)) else {
+            self.err(
+                g.span(),
+                &field,
+                "`gateway` needs host_ip = \"static\" and `address` on the same network",
+            );
+            return None;
+        };
+        if !a.contains(ip) || ip == a.addr() {
+            self.err(
+                g.span(),
+                &field,
+                format!("gateway {ip} is not another address of the subnet of {a}"),
+            );
+            return None;
+        }
+        Some(ip)
     }
 
     /// `nat_ports = "START-END"`.

@@ -7,6 +7,7 @@
 //! deletions — the ops whose rollback is weakest — not yet done. The services are planned in
 //! [`services`].
 
+mod host_ip;
 mod services;
 
 use std::collections::HashSet;
@@ -89,6 +90,12 @@ pub enum PlanError {
         what: &'static str,
         /// Its kind.
         kind: String,
+    },
+    /// A configured uplink is a Wi-Fi NIC.
+    #[error("uplink {name} is a wireless NIC and cannot be bridged: an access point only accepts frames from the station's own MAC, so the guests' traffic would be dropped (use a nat or routed network through {name} instead)")]
+    WirelessUplink {
+        /// The uplink.
+        name: String,
     },
     /// A configured uplink is itself an hvnet-owned link or a bridge.
     #[error("uplink {name} cannot be used: it is a {kind}")]
@@ -191,6 +198,11 @@ pub fn plan(observed: &ObservedState, desired: &DesiredState) -> Result<Plan, Pl
                     name: want.name.to_string(),
                 });
             };
+            if have.wireless {
+                return Err(PlanError::WirelessUplink {
+                    name: want.name.to_string(),
+                });
+            }
             if have.owner().is_some() || matches!(have.kind, ObservedKind::Bridge(_)) {
                 return Err(PlanError::BadUplink {
                     name: want.name.to_string(),
@@ -280,8 +292,9 @@ pub fn plan(observed: &ObservedState, desired: &DesiredState) -> Result<Plan, Pl
             }
             _ => Vec::new(),
         };
+        let keep_extra = desired.keep_addrs.contains(&want.name);
         for cidr in &have {
-            if !wanted.iter().any(|a| a.cidr == *cidr) {
+            if !keep_extra && !wanted.iter().any(|a| a.cidr == *cidr) {
                 addr_ops.push(Op::DelAddr(AddrSpec {
                     link: want.name.clone(),
                     cidr: *cidr,
@@ -354,6 +367,7 @@ pub fn plan(observed: &ObservedState, desired: &DesiredState) -> Result<Plan, Pl
     ops.extend(ups);
     ops.extend(svc.hairpin);
     ops.extend(addr_ops);
+    ops.extend(host_ip::host_ip_ops(observed, desired));
     ops.extend(shaper_ops);
     ops.extend(route_ops);
     ops.extend(svc.sysctls);

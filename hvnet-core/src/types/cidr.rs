@@ -88,6 +88,16 @@ pub struct Ipv4Cidr {
 }
 
 impl Ipv4Cidr {
+    /// `0.0.0.0/0`, the destination of a default route.
+    ///
+    /// ```
+    /// assert_eq!(hvnet_core::types::Ipv4Cidr::DEFAULT.to_string(), "0.0.0.0/0");
+    /// ```
+    pub const DEFAULT: Ipv4Cidr = Ipv4Cidr {
+        addr: Ipv4Addr::UNSPECIFIED,
+        prefix_len: 0,
+    };
+
     /// Combines an address and a prefix length.
     ///
     /// # Errors

@@ -56,6 +56,7 @@ impl FakeKernel {
             up: true,
             lower_up: true,
             alias: alias.map(str::to_string),
+            wireless: false,
         });
         ifindex
     }
@@ -260,6 +261,26 @@ impl FakeKernel {
             }
             Op::SetSysctl { key, value, .. } => {
                 self.state.sysctls.insert(key.clone(), value.clone());
+                Ok(())
+            }
+            Op::MoveHostIp {
+                from,
+                to,
+                addrs,
+                routes,
+            } => {
+                let f = self.state.links[self.idx(from)?].ifindex;
+                let t = self.state.links[self.idx(to)?].ifindex;
+                for a in &mut self.state.addrs {
+                    if a.ifindex == f && addrs.contains(&a.cidr) {
+                        a.ifindex = t;
+                    }
+                }
+                for r in &mut self.state.routes {
+                    if r.oif == Some(f) && routes.iter().any(|m| m.dst == r.dst) {
+                        r.oif = Some(t);
+                    }
+                }
                 Ok(())
             }
             Op::SaveSysctl { key, value } => {

@@ -1,9 +1,11 @@
-//! The iptables backend: one `iptables-restore --noflush` batch per table for hvnet's
-//! chains, `iptables -C`/`-I` for the jumps into them, `iptables -S` for checking.
+//! The iptables backend: per table, one `iptables -S` listing and one `iptables-restore
+//! --noflush` batch holding hvnet's chains, their rules and the missing jumps into them;
+//! `iptables -S` for checking.
 //!
 //! The binary is detected with the `iptables` crate (`iptables::new`, which reads
-//! `iptables --version` for `-w` support). `iptables --version` also says `(nf_tables)` or
-//! `(legacy)`; the matching `iptables-nft-restore` / `iptables-legacy-restore` is used for
+//! `iptables --version` for `-w` support). The flavour comes from where the `iptables`
+//! alternative points (`xtables-nft-multi` or `xtables-legacy-multi`), and only when that
+//! says nothing from `iptables --version` (`(nf_tables)` or `(legacy)`); the matching `iptables-nft-restore` / `iptables-legacy-restore` is used for
 //! the batches when present, else `iptables-restore`. Applying or removing costs one
 //! listing and one restore per table, whatever the number of rules.
 //!
@@ -84,11 +86,10 @@ impl Iptables {
     /// [`IptablesError`] if `iptables --version` cannot be run.
     pub fn detect() -> Result<Self, IptablesError> {
         let rules = ::iptables::new(false).map_err(crate_err("detecting iptables"))?;
-        let out = run("iptables", &["--version"], None)?;
-        let variant = if out.contains("legacy") {
-            Variant::Legacy
-        } else {
-            Variant::Nft
+        let variant = match variant_from_path() {
+            Some(v) => v,
+            None if run("iptables", &["--version"], None)?.contains("legacy") => Variant::Legacy,
+            None => Variant::Nft,
         };
         let restore = match variant {
             Variant::Nft => "iptables-nft-restore",
@@ -149,6 +150,12 @@ impl Iptables {
     pub fn list(&self, table: Table) -> Result<String, IptablesError> {
         self.ipt(table, &["-S"])
     }
+
+    /// `iptables-restore -w --noflush` with `script` on stdin, for callers that keep rules
+    /// in chains of their own (hvnet-xen's per-vif rules) outside the [`RuleSet`] model.
+    pub fn restore_noflush(&self, script: &str) -> Result<(), IptablesError> {
+        self.restore(script)
+    }
 }
 
 impl FirewallBackend for Iptables {
@@ -179,6 +186,26 @@ impl FirewallBackend for Iptables {
             out.extend(firewall::diff(table, &self.list(table)?, rules));
         }
         Ok(out)
+    }
+}
+
+/// The flavour of the `iptables` on `PATH`, from the binary its alternatives symlink chain
+/// ends in (saves a process start on every run); `None` when the name does not tell.
+fn variant_from_path() -> Option<Variant> {
+    let path = std::env::var("PATH").unwrap_or_default();
+    let bin = path
+        .split(':')
+        .chain(["/usr/sbin", "/sbin"])
+        .map(|d| std::path::Path::new(d).join("iptables"))
+        .find(|p| p.is_file())?;
+    let real = std::fs::canonicalize(bin).ok()?;
+    let name = real.file_name()?.to_str()?;
+    if name.contains("legacy") {
+        Some(Variant::Legacy)
+    } else if name.contains("nft") {
+        Some(Variant::Nft)
+    } else {
+        None
     }
 }
 
