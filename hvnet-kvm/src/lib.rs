@@ -60,6 +60,8 @@ impl NicBackend for KvmBackend {
                 uid: *uid,
                 gid: *gid,
             }),
+            // Never asked: a user NIC joins no network, so it gets no host link.
+            NicType::User { .. } => LinkKind::Tap(TapOpts::default()),
             NicType::Veth { netns, peer } => LinkKind::Veth(VethPeer {
                 name: peer.clone(),
                 netns: netns.clone(),
@@ -86,10 +88,11 @@ pub struct GuestNic<'a> {
     pub index: usize,
     /// The NIC as configured.
     pub nic: &'a Nic,
-    /// The network it joins.
-    pub network: &'a Network,
-    /// The host-side interface name (tap or host end of the veth).
-    pub ifname: IfName,
+    /// The network it joins (`None` for a `type = "user"` NIC, QEMU's own NAT).
+    pub network: Option<&'a Network>,
+    /// The host-side interface name (tap or host end of the veth; `None` for a user NIC,
+    /// which has no host link).
+    pub ifname: Option<IfName>,
 }
 
 /// A guest NIC the desired state has no host link for.
@@ -115,7 +118,7 @@ pub struct UnresolvedNic {
 ///     "x.toml").unwrap();
 /// let want = resolve(&cfg, &ObservedState::default(), &KvmBackend);
 /// let nics = guest_nics(&cfg, &cfg.guests[0], &want).unwrap();
-/// let names: Vec<&str> = nics.iter().map(|n| n.ifname.as_str()).collect();
+/// let names: Vec<&str> = nics.iter().map(|n| n.ifname.as_ref().map_or("", |i| i.as_str())).collect();
 /// assert_eq!(names, ["vnet0", "tap-g"]);
 /// ```
 ///
@@ -140,12 +143,20 @@ pub fn guest_nics<'a>(
                     && l.mac == Some(host_mac)
                     && matches!(l.kind, LinkKind::Tap(_) | LinkKind::Veth(_))
             });
+            if matches!(nic.kind, NicType::User { .. }) {
+                return Ok(GuestNic {
+                    index,
+                    nic,
+                    network: None,
+                    ifname: None,
+                });
+            }
             match (link, config.network(&nic.network)) {
                 (Some(link), Some(network)) => Ok(GuestNic {
                     index,
                     nic,
-                    network,
-                    ifname: link.name.clone(),
+                    network: Some(network),
+                    ifname: Some(link.name.clone()),
                 }),
                 _ => Err(UnresolvedNic {
                     guest: guest.name.clone(),

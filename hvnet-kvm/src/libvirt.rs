@@ -45,9 +45,13 @@ pub fn interfaces(nics: &[GuestNic<'_>]) -> String {
                 let _ = writeln!(
                     out,
                     "  <source bridge='{}'/>",
-                    escape(n.network.bridge.as_str())
+                    escape(n.network.map_or("", |net| net.bridge.as_str()))
                 );
-                let _ = writeln!(out, "  <target dev='{}'/>", escape(n.ifname.as_str()));
+                let _ = writeln!(
+                    out,
+                    "  <target dev='{}'/>",
+                    escape(n.ifname.as_ref().map_or("", |i| i.as_str()))
+                );
                 let _ = writeln!(out, "  <mac address='{}'/>", n.nic.mac);
                 out.push_str("  <model type='virtio'/>\n");
                 if *queues > 1 {
@@ -69,9 +73,24 @@ pub fn interfaces(nics: &[GuestNic<'_>]) -> String {
             NicType::Veth { netns, .. } => {
                 let text = format!(
                     "nic {}: veth {} into netns {} is not a tap; libvirt cannot use it, skipped",
-                    n.index, n.ifname, netns
+                    n.index,
+                    n.ifname.as_ref().map_or("", |i| i.as_str()),
+                    netns
                 );
                 let _ = writeln!(out, "<!-- {} -->", comment_text(&text));
+            }
+            NicType::User { smb, .. } => {
+                out.push_str("<interface type='user'>\n");
+                let _ = writeln!(out, "  <mac address='{}'/>", n.nic.mac);
+                out.push_str("  <model type='virtio'/>\n");
+                out.push_str("</interface>\n");
+                if let Some(dir) = smb {
+                    let text = format!(
+                        "nic {}: libvirt has no smb= for user interfaces; share {dir} with <filesystem> or a qemu:commandline instead",
+                        n.index
+                    );
+                    let _ = writeln!(out, "<!-- {} -->", comment_text(&text));
+                }
             }
         }
     }

@@ -31,6 +31,31 @@ pub fn setmac(nics: &[GuestNic<'_>]) -> String {
         .collect()
 }
 
+/// Like seed 000's `hv_guest_start -view`: `<network> network MAC = <MAC>` per NIC
+/// (upper-case; a `type = "user"` NIC is the seed's `private` network).
+///
+/// ```
+/// use hvnet_core::{config::Config, observed::ObservedState, resolve::resolve};
+/// use hvnet_kvm::{guest_nics, macs, KvmBackend};
+/// let cfg = Config::parse("[[network]]\nname='vnet'\nkind='internal'\nbridge='vmvnetbridge'\n\
+///     [[guest]]\nname='g'\n[[guest.nic]]\nnetwork='vnet'\nmac='0a:ca:c3:23:05:01'\n\
+///     [[guest.nic]]\ntype='user'\nmac='0a:c1:c3:23:05:01'\nsmb='/srv/share'\n", "x.toml").unwrap();
+/// let want = resolve(&cfg, &ObservedState::default(), &KvmBackend);
+/// let nics = guest_nics(&cfg, &cfg.guests[0], &want).unwrap();
+/// assert_eq!(macs::view(&nics), "vnet network MAC = 0A:CA:C3:23:05:01\nprivate network MAC = 0A:C1:C3:23:05:01\n");
+/// ```
+pub fn view(nics: &[GuestNic<'_>]) -> String {
+    nics.iter()
+        .map(|n| {
+            format!(
+                "{} network MAC = {}\n",
+                n.network.map_or("private", |net| net.name.as_str()),
+                n.nic.mac.to_string().to_uppercase()
+            )
+        })
+        .collect()
+}
+
 /// A table `NIC NETWORK IFNAME MAC`, one row per NIC, columns separated by at least two
 /// spaces.
 pub fn plain(nics: &[GuestNic<'_>]) -> String {
@@ -43,8 +68,11 @@ pub fn plain(nics: &[GuestNic<'_>]) -> String {
     for n in nics {
         rows.push([
             n.index.to_string(),
-            n.network.name.clone(),
-            n.ifname.to_string(),
+            n.network
+                .map_or_else(|| "(user)".to_string(), |net| net.name.clone()),
+            n.ifname
+                .as_ref()
+                .map_or_else(|| "-".to_string(), |i| i.to_string()),
             n.nic.mac.to_string(),
         ]);
     }

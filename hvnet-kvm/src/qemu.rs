@@ -5,7 +5,8 @@
 //! `-device virtio-net-pci` with the guest's MAC. Each argument is shell-quoted where
 //! needed, and commas inside option values are doubled as QEMU's option parser wants, so a
 //! line can be pasted into a shell command as is. A veth NIC cannot be used by QEMU and is
-//! listed as a `#` comment instead.
+//! listed as a `#` comment instead. A `type = "user"` NIC is QEMU's own NAT (`-netdev
+//! user`, with `net=` and the SMB share `smb=` of seed 000's private network).
 //!
 //! ```
 //! use hvnet_core::{config::Config, observed::ObservedState, resolve::resolve};
@@ -57,9 +58,10 @@ pub fn args(nics: &[GuestNic<'_>]) -> String {
             NicType::Tap {
                 vnet_hdr, queues, ..
             } => {
+                let ifname = n.ifname.as_ref().map_or("", |i| i.as_str());
                 let mut netdev = format!(
                     "tap,id={id},ifname={},script=no,downscript=no",
-                    opt_value(n.ifname.as_str())
+                    opt_value(ifname)
                 );
                 if !vnet_hdr {
                     netdev.push_str(",vnet_hdr=off,vhost=off");
@@ -80,11 +82,25 @@ pub fn args(nics: &[GuestNic<'_>]) -> String {
                     out,
                     "# nic {}: veth {} (peer {} in netns {}) on network {} is not a tap; QEMU cannot use it, skipped",
                     n.index,
-                    one_line(n.ifname.as_str()),
+                    one_line(n.ifname.as_ref().map_or("", |i| i.as_str())),
                     one_line(peer.as_str()),
                     one_line(netns),
-                    one_line(&n.network.name),
+                    one_line(n.network.map_or("", |net| net.name.as_str())),
                 );
+            }
+            NicType::User { smb, net } => {
+                let mut netdev = format!("user,id={id}");
+                if let Some(c) = net {
+                    let _ = write!(netdev, ",net={c}");
+                }
+                if let Some(dir) = smb {
+                    let _ = write!(netdev, ",smb={}", opt_value(dir));
+                }
+                let device = format!("virtio-net-pci,netdev={id},mac={}", n.nic.mac);
+                let words = ["-netdev", &netdev, "-device", &device];
+                let quoted: Vec<String> = words.iter().map(|w| shell_quote(w)).collect();
+                out.push_str(&quoted.join(" "));
+                out.push('\n');
             }
         }
     }

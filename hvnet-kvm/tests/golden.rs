@@ -12,7 +12,8 @@ use hvnet_core::resolve::resolve;
 use hvnet_kvm::{guest_nics, libvirt, macs, qemu, GuestNic, KvmBackend};
 
 /// Two guests: `vm` with a multiqueue tap with rates, a tap without vnet_hdr on a second
-/// network, a veth and an unnamed tap with a derived MAC; `single` with one named tap.
+/// network, a veth and an unnamed tap with a derived MAC; `single` with one named tap;
+/// `rtos` with a tap and seed 000's private network (QEMU's user NAT sharing a directory).
 const CONFIG: &str = r#"
 [[network]]
 name = "hostntw"
@@ -51,6 +52,17 @@ netns = "vm-ns"
 mac = "52:54:00:00:00:20"
 [[guest.nic]]
 network = "hostntw"
+
+[[guest]]
+name = "rtos"
+[[guest.nic]]
+network = "hostntw"
+mac = "0a:ca:c3:23:05:01"
+[[guest.nic]]
+type = "user"
+mac = "0a:c1:c3:23:05:01"
+smb = "/srv/hv/share"
+net = "10.0.2.0/24"
 "#;
 
 fn check(name: &str, actual: &str) {
@@ -100,9 +112,21 @@ fn mac_plan() {
 }
 
 #[test]
+fn user_nic_is_qemus_own_nat() {
+    with_nics("rtos", |n| {
+        check("args_rtos.txt", &qemu::args(n));
+        check("xml_rtos.xml", &libvirt::interfaces(n));
+        check("view_rtos.txt", &macs::view(n));
+    });
+}
+
+#[test]
 fn names_follow_resolve() {
     with_nics("vm", |n| {
-        let names: Vec<&str> = n.iter().map(|n| n.ifname.as_str()).collect();
+        let names: Vec<&str> = n
+            .iter()
+            .map(|n| n.ifname.as_ref().map_or("", |i| i.as_str()))
+            .collect();
         assert_eq!(names, ["vnet0", "vnet1", "vnet2", "vnet3"]);
     });
 }

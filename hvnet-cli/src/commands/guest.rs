@@ -77,6 +77,8 @@ pub enum MacFormat {
     Plain,
     /// Seed 000's GUEST_NAME_setmac.sh (export ethmacVM1=…).
     Setmac,
+    /// Like seed 000's `hv_guest_start -view`: `<network> network MAC = …`.
+    View,
 }
 
 pub fn run(g: &Global, cmd: &GuestCmd) -> CliResult {
@@ -109,6 +111,7 @@ pub fn run(g: &Global, cmd: &GuestCmd) -> CliResult {
         GuestCmd::Macs { format, .. } => match format {
             MacFormat::Plain => macs::plain(&nics),
             MacFormat::Setmac => macs::setmac(&nics),
+            MacFormat::View => macs::view(&nics),
         },
         GuestCmd::Up { .. } | GuestCmd::Down { .. } => String::new(),
     };

@@ -252,6 +252,15 @@ pub enum NicType {
         /// Owning gid (TUNSETGROUP).
         gid: Option<u32>,
     },
+    /// QEMU's own user-mode NAT (`-netdev user`, slirp): no host link at all, optionally
+    /// sharing a host directory over QEMU's built-in SMB server — seed 000's private
+    /// guest/host network for file sharing.
+    User {
+        /// The host directory shared with the guest (`smb=`).
+        smb: Option<String>,
+        /// The NAT subnet (`net=`; QEMU's default is 10.0.2.0/24).
+        net: Option<Ipv4Cidr>,
+    },
     /// A veth pair whose peer lives in the named network namespace (a container-like guest).
     Veth {
         /// The namespace, by name under `/run/netns`.
@@ -264,7 +273,7 @@ pub enum NicType {
 /// One `[[guest.nic]]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Nic {
-    /// The network it joins, by name.
+    /// The network it joins, by name (empty for [`NicType::User`], which joins none).
     pub network: String,
     /// Tap or veth.
     pub kind: NicType,

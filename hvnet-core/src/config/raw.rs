@@ -100,7 +100,12 @@ pub(crate) struct RawForward {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawNic {
-    pub network: S<String>,
+    /// The network joined; absent for `type = "user"`.
+    pub network: Option<S<String>>,
+    /// `type = "user"`: directory QEMU's built-in SMB server shares with the guest.
+    pub smb: Option<S<String>>,
+    /// `type = "user"`: QEMU's NAT subnet (default 10.0.2.0/24).
+    pub net: Option<S<String>>,
     #[serde(rename = "type")]
     pub kind: Option<S<String>>,
     pub ifname: Option<S<String>>,

@@ -960,7 +960,12 @@ impl Validator<'_> {
                     .nic
                     .iter()
                     .enumerate()
-                    .filter(|(_, n)| n.get_ref().network.get_ref() == net)
+                    .filter(|(_, n)| {
+                        n.get_ref()
+                            .network
+                            .as_ref()
+                            .is_some_and(|x| x.get_ref() == net)
+                    })
                     .map(|(k, _)| k)
                     .collect();
                 match on.as_slice() {
@@ -1049,7 +1054,32 @@ impl Validator<'_> {
         raw: &RawConfig,
         peers_per_ns: &mut BTreeMap<String, u32>,
     ) -> Option<Nic> {
-        let network = n.network.get_ref().clone();
+        let kind_word = n.kind.as_ref().map_or("tap", |k| k.get_ref().as_str());
+        if kind_word == "user" {
+            return self.user_nic(n, at, guest, index, host);
+        }
+        for (opt, span) in [
+            ("smb", n.smb.as_ref().map(|s| s.span())),
+            ("net", n.net.as_ref().map(|s| s.span())),
+        ] {
+            if let Some(span) = span {
+                self.err(
+                    span,
+                    &format!("{at}.{opt}"),
+                    format!("`{opt}` is only for type = \"user\" (QEMU's own NAT)"),
+                );
+            }
+        }
+        let Some(net_s) = &n.network else {
+            let span = n.kind.as_ref().map_or(0..0, |k| k.span());
+            self.err(
+                span,
+                &format!("{at}.network"),
+                "a NIC needs `network`, the network it joins (only type = \"user\" joins none)",
+            );
+            return None;
+        };
+        let network = net_s.get_ref().clone();
         if !raw
             .network
             .iter()
@@ -1061,7 +1091,7 @@ impl Validator<'_> {
                 .map(|r| r.get_ref().name.get_ref().as_str())
                 .collect();
             self.err(
-                n.network.span(),
+                net_s.span(),
                 &format!("{at}.network"),
                 format!(
                     "no network named {network:?} (known: {})",
@@ -1077,7 +1107,6 @@ impl Validator<'_> {
             .ifname
             .as_ref()
             .and_then(|s| self.typed::<IfName>(s, &format!("{at}.ifname")));
-        let kind_word = n.kind.as_ref().map_or("tap", |k| k.get_ref().as_str());
         let kind = match kind_word {
             "tap" => {
                 if let Some(ns) = &n.netns {
@@ -1167,29 +1196,12 @@ impl Validator<'_> {
                 self.err(
                     span,
                     &format!("{at}.type"),
-                    format!("unknown NIC type {other:?}; expected \"tap\" or \"veth\""),
+                    format!("unknown NIC type {other:?}; expected \"tap\", \"veth\" or \"user\""),
                 );
                 None
             }
         };
-        let (mac, mac_given) = match &n.mac {
-            Some(m) => {
-                let mac = self.unicast_mac(m, &format!("{at}.mac"))?;
-                if mac.octets()[0] == 0xfe {
-                    self.err(
-                        m.span(),
-                        &format!("{at}.mac"),
-                        format!("{mac}: guest MACs must not start with fe: (hvnet gives that prefix to the host side of the NIC)"),
-                    );
-                    return None;
-                }
-                (mac, true)
-            }
-            None => (
-                MacAddr::derive(&host.mac_prefix, &format!("{}/nic{index}", guest?)),
-                false,
-            ),
-        };
+        let (mac, mac_given) = self.nic_mac(n, at, guest, index, host)?;
         let rate = match &n.rate {
             Some(r) => self.nic_rate(r, &format!("{at}.rate"))?,
             None => NicRate::default(),
@@ -1207,6 +1219,106 @@ impl Validator<'_> {
             mac_given,
             rate,
         })
+    }
+
+    /// A `type = "user"` NIC: QEMU's own NAT; only `mac`, `smb` and `net` apply.
+    fn user_nic(
+        &mut self,
+        n: &RawNic,
+        at: &str,
+        guest: Option<&str>,
+        index: usize,
+        host: &HostSettings,
+    ) -> Option<Nic> {
+        for (opt, span) in [
+            ("network", n.network.as_ref().map(|s| s.span())),
+            ("ifname", n.ifname.as_ref().map(|s| s.span())),
+            ("netns", n.netns.as_ref().map(|s| s.span())),
+            ("peer", n.peer.as_ref().map(|s| s.span())),
+            ("vnet_hdr", n.vnet_hdr.as_ref().map(|s| s.span())),
+            ("queues", n.queues.as_ref().map(|s| s.span())),
+            ("owner", n.owner.as_ref().map(|s| s.span())),
+            ("group", n.group.as_ref().map(|s| s.span())),
+            ("rate", n.rate.as_ref().map(|s| s.span())),
+            ("ip", n.ip.as_ref().map(|s| s.span())),
+        ] {
+            if let Some(span) = span {
+                self.err(
+                    span,
+                    &format!("{at}.{opt}"),
+                    format!("`{opt}` does not apply to type = \"user\": QEMU's own NAT has no host link and joins no hvnet network"),
+                );
+            }
+        }
+        let smb = match &n.smb {
+            Some(p) if !p.get_ref().starts_with('/') || p.get_ref().contains(['\n', '\0']) => {
+                self.err(
+                    p.span(),
+                    &format!("{at}.smb"),
+                    format!(
+                        "smb = {:?}: give the absolute path of the host directory to share",
+                        p.get_ref()
+                    ),
+                );
+                None
+            }
+            Some(p) => Some(p.get_ref().clone()),
+            None => None,
+        };
+        let net = match &n.net {
+            Some(c) => {
+                let cidr = self.typed::<Ipv4Cidr>(c, &format!("{at}.net"))?;
+                if cidr.prefix_len() > 29 {
+                    self.err(
+                        c.span(),
+                        &format!("{at}.net"),
+                        format!("net = {cidr}: QEMU's NAT needs room for its gateway, DNS, SMB server and DHCP pool; use /29 or larger"),
+                    );
+                    return None;
+                }
+                Some(cidr.trunc())
+            }
+            None => None,
+        };
+        let (mac, mac_given) = self.nic_mac(n, at, guest, index, host)?;
+        Some(Nic {
+            ip: None,
+            network: String::new(),
+            kind: NicType::User { smb, net },
+            ifname: None,
+            mac,
+            mac_given,
+            rate: NicRate::default(),
+        })
+    }
+
+    /// A NIC's MAC: given (unicast, not `fe:`) or derived from guest name and index.
+    fn nic_mac(
+        &mut self,
+        n: &RawNic,
+        at: &str,
+        guest: Option<&str>,
+        index: usize,
+        host: &HostSettings,
+    ) -> Option<(MacAddr, bool)> {
+        match &n.mac {
+            Some(m) => {
+                let mac = self.unicast_mac(m, &format!("{at}.mac"))?;
+                if mac.octets()[0] == 0xfe {
+                    self.err(
+                        m.span(),
+                        &format!("{at}.mac"),
+                        format!("{mac}: guest MACs must not start with fe: (hvnet gives that prefix to the host side of the NIC)"),
+                    );
+                    return None;
+                }
+                Some((mac, true))
+            }
+            None => Some((
+                MacAddr::derive(&host.mac_prefix, &format!("{}/nic{index}", guest?)),
+                false,
+            )),
+        }
     }
 
     /// `rate = "100mbit"` (both directions) or `rate = { egress = "…", ingress = "…",
@@ -1425,7 +1537,7 @@ impl Validator<'_> {
                     *count += 1;
                     if *count == MAX_BRIDGE_PORTS + 1 {
                         self.err(
-                            rn.network.span(),
+                            rn.network.as_ref().map_or(0..0, |n| n.span()),
                             &format!("{at}.network"),
                             format!("network {:?} would get more than {MAX_BRIDGE_PORTS} ports, the most a Linux bridge can hold", nic.network),
                         );
@@ -1442,7 +1554,11 @@ impl Validator<'_> {
                         );
                     }
                 }
-                let span = rn.mac.as_ref().map_or(rn.network.span(), |s| s.span());
+                let span = rn
+                    .mac
+                    .as_ref()
+                    .or(rn.network.as_ref())
+                    .map_or(0..0, |s| s.span());
                 if let Some(prev) = macs.insert(nic.mac, at.clone()) {
                     let how = if nic.mac_given { "" } else { " (derived)" };
                     self.err(
