@@ -178,6 +178,18 @@ fn show_json_matches_the_kernel() {
     ] {
         assert!(text.contains(w), "show lacks {w}:\n{text}");
     }
+    // And, from the config, each guest's NICs as hv_guest_start -view lists them.
+    assert!(text.contains(&format!("guest db\n")), "{text}");
+    assert!(text.contains(&format!(" network MAC = ")), "{text}");
+    assert!(text.contains(&format!("{db} (")), "{text}");
+    let v: Value = serde_json::from_str(&hv.run(&cfg, &["show", "--json"]).ok().stdout).unwrap();
+    let guests = v["guests"].as_array().unwrap();
+    assert!(
+        guests
+            .iter()
+            .any(|g| g["guest"] == "db" && g["link"] == db.as_str()),
+        "{v}"
+    );
 }
 
 #[test]

@@ -1,24 +1,131 @@
-//! `hvnet show`: bridges with their ports (like `brctl show` + `bridge link`) and addresses.
+//! `hvnet show`: bridges with their ports (like `brctl show` + `bridge link`) and addresses,
+//! then — when the config can be read — each guest's NICs the way seed 000's
+//! `hv_guest_start -view` lists them (`<network> network MAC = …`), with the host link that
+//! carries each and its state.
 
 use hvnet_core::backend::Observe;
 use hvnet_core::observed::{ObservedKind, ObservedLink, ObservedState, QdiscKind};
 use hvnet_core::op::HVNET_QDISC_HANDLE;
 use serde_json::{json, Value};
 
+use hvnet_core::config::{Config, NicType};
+use hvnet_core::resolve::resolve;
+use hvnet_kvm::KvmBackend;
+
 use crate::cli::Global;
-use crate::context::host;
+use crate::context::{host, load_config};
 use crate::error::{CliError, CliResult};
 
-pub fn run(_g: &Global, as_json: bool) -> CliResult {
+pub fn run(g: &Global, as_json: bool) -> CliResult {
     let mut host = host()?;
-    let observed = host.observe(&[]).map_err(CliError::runtime)?;
+    crate::context::prepare(g, &mut host)?;
+    let mut observed = host.observe(&[]).map_err(CliError::runtime)?;
+    observed.name_hints = host.name_hints();
+    // The kernel view needs no config; the guest view uses it when there is one.
+    let cfg = if g.config.exists() {
+        match load_config(g) {
+            Ok(c) => Some(c),
+            Err(e) => {
+                eprintln!("hvnet: guests not shown: {e}");
+                None
+            }
+        }
+    } else {
+        None
+    };
+    let guests = cfg.as_ref().map(|c| guest_rows(c, &observed));
     if as_json {
-        let text = serde_json::to_string_pretty(&to_json(&observed)).map_err(CliError::runtime)?;
+        let mut v = to_json(&observed);
+        if let Some(rows) = &guests {
+            v["guests"] = guests_json(rows);
+        }
+        let text = serde_json::to_string_pretty(&v).map_err(CliError::runtime)?;
         println!("{text}");
     } else {
         print!("{}", render(&observed));
+        if let Some(rows) = &guests {
+            print!("{}", render_guests(rows));
+        }
     }
     Ok(())
+}
+
+/// One guest NIC as `show` lists it.
+struct NicRow {
+    guest: String,
+    index: usize,
+    /// The network's name, or `private` for QEMU's user NAT.
+    network: String,
+    mac: String,
+    /// The host link and its state, when it exists.
+    link: Option<(String, &'static str)>,
+}
+
+fn guest_rows(cfg: &Config, o: &ObservedState) -> Vec<NicRow> {
+    let want = resolve(cfg, o, &KvmBackend);
+    let mut rows = Vec::new();
+    for g in &cfg.guests {
+        for (index, nic) in g.nics.iter().enumerate() {
+            let link = want
+                .nic_links
+                .iter()
+                .find(|l| l.guest == g.name && l.nic == index)
+                .and_then(|l| o.link(l.link.as_str()))
+                .map(|l| (l.name.clone(), state(l)));
+            rows.push(NicRow {
+                guest: g.name.clone(),
+                index,
+                network: if matches!(nic.kind, NicType::User { .. }) {
+                    "private".into()
+                } else {
+                    nic.network.clone()
+                },
+                mac: nic.mac.to_string(),
+                link,
+            });
+        }
+    }
+    rows
+}
+
+/// `hv_guest_start -view`-style lines per guest.
+fn render_guests(rows: &[NicRow]) -> String {
+    let mut out = String::new();
+    let mut last = None;
+    for r in rows {
+        if last != Some(&r.guest) {
+            out.push_str(&format!("guest {}\n", r.guest));
+            last = Some(&r.guest);
+        }
+        let at = match &r.link {
+            Some((name, st)) => format!("{name} ({st})"),
+            None if r.network == "private" => "QEMU user NAT".into(),
+            None => "not created".into(),
+        };
+        out.push_str(&format!(
+            "  {} network MAC = {:<17}  {at}\n",
+            r.network,
+            r.mac.to_uppercase()
+        ));
+    }
+    out
+}
+
+fn guests_json(rows: &[NicRow]) -> Value {
+    Value::Array(
+        rows.iter()
+            .map(|r| {
+                json!({
+                    "guest": r.guest,
+                    "nic": r.index,
+                    "network": r.network,
+                    "mac": r.mac,
+                    "link": r.link.as_ref().map(|(n, _)| n),
+                    "state": r.link.as_ref().map(|(_, s)| s),
+                })
+            })
+            .collect(),
+    )
 }
 
 fn kind(l: &ObservedLink) -> String {
