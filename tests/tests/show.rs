@@ -179,8 +179,8 @@ fn show_json_matches_the_kernel() {
         assert!(text.contains(w), "show lacks {w}:\n{text}");
     }
     // And, from the config, each guest's NICs as hv_guest_start -view lists them.
-    assert!(text.contains(&format!("guest db\n")), "{text}");
-    assert!(text.contains(&format!(" network MAC = ")), "{text}");
+    assert!(text.contains("guest db\n"), "{text}");
+    assert!(text.contains(" network MAC = "), "{text}");
     assert!(text.contains(&format!("{db} (")), "{text}");
     let v: Value = serde_json::from_str(&hv.run(&cfg, &["show", "--json"]).ok().stdout).unwrap();
     let guests = v["guests"].as_array().unwrap();
