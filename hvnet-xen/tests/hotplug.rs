@@ -39,6 +39,7 @@ impl World {
             ids,
             tap: false,
             argv0: None,
+            env: &[],
         }
     }
 
@@ -317,7 +318,7 @@ fn emu_tap_add_and_remove() {
 }
 
 #[test]
-fn other_modes_fail_clearly() {
+fn vif_hvnet_and_symlinks_pick_route_and_nat_modes() {
     require_env!();
     let w = World::new();
     w.ns.fake_vif("vif5.0");
@@ -327,7 +328,8 @@ fn other_modes_fail_clearly() {
         Some("xenbr0"),
         &[("script", "/etc/xen/scripts/vif-route")],
     );
-    // vif-hvnet picks the mode from the script key.
+    // vif-hvnet picks the mode from the script key: routed needs an uplink, and this
+    // namespace has no default route.
     let out = Call {
         argv0: Some("vif-hvnet"),
         ..w.call((5, 0))
@@ -335,23 +337,33 @@ fn other_modes_fail_clearly() {
     .run("online");
     assert_eq!(out.status.code(), Some(1));
     let err = w.be((5, 0), "hotplug-error").unwrap();
-    assert!(err.starts_with("vif-route is not implemented yet"), "{err}");
+    assert!(err.starts_with("no uplink"), "{err}");
     assert_eq!(w.be((5, 0), "hotplug-status").as_deref(), Some("error"));
-    assert!(stderr(&out).starts_with("vif-hvnet: vif-route is not implemented yet"));
+    assert!(stderr(&out).starts_with("vif-hvnet: no uplink"));
     assert_eq!(w.ns.link("vif5.0").unwrap().master, None);
 
+    // vif-nat needs no uplink (it then masquerades out of anything but the vif).
     w.ns.fake_vif("vif6.0");
     w.xs.add_vif(6, 0, Some("xenbr0"), &[]);
     let out = Call {
         argv0: Some("vif-nat"),
+        env: &[(
+            "HVNET_XEN_DHCP_HOSTS",
+            &*w.locks.0.join("dhcp-hosts").to_string_lossy(),
+        )],
         ..w.call((6, 0))
     }
     .run("online");
-    assert_eq!(out.status.code(), Some(1));
-    assert!(w
-        .be((6, 0), "hotplug-error")
-        .unwrap()
-        .starts_with("vif-nat is not implemented yet"));
+    ok(&out);
+    assert_eq!(w.be((6, 0), "hotplug-status").as_deref(), Some("connected"));
+    let addrs =
+        w.ns.exec_ok(&["ip", "-4", "-o", "addr", "show", "dev", "vif6.0"]);
+    assert!(addrs.contains("10.0.6.128/32"), "{addrs}");
+    let nat = w.ns.exec_ok(&["iptables", "-t", "nat", "-S", "HVNET-XNAT"]);
+    assert!(
+        nat.contains("-A HVNET-XNAT -s 10.0.6.1/32 ! -o vif6.0 -m comment --comment \"hvnet-xen:vif6.0\" -j MASQUERADE"),
+        "{nat}"
+    );
 }
 
 #[test]

@@ -1,5 +1,6 @@
-//! `hvnet xen hotplug ACTION [k=v]...`, and the same when the binary runs as `vif-bridge`
-//! or `vif-hvnet` (a symlink in /etc/xen/scripts): the libxl vif hotplug entrypoint.
+//! `hvnet xen hotplug ACTION [k=v]...`, and the same when the binary runs as `vif-bridge`,
+//! `vif-route`, `vif-route-ifup`, `vif-nat` or `vif-hvnet` (a symlink in /etc/xen/scripts):
+//! the libxl vif hotplug entrypoint.
 //!
 //! libxl runs the script as `SCRIPT online|offline type_if=vif` and
 //! `SCRIPT add|remove type_if=tap` with `XENBUS_PATH`, `vif`, `INTERFACE` and `netdev` in the
@@ -18,11 +19,12 @@ use crate::error::{CliError, CliResult};
 /// `hvnet xen ...`.
 #[derive(Debug, Subcommand)]
 pub enum XenCmd {
-    /// Run the libxl vif hotplug (what /etc/xen/scripts/vif-bridge does), e.g.
+    /// Run the libxl vif hotplug (what /etc/xen/scripts/vif-bridge, vif-route, vif-nat or
+    /// openSUSE's vif-route-ifup do), e.g.
     /// `hvnet xen hotplug online type_if=vif` with libxl's environment (XENBUS_PATH, vif, ...).
     Hotplug {
         /// Which script to stand in for; `auto` takes it from the backend `script` key
-        /// (vif-bridge if unset or unknown). Only bridge is implemented so far.
+        /// (vif-bridge if unset or unknown).
         #[arg(long, value_enum, default_value = "auto")]
         mode: ModeArg,
         /// The command (online, offline, add, remove) and `k=v` variables such as
@@ -39,11 +41,11 @@ pub enum ModeArg {
     Auto,
     /// vif-bridge.
     Bridge,
-    /// vif-route (not implemented yet).
+    /// vif-route: routed vif with proxy ARP, forwarding and anti-spoofing.
     Route,
-    /// vif-route-ifup (not implemented yet).
+    /// openSUSE's vif-route-ifup: as route, plus ifup/ifdown when an ifcfg-DEV exists.
     RouteIfup,
-    /// vif-nat (not implemented yet).
+    /// vif-nat: private 10.x addressing, masquerade, DHCP host entry.
     Nat,
 }
 
@@ -68,6 +70,16 @@ pub fn run(cmd: &XenCmd) -> CliResult {
 
 /// Overrides the lock directory (tests; default /var/run/xen-hotplug, the stock scripts').
 const LOCK_DIR_ENV: &str = "HVNET_XEN_LOCK_DIR";
+/// Overrides the NAT mode's dnsmasq hostsfile (default /run/hvnet/xen/dhcp-hosts).
+const DHCP_HOSTS_ENV: &str = "HVNET_XEN_DHCP_HOSTS";
+/// Overrides where vif-route-ifup looks for ifcfg-DEV (default /etc/sysconfig/network).
+const SYSCONFIG_ENV: &str = "HVNET_XEN_SYSCONFIG_DIR";
+
+fn env_path(name: &str) -> Option<PathBuf> {
+    std::env::var_os(name)
+        .filter(|d| !d.is_empty())
+        .map(PathBuf::from)
+}
 
 fn hotplug_run(mode: ModeChoice, args: &[String]) -> CliResult {
     let inv = match Invocation::parse(args, |k| std::env::var(k).ok()) {
@@ -76,13 +88,13 @@ fn hotplug_run(mode: ModeChoice, args: &[String]) -> CliResult {
         Err(e) => return Err(CliError::Input(e.to_string())),
     };
     let store = XsStore::open().map_err(CliError::runtime)?;
+    let defaults = Options::default();
     let opts = Options {
         mode,
-        lock_dir: std::env::var_os(LOCK_DIR_ENV)
-            .filter(|d| !d.is_empty())
-            .map(PathBuf::from)
-            .unwrap_or_else(|| PathBuf::from(hotplug::DEFAULT_LOCK_DIR)),
+        lock_dir: env_path(LOCK_DIR_ENV).unwrap_or(defaults.lock_dir),
         lock_timeout: hotplug::DEFAULT_LOCK_TIMEOUT,
+        dhcp_hosts: env_path(DHCP_HOSTS_ENV).unwrap_or(defaults.dhcp_hosts),
+        sysconfig_dir: env_path(SYSCONFIG_ENV).unwrap_or(defaults.sysconfig_dir),
     };
     hotplug::run(&inv, &store, &opts).map_err(|e| match e.kind {
         ErrorKind::Lock => CliError::Lock(e.message),
@@ -90,8 +102,8 @@ fn hotplug_run(mode: ModeChoice, args: &[String]) -> CliResult {
     })
 }
 
-/// When the binary runs under a hotplug script name (`vif-bridge`, `vif-hvnet`, or one of
-/// the not-yet-implemented `vif-route`, `vif-route-ifup`, `vif-nat`), runs the hotplug with
+/// When the binary runs under a hotplug script name (`vif-bridge`, `vif-route`,
+/// `vif-route-ifup`, `vif-nat`, `vif-hvnet`), runs the hotplug with
 /// argv as libxl passed it and returns the exit code; `None` for any other name.
 pub fn from_argv0() -> Option<ExitCode> {
     let mut argv = std::env::args_os();

@@ -50,7 +50,7 @@ fn nl(e: NlError) -> HotplugError {
     HotplugError::runtime(e.to_string())
 }
 
-fn set(rtnl: &mut Rtnl, ifindex: u32, change: LinkChange) -> Result<(), NlError> {
+pub(crate) fn set(rtnl: &mut Rtnl, ifindex: u32, change: LinkChange) -> Result<(), NlError> {
     let mut r = rtnl.execute(&[Request::SetLink { ifindex, change }]);
     r.pop().unwrap_or(Ok(()))
 }
@@ -195,7 +195,7 @@ fn up(rtnl: &mut Rtnl, store: &dyn Store, call: &BridgeCall<'_>) -> Result<(), H
 }
 
 /// The device under its target name, renaming it from netback's name first if needed.
-fn find_or_rename(
+pub(crate) fn find_or_rename(
     rtnl: &mut Rtnl,
     names: &DeviceNames,
 ) -> Result<hvnet_linux::netlink::Link, HotplugError> {

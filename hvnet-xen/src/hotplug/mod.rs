@@ -1,11 +1,14 @@
-//! The libxl vif hotplug entrypoint: a drop-in replacement for Xen's `vif-bridge` script
-//! (later also `vif-route`, `vif-nat`, `vif-route-ifup`).
+//! The libxl vif hotplug entrypoint: a drop-in replacement for Xen's `vif-bridge`,
+//! `vif-route`, `vif-nat` and openSUSE's `vif-route-ifup` scripts.
 //!
 //! * [`env`] — argv and environment as libxl sets them;
 //! * [`store`] — the backend keys and the `hotplug-status`/`hotplug-error` reports;
 //! * [`naming`] — `vif<domid>.<devid>`, `-emu`, `vifname` and IFNAMSIZ;
 //! * [`mode`] — which stock script is being replaced;
-//! * [`bridge`] — the `vif-bridge` behaviour.
+//! * [`bridge`] — the `vif-bridge` behaviour;
+//! * [`route`] — `vif-route` and `vif-route-ifup`;
+//! * [`nat`] — `vif-nat`;
+//! * [`rules`] — the per-vif iptables rules (FORWARD accepts, anti-spoofing, masquerade).
 //!
 //! [`run`] ties them together: read the keys, pick the mode, take the hotplug lock, do the
 //! work, then write `hotplug-status=connected` (vif `online` only) or, on failure,
@@ -15,6 +18,9 @@ pub mod bridge;
 pub mod env;
 pub mod mode;
 pub mod naming;
+pub mod nat;
+pub mod route;
+pub mod rules;
 pub mod store;
 
 use std::path::PathBuf;
@@ -56,6 +62,10 @@ pub struct Options {
     pub lock_dir: PathBuf,
     /// How long to wait for the lock.
     pub lock_timeout: Duration,
+    /// The dnsmasq hostsfile of the NAT mode's DHCP entries ([`nat::DEFAULT_DHCP_HOSTS`]).
+    pub dhcp_hosts: PathBuf,
+    /// Where `vif-route-ifup` looks for `ifcfg-DEV` (`/etc/sysconfig/network`).
+    pub sysconfig_dir: PathBuf,
 }
 
 impl Default for Options {
@@ -64,6 +74,8 @@ impl Default for Options {
             mode: ModeChoice::FromScriptKey,
             lock_dir: PathBuf::from(DEFAULT_LOCK_DIR),
             lock_timeout: DEFAULT_LOCK_TIMEOUT,
+            dhcp_hosts: PathBuf::from(nat::DEFAULT_DHCP_HOSTS),
+            sysconfig_dir: PathBuf::from("/etc/sysconfig/network"),
         }
     }
 }
@@ -128,12 +140,6 @@ fn run_inner(inv: &Invocation, store: &dyn Store, opts: &Options) -> Result<(), 
         ModeChoice::Fixed(m) => m,
         ModeChoice::FromScriptKey => Mode::from_script_key(keys.script.as_deref()),
     };
-    if mode != Mode::Bridge {
-        return Err(HotplugError::runtime(format!(
-            "{mode} is not implemented yet by hvnet (only vif-bridge is); \
-             use the stock {mode} script for this vif"
-        )));
-    }
     let tap = inv.type_if == TypeIf::Tap;
     let ids = keys.ids().or_else(|| inv.path_ids());
     let given = if tap {
@@ -151,6 +157,34 @@ fn run_inner(inv: &Invocation, store: &dyn Store, opts: &Options) -> Result<(), 
         _ => None,
     };
 
+    // Key checks that need no device come before touching anything.
+    let ip_path = inv.key("ip");
+    let nat_addrs = match mode {
+        Mode::Nat => {
+            let (domid, devid) = ids.ok_or_else(|| {
+                HotplugError::runtime(format!(
+                    "{} has no frontend-id/handle and is not .../<domid>/<devid>",
+                    inv.xenbus_path
+                ))
+            })?;
+            Some(nat::NatAddrs::new(
+                domid,
+                devid,
+                keys.ip.as_deref(),
+                &ip_path,
+            )?)
+        }
+        _ => None,
+    };
+    // vif-nat's addresses are hosts (a /len is the guest's netmask); elsewhere a /len is a
+    // routed prefix.
+    let nets = match (&keys.ip, &nat_addrs) {
+        (_, Some(a)) => a.guests.clone(),
+        (Some(v), None) => rules::parse_ip_list(&ip_path, v, false)?,
+        (None, None) => Vec::new(),
+    };
+    let netdev = inv.netdev.as_deref().or(keys.gatewaydev.as_deref());
+
     let lock_path = opts.lock_dir.join(LOCK_NAME);
     let _lock = LockEx::acquire(&lock_path, opts.lock_timeout).map_err(|e| match e {
         LockError::Timeout { .. } => HotplugError {
@@ -161,14 +195,52 @@ fn run_inner(inv: &Invocation, store: &dyn Store, opts: &Options) -> Result<(), 
         other => HotplugError::runtime(other.to_string()),
     })?;
     let mut rtnl = Rtnl::open().map_err(|e| HotplugError::runtime(e.to_string()))?;
-    let call = bridge::BridgeCall {
-        up: inv.action.is_up(),
-        names: &names,
-        bridge: keys.bridge.as_deref().or(inv.bridge.as_deref()),
-        mtu: keys.mtu,
-        frontend_mtu,
-    };
-    bridge::run(&mut rtnl, store, &call)
+    let up = inv.action.is_up();
+    match (mode, nat_addrs) {
+        (Mode::Nat, Some(addrs)) => nat::run(
+            &mut rtnl,
+            &nat::NatCall {
+                up,
+                names: &names,
+                addrs: &addrs,
+                tap,
+                mac: keys.mac,
+                netdev,
+                dhcp_hosts: &opts.dhcp_hosts,
+            },
+        ),
+        (Mode::Route | Mode::RouteIfup, _) => route::run(
+            &mut rtnl,
+            &route::RouteCall {
+                up,
+                ifup: mode == Mode::RouteIfup,
+                tap,
+                names: &names,
+                nets: &nets,
+                netdev,
+                sysconfig_dir: &opts.sysconfig_dir,
+            },
+        ),
+        _ => {
+            let call = bridge::BridgeCall {
+                up,
+                names: &names,
+                bridge: keys.bridge.as_deref().or(inv.bridge.as_deref()),
+                mtu: keys.mtu,
+                frontend_mtu,
+            };
+            // Anti-spoofing only with an ip key (as the stock handle_iptable); offline removes
+            // the rules even when the device is already gone.
+            if up {
+                bridge::run(&mut rtnl, store, &call)?;
+                rules::sync(&names.target, &rules::bridged(&names.target, &nets), &[])
+            } else {
+                let r = bridge::run(&mut rtnl, store, &call);
+                let f = rules::sync(&names.target, &[], &[]);
+                r.and(f)
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -189,13 +261,14 @@ mod tests {
     }
 
     #[test]
-    fn other_modes_fail_clearly_and_report() {
-        let s = MemStore::with(&[("backend/vif/5/0/script", "/etc/xen/scripts/vif-route")]);
+    fn bad_route_and_nat_keys_are_reported_before_touching_anything() {
+        let s = MemStore::with(&[
+            ("backend/vif/5/0/script", "/etc/xen/scripts/vif-route"),
+            ("backend/vif/5/0/ip", "192.0.2.10/24"),
+        ]);
         let e = run(&inv(Action::Online, TypeIf::Vif), &s, &Options::default()).unwrap_err();
-        assert!(
-            e.message.contains("vif-route is not implemented yet"),
-            "{e}"
-        );
+        assert!(e.message.contains("backend/vif/5/0/ip"), "{e}");
+        assert!(e.message.contains("host bits set"), "{e}");
         assert!(e.reported);
         assert_eq!(
             s.get("backend/vif/5/0/hotplug-status").as_deref(),
@@ -203,16 +276,19 @@ mod tests {
         );
         assert_eq!(s.get("backend/vif/5/0/hotplug-error"), Some(e.message));
 
-        let s = MemStore::default();
+        let s = MemStore::with(&[("x/ip", "10.0.0.1")]);
         let opts = Options {
             mode: ModeChoice::Fixed(Mode::Nat),
             ..Options::default()
         };
-        let e = run(&inv(Action::Offline, TypeIf::Vif), &s, &opts).unwrap_err();
-        assert!(
-            e.message.starts_with("vif-nat is not implemented yet"),
-            "{e}"
-        );
+        let mut i = inv(Action::Offline, TypeIf::Vif);
+        i.xenbus_path = "x".into();
+        let e = run(&i, &s, &opts).unwrap_err();
+        assert!(e.message.contains("no frontend-id/handle"), "{e}");
+
+        let s = MemStore::with(&[("backend/vif/5/0/ip", "10.0.0.1 10.0.0.128")]);
+        let e = run(&inv(Action::Online, TypeIf::Vif), &s, &opts).unwrap_err();
+        assert!(e.message.contains("router address 10.0.0.128"), "{e}");
     }
 
     #[test]

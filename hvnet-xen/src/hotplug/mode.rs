@@ -8,11 +8,11 @@ use std::fmt;
 pub enum Mode {
     /// `vif-bridge`: attach the vif to a bridge.
     Bridge,
-    /// `vif-route`: routed vif with proxy ARP (not implemented yet).
+    /// `vif-route`: routed vif with proxy ARP.
     Route,
-    /// openSUSE `vif-route-ifup` (not implemented yet).
+    /// openSUSE `vif-route-ifup`: as `vif-route`, plus `ifup`/`ifdown`.
     RouteIfup,
-    /// `vif-nat` (not implemented yet).
+    /// `vif-nat`: private addressing, masquerade.
     Nat,
 }
 

@@ -284,6 +284,28 @@ impl Netns {
         self.ip(&["link", "add", name, "type", "veth", "peer", "name", &peer]);
     }
 
+    /// `ip netns exec NS CMD...`.
+    pub fn exec(&self, cmd: &[&str]) -> Output {
+        Command::new("ip")
+            .args(["netns", "exec", &self.name])
+            .args(cmd)
+            .output()
+            .unwrap()
+    }
+
+    /// `ip netns exec NS CMD...`, which must succeed; its stdout.
+    pub fn exec_ok(&self, cmd: &[&str]) -> String {
+        let out = self.exec(cmd);
+        assert!(
+            out.status.success(),
+            "{} in {}: {}",
+            cmd.join(" "),
+            self.name,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
     /// A tap standing in for QEMU's `-emu` device.
     pub fn fake_tap(&self, name: &str) {
         self.ip(&["tuntap", "add", "dev", name, "mode", "tap"]);
@@ -377,6 +399,8 @@ pub struct Call<'a> {
     /// Run through a symlink with this name (e.g. `vif-bridge`) under `ip netns exec`
     /// instead of `hvnet --netns NS xen hotplug`.
     pub argv0: Option<&'a str>,
+    /// Extra environment (after libxl's, so `netdev` can be set).
+    pub env: &'a [(&'a str, &'a str)],
 }
 
 impl Call<'_> {
@@ -421,6 +445,9 @@ impl Call<'_> {
             .stdin(Stdio::null());
         if self.tap {
             cmd.env("INTERFACE", format!("vif{d}.{n}-emu"));
+        }
+        for (k, v) in self.env {
+            cmd.env(k, v);
         }
         cmd.output().unwrap()
     }
