@@ -97,6 +97,9 @@ fn cut(
     want.routes.clear();
     want.shapers.retain(|s| kept.contains(s.link()));
     want.hairpin.retain(|h| kept.contains(h));
+    want.host_ip_moves
+        .retain(|m| kept.contains(&m.from) || kept.contains(&m.to));
+    want.keep_addrs.retain(|l| kept.contains(l));
     want.nic_links
         .retain(|l| l.guest == guest && nics.contains(&l.nic));
     (want, networks)
@@ -210,6 +213,9 @@ pub fn down(
         });
         if !busy {
             scope.insert(net.name.clone());
+            // The host's addresses on the bridge (host_ip = "static") go back first.
+            want.host_ip_moves
+                .extend(crate::resolve::move_back(net, observed));
         }
     }
     want.scope = Scope::Owners(scope);

@@ -55,6 +55,10 @@ pub fn resolve(
         .collect();
     for net in &config.networks {
         if net.lifetime == Lifetime::Dynamic && !used_networks.contains(net.name.as_str()) {
+            // The bridge goes; the host's addresses on it go back to the uplink first.
+            if let Some(m) = move_back(net, observed) {
+                want.host_ip_moves.push(m);
+            }
             continue;
         }
         want.links.push(LinkSpec {
@@ -239,6 +243,23 @@ pub fn resolve(
         }
     }
     want
+}
+
+/// For a bridged network with `host_ip = "static"` whose bridge exists: the move of the
+/// host's addresses from the bridge back to the uplink (all but the configured `address`,
+/// which goes with the bridge). Used when the bridge is about to go.
+pub fn move_back(net: &crate::config::Network, observed: &ObservedState) -> Option<HostIpMove> {
+    let uplink = net.uplink.as_ref()?;
+    if net.kind != NetworkKind::Bridge || net.host_ip != Some(HostIp::Static) {
+        return None;
+    }
+    observed.link(net.bridge.as_str())?;
+    observed.link(uplink.as_str())?;
+    Some(HostIpMove {
+        from: net.bridge.clone(),
+        to: uplink.clone(),
+        keep: net.address.iter().copied().collect(),
+    })
 }
 
 /// The IFB device that shapes what `link` receives: `hvi` + 12 hex digits of a stable hash

@@ -2,11 +2,11 @@
 
 use std::collections::BTreeSet;
 
-use crate::config::{Config, HostIp, NetworkKind};
+use crate::config::{Config, NetworkKind};
 use crate::observed::{ObservedKind, ObservedState};
 use crate::op::Op;
 use crate::plan::{restore_of, Plan};
-use crate::state::{DesiredState, HostIpMove, LinkKind, LinkSpec, Scope};
+use crate::state::{DesiredState, LinkKind, LinkSpec, Scope};
 use crate::types::IfName;
 
 /// The desired state after `hvnet down`: nothing owned by the config's networks and guests
@@ -56,17 +56,7 @@ pub fn down_state(config: &Config, observed: &ObservedState) -> DesiredState {
     let host_ip_moves = config
         .networks
         .iter()
-        .filter(|n| n.kind == NetworkKind::Bridge && n.host_ip == Some(HostIp::Static))
-        .filter_map(|n| {
-            let uplink = n.uplink.as_ref()?;
-            observed.link(uplink.as_str())?;
-            observed.link(n.bridge.as_str())?;
-            Some(HostIpMove {
-                from: n.bridge.clone(),
-                to: uplink.clone(),
-                keep: n.address.iter().copied().collect(),
-            })
-        })
+        .filter_map(|n| crate::resolve::move_back(n, observed))
         .collect();
     DesiredState {
         links,

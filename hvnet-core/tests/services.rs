@@ -460,3 +460,43 @@ fn a_wireless_uplink_is_refused() {
         "{err}"
     );
 }
+
+#[test]
+fn a_dynamic_external_bridge_takes_the_host_address_with_its_first_guest_and_returns_it() {
+    use hvnet_core::lifecycle::{self, Nics};
+    let text = "[[network]]\nname = \"external\"\nkind = \"bridge\"\nbridge = \"vmbridge\"\n\
+                uplink = \"eth0\"\nhost_ip = \"static\"\nlifetime = \"dynamic\"\n\
+                [[guest]]\nname = \"g\"\n[[guest.nic]]\nnetwork = \"external\"\n";
+    let c = cfg(text);
+    let mut k = kernel();
+    let eth0 = with_uplink_address(&mut k);
+    let before = k.state.clone();
+    // guest up: vmbridge appears, enslaves eth0 and takes its address and route.
+    let obs = k.observe(&[]).unwrap();
+    let want = lifecycle::up(&c, &resolve(&c, &obs, &Taps), "g", Nics::All).unwrap();
+    let p = plan(&obs, &want).unwrap();
+    assert!(
+        names(&p)
+            .iter()
+            .any(|t| t.starts_with("move the host's addresses [10.0.0.5/24]")),
+        "{:?}",
+        names(&p)
+    );
+    txn::run(&mut k, &p, None).unwrap();
+    let br = k.state.link("vmbridge").unwrap().ifindex;
+    assert!(k.state.addrs.iter().any(|a| a.ifindex == br));
+    // guest down: the address goes back before the bridge goes.
+    let obs = k.observe(&[]).unwrap();
+    let want = lifecycle::down(&c, &resolve(&c, &obs, &Taps), &obs, "g", Nics::All).unwrap();
+    let p = plan(&obs, &want).unwrap();
+    let t = names(&p);
+    let mv = t
+        .iter()
+        .position(|x| x.starts_with("move the host's addresses"))
+        .unwrap();
+    let del = t.iter().position(|x| x == "delete vmbridge").unwrap();
+    assert!(mv < del, "{t:?}");
+    txn::run(&mut k, &p, None).unwrap();
+    assert!(k.state.addrs.iter().all(|a| a.ifindex == eth0));
+    assert_eq!(k.state.routes, before.routes);
+}

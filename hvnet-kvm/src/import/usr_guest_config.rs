@@ -16,10 +16,13 @@
 //! | `vnet_nw=1` | `vnet` | `vmvnetbridge` | isolated, dynamic, 192.168.157.1/24 |
 //! | `guest_nw=1`, `guest_br_ip` (`no` or `IP/LEN`) | `guest` | `br-guest` | internal, or isolated with the address; static |
 //!
-//! What the config contract cannot say yet is written as TOML comments: the meaning of
-//! `netif_mode` (the future `host_ip = "dhcp" | "static" | "none"`) with the manual
-//! addresses of mode 0, and MAC replication (`physnw_repmac[i]=1`: the guest NIC on
-//! `br-DEVICE` takes the physical NIC's MAC, which is decided when the guest is defined).
+//! `netif_mode` becomes `host_ip`: 0 (manual) is `"static"` with `address =
+//! brip_m/brnm_m` and `gateway = defaultgw_m`; 1 (automatic) is `"static"` too — the
+//! uplink's DHCP address and routes move onto `vmbridge`, and a comment says to run the
+//! host's DHCP client there (hvnet has no `host_ip = "dhcp"` yet); 2 is `"none"`. What the
+//! config contract cannot say is written as TOML comments: `dns_m`, and MAC replication
+//! (`physnw_repmac[i]=1`: the guest NIC on `br-DEVICE` takes the physical NIC's MAC, which
+//! is decided when the guest is defined).
 //!
 //! Addresses must not overlap (hvnet's validator refuses it). The seed gives both
 //! `br-rtosvnet` and `vmvnetbridge` 192.168.157.1/24 (and tells the admin to use only one of
@@ -687,6 +690,8 @@ struct Net<'a> {
     lifetime: &'a str,
     uplink: Option<String>,
     address: Option<Ipv4Cidr>,
+    host_ip: Option<&'a str>,
+    gateway: Option<Ipv4Addr>,
 }
 
 /// Emits the TOML for `s`; overlapping addresses are dropped from the later network (with
@@ -698,30 +703,29 @@ pub fn to_toml(s: &Settings, source: &str, warnings: &mut Vec<Warning>) -> Strin
             "external_nw=1: the automatic external connection, shared by all guests and the host;".into(),
             format!("vmbridge is created with the first guest on it and removed after the last (uplink netif_m={}).", e.netif),
         ];
-        match e.mode {
-            NetifMode::Automatic => c.push(
-                "netif_mode=1 (automatic): the host takes its address by DHCP on vmbridge (future host_ip = \"dhcp\").".into(),
-            ),
-            NetifMode::NoHostIp => c.push(
-                "netif_mode=2: the host has no IP on this network (future host_ip = \"none\").".into(),
-            ),
+        let (host_ip, address, gateway) = match e.mode {
+            NetifMode::Automatic => {
+                c.push("netif_mode=1 (automatic): the host's DHCP address and routes move from the uplink onto vmbridge".into());
+                c.push("(host_ip = \"static\"; hvnet has no host_ip = \"dhcp\" yet: run the host's DHCP client on vmbridge).".into());
+                (Some("static"), None, None)
+            }
+            NetifMode::NoHostIp => {
+                c.push("netif_mode=2: the host has no IP on this network.".into());
+                (Some("none"), None, None)
+            }
             NetifMode::Manual => {
-                c.push("netif_mode=0 (manual, future host_ip = \"static\"); set on the host by hand for now:".into());
-                if let Some(a) = e.address {
-                    c.push(format!("  address {a} (brip_m/brnm_m)"));
-                }
-                if let Some(g) = e.gateway {
-                    c.push(format!("  default gateway {g} (defaultgw_m)"));
-                }
+                c.push("netif_mode=0 (manual): the uplink's addresses and routes move onto vmbridge, which gets".into());
+                c.push("brip_m/brnm_m and the default route via defaultgw_m.".into());
                 if !e.dns.is_empty() {
                     let d: Vec<String> = e.dns.iter().map(ToString::to_string).collect();
-                    c.push(format!("  DNS {} (dns_m)", d.join(", ")));
+                    c.push(format!(
+                        "DNS {} (dns_m) stays the host resolver's business.",
+                        d.join(", ")
+                    ));
                 }
+                (Some("static"), e.address, e.gateway)
             }
-        }
-        if e.mode != NetifMode::NoHostIp {
-            c.push("hvnet does not move the uplink's addresses onto the bridge yet.".into());
-        }
+        };
         nets.push(Net {
             comments: c,
             name: "external".into(),
@@ -729,7 +733,9 @@ pub fn to_toml(s: &Settings, source: &str, warnings: &mut Vec<Warning>) -> Strin
             bridge: "vmbridge".into(),
             lifetime: "dynamic",
             uplink: Some(e.netif.to_string()),
-            address: None,
+            address,
+            host_ip,
+            gateway,
         });
     }
     for p in &s.phys {
@@ -755,6 +761,8 @@ pub fn to_toml(s: &Settings, source: &str, warnings: &mut Vec<Warning>) -> Strin
             lifetime: "static",
             uplink: Some(p.dev.to_string()),
             address: p.address,
+            host_ip: None,
+            gateway: None,
         });
     }
     if let Some(a) = s.rtosvnet {
@@ -768,6 +776,8 @@ pub fn to_toml(s: &Settings, source: &str, warnings: &mut Vec<Warning>) -> Strin
             lifetime: "static",
             uplink: None,
             address: Some(a),
+            host_ip: None,
+            gateway: None,
         });
     }
     if s.vnet {
@@ -781,6 +791,8 @@ pub fn to_toml(s: &Settings, source: &str, warnings: &mut Vec<Warning>) -> Strin
             lifetime: "dynamic",
             uplink: None,
             address: VNET_ADDRESS.parse().ok(),
+            host_ip: None,
+            gateway: None,
         });
     }
     if let Some(g) = s.guest {
@@ -802,6 +814,8 @@ pub fn to_toml(s: &Settings, source: &str, warnings: &mut Vec<Warning>) -> Strin
             lifetime: "static",
             uplink: None,
             address: g,
+            host_ip: None,
+            gateway: None,
         });
     }
     // Overlapping addresses: the later network loses its address.
@@ -854,8 +868,14 @@ pub fn to_toml(s: &Settings, source: &str, warnings: &mut Vec<Warning>) -> Strin
         if let Some(u) = &n.uplink {
             let _ = writeln!(out, "uplink = {}", quote(u));
         }
+        if let Some(h) = n.host_ip {
+            let _ = writeln!(out, "host_ip = {}", quote(h));
+        }
         if let Some(a) = n.address {
             let _ = writeln!(out, "address = {}", quote(&a.to_string()));
+        }
+        if let Some(g) = n.gateway {
+            let _ = writeln!(out, "gateway = {}", quote(&g.to_string()));
         }
     }
     out
@@ -866,7 +886,7 @@ mod tests {
     #![allow(clippy::unwrap_used)]
 
     use super::*;
-    use hvnet_core::config::{Config, Lifetime, NetworkKind};
+    use hvnet_core::config::{Config, HostIp, Lifetime, NetworkKind};
 
     fn ok(sh: &str) -> Imported {
         let out = import(sh, "t.sh").unwrap_or_else(|e| panic!("{e:?}\n{sh}"));
@@ -925,13 +945,22 @@ mod tests {
                                 "vmbridge",
                                 Lifetime::Dynamic,
                                 Some("eth0"),
-                                None,
+                                (mode == 0).then_some("10.0.0.5/24"),
                             ));
                             let mode_text = ["netif_mode=0", "netif_mode=1", "netif_mode=2"][mode];
                             assert!(out.toml.contains(mode_text), "{}", out.toml);
+                            let host_ip = cfg.network("external").unwrap().host_ip;
                             assert_eq!(
-                                out.toml.contains("address 10.0.0.5/24 (brip_m/brnm_m)"),
-                                mode == 0
+                                host_ip,
+                                Some(if mode == 2 {
+                                    HostIp::None
+                                } else {
+                                    HostIp::Static
+                                })
+                            );
+                            assert_eq!(
+                                cfg.network("external").unwrap().gateway.is_some(),
+                                mode == 0 && out.toml.contains("gateway = ")
                             );
                             assert_eq!(out.toml.contains("DNS 10.0.0.1, 10.0.0.2"), mode == 0);
                         }
