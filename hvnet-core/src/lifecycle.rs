@@ -77,6 +77,8 @@ fn cut(
         .flat_map(|l| std::iter::once(&l.link).chain(l.ifb.as_ref()))
         .collect();
     let mut want = DesiredState {
+        // The host DHCP clients of the kept bridges stay (cut below); the other services
+        // belong to `apply`.
         sysctls: Vec::new(),
         dhcp: Vec::new(),
         firewall: None,
@@ -100,6 +102,7 @@ fn cut(
     want.host_ip_moves
         .retain(|m| kept.contains(&m.from) || kept.contains(&m.to));
     want.keep_addrs.retain(|l| kept.contains(l));
+    want.dhcp_clients.retain(|c| kept.contains(&c.interface));
     want.nic_links
         .retain(|l| l.guest == guest && nics.contains(&l.nic));
     (want, networks)

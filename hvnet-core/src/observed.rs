@@ -138,6 +138,8 @@ pub struct ObservedState {
     pub hairpin: BTreeSet<u32>,
     /// The dnsmasq services found in the state directory.
     pub dhcp: Vec<ObservedDhcp>,
+    /// The host's DHCP clients found in the state directory.
+    pub dhcp_clients: Vec<ObservedDhcpClient>,
     /// The firewall, when it was read (only if the config or hvnet's state asks for it).
     pub firewall: Option<ObservedFirewall>,
     /// Sysctl values hvnet changed, as they were before (`hvnet down` restores them).
@@ -161,6 +163,21 @@ pub struct ObservedDhcp {
     pub hosts: Option<String>,
     /// The pid of the running daemon (`None`: not running — no pid file, or its process is
     /// gone or is not that dnsmasq).
+    pub pid: Option<i32>,
+}
+
+/// A host DHCP client as found in its state directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObservedDhcpClient {
+    /// The network (the directory's name).
+    pub network: String,
+    /// The directory.
+    pub dir: PathBuf,
+    /// The interface it was started on.
+    pub interface: Option<String>,
+    /// The hook script, if present.
+    pub hook: Option<String>,
+    /// The pid of the running client (`None`: not running).
     pub pid: Option<i32>,
 }
 

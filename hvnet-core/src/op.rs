@@ -4,8 +4,8 @@ use std::fmt;
 
 use crate::firewall::RuleSet;
 use crate::state::{
-    AddrSpec, BridgeOpts, DhcpService, LinkKind, LinkSpec, MovedRoute, Owner, RouteSpec, SysctlKey,
-    TapOpts, Tbf, VethPeer,
+    AddrSpec, BridgeOpts, DhcpClient, DhcpService, LinkKind, LinkSpec, MovedRoute, Owner,
+    RouteSpec, SysctlKey, TapOpts, Tbf, VethPeer,
 };
 use crate::types::{IfName, Ipv4Cidr, MacAddr};
 
@@ -234,6 +234,19 @@ pub enum Op {
         /// The routes through `from`.
         routes: Vec<MovedRoute>,
     },
+    /// Write the hook of the host's DHCP client on a bridge and start the client.
+    StartDhcpClient(Box<DhcpClient>),
+    /// Stop the host's DHCP client of a network (its lease stays with the address).
+    StopDhcpClient {
+        /// The network.
+        network: String,
+        /// Its state directory.
+        dir: std::path::PathBuf,
+        /// The running client (0: read the pid file).
+        pid: i32,
+        /// How it was started, to start it again on rollback.
+        restore: Option<Box<DhcpClient>>,
+    },
     /// Rewrite a running dnsmasq's static-host file and send it `SIGHUP`.
     ReloadDhcpHosts {
         /// The network.
@@ -286,6 +299,8 @@ impl Op {
             | Self::RemoveFirewall { .. }
             | Self::StartDhcp(_)
             | Self::StopDhcp { .. }
+            | Self::StartDhcpClient(_)
+            | Self::StopDhcpClient { .. }
             | Self::ReloadDhcpHosts { .. } => None,
         }
     }
@@ -435,6 +450,16 @@ impl Op {
             Self::StopDhcp { restore, .. } => restore
                 .as_ref()
                 .map(|svc| vec![Self::StartDhcp(svc.clone())])
+                .unwrap_or_default(),
+            Self::StartDhcpClient(c) => vec![Self::StopDhcpClient {
+                network: c.network.clone(),
+                dir: c.dir.clone(),
+                pid: 0,
+                restore: None,
+            }],
+            Self::StopDhcpClient { restore, .. } => restore
+                .as_ref()
+                .map(|c| vec![Self::StartDhcpClient(c.clone())])
                 .unwrap_or_default(),
             Self::ReloadDhcpHosts {
                 network,
@@ -656,6 +681,17 @@ impl fmt::Display for Op {
             ),
             Self::RemoveFirewall { .. } => write!(f, "remove hvnet's firewall chains and jumps"),
             Self::StartDhcp(svc) => write!(f, "start dnsmasq for network {}", svc.network),
+            Self::StartDhcpClient(c) => write!(
+                f,
+                "start the host's DHCP client on {} (network {})",
+                c.interface, c.network
+            ),
+            Self::StopDhcpClient { network, pid, .. } => {
+                write!(
+                    f,
+                    "stop the host's DHCP client of network {network} (pid {pid})"
+                )
+            }
             Self::StopDhcp { network, pid, .. } => {
                 write!(f, "stop dnsmasq of network {network} (pid {pid})")
             }
@@ -884,6 +920,18 @@ impl fmt::Display for CommandLine<'_> {
                 svc.dir.join(crate::dhcp::CONF_FILE).display()
             ),
             Op::StopDhcp { pid, .. } => write!(f, "kill {pid}"),
+            Op::StartDhcpClient(c) => write!(
+                f,
+                "udhcpc -f -i {} -s {} -p {}",
+                c.interface,
+                c.dir.join(crate::services::CLIENT_HOOK).display(),
+                c.dir.join(crate::services::CLIENT_PID).display()
+            ),
+            Op::StopDhcpClient { dir, .. } => write!(
+                f,
+                "kill $(cat {})",
+                dir.join(crate::services::CLIENT_PID).display()
+            ),
             Op::ReloadDhcpHosts { dir, .. } => write!(
                 f,
                 "kill -HUP $(cat {})",

@@ -102,11 +102,13 @@ pub fn resolve(
                 cidr,
             });
         }
-        // host_ip = "static": the uplink's addresses and routes live on the bridge, which
+        // host_ip = "static" | "dhcp": the uplink's addresses and routes live on the bridge, which
         // takes the uplink's MAC (the LAN keeps seeing the same host).
-        if let (NetworkKind::Bridge, Some(uplink), Some(HostIp::Static)) =
-            (net.kind, &net.uplink, net.host_ip)
-        {
+        if let (NetworkKind::Bridge, Some(uplink), Some(true)) = (
+            net.kind,
+            &net.uplink,
+            net.host_ip.map(HostIp::moves_addresses),
+        ) {
             want.host_ip_moves.push(HostIpMove {
                 from: uplink.clone(),
                 to: net.bridge.clone(),
@@ -250,7 +252,7 @@ pub fn resolve(
 /// which goes with the bridge). Used when the bridge is about to go.
 pub fn move_back(net: &crate::config::Network, observed: &ObservedState) -> Option<HostIpMove> {
     let uplink = net.uplink.as_ref()?;
-    if net.kind != NetworkKind::Bridge || net.host_ip != Some(HostIp::Static) {
+    if net.kind != NetworkKind::Bridge || !net.host_ip.is_some_and(HostIp::moves_addresses) {
         return None;
     }
     observed.link(net.bridge.as_str())?;

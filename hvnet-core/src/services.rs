@@ -9,17 +9,62 @@
 //!   hosts and every guest NIC with a fixed `ip` (named after its guest);
 //! * the firewall [`RuleSet`] of every `nat`, `routed` and addressed `isolated` network and
 //!   every guest port forward (`open` networks get no rules);
+//! * the host's own DHCP client on the bridge of every `host_ip = "dhcp"` network;
 //! * `net.ipv4.ip_forward = 1` when a `nat` or `routed` network exists, and
 //!   `net.bridge.bridge-nf-call-{iptables,ip6tables,arptables}` when `[host] bridge_nf_call`
 //!   is set.
 
 use std::path::{Path, PathBuf};
 
-use crate::config::{Config, Network, NetworkKind};
+use crate::config::{Config, HostIp, Network, NetworkKind};
 use crate::dhcp::{DhcpConfig, DhcpHost, DhcpPaths};
 use crate::firewall::{self, Forward, FwKind, FwNetwork, RuleSet};
 use crate::observed::ObservedState;
-use crate::state::{DesiredState, DhcpService, SysctlKey, SysctlSpec};
+use crate::state::{DesiredState, DhcpClient, DhcpService, SysctlKey, SysctlSpec};
+
+/// File name of the host DHCP client's hook script in its directory.
+pub const CLIENT_HOOK: &str = "udhcpc.hook";
+/// File name of the host DHCP client's pid file.
+pub const CLIENT_PID: &str = "udhcpc.pid";
+/// File name that records the interface the client runs on.
+pub const CLIENT_IFACE: &str = "interface";
+
+/// A network's host DHCP client directory under the state directory `run_dir`.
+pub fn client_dir(run_dir: &Path, network: &str) -> PathBuf {
+    run_dir.join("host-dhcp").join(network)
+}
+
+/// The hook busybox `udhcpc` runs on lease events (`host_ip = "dhcp"`): on `bound` and
+/// `renew` it makes the leased address the interface's only global IPv4 address and
+/// replaces the default route with the offered router; `deconfig`, `leasefail` and
+/// `nak` change nothing (a restart must not drop the host's address). It never touches
+/// `/etc/resolv.conf`.
+///
+/// ```
+/// let h = hvnet_core::services::client_hook();
+/// assert!(h.starts_with("#!/bin/sh\n"));
+/// assert!(h.contains("ip route replace default via"));
+/// ```
+pub fn client_hook() -> String {
+    r#"#!/bin/sh
+# Written by hvnet for the host's DHCP client (host_ip = "dhcp"); rewritten on apply.
+case "$1" in
+bound|renew)
+    [ -n "$ip" ] || exit 0
+    want="$ip/${mask:-32}"
+    for a in $(ip -4 -o addr show dev "$interface" scope global | awk '{print $4}'); do
+        [ "$a" = "$want" ] || ip addr del "$a" dev "$interface"
+    done
+    ip addr replace "$want" broadcast + dev "$interface"
+    if [ -n "$router" ]; then
+        ip route replace default via "${router%% *}" dev "$interface"
+    fi
+    ;;
+esac
+exit 0
+"#
+    .to_string()
+}
 
 /// The key of IPv4 forwarding.
 pub fn ip_forward_key() -> SysctlKey {
@@ -168,6 +213,7 @@ pub fn services(config: &Config, run_dir: &Path, want: &mut DesiredState) {
             });
         }
     }
+    want.dhcp_clients = dhcp_clients(config, run_dir, want);
     want.firewall = firewall_rules(config, want);
     let forwarding = config
         .networks
@@ -187,6 +233,23 @@ pub fn services(config: &Config, run_dir: &Path, want: &mut DesiredState) {
             });
         }
     }
+}
+
+/// The host DHCP clients of `config`'s `host_ip = "dhcp"` networks whose bridge `want`
+/// holds.
+pub fn dhcp_clients(config: &Config, run_dir: &Path, want: &DesiredState) -> Vec<DhcpClient> {
+    config
+        .networks
+        .iter()
+        .filter(|n| n.kind == NetworkKind::Bridge && n.host_ip == Some(HostIp::Dhcp))
+        .filter(|n| want.link(n.bridge.as_str()).is_some())
+        .map(|n| DhcpClient {
+            network: n.name.clone(),
+            interface: n.bridge.clone(),
+            dir: client_dir(run_dir, &n.name),
+            hook: client_hook(),
+        })
+        .collect()
 }
 
 /// A `nat` or `routed` network that cannot reach beyond the host.

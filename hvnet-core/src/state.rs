@@ -344,6 +344,9 @@ pub struct DesiredState {
     pub dhcp: Vec<DhcpService>,
     /// hvnet's firewall chains; `None`: hvnet has no rules (its chains are removed).
     pub firewall: Option<RuleSet>,
+    /// The host's own DHCP clients on bridges (`host_ip = "dhcp"`), the complete set within
+    /// scope.
+    pub dhcp_clients: Vec<DhcpClient>,
     /// Host addresses and routes to move from one link to another (a bridged uplink's onto
     /// its bridge; back on `down`).
     pub host_ip_moves: Vec<HostIpMove>,
@@ -395,6 +398,19 @@ pub struct NicLinks {
     pub link: IfName,
     /// The IFB its received traffic is redirected to, when its egress is limited.
     pub ifb: Option<IfName>,
+}
+
+/// The host's DHCP client on a bridge (`host_ip = "dhcp"`): `udhcpc` with hvnet's hook.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DhcpClient {
+    /// The network.
+    pub network: String,
+    /// The bridge it runs on.
+    pub interface: IfName,
+    /// Its state directory (hook, pid file).
+    pub dir: PathBuf,
+    /// The hook script's text (a change means a restart).
+    pub hook: String,
 }
 
 /// One network's dnsmasq: its directory and the exact contents of its two files.

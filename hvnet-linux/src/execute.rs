@@ -448,6 +448,8 @@ impl LinuxHost {
             | Op::RemoveFirewall { .. }
             | Op::StartDhcp(_)
             | Op::StopDhcp { .. }
+            | Op::StartDhcpClient(_)
+            | Op::StopDhcpClient { .. }
             | Op::ReloadDhcpHosts { .. } => {
                 self.flush(q, p);
                 if let Some(r) = self.run_service(op) {

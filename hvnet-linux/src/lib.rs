@@ -15,6 +15,7 @@
 #![warn(missing_docs)]
 
 pub mod accounts;
+pub mod dhcp_client;
 pub mod dnsmasq;
 mod execute;
 pub mod firewall;

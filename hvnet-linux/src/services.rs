@@ -7,6 +7,7 @@
 //! | path | what |
 //! |---|---|
 //! | `net/NETWORK/` | a network's dnsmasq: conf, hostsfile, leases, pid file, log |
+//! | `host-dhcp/NETWORK/` | the host's DHCP client on a `host_ip = "dhcp"` bridge: hook, pid, log |
 //! | `sysctl/KEY` | a sysctl's value from before hvnet first changed it (`net:ipv4:ip_forward`) |
 //! | `firewall` | present while hvnet's chains are installed |
 //! | `names` | per generated-name prefix, where the next name starts (`vnet 12`) |
@@ -20,8 +21,9 @@ use std::path::{Path, PathBuf};
 
 use hvnet_core::dhcp::{CONF_FILE, HOSTS_FILE, PID_FILE};
 use hvnet_core::firewall::Table;
-use hvnet_core::observed::{ObservedDhcp, ObservedFirewall, ObservedState};
+use hvnet_core::observed::{ObservedDhcp, ObservedDhcpClient, ObservedFirewall, ObservedState};
 use hvnet_core::op::Op;
+use hvnet_core::services::{CLIENT_HOOK, CLIENT_IFACE};
 use hvnet_core::state::SysctlKey;
 
 use crate::dnsmasq::{self, Dnsmasq};
@@ -182,6 +184,20 @@ impl LinuxHost {
                 dir: path,
             });
         }
+        for (network, path) in dir_entries(&dir.join("host-dhcp"))? {
+            if !path.is_dir() {
+                continue;
+            }
+            let pid =
+                crate::dhcp_client::read_pid(&path).filter(|p| crate::dhcp_client::is_alive(*p));
+            observed.dhcp_clients.push(ObservedDhcpClient {
+                network,
+                interface: read_opt(&path.join(CLIENT_IFACE))?.map(|s| s.trim().to_string()),
+                hook: read_opt(&path.join(CLIENT_HOOK))?,
+                pid,
+                dir: path,
+            });
+        }
         for (name, path) in dir_entries(&dir.join("sysctl"))? {
             let key = SysctlKey::new(name.split(':'));
             if let Some(v) = read_opt(&path)? {
@@ -237,6 +253,12 @@ impl LinuxHost {
                 pid.map_or(Ok(()), dnsmasq::stop)
                     .map_err(ExecError::Dnsmasq)
                     .and_then(|()| remove_file(&pid_path))
+            }
+            Op::StartDhcpClient(c) => crate::dhcp_client::start(c)
+                .map(drop)
+                .map_err(|e| ExecError::State(e.to_string())),
+            Op::StopDhcpClient { dir, pid, .. } => {
+                crate::dhcp_client::stop(dir, *pid).map_err(|e| ExecError::State(e.to_string()))
             }
             Op::ReloadDhcpHosts { dir, hosts, .. } => {
                 let pid = dnsmasq::read_pid(&dir.join(PID_FILE)).unwrap_or(0);

@@ -230,3 +230,92 @@ fn unconfirmed_apply_reverts_exactly_and_confirm_keeps_it() {
     l.hv.run(&cfg, &["down"]).ok();
     assert_eq!(l.ip_state().0, before.0);
 }
+
+#[test]
+fn dhcp_host_ip_keeps_the_lease_on_the_bridge() {
+    if !require_root() {
+        return;
+    }
+    let l = Lan::new("udh");
+    let h = l.host.name();
+    let mac = must_link(h, "up0")["address"].as_str().unwrap().to_string();
+    // The LAN's DHCP server: dnsmasq in the outside namespace, reserving .1 for the host.
+    let srv = l.dir.path().join("lan-dhcp");
+    std::fs::create_dir_all(&srv).unwrap();
+    std::fs::set_permissions(&srv, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let p = |f: &str| srv.join(f).to_str().unwrap().to_string();
+    let status = std::process::Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            l.out.name(),
+            "dnsmasq",
+            "--conf-file=/dev/null",
+        ])
+        .args([
+            "--bind-interfaces",
+            "--interface=lan0",
+            "--except-interface=lo",
+        ])
+        .args(["--listen-address=10.211.0.2", "--port=0", "--no-ping"])
+        .arg("--dhcp-range=10.211.0.100,10.211.0.200,255.255.255.0,1h")
+        .arg(format!("--dhcp-host={mac},10.211.0.1"))
+        .arg("--dhcp-option=3,10.211.0.2")
+        .arg(format!("--dhcp-leasefile={}", p("leases")))
+        .arg(format!("--pid-file={}", p("pid")))
+        .arg(format!("--log-facility={}", p("log")))
+        .status()
+        .unwrap();
+    assert!(status.success(), "the LAN's dnsmasq did not start");
+
+    let cfg = l.dir.write(
+        "d.toml",
+        &CONFIG
+            .replace("@G@", l.guest.name())
+            .replace("\"static\"", "\"dhcp\""),
+    );
+    let before = l.ip_state();
+    l.hv.apply(&cfg);
+    assert_eq!(ipv4(h, "br-lan"), ["10.211.0.1/24"]);
+    let client = l.state().join("host-dhcp/lan");
+    let pid: i32 = std::fs::read_to_string(client.join("udhcpc.pid"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(
+        Path::new(&format!("/proc/{pid}")).exists(),
+        "udhcpc is not running"
+    );
+    // The client gets the host's lease on the bridge (same MAC, same address).
+    let log = client.join("udhcpc.log");
+    assert!(
+        wait_until(Duration::from_secs(8), || std::fs::read_to_string(&log)
+            .is_ok_and(|t| t.contains("lease of 10.211.0.1 obtained"))),
+        "no lease: {}",
+        std::fs::read_to_string(&log).unwrap_or_default()
+    );
+    assert_eq!(ipv4(h, "br-lan"), ["10.211.0.1/24"]);
+    assert!(l
+        .host
+        .ip(&["route", "show"])
+        .contains("default via 10.211.0.2 dev br-lan"));
+    wait_carrier(h, "br-lan");
+    assert!(ping(&l.host, "10.211.0.2"));
+    // Re-apply: the client keeps running, nothing to do.
+    let again = l.hv.apply(&cfg);
+    assert!(again.starts_with("no changes"), "{again}");
+    // down: the client stops (keeping the lease), the address goes home.
+    l.hv.run(&cfg, &["down"]).ok();
+    assert!(
+        wait_until(Duration::from_secs(3), || !Path::new(&format!(
+            "/proc/{pid}/cmdline"
+        ))
+        .exists()
+            || std::fs::read(format!("/proc/{pid}/cmdline"))
+                .is_ok_and(|c| c.is_empty())),
+        "udhcpc survived down"
+    );
+    assert_eq!(l.ip_state().0, before.0);
+    assert!(ping(&l.host, "10.211.0.2"));
+}

@@ -12,6 +12,7 @@ use hvnet_core::backend::Observe;
 use hvnet_core::config::Config;
 use hvnet_core::observed::ObservedState;
 use hvnet_core::resolve::{next_name_hints, resolve};
+use hvnet_core::services::dhcp_clients;
 use hvnet_kvm::{guest_nics, libvirt, macs, qemu, KvmBackend};
 
 use hvnet_core::lifecycle::{self as life, Nics};
@@ -130,7 +131,11 @@ fn lifecycle(g: &Global, name: &str, up: bool, dry_run: bool) -> CliResult {
     crate::context::prepare(g, &mut host)?;
     let mut observed = host.observe(&[]).map_err(CliError::runtime)?;
     observed.name_hints = host.name_hints();
-    let full = resolve(&cfg, &observed, &KvmBackend);
+    host.observe_services(&mut observed, false)
+        .map_err(CliError::runtime)?;
+    let mut full = resolve(&cfg, &observed, &KvmBackend);
+    // A dynamic bridge with host_ip = "dhcp" brings the host's DHCP client along.
+    full.dhcp_clients = dhcp_clients(&cfg, &crate::context::state_dir(g), &full);
     let want = if up {
         life::up(&cfg, &full, name, Nics::All)
     } else {

@@ -17,6 +17,7 @@ use hvnet_core::observed::{ObservedKind, ObservedState};
 use hvnet_core::op::Op;
 use hvnet_core::plan::{plan, Plan};
 use hvnet_core::resolve::resolve;
+use hvnet_core::services::dhcp_clients;
 use hvnet_core::state::{LinkKind, Owner};
 use hvnet_core::types::IfName;
 use hvnet_kvm::KvmBackend;
@@ -52,6 +53,8 @@ pub fn run(g: &Global, cmd: &KvmCmd) -> CliResult {
     let mut host = host()?;
     prepare(g, &mut host)?;
     let mut observed = host.observe(&[]).map_err(CliError::runtime)?;
+    host.observe_services(&mut observed, false)
+        .map_err(CliError::runtime)?;
     let (gi, ni) = find_nic(&cfg, &observed, &tap).ok_or_else(|| {
         CliError::Input(format!(
             "{}: tap {tap} matches no guest NIC (neither a NIC's ifname nor its MAC)",
@@ -67,6 +70,7 @@ pub fn run(g: &Global, cmd: &KvmCmd) -> CliResult {
         adopt(&mut observed, &tap, &guest, &mut prefix)?;
     }
     let mut full = resolve(&cfg, &observed, &KvmBackend);
+    full.dhcp_clients = dhcp_clients(&cfg, &crate::context::state_dir(g), &full);
     // Keep the flags QEMU gave the tap: recreating it would cut QEMU off.
     if let Some(ObservedKind::Tap(opts)) = observed.link(tap.as_str()).map(|l| &l.kind) {
         for l in full.links.iter_mut().filter(|l| l.name == tap) {

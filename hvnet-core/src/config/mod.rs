@@ -181,8 +181,18 @@ pub enum HostIp {
     /// `"static"` (netif_mode 0): the uplink's IPv4 addresses and routes move onto the
     /// bridge (and back on `down`), plus `address` and `gateway` when given.
     Static,
+    /// `"dhcp"` (netif_mode 1): as `Static`, and a DHCP client on the bridge keeps the
+    /// host's lease (the bridge has the uplink's MAC, so the server sees the same client).
+    Dhcp,
     /// `"none"` (netif_mode 2): the host has no address on the bridge.
     None,
+}
+
+impl HostIp {
+    /// Whether the uplink's addresses and routes move onto the bridge.
+    pub fn moves_addresses(self) -> bool {
+        matches!(self, Self::Static | Self::Dhcp)
+    }
 }
 
 impl Network {

@@ -356,19 +356,20 @@ impl Validator<'_> {
                 None
             }
             "none" => Some(HostIp::None),
-            "dhcp" => {
+            "dhcp" if address.is_some() => {
                 self.err(
                     h.span(),
                     &field,
-                    "host_ip = \"dhcp\" is not supported yet: use \"static\" (hvnet moves the uplink's current addresses and routes onto the bridge, which keeps the uplink's MAC) and run the host's DHCP client on the bridge",
+                    "host_ip = \"dhcp\" takes the host's address from the LAN's DHCP server, but `address` is set",
                 );
                 None
             }
+            "dhcp" => Some(HostIp::Dhcp),
             other => {
                 self.err(
                     h.span(),
                     &field,
-                    format!("unknown host_ip {other:?}; expected \"static\" or \"none\""),
+                    format!("unknown host_ip {other:?}; expected \"static\", \"dhcp\" or \"none\""),
                 );
                 None
             }

@@ -367,11 +367,13 @@ pub fn plan(observed: &ObservedState, desired: &DesiredState) -> Result<Plan, Pl
     ops.extend(ups);
     ops.extend(svc.hairpin);
     ops.extend(addr_ops);
+    ops.extend(svc.client_stops);
     ops.extend(host_ip::host_ip_ops(observed, desired));
     ops.extend(shaper_ops);
     ops.extend(route_ops);
     ops.extend(svc.sysctls);
     ops.extend(svc.daemons);
+    ops.extend(svc.client_starts);
     ops.extend(late_deletes.into_iter().map(|(_, op)| op));
     Ok(Plan { ops })
 }

@@ -10,7 +10,7 @@ use std::collections::HashSet;
 
 use crate::observed::ObservedState;
 use crate::op::Op;
-use crate::state::{DesiredState, DhcpService};
+use crate::state::{DesiredState, DhcpClient, DhcpService};
 use crate::types::IfName;
 
 /// The service ops of a plan, by position.
@@ -22,6 +22,10 @@ pub(super) struct ServiceOps {
     pub sysctls: Vec<Op>,
     /// Firewall and dnsmasq (after sysctls, before link deletions).
     pub daemons: Vec<Op>,
+    /// Host DHCP clients stopping (before the host's addresses move back).
+    pub client_stops: Vec<Op>,
+    /// Host DHCP clients starting (last: after the addresses moved onto the bridge).
+    pub client_starts: Vec<Op>,
 }
 
 pub(super) fn service_ops(
@@ -34,7 +38,69 @@ pub(super) fn service_ops(
     sysctls(observed, desired, &mut out.sysctls);
     firewall(observed, desired, &mut out.daemons);
     dhcp(observed, desired, recreated, &mut out.daemons);
+    clients(
+        observed,
+        desired,
+        recreated,
+        &mut out.client_stops,
+        &mut out.client_starts,
+    );
     out
+}
+
+fn clients(
+    observed: &ObservedState,
+    desired: &DesiredState,
+    recreated: &HashSet<&str>,
+    stops: &mut Vec<Op>,
+    starts: &mut Vec<Op>,
+) {
+    let restorable = |o: &crate::observed::ObservedDhcpClient| {
+        Some(Box::new(DhcpClient {
+            network: o.network.clone(),
+            interface: IfName::new(o.interface.as_deref()?).ok()?,
+            dir: o.dir.clone(),
+            hook: o.hook.clone()?,
+        }))
+    };
+    for c in &desired.dhcp_clients {
+        let running = observed
+            .dhcp_clients
+            .iter()
+            .find(|o| o.network == c.network)
+            .and_then(|o| Some((o, o.pid?)));
+        match running {
+            Some((o, pid)) => {
+                let stale = o.hook.as_deref() != Some(c.hook.as_str())
+                    || o.interface.as_deref() != Some(c.interface.as_str())
+                    || recreated.contains(c.interface.as_str());
+                if stale {
+                    stops.push(Op::StopDhcpClient {
+                        network: o.network.clone(),
+                        dir: o.dir.clone(),
+                        pid,
+                        restore: restorable(o),
+                    });
+                    starts.push(Op::StartDhcpClient(Box::new(c.clone())));
+                }
+            }
+            None => starts.push(Op::StartDhcpClient(Box::new(c.clone()))),
+        }
+    }
+    for o in &observed.dhcp_clients {
+        let Some(pid) = o.pid else { continue };
+        let in_scope = desired
+            .scope
+            .covers(&crate::state::Owner::new(o.network.as_str()));
+        if in_scope && !desired.dhcp_clients.iter().any(|c| c.network == o.network) {
+            stops.push(Op::StopDhcpClient {
+                network: o.network.clone(),
+                dir: o.dir.clone(),
+                pid,
+                restore: restorable(o),
+            });
+        }
+    }
 }
 
 fn hairpin(

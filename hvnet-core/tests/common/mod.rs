@@ -340,6 +340,32 @@ impl FakeKernel {
                 }
                 Ok(())
             }
+            Op::StartDhcpClient(c) => {
+                self.next_pid += 1;
+                let pid = self.next_pid;
+                self.state.dhcp_clients.retain(|d| d.network != c.network);
+                self.state
+                    .dhcp_clients
+                    .push(hvnet_core::observed::ObservedDhcpClient {
+                        network: c.network.clone(),
+                        dir: c.dir.clone(),
+                        interface: Some(c.interface.to_string()),
+                        hook: Some(c.hook.clone()),
+                        pid: Some(pid),
+                    });
+                Ok(())
+            }
+            Op::StopDhcpClient { network, .. } => {
+                for d in self
+                    .state
+                    .dhcp_clients
+                    .iter_mut()
+                    .filter(|d| d.network == *network)
+                {
+                    d.pid = None;
+                }
+                Ok(())
+            }
             Op::ReloadDhcpHosts { network, hosts, .. } => {
                 let d = self
                     .state

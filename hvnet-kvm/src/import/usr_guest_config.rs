@@ -17,9 +17,7 @@
 //! | `guest_nw=1`, `guest_br_ip` (`no` or `IP/LEN`) | `guest` | `br-guest` | internal, or isolated with the address; static |
 //!
 //! `netif_mode` becomes `host_ip`: 0 (manual) is `"static"` with `address =
-//! brip_m/brnm_m` and `gateway = defaultgw_m`; 1 (automatic) is `"static"` too — the
-//! uplink's DHCP address and routes move onto `vmbridge`, and a comment says to run the
-//! host's DHCP client there (hvnet has no `host_ip = "dhcp"` yet); 2 is `"none"`. What the
+//! brip_m/brnm_m` and `gateway = defaultgw_m`; 1 (automatic) is `"dhcp"`; 2 is `"none"`. What the
 //! config contract cannot say is written as TOML comments: `dns_m`, and MAC replication
 //! (`physnw_repmac[i]=1`: the guest NIC on `br-DEVICE` takes the physical NIC's MAC, which
 //! is decided when the guest is defined).
@@ -705,9 +703,9 @@ pub fn to_toml(s: &Settings, source: &str, warnings: &mut Vec<Warning>) -> Strin
         ];
         let (host_ip, address, gateway) = match e.mode {
             NetifMode::Automatic => {
-                c.push("netif_mode=1 (automatic): the host's DHCP address and routes move from the uplink onto vmbridge".into());
-                c.push("(host_ip = \"static\"; hvnet has no host_ip = \"dhcp\" yet: run the host's DHCP client on vmbridge).".into());
-                (Some("static"), None, None)
+                c.push("netif_mode=1 (automatic): the host's address and routes move from the uplink onto vmbridge,".into());
+                c.push("where hvnet runs the host's DHCP client (the bridge keeps the uplink's MAC, hence the lease).".into());
+                (Some("dhcp"), None, None)
             }
             NetifMode::NoHostIp => {
                 c.push("netif_mode=2: the host has no IP on this network.".into());
@@ -952,11 +950,7 @@ mod tests {
                             let host_ip = cfg.network("external").unwrap().host_ip;
                             assert_eq!(
                                 host_ip,
-                                Some(if mode == 2 {
-                                    HostIp::None
-                                } else {
-                                    HostIp::Static
-                                })
+                                Some([HostIp::Static, HostIp::Dhcp, HostIp::None][mode])
                             );
                             assert_eq!(
                                 cfg.network("external").unwrap().gateway.is_some(),

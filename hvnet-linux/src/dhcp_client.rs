@@ -1,0 +1,189 @@
+//! The host's own DHCP client on a bridge (`host_ip = "dhcp"`, seed 000's netif_mode 1):
+//! busybox `udhcpc` in the foreground of its own process group, with hvnet's hook script
+//! (`hvnet_core::services::client_hook`), its pid file and log in the network's directory.
+//!
+//! The client is started after the uplink's addresses moved onto the bridge, so the host
+//! keeps its address while the client asks the LAN's server again (with the uplink's MAC,
+//! which the bridge took); stopping it never releases the lease.
+
+use std::fs::{self, DirBuilder, OpenOptions};
+use std::io;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::process::CommandExt;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use hvnet_core::services::{CLIENT_HOOK, CLIENT_IFACE, CLIENT_PID};
+use hvnet_core::state::DhcpClient;
+use nix::errno::Errno;
+use nix::sys::signal::{kill, Signal};
+use nix::sys::wait::{waitpid, WaitPidFlag};
+use nix::unistd::Pid;
+
+/// The DHCP client binary (busybox's applet, as Debian's `udhcpc` package installs it).
+pub const UDHCPC: &str = "udhcpc";
+/// The client's log in its directory.
+pub const CLIENT_LOG: &str = "udhcpc.log";
+
+/// How long a start waits for the pid file.
+const START_TIMEOUT: Duration = Duration::from_secs(3);
+/// How long a stop waits before `SIGKILL`.
+const STOP_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// A failure starting or stopping the client.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// A file or the process could not be handled.
+    #[error("{what} {path}: {source}")]
+    Io {
+        /// What was being done.
+        what: &'static str,
+        /// The file or program.
+        path: String,
+        /// The cause.
+        source: io::Error,
+    },
+    /// The client exited or wrote no pid file in time.
+    #[error("udhcpc on {interface} did not start (see {log})")]
+    NotStarted {
+        /// The interface.
+        interface: String,
+        /// Its log.
+        log: String,
+    },
+    /// A signal could not be sent.
+    #[error("cannot signal udhcpc (pid {pid}): {source}")]
+    Signal {
+        /// The pid.
+        pid: i32,
+        /// The cause.
+        source: Errno,
+    },
+}
+
+fn io_err(what: &'static str, path: &Path) -> impl FnOnce(io::Error) -> ClientError {
+    let path = path.display().to_string();
+    move |source| ClientError::Io { what, path, source }
+}
+
+/// The pid in the client's pid file, if it holds one.
+pub fn read_pid(dir: &Path) -> Option<i32> {
+    fs::read_to_string(dir.join(CLIENT_PID))
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
+/// Whether `pid` is a live udhcpc (exists, and its command line is udhcpc's or busybox's).
+pub fn is_alive(pid: i32) -> bool {
+    if pid <= 0 || kill(Pid::from_raw(pid), None).is_err() {
+        return false;
+    }
+    match fs::read(format!("/proc/{pid}/cmdline")) {
+        Ok(cmd) => {
+            let argv0 = cmd.split(|&b| b == 0).next().unwrap_or_default();
+            argv0.ends_with(b"udhcpc") || argv0.ends_with(b"busybox")
+        }
+        Err(_) => false,
+    }
+}
+
+/// Writes the hook (0755) and the interface record into the client's directory and starts
+/// `udhcpc -f -i IF -s HOOK -p PIDFILE -A 5`, waiting for its pid file.
+///
+/// # Errors
+///
+/// File errors, or the client not coming up within 3 s.
+pub fn start(c: &DhcpClient) -> Result<i32, ClientError> {
+    let dir = &c.dir;
+    DirBuilder::new()
+        .recursive(true)
+        .mode(0o755)
+        .create(dir)
+        .map_err(io_err("creating directory", dir))?;
+    let hook = dir.join(CLIENT_HOOK);
+    fs::write(&hook, &c.hook).map_err(io_err("writing", &hook))?;
+    fs::set_permissions(&hook, fs::Permissions::from_mode(0o755))
+        .map_err(io_err("chmod 0755", &hook))?;
+    let iface = dir.join(CLIENT_IFACE);
+    fs::write(&iface, format!("{}\n", c.interface)).map_err(io_err("writing", &iface))?;
+    let pid_path = dir.join(CLIENT_PID);
+    match fs::remove_file(&pid_path) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => {
+            return Err(io_err("removing stale", &pid_path)(e))
+        }
+        _ => {}
+    }
+    let log_path = dir.join(CLIENT_LOG);
+    let log = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o644)
+        .open(&log_path)
+        .map_err(io_err("opening", &log_path))?;
+    let log2 = log.try_clone().map_err(io_err("duplicating", &log_path))?;
+    let mut child = Command::new(UDHCPC)
+        .args(["-f", "-i", c.interface.as_str(), "-A", "5", "-s"])
+        .arg(&hook)
+        .arg("-p")
+        .arg(&pid_path)
+        .stdin(Stdio::null())
+        .stdout(log)
+        .stderr(log2)
+        .process_group(0)
+        .spawn()
+        .map_err(io_err("spawning", Path::new(UDHCPC)))?;
+    let pid = i32::try_from(child.id()).unwrap_or(i32::MAX);
+    let deadline = Instant::now() + START_TIMEOUT;
+    loop {
+        let exited = child
+            .try_wait()
+            .map_err(io_err("waiting for", Path::new(UDHCPC)))?;
+        if exited.is_none() && read_pid(dir) == Some(pid) {
+            return Ok(pid);
+        }
+        if exited.is_some() || Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(ClientError::NotStarted {
+                interface: c.interface.to_string(),
+                log: log_path.display().to_string(),
+            });
+        }
+        thread::sleep(Duration::from_millis(2));
+    }
+}
+
+/// Stops client `pid` (or, with 0, the one in `dir`'s pid file): `SIGTERM`, up to 2 s,
+/// then `SIGKILL`; removes the pid file. Stopping a client that is not running is a no-op.
+///
+/// # Errors
+///
+/// A signal that cannot be sent.
+pub fn stop(dir: &Path, pid: i32) -> Result<(), ClientError> {
+    let pid = if pid > 0 { Some(pid) } else { read_pid(dir) };
+    if let Some(pid) = pid.filter(|p| is_alive(*p)) {
+        let signal = |sig| match kill(Pid::from_raw(pid), sig) {
+            Ok(()) | Err(Errno::ESRCH) => Ok(()),
+            Err(source) => Err(ClientError::Signal { pid, source }),
+        };
+        signal(Signal::SIGTERM)?;
+        let deadline = Instant::now() + STOP_TIMEOUT;
+        while is_alive(pid) && Instant::now() < deadline {
+            let _ = waitpid(Pid::from_raw(pid), Some(WaitPidFlag::WNOHANG));
+            thread::sleep(Duration::from_millis(5));
+        }
+        if is_alive(pid) {
+            signal(Signal::SIGKILL)?;
+        }
+        let _ = waitpid(Pid::from_raw(pid), Some(WaitPidFlag::WNOHANG));
+    }
+    let pid_path = dir.join(CLIENT_PID);
+    match fs::remove_file(&pid_path) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(io_err("removing", &pid_path)(e)),
+        _ => Ok(()),
+    }
+}
