@@ -256,6 +256,8 @@ fn repeated_online_is_idempotent_and_offline_of_a_vanished_vif_cleans_up() {
         .host
         .exec_ok(&["ip", "-4", "route", "show", "dev", "vif5.0"]);
     assert_eq!(w.owned("vif5.0"), 6, "{filter}");
+    let mark = w.locks.0.join("hvnet-xen-rules/vif5.0");
+    assert!(mark.exists(), "a device with rules has a mark");
     w.xs.write(&[("/local/domain/0/backend/vif/5/0/hotplug-status", "")]);
     ok(&w.call((5, 0)).run("online"));
     assert_eq!(w.be((5, 0), "hotplug-status").as_deref(), Some("connected"));
@@ -276,6 +278,7 @@ fn repeated_online_is_idempotent_and_offline_of_a_vanished_vif_cleans_up() {
     w.host.ip(&["link", "del", "vif5.0"]);
     ok(&w.call((5, 0)).run("offline"));
     assert_eq!(w.owned("vif5.0"), 0, "{}", w.rules("filter"));
+    assert!(!mark.exists(), "the mark goes with the rules");
 }
 
 #[test]

@@ -7,11 +7,16 @@
 //! environment; see hvnet_xen::hotplug. Exit 0 on success (and for calls that are no-ops),
 //! 1 when the hotplug failed (`hotplug-error` and `hotplug-status=error` are written),
 //! 2 for an unusable argv/environment, 3 when the hotplug lock stayed busy.
+//!
+//! `hvnet xen rate DOMID DEVID RATE`: rewrites a vif's backend `rate` key (netback retunes
+//! live) and the limit of its `-emu` tap on this host; see hvnet_xen::hotplug::rate.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Subcommand;
+use hvnet_core::types::XlRate;
+use hvnet_linux::lock::{LockError, LockEx};
 use hvnet_xen::hotplug::{self, ErrorKind, Invocation, Mode, ModeChoice, Options, XsStore};
 
 use crate::error::{CliError, CliResult};
@@ -31,6 +36,20 @@ pub enum XenCmd {
         /// `type_if=vif|tap`, exactly as libxl passes them to the script.
         #[arg(required = true, num_args = 1.., value_name = "ARG")]
         args: Vec<String>,
+    },
+    /// Set a vif's rate limit live, e.g. `hvnet xen rate 5 0 100Mb/s@20ms`: rewrites
+    /// /local/domain/0/backend/vif/DOMID/DEVID/rate (netback watches it and retunes the PV
+    /// vif, limiting what the guest sends) and gives the NIC's -emu tap on this host, if any,
+    /// the same limit with tc. `none` removes the key and the tc limit.
+    Rate {
+        /// The guest's domain id.
+        domid: u32,
+        /// The NIC's device id (its index in the xl `vif = [ ... ]` list).
+        devid: u32,
+        /// xl's `RATE[@INTERVAL]` (`100Mb/s@20ms`, `10MB/s`; default interval 50ms, a bare
+        /// interval number means seconds, a leading 0 octal), the backend form
+        /// `BYTES,USECS`, or `none`.
+        rate: String,
     },
 }
 
@@ -65,7 +84,45 @@ impl ModeArg {
 pub fn run(cmd: &XenCmd) -> CliResult {
     match cmd {
         XenCmd::Hotplug { mode, args } => hotplug_run(mode.choice(), args),
+        XenCmd::Rate { domid, devid, rate } => rate_run(*domid, *devid, rate),
     }
+}
+
+/// Parses `hvnet xen rate`'s RATE: `None` for `none`.
+fn parse_rate(text: &str) -> Result<Option<XlRate>, CliError> {
+    if text == "none" {
+        return Ok(None);
+    }
+    text.parse::<XlRate>()
+        .map(Some)
+        .map_err(|e| CliError::Input(format!("RATE: {e}")))
+}
+
+fn rate_run(domid: u32, devid: u32, text: &str) -> CliResult {
+    let rate = parse_rate(text)?;
+    let store = XsStore::open().map_err(CliError::runtime)?;
+    // The hotplug lock: a concurrent `add`/`remove` of the tap must not interleave.
+    let lock_dir = env_path(LOCK_DIR_ENV).unwrap_or_else(|| hotplug::DEFAULT_LOCK_DIR.into());
+    let _lock = LockEx::acquire(
+        &lock_dir.join(hotplug::LOCK_NAME),
+        hotplug::DEFAULT_LOCK_TIMEOUT,
+    )
+    .map_err(|e| match e {
+        LockError::Timeout { .. } => CliError::Lock(e.to_string()),
+        other => CliError::runtime(other),
+    })?;
+    let done = hotplug::rate::retune(&store, domid, devid, rate.as_ref())
+        .map_err(|e| CliError::Runtime(e.message))?;
+    let tap = match (&done.tap, &rate) {
+        (Some(t), Some(_)) => format!("; tap {t}: same limit on what the guest sends (tc)"),
+        (Some(t), None) => format!("; tap {t}: tc limit removed"),
+        (None, _) => String::new(),
+    };
+    match (&done.value, &rate) {
+        (Some(v), Some(r)) => println!("vif{domid}.{devid}: rate {r} ({}={v}){tap}", done.key),
+        _ => println!("vif{domid}.{devid}: no rate ({} removed){tap}", done.key),
+    }
+    Ok(())
 }
 
 /// Overrides the lock directory (tests; default /var/run/xen-hotplug, the stock scripts').

@@ -8,7 +8,9 @@
 //! * [`bridge`] — the `vif-bridge` behaviour;
 //! * [`route`] — `vif-route` and `vif-route-ifup`;
 //! * [`nat`] — `vif-nat`;
-//! * [`rules`] — the per-vif iptables rules (FORWARD accepts, anti-spoofing, masquerade).
+//! * [`rules`] — the per-vif iptables rules (FORWARD accepts, anti-spoofing, masquerade);
+//! * [`rate`] — the backend `rate` key: validated for a vif (netback enforces it), applied
+//!   with tc (IFB + tbf, guest-transmit direction) for an `-emu` tap.
 //!
 //! [`run`] ties them together: read the keys, pick the mode, take the hotplug lock, do the
 //! work, then write `hotplug-status=connected` (vif `online` only) or, on failure,
@@ -19,6 +21,7 @@ pub mod env;
 pub mod mode;
 pub mod naming;
 pub mod nat;
+pub mod rate;
 pub mod route;
 pub mod rules;
 pub mod store;
@@ -184,8 +187,16 @@ fn run_inner(inv: &Invocation, store: &dyn Store, opts: &Options) -> Result<(), 
         (None, None) => Vec::new(),
     };
     let netdev = inv.netdev.as_deref().or(keys.gatewaydev.as_deref());
+    // The rate is checked on the way up only: a bad key must not stop a teardown.
+    let up = inv.action.is_up();
+    let limit = if up {
+        rate::parse_key(keys.rate.as_deref(), &inv.key("rate"))?
+    } else {
+        None
+    };
 
     let lock_path = opts.lock_dir.join(LOCK_NAME);
+    let marks = opts.lock_dir.join(rules::MARK_DIR);
     let _lock = LockEx::acquire(&lock_path, opts.lock_timeout).map_err(|e| match e {
         LockError::Timeout { .. } => HotplugError {
             kind: ErrorKind::Lock,
@@ -195,8 +206,7 @@ fn run_inner(inv: &Invocation, store: &dyn Store, opts: &Options) -> Result<(), 
         other => HotplugError::runtime(other.to_string()),
     })?;
     let mut rtnl = Rtnl::open().map_err(|e| HotplugError::runtime(e.to_string()))?;
-    let up = inv.action.is_up();
-    match (mode, nat_addrs) {
+    let done = match (mode, nat_addrs) {
         (Mode::Nat, Some(addrs)) => nat::run(
             &mut rtnl,
             &nat::NatCall {
@@ -207,6 +217,7 @@ fn run_inner(inv: &Invocation, store: &dyn Store, opts: &Options) -> Result<(), 
                 mac: keys.mac,
                 netdev,
                 dhcp_hosts: &opts.dhcp_hosts,
+                marks: &marks,
             },
         ),
         (Mode::Route | Mode::RouteIfup, _) => route::run(
@@ -219,6 +230,7 @@ fn run_inner(inv: &Invocation, store: &dyn Store, opts: &Options) -> Result<(), 
                 nets: &nets,
                 netdev,
                 sysconfig_dir: &opts.sysconfig_dir,
+                marks: &marks,
             },
         ),
         _ => {
@@ -233,13 +245,35 @@ fn run_inner(inv: &Invocation, store: &dyn Store, opts: &Options) -> Result<(), 
             // the rules even when the device is already gone.
             if up {
                 bridge::run(&mut rtnl, store, &call)?;
-                rules::sync(&names.target, &rules::bridged(&names.target, &nets), &[])
+                rules::sync(
+                    &marks,
+                    &names.target,
+                    &rules::bridged(&names.target, &nets),
+                    &[],
+                )
             } else {
                 let r = bridge::run(&mut rtnl, store, &call);
-                let f = rules::sync(&names.target, &[], &[]);
+                let f = rules::sync(&marks, &names.target, &[], &[]);
                 r.and(f)
             }
         }
+    };
+    if !tap {
+        // Netback polices a vif's rate itself.
+        return done;
+    }
+    if up {
+        done?;
+        rate::apply(&mut rtnl, &names.target, limit.as_ref())
+    } else {
+        // The IFB outlives the tap: remove it even if the rest of the teardown failed.
+        let r = rate::apply(&mut rtnl, &names.target, None);
+        let r = if names.current == names.target {
+            r
+        } else {
+            r.and(rate::apply(&mut rtnl, &names.current, None))
+        };
+        done.and(r)
     }
 }
 
@@ -289,6 +323,30 @@ mod tests {
         let s = MemStore::with(&[("backend/vif/5/0/ip", "10.0.0.1 10.0.0.128")]);
         let e = run(&inv(Action::Online, TypeIf::Vif), &s, &opts).unwrap_err();
         assert!(e.message.contains("router address 10.0.0.128"), "{e}");
+    }
+
+    #[test]
+    fn a_rate_that_blocks_the_guest_is_reported_before_touching_anything() {
+        for tap in [false, true] {
+            let s = MemStore::with(&[("backend/vif/5/0/rate", "0,50000")]);
+            let (action, type_if) = if tap {
+                (Action::Add, TypeIf::Tap)
+            } else {
+                (Action::Online, TypeIf::Vif)
+            };
+            let e = run(&inv(action, type_if), &s, &Options::default()).unwrap_err();
+            assert!(
+                e.message
+                    .starts_with("bad xenstore key backend/vif/5/0/rate=\"0,50000\""),
+                "{e}"
+            );
+            assert!(e.message.contains("would block the guest"), "{e}");
+            assert_eq!(
+                s.get("backend/vif/5/0/hotplug-status").as_deref(),
+                Some("error")
+            );
+            assert_eq!(s.get("backend/vif/5/0/hotplug-error"), Some(e.message));
+        }
     }
 
     #[test]

@@ -174,6 +174,8 @@ pub struct NatCall<'a> {
     pub netdev: Option<&'a str>,
     /// The dnsmasq hostsfile.
     pub dhcp_hosts: &'a Path,
+    /// The [`rules::MARK_DIR`] of the lock directory.
+    pub marks: &'a Path,
 }
 
 /// Runs the NAT mode.
@@ -185,7 +187,7 @@ pub fn run(rtnl: &mut Rtnl, call: &NatCall<'_>) -> Result<(), HotplugError> {
     if let Err(e) = teardown(rtnl, call.names) {
         first.get_or_insert(e);
     }
-    if let Err(e) = rules::sync(&call.names.target, &[], &[]) {
+    if let Err(e) = rules::sync(call.marks, &call.names.target, &[], &[]) {
         first.get_or_insert(e);
     }
     if let Some(mac) = &call.mac {
@@ -219,6 +221,7 @@ fn up(rtnl: &mut Rtnl, call: &NatCall<'_>) -> Result<(), HotplugError> {
         );
     }
     rules::sync(
+        call.marks,
         &dev.name,
         &rules::routed(&dev.name, &a.guests, true),
         &rules::masquerade(&dev.name, &a.guests, uplink_name),

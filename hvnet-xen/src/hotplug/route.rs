@@ -269,6 +269,8 @@ pub struct RouteCall<'a> {
     pub netdev: Option<&'a str>,
     /// Where `ifcfg-DEV` files live (`/etc/sysconfig/network`), for `vif-route-ifup`.
     pub sysconfig_dir: &'a Path,
+    /// The [`rules::MARK_DIR`] of the lock directory.
+    pub marks: &'a Path,
 }
 
 /// Runs the routed mode.
@@ -286,7 +288,7 @@ pub fn run(rtnl: &mut Rtnl, call: &RouteCall<'_>) -> Result<(), HotplugError> {
         if let Err(e) = teardown(rtnl, call.names) {
             first.get_or_insert(e);
         }
-        if let Err(e) = rules::sync(dev, &[], &[]) {
+        if let Err(e) = rules::sync(call.marks, dev, &[], &[]) {
             first.get_or_insert(e);
         }
         first.map_or(Ok(()), Err)
@@ -335,7 +337,12 @@ fn up(rtnl: &mut Rtnl, call: &RouteCall<'_>) -> Result<(), HotplugError> {
     if on_lan {
         proxy_arp(&uplink.name)?;
     }
-    rules::sync(&dev.name, &rules::routed(&dev.name, call.nets, false), &[])?;
+    rules::sync(
+        call.marks,
+        &dev.name,
+        &rules::routed(&dev.name, call.nets, false),
+        &[],
+    )?;
     if call.ifup {
         distro_ifupdown(call, true)?;
     }

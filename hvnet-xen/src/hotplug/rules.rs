@@ -14,6 +14,7 @@
 //! finds them identical.
 
 use std::net::Ipv4Addr;
+use std::path::Path;
 
 use hvnet_core::firewall::{split_words, Table, HOOK_COMMENT};
 use hvnet_linux::firewall::Iptables;
@@ -253,10 +254,55 @@ fn fw_err(e: impl std::fmt::Display) -> HotplugError {
     HotplugError::runtime(format!("iptables setup for the vif failed: {e}"))
 }
 
+/// The directory, under the hotplug lock directory, holding one empty file per device that
+/// hvnet gave rules ([`sync`]). Like the lock directory (`/var/run`) and the rules themselves,
+/// it does not survive a reboot.
+pub const MARK_DIR: &str = "hvnet-xen-rules";
+
+/// Whether `dev` can name a mark file.
+fn markable(dev: &str) -> bool {
+    !dev.is_empty() && dev != "." && dev != ".." && !dev.contains('/')
+}
+
 /// Makes device `dev`'s rules exactly `filter` (in [`FILTER_CHAIN`]) and `nat` (in
 /// [`NAT_CHAIN`]). Removing rules (both empty) succeeds without iptables when there is no
 /// iptables to have held any.
-pub fn sync(dev: &str, filter: &[String], nat: &[String]) -> Result<(), HotplugError> {
+///
+/// `marks` is the [`MARK_DIR`] of the lock directory: a device gets a mark (an empty file)
+/// before its rules are written and loses it once they are removed, so that the common case
+/// of a vif without rules (bridge mode without an `ip` key, as Debian's stock scripts, which
+/// do no iptables work at all) runs no iptables command: without a mark there is nothing of
+/// hvnet's to remove.
+pub fn sync(
+    marks: &Path,
+    dev: &str,
+    filter: &[String],
+    nat: &[String],
+) -> Result<(), HotplugError> {
+    let removing = filter.is_empty() && nat.is_empty();
+    if !markable(dev) {
+        return sync_tables(dev, filter, nat);
+    }
+    let mark = marks.join(dev);
+    if removing {
+        if !mark.exists() {
+            return Ok(());
+        }
+        sync_tables(dev, filter, nat)?;
+        return match std::fs::remove_file(&mark) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(HotplugError::runtime(
+                format!("removing {}: {e}", mark.display()),
+            )),
+            _ => Ok(()),
+        };
+    }
+    std::fs::create_dir_all(marks)
+        .and_then(|()| std::fs::write(&mark, b""))
+        .map_err(|e| HotplugError::runtime(format!("writing {}: {e}", mark.display())))?;
+    sync_tables(dev, filter, nat)
+}
+
+fn sync_tables(dev: &str, filter: &[String], nat: &[String]) -> Result<(), HotplugError> {
     let removing = filter.is_empty() && nat.is_empty();
     let ipt = match Iptables::detect() {
         Ok(i) => i,
@@ -284,6 +330,16 @@ pub fn sync(dev: &str, filter: &[String], nat: &[String]) -> Result<(), HotplugE
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    #[test]
+    fn removing_without_a_mark_runs_no_iptables() {
+        let marks = std::env::temp_dir().join(format!("hvnet-marks-{}", std::process::id()));
+        // No mark: nothing of hvnet's to remove, so not even iptables is needed.
+        sync(&marks, "vif5.0", &[], &[]).unwrap();
+        assert!(!marks.exists());
+        assert!(markable("vif5.0") && markable("web0-emu"));
+        assert!(!markable("") && !markable("..") && !markable("a/b"));
+    }
 
     #[test]
     fn parse_nets() {

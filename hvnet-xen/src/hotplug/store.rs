@@ -17,7 +17,7 @@ use xenstore_rs::Xs;
 #[derive(Debug, thiserror::Error)]
 #[error("xenstore {op} {path}: {source}")]
 pub struct StoreError {
-    /// `read` or `write`.
+    /// `read`, `write`, `rm` or `connect`.
     pub op: &'static str,
     /// The node.
     pub path: String,
@@ -32,6 +32,8 @@ pub trait Store {
     fn read(&self, path: &str) -> Result<Option<String>, StoreError>;
     /// Writes a node (creating its parents).
     fn write(&self, path: &str, value: &str) -> Result<(), StoreError>;
+    /// Removes a node and its children; a missing node is not an error.
+    fn rm(&self, path: &str) -> Result<(), StoreError>;
 }
 
 /// The real xenstored, over its unix socket (or `/dev/xen/xenbus`).
@@ -89,6 +91,18 @@ impl Store for XsStore {
             source,
         })
     }
+
+    fn rm(&self, path: &str) -> Result<(), StoreError> {
+        match self.0.rm(path) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(source) => Err(StoreError {
+                op: "rm",
+                path: path.to_owned(),
+                source,
+            }),
+        }
+    }
 }
 
 /// An in-memory store (paths taken literally, no relative-path resolution).
@@ -120,6 +134,14 @@ impl Store for MemStore {
         self.0
             .borrow_mut()
             .insert(path.to_owned(), value.to_owned());
+        Ok(())
+    }
+
+    fn rm(&self, path: &str) -> Result<(), StoreError> {
+        let prefix = format!("{}/", path.trim_end_matches('/'));
+        self.0
+            .borrow_mut()
+            .retain(|k, _| k != path && !k.starts_with(&prefix));
         Ok(())
     }
 }

@@ -17,7 +17,7 @@
 //!
 //! | xl key | hvnet |
 //! |---|---|
-//! | `mac` | `mac`; warning when outside Xen's `00:16:3e` OUI |
+//! | `mac` | `mac`; warning when outside Xen's `00:16:3e` OUI. Without `mac=`, one is generated in Xen's OUI as libxl does: derived from the guest name when `--guest` is given ([`derived_mac`]), random like libxl otherwise ([`random_mac`]) |
 //! | `bridge` (default `xenbr0`) | `network = "<bridge>"`; a network of that name and bridge must exist |
 //! | `vifname` | `ifname`; at most 11 bytes so that `<vifname>-emu` fits IFNAMSIZ |
 //! | `rate` | parsed exactly like xl ([`XlRate`]), then `rate = { egress = "…" }` |
@@ -151,6 +151,8 @@ pub struct Imported {
     pub toml: String,
     /// Warnings, one line each.
     pub warnings: Vec<String>,
+    /// The MAC generated because the spec had none.
+    pub generated_mac: Option<GeneratedMac>,
 }
 
 /// Keys xl's `parse_nic_config` knows that have no hvnet field; they are kept as comments.
@@ -326,9 +328,14 @@ impl XlVif {
         RateSpec::new(rate, None, None).ok()
     }
 
-    /// The `[[guest]]` / `[[guest.nic]]` TOML for this NIC in guest `guest`.
+    /// The `[[guest]]` / `[[guest.nic]]` TOML for this NIC in guest `guest` (without `mac=`
+    /// in the spec, the NIC gets no `mac`: see [`import`] for the generated one).
     #[must_use]
     pub fn to_toml(&self, guest: &str, spec: &str) -> String {
+        self.render(guest, spec, None)
+    }
+
+    fn render(&self, guest: &str, spec: &str, generated: Option<&GeneratedMac>) -> String {
         let mut out = String::new();
         let bridge = self.bridge_or_default();
         // `writeln!` to a String cannot fail.
@@ -349,11 +356,27 @@ impl XlVif {
         let _ = writeln!(out, "name = {}", quote(guest));
         out.push_str("\n[[guest.nic]]\n");
         let _ = writeln!(out, "network = {}", quote(bridge));
-        match self.mac {
-            Some(mac) => {
+        match (self.mac, generated) {
+            (Some(mac), _) => {
                 let _ = writeln!(out, "mac = \"{mac}\"");
             }
-            None => out.push_str(
+            (None, Some(g)) => {
+                let how = match g.source {
+                    MacSource::Derived => format!(
+                        "derived from the guest name (seed {:?}, stable across imports)",
+                        mac_seed(guest)
+                    ),
+                    MacSource::Random => "random, as libxl picks one (pass --guest NAME for a \
+                                          stable one)"
+                        .to_owned(),
+                };
+                let _ = writeln!(
+                    out,
+                    "# no mac= in the spec: generated in Xen's OUI 00:16:3e, {how}"
+                );
+                let _ = writeln!(out, "mac = \"{}\"", g.mac);
+            }
+            (None, None) => out.push_str(
                 "# no mac= in the spec: xl would pick a random 00:16:3e MAC; hvnet derives a \
                  stable one\n",
             ),
@@ -417,7 +440,60 @@ impl XlVif {
     }
 }
 
+/// How a MAC missing from the spec was generated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MacSource {
+    /// [`derived_mac`] from the guest name.
+    Derived,
+    /// [`random_mac`], as libxl does.
+    Random,
+}
+
+/// A MAC generated because the spec had no `mac=`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GeneratedMac {
+    /// The address.
+    pub mac: MacAddr,
+    /// How it was made.
+    pub source: MacSource,
+}
+
+/// The seed of [`derived_mac`]: `<guest>/nic0`, the seed hvnet's config uses for a guest's
+/// first NIC, so the address is what hvnet derives with `mac_prefix = "00:16:3e"`.
+pub fn mac_seed(guest: &str) -> String {
+    format!("{guest}/nic0")
+}
+
+/// A stable MAC for guest `guest`'s NIC: `00:16:3e` plus 23 bits of a hash of
+/// [`mac_seed`] (the top bit of the fourth octet cleared, as libxl's random ones).
+pub fn derived_mac(guest: &str) -> MacAddr {
+    MacAddr::derive(&MacPrefix::XEN, &mac_seed(guest))
+}
+
+/// A random MAC as libxl makes one (`libxl__device_nic_setdefault`): `00:16:3e:(r0 & 0x7f):r1:r2`,
+/// 23 random bits. The bytes come from `/dev/urandom` (or, should that fail, a hash of the
+/// time and the process id).
+pub fn random_mac() -> MacAddr {
+    use std::io::Read as _;
+    let mut r = [0u8; 3];
+    let read = std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut r));
+    if read.is_err() {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or_default();
+        let h =
+            hvnet_core::types::stable_hash64(format!("{now}/{}", std::process::id()).as_bytes())
+                .to_be_bytes();
+        r.copy_from_slice(&h[..3]);
+    }
+    MacAddr::from_prefix_and_bytes(&MacPrefix::XEN, &r)
+}
+
 /// Parses `spec` and renders the TOML for guest `guest`.
+///
+/// Without `mac=` in the spec, the NIC gets a MAC in Xen's OUI: [`derived_mac`] of the guest
+/// name when one was given (anything but [`DEFAULT_GUEST`]), else [`random_mac`] like libxl.
 ///
 /// # Errors
 ///
@@ -439,11 +515,25 @@ pub fn import(spec: &str, guest: &str) -> Result<Imported, XlVifError> {
             vif.bridge_or_default()
         ));
     }
-    let toml = vif.to_toml(guest, spec);
+    let generated = vif.mac.is_none().then(|| {
+        if guest == DEFAULT_GUEST {
+            GeneratedMac {
+                mac: random_mac(),
+                source: MacSource::Random,
+            }
+        } else {
+            GeneratedMac {
+                mac: derived_mac(guest),
+                source: MacSource::Derived,
+            }
+        }
+    });
+    let toml = vif.render(guest, spec, generated.as_ref());
     Ok(Imported {
         vif,
         toml,
         warnings,
+        generated_mac: generated,
     })
 }
 
@@ -589,6 +679,45 @@ mod tests {
         let cfg = parses_with_network(t, "xbr1");
         let nic = &cfg.guest("web").unwrap().nics[0];
         assert_eq!(nic.ifname.as_deref(), Some("web0"));
+    }
+
+    #[test]
+    fn missing_mac_is_generated_like_libxl() {
+        // --guest given: derived from the name, stable, in 00:16:3e:00:00:00-7f:ff:ff.
+        let a = import("bridge=xenbr0", "web1").unwrap();
+        let g = a.generated_mac.unwrap();
+        assert_eq!(g.source, MacSource::Derived);
+        assert_eq!(g.mac.to_string(), "00:16:3e:7e:f9:cf");
+        assert_eq!(g.mac, derived_mac("web1"));
+        assert_eq!(import("bridge=xenbr0", "web1").unwrap().toml, a.toml);
+        assert!(
+            a.toml.contains("mac = \"00:16:3e:7e:f9:cf\"\n"),
+            "{}",
+            a.toml
+        );
+        assert!(a.toml.contains("seed \"web1/nic0\""), "{}", a.toml);
+        let cfg = parses_with_network(&a.toml, "xenbr0");
+        assert_eq!(cfg.guest("web1").unwrap().nics[0].mac, g.mac);
+        assert_ne!(derived_mac("web2"), g.mac);
+
+        // No --guest: random like libxl, 23 bits in Xen's OUI.
+        let mut seen = std::collections::HashSet::new();
+        for _ in 0..32 {
+            let r = import("bridge=xenbr0", DEFAULT_GUEST).unwrap();
+            let g = r.generated_mac.unwrap();
+            assert_eq!(g.source, MacSource::Random);
+            let o = g.mac.octets();
+            assert_eq!(&o[..3], &[0x00, 0x16, 0x3e]);
+            assert!(o[3] < 0x80, "{}", g.mac);
+            assert!(r.toml.contains(&format!("mac = \"{}\"", g.mac)));
+            assert!(r.toml.contains("random, as libxl"));
+            seen.insert(g.mac);
+        }
+        assert!(seen.len() > 1, "random MACs repeat: {seen:?}");
+
+        // mac= given: nothing generated.
+        let m = import("mac=00:16:3e:01:02:03", "web1").unwrap();
+        assert_eq!(m.generated_mac, None);
     }
 
     #[test]
