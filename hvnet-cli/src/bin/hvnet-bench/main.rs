@@ -19,15 +19,29 @@
 //! static DHCP host (hvnet's wall clock, and until dnsmasq has re-read its hostsfile; the
 //! dnsmasq pid and the firewall must stay untouched). Printed beside libvirt's figures.
 //!
+//! `hvnet-bench --guests [--runs R]` measures the guest lifecycle instead (`guests.rs`): 256
+//! guests with two taps each (two static internal networks, bridges made before timing)
+//! brought up by 256 sequential `hvnet guest up` processes, against one `ip -batch` per guest
+//! of the commands its `guest up --dry-run` prints and against each of those commands as its
+//! own `ip` process; then `hvnet guest down` per guest against `ip -batch` of the deletions
+//! per guest and one `ip link del` per link. Each method runs in a fresh namespace and must
+//! leave the same links (names, masters, MACs, …) as the others, or the benchmark fails.
+//!
+//! `hvnet-bench --xen [--runs R]` measures the Xen vif hotplug instead (`xen.rs`): 64
+//! sequential `hvnet xen hotplug online` calls against Debian's real `vif-bridge` script,
+//! each with its own xenstored (fakexen shim) and namespace.
+//!
 //! Usage: `hvnet-bench [--runs R] [N ...]` (default 3 runs of 64 256 1023; a Linux bridge
 //! holds at most 1023 ports). Each figure is the median of R interleaved runs. Needs root.
 //! Prints a Markdown table of times and ratios; `BENCHMARKS.md` records the figures.
 
 mod common;
 mod firewall;
+mod guests;
 mod lease;
 mod rates;
 mod taps;
+mod xen;
 
 use std::process::ExitCode;
 
@@ -39,6 +53,8 @@ enum Mode {
     Rates,
     Firewall,
     Lease,
+    Guests,
+    Xen,
 }
 
 fn main() -> ExitCode {
@@ -48,19 +64,28 @@ fn main() -> ExitCode {
         args.retain(|a| a != name);
         found
     };
-    let (rates_mode, firewall_mode, lease_mode) =
-        (flag("--rates"), flag("--firewall"), flag("--lease"));
+    let (rates_mode, firewall_mode, lease_mode, guests_mode) = (
+        flag("--rates"),
+        flag("--firewall"),
+        flag("--lease"),
+        flag("--guests"),
+    );
+    let xen_mode = flag("--xen");
     let mut runs = 3;
     if let Some(i) = args.iter().position(|a| a == "--runs") {
         runs = args.get(i + 1).and_then(|r| r.parse().ok()).unwrap_or(3);
         args.drain(i..(i + 2).min(args.len()));
     }
-    let mode = if firewall_mode {
+    let mode = if xen_mode {
+        Mode::Xen
+    } else if firewall_mode {
         Mode::Firewall
     } else if rates_mode {
         Mode::Rates
     } else if lease_mode {
         Mode::Lease
+    } else if guests_mode {
+        Mode::Guests
     } else {
         let sizes: Vec<usize> = args.iter().filter_map(|a| a.parse().ok()).collect();
         Mode::Taps(if sizes.is_empty() {
@@ -91,6 +116,8 @@ fn dispatch(mode: &Mode, runs: usize) -> Res<()> {
             Mode::Taps(sizes) => taps::bench(sizes, runs, &dir),
             Mode::Rates => rates::bench(runs, &dir, &hvnet_bin()?),
             Mode::Lease => lease::bench(runs, &dir, &hvnet_bin()?),
+            Mode::Guests => guests::bench(runs, &dir),
+            Mode::Xen => xen::bench(runs, &dir, &hvnet_bin()?),
             Mode::Firewall => Ok(()),
         });
     let _ = std::fs::remove_dir_all(&dir);
