@@ -11,7 +11,10 @@
 //! * **down**: the guest's links go; a dynamic bridge goes with its last guest port (an
 //!   uplink does not count as a guest).
 //!
-//! DHCP, firewall and sysctls are the networks' business: `apply` manages them.
+//! dnsmasq, the firewall and sysctls are the networks' business: `apply` manages them, and
+//! these states say nothing about them — callers must not observe them either (an observed
+//! firewall or saved sysctl that the state does not want would be removed). The host's DHCP
+//! client of a `host_ip = "dhcp"` bridge does come and go with the bridge.
 
 use std::collections::BTreeSet;
 
@@ -96,7 +99,13 @@ fn cut(
     });
     let kept: BTreeSet<IfName> = want.links.iter().map(|l| l.name.clone()).collect();
     want.addrs.retain(|a| kept.contains(&a.link));
-    want.routes.clear();
+    // hvnet's routes are host-wide: keep every one whose device stays (the planner would
+    // delete a route of hvnet's protocol that is not wanted).
+    want.routes.retain(|r| {
+        r.dev
+            .as_ref()
+            .is_none_or(|d| kept.contains(d) || !bridges.contains(d.as_str()))
+    });
     want.shapers.retain(|s| kept.contains(s.link()));
     want.hairpin.retain(|h| kept.contains(h));
     want.host_ip_moves

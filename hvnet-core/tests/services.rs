@@ -500,3 +500,46 @@ fn a_dynamic_external_bridge_takes_the_host_address_with_its_first_guest_and_ret
     assert!(k.state.addrs.iter().all(|a| a.ifindex == eth0));
     assert_eq!(k.state.routes, before.routes);
 }
+
+#[test]
+fn guest_up_and_down_leave_firewall_sysctls_and_routes_alone() {
+    use hvnet_core::lifecycle::{self, Nics};
+    let text = format!(
+        "{NAT}\n[[network]]\nname = \"lan\"\nkind = \"bridge\"\nbridge = \"br-lan\"\nuplink = \"eth1\"\n\
+         host_ip = \"static\"\naddress = \"10.5.0.2/24\"\ngateway = \"10.5.0.1\"\n\
+         [[guest]]\nname = \"late\"\n[[guest.nic]]\nnetwork = \"default\"\n"
+    );
+    let c = cfg(&text);
+    let mut k = kernel();
+    k.add_link("eth1", ObservedKind::Other(String::new()), None);
+    apply(&mut k, &c);
+    assert!(k
+        .state
+        .routes
+        .iter()
+        .any(|r| r.protocol == hvnet_core::op::RTPROT_HVNET));
+    // apply made every guest; take one down and bring it back.
+    for up in [false, true] {
+        // As the CLI does: services observed, but not the firewall or saved sysctls.
+        let mut obs = k.observe(&[]).unwrap();
+        obs.firewall = None;
+        obs.saved_sysctls.clear();
+        let full = resolve(&c, &obs, &Taps);
+        let want = if up {
+            lifecycle::up(&c, &full, "late", Nics::All).unwrap()
+        } else {
+            lifecycle::down(&c, &full, &obs, "late", Nics::All).unwrap()
+        };
+        let p = plan(&obs, &want).unwrap();
+        let t = names(&p);
+        assert!(
+            t.iter().all(|x| !x.contains("firewall")
+                && !x.contains("sysctl")
+                && !x.contains("route")
+                && !x.contains("dnsmasq")),
+            "up={up}: {t:?}"
+        );
+        assert!(!t.is_empty(), "up={up}: nothing planned");
+        txn::run(&mut k, &p, None).unwrap();
+    }
+}

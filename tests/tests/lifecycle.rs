@@ -208,3 +208,56 @@ fn kvm_ifup_ifdown_adopt_the_taps_qemu_made() {
     assert!(r.stderr.contains("matches no guest NIC"), "{r}");
     assert_snapshot(h, &before, &"ifup of an unknown tap");
 }
+
+#[test]
+fn guest_up_down_leave_the_networks_services_alone() {
+    if !require_root() {
+        return;
+    }
+    let ns = Netns::new("lifesvc");
+    let dir = TempDir::new();
+    let hv = Hv::new(&ns, &dir);
+    let h = ns.name();
+    // A way out for the nat network: a veth whose far end stays in the namespace.
+    ns.ip(&[
+        "link", "add", "up0", "type", "veth", "peer", "name", "up0-far",
+    ]);
+    ns.ip(&["addr", "add", "10.213.0.1/24", "dev", "up0"]);
+    ns.ip(&["link", "set", "up0", "up"]);
+    ns.ip(&["link", "set", "up0-far", "up"]);
+    ns.ip(&["route", "add", "default", "via", "10.213.0.2"]);
+    let cfg = dir.write(
+        "c.toml",
+        "[[network]]\nname = \"default\"\nkind = \"nat\"\nbridge = \"virbr0\"\n\
+         address = \"192.168.124.1/24\"\n[network.dhcp]\n\
+         [[guest]]\nname = \"a\"\n[[guest.nic]]\nnetwork = \"default\"\n",
+    );
+    hv.apply(&cfg);
+    let fw = |t: &str| ns.exec("iptables", &["-w", "-t", t, "-S"]);
+    let before = (
+        fw("filter"),
+        fw("nat"),
+        ns.exec("sysctl", &["net.ipv4.ip_forward"]),
+    );
+    assert!(
+        before.1.contains("HVNET-PRT") && before.2.contains("= 1"),
+        "{before:?}"
+    );
+    hv.run(&cfg, &["guest", "down", "a"]).ok();
+    assert!(!link_names(h).contains("vnet0"));
+    hv.run(&cfg, &["guest", "up", "a"]).ok();
+    let after = (
+        fw("filter"),
+        fw("nat"),
+        ns.exec("sysctl", &["net.ipv4.ip_forward"]),
+    );
+    assert_eq!(
+        after, before,
+        "guest down/up touched the firewall or ip_forward"
+    );
+    let again = hv.apply(&cfg);
+    assert!(
+        !again.contains("firewall") && !again.contains("dnsmasq"),
+        "{again}"
+    );
+}

@@ -133,6 +133,10 @@ fn lifecycle(g: &Global, name: &str, up: bool, dry_run: bool) -> CliResult {
     observed.name_hints = host.name_hints();
     host.observe_services(&mut observed, false)
         .map_err(CliError::runtime)?;
+    // One guest's change says nothing about the firewall or sysctls (apply's business):
+    // left unobserved, the planner leaves them alone.
+    observed.firewall = None;
+    observed.saved_sysctls.clear();
     let mut full = resolve(&cfg, &observed, &KvmBackend);
     // A dynamic bridge with host_ip = "dhcp" brings the host's DHCP client along.
     full.dhcp_clients = dhcp_clients(&cfg, &crate::context::state_dir(g), &full);

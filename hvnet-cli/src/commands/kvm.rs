@@ -55,6 +55,10 @@ pub fn run(g: &Global, cmd: &KvmCmd) -> CliResult {
     let mut observed = host.observe(&[]).map_err(CliError::runtime)?;
     host.observe_services(&mut observed, false)
         .map_err(CliError::runtime)?;
+    // One guest's change says nothing about the firewall or sysctls (apply's business):
+    // left unobserved, the planner leaves them alone.
+    observed.firewall = None;
+    observed.saved_sysctls.clear();
     let (gi, ni) = find_nic(&cfg, &observed, &tap).ok_or_else(|| {
         CliError::Input(format!(
             "{}: tap {tap} matches no guest NIC (neither a NIC's ifname nor its MAC)",
