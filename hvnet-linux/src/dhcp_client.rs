@@ -6,16 +6,17 @@
 //! keeps its address while the client asks the LAN's server again (with the uplink's MAC,
 //! which the bridge took); stopping it never releases the lease.
 
-use std::fs::{self, DirBuilder, OpenOptions};
+use std::fs::{self, DirBuilder};
 use std::io;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
-use std::os::unix::process::CommandExt;
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use hvnet_core::services::{CLIENT_HOOK, CLIENT_IFACE, CLIENT_PID};
+
+use crate::daemon::{self, SpawnError};
 use hvnet_core::state::DhcpClient;
 use nix::errno::Errno;
 use nix::sys::signal::{kill, Signal};
@@ -111,50 +112,19 @@ pub fn start(c: &DhcpClient) -> Result<i32, ClientError> {
     let iface = dir.join(CLIENT_IFACE);
     fs::write(&iface, format!("{}\n", c.interface)).map_err(io_err("writing", &iface))?;
     let pid_path = dir.join(CLIENT_PID);
-    match fs::remove_file(&pid_path) {
-        Err(e) if e.kind() != io::ErrorKind::NotFound => {
-            return Err(io_err("removing stale", &pid_path)(e))
-        }
-        _ => {}
-    }
     let log_path = dir.join(CLIENT_LOG);
-    let log = OpenOptions::new()
-        .create(true)
-        .append(true)
-        .mode(0o644)
-        .open(&log_path)
-        .map_err(io_err("opening", &log_path))?;
-    let log2 = log.try_clone().map_err(io_err("duplicating", &log_path))?;
-    let mut child = Command::new(UDHCPC)
-        .args(["-f", "-i", c.interface.as_str(), "-A", "5", "-s"])
+    let mut cmd = Command::new(UDHCPC);
+    cmd.args(["-f", "-i", c.interface.as_str(), "-A", "5", "-s"])
         .arg(&hook)
         .arg("-p")
-        .arg(&pid_path)
-        .stdin(Stdio::null())
-        .stdout(log)
-        .stderr(log2)
-        .process_group(0)
-        .spawn()
-        .map_err(io_err("spawning", Path::new(UDHCPC)))?;
-    let pid = i32::try_from(child.id()).unwrap_or(i32::MAX);
-    let deadline = Instant::now() + START_TIMEOUT;
-    loop {
-        let exited = child
-            .try_wait()
-            .map_err(io_err("waiting for", Path::new(UDHCPC)))?;
-        if exited.is_none() && read_pid(dir) == Some(pid) {
-            return Ok(pid);
-        }
-        if exited.is_some() || Instant::now() >= deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            return Err(ClientError::NotStarted {
-                interface: c.interface.to_string(),
-                log: log_path.display().to_string(),
-            });
-        }
-        thread::sleep(Duration::from_millis(2));
-    }
+        .arg(&pid_path);
+    daemon::spawn(cmd, &pid_path, &log_path, START_TIMEOUT).map_err(|e| match e {
+        SpawnError::Io { what, path, source } => ClientError::Io { what, path, source },
+        SpawnError::Exited(_) | SpawnError::Timeout => ClientError::NotStarted {
+            interface: c.interface.to_string(),
+            log: log_path.display().to_string(),
+        },
+    })
 }
 
 /// Stops client `pid` (or, with 0, the one in `dir`'s pid file): `SIGTERM`, up to 2 s,

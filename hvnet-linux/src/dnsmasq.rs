@@ -18,13 +18,14 @@ use std::fs::{self, DirBuilder, File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::net::Ipv4Addr;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use hvnet_core::dhcp::{CONF_FILE, HOSTS_FILE, LOG_FILE, PID_FILE};
+
+use crate::daemon::{self, SpawnError};
 use hvnet_core::types::MacAddr;
 use nix::errno::Errno;
 use nix::sys::signal::{kill, Signal};
@@ -123,61 +124,33 @@ impl Dnsmasq {
         write_atomic(&conf_path, conf)?;
         write_atomic(&dir.join(HOSTS_FILE), hosts)?;
         let pid_path = dir.join(PID_FILE);
-        match fs::remove_file(&pid_path) {
-            Err(e) if e.kind() != io::ErrorKind::NotFound => {
-                return Err(io_err("removing stale", &pid_path)(e))
-            }
-            _ => {}
-        }
         let log_path = dir.join(LOG_FILE);
-        let log = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .mode(0o644)
-            .open(&log_path)
-            .map_err(io_err("opening", &log_path))?;
-        let log2 = log.try_clone().map_err(io_err("duplicating", &log_path))?;
         let mut conf_arg = std::ffi::OsString::from("--conf-file=");
         conf_arg.push(&conf_path);
-        let mut child = Command::new(DNSMASQ)
-            .arg("--keep-in-foreground")
+        let mut cmd = Command::new(DNSMASQ);
+        cmd.arg("--keep-in-foreground")
             .arg(conf_arg)
-            .arg("--log-facility=-")
-            .stdin(Stdio::null())
-            .stdout(log)
-            .stderr(log2)
-            .process_group(0)
-            .spawn()
-            .map_err(io_err("spawning", Path::new(DNSMASQ)))?;
-        let pid = i32::try_from(child.id()).unwrap_or(i32::MAX);
-        let deadline = Instant::now() + START_TIMEOUT;
-        loop {
-            if let Some(status) = child
-                .try_wait()
-                .map_err(io_err("waiting for", Path::new(DNSMASQ)))?
-            {
-                return Err(DnsmasqError::Exited {
-                    status: status.to_string(),
-                    log_tail: log_tail(&log_path),
-                    log: log_path,
-                });
-            }
-            if read_pid(&pid_path) == Some(pid) {
-                return Ok(Dnsmasq {
-                    pid,
-                    dir: dir.to_owned(),
-                });
-            }
-            if Instant::now() >= deadline {
-                let _ = child.kill();
-                let _ = child.wait();
-                return Err(DnsmasqError::Timeout {
-                    timeout: START_TIMEOUT,
-                    log_tail: log_tail(&log_path),
-                    log: log_path,
-                });
-            }
-            thread::sleep(Duration::from_millis(2));
+            .arg("--log-facility=-");
+        match daemon::spawn(cmd, &pid_path, &log_path, START_TIMEOUT) {
+            Ok(pid) => Ok(Dnsmasq {
+                pid,
+                dir: dir.to_owned(),
+            }),
+            Err(SpawnError::Io { what, path, source }) => Err(DnsmasqError::Io {
+                step: what,
+                path: path.into(),
+                source,
+            }),
+            Err(SpawnError::Exited(status)) => Err(DnsmasqError::Exited {
+                status: status.to_string(),
+                log_tail: log_tail(&log_path),
+                log: log_path,
+            }),
+            Err(SpawnError::Timeout) => Err(DnsmasqError::Timeout {
+                timeout: START_TIMEOUT,
+                log_tail: log_tail(&log_path),
+                log: log_path,
+            }),
         }
     }
 

@@ -15,6 +15,7 @@
 #![warn(missing_docs)]
 
 pub mod accounts;
+mod daemon;
 pub mod dhcp_client;
 pub mod dnsmasq;
 mod execute;

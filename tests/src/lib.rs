@@ -136,6 +136,32 @@ pub fn ip(args: &[&str]) -> String {
     r.stdout
 }
 
+/// Runs `program ARGS...` under `timeout -k 5 TIMEOUT_S` and returns the result, whatever
+/// it is; panics if it had to be killed.
+pub fn run(program: &str, args: &[&str], timeout_s: u32) -> Run {
+    let out = Command::new("timeout")
+        .args(["-k", "5", &timeout_s.to_string(), program])
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {program}: {e}"));
+    let r = Run {
+        cmd: format!("{program} {}", args.join(" ")),
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    };
+    assert_ne!(r.code, 124, "did not finish within {timeout_s} s\n{r}");
+    r
+}
+
+/// `ip netns exec NS PROGRAM ARGS...` (at most 20 s), whatever the result.
+pub fn nsx(ns: &str, program: &str, args: &[&str]) -> Run {
+    let mut all = vec!["netns", "exec", ns, program];
+    all.extend_from_slice(args);
+    run("ip", &all, 20)
+}
+
 /// Runs `ip ARGS...` and returns the result, whatever it is.
 pub fn try_ip(args: &[&str]) -> Run {
     run_cmd(Path::new("ip"), args, &[])

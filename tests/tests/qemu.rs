@@ -74,31 +74,6 @@ print(o.open(sys.argv[1], timeout=3).read().decode().strip())
 
 // ----- commands -----
 
-/// Runs `program ARGS...` under `timeout` and returns the result, whatever it is.
-fn run(program: &str, args: &[&str], timeout_s: u32) -> Run {
-    let out = Command::new("timeout")
-        .args(["-k", "5", &timeout_s.to_string(), program])
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {program}: {e}"));
-    let r = Run {
-        cmd: format!("{program} {}", args.join(" ")),
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    };
-    assert_ne!(r.code, 124, "did not finish within {timeout_s} s\n{r}");
-    r
-}
-
-/// `ip netns exec NS PROGRAM ARGS...` (at most 20 s), whatever the result.
-fn nsx(ns: &str, program: &str, args: &[&str]) -> Run {
-    let mut all = vec!["netns", "exec", ns, program];
-    all.extend_from_slice(args);
-    run("ip", &all, 20)
-}
-
 /// An HTTP GET from `ns`, retried for up to 5 s; the body, or the last failed run.
 fn http_get(ns: &str, url: &str) -> Result<String, Run> {
     let start = Instant::now();

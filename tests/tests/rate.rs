@@ -63,24 +63,6 @@ netns = "@G2@"
 
 // ----- commands -----
 
-/// Runs `program ARGS...` under `timeout` and returns the result, whatever it is.
-fn run(program: &str, args: &[&str], timeout_s: u32) -> Run {
-    let out = Command::new("timeout")
-        .args(["-k", "5", &timeout_s.to_string(), program])
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {program}: {e}"));
-    let r = Run {
-        cmd: format!("{program} {}", args.join(" ")),
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    };
-    assert_ne!(r.code, 124, "did not finish within {timeout_s} s\n{r}");
-    r
-}
-
 /// `tc -n NS ARGS...`, whatever the result.
 fn try_tc(ns: &str, args: &[&str]) -> Run {
     let mut all = vec!["-n", ns];
