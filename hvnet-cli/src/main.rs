@@ -36,7 +36,7 @@ fn dispatch(cli: &Cli) -> CliResult {
         Command::Brdelall { force } => commands::brdelall::run(g, *force),
         Command::Stats(args) => commands::stats::run(g, args),
         Command::Guest { cmd } => commands::guest::run(g, cmd),
-        Command::Xen { cmd } => commands::xen::run(cmd),
+        Command::Xen { cmd } => commands::xen::run(cmd, &g.config),
         Command::Kvm { cmd } => commands::kvm::run(g, cmd),
         Command::Rate {
             guest,

@@ -330,19 +330,32 @@ fn vif_hvnet_and_symlinks_pick_route_and_nat_modes() {
         Some("xenbr0"),
         &[("script", "/etc/xen/scripts/vif-route")],
     );
-    // vif-hvnet picks the mode from the script key: routed needs an uplink, and this
-    // namespace has no default route.
-    let out = Call {
-        argv0: Some("vif-hvnet"),
-        ..w.call((5, 0))
-    }
-    .run("online");
+    // `hvnet xen hotplug` picks the mode from the script key: routed needs an uplink, and
+    // this namespace has no default route.
+    let out = w.call((5, 0)).run("online");
     assert_eq!(out.status.code(), Some(1));
     let err = w.be((5, 0), "hotplug-error").unwrap();
     assert!(err.starts_with("no uplink"), "{err}");
     assert_eq!(w.be((5, 0), "hotplug-status").as_deref(), Some("error"));
-    assert!(stderr(&out).starts_with("vif-hvnet: no uplink"));
     assert_eq!(w.ns.link("vif5.0").unwrap().master, None);
+
+    // vif-hvnet asks hvnet's config instead; a guest it does not know is bridged.
+    let out = Call {
+        argv0: Some("vif-hvnet"),
+        env: &[("HVNET_CONFIG", "/nonexistent/hvnet.toml")],
+        ..w.call((5, 0))
+    }
+    .run("online");
+    ok(&out);
+    assert_eq!(
+        w.ns.link("vif5.0").unwrap().master.as_deref(),
+        Some("xenbr0")
+    );
+    ok(&Call {
+        argv0: Some("vif-hvnet"),
+        ..w.call((5, 0))
+    }
+    .run("offline"));
 
     // vif-nat needs no uplink (it then masquerades out of anything but the vif).
     w.ns.fake_vif("vif6.0");
@@ -445,4 +458,77 @@ fn waits_for_the_stock_scripts_iptables_lock() {
     );
     assert_eq!(w.be((5, 0), "hotplug-status").as_deref(), Some("connected"));
     assert!(!w.locks.0.join("iptables").exists(), "released (deleted)");
+}
+
+#[test]
+fn vif_hvnet_follows_the_guest_in_hvnets_config_and_bridge_keys_may_name_networks() {
+    require_env!();
+    let w = World::new();
+    w.ns.bridge("br-lan", 1500);
+    let cfg = w.locks.0.join("hvnet.toml");
+    std::fs::write(
+        &cfg,
+        "[[network]]\nname = \"lan\"\nkind = \"internal\"\nbridge = \"br-lan\"\n\
+         [[network]]\nname = \"routed\"\nkind = \"routed\"\nbridge = \"br-r\"\naddress = \"10.77.0.1/24\"\n\
+         [[guest]]\nname = \"web\"\n[[guest.nic]]\nnetwork = \"lan\"\n[[guest.nic]]\nnetwork = \"routed\"\nip = \"10.77.0.5\"\n",
+    )
+    .unwrap();
+    let cfg_s = cfg.to_string_lossy().into_owned();
+    // Domain 5 is "web": its NIC 0 joins network "lan", whatever the backend's bridge key.
+    w.xs.write(&[("/local/domain/5/name", "web")]);
+    w.ns.fake_vif("vif5.0");
+    w.xs.add_vif(5, 0, Some("xenbr0"), &[]);
+    let env = [("HVNET_CONFIG", cfg_s.as_str())];
+    ok(&Call {
+        argv0: Some("vif-hvnet"),
+        env: &env,
+        ..w.call((5, 0))
+    }
+    .run("online"));
+    assert_eq!(
+        w.ns.link("vif5.0").unwrap().master.as_deref(),
+        Some("br-lan")
+    );
+    assert_eq!(w.be((5, 0), "hotplug-status").as_deref(), Some("connected"));
+    // Its NIC 1 is on a routed network: vif-route, with the NIC's fixed ip (this namespace
+    // has no uplink, so the routed setup reports that).
+    w.ns.fake_vif("vif5.1");
+    w.xs.add_vif(5, 1, Some("xenbr0"), &[]);
+    let out = Call {
+        argv0: Some("vif-hvnet"),
+        env: &env,
+        ..w.call((5, 1))
+    }
+    .run("online");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(w
+        .be((5, 1), "hotplug-error")
+        .unwrap()
+        .starts_with("no uplink"));
+    // A bridge key naming an hvnet network means that network's bridge.
+    w.ns.fake_vif("vif6.0");
+    w.xs.add_vif(6, 0, Some("lan"), &[]);
+    let out = {
+        let mut c = std::process::Command::new(common::hvnet_bin());
+        c.args([
+            "--netns",
+            w.ns.name(),
+            "-c",
+            &cfg_s,
+            "xen",
+            "hotplug",
+            "online",
+            "type_if=vif",
+        ])
+        .env("XENSTORED_PATH", w.xs.socket())
+        .env("HVNET_XEN_LOCK_DIR", &w.locks.0)
+        .env("XENBUS_PATH", "backend/vif/6/0")
+        .env("vif", "vif6.0");
+        c.output().unwrap()
+    };
+    ok(&out);
+    assert_eq!(
+        w.ns.link("vif6.0").unwrap().master.as_deref(),
+        Some("br-lan")
+    );
 }

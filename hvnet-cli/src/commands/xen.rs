@@ -58,6 +58,8 @@ pub enum XenCmd {
 pub enum ModeArg {
     /// From the backend `script` key.
     Auto,
+    /// As `vif-hvnet`: from the guest's entry in hvnet's config (`-c`).
+    Hvnet,
     /// vif-bridge.
     Bridge,
     /// vif-route: routed vif with proxy ARP, forwarding and anti-spoofing.
@@ -72,6 +74,7 @@ impl ModeArg {
     fn choice(self) -> ModeChoice {
         match self {
             ModeArg::Auto => ModeChoice::FromScriptKey,
+            ModeArg::Hvnet => ModeChoice::FromConfig,
             ModeArg::Bridge => ModeChoice::Fixed(Mode::Bridge),
             ModeArg::Route => ModeChoice::Fixed(Mode::Route),
             ModeArg::RouteIfup => ModeChoice::Fixed(Mode::RouteIfup),
@@ -80,10 +83,10 @@ impl ModeArg {
     }
 }
 
-/// Runs `hvnet xen ...` (the namespace has been entered already).
-pub fn run(cmd: &XenCmd) -> CliResult {
+/// Runs `hvnet xen ...` (the namespace has been entered already); `config` is `-c`.
+pub fn run(cmd: &XenCmd, config: &std::path::Path) -> CliResult {
     match cmd {
-        XenCmd::Hotplug { mode, args } => hotplug_run(mode.choice(), args),
+        XenCmd::Hotplug { mode, args } => hotplug_run(mode.choice(), args, config),
         XenCmd::Rate { domid, devid, rate } => rate_run(*domid, *devid, rate),
     }
 }
@@ -138,7 +141,20 @@ fn env_path(name: &str) -> Option<PathBuf> {
         .map(PathBuf::from)
 }
 
-fn hotplug_run(mode: ModeChoice, args: &[String]) -> CliResult {
+/// hvnet's config for the hotplug, if `path` exists and is valid (a broken config must not
+/// stop libxl from bridging a vif: it is reported and ignored).
+fn hotplug_config(path: &std::path::Path) -> Option<std::sync::Arc<hvnet_core::config::Config>> {
+    let text = std::fs::read_to_string(path).ok()?;
+    match hvnet_core::config::Config::parse(&text, &path.display().to_string()) {
+        Ok(c) => Some(std::sync::Arc::new(c)),
+        Err(e) => {
+            tracing::warn!("ignoring {}: {e}", path.display());
+            None
+        }
+    }
+}
+
+fn hotplug_run(mode: ModeChoice, args: &[String], config: &std::path::Path) -> CliResult {
     let inv = match Invocation::parse(args, |k| std::env::var(k).ok()) {
         Ok(Some(inv)) => inv,
         Ok(None) => return Ok(()),
@@ -152,6 +168,7 @@ fn hotplug_run(mode: ModeChoice, args: &[String]) -> CliResult {
         lock_timeout: hotplug::DEFAULT_LOCK_TIMEOUT,
         dhcp_hosts: env_path(DHCP_HOSTS_ENV).unwrap_or(defaults.dhcp_hosts),
         sysconfig_dir: env_path(SYSCONFIG_ENV).unwrap_or(defaults.sysconfig_dir),
+        config: hotplug_config(config),
     };
     hotplug::run(&inv, &store, &opts).map_err(|e| match e.kind {
         ErrorKind::Lock => CliError::Lock(e.message),
@@ -167,7 +184,7 @@ pub fn from_argv0() -> Option<ExitCode> {
     let argv0 = PathBuf::from(argv.next()?);
     let name = argv0.file_name()?.to_str()?.to_owned();
     let mode = match name.as_str() {
-        "vif-hvnet" => ModeChoice::FromScriptKey,
+        "vif-hvnet" => ModeChoice::FromConfig,
         other => ModeChoice::Fixed(Mode::from_script(other)?),
     };
     let args: Vec<String> = argv.map(|a| a.to_string_lossy().into_owned()).collect();
@@ -176,7 +193,10 @@ pub fn from_argv0() -> Option<ExitCode> {
         .with_writer(std::io::stderr)
         .with_target(false)
         .try_init();
-    match hotplug_run(mode, &args) {
+    // The hvnet config: HVNET_CONFIG, else the default path (libxl passes no options).
+    let config = std::env::var_os("HVNET_CONFIG")
+        .map_or_else(|| PathBuf::from("/etc/hvnet/hvnet.toml"), PathBuf::from);
+    match hotplug_run(mode, &args, &config) {
         Ok(()) => Some(ExitCode::SUCCESS),
         Err(e) => {
             eprintln!("{name}: {e}");

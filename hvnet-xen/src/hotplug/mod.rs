@@ -52,8 +52,13 @@ pub const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(20);
 pub enum ModeChoice {
     /// This mode (run as `vif-bridge`, ...).
     Fixed(Mode),
-    /// From the backend `script` key; bridge if unset or unknown (run as `vif-hvnet`).
+    /// From the backend `script` key; bridge if unset or unknown (`hvnet xen hotplug`).
     FromScriptKey,
+    /// From the guest's entry in hvnet's config (run as `vif-hvnet`): the domain's name
+    /// (`/local/domain/DOMID/name`) is a `[[guest]]`, NIC number DEVID its `[[guest.nic]]`:
+    /// a `routed` network gives `vif-route`, any other the bridge of its network; bridge
+    /// (with the backend keys) when the guest or NIC is unknown.
+    FromConfig,
 }
 
 /// Run options.
@@ -69,6 +74,9 @@ pub struct Options {
     pub dhcp_hosts: PathBuf,
     /// Where `vif-route-ifup` looks for `ifcfg-DEV` (`/etc/sysconfig/network`).
     pub sysconfig_dir: PathBuf,
+    /// hvnet's config, when there is one: a backend `bridge` key may name one of its
+    /// networks (its bridge is used), and [`ModeChoice::FromConfig`] reads its guests.
+    pub config: Option<std::sync::Arc<hvnet_core::config::Config>>,
 }
 
 impl Default for Options {
@@ -79,6 +87,7 @@ impl Default for Options {
             lock_timeout: DEFAULT_LOCK_TIMEOUT,
             dhcp_hosts: PathBuf::from(nat::DEFAULT_DHCP_HOSTS),
             sysconfig_dir: PathBuf::from("/etc/sysconfig/network"),
+            config: None,
         }
     }
 }
@@ -136,15 +145,52 @@ pub fn run(inv: &Invocation, store: &dyn Store, opts: &Options) -> Result<(), Ho
     }
 }
 
+/// The network (and fixed `ip`) of NIC `devid` of the guest whose domain `domid` is named
+/// in hvnet's config.
+fn configured_network<'c>(
+    store: &dyn Store,
+    cfg: &'c hvnet_core::config::Config,
+    domid: u32,
+    devid: u32,
+) -> Option<(&'c hvnet_core::config::Network, Option<std::net::Ipv4Addr>)> {
+    let name = store
+        .read(&format!("/local/domain/{domid}/name"))
+        .ok()
+        .flatten()?;
+    let guest = cfg.guest(name.trim())?;
+    let nic = guest.nics.get(usize::try_from(devid).ok()?)?;
+    Some((cfg.network(&nic.network)?, nic.ip))
+}
+
 fn run_inner(inv: &Invocation, store: &dyn Store, opts: &Options) -> Result<(), HotplugError> {
     let keys = BackendKeys::read(store, &inv.xenbus_path)
         .map_err(|e| HotplugError::runtime(e.to_string()))?;
+    let tap = inv.type_if == TypeIf::Tap;
+    let ids = keys.ids().or_else(|| inv.path_ids());
+    // The guest's network in hvnet's config (vif-hvnet), if it names one.
+    let configured = match (opts.mode, &opts.config, ids) {
+        (ModeChoice::FromConfig, Some(cfg), Some((domid, devid))) => {
+            configured_network(store, cfg, domid, devid)
+        }
+        _ => None,
+    };
     let mode = match opts.mode {
         ModeChoice::Fixed(m) => m,
         ModeChoice::FromScriptKey => Mode::from_script_key(keys.script.as_deref()),
+        ModeChoice::FromConfig => match configured {
+            Some((n, _)) if n.kind == hvnet_core::config::NetworkKind::Routed => Mode::Route,
+            _ => Mode::Bridge,
+        },
     };
-    let tap = inv.type_if == TypeIf::Tap;
-    let ids = keys.ids().or_else(|| inv.path_ids());
+    // A bridge key may name an hvnet network rather than a device.
+    let named_bridge = keys.bridge.as_deref().or(inv.bridge.as_deref());
+    let bridge = configured
+        .map(|(n, _)| n.bridge.as_str())
+        .or_else(|| {
+            let cfg = opts.config.as_ref()?;
+            Some(cfg.network(named_bridge?)?.bridge.as_str())
+        })
+        .or(named_bridge);
     let given = if tap {
         inv.interface.as_deref()
     } else {
@@ -181,7 +227,9 @@ fn run_inner(inv: &Invocation, store: &dyn Store, opts: &Options) -> Result<(), 
     };
     // vif-nat's addresses are hosts (a /len is the guest's netmask); elsewhere a /len is a
     // routed prefix.
-    let nets = match (&keys.ip, &nat_addrs) {
+    // Without an ip key, a routed guest's fixed `ip` in hvnet's config stands in for it.
+    let config_ip = configured.and_then(|(_, ip)| ip).map(|ip| ip.to_string());
+    let nets = match (keys.ip.as_ref().or(config_ip.as_ref()), &nat_addrs) {
         (_, Some(a)) => a.guests.clone(),
         (Some(v), None) => rules::parse_ip_list(&ip_path, v, false)?,
         (None, None) => Vec::new(),
@@ -237,7 +285,7 @@ fn run_inner(inv: &Invocation, store: &dyn Store, opts: &Options) -> Result<(), 
             let call = bridge::BridgeCall {
                 up,
                 names: &names,
-                bridge: keys.bridge.as_deref().or(inv.bridge.as_deref()),
+                bridge,
                 mtu: keys.mtu,
                 frontend_mtu,
             };
