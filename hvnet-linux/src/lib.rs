@@ -34,4 +34,4 @@ pub mod wireless;
 
 pub use execute::ExecError;
 pub use host::LinuxHost;
-pub use services::ServiceError;
+pub use services::{FirewallRead, ServiceError};

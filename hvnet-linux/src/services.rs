@@ -37,6 +37,17 @@ const NAMES_FILE: &str = "names";
 /// Name of the marker file present while hvnet's firewall chains are installed.
 const FIREWALL_MARKER: &str = "firewall";
 
+/// Whether [`LinuxHost::observe_services`] reads the firewall (runs `iptables -S`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FirewallRead {
+    /// Not at all (a change that cannot concern the firewall).
+    Never,
+    /// When hvnet's marker says its chains are installed (`down`).
+    IfInstalled,
+    /// Always (the config wants rules).
+    Always,
+}
+
 /// A failure reading hvnet's services.
 #[derive(Debug, thiserror::Error)]
 pub enum ServiceError {
@@ -157,10 +168,9 @@ impl LinuxHost {
         self.state_write(Path::new(NAMES_FILE), Some(&text))
     }
 
-    /// Adds the services to `observed`: the dnsmasq services of the state directory (with
-    /// their files and whether they run), the saved sysctls (and their current values), and
-    /// — when `firewall` is true or hvnet's marker says its chains are installed — the
-    /// firewall listings.
+    /// Adds the services to `observed`: the dnsmasq services and host DHCP clients of the
+    /// state directory (with their files and whether they run), the saved sysctls (and their
+    /// current values), and the firewall listings as `firewall` says.
     ///
     /// # Errors
     ///
@@ -168,7 +178,7 @@ impl LinuxHost {
     pub fn observe_services(
         &mut self,
         observed: &mut ObservedState,
-        firewall: bool,
+        firewall: FirewallRead,
     ) -> Result<(), ServiceError> {
         let dir = self.require_state_dir()?;
         for (network, path) in dir_entries(&dir.join("net"))? {
@@ -209,7 +219,12 @@ impl LinuxHost {
                 observed.sysctls.insert(key, now);
             }
         }
-        if firewall || dir.join(FIREWALL_MARKER).exists() {
+        let read = match firewall {
+            FirewallRead::Never => false,
+            FirewallRead::IfInstalled => dir.join(FIREWALL_MARKER).exists(),
+            FirewallRead::Always => true,
+        };
+        if read {
             let backend = self.firewall()?;
             let mut fw = ObservedFirewall::default();
             for t in Table::ALL {

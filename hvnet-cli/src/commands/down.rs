@@ -17,7 +17,7 @@ pub fn run(g: &Global, dry_run: bool) -> CliResult {
     let mut host = host()?;
     prepare(g, &mut host)?;
     let mut observed = host.observe(&[]).map_err(CliError::runtime)?;
-    host.observe_services(&mut observed, false)
+    host.observe_services(&mut observed, hvnet_linux::FirewallRead::IfInstalled)
         .map_err(CliError::runtime)?;
     let p = plan(&observed, &down_state(&cfg, &observed))
         .map_err(|e| CliError::Input(e.to_string()))?;

@@ -131,11 +131,10 @@ fn lifecycle(g: &Global, name: &str, up: bool, dry_run: bool) -> CliResult {
     crate::context::prepare(g, &mut host)?;
     let mut observed = host.observe(&[]).map_err(CliError::runtime)?;
     observed.name_hints = host.name_hints();
-    host.observe_services(&mut observed, false)
+    host.observe_services(&mut observed, hvnet_linux::FirewallRead::Never)
         .map_err(CliError::runtime)?;
     // One guest's change says nothing about the firewall or sysctls (apply's business):
-    // left unobserved, the planner leaves them alone.
-    observed.firewall = None;
+    // left unobserved (the firewall is not even read), the planner leaves them alone.
     observed.saved_sysctls.clear();
     let mut full = resolve(&cfg, &observed, &KvmBackend);
     // A dynamic bridge with host_ip = "dhcp" brings the host's DHCP client along.

@@ -53,11 +53,10 @@ pub fn run(g: &Global, cmd: &KvmCmd) -> CliResult {
     let mut host = host()?;
     prepare(g, &mut host)?;
     let mut observed = host.observe(&[]).map_err(CliError::runtime)?;
-    host.observe_services(&mut observed, false)
+    host.observe_services(&mut observed, hvnet_linux::FirewallRead::Never)
         .map_err(CliError::runtime)?;
     // One guest's change says nothing about the firewall or sysctls (apply's business):
-    // left unobserved, the planner leaves them alone.
-    observed.firewall = None;
+    // left unobserved (the firewall is not even read), the planner leaves them alone.
     observed.saved_sysctls.clear();
     let (gi, ni) = find_nic(&cfg, &observed, &tap).ok_or_else(|| {
         CliError::Input(format!(

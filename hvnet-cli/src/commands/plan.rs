@@ -68,8 +68,15 @@ pub fn compute_with(
         let keys: Vec<_> = desired.sysctls.iter().map(|s| s.key.clone()).collect();
         observed.sysctls = host.read_sysctls(&keys);
     }
-    host.observe_services(&mut observed, desired.firewall.is_some())
-        .map_err(CliError::runtime)?;
+    host.observe_services(
+        &mut observed,
+        if desired.firewall.is_some() {
+            hvnet_linux::FirewallRead::Always
+        } else {
+            hvnet_linux::FirewallRead::IfInstalled
+        },
+    )
+    .map_err(CliError::runtime)?;
     // The config cannot be applied to this host (a foreign link holds a wanted name, an
     // uplink is missing): like any invalid input, nothing was touched.
     let plan = plan(&observed, &desired).map_err(|e| CliError::Input(e.to_string()))?;
