@@ -116,7 +116,13 @@ pub fn resolve(
             });
             want.keep_addrs.insert(net.bridge.clone());
             if net.mac.is_none() {
-                if let Some(mac) = observed.link(uplink.as_str()).and_then(|l| l.mac) {
+                // With MAC replication the uplink's own MAC is its guest's: the stand-in.
+                let uplink_mac = if net.replicate_mac {
+                    Some(crate::config::Network::replica_uplink_mac(&net.name))
+                } else {
+                    observed.link(uplink.as_str()).and_then(|l| l.mac)
+                };
+                if let Some(mac) = uplink_mac {
                     if let Some(b) = want.links.iter_mut().find(|l| l.name == net.bridge) {
                         b.mac = Some(mac);
                     }
@@ -141,7 +147,10 @@ pub fn resolve(
                 owner: None,
                 master: Some(net.bridge.clone()),
                 mtu: None,
-                mac: None,
+                // MAC replication: its own MAC is its guest's; it wears a stand-in.
+                mac: net
+                    .replicate_mac
+                    .then(|| crate::config::Network::replica_uplink_mac(&net.name)),
                 up: true,
             });
         }

@@ -331,3 +331,61 @@ pub fn check_way_out(config: &Config, observed: &ObservedState) -> Result<(), Ve
         Err(errs)
     }
 }
+
+/// A `replicate_mac` network whose guest NIC does not carry its uplink's MAC.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("network {network}: replicate_mac hands uplink {uplink}'s MAC {uplink_mac} to its guest, but guest {guest}'s NIC has {nic_mac}; set that NIC's mac to {uplink_mac}")]
+pub struct WrongReplica {
+    /// The network.
+    pub network: String,
+    /// The uplink.
+    pub uplink: String,
+    /// The uplink's MAC now.
+    pub uplink_mac: crate::types::MacAddr,
+    /// The guest.
+    pub guest: String,
+    /// Its NIC's MAC.
+    pub nic_mac: crate::types::MacAddr,
+}
+
+/// Checks MAC replication against the host: the guest NIC's `mac` is the uplink's own MAC
+/// (or the uplink already wears hvnet's stand-in, which means it was handed over before).
+///
+/// # Errors
+///
+/// Every mismatch.
+pub fn check_replicated_macs(
+    config: &Config,
+    observed: &ObservedState,
+) -> Result<(), Vec<WrongReplica>> {
+    let mut errs = Vec::new();
+    for net in config.networks.iter().filter(|n| n.replicate_mac) {
+        let Some(uplink) = net.uplink.as_ref().and_then(|u| observed.link(u.as_str())) else {
+            continue;
+        };
+        let Some(uplink_mac) = uplink.mac else {
+            continue;
+        };
+        if uplink_mac == Network::replica_uplink_mac(&net.name) {
+            continue;
+        }
+        for g in &config.guests {
+            for nic in g.nics.iter().filter(|n| n.network == net.name) {
+                if nic.mac != uplink_mac {
+                    errs.push(WrongReplica {
+                        network: net.name.clone(),
+                        uplink: uplink.name.clone(),
+                        uplink_mac,
+                        guest: g.name.clone(),
+                        nic_mac: nic.mac,
+                    });
+                }
+            }
+        }
+    }
+    if errs.is_empty() {
+        Ok(())
+    } else {
+        Err(errs)
+    }
+}

@@ -31,15 +31,19 @@ pub fn down_state(config: &Config, observed: &ObservedState) -> DesiredState {
         .networks
         .iter()
         .filter(|n| n.kind == NetworkKind::Bridge)
-        .filter_map(|n| n.uplink.as_ref())
-        .filter(|u| observed.link(u.as_str()).is_some())
-        .map(|u| LinkSpec {
+        .filter_map(|n| Some((n, n.uplink.as_ref()?)))
+        .filter(|(_, u)| observed.link(u.as_str()).is_some())
+        .map(|(n, u)| LinkSpec {
             name: u.clone(),
             kind: LinkKind::External,
             owner: None,
             master: None,
             mtu: None,
-            mac: None,
+            // MAC replication: the uplink gets its own MAC back from its guest's NIC.
+            mac: n
+                .replicate_mac
+                .then(|| replicated_mac(config, &n.name))
+                .flatten(),
             up: false,
         })
         .collect();
@@ -65,6 +69,16 @@ pub fn down_state(config: &Config, observed: &ObservedState) -> DesiredState {
         scope: Scope::Owners(owners),
         ..DesiredState::default()
     }
+}
+
+/// The MAC of the guest NIC a `replicate_mac` network handed its uplink's MAC to.
+fn replicated_mac(config: &Config, network: &str) -> Option<crate::types::MacAddr> {
+    config
+        .guests
+        .iter()
+        .flat_map(|g| &g.nics)
+        .find(|n| n.network == network && n.mac_given)
+        .map(|n| n.mac)
 }
 
 /// A bridge `brdelall` will not remove without `--force`.

@@ -543,3 +543,33 @@ fn guest_up_and_down_leave_firewall_sysctls_and_routes_alone() {
         txn::run(&mut k, &p, None).unwrap();
     }
 }
+
+#[test]
+fn mac_replication_swaps_the_uplink_mac_and_down_gives_it_back() {
+    let text = "[[network]]\nname = \"phys-eth0\"\nkind = \"bridge\"\nbridge = \"br-eth0\"\n\
+                uplink = \"eth0\"\nreplicate_mac = true\n\
+                [[guest]]\nname = \"rt\"\n[[guest.nic]]\nnetwork = \"phys-eth0\"\nmac = \"52:54:00:aa:bb:cc\"\n";
+    let c = cfg(text);
+    let mut k = kernel();
+    with_uplink_address(&mut k); // eth0 has MAC 52:54:00:aa:bb:cc
+    assert!(hvnet_core::services::check_replicated_macs(&c, &k.observe(&[]).unwrap()).is_ok());
+    apply(&mut k, &c);
+    let stand_in = hvnet_core::config::Network::replica_uplink_mac("phys-eth0");
+    assert_eq!(k.state.link("eth0").unwrap().mac, Some(stand_in));
+    assert!(plan_for(&mut k, &c).is_empty());
+    assert!(hvnet_core::services::check_replicated_macs(&c, &k.observe(&[]).unwrap()).is_ok());
+    let obs = k.observe(&[]).unwrap();
+    let p = plan(&obs, &down_state(&c, &obs)).unwrap();
+    txn::run(&mut k, &p, None).unwrap();
+    assert_eq!(
+        k.state.link("eth0").unwrap().mac,
+        Some("52:54:00:aa:bb:cc".parse().unwrap())
+    );
+    // A NIC that does not carry the uplink's MAC is refused before anything changes.
+    let wrong = cfg(&text.replace("52:54:00:aa:bb:cc", "52:54:00:aa:bb:cd"));
+    let errs =
+        hvnet_core::services::check_replicated_macs(&wrong, &k.observe(&[]).unwrap()).unwrap_err();
+    assert!(errs[0]
+        .to_string()
+        .contains("set that NIC's mac to 52:54:00:aa:bb:cc"));
+}

@@ -319,3 +319,58 @@ fn dhcp_host_ip_keeps_the_lease_on_the_bridge() {
     assert_eq!(l.ip_state().0, before.0);
     assert!(ping(&l.host, "10.211.0.2"));
 }
+
+#[test]
+fn mac_replication_hands_the_uplink_mac_to_the_guest() {
+    if !require_root() {
+        return;
+    }
+    let l = Lan::new("rep");
+    let h = l.host.name();
+    let mac = must_link(h, "up0")["address"].as_str().unwrap().to_string();
+    let cfg = l.dir.write(
+        "r.toml",
+        &format!(
+            "[[network]]\nname = \"phys-up0\"\nkind = \"bridge\"\nbridge = \"br-up0\"\n\
+             uplink = \"up0\"\nreplicate_mac = true\n\
+             [[guest]]\nname = \"rt\"\n[[guest.nic]]\nnetwork = \"phys-up0\"\ntype = \"veth\"\n\
+             netns = \"{}\"\npeer = \"eth0\"\nmac = \"{mac}\"\n",
+            l.guest.name()
+        ),
+    );
+    l.hv.apply(&cfg);
+    // The guest has the uplink's MAC; the uplink wears hvnet's stand-in.
+    assert_eq!(must_link(l.guest.name(), "eth0")["address"], mac.as_str());
+    assert_ne!(must_link(h, "up0")["address"], mac.as_str());
+    assert_eq!(must_link(h, "up0")["master"], "br-up0");
+    // The LAN reaches the guest under that MAC (the bridge forwards it to the guest's port
+    // instead of keeping it for itself).
+    l.guest
+        .ip(&["addr", "add", "10.211.0.60/24", "dev", "eth0"]);
+    l.guest.ip(&["link", "set", "eth0", "up"]);
+    wait_carrier(h, "br-up0");
+    assert!(
+        wait_until(Duration::from_secs(3), || ping(&l.out, "10.211.0.60")),
+        "the LAN cannot reach the guest"
+    );
+    let neigh = l.out.ip(&["neigh", "show", "10.211.0.60"]);
+    assert!(neigh.contains(&mac), "{neigh}");
+    // down: the uplink gets its MAC back.
+    l.hv.run(&cfg, &["down"]).ok();
+    assert_eq!(must_link(h, "up0")["address"], mac.as_str());
+    // A NIC without the uplink's MAC is refused, nothing changed.
+    let wrong = l.dir.write(
+        "w.toml",
+        &std::fs::read_to_string(&cfg)
+            .unwrap()
+            .replace(&mac, "02:00:00:00:99:99"),
+    );
+    let before = snapshot(h);
+    let r = l.hv.run(&wrong, &["apply"]);
+    r.expect_code(2);
+    assert!(
+        r.stderr.contains("replicate_mac hands uplink up0's MAC"),
+        "{r}"
+    );
+    assert_snapshot(h, &before, &"refused replication");
+}

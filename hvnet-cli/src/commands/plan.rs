@@ -3,7 +3,7 @@
 use hvnet_core::backend::Observe;
 use hvnet_core::plan::plan;
 use hvnet_core::resolve::{next_name_hints, resolve};
-use hvnet_core::services::{check_way_out, services};
+use hvnet_core::services::{check_replicated_macs, check_way_out, services};
 use hvnet_kvm::KvmBackend;
 
 use crate::cli::Global;
@@ -61,6 +61,14 @@ pub fn compute_with(
         )
     })?;
     observed.name_hints = host.name_hints();
+    check_replicated_macs(cfg, &observed).map_err(|errs| {
+        CliError::Input(
+            errs.iter()
+                .map(|e| format!("{source}: {e}"))
+                .collect::<Vec<_>>()
+                .join("\n"),
+        )
+    })?;
     let mut desired = resolve(cfg, &observed, &KvmBackend);
     let name_hints = next_name_hints(cfg, &observed, &desired, &KvmBackend);
     services(cfg, run_dir, &mut desired);

@@ -173,6 +173,24 @@ pub struct Network {
     /// `host_ip = "static"` with `address`: the default route via this gateway, on the
     /// bridge.
     pub gateway: Option<Ipv4Addr>,
+    /// `kind = "bridge"`, seed 000's MAC replication (`physnw_repmac`): the uplink's own MAC
+    /// is the `mac` of the one guest NIC on this network, and the uplink gets a stable
+    /// locally administered MAC while it is bridged (a bridge delivers frames for a port's
+    /// own MAC to the host, so the guest would never see them); `down` gives it back.
+    pub replicate_mac: bool,
+}
+
+impl Network {
+    /// The MAC the uplink of a `replicate_mac` network wears while bridged.
+    ///
+    /// ```
+    /// use hvnet_core::config::Network;
+    /// let m = Network::replica_uplink_mac("phys-enp1s0");
+    /// assert_eq!(m.octets()[0] & 0x02, 0x02); // locally administered
+    /// ```
+    pub fn replica_uplink_mac(network: &str) -> MacAddr {
+        MacAddr::derive(&MacPrefix::LOCAL, &format!("uplink/{network}"))
+    }
 }
 
 /// `host_ip` of a bridged network (seed 000's `netif_mode`).

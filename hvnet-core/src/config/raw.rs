@@ -43,6 +43,8 @@ pub(crate) struct RawNetwork {
     pub host_ip: Option<S<String>>,
     /// With `host_ip = "static"` and `address`: the default gateway.
     pub gateway: Option<S<String>>,
+    /// `kind = "bridge"`: the uplink's MAC belongs to a guest NIC (seed 000's physnw_repmac).
+    pub replicate_mac: Option<S<bool>>,
     pub mac: Option<S<String>>,
     /// Aggregate limit between the network and the host (and beyond).
     pub rate: Option<S<toml::Value>>,

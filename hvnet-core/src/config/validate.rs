@@ -261,6 +261,18 @@ impl Validator<'_> {
             ),
             _ => {}
         }
+        let replicate_mac = match &n.replicate_mac {
+            Some(r) if *r.get_ref() && kind.is_some_and(|k| k != NetworkKind::Bridge) => {
+                self.err(
+                    r.span(),
+                    &format!("{at}.replicate_mac"),
+                    "`replicate_mac` is for kind = \"bridge\": the uplink's MAC goes to its guest",
+                );
+                false
+            }
+            Some(r) => *r.get_ref(),
+            None => false,
+        };
         let host_ip = self.host_ip(n, kind, address, at);
         let gateway = self.gateway(n, host_ip, address, at);
         if let (Some(k @ (NetworkKind::Nat | NetworkKind::Routed | NetworkKind::Open)), None) =
@@ -321,6 +333,7 @@ impl Validator<'_> {
             dhcp,
             host_ip,
             gateway,
+            replicate_mac,
         })
     }
 
@@ -1469,12 +1482,56 @@ impl Validator<'_> {
         }
     }
 
+    /// `replicate_mac`: exactly one guest NIC on the network, with its `mac` given (the
+    /// uplink's MAC).
+    fn check_replication(
+        &mut self,
+        raw: &RawConfig,
+        nets: &[(usize, Network)],
+        guests: &[(usize, Guest, FileIndex)],
+    ) {
+        for (i, n) in nets.iter().filter(|(_, n)| n.replicate_mac) {
+            let span = raw.network[*i]
+                .get_ref()
+                .replicate_mac
+                .as_ref()
+                .map_or(0..0, |r| r.span());
+            let field = format!("network[{i}].replicate_mac");
+            let on: Vec<(&Guest, &Nic)> = guests
+                .iter()
+                .flat_map(|(_, g, _)| g.nics.iter().map(move |nic| (g, nic)))
+                .filter(|(_, nic)| nic.network == n.name)
+                .collect();
+            match on.as_slice() {
+                [(_, nic)] if nic.mac_given => {}
+                [(g, _)] => self.err(
+                    span,
+                    &field,
+                    format!(
+                        "guest {:?} must give its NIC on this network the uplink's MAC (`mac`), which the uplink hands over",
+                        g.name
+                    ),
+                ),
+                [] => {}
+                more => self.err(
+                    span,
+                    &field,
+                    format!(
+                        "{} guest NICs are on this network; MAC replication hands the uplink's MAC to exactly one",
+                        more.len()
+                    ),
+                ),
+            }
+        }
+    }
+
     fn check_guests(
         &mut self,
         raw: &RawConfig,
         nets: &[(usize, Network)],
         guests: &[(usize, Guest, FileIndex)],
     ) {
+        self.check_replication(raw, nets, guests);
         let mut names: HashMap<&str, usize> = HashMap::new();
         let mut ifnames: HashMap<String, String> = HashMap::new();
         for (i, n) in nets {

@@ -17,10 +17,10 @@
 //! | `guest_nw=1`, `guest_br_ip` (`no` or `IP/LEN`) | `guest` | `br-guest` | internal, or isolated with the address; static |
 //!
 //! `netif_mode` becomes `host_ip`: 0 (manual) is `"static"` with `address =
-//! brip_m/brnm_m` and `gateway = defaultgw_m`; 1 (automatic) is `"dhcp"`; 2 is `"none"`. What the
-//! config contract cannot say is written as TOML comments: `dns_m`, and MAC replication
-//! (`physnw_repmac[i]=1`: the guest NIC on `br-DEVICE` takes the physical NIC's MAC, which
-//! is decided when the guest is defined).
+//! brip_m/brnm_m` and `gateway = defaultgw_m`; 1 (automatic) is `"dhcp"`; 2 is `"none"`.
+//! `physnw_repmac[i]=1` (MAC replication) becomes `replicate_mac = true` on `br-DEVICE`;
+//! the guest NIC's `mac` (the physical NIC's) is set when the guest is defined, as a
+//! comment says. What the config contract cannot say is a TOML comment: `dns_m`.
 //!
 //! Addresses must not overlap (hvnet's validator refuses it). The seed gives both
 //! `br-rtosvnet` and `vmvnetbridge` 192.168.157.1/24 (and tells the admin to use only one of
@@ -690,6 +690,7 @@ struct Net<'a> {
     address: Option<Ipv4Cidr>,
     host_ip: Option<&'a str>,
     gateway: Option<Ipv4Addr>,
+    replicate_mac: bool,
 }
 
 /// Emits the TOML for `s`; overlapping addresses are dropped from the later network (with
@@ -734,6 +735,7 @@ pub fn to_toml(s: &Settings, source: &str, warnings: &mut Vec<Warning>) -> Strin
             address,
             host_ip,
             gateway,
+            replicate_mac: false,
         });
     }
     for p in &s.phys {
@@ -743,10 +745,10 @@ pub fn to_toml(s: &Settings, source: &str, warnings: &mut Vec<Warning>) -> Strin
             p.dev
         )];
         if p.replicate_mac {
-            c.push(format!("physnw_repmac[{i}]=1: MAC replication — the guest NIC on this network takes {}'s MAC;", p.dev));
+            c.push(format!("physnw_repmac[{i}]=1: MAC replication — the one guest NIC on this network takes {}'s MAC", p.dev));
             c.push(format!(
-                "set that [[guest.nic]]'s `mac` to it (`cat /sys/class/net/{}/address`).",
-                p.dev
+                "(set that [[guest.nic]]'s `mac` to `cat /sys/class/net/{}/address`); {} wears a stand-in while bridged.",
+                p.dev, p.dev
             ));
         } else {
             c.push(format!("physnw_repmac[{i}]=0: the guest NIC keeps its own MAC (seed 000: ethmacPHYS[{i}])."));
@@ -761,6 +763,7 @@ pub fn to_toml(s: &Settings, source: &str, warnings: &mut Vec<Warning>) -> Strin
             address: p.address,
             host_ip: None,
             gateway: None,
+            replicate_mac: p.replicate_mac,
         });
     }
     if let Some(a) = s.rtosvnet {
@@ -776,6 +779,7 @@ pub fn to_toml(s: &Settings, source: &str, warnings: &mut Vec<Warning>) -> Strin
             address: Some(a),
             host_ip: None,
             gateway: None,
+            replicate_mac: false,
         });
     }
     if s.vnet {
@@ -791,6 +795,7 @@ pub fn to_toml(s: &Settings, source: &str, warnings: &mut Vec<Warning>) -> Strin
             address: VNET_ADDRESS.parse().ok(),
             host_ip: None,
             gateway: None,
+            replicate_mac: false,
         });
     }
     if let Some(g) = s.guest {
@@ -814,6 +819,7 @@ pub fn to_toml(s: &Settings, source: &str, warnings: &mut Vec<Warning>) -> Strin
             address: g,
             host_ip: None,
             gateway: None,
+            replicate_mac: false,
         });
     }
     // Overlapping addresses: the later network loses its address.
@@ -874,6 +880,9 @@ pub fn to_toml(s: &Settings, source: &str, warnings: &mut Vec<Warning>) -> Strin
         }
         if let Some(g) = n.gateway {
             let _ = writeln!(out, "gateway = {}", quote(&g.to_string()));
+        }
+        if n.replicate_mac {
+            out.push_str("replicate_mac = true\n");
         }
     }
     out
