@@ -1,7 +1,8 @@
 //! `hvnet show`: bridges with their ports (like `brctl show` + `bridge link`) and addresses,
 //! then — when the config can be read — each guest's NICs the way seed 000's
 //! `hv_guest_start -view` lists them (`<network> network MAC = …`), with the host link that
-//! carries each and its state.
+//! carries each and its state — and hvnet's services (dnsmasq per network with its leases,
+//! the host's DHCP clients, the firewall chains, sysctls it changed).
 
 use hvnet_core::backend::Observe;
 use hvnet_core::observed::{ObservedKind, ObservedLink, ObservedState, QdiscKind};
@@ -21,6 +22,9 @@ pub fn run(g: &Global, as_json: bool) -> CliResult {
     crate::context::prepare(g, &mut host)?;
     let mut observed = host.observe(&[]).map_err(CliError::runtime)?;
     observed.name_hints = host.name_hints();
+    // dnsmasq, host DHCP clients, saved sysctls; the firewall only if hvnet installed it.
+    host.observe_services(&mut observed, hvnet_linux::FirewallRead::IfInstalled)
+        .map_err(CliError::runtime)?;
     // The kernel view needs no config; the guest view uses it when there is one.
     let cfg = if g.config.exists() {
         match load_config(g) {
@@ -39,15 +43,86 @@ pub fn run(g: &Global, as_json: bool) -> CliResult {
         if let Some(rows) = &guests {
             v["guests"] = guests_json(rows);
         }
+        v["services"] = services_json(&observed);
         let text = serde_json::to_string_pretty(&v).map_err(CliError::runtime)?;
         println!("{text}");
     } else {
         print!("{}", render(&observed));
+        print!("{}", render_services(&observed));
         if let Some(rows) = &guests {
             print!("{}", render_guests(rows));
         }
     }
     Ok(())
+}
+
+/// Leases in a network's dnsmasq leasefile (0 when unreadable).
+fn lease_count(dir: &std::path::Path) -> usize {
+    hvnet_linux::dnsmasq::leases(&dir.join(hvnet_core::dhcp::LEASE_FILE)).map_or(0, |l| l.len())
+}
+
+/// hvnet's services as found: dnsmasq per network, host DHCP clients, the firewall chains,
+/// sysctls it changed. Empty when there are none.
+fn render_services(o: &ObservedState) -> String {
+    let mut out = String::new();
+    for d in &o.dhcp {
+        let state = d
+            .pid
+            .map_or_else(|| "not running".into(), |p| format!("pid {p}"));
+        let hosts = d.hosts.as_deref().map_or(0, |h| h.lines().count());
+        out.push_str(&format!(
+            "  dnsmasq of {:<12} {state:<14} {} lease(s), {hosts} static host(s)\n",
+            d.network,
+            lease_count(&d.dir)
+        ));
+    }
+    for c in &o.dhcp_clients {
+        let state = c
+            .pid
+            .map_or_else(|| "not running".into(), |p| format!("pid {p}"));
+        out.push_str(&format!(
+            "  host DHCP client of {} on {}: {state}\n",
+            c.network,
+            c.interface.as_deref().unwrap_or("?")
+        ));
+    }
+    if let Some(rules) = o.firewall.as_ref().and_then(|f| f.current()) {
+        out.push_str(&format!(
+            "  firewall: hvnet's chains hold {} rule(s)\n",
+            rules.rules().count()
+        ));
+    }
+    for (k, v) in &o.saved_sysctls {
+        let now = o.sysctls.get(k).map_or("?", String::as_str);
+        out.push_str(&format!("  sysctl {k} = {now} (was {v} before hvnet)\n"));
+    }
+    if out.is_empty() {
+        out
+    } else {
+        format!("services\n{out}")
+    }
+}
+
+fn services_json(o: &ObservedState) -> Value {
+    json!({
+        "dnsmasq": o.dhcp.iter().map(|d| json!({
+            "network": d.network,
+            "pid": d.pid,
+            "leases": lease_count(&d.dir),
+            "static_hosts": d.hosts.as_deref().map_or(0, |h| h.lines().count()),
+        })).collect::<Vec<_>>(),
+        "dhcp_clients": o.dhcp_clients.iter().map(|c| json!({
+            "network": c.network,
+            "interface": c.interface,
+            "pid": c.pid,
+        })).collect::<Vec<_>>(),
+        "firewall_rules": o.firewall.as_ref().and_then(|f| f.current()).map(|r| r.rules().count()),
+        "saved_sysctls": o.saved_sysctls.iter().map(|(k, v)| json!({
+            "key": k.to_string(),
+            "original": v,
+            "now": o.sysctls.get(k),
+        })).collect::<Vec<_>>(),
+    })
 }
 
 /// One guest NIC as `show` lists it.
