@@ -20,6 +20,16 @@ fn demo_passes_and_leaves_no_namespace() {
         r.stdout.contains("no changes"),
         "the re-apply changed something\n{r}"
     );
+    // The guests took their addresses from hvnet's dnsmasq (udhcpc is installed by the
+    // project's scripts), node-2 its reservation; down left nothing running.
+    assert!(r.stdout.contains("node-1   leased an address"), "{r}");
+    assert!(r.stdout.contains("lease 192.168.110.12 "), "{r}");
+    assert!(r.stdout.contains("dnsmasq of demo"), "{r}");
+    assert!(
+        r.stdout
+            .contains("no hvnet links, dnsmasq or firewall chains left"),
+        "{r}"
+    );
 
     // The namespaces it announced are gone, and no other demo namespace appeared.
     let line = r
@@ -35,6 +45,12 @@ fn demo_passes_and_leaves_no_namespace() {
     let now = netns_names();
     for ns in &announced {
         assert!(!now.contains(*ns), "{ns} still exists");
+    }
+    for ns in &announced {
+        assert!(
+            !std::path::Path::new("/run/hvnet/netns").join(ns).exists(),
+            "the demo left its state directory /run/hvnet/netns/{ns}"
+        );
     }
     let after: Vec<String> = now.into_iter().filter(is_demo).collect();
     assert_eq!(after, before, "hvnet-demo-* namespaces left behind");

@@ -1,9 +1,12 @@
-//! `hvnet demo`: the embedded default. Builds a host-only network in a throwaway namespace,
-//! attaches two namespace guests by veth and one tap, proves guest↔guest and guest↔host
-//! ping, shows the result, re-applies (expecting no change), tears everything down and
-//! checks that nothing is left.
+//! `hvnet demo`: the embedded default. Builds a host-only network with DHCP (hvnet's
+//! dnsmasq, its firewall chains) in a throwaway namespace, attaches two namespace guests by
+//! veth and one tap; the guests take their addresses by DHCP (busybox `udhcpc`; one has a
+//! reservation) — or, without udhcpc, are configured by hand. It proves guest↔guest and
+//! guest↔host ping, lists the leases, shows the result, re-applies (expecting no change),
+//! tears everything down (dnsmasq included) and checks that nothing is left.
 
 use std::net::{IpAddr, Ipv4Addr};
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use hvnet_core::backend::Observe;
@@ -16,14 +19,15 @@ use hvnet_linux::{netns, ping, LinuxHost};
 
 use crate::cli::Global;
 use crate::commands::plan::compute_with;
-use crate::commands::show::render;
+use crate::commands::show::{render, render_services};
 use crate::error::{CliError, CliResult};
 
 const DEMO_TOML: &str = include_str!("../demo.toml");
 const HOST_IP: Ipv4Addr = Ipv4Addr::new(192, 168, 110, 1);
 
-/// Deletes the demo's namespaces when dropped, also after an error or a panic.
-struct Namespaces(Vec<String>);
+/// Deletes the demo's namespaces (killing what still runs in them) and its state directory
+/// when dropped, also after an error or a panic.
+struct Namespaces(Vec<String>, Option<PathBuf>);
 
 impl Drop for Namespaces {
     fn drop(&mut self) {
@@ -32,7 +36,34 @@ impl Drop for Namespaces {
                 eprintln!("warning: could not delete namespace {ns}: {e}");
             }
         }
+        if let Some(dir) = &self.1 {
+            let _ = std::fs::remove_dir_all(dir);
+        }
     }
+}
+
+/// The hook the demo's DHCP clients run: sets the leased address, never touches
+/// `/etc/resolv.conf`.
+const UDHCPC_HOOK: &str = "#!/bin/sh\ncase \"$1\" in bound|renew) ip addr replace \"$ip/${mask:-24}\" dev \"$interface\";; esac\nexit 0\n";
+
+/// Runs busybox `udhcpc` once in namespace `ns` on `eth0` (`-n -q`: lease, then exit);
+/// `None` when it is not installed.
+fn dhcp_in(ns: &str, hook: &Path) -> Option<bool> {
+    let up = std::process::Command::new("ip")
+        .args(["-n", ns, "link", "set", "eth0", "up"])
+        .status()
+        .ok()?;
+    if !up.success() {
+        return Some(false);
+    }
+    let out = std::process::Command::new("ip")
+        .args([
+            "netns", "exec", ns, "udhcpc", "-i", "eth0", "-n", "-q", "-t", "5", "-T", "1", "-s",
+        ])
+        .arg(hook)
+        .output()
+        .ok()?;
+    Some(out.status.success())
 }
 
 fn rt(e: impl std::fmt::Display) -> CliError {
@@ -83,8 +114,13 @@ fn configure(ns: &str, nic: Option<(&'static str, Ipv4Addr)>) -> CliResult {
     })
 }
 
+/// The demo's state directory (dnsmasq's files, the firewall marker).
+fn run_dir(ns: &str) -> PathBuf {
+    Path::new("/run/hvnet/netns").join(ns)
+}
+
 fn apply_in(ns: &str, cfg: Config) -> CliResult<(Plan, usize)> {
-    let run_dir = std::path::Path::new("/run/hvnet/netns").join(ns);
+    let run_dir = run_dir(ns);
     in_ns(ns, move || {
         let mut host = LinuxHost::open().map_err(rt)?;
         let p = compute_with(&cfg, &mut host, &run_dir, "demo")?.plan;
@@ -124,7 +160,7 @@ pub fn run(_g: &Global, keep: bool) -> CliResult {
         format!("hvnet-demo-{id}-g1"),
         format!("hvnet-demo-{id}-g2"),
     );
-    let mut guard = Namespaces(Vec::new());
+    let mut guard = Namespaces(Vec::new(), Some(run_dir(&hostns)));
     for ns in [&hostns, &g1, &g2] {
         netns::create(ns).map_err(|e| {
             CliError::Runtime(format!(
@@ -144,21 +180,75 @@ pub fn run(_g: &Global, keep: bool) -> CliResult {
     print!("{p}");
     println!("applied {n} op(s)");
 
-    configure(&g1, Some(("eth0", Ipv4Addr::new(192, 168, 110, 11))))?;
-    configure(&g2, Some(("eth0", Ipv4Addr::new(192, 168, 110, 12))))?;
+    println!("\n== dhcp");
+    let hook = run_dir(&hostns).join("demo-udhcpc.hook");
+    std::fs::write(&hook, UDHCPC_HOOK).map_err(rt)?;
+    std::fs::set_permissions(&hook, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .map_err(rt)?;
+    let mut ok = true;
+    let mut by_dhcp = true;
+    for (ns, name, fixed) in [
+        (&g1, "node-1", Ipv4Addr::new(192, 168, 110, 11)),
+        (&g2, "node-2", Ipv4Addr::new(192, 168, 110, 12)),
+    ] {
+        match dhcp_in(ns, &hook) {
+            Some(true) => println!("  {name:<8} leased an address from hvnet's dnsmasq"),
+            Some(false) => {
+                println!("  {name:<8} got no lease  FAILED");
+                ok = false;
+            }
+            None => {
+                by_dhcp = false;
+                println!("  {name:<8} udhcpc is not installed: address set by hand ({fixed})");
+                configure(ns, Some(("eth0", fixed)))?;
+            }
+        }
+    }
+    configure(&g1, None)?;
+    configure(&g2, None)?;
+    let leases = hvnet_linux::dnsmasq::leases(
+        &run_dir(&hostns)
+            .join("net/demo")
+            .join(hvnet_core::dhcp::LEASE_FILE),
+    )
+    .map_err(rt)?;
+    for l in &leases {
+        println!(
+            "  lease {:<16} {}  {}",
+            l.ip.to_string(),
+            l.mac,
+            l.hostname.as_deref().unwrap_or("-")
+        );
+    }
+    let node1 = leases
+        .iter()
+        .find(|l| l.mac.to_string() == "52:54:00:d7:8d:61")
+        .map_or(Ipv4Addr::new(192, 168, 110, 11), |l| l.ip);
+    if by_dhcp
+        && !leases
+            .iter()
+            .any(|l| l.ip == Ipv4Addr::new(192, 168, 110, 12))
+    {
+        println!("  node-2 did not get its reservation 192.168.110.12  FAILED");
+        ok = false;
+    }
 
     println!("\n== ping");
-    let mut ok = true;
     ok &= check_ping(&g1, "node-1 -> node-2", Ipv4Addr::new(192, 168, 110, 12));
-    ok &= check_ping(&g2, "node-2 -> node-1", Ipv4Addr::new(192, 168, 110, 11));
+    ok &= check_ping(&g2, "node-2 -> node-1", node1);
     ok &= check_ping(&g1, "node-1 -> host", HOST_IP);
     ok &= check_ping(&g2, "node-2 -> host", HOST_IP);
-    ok &= check_ping(&hostns, "host -> node-1", Ipv4Addr::new(192, 168, 110, 11));
+    ok &= check_ping(&hostns, "host -> node-1", node1);
 
     println!("\n== show");
-    let shown = in_ns(&hostns, || {
+    let state = run_dir(&hostns);
+    let shown = in_ns(&hostns, move || {
         let mut host = LinuxHost::open().map_err(rt)?;
-        Ok(render(&host.observe(&[]).map_err(rt)?))
+        host.set_state_dir(state);
+        let mut o = host.observe(&[]).map_err(rt)?;
+        host.observe_services(&mut o, hvnet_linux::FirewallRead::IfInstalled)
+            .map_err(rt)?;
+        Ok(format!("{}{}", render(&o), render_services(&o)))
     })?;
     print!("{shown}");
 
@@ -173,6 +263,7 @@ pub fn run(_g: &Global, keep: bool) -> CliResult {
 
     if keep {
         std::mem::take(&mut guard.0);
+        guard.1 = None;
         println!("\nkept: inspect with `ip -n {hostns} link`; remove with `ip netns del` of {hostns} {g1} {g2}");
         return if ok {
             Ok(())
@@ -182,22 +273,40 @@ pub fn run(_g: &Global, keep: bool) -> CliResult {
     }
 
     println!("\n== down");
+    let state = run_dir(&hostns);
     let left = in_ns(&hostns, move || {
         let mut host = LinuxHost::open().map_err(rt)?;
-        let observed = host.observe(&[]).map_err(rt)?;
+        host.set_state_dir(state);
+        let mut observed = host.observe(&[]).map_err(rt)?;
+        // As `hvnet down`: dnsmasq and hvnet's firewall chains go too.
+        host.observe_services(&mut observed, hvnet_linux::FirewallRead::IfInstalled)
+            .map_err(rt)?;
         let p = plan(&observed, &down_state(&cfg, &observed)).map_err(rt)?;
         let n = txn::run(&mut host, &p, None).map_err(rt)?;
         println!("removed {n} op(s)");
-        let after = host.observe(&[]).map_err(rt)?;
-        Ok(after
+        let mut after = host.observe(&[]).map_err(rt)?;
+        host.observe_services(&mut after, hvnet_linux::FirewallRead::IfInstalled)
+            .map_err(rt)?;
+        let mut left: Vec<String> = after
             .links
             .iter()
             .filter(|l| l.owner().is_some())
             .map(|l| l.name.clone())
-            .collect::<Vec<_>>())
+            .collect();
+        left.extend(
+            after
+                .dhcp
+                .iter()
+                .filter(|d| d.pid.is_some())
+                .map(|d| format!("dnsmasq of {}", d.network)),
+        );
+        if after.firewall.as_ref().and_then(|f| f.current()).is_some() {
+            left.push("hvnet's firewall chains".into());
+        }
+        Ok(left)
     })?;
     if left.is_empty() {
-        println!("no hvnet links left");
+        println!("no hvnet links, dnsmasq or firewall chains left");
     } else {
         ok = false;
         println!("left behind: {}", left.join(", "));

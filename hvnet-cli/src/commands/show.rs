@@ -63,7 +63,7 @@ fn lease_count(dir: &std::path::Path) -> usize {
 
 /// hvnet's services as found: dnsmasq per network, host DHCP clients, the firewall chains,
 /// sysctls it changed. Empty when there are none.
-fn render_services(o: &ObservedState) -> String {
+pub fn render_services(o: &ObservedState) -> String {
     let mut out = String::new();
     for d in &o.dhcp {
         let state = d
