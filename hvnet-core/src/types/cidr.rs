@@ -98,6 +98,19 @@ impl Ipv4Cidr {
         prefix_len: 0,
     };
 
+    /// A single host, `addr/32`.
+    ///
+    /// ```
+    /// let h = hvnet_core::types::Ipv4Cidr::host("10.0.5.1".parse().unwrap());
+    /// assert_eq!(h.to_string(), "10.0.5.1/32");
+    /// ```
+    pub const fn host(addr: Ipv4Addr) -> Self {
+        Ipv4Cidr {
+            addr,
+            prefix_len: 32,
+        }
+    }
+
     /// Combines an address and a prefix length.
     ///
     /// # Errors

@@ -89,11 +89,11 @@ impl NatAddrs {
         let first = guests
             .first()
             .ok_or_else(|| HotplugError::runtime(format!("{path} is empty")))?;
-        let router = router_for(first.addr);
-        if guests.iter().any(|g| g.addr == router) {
+        let router = router_for(first.addr());
+        if guests.iter().any(|g| g.addr() == router) {
             return Err(HotplugError::runtime(format!(
                 "the router address {router} derived from {} is also a guest address; change ip",
-                first.addr
+                first.addr()
             )));
         }
         let hostname = if vifid == 1 {
@@ -227,16 +227,18 @@ fn up(rtnl: &mut Rtnl, call: &NatCall<'_>) -> Result<(), HotplugError> {
         &rules::masquerade(&dev.name, &a.guests, uplink_name),
     )?;
     match &call.mac {
-        Some(mac) => {
-            update_dhcp_hosts(call.dhcp_hosts, mac, Some((a.guests[0].addr, &a.hostname)))?
-        }
+        Some(mac) => update_dhcp_hosts(
+            call.dhcp_hosts,
+            mac,
+            Some((a.guests[0].addr(), &a.hostname)),
+        )?,
         None => tracing::warn!("{}: no mac key, so no DHCP host entry", dev.name),
     }
     tracing::info!(
         "{}: nat, router {}, guest {}",
         dev.name,
         a.router,
-        a.guests[0].addr
+        a.guests[0].addr()
     );
     Ok(())
 }
@@ -253,7 +255,7 @@ mod tests {
         assert_eq!(a.router, "10.0.5.128".parse::<Ipv4Addr>().unwrap());
         assert_eq!(a.hostname, "dom5");
         let a = NatAddrs::new(300, 2, None, "be/ip").unwrap();
-        assert_eq!(a.guests[0].addr, "10.1.44.3".parse::<Ipv4Addr>().unwrap());
+        assert_eq!(a.guests[0].addr(), "10.1.44.3".parse::<Ipv4Addr>().unwrap());
         assert_eq!(a.hostname, "dom300-3");
         // The stock script gives 192.0.2.327 here.
         let a = NatAddrs::new(5, 0, Some("192.0.2.200/24"), "be/ip").unwrap();

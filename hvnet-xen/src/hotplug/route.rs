@@ -163,8 +163,8 @@ pub fn add_routes(
         .map(|n| {
             Request::NewRoute(RouteSpec {
                 table: RT_TABLE_MAIN,
-                dst: IpAddr::V4(n.addr),
-                dst_len: n.len,
+                dst: IpAddr::V4(n.addr()),
+                dst_len: n.prefix_len(),
                 gateway: None,
                 oif: Some(dev.ifindex),
                 prefsrc: Some(IpAddr::V4(src)),
@@ -305,7 +305,7 @@ fn up(rtnl: &mut Rtnl, call: &RouteCall<'_>) -> Result<(), HotplugError> {
         .addrs
         .first()
         .ok_or_else(|| HotplugError::runtime(format!("{} has no IPv4 address", uplink.name)))?;
-    if call.nets.iter().any(|n| Net4::covers(n.addr, n.len, host)) {
+    if call.nets.iter().any(|n| n.contains(host)) {
         return Err(HotplugError::runtime(format!(
             "the guest's ip key covers the host address {host}"
         )));
@@ -329,10 +329,9 @@ fn up(rtnl: &mut Rtnl, call: &RouteCall<'_>) -> Result<(), HotplugError> {
     let metric = if call.tap { 1 } else { 2 };
     add_routes(rtnl, &dev, call.nets, host, Some(metric))?;
     let on_lan = call.nets.iter().any(|n| {
-        uplink
-            .addrs
-            .iter()
-            .any(|&(a, l)| l < 32 && n.len >= l && Net4::covers(a, l, n.addr))
+        uplink.addrs.iter().any(|&(a, l)| {
+            l < 32 && n.prefix_len() >= l && Net4::new(a, l).is_ok_and(|lan| lan.contains(n.addr()))
+        })
     });
     if on_lan {
         proxy_arp(&uplink.name)?;

@@ -17,6 +17,7 @@ use std::net::Ipv4Addr;
 use std::path::Path;
 
 use hvnet_core::firewall::{split_words, Table, HOOK_COMMENT};
+use hvnet_core::types::Ipv4Cidr;
 use hvnet_linux::firewall::Iptables;
 
 use super::HotplugError;
@@ -31,74 +32,41 @@ pub fn owner(dev: &str) -> String {
     format!("hvnet-xen:{dev}")
 }
 
-/// An IPv4 prefix from the `ip` key (a host is `/32`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Net4 {
-    /// The address (host bits zero).
-    pub addr: Ipv4Addr,
-    /// The prefix length.
-    pub len: u8,
-}
+/// An IPv4 prefix from the `ip` key (a host is `/32`; host bits zero).
+pub type Net4 = Ipv4Cidr;
 
-impl Net4 {
-    /// A host.
-    pub fn host(addr: Ipv4Addr) -> Net4 {
-        Net4 { addr, len: 32 }
+/// Parses `A.B.C.D` or `A.B.C.D/LEN`. With `host_only`, a prefix length is accepted and
+/// dropped (vif-nat's `ip` carries the guest's netmask); otherwise host bits must be zero.
+pub fn parse_net(s: &str, host_only: bool) -> Result<Net4, String> {
+    let (a, l) = match s.split_once('/') {
+        Some((a, l)) => (a, Some(l)),
+        None => (s, None),
+    };
+    let addr: Ipv4Addr = a
+        .parse()
+        .map_err(|_| format!("{s:?} is not an IPv4 address (IPv6 is not supported)"))?;
+    let len = match l {
+        None => 32,
+        Some(l) => match l.parse::<u8>() {
+            Ok(n) if n <= 32 => n,
+            _ => return Err(format!("{s:?}: bad prefix length")),
+        },
+    };
+    if host_only {
+        return Ok(Ipv4Cidr::host(addr));
     }
-
-    /// The netmask of a prefix length.
-    pub fn mask(len: u8) -> u32 {
-        if len == 0 {
-            0
-        } else {
-            u32::MAX << (32 - u32::from(len.min(32)))
-        }
+    let net = Ipv4Cidr::new(addr, len).map_err(|e| e.to_string())?;
+    if net.trunc() != net {
+        return Err(format!("{s:?}: host bits set (did you mean {addr}/32?)"));
     }
-
-    /// Whether `ip` lies in the prefix `net/len` (`net` may have host bits set).
-    pub fn covers(net: Ipv4Addr, len: u8, ip: Ipv4Addr) -> bool {
-        let m = Net4::mask(len);
-        u32::from(net) & m == u32::from(ip) & m
-    }
-
-    /// Parses `A.B.C.D` or `A.B.C.D/LEN`. With `host_only`, a prefix length is accepted and
-    /// dropped (vif-nat's `ip` carries the guest's netmask); otherwise host bits must be zero.
-    pub fn parse(s: &str, host_only: bool) -> Result<Net4, String> {
-        let (a, l) = match s.split_once('/') {
-            Some((a, l)) => (a, Some(l)),
-            None => (s, None),
-        };
-        let addr: Ipv4Addr = a
-            .parse()
-            .map_err(|_| format!("{s:?} is not an IPv4 address (IPv6 is not supported)"))?;
-        let len = match l {
-            None => 32,
-            Some(l) => match l.parse::<u8>() {
-                Ok(n) if n <= 32 => n,
-                _ => return Err(format!("{s:?}: bad prefix length")),
-            },
-        };
-        if host_only {
-            return Ok(Net4::host(addr));
-        }
-        if u32::from(addr) & !Net4::mask(len) != 0 {
-            return Err(format!("{s:?}: host bits set (did you mean {addr}/32?)"));
-        }
-        Ok(Net4 { addr, len })
-    }
-}
-
-impl std::fmt::Display for Net4 {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}/{}", self.addr, self.len)
-    }
+    Ok(net)
 }
 
 /// Parses the backend `ip` key (space-separated); `path` names it in errors.
 pub fn parse_ip_list(path: &str, value: &str, host_only: bool) -> Result<Vec<Net4>, HotplugError> {
     let mut out: Vec<Net4> = Vec::new();
     for w in value.split_whitespace() {
-        let n = Net4::parse(w, host_only).map_err(|reason| {
+        let n = parse_net(w, host_only).map_err(|reason| {
             HotplugError::runtime(format!("bad xenstore key {path}={value:?}: {reason}"))
         })?;
         if !out.contains(&n) {
@@ -344,44 +312,34 @@ mod tests {
     #[test]
     fn parse_nets() {
         assert_eq!(
-            Net4::parse("192.0.2.10", false).unwrap().to_string(),
+            parse_net("192.0.2.10", false).unwrap().to_string(),
             "192.0.2.10/32"
         );
         assert_eq!(
-            Net4::parse("192.0.2.0/28", false).unwrap().to_string(),
+            parse_net("192.0.2.0/28", false).unwrap().to_string(),
             "192.0.2.0/28"
         );
-        assert!(Net4::parse("192.0.2.10/24", false).is_err());
+        assert!(parse_net("192.0.2.10/24", false).is_err());
         assert_eq!(
-            Net4::parse("10.0.5.1/16", true).unwrap().to_string(),
+            parse_net("10.0.5.1/16", true).unwrap().to_string(),
             "10.0.5.1/32"
         );
-        assert!(Net4::parse("2001:db8::1", false).is_err());
-        assert!(Net4::parse("10.0.0.1/33", false).is_err());
+        assert!(parse_net("2001:db8::1", false).is_err());
+        assert!(parse_net("10.0.0.1/33", false).is_err());
         let l = parse_ip_list("be/ip", " 192.0.2.10  192.0.2.0/28 192.0.2.10", false).unwrap();
         assert_eq!(l.len(), 2);
         let e = parse_ip_list("be/ip", "x", false).unwrap_err();
         assert!(e.message.contains("be/ip"), "{e}");
-        assert!(Net4::covers(
-            "192.168.1.20".parse().unwrap(),
-            24,
-            "192.168.1.21".parse().unwrap()
-        ));
-        assert!(!Net4::covers(
-            "192.168.1.20".parse().unwrap(),
-            24,
-            "192.168.2.1".parse().unwrap()
-        ));
-        assert!(Net4::covers(
-            "1.2.3.4".parse().unwrap(),
-            0,
-            "9.9.9.9".parse().unwrap()
-        ));
+        let lan: Net4 = "192.168.1.20/24".parse().unwrap();
+        assert!(lan.contains("192.168.1.21".parse().unwrap()));
+        assert!(!lan.contains("192.168.2.1".parse().unwrap()));
+        let all: Net4 = "1.2.3.4/0".parse().unwrap();
+        assert!(all.contains("9.9.9.9".parse().unwrap()));
     }
 
     #[test]
     fn batch_creates_hooks_replaces_and_is_idempotent() {
-        let nets = [Net4::parse("192.0.2.10", false).unwrap()];
+        let nets = [parse_net("192.0.2.10", false).unwrap()];
         let specs = routed("vif5.0", &nets, false);
         let owner = owner("vif5.0");
         let s = batch(
@@ -445,7 +403,7 @@ mod tests {
 
     #[test]
     fn rule_shapes() {
-        let nets = [Net4::parse("10.0.5.1", false).unwrap()];
+        let nets = [parse_net("10.0.5.1", false).unwrap()];
         let r = routed("vif5.0", &nets, true);
         assert!(r.contains(&"-d 10.0.5.1/32 -o vif5.0 -m conntrack --ctstate RELATED,ESTABLISHED -m comment --comment hvnet-xen:vif5.0 -j ACCEPT".to_owned()));
         assert_eq!(routed("vif5.0", &[], false).len(), 2);
