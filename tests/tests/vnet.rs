@@ -490,7 +490,10 @@ fn dhcp_dynamic_and_static_leases() {
     let show = t.hv.run(&cfg, &["show"]);
     assert!(show.ok().stdout.contains("dnsmasq of lan"), "{show}");
     assert!(show.stdout.contains("2 lease(s)"), "{show}");
-    assert!(show.stdout.contains("firewall: hvnet's chains hold"), "{show}");
+    assert!(
+        show.stdout.contains("firewall: hvnet's chains hold"),
+        "{show}"
+    );
 }
 
 const LIVE_CONFIG: &str = r#"
