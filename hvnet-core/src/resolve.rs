@@ -227,8 +227,13 @@ pub fn resolve(
                 .egress
                 .as_ref()
                 .map(|spec| (ifb_name(&name), Tbf::from_spec(spec)));
-            want.links
-                .push(backend.host_link(guest, nic, net, name.clone()));
+            let mut link = backend.host_link(guest, nic, net, name.clone());
+            // No MTU in the config: the port takes the bridge's (or, for a bridge still to
+            // be made, its uplink's), so enslaving it never lowers the bridge's MTU.
+            if link.mtu.is_none() {
+                link.mtu = observed_mtu(observed, net);
+            }
+            want.links.push(link);
             want.nic_links.push(NicLinks {
                 guest: guest.name.clone(),
                 nic: index,
@@ -254,6 +259,15 @@ pub fn resolve(
         }
     }
     want
+}
+
+/// The MTU a network's ports take when the config sets none: the bridge's, or its uplink's
+/// (`kind = "bridge"`) when the bridge does not exist yet.
+fn observed_mtu(observed: &ObservedState, net: &crate::config::Network) -> Option<u32> {
+    observed.link(net.bridge.as_str()).map(|b| b.mtu).or_else(|| {
+        let uplink = net.uplink.as_ref().filter(|_| net.kind == NetworkKind::Bridge)?;
+        observed.link(uplink.as_str()).map(|u| u.mtu)
+    })
 }
 
 /// For a bridged network with `host_ip = "static"` whose bridge exists: the move of the

@@ -261,3 +261,40 @@ fn guest_up_down_leave_the_networks_services_alone() {
         "{again}"
     );
 }
+
+#[test]
+fn ports_take_the_bridges_mtu_when_the_config_sets_none() {
+    if !require_root() {
+        return;
+    }
+    let ns = Netns::new("lifemtu");
+    let dir = TempDir::new();
+    let hv = Hv::new(&ns, &dir);
+    let h = ns.name();
+    // A jumbo-frame "physical" NIC: the bridge made on it has its MTU, and so must the
+    // guests' taps, or enslaving the first tap would drop the bridge to 1500.
+    ns.ip(&[
+        "link",
+        "add",
+        "jumbo0",
+        "mtu",
+        "9000",
+        "type",
+        "veth",
+        "peer",
+        "name",
+        "jumbo0-far",
+        "mtu",
+        "9000",
+    ]);
+    let cfg = dir.write(
+        "c.toml",
+        "[[network]]\nname = \"lan\"\nkind = \"bridge\"\nbridge = \"br-jumbo\"\nuplink = \"jumbo0\"\n\
+         [[guest]]\nname = \"g\"\n[[guest.nic]]\nnetwork = \"lan\"\n",
+    );
+    hv.apply(&cfg);
+    assert_eq!(must_link(h, "vnet0")["mtu"], 9000);
+    assert_eq!(must_link(h, "br-jumbo")["mtu"], 9000);
+    let again = hv.apply(&cfg);
+    assert!(again.starts_with("no changes"), "{again}");
+}
