@@ -264,10 +264,16 @@ pub fn resolve(
 /// The MTU a network's ports take when the config sets none: the bridge's, or its uplink's
 /// (`kind = "bridge"`) when the bridge does not exist yet.
 fn observed_mtu(observed: &ObservedState, net: &crate::config::Network) -> Option<u32> {
-    observed.link(net.bridge.as_str()).map(|b| b.mtu).or_else(|| {
-        let uplink = net.uplink.as_ref().filter(|_| net.kind == NetworkKind::Bridge)?;
-        observed.link(uplink.as_str()).map(|u| u.mtu)
-    })
+    observed
+        .link(net.bridge.as_str())
+        .map(|b| b.mtu)
+        .or_else(|| {
+            let uplink = net
+                .uplink
+                .as_ref()
+                .filter(|_| net.kind == NetworkKind::Bridge)?;
+            observed.link(uplink.as_str()).map(|u| u.mtu)
+        })
 }
 
 /// For a bridged network with `host_ip = "static"` whose bridge exists: the move of the
