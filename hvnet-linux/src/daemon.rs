@@ -1,6 +1,7 @@
-//! Starting a supervised daemon (dnsmasq, the host's udhcpc): in the foreground of its own
-//! process group, output appended to a log file, and ready once it has written its pid
-//! into its pid file. Shared by [`crate::dnsmasq`] and [`crate::dhcp_client`].
+//! The supervised daemons' life cycle (dnsmasq, the host's udhcpc), shared by
+//! [`crate::dnsmasq`] and [`crate::dhcp_client`]: start one in the foreground of its own
+//! process group with its output appended to a log, ready once its pid file holds its pid;
+//! tell whether a pid is still that daemon; stop it (`SIGTERM`, then `SIGKILL`).
 
 use std::fs::{self, OpenOptions};
 use std::io;
@@ -10,6 +11,11 @@ use std::path::Path;
 use std::process::{Command, ExitStatus, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
+
+use nix::errno::Errno;
+use nix::sys::signal::{kill, Signal};
+use nix::sys::wait::{waitpid, WaitPidFlag};
+use nix::unistd::Pid;
 
 /// Why a daemon did not come up.
 #[derive(Debug)]
@@ -92,4 +98,61 @@ pub fn spawn(
         }
         thread::sleep(Duration::from_millis(2));
     }
+}
+
+/// Whether `pid` is alive and its command line's first word ends with one of `names` (a
+/// zombie's command line is empty, a recycled pid's differs).
+pub fn is_alive(pid: i32, names: &[&str]) -> bool {
+    if pid <= 0 || kill(Pid::from_raw(pid), None).is_err() {
+        return false;
+    }
+    match fs::read(format!("/proc/{pid}/cmdline")) {
+        Ok(cmd) => {
+            let argv0 = cmd.split(|&b| b == 0).next().unwrap_or_default();
+            names.iter().any(|n| argv0.ends_with(n.as_bytes()))
+        }
+        Err(_) => false,
+    }
+}
+
+/// Reaps `pid` if it is an exited child of ours (ignored otherwise).
+fn reap(pid: i32) {
+    let _ = waitpid(Pid::from_raw(pid), Some(WaitPidFlag::WNOHANG));
+}
+
+/// Stops daemon `pid` (one of `names`, see [`is_alive`]): `SIGTERM`, up to `timeout` for it
+/// to go, then `SIGKILL` and up to 1 s more; reaps it if it is our child. A pid that is not
+/// such a live daemon is left alone.
+///
+/// # Errors
+///
+/// The errno of a signal that could not be sent (a process already gone is fine).
+pub fn stop(pid: i32, names: &[&str], timeout: Duration) -> Result<(), Errno> {
+    let signal = |sig| match kill(Pid::from_raw(pid), sig) {
+        Ok(()) | Err(Errno::ESRCH) => Ok(()),
+        Err(e) => Err(e),
+    };
+    let gone_within = |limit: Duration| {
+        let deadline = Instant::now() + limit;
+        loop {
+            reap(pid);
+            if !is_alive(pid, names) {
+                return true;
+            }
+            if Instant::now() >= deadline {
+                return false;
+            }
+            thread::sleep(Duration::from_millis(5));
+        }
+    };
+    if !is_alive(pid, names) {
+        reap(pid);
+        return Ok(());
+    }
+    signal(Signal::SIGTERM)?;
+    if !gone_within(timeout) {
+        signal(Signal::SIGKILL)?;
+        gone_within(Duration::from_secs(1));
+    }
+    Ok(())
 }

@@ -11,17 +11,13 @@ use std::io;
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::Path;
 use std::process::Command;
-use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use hvnet_core::services::{CLIENT_HOOK, CLIENT_IFACE, CLIENT_PID};
 
 use crate::daemon::{self, SpawnError};
 use hvnet_core::state::DhcpClient;
 use nix::errno::Errno;
-use nix::sys::signal::{kill, Signal};
-use nix::sys::wait::{waitpid, WaitPidFlag};
-use nix::unistd::Pid;
 
 /// The DHCP client binary (busybox's applet, as Debian's `udhcpc` package installs it).
 pub const UDHCPC: &str = "udhcpc";
@@ -71,25 +67,15 @@ fn io_err(what: &'static str, path: &Path) -> impl FnOnce(io::Error) -> ClientEr
 
 /// The pid in the client's pid file, if it holds one.
 pub fn read_pid(dir: &Path) -> Option<i32> {
-    fs::read_to_string(dir.join(CLIENT_PID))
-        .ok()?
-        .trim()
-        .parse()
-        .ok()
+    daemon::read_pid(&dir.join(CLIENT_PID))
 }
+
+/// The names a client's command line may start with (Debian's `udhcpc` is busybox).
+const NAMES: &[&str] = &["udhcpc", "busybox"];
 
 /// Whether `pid` is a live udhcpc (exists, and its command line is udhcpc's or busybox's).
 pub fn is_alive(pid: i32) -> bool {
-    if pid <= 0 || kill(Pid::from_raw(pid), None).is_err() {
-        return false;
-    }
-    match fs::read(format!("/proc/{pid}/cmdline")) {
-        Ok(cmd) => {
-            let argv0 = cmd.split(|&b| b == 0).next().unwrap_or_default();
-            argv0.ends_with(b"udhcpc") || argv0.ends_with(b"busybox")
-        }
-        Err(_) => false,
-    }
+    daemon::is_alive(pid, NAMES)
 }
 
 /// Writes the hook (0755) and the interface record into the client's directory and starts
@@ -135,21 +121,9 @@ pub fn start(c: &DhcpClient) -> Result<i32, ClientError> {
 /// A signal that cannot be sent.
 pub fn stop(dir: &Path, pid: i32) -> Result<(), ClientError> {
     let pid = if pid > 0 { Some(pid) } else { read_pid(dir) };
-    if let Some(pid) = pid.filter(|p| is_alive(*p)) {
-        let signal = |sig| match kill(Pid::from_raw(pid), sig) {
-            Ok(()) | Err(Errno::ESRCH) => Ok(()),
-            Err(source) => Err(ClientError::Signal { pid, source }),
-        };
-        signal(Signal::SIGTERM)?;
-        let deadline = Instant::now() + STOP_TIMEOUT;
-        while is_alive(pid) && Instant::now() < deadline {
-            let _ = waitpid(Pid::from_raw(pid), Some(WaitPidFlag::WNOHANG));
-            thread::sleep(Duration::from_millis(5));
-        }
-        if is_alive(pid) {
-            signal(Signal::SIGKILL)?;
-        }
-        let _ = waitpid(Pid::from_raw(pid), Some(WaitPidFlag::WNOHANG));
+    if let Some(pid) = pid {
+        daemon::stop(pid, NAMES, STOP_TIMEOUT)
+            .map_err(|source| ClientError::Signal { pid, source })?;
     }
     let pid_path = dir.join(CLIENT_PID);
     match fs::remove_file(&pid_path) {

@@ -20,8 +20,7 @@ use std::net::Ipv4Addr;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use hvnet_core::dhcp::{CONF_FILE, HOSTS_FILE, LOG_FILE, PID_FILE};
 
@@ -29,7 +28,6 @@ use crate::daemon::{self, SpawnError};
 use hvnet_core::types::MacAddr;
 use nix::errno::Errno;
 use nix::sys::signal::{kill, Signal};
-use nix::sys::wait::{waitpid, WaitPidFlag};
 use nix::unistd::Pid;
 
 /// The dnsmasq binary (looked up in `PATH`).
@@ -167,22 +165,13 @@ impl Dnsmasq {
 
 /// The pid in a dnsmasq pid file, if it holds one.
 pub fn read_pid(path: &Path) -> Option<i32> {
-    fs::read_to_string(path).ok()?.trim().parse().ok()
+    daemon::read_pid(path)
 }
 
 /// Whether `pid` is a live dnsmasq: it exists (`kill(pid, 0)`) and its
 /// command line names dnsmasq (a zombie's is empty, a recycled pid's differs).
 pub fn is_alive(pid: i32) -> bool {
-    if pid <= 0 || kill(Pid::from_raw(pid), None).is_err() {
-        return false;
-    }
-    match fs::read(format!("/proc/{pid}/cmdline")) {
-        Ok(cmd) => cmd
-            .split(|&b| b == 0)
-            .next()
-            .is_some_and(|argv0| argv0.ends_with(DNSMASQ.as_bytes())),
-        Err(_) => false,
-    }
+    daemon::is_alive(pid, &[DNSMASQ])
 }
 
 /// Stops dnsmasq `pid`: `SIGTERM`, up to 2 s for it to go, then `SIGKILL`.
@@ -194,28 +183,11 @@ pub fn is_alive(pid: i32) -> bool {
 /// [`DnsmasqError::Signal`] if a signal cannot be sent (other than to a
 /// process that is already gone).
 pub fn stop(pid: i32) -> Result<(), DnsmasqError> {
-    if !is_alive(pid) {
-        reap(pid);
-        return Ok(());
-    }
-    signal(pid, Signal::SIGTERM)?;
-    let deadline = Instant::now() + STOP_TIMEOUT;
-    while Instant::now() < deadline {
-        reap(pid);
-        if !is_alive(pid) {
-            return Ok(());
-        }
-        thread::sleep(Duration::from_millis(5));
-    }
-    signal(pid, Signal::SIGKILL)?;
-    for _ in 0..200 {
-        reap(pid);
-        if !is_alive(pid) {
-            break;
-        }
-        thread::sleep(Duration::from_millis(5));
-    }
-    Ok(())
+    daemon::stop(pid, &[DNSMASQ], STOP_TIMEOUT).map_err(|source| DnsmasqError::Signal {
+        pid,
+        signal: Signal::SIGTERM,
+        source,
+    })
 }
 
 /// Replaces the hostsfile in `dir` atomically (write + rename) and sends
@@ -292,11 +264,6 @@ fn signal(pid: i32, sig: Signal) -> Result<(), DnsmasqError> {
             source,
         }),
     }
-}
-
-/// Reaps `pid` if it is an exited child of ours (ignored otherwise).
-fn reap(pid: i32) {
-    let _ = waitpid(Pid::from_raw(pid), Some(WaitPidFlag::WNOHANG));
 }
 
 /// Creates `dir` (and parents) and makes it 0755, so `nobody` can read in it.
