@@ -753,7 +753,8 @@ impl fmt::Display for RouteText<'_> {
 }
 
 /// `text` as the body of a double-quoted `printf` format inside a single-quoted `sh -c`
-/// argument: one line, `%` and `\\` doubled, quotes and `$` escaped. hvnet's rules contain no
+/// argument: one line (newlines as `\n`), `%` doubled, `\` escaped for both the shell and
+/// printf, `"`, `$` and `` ` `` escaped, `'` closing and reopening the quote. hvnet's rules contain no
 /// single quote (comments are `hvnet:NAME`, names are `[A-Za-z0-9._-]`).
 fn printf_escape(text: &str) -> String {
     let mut o = String::with_capacity(text.len() + 16);
@@ -761,7 +762,8 @@ fn printf_escape(text: &str) -> String {
         match c {
             '\n' => o.push_str("\\n"),
             '%' => o.push_str("%%"),
-            '\\' => o.push_str("\\\\"),
+            // The shell turns `\\\\` into `\\`, which printf prints as one backslash.
+            '\\' => o.push_str("\\\\\\\\"),
             '"' | '$' | '`' => {
                 o.push('\\');
                 o.push(c);
@@ -938,5 +940,23 @@ impl fmt::Display for CommandLine<'_> {
                 dir.join(crate::dhcp::PID_FILE).display()
             ),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::printf_escape;
+
+    /// The escaped text, printed by the shell line `--dry-run` prints, comes back as it was.
+    #[test]
+    fn printf_escape_round_trips_through_sh_and_printf() {
+        let text =
+            "*nat\n-A X -m comment --comment \"a b\" 100% $HOME `id` back\\slash and \\n it's\n";
+        let line = format!("sh -c 'printf \"{}\"'", printf_escape(text));
+        let out = std::process::Command::new("sh")
+            .args(["-c", &line])
+            .output()
+            .expect("sh");
+        assert_eq!(String::from_utf8_lossy(&out.stdout), text, "{line}");
     }
 }
