@@ -327,6 +327,10 @@ fn mac_replication_hands_the_uplink_mac_to_the_guest() {
     }
     let l = Lan::new("rep");
     let h = l.host.name();
+    // A burned-in-looking MAC: a veth's random one may start with fe:, which no guest MAC
+    // may (hvnet gives that prefix to the host side of a NIC).
+    l.host
+        .ip(&["link", "set", "up0", "address", "00:1b:21:0a:0b:0c"]);
     let mac = must_link(h, "up0")["address"].as_str().unwrap().to_string();
     let cfg = l.dir.write(
         "r.toml",
