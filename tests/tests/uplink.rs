@@ -94,10 +94,12 @@ impl Lan {
         self.dir.path().join("state")
     }
 
-    /// The host's addresses and routes, as `ip -j` prints them (ifindex and all).
+    /// The host's IPv4 addresses and routes, as `ip -j` prints them (ifindex and all). IPv6
+    /// is left out: hvnet does not manage it, and the kernel's duplicate address detection
+    /// flips the link-local address's `tentative` flag on its own schedule.
     fn ip_state(&self) -> (String, String) {
         (
-            self.host.ip(&["-j", "addr", "show", "dev", "up0"]),
+            self.host.ip(&["-4", "-j", "addr", "show", "dev", "up0"]),
             self.host.ip(&["-j", "route", "show", "table", "main"]),
         )
     }
