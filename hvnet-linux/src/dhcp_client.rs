@@ -5,6 +5,14 @@
 //! The client is started after the uplink's addresses moved onto the bridge, so the host
 //! keeps its address while the client asks the LAN's server again (with the uplink's MAC,
 //! which the bridge took); stopping it never releases the lease.
+//!
+//! A network's client is found by what it is, not only by its pid file: a process whose
+//! `argv[0]` is `udhcpc` or `busybox` (any directory) and whose command line names the
+//! client's pid file path (`-p STATE/host-dhcp/NETWORK/udhcpc.pid`, which hvnet always
+//! passes), found with one scan of `/proc` ([`running`]). A deleted, corrupt or stale pid
+//! file never hides a running client, and a pid file naming another process (any busybox
+//! shell, say) never gets it signalled. [`start`] first stops every client of the directory,
+//! [`stop`] stops all of them.
 
 use std::fs::{self, DirBuilder};
 use std::io;
@@ -15,7 +23,7 @@ use std::time::Duration;
 
 use hvnet_core::services::{CLIENT_HOOK, CLIENT_IFACE, CLIENT_PID};
 
-use crate::daemon::{self, SpawnError};
+use crate::daemon::{self, Identity, SpawnError, StopError};
 use hvnet_core::state::DhcpClient;
 use nix::errno::Errno;
 
@@ -71,21 +79,44 @@ pub fn read_pid(dir: &Path) -> Option<i32> {
 }
 
 /// The names a client's command line may start with (Debian's `udhcpc` is busybox).
-const NAMES: &[&str] = &["udhcpc", "busybox"];
+pub(crate) const NAMES: &[&str] = &["udhcpc", "busybox"];
 
 /// Whether `pid` is a live udhcpc (exists, and its command line is udhcpc's or busybox's).
+/// This checks the program only, not which network's client it is (see [`running`]).
 pub fn is_alive(pid: i32) -> bool {
     daemon::is_alive(pid, NAMES)
 }
 
-/// Writes the hook (0755) and the interface record into the client's directory and starts
+/// Which processes are the client of directory `dir`.
+pub(crate) fn identity(dir: &Path) -> Identity {
+    Identity {
+        names: NAMES,
+        path: dir.join(CLIENT_PID),
+        pid_file: dir.join(CLIENT_PID),
+    }
+}
+
+/// The client processes running for directory `dir`, found in `/proc` by the pid file path
+/// their command line names (see the [module docs](self)): the pid file's pid first when it
+/// is one of them, the others by ascending pid. Empty when none runs.
+///
+/// # Errors
+///
+/// `/proc` cannot be listed.
+pub fn running(dir: &Path) -> io::Result<Vec<i32>> {
+    identity(dir).running()
+}
+
+/// Stops every client already running for the directory (see [`running`]), writes the hook
+/// (0755) and the interface record into the client's directory and starts
 /// `udhcpc -f -i IF -s HOOK -p PIDFILE -A 5`, waiting for its pid file.
 ///
 /// # Errors
 ///
-/// File errors, or the client not coming up within 3 s.
+/// Stopping an old client fails; file errors, or the client not coming up within 3 s.
 pub fn start(c: &DhcpClient) -> Result<i32, ClientError> {
     let dir = &c.dir;
+    stop(dir)?;
     DirBuilder::new()
         .recursive(true)
         .mode(0o755)
@@ -113,21 +144,19 @@ pub fn start(c: &DhcpClient) -> Result<i32, ClientError> {
     })
 }
 
-/// Stops client `pid` (or, with 0, the one in `dir`'s pid file): `SIGTERM`, up to 2 s,
-/// then `SIGKILL`; removes the pid file. Stopping a client that is not running is a no-op.
+/// Stops every client running for `dir` (see [`running`]; a missing, corrupt or stale pid
+/// file changes nothing): `SIGTERM`, up to 2 s, then `SIGKILL`; removes the pid file. A
+/// process that is not a udhcpc with `dir`'s pid file is never signalled. Stopping a client
+/// that is not running is a no-op.
 ///
 /// # Errors
 ///
-/// A signal that cannot be sent.
-pub fn stop(dir: &Path, pid: i32) -> Result<(), ClientError> {
-    let pid = if pid > 0 { Some(pid) } else { read_pid(dir) };
-    if let Some(pid) = pid {
-        daemon::stop(pid, NAMES, STOP_TIMEOUT)
-            .map_err(|source| ClientError::Signal { pid, source })?;
-    }
-    let pid_path = dir.join(CLIENT_PID);
-    match fs::remove_file(&pid_path) {
-        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(io_err("removing", &pid_path)(e)),
-        _ => Ok(()),
-    }
+/// `/proc` cannot be listed, a signal cannot be sent, or the pid file cannot be removed.
+pub fn stop(dir: &Path) -> Result<(), ClientError> {
+    let id = identity(dir);
+    id.stop_all(STOP_TIMEOUT).map(drop).map_err(|e| match e {
+        StopError::Scan(e) => io_err("listing", Path::new("/proc"))(e),
+        StopError::Signal { pid, source } => ClientError::Signal { pid, source },
+        StopError::Remove(e) => io_err("removing", &id.pid_file)(e),
+    })
 }

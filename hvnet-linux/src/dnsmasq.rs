@@ -11,8 +11,19 @@
 //! from [`netns::run_in`](crate::netns::run_in) to put it in a namespace), in
 //! the foreground of its own process group (`--keep-in-foreground`, so the
 //! pid is the one we spawned and it survives the caller's terminal), logging
-//! to `dnsmasq.log` in the state directory. Supervision across hvnet runs is
-//! by pid: [`is_alive`], [`stop`], [`reload_hosts`]. Nothing else is exec'd.
+//! to `dnsmasq.log` in the state directory. Nothing else is exec'd.
+//!
+//! Across hvnet runs a network's dnsmasq is found by what it is, not only by
+//! its pid file: a process whose `argv[0]` is `dnsmasq` (any directory) and
+//! whose command line names the network's conf file
+//! (`--conf-file=DIR/dnsmasq.conf`, also `-C DIR/dnsmasq.conf`), found with one
+//! scan of `/proc` ([`running`]). The pid file only says which one comes first.
+//! So a deleted, corrupt or stale pid file never hides a running daemon, and a
+//! pid file naming another process never gets that process signalled.
+//! [`Dnsmasq::start`] first stops every dnsmasq of the directory (an orphan
+//! would hold the DHCP port, and the new one would exit with "Address already
+//! in use"); [`stop_all`] stops all of them. [`is_alive`], [`stop`] and
+//! [`reload_hosts`] work on a given pid (its program is checked, not its conf).
 
 use std::fs::{self, DirBuilder, File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
@@ -24,7 +35,7 @@ use std::time::Duration;
 
 use hvnet_core::dhcp::{CONF_FILE, HOSTS_FILE, LOG_FILE, PID_FILE};
 
-use crate::daemon::{self, SpawnError};
+use crate::daemon::{self, Identity, SpawnError, StopError};
 use hvnet_core::types::MacAddr;
 use nix::errno::Errno;
 use nix::sys::signal::{kill, Signal};
@@ -106,17 +117,20 @@ pub struct Dnsmasq {
 }
 
 impl Dnsmasq {
-    /// Writes `conf` and `hosts` into `dir` (created 0755 if missing, files
+    /// Stops every dnsmasq already running for `dir` (see [`running`]), writes
+    /// `conf` and `hosts` into `dir` (created 0755 if missing, files
     /// 0644), starts `dnsmasq --keep-in-foreground --conf-file=DIR/dnsmasq.conf
     /// --log-facility=-` with its output in `DIR/dnsmasq.log`, and waits until
     /// it writes its pid file (`DIR/dnsmasq.pid`, which the conf must name).
     ///
     /// # Errors
     ///
-    /// File errors, or dnsmasq exiting or not writing its pid file within 5 s
+    /// Stopping an old daemon fails ([`stop_all`]); file errors, or dnsmasq
+    /// exiting or not writing its pid file within 5 s
     /// ([`DnsmasqError::Exited`], [`DnsmasqError::Timeout`], both quoting the
     /// end of the log).
     pub fn start(dir: &Path, conf: &str, hosts: &str) -> Result<Dnsmasq, DnsmasqError> {
+        stop_all(dir)?;
         ensure_dir(dir)?;
         let conf_path = dir.join(CONF_FILE);
         write_atomic(&conf_path, conf)?;
@@ -174,6 +188,55 @@ pub fn is_alive(pid: i32) -> bool {
     daemon::is_alive(pid, &[DNSMASQ])
 }
 
+/// The names dnsmasq's `argv[0]` may end in.
+pub(crate) const NAMES: &[&str] = &[DNSMASQ];
+
+/// Which processes are the dnsmasq of state directory `dir`.
+pub(crate) fn identity(dir: &Path) -> Identity {
+    Identity {
+        names: NAMES,
+        path: dir.join(CONF_FILE),
+        pid_file: dir.join(PID_FILE),
+    }
+}
+
+/// The dnsmasq processes running for state directory `dir`, found in `/proc`
+/// by the conf file their command line names (see the [module docs](self)):
+/// the pid file's pid first when it is one of them, the others by ascending
+/// pid. Empty when none runs. More than one only when something else started
+/// one with hvnet's conf (or one was left over); [`stop_all`] and
+/// [`Dnsmasq::start`] stop them all.
+///
+/// # Errors
+///
+/// `/proc` cannot be listed.
+pub fn running(dir: &Path) -> io::Result<Vec<i32>> {
+    identity(dir).running()
+}
+
+/// Stops every dnsmasq running for state directory `dir` (see [`running`]; a
+/// missing, corrupt or stale pid file changes nothing): `SIGTERM`, up to 2 s,
+/// then `SIGKILL`; reaps our children; removes the pid file. A process that is
+/// not a dnsmasq with `dir`'s conf is never signalled. Stopping when none runs
+/// is a no-op.
+///
+/// # Errors
+///
+/// `/proc` cannot be listed, a signal cannot be sent, or the pid file cannot be
+/// removed.
+pub fn stop_all(dir: &Path) -> Result<(), DnsmasqError> {
+    let id = identity(dir);
+    id.stop_all(STOP_TIMEOUT).map(drop).map_err(|e| match e {
+        StopError::Scan(e) => io_err("listing", Path::new("/proc"))(e),
+        StopError::Signal { pid, source } => DnsmasqError::Signal {
+            pid,
+            signal: Signal::SIGTERM,
+            source,
+        },
+        StopError::Remove(e) => io_err("removing", &id.pid_file)(e),
+    })
+}
+
 /// Stops dnsmasq `pid`: `SIGTERM`, up to 2 s for it to go, then `SIGKILL`.
 /// Reaps it if it is our child. Stopping a pid that is not a live dnsmasq is
 /// a no-op.
@@ -203,6 +266,17 @@ pub fn reload_hosts(dir: &Path, hosts: &str, pid: i32) -> Result<(), DnsmasqErro
         return Err(DnsmasqError::NotRunning { pid });
     }
     signal(pid, Signal::SIGHUP)
+}
+
+/// [`reload_hosts`] for the dnsmasq running for `dir` (the first of
+/// [`running`]; a lost pid file does not matter).
+///
+/// # Errors
+///
+/// As [`reload_hosts`]; `/proc` cannot be listed.
+pub fn reload_running(dir: &Path, hosts: &str) -> Result<(), DnsmasqError> {
+    let pids = running(dir).map_err(io_err("listing", Path::new("/proc")))?;
+    reload_hosts(dir, hosts, pids.first().copied().unwrap_or(0))
 }
 
 /// One DHCP lease from dnsmasq's leasefile.

@@ -12,6 +12,9 @@
 //! | `firewall` | present while hvnet's chains are installed |
 //! | `names` | per generated-name prefix, where the next name starts (`vnet 12`) |
 //!
+//! A pid file is only a hint: the daemons are found in `/proc` by the file of their directory
+//! that their command line names (see [`crate::dnsmasq`] and [`crate::dhcp_client`]).
+//!
 //! The firewall is only read when the config wants rules or the `firewall` marker says hvnet
 //! installed some, so a host whose config has no virtual network never runs iptables.
 
@@ -19,13 +22,14 @@ use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use hvnet_core::dhcp::{CONF_FILE, HOSTS_FILE, PID_FILE};
+use hvnet_core::dhcp::{CONF_FILE, HOSTS_FILE};
 use hvnet_core::firewall::Table;
 use hvnet_core::observed::{ObservedDhcp, ObservedDhcpClient, ObservedFirewall, ObservedState};
 use hvnet_core::op::Op;
 use hvnet_core::services::{CLIENT_HOOK, CLIENT_IFACE};
 use hvnet_core::state::SysctlKey;
 
+use crate::daemon::Processes;
 use crate::dnsmasq::{self, Dnsmasq};
 use crate::execute::ExecError;
 use crate::firewall::{FirewallBackend, Iptables};
@@ -95,6 +99,14 @@ fn dir_entries(dir: &Path) -> Result<Vec<(String, PathBuf)>, ServiceError> {
         .collect();
     out.sort();
     Ok(out)
+}
+
+/// `/proc` could not be listed (looking for the daemons).
+fn proc_err(source: io::Error) -> ServiceError {
+    ServiceError::Io {
+        path: PathBuf::from("/proc"),
+        source,
+    }
 }
 
 /// The file name a saved sysctl is kept under (`net:ipv4:ip_forward`).
@@ -181,11 +193,21 @@ impl LinuxHost {
         firewall: FirewallRead,
     ) -> Result<(), ServiceError> {
         let dir = self.require_state_dir()?;
-        for (network, path) in dir_entries(&dir.join("net"))? {
+        let nets = dir_entries(&dir.join("net"))?;
+        let clients = dir_entries(&dir.join("host-dhcp"))?;
+        // The daemons are found by their command lines (see the dnsmasq and dhcp_client
+        // module docs): one scan of /proc for all networks, none without any.
+        let procs = if nets.is_empty() && clients.is_empty() {
+            Processes::default()
+        } else {
+            Processes::scan(&[dnsmasq::NAMES, crate::dhcp_client::NAMES].concat())
+                .map_err(proc_err)?
+        };
+        for (network, path) in nets {
             if !path.is_dir() {
                 continue;
             }
-            let pid = dnsmasq::read_pid(&path.join(PID_FILE)).filter(|p| dnsmasq::is_alive(*p));
+            let pid = dnsmasq::identity(&path).running_in(&procs).first().copied();
             observed.dhcp.push(ObservedDhcp {
                 network,
                 conf: read_opt(&path.join(CONF_FILE))?,
@@ -194,12 +216,14 @@ impl LinuxHost {
                 dir: path,
             });
         }
-        for (network, path) in dir_entries(&dir.join("host-dhcp"))? {
+        for (network, path) in clients {
             if !path.is_dir() {
                 continue;
             }
-            let pid =
-                crate::dhcp_client::read_pid(&path).filter(|p| crate::dhcp_client::is_alive(*p));
+            let pid = crate::dhcp_client::identity(&path)
+                .running_in(&procs)
+                .first()
+                .copied();
             observed.dhcp_clients.push(ObservedDhcpClient {
                 network,
                 interface: read_opt(&path.join(CLIENT_IFACE))?.map(|s| s.trim().to_string()),
@@ -258,26 +282,16 @@ impl LinuxHost {
             Op::StartDhcp(svc) => Dnsmasq::start(&svc.dir, &svc.conf, &svc.hosts)
                 .map(drop)
                 .map_err(ExecError::Dnsmasq),
-            Op::StopDhcp { dir, pid, .. } => {
-                let pid_path = dir.join(PID_FILE);
-                let pid = if *pid > 0 {
-                    Some(*pid)
-                } else {
-                    dnsmasq::read_pid(&pid_path)
-                };
-                pid.map_or(Ok(()), dnsmasq::stop)
-                    .map_err(ExecError::Dnsmasq)
-                    .and_then(|()| remove_file(&pid_path))
-            }
+            // Every dnsmasq of the directory, found by its conf path (the op's pid is one).
+            Op::StopDhcp { dir, .. } => dnsmasq::stop_all(dir).map_err(ExecError::Dnsmasq),
             Op::StartDhcpClient(c) => crate::dhcp_client::start(c)
                 .map(drop)
                 .map_err(|e| ExecError::State(e.to_string())),
-            Op::StopDhcpClient { dir, pid, .. } => {
-                crate::dhcp_client::stop(dir, *pid).map_err(|e| ExecError::State(e.to_string()))
+            Op::StopDhcpClient { dir, .. } => {
+                crate::dhcp_client::stop(dir).map_err(|e| ExecError::State(e.to_string()))
             }
             Op::ReloadDhcpHosts { dir, hosts, .. } => {
-                let pid = dnsmasq::read_pid(&dir.join(PID_FILE)).unwrap_or(0);
-                dnsmasq::reload_hosts(dir, hosts, pid).map_err(ExecError::Dnsmasq)
+                dnsmasq::reload_running(dir, hosts).map_err(ExecError::Dnsmasq)
             }
             _ => return None,
         };
