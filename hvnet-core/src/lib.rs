@@ -25,6 +25,7 @@ pub mod lifecycle;
 pub mod observed;
 pub mod op;
 pub mod plan;
+pub mod preflight;
 pub mod resolve;
 pub mod services;
 pub mod state;

@@ -8,8 +8,8 @@ use std::str::FromStr;
 use super::diag::{ConfigError, Diagnostic, Locator};
 use super::raw::{RawConfig, RawDhcp, RawForward, RawGuest, RawNetwork, RawNic, S};
 use super::{
-    Accounts, Config, Dhcp, DhcpHost, Guest, HostIp, HostSettings, Lifetime, Network, NetworkKind,
-    Nic, NicRate, NicType, PortForward, Proto,
+    Accounts, Config, Dhcp, DhcpHost, Guest, HostIp, HostSettings, Lifetime, Locations, Network,
+    NetworkKind, Nic, NicRate, NicType, PortForward, Proto,
 };
 use crate::dhcp::{is_dns_name, MIN_LEASE_SECS};
 use crate::types::{ByteSize, Duration, IfName, Ipv4Cidr, Ipv4Range, MacAddr, MacPrefix, RateSpec};
@@ -41,8 +41,65 @@ pub(crate) fn default_dhcp_range(address: Ipv4Cidr) -> Option<Ipv4Range> {
     None
 }
 
+/// The shortest prefix of a `nat` network's address: a /8, the size of 10.0.0.0/8, the
+/// largest private range (RFC 1918). A wider subnet necessarily covers public addresses.
+pub const MIN_NAT_PREFIX: u8 = 8;
+
+/// The largest MTU of a tap (`max_mtu` of the tun driver: 65535 minus the 14-byte
+/// Ethernet header). A network's MTU is copied to its ports, so a network with taps may
+/// not ask for more.
+pub const MAX_TAP_MTU: u32 = 65521;
+
+/// Why `ip` cannot be a host's (or guest's) unicast address, if it cannot: the
+/// "this network" block 0.0.0.0/8, loopback 127.0.0.0/8, multicast 224.0.0.0/4 and the
+/// reserved 240.0.0.0/4 with the limited broadcast 255.255.255.255.
+pub(crate) fn not_unicast(ip: Ipv4Addr) -> Option<&'static str> {
+    let first = ip.octets()[0];
+    if ip.is_broadcast() {
+        Some("the limited broadcast address")
+    } else if first == 0 {
+        Some("in 0.0.0.0/8 (\"this network\", never a source or destination on a link)")
+    } else if ip.is_loopback() {
+        Some("a loopback address (127.0.0.0/8 belongs to the lo interface)")
+    } else if ip.is_multicast() {
+        Some("a multicast address (224.0.0.0/4)")
+    } else if first >= 240 {
+        Some("in the reserved range 240.0.0.0/4")
+    } else {
+        None
+    }
+}
+
 /// What a DNS name may be, for messages.
 const DNS_NAME_RULE: &str = "use letters, digits, '-' and '.' (dot-separated labels of 1-63 characters, not starting or ending with '-'; 253 in all)";
+
+/// Like [`parse`] for raw bytes: text that is not UTF-8 is one diagnostic at its first
+/// bad byte.
+pub(super) fn parse_bytes(
+    bytes: &[u8],
+    file: &str,
+    accounts: &dyn Accounts,
+) -> Result<Config, ConfigError> {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => parse(text, file, accounts),
+        Err(e) => {
+            let good = bytes
+                .get(..e.valid_up_to())
+                .and_then(|b| std::str::from_utf8(b).ok())
+                .unwrap_or("");
+            let bad = bytes.get(e.valid_up_to()).copied().unwrap_or(0);
+            let loc = Locator::new(file, good);
+            let field = loc.field_at(good.len());
+            Err(ConfigError {
+                diagnostics: vec![loc.at(
+                    good.len()..good.len(),
+                    field,
+                    format!("invalid UTF-8: byte 0x{bad:02x} does not continue a UTF-8 character here; the file must be UTF-8"),
+                )],
+            })
+        }
+    }
+}
 
 pub(super) fn parse(
     text: &str,
@@ -56,6 +113,7 @@ pub(super) fn parse(
     let mut v = Validator {
         loc: &loc,
         diags: Vec::new(),
+        located: BTreeMap::new(),
         accounts,
     };
     let cfg = v.config(raw);
@@ -80,6 +138,8 @@ struct FileIndex {
 struct Validator<'a> {
     loc: &'a Locator<'a>,
     diags: Vec<Diagnostic>,
+    /// Places of the fields host-dependent checks report on ([`Locations`]).
+    located: BTreeMap<String, (usize, usize)>,
     accounts: &'a dyn Accounts,
 }
 
@@ -176,6 +236,10 @@ impl Validator<'_> {
         }
         self.check_guests(&raw, &networks, &guests);
         Config {
+            locations: Locations {
+                file: self.loc.file().to_string(),
+                fields: std::mem::take(&mut self.located),
+            },
             host,
             networks: networks.into_iter().map(|(_, n)| n).collect(),
             guests: guests.into_iter().map(|(_, g, _)| g).collect(),
@@ -286,6 +350,17 @@ impl Validator<'_> {
                     k.as_str()
                 ),
             );
+        }
+        if let (Some(NetworkKind::Nat), Some(a), Some(ra)) = (kind, address, &n.address) {
+            if a.prefix_len() < MIN_NAT_PREFIX {
+                self.err(
+                    ra.span(),
+                    &format!("{at}.address"),
+                    format!(
+                        "{a} is too wide for a nat network: its prefix must be /{MIN_NAT_PREFIX} or longer (10.0.0.0/8, the largest private range of RFC 1918, is a /{MIN_NAT_PREFIX}; a wider subnet puts a connected route over public addresses on the bridge and takes them out of the masquerade)"
+                    ),
+                );
+            }
         }
         let nat_ports = match (&n.nat_ports, kind) {
             (None, _) => None,
@@ -492,6 +567,8 @@ impl Validator<'_> {
         let subnet = address.trunc();
         let problem = if !address.contains(ip) {
             format!("{ip} is outside the subnet {subnet} of {network}")
+        } else if let Some(why) = not_unicast(ip) {
+            format!("{ip} is {why}, not a guest address")
         } else if ip == address.addr() {
             format!("{ip} is the host's own address on {network}")
         } else if address.prefix_len() < 31 && ip == address.network() {
@@ -713,6 +790,14 @@ impl Validator<'_> {
 
     fn address(&mut self, a: &S<String>, field: &str) -> Option<Ipv4Cidr> {
         let cidr = self.typed::<Ipv4Cidr>(a, field)?;
+        if let Some(why) = not_unicast(cidr.addr()) {
+            self.err(
+                a.span(),
+                field,
+                format!("{} is {why}, not a host address for a bridge", cidr.addr()),
+            );
+            return None;
+        }
         if cidr.prefix_len() < 31 && (cidr.is_network_address() || cidr.is_broadcast_address()) {
             self.err(
                 a.span(),
@@ -1099,10 +1184,10 @@ impl Validator<'_> {
             .iter()
             .any(|r| r.get_ref().name.get_ref() == &network)
         {
-            let known: Vec<&str> = raw
+            let known: Vec<String> = raw
                 .network
                 .iter()
-                .map(|r| r.get_ref().name.get_ref().as_str())
+                .map(|r| format!("{:?}", r.get_ref().name.get_ref()))
                 .collect();
             self.err(
                 net_s.span(),
@@ -1191,6 +1276,8 @@ impl Validator<'_> {
                     }
                     Some(ns) => {
                         let netns = self.name(ns, &format!("{at}.netns"), "namespace");
+                        self.located
+                            .insert(format!("{at}.netns"), self.loc.line_col(ns.span().start));
                         let counter = peers_per_ns.entry(ns.get_ref().clone()).or_insert(0);
                         let default_peer = format!("eth{counter}");
                         *counter += 1;
@@ -1265,7 +1352,7 @@ impl Validator<'_> {
             }
         }
         let smb = match &n.smb {
-            Some(p) if !p.get_ref().starts_with('/') || p.get_ref().contains(['\n', '\0']) => {
+            Some(p) if !p.get_ref().starts_with('/') || p.get_ref().contains(char::is_control) => {
                 self.err(
                     p.span(),
                     &format!("{at}.smb"),
@@ -1525,6 +1612,42 @@ impl Validator<'_> {
         }
     }
 
+    /// A network whose MTU is above [`MAX_TAP_MTU`] cannot have tap ports (the bridge's
+    /// MTU is copied to them, and the tun driver refuses it).
+    fn check_tap_mtu(
+        &mut self,
+        raw: &RawConfig,
+        nets: &[(usize, Network)],
+        guests: &[(usize, Guest, FileIndex)],
+    ) {
+        for (i, n) in nets {
+            let (Some(mtu), Some(m)) = (n.mtu, &raw.network[*i].get_ref().mtu) else {
+                continue;
+            };
+            if mtu <= MAX_TAP_MTU {
+                continue;
+            }
+            let tap = guests.iter().find_map(|(gi, g, idx)| {
+                g.nics
+                    .iter()
+                    .zip(&idx.nics)
+                    .find(|(nic, _)| {
+                        nic.network == n.name && matches!(nic.kind, NicType::Tap { .. })
+                    })
+                    .map(|(_, k)| format!("guest[{gi}].nic[{k}]"))
+            });
+            if let Some(tap) = tap {
+                self.err(
+                    m.span(),
+                    &format!("network[{i}].mtu"),
+                    format!(
+                        "MTU {mtu} is too large for a network with taps ({tap} is one): a tap takes at most {MAX_TAP_MTU} (65535 minus its Ethernet header), and the bridge's MTU is copied to its ports"
+                    ),
+                );
+            }
+        }
+    }
+
     fn check_guests(
         &mut self,
         raw: &RawConfig,
@@ -1532,6 +1655,7 @@ impl Validator<'_> {
         guests: &[(usize, Guest, FileIndex)],
     ) {
         self.check_replication(raw, nets, guests);
+        self.check_tap_mtu(raw, nets, guests);
         let mut names: HashMap<&str, usize> = HashMap::new();
         let mut ifnames: HashMap<String, String> = HashMap::new();
         for (i, n) in nets {
