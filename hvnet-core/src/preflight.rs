@@ -16,7 +16,7 @@ use crate::config::{Config, ConfigError, NicType};
 /// let cfg = Config::parse("[[network]]\nname='n'\nkind='internal'\nbridge='br0'\n\
 ///     [[guest]]\nname='c'\n[[guest.nic]]\nnetwork='n'\ntype='veth'\nnetns='box'\n", "h.toml").unwrap();
 /// let err = check_netns(&cfg, &BTreeSet::new()).unwrap_err();
-/// assert!(err.to_string().starts_with("h.toml:9:9: guest[0].nic[0].netns: network namespace \"box\" does not exist"));
+/// assert!(err.to_string().starts_with("h.toml:10:7: guest[0].nic[0].netns: network namespace \"box\" does not exist"));
 /// assert!(check_netns(&cfg, &BTreeSet::from(["box".to_string()])).is_ok());
 /// ```
 ///

@@ -75,7 +75,7 @@ pub struct Config {
 /// let cfg = Config::parse("[[network]]\nname='n'\nkind='internal'\nbridge='br0'\n\
 ///     [[guest]]\nname='c'\n[[guest.nic]]\nnetwork='n'\ntype='veth'\nnetns='box'\n", "h.toml").unwrap();
 /// let d = cfg.diagnostic("guest[0].nic[0].netns", "gone".into());
-/// assert_eq!(d.to_string(), "h.toml:9:9: guest[0].nic[0].netns: gone");
+/// assert_eq!(d.to_string(), "h.toml:10:7: guest[0].nic[0].netns: gone");
 /// ```
 #[derive(Debug, Clone, Default)]
 pub struct Locations {

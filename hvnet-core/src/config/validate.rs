@@ -12,6 +12,7 @@ use super::{
     NetworkKind, Nic, NicRate, NicType, PortForward, Proto,
 };
 use crate::dhcp::{is_dns_name, MIN_LEASE_SECS};
+use crate::state::Tbf;
 use crate::types::{ByteSize, Duration, IfName, Ipv4Cidr, Ipv4Range, MacAddr, MacPrefix, RateSpec};
 
 /// Longest network, guest or namespace name.
@@ -1427,6 +1428,7 @@ impl Validator<'_> {
     /// names its own).
     fn nic_rate(&mut self, r: &S<toml::Value>, field: &str) -> Option<NicRate> {
         let spec = |v: &mut Self, text: &str, f: &str| match text.parse::<RateSpec>() {
+            Ok(s) if !v.bucket_fits(&s, r.span(), f) => None,
             Ok(s) if s.peak().is_some() => {
                 v.err(r.span(), f, format!("{text:?}: peak rates are not supported for guest NICs and networks (hvnet shapes with a single token bucket); leave out \"peak\""));
                 None
@@ -1498,6 +1500,10 @@ impl Validator<'_> {
                             let s = match (s.burst(), burst) {
                                 (None, Some(b)) => match RateSpec::new(s.rate(), Some(b), s.peak())
                                 {
+                                    Ok(s) if !self.bucket_fits(&s, r.span(), &f) => {
+                                        ok = false;
+                                        continue;
+                                    }
                                     Ok(s) => s,
                                     Err(e) => {
                                         self.err(r.span(), &f, e.to_string());
@@ -1530,6 +1536,41 @@ impl Validator<'_> {
                 );
                 None
             }
+        }
+    }
+
+    /// Whether the kernel can hold (and report back) the token bucket of `s`: a burst of
+    /// at most 2³² − 1 bytes (`TCA_TBF_BURST` is 32 bits) that lasts at most 2³² ticks of
+    /// 64 ns (≈ 274.9 s) at the rate, the bucket's size the kernel reports. Reports why not.
+    fn bucket_fits(&mut self, s: &RateSpec, span: Range<usize>, field: &str) -> bool {
+        let burst = s.burst_or_default();
+        let given = if s.burst().is_some() {
+            "burst"
+        } else {
+            "the default burst"
+        };
+        let problem = if u32::try_from(burst.bytes()).is_err() {
+            Some(format!(
+                "{given} {burst} is too large: the kernel's token bucket holds at most 4294967295 bytes (4GiB minus one byte)"
+            ))
+        } else if Tbf::from_spec(s).kernel_burst().is_none() {
+            let rate = s.rate().bytes_per_sec().max(1);
+            let secs = burst.bytes() / rate;
+            let most = u128::from(u32::MAX) * u128::from(Tbf::NS_PER_TICK) * u128::from(rate)
+                / 1_000_000_000;
+            Some(format!(
+                "{given} {burst} lasts {secs} s at {}: the kernel keeps at most 2^32 ticks of 64 ns (about 274 s) of traffic in a token bucket; at this rate give a burst of at most {most} bytes, or a higher rate",
+                s.rate()
+            ))
+        } else {
+            None
+        };
+        match problem {
+            Some(p) => {
+                self.err(span, field, p);
+                false
+            }
+            None => true,
         }
     }
 
