@@ -8,6 +8,9 @@
 //! rate limits and hairpin — creating a dynamic bridge with its first guest; the tap's own
 //! flags (vnet_hdr, multiqueue, owner), which QEMU chose, are kept. `ifdown` removes the
 //! NIC's links (and a dynamic bridge left without guests). Both are transactional.
+//!
+//! `ifup` takes only a tap that is nobody else's, and a second tap for a NIC replaces the
+//! first in the same transaction (the old port leaves the bridge): see [`hvnet_core::adopt`].
 
 use clap::Subcommand;
 use hvnet_core::backend::Observe;
