@@ -293,6 +293,41 @@ impl Tbf {
         Some(u32::try_from(bytes).unwrap_or(u32::MAX))
     }
 
+    /// Why the kernel cannot hold (and report back) the token bucket of `spec`, if it
+    /// cannot: a burst of 2³² bytes or more (`TCA_TBF_BURST` is 32 bits), or one that lasts
+    /// more than 2³² ticks of 64 ns (≈ 274.9 s) at the rate ([`Tbf::kernel_burst`]).
+    ///
+    /// ```
+    /// use hvnet_core::{state::Tbf, types::RateSpec};
+    /// assert!(Tbf::refusal(&"10mbit".parse::<RateSpec>().unwrap()).is_none());
+    /// let why = Tbf::refusal(&"8bit".parse::<RateSpec>().unwrap()).unwrap();
+    /// assert!(why.contains("lasts 16384 s"), "{why}");
+    /// ```
+    pub fn refusal(spec: &crate::types::RateSpec) -> Option<String> {
+        let burst = spec.burst_or_default();
+        let given = if spec.burst().is_some() {
+            "burst"
+        } else {
+            "the default burst"
+        };
+        if u32::try_from(burst.bytes()).is_err() {
+            return Some(format!(
+                "{given} {burst} is too large: the kernel's token bucket holds at most 4294967295 bytes (4GiB minus one byte)"
+            ));
+        }
+        if Self::from_spec(spec).kernel_burst().is_some() {
+            return None;
+        }
+        let rate = spec.rate().bytes_per_sec().max(1);
+        let most =
+            u128::from(u32::MAX) * u128::from(Self::NS_PER_TICK) * u128::from(rate) / 1_000_000_000;
+        Some(format!(
+            "{given} {burst} lasts {} s at {}: the kernel keeps at most 2^32 ticks of 64 ns (about 274 s) of traffic in a token bucket; at this rate give a burst of at most {most} bytes, or a higher rate",
+            burst.bytes() / rate,
+            spec.rate()
+        ))
+    }
+
     /// Whether a tbf read back from the kernel is this one, compared in the kernel's
     /// units: the same rate and limit, and the burst the kernel reports for this one
     /// ([`Tbf::kernel_burst`]).

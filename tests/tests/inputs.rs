@@ -62,6 +62,27 @@ fn values_the_kernel_normalises_converge() {
 }
 
 #[test]
+fn a_live_rate_the_kernel_cannot_hold_is_refused() {
+    if !require_root() {
+        return;
+    }
+    let ns = Netns::new("liverate");
+    let dir = TempDir::new();
+    let hv = Hv::new(&ns, &dir);
+    let cfg = dir.write(
+        "c.toml",
+        "[[network]]\nname = \"n\"\nkind = \"internal\"\nbridge = \"br-l\"\n\
+         [[guest]]\nname = \"g\"\n[[guest.nic]]\nnetwork = \"n\"\n",
+    );
+    hv.apply(&cfg);
+    let before = settled_snapshot(ns.name());
+    let r = hv.run(&cfg, &["rate", "g", "0", "8bit"]);
+    r.expect_code(2);
+    assert!(r.stderr.contains("lasts 16384 s at 8bit"), "{r}");
+    assert_snapshot(ns.name(), &before, &"hvnet rate 8bit");
+}
+
+#[test]
 fn a_missing_veth_namespace_is_refused_before_any_write() {
     if !require_root() {
         return;

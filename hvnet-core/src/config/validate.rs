@@ -1543,29 +1543,7 @@ impl Validator<'_> {
     /// at most 2³² − 1 bytes (`TCA_TBF_BURST` is 32 bits) that lasts at most 2³² ticks of
     /// 64 ns (≈ 274.9 s) at the rate, the bucket's size the kernel reports. Reports why not.
     fn bucket_fits(&mut self, s: &RateSpec, span: Range<usize>, field: &str) -> bool {
-        let burst = s.burst_or_default();
-        let given = if s.burst().is_some() {
-            "burst"
-        } else {
-            "the default burst"
-        };
-        let problem = if u32::try_from(burst.bytes()).is_err() {
-            Some(format!(
-                "{given} {burst} is too large: the kernel's token bucket holds at most 4294967295 bytes (4GiB minus one byte)"
-            ))
-        } else if Tbf::from_spec(s).kernel_burst().is_none() {
-            let rate = s.rate().bytes_per_sec().max(1);
-            let secs = burst.bytes() / rate;
-            let most = u128::from(u32::MAX) * u128::from(Tbf::NS_PER_TICK) * u128::from(rate)
-                / 1_000_000_000;
-            Some(format!(
-                "{given} {burst} lasts {secs} s at {}: the kernel keeps at most 2^32 ticks of 64 ns (about 274 s) of traffic in a token bucket; at this rate give a burst of at most {most} bytes, or a higher rate",
-                s.rate()
-            ))
-        } else {
-            None
-        };
-        match problem {
+        match Tbf::refusal(s) {
             Some(p) => {
                 self.err(span, field, p);
                 false
