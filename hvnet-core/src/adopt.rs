@@ -215,3 +215,129 @@ pub fn check(
         replaced,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use crate::observed::{ObservedLink, ObservedQdisc};
+    use crate::state::{BridgeOpts, TapOpts, Tbf};
+
+    fn cfg() -> Config {
+        Config::parse(
+            "[[network]]\nname='n'\nkind='internal'\nbridge='br0'\n\
+             [[guest]]\nname='g'\n[[guest.nic]]\nnetwork='n'\nmac='52:54:00:00:00:01'\n",
+            "x.toml",
+        )
+        .unwrap()
+    }
+
+    fn link(ifindex: u32, name: &str, kind: ObservedKind, alias: Option<&str>) -> ObservedLink {
+        ObservedLink {
+            ifindex,
+            name: name.into(),
+            kind,
+            master: None,
+            mtu: 1500,
+            mac: None,
+            up: true,
+            lower_up: true,
+            alias: alias.map(str::to_string),
+            wireless: false,
+        }
+    }
+
+    fn bridge() -> ObservedKind {
+        ObservedKind::Bridge(BridgeOpts {
+            stp: false,
+            forward_delay_cs: 0,
+        })
+    }
+
+    fn tap() -> ObservedKind {
+        ObservedKind::Tap(TapOpts::default())
+    }
+
+    fn run(obs: &ObservedState, name: &str) -> Result<Adoption, AdoptError> {
+        let c = cfg();
+        let g = &c.guests[0];
+        check(
+            obs,
+            &IfName::new(name).unwrap(),
+            g,
+            &g.nics[0],
+            &c.networks[0],
+        )
+    }
+
+    fn qdisc(ifindex: u32, handle: u32, root: bool, kind: QdiscKind) -> ObservedQdisc {
+        ObservedQdisc {
+            ifindex,
+            handle,
+            root,
+            kind,
+        }
+    }
+
+    #[test]
+    fn owners_masters_and_qdiscs() {
+        let mut obs = ObservedState::default();
+        obs.links.push(link(1, "br0", bridge(), Some("hvnet:n")));
+        obs.links.push(link(2, "t", tap(), None));
+        assert_eq!(
+            run(&obs, "t").unwrap(),
+            Adoption {
+                tag: true,
+                replaced: vec![]
+            }
+        );
+        assert!(matches!(run(&obs, "nope"), Err(AdoptError::Missing { .. })));
+        assert!(matches!(run(&obs, "br0"), Err(AdoptError::NotTap { .. })));
+        // On the network's own bridge already: fine.
+        obs.links[1].master = Some(1);
+        assert!(run(&obs, "t").is_ok());
+        obs.links[1].master = None;
+        obs.links[1].alias = Some("hvnet:other".into());
+        assert!(matches!(
+            run(&obs, "t"),
+            Err(AdoptError::ForeignOwner { .. })
+        ));
+        // hvnet's own tbf on the guest's tap is fine; on an untagged tap it is not ours.
+        let tbf = Tbf {
+            rate_bytes_per_sec: 125_000,
+            burst_bytes: 16384,
+            limit_bytes: 22634,
+        };
+        obs.qdiscs
+            .push(qdisc(2, HVNET_QDISC_HANDLE, true, QdiscKind::Tbf(tbf)));
+        obs.links[1].alias = Some("hvnet:g".into());
+        assert!(!run(&obs, "t").unwrap().tag);
+        obs.links[1].alias = None;
+        assert!(matches!(
+            run(&obs, "t"),
+            Err(AdoptError::ForeignQdisc { what: "root", .. })
+        ));
+        obs.qdiscs = vec![qdisc(2, 0x1_0000, true, QdiscKind::Other("fq".into()))];
+        obs.links[1].alias = Some("hvnet:g".into());
+        assert!(matches!(
+            run(&obs, "t"),
+            Err(AdoptError::ForeignQdisc { .. })
+        ));
+    }
+
+    #[test]
+    fn an_older_port_of_the_nic_is_replaced_a_foreign_one_refuses() {
+        let host_mac = "fe:54:00:00:00:01".parse().unwrap();
+        let mut obs = ObservedState::default();
+        obs.links.push(link(1, "br0", bridge(), Some("hvnet:n")));
+        obs.links.push(link(2, "new", tap(), None));
+        let mut old = link(3, "old", tap(), Some("hvnet:g"));
+        old.master = Some(1);
+        old.mac = Some(host_mac);
+        obs.links.push(old);
+        let a = run(&obs, "new").unwrap();
+        assert_eq!(a.replaced, [IfName::new("old").unwrap()]);
+        obs.links[2].alias = Some("user".into());
+        assert!(matches!(run(&obs, "new"), Err(AdoptError::MacTaken { .. })));
+    }
+}

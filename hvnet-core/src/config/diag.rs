@@ -220,6 +220,21 @@ mod tests {
     }
 
     #[test]
+    fn control_characters_are_shown_escaped_on_one_line() {
+        let d = Diagnostic {
+            file: "h\n.toml".into(),
+            line: 2,
+            column: 3,
+            field: "network[0].\"a\tb\"".into(),
+            message: "raw \n and \u{7f} and é".into(),
+        };
+        assert_eq!(
+            d.to_string(),
+            "h\\n.toml:2:3: network[0].\"a\\tb\": raw \\n and \\u{7f} and é"
+        );
+    }
+
+    #[test]
     fn field_path_from_headers() {
         let src = "[[network]]\nname='a'\n[[network]]\nname='b'\n[[guest]]\nname='g'\n[[guest.nic]]\nnetwork='a'\n[[guest.nic]]\nmac = 'x'\n";
         let l = Locator::new("f", src);
