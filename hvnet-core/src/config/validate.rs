@@ -492,6 +492,14 @@ impl Validator<'_> {
             );
             return None;
         }
+        if let Some(why) = not_unicast(ip) {
+            self.err(
+                g.span(),
+                &field,
+                format!("gateway {ip} is {why}, not a router's address"),
+            );
+            return None;
+        }
         Some(ip)
     }
 
