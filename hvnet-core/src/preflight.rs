@@ -24,8 +24,32 @@ use crate::config::{Config, ConfigError, NicType};
 ///
 /// One diagnostic per veth NIC whose namespace is missing.
 pub fn check_netns(config: &Config, existing: &BTreeSet<String>) -> Result<(), ConfigError> {
+    netns_of(config, |_| true, existing)
+}
+
+/// [`check_netns`] for the veth NICs of one guest (`hvnet guest up NAME`).
+///
+/// # Errors
+///
+/// One diagnostic per veth NIC of `guest` whose namespace is missing.
+pub fn check_guest_netns(
+    config: &Config,
+    guest: &str,
+    existing: &BTreeSet<String>,
+) -> Result<(), ConfigError> {
+    netns_of(config, |g| g == guest, existing)
+}
+
+fn netns_of(
+    config: &Config,
+    which: impl Fn(&str) -> bool,
+    existing: &BTreeSet<String>,
+) -> Result<(), ConfigError> {
     let mut diagnostics = Vec::new();
     for (gi, g) in config.guests.iter().enumerate() {
+        if !which(&g.name) {
+            continue;
+        }
         for (ni, nic) in g.nics.iter().enumerate() {
             let NicType::Veth { netns, .. } = &nic.kind else {
                 continue;

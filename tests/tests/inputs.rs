@@ -100,14 +100,14 @@ fn a_missing_veth_namespace_is_refused_before_any_write() {
         ),
     );
     let before = settled_snapshot(h);
-    for cmd in ["apply", "plan"] {
-        let r = hv.run(&cfg, &[cmd]);
+    for cmd in [&["apply"][..], &["plan"], &["guest", "up", "box"]] {
+        let r = hv.run(&cfg, cmd);
         r.expect_code(2);
         let at = format!(
             "{}:11:9: guest[0].nic[0].netns: network namespace",
             cfg.display()
         );
-        assert!(r.stderr.contains(&at), "{cmd}: {r}");
+        assert!(r.stderr.contains(&at), "{cmd:?}: {r}");
     }
     assert_snapshot(h, &before, &"apply with a missing veth namespace");
 }
