@@ -31,7 +31,7 @@ pub struct Global {
     /// Run inside this named network namespace (/run/netns/NAME).
     #[arg(long, global = true, value_name = "NAME")]
     pub netns: Option<String>,
-    /// The configuration file.
+    /// The configuration file (`-`: read it from standard input).
     #[arg(
         short = 'c',
         long = "config",

@@ -36,13 +36,24 @@ pub fn state_dir(g: &Global) -> PathBuf {
     }
 }
 
-/// Reads and validates the config file; every problem is an input error (exit 2).
+/// Reads and validates the config file (`-` is standard input); every problem is an input
+/// error (exit 2).
 pub fn load_config(g: &Global) -> CliResult<Config> {
     let path = &g.config;
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| CliError::Input(format!("{}: cannot read config: {e}", path.display())))?;
-    Config::parse_with(&text, &path.display().to_string(), &SystemAccounts)
-        .map_err(|e| CliError::Input(e.to_string()))
+    let stdin = path.as_os_str() == "-";
+    let bytes = if stdin {
+        let mut b = Vec::new();
+        std::io::Read::read_to_end(&mut std::io::stdin().lock(), &mut b).map(|_| b)
+    } else {
+        std::fs::read(path)
+    }
+    .map_err(|e| CliError::Input(format!("{}: cannot read config: {e}", path.display())))?;
+    let name = if stdin {
+        "<stdin>".to_string()
+    } else {
+        path.display().to_string()
+    };
+    Config::parse_bytes(&bytes, &name, &SystemAccounts).map_err(|e| CliError::Input(e.to_string()))
 }
 
 /// Takes the host's apply lock, waiting up to `--lock-timeout`.

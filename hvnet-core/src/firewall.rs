@@ -635,6 +635,33 @@ pub fn split_words(line: &str) -> Vec<String> {
     words
 }
 
+/// `-s NET ` as `iptables -S` prints it: nothing for `0.0.0.0/0`, which it normalises away.
+fn src(net: Ipv4Cidr) -> String {
+    addr_match("-s", net)
+}
+
+/// `-d NET ` as `iptables -S` prints it (see [`src`]).
+fn dst(net: Ipv4Cidr) -> String {
+    addr_match("-d", net)
+}
+
+fn addr_match(flag: &str, net: Ipv4Cidr) -> String {
+    if net.prefix_len() == 0 {
+        String::new()
+    } else {
+        format!("{flag} {net} ")
+    }
+}
+
+/// A port range as `iptables -S` prints it: one port alone when both ends are equal.
+fn ports_text(lo: u16, hi: u16) -> String {
+    if lo == hi {
+        lo.to_string()
+    } else {
+        format!("{lo}-{hi}")
+    }
+}
+
 #[derive(Default)]
 struct Builder {
     rules: Vec<Rule>,
@@ -703,14 +730,14 @@ impl Builder {
         let out_dev =
             |u: &Option<IfName>| u.as_ref().map(|u| format!(" -o {u}")).unwrap_or_default();
         let in_dev =
-            |u: &Option<IfName>| u.as_ref().map(|u| format!(" -i {u}")).unwrap_or_default();
+            |u: &Option<IfName>| u.as_ref().map(|u| format!("-i {u} ")).unwrap_or_default();
         match &n.kind {
             FwKind::Nat { uplink, port_range } => {
                 self.push(
                     Filter,
                     "HVNET-FWO",
                     name,
-                    &format!("-s {net} -i {br}{}", out_dev(uplink)),
+                    &format!("{}-i {br}{}", src(net), out_dev(uplink)),
                     "ACCEPT",
                 );
                 self.push(
@@ -718,7 +745,8 @@ impl Builder {
                     "HVNET-FWI",
                     name,
                     &format!(
-                        "-d {net}{} -o {br} -m conntrack --ctstate RELATED,ESTABLISHED",
+                        "{}{}-o {br} -m conntrack --ctstate RELATED,ESTABLISHED",
+                        dst(net),
                         in_dev(uplink)
                     ),
                     "ACCEPT",
@@ -729,14 +757,14 @@ impl Builder {
                     Nat,
                     "HVNET-PRT",
                     name,
-                    &format!("-s {net} -d 224.0.0.0/24{o}"),
+                    &format!("{}-d 224.0.0.0/24{o}", src(net)),
                     "RETURN",
                 );
                 self.push(
                     Nat,
                     "HVNET-PRT",
                     name,
-                    &format!("-s {net} -d 255.255.255.255/32{o}"),
+                    &format!("{}-d 255.255.255.255/32{o}", src(net)),
                     "RETURN",
                 );
                 for p in ["tcp", "udp"] {
@@ -744,15 +772,15 @@ impl Builder {
                         Nat,
                         "HVNET-PRT",
                         name,
-                        &format!("-s {net} ! -d {net}{o} -p {p}"),
-                        &format!("MASQUERADE --to-ports {lo}-{hi}"),
+                        &format!("{}! -d {net}{o} -p {p}", src(net)),
+                        &format!("MASQUERADE --to-ports {}", ports_text(lo, hi)),
                     );
                 }
                 self.push(
                     Nat,
                     "HVNET-PRT",
                     name,
-                    &format!("-s {net} ! -d {net}{o}"),
+                    &format!("{}! -d {net}{o}", src(net)),
                     "MASQUERADE",
                 );
             }
@@ -761,14 +789,14 @@ impl Builder {
                     Filter,
                     "HVNET-FWO",
                     name,
-                    &format!("-s {net} -i {br}{}", out_dev(uplink)),
+                    &format!("{}-i {br}{}", src(net), out_dev(uplink)),
                     "ACCEPT",
                 );
                 self.push(
                     Filter,
                     "HVNET-FWI",
                     name,
-                    &format!("-d {net}{} -o {br}", in_dev(uplink)),
+                    &format!("{}{}-o {br}", dst(net), in_dev(uplink)),
                     "ACCEPT",
                 );
             }
@@ -800,8 +828,8 @@ impl Builder {
             "HVNET-PRT",
             name,
             &format!(
-                "-s {} -d {gip}/32 -p {p} -m {p} --dport {gport} -m conntrack --ctstate DNAT",
-                n.subnet.trunc()
+                "{}-d {gip}/32 -p {p} -m {p} --dport {gport} -m conntrack --ctstate DNAT",
+                src(n.subnet.trunc())
             ),
             "MASQUERADE",
         );
@@ -909,6 +937,39 @@ COMMIT
         ] {
             assert!(specs.contains(&want), "{want} not in {specs:#?}");
         }
+    }
+
+    #[test]
+    fn rules_are_written_as_iptables_s_prints_them() {
+        // One port alone, not "65535-65535"; no "-s 0.0.0.0/0" (iptables drops it).
+        let kind = FwKind::Nat {
+            uplink: None,
+            port_range: Some((65535, 65535)),
+        };
+        let rs = rules(&[net("n", kind, "br0", "10.1.0.0/16")], &[]).unwrap();
+        let specs: Vec<String> = rs.rules().map(|r| r.to_string()).collect();
+        let c = "-m comment --comment hvnet:n";
+        let want = format!("-t nat -A HVNET-PRT -s 10.1.0.0/16 ! -d 10.1.0.0/16 -p tcp {c} -j MASQUERADE --to-ports 65535");
+        assert!(specs.contains(&want), "{want} not in {specs:#?}");
+        let rs = rules(
+            &[net(
+                "r",
+                FwKind::Routed { uplink: None },
+                "br-r",
+                "0.0.0.0/0",
+            )],
+            &[],
+        )
+        .unwrap();
+        let specs: Vec<String> = rs.rules().map(|r| r.to_string()).collect();
+        let c = "-m comment --comment hvnet:r";
+        for want in [
+            format!("-t filter -A HVNET-FWO -i br-r {c} -j ACCEPT"),
+            format!("-t filter -A HVNET-FWI -o br-r {c} -j ACCEPT"),
+        ] {
+            assert!(specs.contains(&want), "{want} not in {specs:#?}");
+        }
+        assert!(specs.iter().all(|s| !s.contains("0.0.0.0/0")), "{specs:#?}");
     }
 
     #[test]

@@ -17,6 +17,7 @@
 
 #![warn(missing_docs)]
 
+pub mod adopt;
 pub mod backend;
 pub mod config;
 pub mod dhcp;
@@ -25,6 +26,7 @@ pub mod lifecycle;
 pub mod observed;
 pub mod op;
 pub mod plan;
+pub mod preflight;
 pub mod resolve;
 pub mod services;
 pub mod state;

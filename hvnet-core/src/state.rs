@@ -247,14 +247,94 @@ impl Tbf {
         }
     }
 
-    /// Whether a tbf read back from the kernel is this one. The kernel keeps the bucket as
-    /// a time in 64 ns ticks, so the burst it reports may be below the configured one by
-    /// up to `rate × 64 ns` plus a little rounding.
+    /// Nanoseconds per psched tick, the unit of the bucket the kernel reports
+    /// (`PSCHED_SHIFT` 6).
+    pub const NS_PER_TICK: u64 = 64;
+
+    /// The bucket as the kernel keeps it: the time to send the burst at the rate, in
+    /// nanoseconds, computed as `psched_l2t_ns` does (`len × mult >> shift`, with `mult`
+    /// and `shift` from `psched_ratecfg_precompute`).
+    pub fn kernel_buffer_ns(&self) -> u64 {
+        let rate = self.rate_bytes_per_sec;
+        if rate == 0 {
+            return 0;
+        }
+        let (mut factor, mut shift) = (1_000_000_000u64, 0u32);
+        let mut mult;
+        loop {
+            // struct psched_ratecfg keeps mult in 32 bits.
+            mult = (factor / rate) & 0xffff_ffff;
+            if mult & (1 << 31) != 0 || factor & (1 << 63) != 0 {
+                break;
+            }
+            factor <<= 1;
+            shift += 1;
+        }
+        u64::from(self.burst_bytes).wrapping_mul(mult) >> shift
+    }
+
+    /// The burst the kernel reports back for this tbf, in bytes, or `None` if it cannot:
+    /// the kernel dumps the bucket as 32-bit 64 ns ticks (at most 2³² × 64 ns ≈ 274.9 s of
+    /// traffic at the rate), which hvnet-linux turns back into bytes at the rate, rounding
+    /// down. A burst that lasts longer than that at the rate cannot be read back.
+    ///
+    /// ```
+    /// use hvnet_core::state::Tbf;
+    /// let t = Tbf { rate_bytes_per_sec: 1_250_000, burst_bytes: 16384, limit_bytes: 78884 };
+    /// assert_eq!(t.kernel_burst(), Some(16384));
+    /// let slow = Tbf { rate_bytes_per_sec: 1, burst_bytes: 16384, limit_bytes: 16384 };
+    /// assert_eq!(slow.kernel_burst(), None); // 16384 s of traffic at 8 bit/s
+    /// ```
+    pub fn kernel_burst(&self) -> Option<u32> {
+        let ticks = u32::try_from(self.kernel_buffer_ns() / Self::NS_PER_TICK).ok()?;
+        let bytes =
+            u128::from(ticks) * u128::from(Self::NS_PER_TICK) * u128::from(self.rate_bytes_per_sec)
+                / 1_000_000_000;
+        Some(u32::try_from(bytes).unwrap_or(u32::MAX))
+    }
+
+    /// Why the kernel cannot hold (and report back) the token bucket of `spec`, if it
+    /// cannot: a burst of 2³² bytes or more (`TCA_TBF_BURST` is 32 bits), or one that lasts
+    /// more than 2³² ticks of 64 ns (≈ 274.9 s) at the rate ([`Tbf::kernel_burst`]).
+    ///
+    /// ```
+    /// use hvnet_core::{state::Tbf, types::RateSpec};
+    /// assert!(Tbf::refusal(&"10mbit".parse::<RateSpec>().unwrap()).is_none());
+    /// let why = Tbf::refusal(&"8bit".parse::<RateSpec>().unwrap()).unwrap();
+    /// assert!(why.contains("lasts 16384 s"), "{why}");
+    /// ```
+    pub fn refusal(spec: &crate::types::RateSpec) -> Option<String> {
+        let burst = spec.burst_or_default();
+        let given = if spec.burst().is_some() {
+            "burst"
+        } else {
+            "the default burst"
+        };
+        if u32::try_from(burst.bytes()).is_err() {
+            return Some(format!(
+                "{given} {burst} is too large: the kernel's token bucket holds at most 4294967295 bytes (4GiB minus one byte)"
+            ));
+        }
+        if Self::from_spec(spec).kernel_burst().is_some() {
+            return None;
+        }
+        let rate = spec.rate().bytes_per_sec().max(1);
+        let most =
+            u128::from(u32::MAX) * u128::from(Self::NS_PER_TICK) * u128::from(rate) / 1_000_000_000;
+        Some(format!(
+            "{given} {burst} lasts {} s at {}: the kernel keeps at most 2^32 ticks of 64 ns (about 274 s) of traffic in a token bucket; at this rate give a burst of at most {most} bytes, or a higher rate",
+            burst.bytes() / rate,
+            spec.rate()
+        ))
+    }
+
+    /// Whether a tbf read back from the kernel is this one, compared in the kernel's
+    /// units: the same rate and limit, and the burst the kernel reports for this one
+    /// ([`Tbf::kernel_burst`]).
     pub fn matches(&self, observed: &Tbf) -> bool {
-        let slack = self.rate_bytes_per_sec / 15_000_000 + 16;
         self.rate_bytes_per_sec == observed.rate_bytes_per_sec
             && self.limit_bytes == observed.limit_bytes
-            && u64::from(self.burst_bytes.abs_diff(observed.burst_bytes)) <= slack
+            && self.kernel_burst() == Some(observed.burst_bytes)
     }
 }
 

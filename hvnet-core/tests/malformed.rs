@@ -6,11 +6,11 @@
 
 use std::path::PathBuf;
 
-use hvnet_core::config::Config;
+use hvnet_core::config::{Config, NoAccounts};
 
 struct Case {
     file: String,
-    text: String,
+    bytes: Vec<u8>,
     line: usize,
     field: String,
     fragment: String,
@@ -27,14 +27,16 @@ fn cases() -> Vec<Case> {
     files
         .into_iter()
         .map(|p| {
-            let text = std::fs::read_to_string(&p).expect("readable");
+            // Bytes: one case is a file that is not UTF-8.
+            let bytes = std::fs::read(&p).expect("readable");
+            let text = String::from_utf8_lossy(&bytes).into_owned();
             let head = text.lines().next().expect("expect line");
             let spec = head.strip_prefix("# expect: ").expect("expect header");
             let (loc, fragment) = spec.split_once(" | ").expect("LINE FIELD | MSG");
             let (line, field) = loc.split_once(' ').expect("LINE FIELD");
             Case {
                 file: p.file_name().expect("name").to_string_lossy().into_owned(),
-                text: text.clone(),
+                bytes,
                 line: line.parse().expect("line number"),
                 field: field.to_string(),
                 fragment: fragment.trim_end().to_string(),
@@ -52,7 +54,7 @@ fn at_least_thirty_malformed_configs() {
 fn each_is_rejected_with_line_field_and_message() {
     let mut failures = Vec::new();
     for c in cases() {
-        match Config::parse(&c.text, &c.file) {
+        match Config::parse_bytes(&c.bytes, &c.file, &NoAccounts) {
             Ok(_) => failures.push(format!("{}: accepted", c.file)),
             Err(e) => {
                 let hit = e.diagnostics.iter().any(|d| {

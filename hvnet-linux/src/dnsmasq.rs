@@ -294,17 +294,87 @@ pub struct Lease {
     pub client_id: Option<String>,
 }
 
-/// Reads the leases in the leasefile `path`; a missing file has none.
+/// The most of a leasefile read: 16 MiB, some 150,000 leases (dnsmasq's own default
+/// `dhcp-lease-max` is 1000).
+pub const MAX_LEASEFILE_BYTES: u64 = 16 << 20;
+
+/// Reads the leases in the leasefile `path`; a missing file has none. Lines that are not
+/// UTF-8 are skipped; see [`leases_with_warnings`] for why they were.
 ///
 /// # Errors
 ///
-/// Read errors other than the file not existing.
+/// Read errors other than the file not existing; a path that is not a regular file.
 pub fn leases(path: &Path) -> Result<Vec<Lease>, DnsmasqError> {
-    match fs::read_to_string(path) {
-        Ok(s) => Ok(parse_leases(&s)),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Vec::new()),
-        Err(e) => Err(io_err("reading", path)(e)),
+    leases_with_warnings(path).map(|(l, _)| l)
+}
+
+/// Like [`leases`], also returning one warning per skipped line (`PATH:LINE: …`, not
+/// UTF-8) and one if the file is larger than [`MAX_LEASEFILE_BYTES`] (the rest is not
+/// read). A FIFO, a device or a directory is refused without blocking on it.
+///
+/// # Errors
+///
+/// Read errors other than the file not existing; a path that is not a regular file.
+pub fn leases_with_warnings(path: &Path) -> Result<(Vec<Lease>, Vec<String>), DnsmasqError> {
+    // O_NONBLOCK: opening a FIFO must not wait for a writer; the type is checked on the
+    // descriptor opened, so nothing can swap the file in between.
+    let file = match OpenOptions::new()
+        .read(true)
+        .custom_flags(libc_nonblock())
+        .open(path)
+    {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok((Vec::new(), Vec::new())),
+        Err(e) => return Err(io_err("opening", path)(e)),
+    };
+    let meta = file.metadata().map_err(io_err("inspecting", path))?;
+    if !meta.is_file() {
+        return Err(DnsmasqError::Io {
+            step: "reading",
+            path: path.to_owned(),
+            source: io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "not a regular file (a leasefile is one)",
+            ),
+        });
     }
+    let mut bytes = Vec::new();
+    file.take(MAX_LEASEFILE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(io_err("reading", path))?;
+    let mut warnings = Vec::new();
+    if u64::try_from(bytes.len()).unwrap_or(u64::MAX) > MAX_LEASEFILE_BYTES {
+        bytes.truncate(usize::try_from(MAX_LEASEFILE_BYTES).unwrap_or(usize::MAX));
+        // Drop the partial last line.
+        let keep = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+        bytes.truncate(keep);
+        warnings.push(format!(
+            "{}: larger than {} MiB; only the leases in its first {} MiB are shown",
+            path.display(),
+            MAX_LEASEFILE_BYTES >> 20,
+            MAX_LEASEFILE_BYTES >> 20
+        ));
+    }
+    let mut text = String::with_capacity(bytes.len());
+    for (i, line) in bytes.split(|&b| b == b'\n').enumerate() {
+        match std::str::from_utf8(line) {
+            Ok(l) => {
+                text.push_str(l);
+                text.push('\n');
+            }
+            Err(_) => warnings.push(format!(
+                "{}:{}: skipped: the line is not UTF-8",
+                path.display(),
+                i + 1
+            )),
+        }
+    }
+    Ok((parse_leases(&text), warnings))
+}
+
+/// `O_NONBLOCK` for [`OpenOptionsExt::custom_flags`].
+fn libc_nonblock() -> i32 {
+    nix::fcntl::OFlag::O_NONBLOCK.bits()
 }
 
 /// Parses dnsmasq leasefile text (`EXPIRY MAC IP HOSTNAME CLIENT-ID`, `*`

@@ -358,19 +358,22 @@ fn a_real_failure_half_way_rolls_back() {
         return;
     }
     let w = World::new("rb-real");
-    // The last guest's namespace does not exist: its veth cannot be created, after the
-    // bridge and the other guests' links were.
-    let missing = unique("missing");
+    // The last guest's veth cannot be created, after the bridge and the other guests' links
+    // were: its namespace already has a link by the peer's name (a missing namespace is
+    // refused before any write).
+    let taken = Netns::new("taken");
+    taken.ip(&["link", "add", "eth0", "type", "bridge"]);
+    let target = taken.name().to_string();
     let text = format!(
-        "{FULL}\n[[guest]]\nname = \"lost\"\n[[guest.nic]]\nnetwork = \"neta\"\ntype = \"veth\"\nnetns = \"{missing}\"\n"
+        "{FULL}\n[[guest]]\nname = \"lost\"\n[[guest.nic]]\nnetwork = \"neta\"\ntype = \"veth\"\nnetns = \"{target}\"\n"
     );
     let cfg = w.config("real.toml", &text);
     let plan = w.hv.run(&cfg, &["plan"]);
     let ops = plan_ops(&plan.ok().stdout);
     let k = ops
         .iter()
-        .position(|o| o.contains(&missing))
-        .expect("the veth into the missing namespace is planned")
+        .position(|o| o.contains(&target))
+        .expect("the veth into the namespace is planned")
         + 1;
     assert!(
         k > 3,
@@ -381,7 +384,7 @@ fn a_real_failure_half_way_rolls_back() {
     let r = w.hv.run(&cfg, &["apply"]);
     r.expect_code(1);
     assert!(r.stderr.contains(&format!("op {k} (")), "{r}");
-    assert!(r.stderr.contains(&missing), "{r}");
+    assert!(r.stderr.contains(&target), "{r}");
     assert!(r.stderr.contains("rolled back"), "{r}");
     for (ns, want) in w.namespaces().into_iter().zip(&before) {
         assert_snapshot(ns, want, &"failed apply");

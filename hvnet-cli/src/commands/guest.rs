@@ -126,6 +126,14 @@ fn lifecycle(g: &Global, name: &str, up: bool, dry_run: bool) -> CliResult {
     if cfg.guest(name).is_none() {
         return Err(unknown_guest(g, &cfg, name));
     }
+    if up {
+        hvnet_core::preflight::check_guest_netns(
+            &cfg,
+            name,
+            &hvnet_linux::netns::list().into_iter().collect(),
+        )
+        .map_err(|e| CliError::Input(e.to_string()))?;
+    }
     let _lock = if dry_run { None } else { Some(lock(g)?) };
     let mut host = host()?;
     crate::context::prepare(g, &mut host)?;

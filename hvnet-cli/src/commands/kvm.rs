@@ -8,6 +8,9 @@
 //! rate limits and hairpin — creating a dynamic bridge with its first guest; the tap's own
 //! flags (vnet_hdr, multiqueue, owner), which QEMU chose, are kept. `ifdown` removes the
 //! NIC's links (and a dynamic bridge left without guests). Both are transactional.
+//!
+//! `ifup` takes only a tap that is nobody else's, and a second tap for a NIC replaces the
+//! first in the same transaction (the old port leaves the bridge): see [`hvnet_core::adopt`].
 
 use clap::Subcommand;
 use hvnet_core::backend::Observe;
@@ -70,7 +73,7 @@ pub fn run(g: &Global, cmd: &KvmCmd) -> CliResult {
     cfg.guests[gi].nics[ni].ifname = Some(tap.clone());
     let mut prefix = Vec::new();
     if up {
-        adopt(&mut observed, &tap, &guest, &mut prefix)?;
+        adopt(&mut observed, &tap, &cfg, (gi, ni), &mut prefix)?;
     }
     let mut full = resolve(&cfg, &observed, &KvmBackend);
     full.dhcp_clients = dhcp_clients(&cfg, &crate::context::state_dir(g), &full);
@@ -113,26 +116,38 @@ fn find_nic(cfg: &Config, observed: &ObservedState, tap: &IfName) -> Option<(usi
 }
 
 /// Tags a tap QEMU made as the guest's, in `observed` and as a first op (undone on
-/// rollback), so the planner treats it as hvnet's own.
-fn adopt(observed: &mut ObservedState, tap: &IfName, guest: &str, ops: &mut Vec<Op>) -> CliResult {
-    let Some(link) = observed.links.iter_mut().find(|l| l.name == tap.as_str()) else {
-        return Err(CliError::Input(format!(
-            "tap {tap} does not exist (QEMU creates it before running the script)"
-        )));
-    };
-    if !matches!(link.kind, ObservedKind::Tap(_)) {
-        return Err(CliError::Input(format!("{tap} is not a tap device")));
-    }
-    let tag = Owner::new(guest).tag();
-    match link.owner() {
-        Some(o) if o.name() == guest => {}
-        Some(o) => {
-            return Err(CliError::Input(format!(
-                "{tap} belongs to {}, not to guest {guest}",
-                o.tag()
-            )))
+/// rollback), so the planner treats it as hvnet's own; older ports of the same NIC leave
+/// the bridge in the same transaction. Only a tap that is nobody else's is taken
+/// ([`hvnet_core::adopt`]).
+fn adopt(
+    observed: &mut ObservedState,
+    tap: &IfName,
+    cfg: &Config,
+    (gi, ni): (usize, usize),
+    ops: &mut Vec<Op>,
+) -> CliResult {
+    let (g, nic) = (&cfg.guests[gi], &cfg.guests[gi].nics[ni]);
+    let net = cfg.network(&nic.network).ok_or_else(|| {
+        CliError::Input(format!(
+            "{tap}: guest {} has no network {:?}",
+            g.name, nic.network
+        ))
+    })?;
+    let a = hvnet_core::adopt::check(observed, tap, g, nic, net)
+        .map_err(|e| CliError::Input(e.to_string()))?;
+    for old in &a.replaced {
+        ops.push(Op::SetMaster {
+            link: old.clone(),
+            master: None,
+            old: Some(net.bridge.clone()),
+        });
+        if let Some(l) = observed.links.iter_mut().find(|l| l.name == old.as_str()) {
+            l.master = None;
         }
-        None => {
+    }
+    if a.tag {
+        let tag = Owner::new(&g.name).tag();
+        if let Some(link) = observed.links.iter_mut().find(|l| l.name == tap.as_str()) {
             ops.push(Op::SetAlias {
                 link: tap.clone(),
                 alias: Some(tag.clone()),

@@ -30,7 +30,11 @@ pub fn run(g: &Global, network: Option<&str>, as_json: bool) -> CliResult {
     for net in nets {
         let path = dhcp_dir(&state_dir(g), &net.name).join(LEASE_FILE);
         let prefix = net.address.map_or(32, |a| a.prefix_len());
-        for l in dnsmasq::leases(&path).map_err(CliError::runtime)? {
+        let (leases, warnings) = dnsmasq::leases_with_warnings(&path).map_err(CliError::runtime)?;
+        for w in warnings {
+            eprintln!("hvnet: warning: {w}");
+        }
+        for l in leases {
             rows.push((net.name.clone(), prefix, l));
         }
     }

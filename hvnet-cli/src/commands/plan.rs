@@ -60,6 +60,8 @@ pub fn compute_with(
                 .join("\n"),
         )
     })?;
+    hvnet_core::preflight::check_netns(cfg, &hvnet_linux::netns::list().into_iter().collect())
+        .map_err(|e| CliError::Input(e.to_string()))?;
     observed.name_hints = host.name_hints();
     check_replicated_macs(cfg, &observed).map_err(|errs| {
         CliError::Input(

@@ -21,9 +21,13 @@ fn limit(text: &str, what: &str) -> CliResult<Option<RateSpec>> {
     if text == "none" {
         return Ok(None);
     }
-    text.parse::<RateSpec>()
-        .map(Some)
-        .map_err(|e| CliError::Input(format!("{what}: {e}")))
+    let spec = text
+        .parse::<RateSpec>()
+        .map_err(|e| CliError::Input(format!("{what}: {e}")))?;
+    match hvnet_core::state::Tbf::refusal(&spec) {
+        Some(why) => Err(CliError::Input(format!("{what}: {why}"))),
+        None => Ok(Some(spec)),
+    }
 }
 
 /// The arguments of `hvnet rate`.

@@ -26,7 +26,7 @@ pub fn run(g: &Global, as_json: bool) -> CliResult {
     host.observe_services(&mut observed, hvnet_linux::FirewallRead::IfInstalled)
         .map_err(CliError::runtime)?;
     // The kernel view needs no config; the guest view uses it when there is one.
-    let cfg = if g.config.exists() {
+    let cfg = if g.config.exists() || g.config.as_os_str() == "-" {
         match load_config(g) {
             Ok(c) => Some(c),
             Err(e) => {

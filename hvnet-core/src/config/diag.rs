@@ -30,12 +30,34 @@ pub struct Diagnostic {
 }
 
 impl fmt::Display for Diagnostic {
+    /// Control characters (a newline in a name) are shown escaped (`\n`), so that every
+    /// problem stays on one line.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
             "{}:{}:{}: {}: {}",
-            self.file, self.line, self.column, self.field, self.message
+            Escaped(&self.file),
+            self.line,
+            self.column,
+            Escaped(&self.field),
+            Escaped(&self.message)
         )
+    }
+}
+
+/// Shows a text with its control characters escaped as Rust does (`\n`, `\u{7f}`).
+struct Escaped<'a>(&'a str);
+
+impl fmt::Display for Escaped<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for c in self.0.chars() {
+            if c.is_control() {
+                write!(f, "{}", c.escape_default())?;
+            } else {
+                write!(f, "{c}")?;
+            }
+        }
+        Ok(())
     }
 }
 
@@ -78,6 +100,11 @@ impl<'a> Locator<'a> {
         }
     }
 
+    /// The file name diagnostics carry.
+    pub(crate) fn file(&self) -> &str {
+        self.file
+    }
+
     /// 1-based (line, column) of a byte offset.
     pub(crate) fn line_col(&self, offset: usize) -> (usize, usize) {
         let offset = offset.min(self.src.len());
@@ -115,7 +142,7 @@ impl<'a> Locator<'a> {
         self.at(span, field, message)
     }
 
-    fn field_at(&self, offset: usize) -> String {
+    pub(crate) fn field_at(&self, offset: usize) -> String {
         let (line_no, _) = self.line_col(offset);
         let mut counts: Vec<(String, usize)> = Vec::new();
         let mut table = String::new();
@@ -190,6 +217,21 @@ mod tests {
         assert_eq!(l.line_col(0), (1, 1));
         assert_eq!(l.line_col(6), (2, 1));
         assert_eq!(l.line_col(11), (2, 6));
+    }
+
+    #[test]
+    fn control_characters_are_shown_escaped_on_one_line() {
+        let d = Diagnostic {
+            file: "h\n.toml".into(),
+            line: 2,
+            column: 3,
+            field: "network[0].\"a\tb\"".into(),
+            message: "raw \n and \u{7f} and é".into(),
+        };
+        assert_eq!(
+            d.to_string(),
+            "h\\n.toml:2:3: network[0].\"a\\tb\": raw \\n and \\u{7f} and é"
+        );
     }
 
     #[test]

@@ -61,7 +61,37 @@ pub struct Config {
     pub networks: Vec<Network>,
     /// The guests, in file order.
     pub guests: Vec<Guest>,
+    /// Where some fields are in the file, for the checks that need the host (a veth's
+    /// namespace must exist) to report them like validation does.
+    pub locations: Locations,
 }
+
+/// The file a [`Config`] came from and the line and column of the fields whose checks
+/// depend on the host (today: `guest[G].nic[N].netns`). Locations take no part in
+/// comparisons: two configs that say the same are equal wherever they were written.
+///
+/// ```
+/// use hvnet_core::config::Config;
+/// let cfg = Config::parse("[[network]]\nname='n'\nkind='internal'\nbridge='br0'\n\
+///     [[guest]]\nname='c'\n[[guest.nic]]\nnetwork='n'\ntype='veth'\nnetns='box'\n", "h.toml").unwrap();
+/// let d = cfg.diagnostic("guest[0].nic[0].netns", "gone".into());
+/// assert_eq!(d.to_string(), "h.toml:10:7: guest[0].nic[0].netns: gone");
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct Locations {
+    /// The file, as the user named it.
+    pub file: String,
+    /// 1-based (line, column) of recorded fields, by dotted path.
+    pub fields: std::collections::BTreeMap<String, (usize, usize)>,
+}
+
+impl PartialEq for Locations {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for Locations {}
 
 /// Host-wide settings (`[host]`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -344,6 +374,35 @@ impl Config {
         accounts: &dyn Accounts,
     ) -> Result<Config, ConfigError> {
         validate::parse(text, file, accounts)
+    }
+
+    /// A diagnostic about `field`, located where the file has it (line 1, column 1 when
+    /// that field's place was not recorded).
+    pub fn diagnostic(&self, field: &str, message: String) -> Diagnostic {
+        let (line, column) = self.locations.fields.get(field).copied().unwrap_or((1, 1));
+        Diagnostic {
+            file: self.locations.file.clone(),
+            line,
+            column,
+            field: field.to_string(),
+            message,
+        }
+    }
+
+    /// Like [`Config::parse_with`] for the file's raw bytes: text that is not UTF-8 is a
+    /// diagnostic at the line and column of its first bad byte.
+    ///
+    /// ```
+    /// use hvnet_core::config::{Config, NoAccounts};
+    /// let err = Config::parse_bytes(b"[[network]]\nname = \"a\xffb\"\n", "h.toml", &NoAccounts).unwrap_err();
+    /// assert!(err.to_string().starts_with("h.toml:2:10: network[0].name: invalid UTF-8: byte 0xff"));
+    /// ```
+    pub fn parse_bytes(
+        bytes: &[u8],
+        file: &str,
+        accounts: &dyn Accounts,
+    ) -> Result<Config, ConfigError> {
+        validate::parse_bytes(bytes, file, accounts)
     }
 
     /// The network with this name.

@@ -8,10 +8,11 @@ use std::str::FromStr;
 use super::diag::{ConfigError, Diagnostic, Locator};
 use super::raw::{RawConfig, RawDhcp, RawForward, RawGuest, RawNetwork, RawNic, S};
 use super::{
-    Accounts, Config, Dhcp, DhcpHost, Guest, HostIp, HostSettings, Lifetime, Network, NetworkKind,
-    Nic, NicRate, NicType, PortForward, Proto,
+    Accounts, Config, Dhcp, DhcpHost, Guest, HostIp, HostSettings, Lifetime, Locations, Network,
+    NetworkKind, Nic, NicRate, NicType, PortForward, Proto,
 };
 use crate::dhcp::{is_dns_name, MIN_LEASE_SECS};
+use crate::state::Tbf;
 use crate::types::{ByteSize, Duration, IfName, Ipv4Cidr, Ipv4Range, MacAddr, MacPrefix, RateSpec};
 
 /// Longest network, guest or namespace name.
@@ -41,8 +42,65 @@ pub(crate) fn default_dhcp_range(address: Ipv4Cidr) -> Option<Ipv4Range> {
     None
 }
 
+/// The shortest prefix of a `nat` network's address: a /8, the size of 10.0.0.0/8, the
+/// largest private range (RFC 1918). A wider subnet necessarily covers public addresses.
+pub const MIN_NAT_PREFIX: u8 = 8;
+
+/// The largest MTU of a tap (`max_mtu` of the tun driver: 65535 minus the 14-byte
+/// Ethernet header). A network's MTU is copied to its ports, so a network with taps may
+/// not ask for more.
+pub const MAX_TAP_MTU: u32 = 65521;
+
+/// Why `ip` cannot be a host's (or guest's) unicast address, if it cannot: the
+/// "this network" block 0.0.0.0/8, loopback 127.0.0.0/8, multicast 224.0.0.0/4 and the
+/// reserved 240.0.0.0/4 with the limited broadcast 255.255.255.255.
+pub(crate) fn not_unicast(ip: Ipv4Addr) -> Option<&'static str> {
+    let first = ip.octets()[0];
+    if ip.is_broadcast() {
+        Some("the limited broadcast address")
+    } else if first == 0 {
+        Some("in 0.0.0.0/8 (\"this network\", never a source or destination on a link)")
+    } else if ip.is_loopback() {
+        Some("a loopback address (127.0.0.0/8 belongs to the lo interface)")
+    } else if ip.is_multicast() {
+        Some("a multicast address (224.0.0.0/4)")
+    } else if first >= 240 {
+        Some("in the reserved range 240.0.0.0/4")
+    } else {
+        None
+    }
+}
+
 /// What a DNS name may be, for messages.
 const DNS_NAME_RULE: &str = "use letters, digits, '-' and '.' (dot-separated labels of 1-63 characters, not starting or ending with '-'; 253 in all)";
+
+/// Like [`parse`] for raw bytes: text that is not UTF-8 is one diagnostic at its first
+/// bad byte.
+pub(super) fn parse_bytes(
+    bytes: &[u8],
+    file: &str,
+    accounts: &dyn Accounts,
+) -> Result<Config, ConfigError> {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => parse(text, file, accounts),
+        Err(e) => {
+            let good = bytes
+                .get(..e.valid_up_to())
+                .and_then(|b| std::str::from_utf8(b).ok())
+                .unwrap_or("");
+            let bad = bytes.get(e.valid_up_to()).copied().unwrap_or(0);
+            let loc = Locator::new(file, good);
+            let field = loc.field_at(good.len());
+            Err(ConfigError {
+                diagnostics: vec![loc.at(
+                    good.len()..good.len(),
+                    field,
+                    format!("invalid UTF-8: byte 0x{bad:02x} does not continue a UTF-8 character here; the file must be UTF-8"),
+                )],
+            })
+        }
+    }
+}
 
 pub(super) fn parse(
     text: &str,
@@ -56,6 +114,7 @@ pub(super) fn parse(
     let mut v = Validator {
         loc: &loc,
         diags: Vec::new(),
+        located: BTreeMap::new(),
         accounts,
     };
     let cfg = v.config(raw);
@@ -80,6 +139,8 @@ struct FileIndex {
 struct Validator<'a> {
     loc: &'a Locator<'a>,
     diags: Vec<Diagnostic>,
+    /// Places of the fields host-dependent checks report on ([`Locations`]).
+    located: BTreeMap<String, (usize, usize)>,
     accounts: &'a dyn Accounts,
 }
 
@@ -176,6 +237,10 @@ impl Validator<'_> {
         }
         self.check_guests(&raw, &networks, &guests);
         Config {
+            locations: Locations {
+                file: self.loc.file().to_string(),
+                fields: std::mem::take(&mut self.located),
+            },
             host,
             networks: networks.into_iter().map(|(_, n)| n).collect(),
             guests: guests.into_iter().map(|(_, g, _)| g).collect(),
@@ -286,6 +351,17 @@ impl Validator<'_> {
                     k.as_str()
                 ),
             );
+        }
+        if let (Some(NetworkKind::Nat), Some(a), Some(ra)) = (kind, address, &n.address) {
+            if a.prefix_len() < MIN_NAT_PREFIX {
+                self.err(
+                    ra.span(),
+                    &format!("{at}.address"),
+                    format!(
+                        "{a} is too wide for a nat network: its prefix must be /{MIN_NAT_PREFIX} or longer (10.0.0.0/8, the largest private range of RFC 1918, is a /{MIN_NAT_PREFIX}; a wider subnet puts a connected route over public addresses on the bridge and takes them out of the masquerade)"
+                    ),
+                );
+            }
         }
         let nat_ports = match (&n.nat_ports, kind) {
             (None, _) => None,
@@ -416,6 +492,14 @@ impl Validator<'_> {
             );
             return None;
         }
+        if let Some(why) = not_unicast(ip) {
+            self.err(
+                g.span(),
+                &field,
+                format!("gateway {ip} is {why}, not a router's address"),
+            );
+            return None;
+        }
         Some(ip)
     }
 
@@ -492,6 +576,8 @@ impl Validator<'_> {
         let subnet = address.trunc();
         let problem = if !address.contains(ip) {
             format!("{ip} is outside the subnet {subnet} of {network}")
+        } else if let Some(why) = not_unicast(ip) {
+            format!("{ip} is {why}, not a guest address")
         } else if ip == address.addr() {
             format!("{ip} is the host's own address on {network}")
         } else if address.prefix_len() < 31 && ip == address.network() {
@@ -713,6 +799,14 @@ impl Validator<'_> {
 
     fn address(&mut self, a: &S<String>, field: &str) -> Option<Ipv4Cidr> {
         let cidr = self.typed::<Ipv4Cidr>(a, field)?;
+        if let Some(why) = not_unicast(cidr.addr()) {
+            self.err(
+                a.span(),
+                field,
+                format!("{} is {why}, not a host address for a bridge", cidr.addr()),
+            );
+            return None;
+        }
         if cidr.prefix_len() < 31 && (cidr.is_network_address() || cidr.is_broadcast_address()) {
             self.err(
                 a.span(),
@@ -1099,10 +1193,10 @@ impl Validator<'_> {
             .iter()
             .any(|r| r.get_ref().name.get_ref() == &network)
         {
-            let known: Vec<&str> = raw
+            let known: Vec<String> = raw
                 .network
                 .iter()
-                .map(|r| r.get_ref().name.get_ref().as_str())
+                .map(|r| format!("{:?}", r.get_ref().name.get_ref()))
                 .collect();
             self.err(
                 net_s.span(),
@@ -1191,6 +1285,8 @@ impl Validator<'_> {
                     }
                     Some(ns) => {
                         let netns = self.name(ns, &format!("{at}.netns"), "namespace");
+                        self.located
+                            .insert(format!("{at}.netns"), self.loc.line_col(ns.span().start));
                         let counter = peers_per_ns.entry(ns.get_ref().clone()).or_insert(0);
                         let default_peer = format!("eth{counter}");
                         *counter += 1;
@@ -1265,7 +1361,7 @@ impl Validator<'_> {
             }
         }
         let smb = match &n.smb {
-            Some(p) if !p.get_ref().starts_with('/') || p.get_ref().contains(['\n', '\0']) => {
+            Some(p) if !p.get_ref().starts_with('/') || p.get_ref().contains(char::is_control) => {
                 self.err(
                     p.span(),
                     &format!("{at}.smb"),
@@ -1340,6 +1436,7 @@ impl Validator<'_> {
     /// names its own).
     fn nic_rate(&mut self, r: &S<toml::Value>, field: &str) -> Option<NicRate> {
         let spec = |v: &mut Self, text: &str, f: &str| match text.parse::<RateSpec>() {
+            Ok(s) if !v.bucket_fits(&s, r.span(), f) => None,
             Ok(s) if s.peak().is_some() => {
                 v.err(r.span(), f, format!("{text:?}: peak rates are not supported for guest NICs and networks (hvnet shapes with a single token bucket); leave out \"peak\""));
                 None
@@ -1411,6 +1508,10 @@ impl Validator<'_> {
                             let s = match (s.burst(), burst) {
                                 (None, Some(b)) => match RateSpec::new(s.rate(), Some(b), s.peak())
                                 {
+                                    Ok(s) if !self.bucket_fits(&s, r.span(), &f) => {
+                                        ok = false;
+                                        continue;
+                                    }
                                     Ok(s) => s,
                                     Err(e) => {
                                         self.err(r.span(), &f, e.to_string());
@@ -1443,6 +1544,19 @@ impl Validator<'_> {
                 );
                 None
             }
+        }
+    }
+
+    /// Whether the kernel can hold (and report back) the token bucket of `s`: a burst of
+    /// at most 2³² − 1 bytes (`TCA_TBF_BURST` is 32 bits) that lasts at most 2³² ticks of
+    /// 64 ns (≈ 274.9 s) at the rate, the bucket's size the kernel reports. Reports why not.
+    fn bucket_fits(&mut self, s: &RateSpec, span: Range<usize>, field: &str) -> bool {
+        match Tbf::refusal(s) {
+            Some(p) => {
+                self.err(span, field, p);
+                false
+            }
+            None => true,
         }
     }
 
@@ -1525,6 +1639,42 @@ impl Validator<'_> {
         }
     }
 
+    /// A network whose MTU is above [`MAX_TAP_MTU`] cannot have tap ports (the bridge's
+    /// MTU is copied to them, and the tun driver refuses it).
+    fn check_tap_mtu(
+        &mut self,
+        raw: &RawConfig,
+        nets: &[(usize, Network)],
+        guests: &[(usize, Guest, FileIndex)],
+    ) {
+        for (i, n) in nets {
+            let (Some(mtu), Some(m)) = (n.mtu, &raw.network[*i].get_ref().mtu) else {
+                continue;
+            };
+            if mtu <= MAX_TAP_MTU {
+                continue;
+            }
+            let tap = guests.iter().find_map(|(gi, g, idx)| {
+                g.nics
+                    .iter()
+                    .zip(&idx.nics)
+                    .find(|(nic, _)| {
+                        nic.network == n.name && matches!(nic.kind, NicType::Tap { .. })
+                    })
+                    .map(|(_, k)| format!("guest[{gi}].nic[{k}]"))
+            });
+            if let Some(tap) = tap {
+                self.err(
+                    m.span(),
+                    &format!("network[{i}].mtu"),
+                    format!(
+                        "MTU {mtu} is too large for a network with taps ({tap} is one): a tap takes at most {MAX_TAP_MTU} (65535 minus its Ethernet header), and the bridge's MTU is copied to its ports"
+                    ),
+                );
+            }
+        }
+    }
+
     fn check_guests(
         &mut self,
         raw: &RawConfig,
@@ -1532,6 +1682,7 @@ impl Validator<'_> {
         guests: &[(usize, Guest, FileIndex)],
     ) {
         self.check_replication(raw, nets, guests);
+        self.check_tap_mtu(raw, nets, guests);
         let mut names: HashMap<&str, usize> = HashMap::new();
         let mut ifnames: HashMap<String, String> = HashMap::new();
         for (i, n) in nets {

@@ -154,6 +154,10 @@ pub enum IfNameReason {
     /// The name is `.` or `..`, which the kernel refuses.
     #[error("is reserved; \".\" and \"..\" cannot be interface names")]
     Reserved,
+    /// The name is `all` or `default`: the kernel refuses them (EINVAL), as they name the
+    /// protocol settings of every interface under `/proc/sys/net/ipv4/conf/`.
+    #[error("is reserved by the kernel: \"all\" and \"default\" name the settings in /proc/sys/net/ipv4/conf/ and cannot be interface names")]
+    KernelReserved,
     /// The name contains a character the kernel refuses (`/`, `:`,
     /// whitespace), one it would treat as a template (`%`), or a control
     /// character.

@@ -14,6 +14,8 @@ use super::error::{shown, IfNameReason, TypeError};
 ///
 /// * 1 to 15 bytes (`IFNAMSIZ - 1`), counted in UTF-8;
 /// * not `.` or `..`;
+/// * not `all` or `default`: the kernel refuses them (`EINVAL`), since they are the
+///   directories of the all-interfaces and default settings under `/proc/sys/net/*/conf/`;
 /// * no `/`, `:` or whitespace (refused by the kernel);
 /// * no control characters (accepted by the kernel but unprintable);
 /// * no `%`: the kernel treats a name containing `%` as a template
@@ -129,6 +131,9 @@ fn validate(name: &str) -> Result<(), TypeError> {
     }
     if name == "." || name == ".." {
         return fail(IfNameReason::Reserved);
+    }
+    if name == "all" || name == "default" {
+        return fail(IfNameReason::KernelReserved);
     }
     if let Some(ch) = name.chars().find(|&c| is_forbidden(c)) {
         return fail(IfNameReason::ForbiddenChar { ch });
@@ -265,6 +270,8 @@ mod tests {
             ("ééééééééé", "is 18 bytes"), // 9 chars but 18 bytes
             (".", "is reserved"),
             ("..", "is reserved"),
+            ("all", "is reserved by the kernel"),
+            ("default", "is reserved by the kernel"),
             ("br/0", "contains '/'"),
             ("eth0:1", "contains ':'"),
             ("tap%d", "contains '%'"),
