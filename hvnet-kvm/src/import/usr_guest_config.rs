@@ -297,26 +297,28 @@ pub fn parse(text: &str) -> Result<(Settings, Vec<Warning>), ImportFailure<Impor
         warnings: &mut warnings,
     };
     let settings = p.settings();
+    // With errors the settings are partial: only unknown variables are surely unused.
+    unused(&vars, &settings, !errors.is_empty(), &mut warnings);
+    warnings.sort_by_key(|w| w.line);
     if errors.is_empty() {
-        unused(&vars, &settings, &mut warnings);
-        warnings.sort_by_key(|w| w.line);
         Ok((settings, warnings))
     } else {
         errors.sort_by_key(|e| e.line);
-        warnings.sort_by_key(|w| w.line);
         Err(ImportFailure { errors, warnings })
     }
 }
 
-/// Warns about every assignment the settings do not use, with why.
-fn unused(vars: &Vars, s: &Settings, warnings: &mut Vec<Warning>) {
+/// Warns about every assignment the settings do not use, with why (`only_unknown`: only
+/// about the variables hvnet does not know).
+fn unused(vars: &Vars, s: &Settings, only_unknown: bool, warnings: &mut Vec<Warning>) {
     let manual = s
         .external
         .as_ref()
         .is_some_and(|e| e.mode == NetifMode::Manual);
     for ((name, index), a) in vars {
-        if a.value.is_empty() {
-            // A placeholder: nothing to import.
+        let known = SCALARS.contains(&name.as_str()) || ARRAYS.contains(&name.as_str());
+        if a.value.is_empty() || (only_unknown && known) {
+            // A placeholder (nothing to import), or a setting of partial settings.
             continue;
         }
         let why = match name.as_str() {
