@@ -22,6 +22,7 @@ pub mod backend;
 pub mod config;
 pub mod dhcp;
 pub mod firewall;
+pub mod import;
 pub mod lifecycle;
 pub mod observed;
 pub mod op;

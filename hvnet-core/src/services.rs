@@ -111,6 +111,7 @@ pub fn dhcp_config(config: &Config, net: &Network) -> Option<DhcpConfig> {
         lease_time: dhcp.lease_time,
         router: (net.kind != NetworkKind::Isolated).then(|| address.addr()),
         dns: dhcp.dns,
+        serve_dhcp: !dhcp.dns_only,
         hosts,
         domain: dhcp.domain.clone(),
     })

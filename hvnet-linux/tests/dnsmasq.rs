@@ -97,6 +97,7 @@ fn config(hosts: Vec<DhcpHost>) -> DhcpConfig {
         netmask: Ipv4Addr::new(255, 255, 255, 0),
         lease_time: Some(Duration::from_secs(3600)),
         router: Some(Ipv4Addr::new(192, 168, 100, 1)),
+        serve_dhcp: true,
         dns: false,
         hosts,
         domain: None,

@@ -3,6 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use clap::Subcommand;
+use hvnet_core::import::{ImportFailure, ImportWarning};
 use hvnet_kvm::import::{libvirt_network, usr_guest_config};
 
 use crate::error::{CliError, CliResult};
@@ -22,11 +23,13 @@ pub enum ImportWhat {
         /// The network XML file.
         file: PathBuf,
     },
-    /// One xl vif spec (`mac=00:16:3e:4f:94:a9,bridge=br0,rate=100Mb/s@20ms`, an entry of an
-    /// xl config's `vif = [ … ]`) → a [[guest]] with one [[guest.nic]] joining the network
-    /// named after the bridge. `rate` is parsed exactly like xl.
+    /// xl vif specs → one [[guest]] with a [[guest.nic]] per spec, in order: one spec
+    /// (`mac=00:16:3e:4f:94:a9,bridge=br0,rate=100Mb/s@20ms`), one quoted spec, or a whole
+    /// `vif = [ '…', '…' ]` line. `rate` is parsed exactly like xl; keys hvnet does not
+    /// translate are warned about on stderr.
     XlVif {
-        /// The spec: comma-separated key=value, as xl reads it (values cannot contain commas).
+        /// The spec(s): comma-separated key=value as xl reads it, quoted or not, or the
+        /// whole `vif = [ … ]` line.
         spec: String,
         /// The guest's name in the emitted TOML.
         #[arg(long, default_value = "xen-guest")]
@@ -42,59 +45,58 @@ pub fn run(what: &ImportWhat) -> CliResult {
     }
 }
 
-fn usr_guest_config(file: &Path) -> CliResult {
-    let name = file.display().to_string();
-    let text =
-        std::fs::read(file).map_err(|e| CliError::Input(format!("{name}: cannot read: {e}")))?;
-    let text = String::from_utf8_lossy(&text);
-    match usr_guest_config::import(&text, &name) {
-        Ok(out) => {
-            for w in &out.warnings {
-                eprintln!("hvnet: {}", w.in_file(&name));
-            }
-            print!("{}", out.toml);
+/// Prints the warnings (always, also when the import failed: they often explain it), then
+/// the TOML or the errors.
+fn finish<E>(
+    result: Result<(String, Vec<ImportWarning>), ImportFailure<E>>,
+    source: &str,
+    error: impl Fn(&E) -> String,
+) -> CliResult {
+    let warnings = match &result {
+        Ok((_, w)) => w,
+        Err(f) => &f.warnings,
+    };
+    for w in warnings {
+        eprintln!("hvnet: {}", w.in_file(source));
+    }
+    match result {
+        Ok((toml, _)) => {
+            print!("{toml}");
             Ok(())
         }
-        Err(errors) => Err(CliError::Input(
-            errors
+        Err(f) => Err(CliError::Input(
+            f.errors
                 .iter()
-                .map(|e| e.in_file(&name))
+                .map(error)
                 .collect::<Vec<_>>()
                 .join("\nhvnet: "),
         )),
     }
+}
+
+fn read(file: &Path) -> Result<(String, Vec<u8>), CliError> {
+    let name = file.display().to_string();
+    let bytes =
+        std::fs::read(file).map_err(|e| CliError::Input(format!("{name}: cannot read: {e}")))?;
+    Ok((name, bytes))
+}
+
+fn usr_guest_config(file: &Path) -> CliResult {
+    let (name, bytes) = read(file)?;
+    let text = String::from_utf8_lossy(&bytes);
+    let result = usr_guest_config::import(&text, &name).map(|o| (o.toml, o.warnings));
+    finish(result, &name, |e| e.in_file(&name))
 }
 
 fn libvirt_network(file: &Path) -> CliResult {
-    let name = file.display().to_string();
-    let text =
-        std::fs::read(file).map_err(|e| CliError::Input(format!("{name}: cannot read: {e}")))?;
-    let text = String::from_utf8(text)
+    let (name, bytes) = read(file)?;
+    let text = String::from_utf8(bytes)
         .map_err(|e| CliError::Input(format!("{name}: not UTF-8 XML: {e}")))?;
-    match libvirt_network::import(&text, &name) {
-        Ok(out) => {
-            for w in &out.warnings {
-                eprintln!("hvnet: {}", w.in_file(&name));
-            }
-            print!("{}", out.toml);
-            Ok(())
-        }
-        Err(errors) => Err(CliError::Input(
-            errors
-                .iter()
-                .map(|e| e.in_file(&name))
-                .collect::<Vec<_>>()
-                .join("\nhvnet: "),
-        )),
-    }
+    let result = libvirt_network::import(&text, &name).map(|o| (o.toml, o.warnings));
+    finish(result, &name, |e| e.in_file(&name))
 }
 
 fn xl_vif(spec: &str, guest: &str) -> CliResult {
-    let out = hvnet_xen::import::xl_vif::import(spec, guest)
-        .map_err(|e| CliError::Input(e.to_string()))?;
-    for w in &out.warnings {
-        eprintln!("hvnet: {w}");
-    }
-    print!("{}", out.toml);
-    Ok(())
+    let result = hvnet_xen::import::xl_vif::import(spec, guest).map(|o| (o.toml, o.warnings));
+    finish(result, "xl-vif argument", ToString::to_string)
 }

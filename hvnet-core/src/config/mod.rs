@@ -262,6 +262,11 @@ pub struct Dhcp {
     /// Whether dnsmasq also answers DNS for the guests (default true; it never forwards
     /// upstream).
     pub dns: bool,
+    /// `dns_only = true`: dnsmasq answers DNS on the bridge and serves no DHCP at all (what
+    /// libvirt runs for a network with an `<ip>` but no `<dhcp>`). The guests' names are
+    /// those of the guest NICs with a fixed `ip`; `range`, `lease_time` and static hosts
+    /// are refused with it, and so is `dns = false`.
+    pub dns_only: bool,
     /// The DNS domain handed out.
     pub domain: Option<String>,
     /// Static reservations (`[[network.dhcp.host]]`), in file order. Guest NICs with an

@@ -62,6 +62,9 @@ pub(crate) struct RawDhcp {
     /// A duration string (or whole seconds), or `"infinite"`.
     pub lease_time: Option<S<toml::Value>>,
     pub dns: Option<S<bool>>,
+    /// dnsmasq answers DNS only, no DHCP at all (libvirt's network with an `<ip>` and no
+    /// `<dhcp>`).
+    pub dns_only: Option<S<bool>>,
     pub domain: Option<S<String>>,
     /// `[[network.dhcp.host]]`.
     #[serde(default)]

@@ -631,7 +631,12 @@ impl Validator<'_> {
         }
         let d = d.get_ref();
         let mut ok = true;
+        let dns_only = d.dns_only.as_ref().is_some_and(|b| *b.get_ref());
+        if dns_only {
+            ok &= self.dns_only_conflicts(d, &field);
+        }
         let range = match (&d.range, address) {
+            _ if dns_only => None,
             (Some(r), _) if r.get_ref() == "none" => None,
             (Some(r), address) => {
                 let rf = format!("{field}.range");
@@ -792,9 +797,37 @@ impl Validator<'_> {
             range,
             lease_time,
             dns: d.dns.as_ref().is_none_or(|b| *b.get_ref()),
+            dns_only,
             domain,
             hosts,
         })
+    }
+
+    /// `dns_only = true` with what only DHCP uses (`range`, `lease_time`, static hosts) or
+    /// with `dns = false`: every conflict is an error; `true` when there is none.
+    fn dns_only_conflicts(&mut self, d: &RawDhcp, field: &str) -> bool {
+        let mut ok = true;
+        let why = "dns_only = true serves no DHCP";
+        let spans = [
+            ("range", d.range.as_ref().map(S::span)),
+            ("lease_time", d.lease_time.as_ref().map(S::span)),
+            ("host", d.host.first().map(S::span)),
+        ];
+        for (key, span) in spans {
+            if let Some(span) = span {
+                self.err(
+                    span,
+                    &format!("{field}.{key}"),
+                    format!("`{key}` is DHCP's, and {why}; leave out one of them"),
+                );
+                ok = false;
+            }
+        }
+        if let Some(dns) = d.dns.as_ref().filter(|b| !*b.get_ref()) {
+            self.err(dns.span(), &format!("{field}.dns"), "dns = false with dns_only = true leaves dnsmasq nothing to do; remove [network.dhcp] for no service at all");
+            ok = false;
+        }
+        ok
     }
 
     fn address(&mut self, a: &S<String>, field: &str) -> Option<Ipv4Cidr> {
@@ -1965,6 +1998,7 @@ host_addr = "203.0.113.5"
                 range: range("192.168.122.2-192.168.122.254"),
                 lease_time: Some(Duration::from_secs(3600)),
                 dns: true,
+                dns_only: false,
                 domain: Some("example.lan".into()),
                 hosts: vec![DhcpHost {
                     mac: "52:54:00:00:00:11".parse().unwrap(),
@@ -2000,6 +2034,7 @@ host_addr = "203.0.113.5"
                 range: range("192.168.122.2-192.168.122.254"),
                 lease_time: Some(Duration::from_secs(3600)),
                 dns: true,
+                dns_only: false,
                 domain: None,
                 hosts: vec![],
             })

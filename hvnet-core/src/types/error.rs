@@ -545,6 +545,10 @@ pub enum RateSpecReason {
         /// The keyword.
         keyword: &'static str,
     },
+    /// xl's interval form (`100Mb/s@20ms`) together with `burst`: the
+    /// interval already sets the bucket.
+    #[error("gives both an xl interval (@...) and \"burst\"; the interval sets the bucket as netback's credit does (the bytes per interval, at least 128 KiB), so give one or the other")]
+    IntervalWithBurst,
     /// The peak rate is below the rate.
     #[error("has peak {peak}, which is below the rate {rate}; the peak must be at least the rate")]
     PeakBelowRate {

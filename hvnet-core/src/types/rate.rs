@@ -669,6 +669,12 @@ impl<'de> serde::Deserialize<'de> for ByteSize {
 /// `100mbit burst 64kb peak 200mbit`. `Display` writes the canonical forms of
 /// the parts, burst before peak.
 ///
+/// The rate may also be xl's interval form `RATE@INTERVAL` (`100Mb/s@20ms`,
+/// parsed exactly as xl parses it, see [`XlRate`](super::XlRate)): it becomes
+/// the token bucket netback's credit is ([`RateSpec::from_xl`]), the average
+/// rate with a bucket of the bytes per interval (at least 128 KiB), so it
+/// cannot be combined with `burst`.
+///
 /// When deserialising (e.g. from TOML) it is accepted as that string, as a
 /// whole number of bits per second, or as a table
 /// `{ rate = "100mbit", burst = "64KiB", peak = "200mbit" }` (only `rate` is
@@ -927,6 +933,36 @@ impl RateSpec {
         Ok(Self { rate, burst, peak })
     }
 
+    /// xl's `RATE@INTERVAL` as a token bucket, the way netback's credit
+    /// works: the rate is the average the credit allows
+    /// ([`XlRate::rate`](super::XlRate::rate): bytes per interval over the
+    /// interval, with xl's truncation), and the bucket is
+    /// [`XlRate::bucket_bytes`](super::XlRate::bucket_bytes), the bytes per
+    /// interval but at least 128 KiB. This is what the text form
+    /// `100Mb/s@20ms` gives.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use hvnet_core::types::{RateSpec, XlRate};
+    ///
+    /// # fn main() -> Result<(), hvnet_core::types::TypeError> {
+    /// let spec = RateSpec::from_xl("100Mb/s@20ms".parse::<XlRate>()?);
+    /// assert_eq!(spec.to_string(), "100mbit burst 250000b");
+    /// assert_eq!("100Mb/s@20ms".parse::<RateSpec>()?, spec);
+    /// assert_eq!("10Mb/s@50ms".parse::<RateSpec>()?.to_string(), "10mbit burst 128kb");
+    /// # Ok(())
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn from_xl(xl: super::XlRate) -> Self {
+        Self {
+            rate: xl.rate(),
+            burst: Some(ByteSize(xl.bucket_bytes())),
+            peak: None,
+        }
+    }
+
     /// Converts a CNI `bandwidth` plugin pair: `ingressRate`/`egressRate` in
     /// bits per second and `ingressBurst`/`egressBurst` in bits.
     ///
@@ -1017,8 +1053,13 @@ fn parse_spec(s: &str) -> Result<RateSpec, TypeError> {
     if let Some(keyword) = keyword(first) {
         return Err(fail(RateSpecReason::MissingRate { keyword }));
     }
-    let rate: Rate = first.parse()?;
-    let mut burst: Option<ByteSize> = None;
+    let (rate, mut burst) = if first.contains('@') {
+        let xl = RateSpec::from_xl(first.parse::<super::XlRate>()?);
+        (xl.rate, xl.burst)
+    } else {
+        (first.parse::<Rate>()?, None)
+    };
+    let interval = burst.is_some();
     let mut peak: Option<Rate> = None;
     while let Some(word) = words.next() {
         let keyword = keyword(word)
@@ -1032,6 +1073,9 @@ fn parse_spec(s: &str) -> Result<RateSpec, TypeError> {
                 message: e.to_string(),
             })
         };
+        if keyword == "burst" && interval {
+            return Err(fail(RateSpecReason::IntervalWithBurst));
+        }
         let repeated = match keyword {
             "burst" => burst.replace(value.parse().map_err(bad)?).is_some(),
             _ => peak.replace(value.parse().map_err(bad)?).is_some(),
@@ -1144,6 +1188,44 @@ mod tests {
 
     fn spec(s: &str) -> RateSpec {
         s.parse().unwrap_or_else(|e| panic!("{s:?}: {e}"))
+    }
+
+    #[test]
+    fn xl_interval_form_is_netbacks_bucket() {
+        // Seed 003: 250000 bytes every 20 ms = 100 Mbit/s, bucket 250000 bytes.
+        let s = spec("100Mb/s@20ms");
+        assert_eq!(s.rate().bits_per_sec(), 100_000_000);
+        assert_eq!(s.burst().map(|b| b.bytes()), Some(250_000));
+        assert_eq!(spec(&s.to_string()), s);
+        // Below 128 KiB per interval the bucket is netback's floor.
+        assert_eq!(
+            spec("10Mb/s@50ms").burst().map(|b| b.bytes()),
+            Some(131_072)
+        );
+        // xl's default interval (50 ms) when only `@` is missing is the plain form.
+        assert_eq!(spec("10MB/s").burst(), None);
+        // xl's truncation is kept: 1Kb/s@50ms allows 6 bytes per 50 ms = 960 bit/s.
+        assert_eq!(spec("1Kb/s@50ms").rate().bits_per_sec(), 960);
+        // Octal, as in xl.
+        assert_eq!(spec("010Mb/s@020ms").rate(), spec("8Mb/s@16ms").rate());
+        // With peak, not with burst.
+        assert_eq!(
+            spec("100Mb/s@20ms peak 200mbit").peak(),
+            Some(rate("200mbit"))
+        );
+        let e = "100Mb/s@20ms burst 64kb".parse::<RateSpec>().unwrap_err();
+        assert!(e.to_string().contains("interval sets the bucket"), "{e}");
+        // What xl refuses, and what would block the guest, is refused.
+        for bad in [
+            "100Mb/s@",
+            "100Mb/s@0ms",
+            "100b/s@20ms",
+            "100mbit@20ms",
+            "@20ms",
+        ] {
+            let e = bad.parse::<RateSpec>().unwrap_err().to_string();
+            assert!(e.starts_with("xl rate"), "{bad}: {e}");
+        }
     }
 
     #[test]

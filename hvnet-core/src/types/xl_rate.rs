@@ -110,6 +110,11 @@ impl XlRate {
     /// xl's default replenishment interval: 50 ms.
     pub const DEFAULT_INTERVAL_USECS: u32 = 50_000;
 
+    /// netback's smallest bucket: its credit refills are capped at
+    /// `max(128 KiB, bytes per interval)` (`tx_add_credit` in
+    /// `drivers/net/xen-netback/netback.c`).
+    pub const NETBACK_MIN_BUCKET: u64 = 128 * 1024;
+
     /// A limit of `bytes_per_interval` bytes every `interval_usecs` µs.
     ///
     /// # Errors
@@ -291,6 +296,25 @@ impl XlRate {
     #[must_use]
     pub fn xenstore_value(&self) -> String {
         format!("{},{}", self.bytes_per_interval, self.interval_usecs)
+    }
+
+    /// The token bucket netback gives this limit: `max(128 KiB, bytes per
+    /// interval)` bytes ([`NETBACK_MIN_BUCKET`](Self::NETBACK_MIN_BUCKET)).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use hvnet_core::types::XlRate;
+    ///
+    /// # fn main() -> Result<(), hvnet_core::types::TypeError> {
+    /// assert_eq!("100Mb/s@20ms".parse::<XlRate>()?.bucket_bytes(), 250_000);
+    /// assert_eq!("10Mb/s@50ms".parse::<XlRate>()?.bucket_bytes(), 131_072);
+    /// # Ok(())
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn bucket_bytes(&self) -> u64 {
+        self.bytes_per_interval.max(Self::NETBACK_MIN_BUCKET)
     }
 
     /// The average rate this limit allows: `bytes_per_interval × 8 × 10⁶ /

@@ -2,11 +2,10 @@
 //! `virsh net-define`) → hvnet TOML.
 //!
 //! The XML is parsed with `roxmltree` into a typed [`LibvirtNetwork`] (everything hvnet can
-//! express, validated), which [`to_toml`] then writes out. The output uses the config of
-//! the virtual-networks release (`kind = "nat" | "routed" | "open"`, `uplink` and
-//! `nat_ports` on nat/routed networks, a `[network.dhcp]` table with `range`, `lease_time`
-//! and `[[network.dhcp.host]] mac, ip, name`), and says so in its header: an older hvnet
-//! rejects it. When the config lands, only [`to_toml`] has to follow it.
+//! express, validated), which [`to_toml`] serialises with the `toml` crate. Every element
+//! and attribute read is either translated or reported as a [`Warning`] with its line,
+//! column and "not imported: why"; the output is checked with hvnet's own validator before
+//! it is returned ([`import`] fails with the reason otherwise).
 //!
 //! | libvirt | hvnet |
 //! |---|---|
@@ -14,40 +13,52 @@
 //! | `<forward mode='nat'>` (or no `mode`) / `'route'` / `'open'` / no `<forward>` | `kind = "nat"` / `"routed"` / `"open"` / `"isolated"` (`"internal"` without an IPv4 `<ip>`) |
 //! | `<forward dev=…>` | `uplink` (nat and routed) |
 //! | `<nat><port start end/></nat>` | `nat_ports = "START-END"` |
-//! | `<bridge name stp delay>` | `bridge`, `stp` (libvirt's default: on), `forward_delay` |
+//! | `<bridge name stp delay>` | `bridge`, `stp` (libvirt's default: on), `forward_delay` (at least 2 with STP, warned) |
 //! | `<mac address>`, `<mtu size>` | `mac`, `mtu` |
+//! | `<bandwidth><inbound average burst/><outbound …/>` | `rate = { ingress = …, egress = … }` (inbound is what enters the network, outbound what its guests send); `peak` and `floor` warned |
 //! | `<ip address netmask\|prefix>` (IPv4) | `address = "A/LEN"` |
-//! | `<dhcp><range start end><lease expiry unit/></range>` | `[network.dhcp] range = "A-B"` (`"none"` without a `<range>`), `lease_time` (at least `"2m"`, dnsmasq's minimum) |
-//! | `<dhcp><host mac ip name/>` | `[[network.dhcp.host]]` (a `<host>` without `mac` is skipped with a warning: hvnet reserves by MAC) |
+//! | `<dhcp><range start end><lease expiry unit/></range>` | `[network.dhcp] range = "A-B"` (`"none"` without a `<range>`), `lease_time` (at least `"2m"`, dnsmasq's minimum; longer than dnsmasq can count, 2^32-1 s: `"infinite"`, warned) |
+//! | `<dhcp><host mac ip name/>` | `[[network.dhcp.host]]` (a `<host>` without `mac`, and a per-host `<lease>`, are warned) |
+//! | `<ip>` without `<dhcp>` (DNS still on) | `[network.dhcp] dns_only = true`: dnsmasq for DNS only, as libvirt runs it |
+//! | `<dns enable='no'>` | `dns = false` (no `[network.dhcp]` at all without `<dhcp>`) |
+//! | `<domain name localOnly>` | `domain` (hvnet's dnsmasq always answers the domain locally; `localOnly='no'` is warned) |
 //!
-//! IPv6 `<ip>`s, a second IPv4 `<ip>`, extra DHCP ranges and the elements hvnet has no
-//! equivalent for (`<dns>`, `<domain>`, `<route>`, `<portgroup>`, …) are skipped with a
-//! [`Warning`]; `<uuid>`, `<title>`, `<description>` and `<metadata>` silently.
-//! Everything wrong is an [`ImportError`] with its line and column and the element or
-//! attribute (`network/ip/@netmask`).
+//! Warned, each with why: IPv6 `<ip>`s and `ipv6='yes'`, a second IPv4 `<ip>`, extra DHCP
+//! ranges, `<dns>`'s `<forwarder>`/`<host>`/`<txt>`/`<srv>`, `<route>`, `<portgroup>`,
+//! `<port>`, `<vlan>`, `<virtualport>`, `macTableManager`, `zone`, `localPtr`,
+//! `trustGuestRxFilters`, `<uuid>`/`<title>`/`<description>`/`<metadata>`, and any other
+//! element or attribute. Everything wrong is an [`ImportError`] with its line and column and
+//! the element or attribute (`network/ip/@netmask`).
 //!
 //! ```
 //! use hvnet_kvm::import::libvirt_network::import;
 //! let xml = "<network>\n  <name>default</name>\n  <forward mode='nat'/>\n  \
-//!            <bridge name='virbr0'/>\n  <ip address='192.168.122.1' prefix='24'/>\n</network>\n";
+//!            <bridge name='virbr0' stp='off'/>\n  <ip address='192.168.122.1' prefix='24'/>\n</network>\n";
 //! let out = import(xml, "default.xml").unwrap();
 //! assert!(out.toml.contains("kind = \"nat\"\nbridge = \"virbr0\"\naddress = \"192.168.122.1/24\""));
+//! assert!(out.toml.contains("[network.dhcp]\ndns_only = true\n"));
 //!
 //! let err = import("<network><name>x</name><bridge name='virbr0'/>\n<ip address='10.0.0.1' netmask='255.0.255.0'/></network>", "x.xml").unwrap_err();
-//! assert_eq!(err[0].in_file("x.xml"), "x.xml:2:24: network/ip/@netmask: netmask 255.0.255.0 is not contiguous");
+//! assert_eq!(err.errors[0].in_file("x.xml"), "x.xml:2:24: network/ip/@netmask: netmask 255.0.255.0 is not contiguous");
 //! ```
 
 use std::fmt;
-use std::fmt::Write as _;
 use std::net::Ipv4Addr;
 
 use hvnet_core::dhcp::is_dns_name;
 use hvnet_core::dhcp::MIN_LEASE_SECS;
-use hvnet_core::types::{IfName, Ipv4Cidr, Ipv4Range, MacAddr};
+use hvnet_core::import::{self as shared, check_output, comment, ImportFailure};
+use hvnet_core::types::{IfName, Ipv4Cidr, Ipv4Range, MacAddr, RateSpec};
 use roxmltree::{Document, Node};
+use serde::Serialize;
+
+pub use hvnet_core::import::ImportWarning as Warning;
 
 /// hvnet's limit on network names (the config validator's).
 const MAX_NAME: usize = 64;
+
+/// The longest lease dnsmasq can count: its lease times are 32-bit seconds.
+const MAX_LEASE_SECS: u64 = u32::MAX as u64;
 
 /// Something wrong in the XML: the import fails.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -83,29 +94,6 @@ impl fmt::Display for ImportError {
 }
 
 impl std::error::Error for ImportError {}
-
-/// Something skipped or adjusted; the import goes on.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Warning {
-    /// 1-based line.
-    pub line: u32,
-    /// 1-based column.
-    pub col: u32,
-    /// The element or attribute.
-    pub at: String,
-    /// What was skipped or adjusted.
-    pub message: String,
-}
-
-impl Warning {
-    /// `FILE:LINE:COL: warning: AT: MESSAGE`.
-    pub fn in_file(&self, file: &str) -> String {
-        format!(
-            "{file}:{}:{}: warning: {}: {}",
-            self.line, self.col, self.at, self.message
-        )
-    }
-}
 
 /// `<forward mode=…>`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -176,6 +164,15 @@ pub struct Dhcp {
     pub hosts: Vec<DhcpHost>,
 }
 
+/// `<bandwidth>`: the network's aggregate limits, from the network's point of view.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Bandwidth {
+    /// `<inbound>`: what enters the network (the host and beyond sending to its guests).
+    pub inbound: Option<RateSpec>,
+    /// `<outbound>`: what the network's guests send.
+    pub outbound: Option<RateSpec>,
+}
+
 /// What hvnet takes from a libvirt `<network>`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LibvirtNetwork {
@@ -193,6 +190,12 @@ pub struct LibvirtNetwork {
     pub address: Option<Ipv4Cidr>,
     /// Its `<dhcp>`.
     pub dhcp: Option<Dhcp>,
+    /// `<dns enable>`: whether dnsmasq answers DNS (libvirt's default: yes).
+    pub dns: bool,
+    /// `<domain name>`.
+    pub domain: Option<String>,
+    /// `<bandwidth>`.
+    pub bandwidth: Bandwidth,
 }
 
 /// The result of an import.
@@ -206,14 +209,31 @@ pub struct Imported {
     pub warnings: Vec<Warning>,
 }
 
-/// Reads `text` (the contents of `source`, named in the output's header) and emits the TOML.
+/// Reads `text` (the contents of `source`, named in the output's header) and emits the TOML,
+/// checked with hvnet's validator.
 ///
 /// # Errors
 ///
-/// The XML syntax error, or every invalid element and attribute.
-pub fn import(text: &str, source: &str) -> Result<Imported, Vec<ImportError>> {
+/// The XML syntax error, every invalid element and attribute, or an output hvnet's
+/// validator refuses (at `output`); with the warnings found.
+pub fn import(text: &str, source: &str) -> Result<Imported, ImportFailure<ImportError>> {
     let (network, warnings) = parse(text)?;
-    let toml = to_toml(&network, source);
+    let output_error = |message: String, warnings: Vec<Warning>| ImportFailure {
+        errors: vec![ImportError {
+            line: 1,
+            col: 1,
+            at: "output".into(),
+            message,
+        }],
+        warnings,
+    };
+    let toml = match to_toml(&network, source) {
+        Ok(t) => t,
+        Err(m) => return Err(output_error(m, warnings)),
+    };
+    if let Err(m) = check_output(&toml, "imported.toml") {
+        return Err(output_error(m, warnings));
+    }
     Ok(Imported {
         network,
         toml,
@@ -225,16 +245,19 @@ pub fn import(text: &str, source: &str) -> Result<Imported, Vec<ImportError>> {
 ///
 /// # Errors
 ///
-/// The XML syntax error, or every invalid element and attribute.
-pub fn parse(text: &str) -> Result<(LibvirtNetwork, Vec<Warning>), Vec<ImportError>> {
+/// The XML syntax error, or every invalid element and attribute; with the warnings found.
+pub fn parse(text: &str) -> Result<(LibvirtNetwork, Vec<Warning>), ImportFailure<ImportError>> {
     let doc = Document::parse(text).map_err(|e| {
         let p = e.pos();
-        vec![ImportError {
-            line: p.row,
-            col: p.col,
-            at: "xml".into(),
-            message: format!("malformed XML: {e}"),
-        }]
+        ImportFailure {
+            errors: vec![ImportError {
+                line: p.row,
+                col: p.col,
+                at: "xml".into(),
+                message: format!("malformed XML: {e}"),
+            }],
+            warnings: Vec::new(),
+        }
     })?;
     let mut r = Reader {
         doc: &doc,
@@ -244,7 +267,10 @@ pub fn parse(text: &str) -> Result<(LibvirtNetwork, Vec<Warning>), Vec<ImportErr
     let net = r.network(doc.root_element());
     match net {
         Some(n) if r.errors.is_empty() => Ok((n, r.warnings)),
-        _ => Err(r.errors),
+        _ => Err(ImportFailure {
+            errors: r.errors,
+            warnings: r.warnings,
+        }),
     }
 }
 
@@ -298,14 +324,51 @@ impl Reader<'_, '_> {
         });
     }
 
-    fn warn(&mut self, node: Node<'_, '_>, message: impl Into<String>) {
+    /// Line, column and path of `node`, for a warning.
+    fn at(&self, node: Node<'_, '_>) -> (usize, usize, String) {
         let (line, col) = self.pos(node.range().start);
-        self.warnings.push(Warning {
-            line,
-            col,
-            at: path(node),
-            message: message.into(),
-        });
+        (line as usize, col as usize, path(node))
+    }
+
+    /// `node` is imported, changed as `message` says.
+    fn warn(&mut self, node: Node<'_, '_>, message: impl Into<String>) {
+        let (line, col, at) = self.at(node);
+        self.warnings.push(Warning::changed(line, col, at, message));
+    }
+
+    /// `node` is not imported, because of `why`.
+    fn skip(&mut self, node: Node<'_, '_>, why: impl fmt::Display) {
+        let (line, col, at) = self.at(node);
+        self.warnings
+            .push(Warning::not_imported(line, col, at, why));
+    }
+
+    /// Attribute `attr` of `node` is not imported, because of `why`.
+    fn skip_attr(&mut self, node: Node<'_, '_>, attr: &str, why: impl fmt::Display) {
+        let (line, col) = self.attr_pos(node, attr);
+        self.warnings.push(Warning::not_imported(
+            line as usize,
+            col as usize,
+            format!("{}/@{attr}", path(node)),
+            why,
+        ));
+    }
+
+    /// Warns about every attribute of `node` not in `known` (the ones read), with `why` for
+    /// the ones libvirt documents and a generic reason for the rest.
+    fn other_attrs(&mut self, node: Node<'_, '_>, known: &[&str], why: &[(&str, &str)]) {
+        let names: Vec<String> = node
+            .attributes()
+            .map(|a| a.name().to_owned())
+            .filter(|n| !known.contains(&n.as_str()))
+            .collect();
+        for name in names {
+            let reason = why
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map_or("hvnet has no equivalent", |(_, w)| *w);
+            self.skip_attr(node, &name, reason);
+        }
     }
 
     /// The attribute parsed by `f`; `None` when absent or invalid (recorded).
@@ -361,6 +424,19 @@ impl Reader<'_, '_> {
         let mut mac = None;
         let mut mtu = None;
         let mut ip: Option<(Node<'_, '_>, Ipv4Cidr, Option<Dhcp>)> = None;
+        let mut dns = true;
+        let mut dns_node = None;
+        let mut domain = None;
+        let mut bandwidth = Bandwidth::default();
+        self.other_attrs(
+            root,
+            &[],
+            &[
+                ("ipv6", "hvnet gives guests no IPv6 (ipv6='yes' lets them talk IPv6 to each other in libvirt)"),
+                ("trustGuestRxFilters", "hvnet does not follow guests' MAC or multicast filter changes"),
+                ("connections", "libvirt's count of attached guests, a run-time value"),
+            ],
+        );
         for c in root.children().filter(Node::is_element) {
             match c.tag_name().name() {
                 "name" => {
@@ -374,13 +450,23 @@ impl Reader<'_, '_> {
                     }
                     name = Some(n);
                 }
-                "uuid" | "title" | "description" | "metadata" => {}
+                "uuid" | "title" | "description" | "metadata" => self.skip(
+                    c,
+                    "libvirt's own bookkeeping; an hvnet network is known by its name",
+                ),
+                "dns" => {
+                    dns_node = Some(c);
+                    dns = self.dns(c);
+                }
+                "domain" => domain = self.domain(c),
+                "bandwidth" => bandwidth = self.bandwidth(c),
                 "forward" => {
                     forward_node = Some(c);
                     forward = self.forward(c);
                 }
                 "bridge" => bridge = Some(self.bridge(c)),
                 "mac" => {
+                    self.other_attrs(c, &["address"], &[]);
                     mac = self.req(c, "address", |v| {
                         let m: MacAddr = v.parse().map_err(|e| format!("{e}"))?;
                         if !m.is_unicast() || m.is_zero() {
@@ -390,6 +476,7 @@ impl Reader<'_, '_> {
                     });
                 }
                 "mtu" => {
+                    self.other_attrs(c, &["size"], &[]);
                     mtu = self.req(c, "size", |v| match v.parse::<u32>() {
                         Ok(s) if (68..=65535).contains(&s) => Ok(s),
                         _ => Err(format!("MTU {v:?} is out of range: must be 68 to 65535")),
@@ -399,13 +486,10 @@ impl Reader<'_, '_> {
                     let v6 = c.attribute("family") == Some("ipv6")
                         || c.attribute("address").is_some_and(|a| a.contains(':'));
                     if v6 {
-                        self.warn(
-                            c,
-                            "IPv6 is not supported by hvnet yet: this <ip> is skipped",
-                        );
+                        self.skip(c, "hvnet networks are IPv4 only");
                     } else if let Some((first, _, _)) = ip {
                         let line = self.pos(first.range().start).0;
-                        self.warn(
+                        self.skip(
                             c,
                             format!("hvnet takes one IPv4 address per network: only the <ip> of line {line} is imported"),
                         );
@@ -413,7 +497,18 @@ impl Reader<'_, '_> {
                         ip = Some((c, got.0, got.1));
                     }
                 }
-                other => self.warn(c, format!("<{other}> has no hvnet equivalent: skipped")),
+                "route" => self.skip(c, "hvnet adds no static routes via a network's guests"),
+                "portgroup" => self.skip(
+                    c,
+                    "hvnet has no port groups: give each [[guest.nic]] its own settings",
+                ),
+                "port" => self.skip(c, "hvnet has no port isolation"),
+                "vlan" => self.skip(c, "hvnet has no VLAN tagging on networks"),
+                "virtualport" => self.skip(
+                    c,
+                    "hvnet manages Linux bridges only (no Open vSwitch or 802.1Qbh ports)",
+                ),
+                other => self.skip(c, format!("<{other}> has no hvnet equivalent")),
             }
         }
         let Some(name) = name else {
@@ -451,6 +546,20 @@ impl Reader<'_, '_> {
                 );
             }
         }
+        if let (Some(_), false, None) = (&domain, dns, &dhcp) {
+            if let Some(d) = root.children().find(|c| c.has_tag_name("domain")) {
+                self.skip(
+                    d,
+                    "<dns enable='no'> and no <dhcp>: no dnsmasq runs to hand the domain out",
+                );
+            }
+        }
+        if let (None, Some(d)) = (address, dns_node) {
+            self.skip(
+                d,
+                "without an IPv4 <ip> there is no address for dnsmasq to answer on",
+            );
+        }
         Some(LibvirtNetwork {
             name,
             forward,
@@ -459,7 +568,100 @@ impl Reader<'_, '_> {
             mtu,
             address,
             dhcp,
+            dns,
+            domain,
+            bandwidth,
         })
+    }
+
+    /// `<dns enable>` (the rest warned); whether DNS is on.
+    fn dns(&mut self, d: Node<'_, '_>) -> bool {
+        self.other_attrs(
+            d,
+            &["enable"],
+            &[(
+                "forwardPlainNames",
+                "hvnet's dnsmasq never forwards upstream",
+            )],
+        );
+        for c in d.children().filter(Node::is_element) {
+            let why = match c.tag_name().name() {
+                "forwarder" => "hvnet's dnsmasq never forwards upstream (no-resolv)",
+                "host" => "hvnet's dnsmasq names the guest NICs with a fixed ip (and static DHCP hosts) only",
+                "txt" | "srv" => "hvnet's dnsmasq serves no TXT or SRV records",
+                _ => "hvnet has no equivalent",
+            };
+            self.skip(c, why);
+        }
+        self.attr(d, "enable", |v| match v {
+            "yes" => Ok(true),
+            "no" => Ok(false),
+            _ => Err(format!("enable {v:?}: expected yes or no")),
+        })
+        .unwrap_or(true)
+    }
+
+    /// `<domain name localOnly>`.
+    fn domain(&mut self, d: Node<'_, '_>) -> Option<String> {
+        self.other_attrs(
+            d,
+            &["name", "localOnly"],
+            &[(
+                "register",
+                "hvnet does not register the domain with systemd-resolved",
+            )],
+        );
+        if d.attribute("localOnly").is_some_and(|v| v.trim() == "no") {
+            self.skip_attr(d, "localOnly", "hvnet's dnsmasq answers the domain itself and never forwards it upstream (as localOnly='yes')");
+        }
+        let name = self.req(d, "name", |v| Ok::<_, String>(v.to_owned()))?;
+        if is_dns_name(&name) {
+            Some(name)
+        } else {
+            self.skip_attr(d, "name", format!("{name:?} is not a DNS name (letters, digits, '-' and '.'), which hvnet requires"));
+            None
+        }
+    }
+
+    /// `<bandwidth><inbound|outbound average peak burst floor/>`.
+    fn bandwidth(&mut self, b: Node<'_, '_>) -> Bandwidth {
+        self.other_attrs(b, &[], &[]);
+        let mut out = Bandwidth::default();
+        for c in b.children().filter(Node::is_element) {
+            let slot = match c.tag_name().name() {
+                "inbound" => &mut out.inbound,
+                "outbound" => &mut out.outbound,
+                other => {
+                    self.skip(c, format!("<{other}> has no hvnet equivalent"));
+                    continue;
+                }
+            };
+            let kb = |v: &str| {
+                v.parse::<u64>()
+                    .map_err(|_| format!("{v:?} is not a whole number"))
+            };
+            let average = self.req(c, "average", kb);
+            let burst = self.attr(c, "burst", kb);
+            if c.attribute("peak").is_some() {
+                self.skip_attr(
+                    c,
+                    "peak",
+                    "hvnet shapes with a single token bucket (no peak rate)",
+                );
+            }
+            self.other_attrs(
+                c,
+                &["average", "burst", "peak"],
+                &[("floor", "hvnet guarantees no minimum rate")],
+            );
+            let Some(average) = average else { continue };
+            match RateSpec::from_libvirt(average, None, burst) {
+                Ok(r) => *slot = Some(r),
+                Err(e) if average == 0 => self.skip(c, e),
+                Err(e) => self.err(c, e.to_string()),
+            }
+        }
+        out
     }
 
     fn forward(&mut self, f: Node<'_, '_>) -> Option<Forward> {
@@ -486,12 +688,18 @@ impl Reader<'_, '_> {
         };
         let dev = self.attr(f, "dev", |v| IfName::new(v).map_err(|e| e.to_string()));
         if dev.is_some() && mode == ForwardMode::Open {
-            self.warn(f, "dev is ignored with forward mode open");
+            self.skip_attr(
+                f,
+                "dev",
+                "forward mode open routes through any device (libvirt ignores dev too)",
+            );
         }
+        self.other_attrs(f, &["mode", "dev"], &[]);
         let mut nat_ports = None;
         for c in f.children().filter(Node::is_element) {
             match c.tag_name().name() {
                 "nat" if mode == ForwardMode::Nat => {
+                    self.other_attrs(c, &[], &[("ipv6", "hvnet networks are IPv4 only")]);
                     for p in c.children().filter(Node::is_element) {
                         match p.tag_name().name() {
                             "port" => {
@@ -509,14 +717,20 @@ impl Reader<'_, '_> {
                                     }
                                 }
                             }
-                            other => self.warn(
+                            other => self.skip(
                                 p,
-                                format!("<{other}> (NAT address range or IPv6 NAT) is not supported by hvnet: skipped"),
+                                format!("<{other}>: hvnet masquerades to the uplink's own address (no NAT address range)"),
                             ),
                         }
                     }
                 }
-                other => self.warn(c, format!("<{other}> is not used by hvnet here: skipped")),
+                other => self.skip(
+                    c,
+                    format!(
+                        "<{other}> is not used by hvnet with forward mode {}",
+                        mode.kind()
+                    ),
+                ),
             }
         }
         Some(Forward {
@@ -527,6 +741,17 @@ impl Reader<'_, '_> {
     }
 
     fn bridge(&mut self, b: Node<'_, '_>) -> Option<Bridge> {
+        self.other_attrs(
+            b,
+            &["name", "stp", "delay"],
+            &[
+                (
+                    "macTableManager",
+                    "hvnet leaves the bridge's MAC learning to the kernel (libvirt's default)",
+                ),
+                ("zone", "hvnet writes iptables rules, not firewalld zones"),
+            ],
+        );
         let name = self.req(b, "name", |v| IfName::new(v).map_err(|e| e.to_string()));
         let stp = self
             .attr(b, "stp", |v| match v {
@@ -622,11 +847,18 @@ impl Reader<'_, '_> {
             );
             return None;
         }
+        self.other_attrs(
+            ip,
+            &["address", "netmask", "prefix", "family"],
+            &[("localPtr", "hvnet's dnsmasq never forwards, so every reverse lookup is answered locally already")],
+        );
         let mut dhcp = None;
         for c in ip.children().filter(Node::is_element) {
             match c.tag_name().name() {
                 "dhcp" if dhcp.is_none() => dhcp = Some(self.dhcp(c, cidr)),
-                other => self.warn(c, format!("<{other}> has no hvnet equivalent: skipped")),
+                "dhcp" => self.skip(c, "a second <dhcp>"),
+                "tftp" => self.skip(c, "hvnet's dnsmasq serves no TFTP"),
+                other => self.skip(c, format!("<{other}> has no hvnet equivalent")),
             }
         }
         Some((cidr, dhcp))
@@ -650,7 +882,7 @@ impl Reader<'_, '_> {
             match c.tag_name().name() {
                 "range" => {
                     if out.range.is_some() || range_line > 0 {
-                        self.warn(
+                        self.skip(
                             c,
                             format!("hvnet takes one DHCP range per network: only the range of line {range_line} is imported"),
                         );
@@ -687,13 +919,32 @@ impl Reader<'_, '_> {
                         continue;
                     }
                     out.range = Some(r);
+                    self.other_attrs(c, &["start", "end"], &[]);
                     for l in c.children().filter(Node::is_element) {
                         if l.tag_name().name() == "lease" {
                             out.lease_time = self.lease(l);
+                        } else {
+                            self.skip(
+                                l,
+                                format!("<{}> has no hvnet equivalent", l.tag_name().name()),
+                            );
                         }
                     }
                 }
                 "host" => {
+                    self.other_attrs(
+                        c,
+                        &["mac", "ip", "name"],
+                        &[("id", "an IPv6 DHCP client id; hvnet networks are IPv4 only")],
+                    );
+                    for l in c.children().filter(Node::is_element) {
+                        let why = if l.tag_name().name() == "lease" {
+                            "hvnet has one lease time per network ([network.dhcp] lease_time), none per host"
+                        } else {
+                            "hvnet has no equivalent"
+                        };
+                        self.skip(l, why);
+                    }
                     let ip = self.req(c, "ip", v4);
                     let mac = self.attr(c, "mac", |v| {
                         let m: MacAddr = v.parse().map_err(|e| format!("{e}"))?;
@@ -710,16 +961,17 @@ impl Reader<'_, '_> {
                         continue;
                     }
                     if c.attribute("mac").is_none() {
-                        self.warn(
+                        self.skip(
                             c,
-                            format!("a <host> without mac (matched by name) has no hvnet equivalent: hvnet reserves addresses by MAC; {ip} skipped"),
+                            format!("a <host> without mac (matched by name) has no hvnet equivalent: hvnet reserves addresses by MAC ({ip})"),
                         );
                         continue;
                     }
                     if let Some(n) = name.as_deref().filter(|n| !is_dns_name(n)) {
-                        self.warn(
+                        self.skip_attr(
                             c,
-                            format!("host name {n:?} is not a DNS name (letters, digits, '-' and '.'), which hvnet requires: name skipped"),
+                            "name",
+                            format!("host name {n:?} is not a DNS name (letters, digits, '-' and '.'), which hvnet requires"),
                         );
                         name = None;
                     }
@@ -776,7 +1028,11 @@ impl Reader<'_, '_> {
                     seen.push((c, h.clone()));
                     out.hosts.push(h);
                 }
-                other => self.warn(c, format!("<{other}> has no hvnet equivalent: skipped")),
+                "bootp" => self.skip(
+                    c,
+                    "hvnet's dnsmasq offers no network boot (BOOTP file and server)",
+                ),
+                other => self.skip(c, format!("<{other}> has no hvnet equivalent")),
             }
         }
         out
@@ -795,14 +1051,21 @@ impl Reader<'_, '_> {
                 _ => Err(format!("unit {v:?}: expected seconds, minutes or hours")),
             })
             .unwrap_or("m");
+        self.other_attrs(l, &["expiry", "unit"], &[]);
         let secs = match unit {
-            "s" => expiry,
-            "m" => expiry.saturating_mul(60),
-            _ => expiry.saturating_mul(3600),
+            "s" => Some(expiry),
+            "m" => expiry.checked_mul(60),
+            _ => expiry.checked_mul(3600),
         };
         Some(if expiry == 0 {
             "infinite".into()
-        } else if secs < MIN_LEASE_SECS {
+        } else if secs.is_none_or(|s| s > MAX_LEASE_SECS) {
+            self.warn(
+                l,
+                format!("lease time {expiry}{unit} is longer than dnsmasq can count ({MAX_LEASE_SECS} s): lease_time = \"infinite\""),
+            );
+            "infinite".into()
+        } else if secs.is_some_and(|s| s < MIN_LEASE_SECS) {
             self.warn(
                 l,
                 format!("lease time {expiry}{unit} is below dnsmasq's minimum of {MIN_LEASE_SECS} s: lease_time = \"2m\""),
@@ -841,101 +1104,154 @@ fn check_hostname(n: &str) -> Result<(), String> {
     }
 }
 
-/// A TOML basic string.
-fn q(s: &str) -> String {
-    let mut o = String::with_capacity(s.len() + 2);
-    o.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => o.push_str("\\\""),
-            '\\' => o.push_str("\\\\"),
-            c if c.is_control() => {
-                let _ = write!(o, "\\u{:04X}", u32::from(c));
-            }
-            c => o.push(c),
-        }
-    }
-    o.push('"');
-    o
+#[derive(Serialize)]
+struct OutConfig<'a> {
+    network: [OutNetwork<'a>; 1],
 }
 
-/// Emits the TOML (the virtual-networks config) for `n`.
-pub fn to_toml(n: &LibvirtNetwork, source: &str) -> String {
-    let mut o = String::new();
-    let _ = writeln!(
-        o,
-        "# hvnet config imported from {} (libvirt network {:?}) by `hvnet import libvirt-network`.",
-        source.replace(['\n', '\r'], " "),
+#[derive(Serialize)]
+struct OutNetwork<'a> {
+    name: &'a str,
+    kind: &'a str,
+    bridge: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    address: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    mtu: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stp: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    forward_delay: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    mac: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    uplink: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    nat_ports: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rate: Option<OutRate>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    dhcp: Option<OutDhcp<'a>>,
+}
+
+#[derive(Serialize)]
+struct OutRate {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    egress: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ingress: Option<String>,
+}
+
+#[derive(Serialize, Default)]
+struct OutDhcp<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    dns_only: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    range: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    lease_time: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    dns: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    domain: Option<&'a str>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    host: Vec<OutHost<'a>>,
+}
+
+#[derive(Serialize)]
+struct OutHost<'a> {
+    mac: String,
+    ip: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    name: Option<&'a str>,
+}
+
+/// Emits the TOML (the virtual-networks config) for `n`: header comments, then the
+/// network serialised with the `toml` crate.
+///
+/// # Errors
+///
+/// The serialiser's message (cannot happen for the values a [`LibvirtNetwork`] holds).
+pub fn to_toml(n: &LibvirtNetwork, source: &str) -> Result<String, String> {
+    let mut o = comment(&format!(
+        "hvnet config imported from {source} (libvirt network {:?}) by `hvnet import libvirt-network`.",
         n.name
-    );
-    o.push_str(
-        "# Needs hvnet with virtual networks (kind = \"nat\" | \"routed\" | \"open\", [network.dhcp]):\n\
-         # older versions reject this file.\n",
-    );
-    let _ = writeln!(
-        o,
-        "# Attach guests with [[guest]] and [[guest.nic]] network = {}.",
-        q(&n.name)
-    );
-    o.push_str("\n[[network]]\n");
-    let _ = writeln!(o, "name = {}", q(&n.name));
+    ));
+    o.push_str(&comment(&format!(
+        "Attach guests with [[guest]] and [[guest.nic]] network = {:?}.",
+        n.name
+    )));
     let kind = match (n.forward.mode, n.address) {
         (ForwardMode::Isolated, None) => "internal",
         (m, _) => m.kind(),
     };
-    let _ = writeln!(o, "kind = {}", q(kind));
-    let _ = writeln!(o, "bridge = {}", q(&n.bridge.name));
-    if let Some(a) = n.address {
-        let _ = writeln!(o, "address = {}", q(&a.to_string()));
-    }
-    if let Some(m) = n.mtu {
-        let _ = writeln!(o, "mtu = {m}");
-    }
-    if n.bridge.stp {
-        o.push_str("stp = true\n");
-        if n.bridge.delay < 2 {
-            let _ = writeln!(
-                o,
-                "forward_delay = 2  # libvirt delay='{}': with STP the kernel allows 2 to 30 s",
-                n.bridge.delay
-            );
-        } else {
-            let _ = writeln!(o, "forward_delay = {}", n.bridge.delay);
-        }
-    } else if n.bridge.delay > 0 {
-        let _ = writeln!(o, "forward_delay = {}", n.bridge.delay);
-    }
-    if let Some(m) = n.mac {
-        let _ = writeln!(o, "mac = {}", q(&m.to_string()));
-    }
-    if let Some(d) = &n.forward.dev {
-        let _ = writeln!(o, "uplink = {}", q(d));
-    }
-    if let Some((s, e)) = n.forward.nat_ports {
-        let _ = writeln!(o, "nat_ports = {}", q(&format!("{s}-{e}")));
-    }
-    if let Some(d) = &n.dhcp {
-        o.push_str("\n[network.dhcp]\n");
-        if let Some(r) = d.range {
-            let _ = writeln!(o, "range = {}", q(&r.to_string()));
-        } else {
-            o.push_str("range = \"none\"  # no <range>: static hosts only\n");
-        }
-        if let Some(l) = &d.lease_time {
-            let _ = writeln!(o, "lease_time = {}", q(l));
-        }
-        for h in &d.hosts {
-            // Hosts without a MAC are dropped (with a warning) when reading.
-            let Some(m) = h.mac else { continue };
-            o.push_str("\n[[network.dhcp.host]]\n");
-            let _ = writeln!(o, "mac = {}", q(&m.to_string()));
-            let _ = writeln!(o, "ip = {}", q(&h.ip.to_string()));
-            if let Some(name) = &h.name {
-                let _ = writeln!(o, "name = {}", q(name));
+    let dhcp = match (&n.dhcp, n.address) {
+        (Some(d), _) => {
+            if d.range.is_none() {
+                o.push_str(&comment(
+                    "<dhcp> without <range>: range = \"none\", static hosts only.",
+                ));
             }
+            Some(OutDhcp {
+                range: Some(d.range.map_or_else(|| "none".to_owned(), |r| r.to_string())),
+                lease_time: d.lease_time.as_deref(),
+                dns: (!n.dns).then_some(false),
+                domain: n.domain.as_deref().filter(|_| n.dns),
+                host: d
+                    .hosts
+                    .iter()
+                    .filter_map(|h| {
+                        // Hosts without a MAC are dropped (with a warning) when reading.
+                        Some(OutHost {
+                            mac: h.mac?.to_string(),
+                            ip: h.ip.to_string(),
+                            name: h.name.as_deref(),
+                        })
+                    })
+                    .collect(),
+                ..OutDhcp::default()
+            })
         }
-    }
-    o
+        (None, Some(_)) if n.dns => {
+            o.push_str(&comment(
+                "<ip> without <dhcp>: libvirt still runs dnsmasq for DNS, hence dns_only = true.",
+            ));
+            Some(OutDhcp {
+                dns_only: Some(true),
+                domain: n.domain.as_deref(),
+                ..OutDhcp::default()
+            })
+        }
+        (None, _) => None,
+    };
+    let (stp, forward_delay) = if n.bridge.stp {
+        (Some(true), Some(n.bridge.delay.max(2)))
+    } else {
+        (None, (n.bridge.delay > 0).then_some(n.bridge.delay))
+    };
+    let rate = (n.bandwidth.inbound.is_some() || n.bandwidth.outbound.is_some()).then(|| OutRate {
+        egress: n.bandwidth.outbound.map(|r| r.to_string()),
+        ingress: n.bandwidth.inbound.map(|r| r.to_string()),
+    });
+    let out = OutConfig {
+        network: [OutNetwork {
+            name: &n.name,
+            kind,
+            bridge: n.bridge.name.as_str(),
+            address: n.address.map(|a| a.to_string()),
+            mtu: n.mtu,
+            stp,
+            forward_delay,
+            mac: n.mac.map(|m| m.to_string()),
+            uplink: n.forward.dev.as_ref().map(IfName::as_str),
+            nat_ports: n.forward.nat_ports.map(|(s, e)| format!("{s}-{e}")),
+            rate,
+            dhcp,
+        }],
+    };
+    o.push('\n');
+    o.push_str(&shared::to_toml(&out)?);
+    Ok(o)
 }
 
 #[cfg(test)]
@@ -955,7 +1271,7 @@ mod tests {
     fn errs(xml: &str) -> Vec<String> {
         match import(xml, "t.xml") {
             Ok(i) => panic!("expected errors, got {}", i.toml),
-            Err(e) => e.iter().map(|e| e.in_file("t.xml")).collect(),
+            Err(e) => e.errors.iter().map(|e| e.in_file("t.xml")).collect(),
         }
     }
 
@@ -969,8 +1285,6 @@ mod tests {
         assert_eq!(
             out.toml,
             "# hvnet config imported from t.xml (libvirt network \"natntw\") by `hvnet import libvirt-network`.\n\
-             # Needs hvnet with virtual networks (kind = \"nat\" | \"routed\" | \"open\", [network.dhcp]):\n\
-             # older versions reject this file.\n\
              # Attach guests with [[guest]] and [[guest.nic]] network = \"natntw\".\n\
              \n\
              [[network]]\n\
@@ -979,7 +1293,7 @@ mod tests {
              bridge = \"virbr1\"\n\
              address = \"192.168.100.1/24\"\n\
              stp = true\n\
-             forward_delay = 2  # libvirt delay='0': with STP the kernel allows 2 to 30 s\n\
+             forward_delay = 2\n\
              nat_ports = \"1024-65535\"\n\
              \n\
              [network.dhcp]\n\
@@ -999,8 +1313,6 @@ mod tests {
         assert_eq!(
             out.toml,
             "# hvnet config imported from t.xml (libvirt network \"hostntw\") by `hvnet import libvirt-network`.\n\
-             # Needs hvnet with virtual networks (kind = \"nat\" | \"routed\" | \"open\", [network.dhcp]):\n\
-             # older versions reject this file.\n\
              # Attach guests with [[guest]] and [[guest.nic]] network = \"hostntw\".\n\
              \n\
              [[network]]\n\
@@ -1009,7 +1321,7 @@ mod tests {
              bridge = \"virbr2\"\n\
              address = \"192.168.110.1/24\"\n\
              stp = true\n\
-             forward_delay = 2  # libvirt delay='0': with STP the kernel allows 2 to 30 s\n\
+             forward_delay = 2\n\
              \n\
              [network.dhcp]\n\
              range = \"192.168.110.10-192.168.110.254\"\n"
@@ -1051,7 +1363,12 @@ mod tests {
         assert!(i
             .toml
             .contains("kind = \"isolated\"\nbridge = \"br1\"\naddress = \"10.2.0.1/24\"\n"));
-        assert!(!i.toml.contains("\n[network.dhcp]\n"));
+        // <ip> without <dhcp>: libvirt's dnsmasq still answers DNS.
+        assert!(
+            i.toml.ends_with("\n[network.dhcp]\ndns_only = true\n"),
+            "{}",
+            i.toml
+        );
         let n = ok(&net(""));
         assert!(n.toml.contains("kind = \"internal\"\n"));
         // <forward> without mode is nat.
@@ -1067,7 +1384,7 @@ mod tests {
         assert_eq!(out.warnings.len(), 1);
         assert_eq!(
             out.warnings[0].in_file("t.xml"),
-            "t.xml:5:1: warning: network/ip: IPv6 is not supported by hvnet yet: this <ip> is skipped"
+            "t.xml:5:1: warning: network/ip: not imported: hvnet networks are IPv4 only"
         );
         assert!(out.toml.contains("address = \"10.3.0.1/24\""));
         assert!(!out.toml.contains("fd00"));
@@ -1180,7 +1497,7 @@ mod tests {
              </dhcp></ip>\n"));
         assert!(
             out.toml.ends_with(
-                "[network.dhcp]\nrange = \"none\"  # no <range>: static hosts only\n\n\
+                "[network.dhcp]\nrange = \"none\"\n\n\
                  [[network.dhcp.host]]\nmac = \"52:54:00:aa:bb:cc\"\nip = \"10.1.0.5\"\n"
             ),
             "{}",
@@ -1190,12 +1507,14 @@ mod tests {
         assert_eq!(w.len(), 2, "{w:?}");
         assert!(
             w[0].starts_with(
-                "t.xml:6:1: warning: network/ip/dhcp/host: host name \"vm_1\" is not a DNS name"
+                "t.xml:6:45: warning: network/ip/dhcp/host/@name: not imported: host name \"vm_1\" is not a DNS name"
             ),
             "{w:?}"
         );
         assert!(
-            w[1].starts_with("t.xml:7:1: warning: network/ip/dhcp/host: a <host> without mac"),
+            w[1].starts_with(
+                "t.xml:7:1: warning: network/ip/dhcp/host: not imported: a <host> without mac"
+            ),
             "{w:?}"
         );
         let c = parses(&out.toml);
@@ -1235,6 +1554,159 @@ mod tests {
         one(
             &net("<forward mode='open'/>\n"),
             "forward mode open needs an IPv4",
+        );
+    }
+
+    fn warned(out: &Imported) -> Vec<String> {
+        out.warnings.iter().map(|w| w.in_file("t.xml")).collect()
+    }
+
+    /// Regression (issue 15): `<dns enable='no'>` turned DNS on; `<domain>` was dropped.
+    #[test]
+    fn dns_off_and_domain() {
+        let out = ok(&net(
+            "<dns enable='no'/>\n<domain name='example.lan' localOnly='yes'/>\n\
+             <ip address='10.1.0.1' prefix='24'><dhcp><range start='10.1.0.100' end='10.1.0.200'/></dhcp></ip>\n",
+        ));
+        assert!(
+            out.toml
+                .contains("[network.dhcp]\nrange = \"10.1.0.100-10.1.0.200\"\ndns = false\n"),
+            "{}",
+            out.toml
+        );
+        let c = parses(&out.toml);
+        let d = c.networks[0].dhcp.as_ref().unwrap();
+        assert!(!d.dns && !d.dns_only);
+        // DNS on: the domain is handed out.
+        let out = ok(&net(
+            "<domain name='example.lan'/>\n<ip address='10.1.0.1' prefix='24'><dhcp/></ip>\n",
+        ));
+        let c = parses(&out.toml);
+        assert_eq!(
+            c.networks[0].dhcp.as_ref().unwrap().domain.as_deref(),
+            Some("example.lan")
+        );
+        assert!(out.warnings.is_empty(), "{:?}", warned(&out));
+        // DNS off and no <dhcp>: no dnsmasq at all, and the domain is warned.
+        let out = ok(&net(
+            "<dns enable='no'><forwarder addr='8.8.8.8'/></dns>\n<domain name='x.lan' localOnly='no'/>\n\
+             <ip address='10.1.0.1' prefix='24'/>\n",
+        ));
+        assert!(!out.toml.contains("[network.dhcp]"), "{}", out.toml);
+        let w = warned(&out).join("\n");
+        for want in [
+            "t.xml:4:18: warning: network/dns/forwarder: not imported: hvnet's dnsmasq never forwards upstream",
+            "t.xml:5:22: warning: network/domain/@localOnly: not imported:",
+            "t.xml:5:1: warning: network/domain: not imported: <dns enable='no'> and no <dhcp>",
+        ] {
+            assert!(w.contains(want), "missing {want:?} in\n{w}");
+        }
+    }
+
+    /// Regression (issue 15): a network with `<ip>` but no `<dhcp>` still gets libvirt's DNS.
+    #[test]
+    fn ip_without_dhcp_is_dns_only() {
+        let out = ok(&net(
+            "<forward mode='nat'/><domain name='lan'/><ip address='10.1.0.1' prefix='24'/>\n",
+        ));
+        let c = parses(&out.toml);
+        let d = c.networks[0].dhcp.as_ref().unwrap();
+        assert!(d.dns_only && d.dns);
+        assert_eq!(d.domain.as_deref(), Some("lan"));
+        assert!(out
+            .toml
+            .contains("<ip> without <dhcp>: libvirt still runs dnsmasq for DNS"));
+    }
+
+    /// Regression (issue 15): `<bandwidth>` was dropped.
+    #[test]
+    fn bandwidth_is_the_network_rate() {
+        let out = ok(&net(
+            "<bandwidth>\n<inbound average='1000' peak='2000' burst='64'/>\n<outbound average='500' floor='100'/>\n</bandwidth>\n\
+             <ip address='10.1.0.1' prefix='24'/>\n",
+        ));
+        let c = parses(&out.toml);
+        let r = &c.networks[0].rate;
+        assert_eq!(
+            r.ingress.map(|s| s.to_string()).as_deref(),
+            Some("8mbit burst 64kb")
+        );
+        assert_eq!(r.egress.map(|s| s.to_string()).as_deref(), Some("4mbit"));
+        let w = warned(&out).join("\n");
+        assert!(w.contains("t.xml:5:25: warning: network/bandwidth/inbound/@peak: not imported: hvnet shapes with a single token bucket"), "{w}");
+        assert!(
+            w.contains(
+                "network/bandwidth/outbound/@floor: not imported: hvnet guarantees no minimum rate"
+            ),
+            "{w}"
+        );
+        // average = 0 is libvirt's "no limit": warned, not imported.
+        let out = ok(&net("<bandwidth><inbound average='0'/></bandwidth>\n"));
+        assert!(!out.toml.contains("rate"), "{}", out.toml);
+        assert!(
+            warned(&out)[0].contains("not imported"),
+            "{:?}",
+            warned(&out)
+        );
+    }
+
+    /// Regression (issue 15): a huge lease expiry gave a TOML hvnet's validate rejects; a
+    /// per-host `<lease>` was dropped silently.
+    #[test]
+    fn huge_and_per_host_leases() {
+        let out = ok(&net(
+            "<ip address='10.1.0.1' prefix='24'><dhcp>\n\
+             <range start='10.1.0.100' end='10.1.0.200'><lease expiry='18446744073709551615' unit='hours'/></range>\n\
+             <host mac='52:54:00:aa:bb:cc' ip='10.1.0.5'><lease expiry='5' unit='minutes'/></host>\n\
+             </dhcp></ip>\n",
+        ));
+        let c = parses(&out.toml);
+        assert_eq!(c.networks[0].dhcp.as_ref().unwrap().lease_time, None);
+        let w = warned(&out).join("\n");
+        assert!(w.contains("network/ip/dhcp/range/lease: lease time 18446744073709551615h is longer than dnsmasq can count"), "{w}");
+        assert!(w.contains("t.xml:6:45: warning: network/ip/dhcp/host/lease: not imported: hvnet has one lease time per network"), "{w}");
+        // Just below dnsmasq's limit is kept as written.
+        let out = ok(&net(
+            "<ip address='10.1.0.1' prefix='24'><dhcp><range start='10.1.0.100' end='10.1.0.200'>\
+             <lease expiry='1193046' unit='hours'/></range></dhcp></ip>\n",
+        ));
+        assert!(
+            out.toml.contains("lease_time = \"1193046h\""),
+            "{}",
+            out.toml
+        );
+    }
+
+    /// Regression (issue 15): these attributes were dropped without a word.
+    #[test]
+    fn documented_attributes_are_warned() {
+        let xml = "<network ipv6='yes' trustGuestRxFilters='no'>\n<name>n1</name>\n\
+                   <bridge name='br1' stp='off' macTableManager='libvirt' zone='trusted'/>\n\
+                   <uuid>0b5ac0a0-4d8c-4a44-a6f0-5b4b0b5b7f50</uuid>\n\
+                   <ip address='10.1.0.1' prefix='24' localPtr='yes'/>\n</network>\n";
+        let out = ok(xml);
+        let w = warned(&out).join("\n");
+        for want in [
+            "t.xml:1:10: warning: network/@ipv6: not imported: hvnet gives guests no IPv6",
+            "t.xml:1:21: warning: network/@trustGuestRxFilters: not imported:",
+            "network/bridge/@macTableManager: not imported:",
+            "network/bridge/@zone: not imported: hvnet writes iptables rules, not firewalld zones",
+            "t.xml:4:1: warning: network/uuid: not imported:",
+            "network/ip/@localPtr: not imported:",
+        ] {
+            assert!(w.contains(want), "missing {want:?} in\n{w}");
+        }
+    }
+
+    /// Warnings are kept when the import fails, so the CLI can print them.
+    #[test]
+    fn warnings_survive_a_failing_import() {
+        let e = import(&net("<portgroup name='x'/>\n<mtu size='1'/>\n"), "t.xml").unwrap_err();
+        assert_eq!(e.errors.len(), 1);
+        assert!(
+            e.warnings[0].message.contains("port groups"),
+            "{:?}",
+            e.warnings
         );
     }
 

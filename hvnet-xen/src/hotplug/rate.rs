@@ -39,7 +39,7 @@ pub const HANDLE: u32 = HVNET_QDISC_HANDLE;
 
 /// netback's smallest bucket: refills are capped at `max(128 KiB, bytes per interval)`
 /// (`tx_add_credit` in `drivers/net/xen-netback/netback.c`).
-pub const NETBACK_MIN_BURST: u64 = 128 * 1024;
+pub const NETBACK_MIN_BURST: u64 = XlRate::NETBACK_MIN_BUCKET;
 
 /// How long a packet may wait in the IFB's tbf queue (as hvnet's other tbfs).
 pub const LATENCY: Duration = Duration::from_millis(50);
@@ -74,7 +74,7 @@ pub fn tbf(rate: &XlRate) -> QdiscKind {
     let usecs = u128::from(rate.interval_usecs());
     let per_sec = (u128::from(rate.bytes_per_interval()) * 1_000_000 + usecs / 2) / usecs;
     let per_sec = u64::try_from(per_sec).unwrap_or(u64::MAX).max(1);
-    let burst = rate.bytes_per_interval().max(NETBACK_MIN_BURST);
+    let burst = rate.bucket_bytes();
     let burst = u32::try_from(burst).unwrap_or(u32::MAX);
     QdiscKind::tbf_with_latency(per_sec, burst, LATENCY)
 }
