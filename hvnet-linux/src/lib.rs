@@ -21,6 +21,7 @@ pub mod dnsmasq;
 mod execute;
 pub mod firewall;
 mod host;
+pub mod journal;
 pub mod lock;
 pub mod netlink;
 pub mod netns;
@@ -34,4 +35,5 @@ pub mod wireless;
 
 pub use execute::ExecError;
 pub use host::LinuxHost;
-pub use services::{FirewallRead, ServiceError};
+pub use observe::ObserveError;
+pub use services::ServiceError;
