@@ -52,6 +52,9 @@ pub fn engine(g: &Global) -> CliResult<Engine<LinuxHost>> {
     let mut host = host()?;
     prepare(g, &mut host)?;
     host.set_lock_timeout(g.lock_timeout.as_std());
+    // A state directory on persistent storage shared with what outlives a reboot may want
+    // its journal synced (see hvnet_linux::journal).
+    host.set_journal_sync(std::env::var_os("HVNET_JOURNAL_FSYNC").is_some_and(|v| v == "1"));
     let mut engine = Engine::new(host, KvmBackend).with_source(g.config.display().to_string());
     engine.fault_at = fault_at()?;
     Ok(engine)

@@ -48,6 +48,8 @@ pub struct LinuxHost {
     pub(crate) firewall: Option<crate::firewall::Iptables>,
     /// What the journal cost.
     pub(crate) journal_stats: crate::journal::JournalStats,
+    /// Whether the journal is `fsync`ed.
+    pub(crate) journal_sync: bool,
     /// How long to wait for the host lock.
     pub(crate) lock_timeout: Duration,
     /// The writers' lock, while held.
@@ -67,6 +69,7 @@ impl LinuxHost {
             state_dir: None,
             firewall: None,
             journal_stats: crate::journal::JournalStats::default(),
+            journal_sync: false,
             lock_timeout: Duration::from_secs(30),
             writer: None,
             rw: None,

@@ -91,21 +91,28 @@ impl HostLock {
             let path = path.to_path_buf();
             move |source| LockError::Io { path, step, source }
         };
-        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        if let Some(parent) = path
+            .parent()
+            .filter(|p| !(p.as_os_str().is_empty() || (shared && path.exists())))
+        {
             DirBuilder::new()
                 .recursive(true)
                 .mode(0o755)
                 .create(parent)
                 .map_err(io_err("create parent directory"))?;
         }
-        let mut file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .mode(0o644)
-            .open(path)
-            .map_err(io_err("open"))?;
+        // A shared holder only reads: an unprivileged reader can lock a root-owned file.
+        let opened = match OpenOptions::new().read(true).open(path) {
+            Ok(f) if shared => Ok(f),
+            _ => OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .mode(0o644)
+                .open(path),
+        };
+        let mut file = opened.map_err(io_err("open"))?;
 
         let start = Instant::now();
         let locked = loop {

@@ -247,6 +247,7 @@ fn sigkill_at_random_moments_is_recovered_by_the_next_command() {
     println!("verb durations: {took:?}");
 
     let mut killed_running = 0;
+    let mut recovered = 0;
     let verbs = [
         Verb::ApplyFromScratch,
         Verb::ApplyChange,
@@ -266,13 +267,22 @@ fn sigkill_at_random_moments_is_recovered_by_the_next_command() {
         // The next mutating command recovers and does its work.
         let again = h.hv.run(cfg, &args);
         assert_eq!(again.code, 0, "{context}: the next command failed\n{again}");
+        if again.stderr.contains("rolled back the interrupted") {
+            recovered += 1;
+        }
         if matches!(verb, Verb::ApplyFromScratch | Verb::ApplyChange) {
             let c = h.hv.run(cfg, &["check"]);
             assert_eq!(c.code, 0, "{context}: check\n{c}");
         }
         finish(&h, &forward_before, &context);
     }
-    println!("{tries} tries, {killed_running} killed while running");
+    println!(
+        "{tries} tries, {killed_running} killed while running, {recovered} interrupted transactions rolled back"
+    );
+    assert!(
+        recovered > 0,
+        "no kill hit a transaction: the test proves nothing"
+    );
     assert!(
         killed_running * 2 >= tries,
         "most kills should hit a running hvnet ({killed_running} of {tries})"
@@ -310,4 +320,30 @@ fn finish(h: &Host, forward_before: &str, context: &str) {
         assert_eq!(r.code, 0, "{context}: down\n{r}");
     }
     h.assert_clean(forward_before, context);
+}
+
+/// A failure between the two firewall tables (`HVNET_FAULT_FIREWALL_TABLE=nat`: the nat
+/// batch fails after the filter batch committed) leaves both tables as they were: from
+/// nothing, and from another config's rules.
+#[test]
+fn a_failure_between_the_firewall_tables_undoes_the_first() {
+    if !require_root() {
+        return;
+    }
+    let h = Host::new();
+    let forward_before = h.ip_forward();
+    let fault = [("HVNET_FAULT_FIREWALL_TABLE", "nat")];
+    let r = h.hv.run_env(&h.a, &["apply"], &fault);
+    assert_eq!(r.code, 1, "{r}");
+    assert!(r.stderr.contains("injected fault"), "{r}");
+    h.assert_clean(&forward_before, "failed apply from scratch");
+
+    h.hv.apply(&h.a);
+    let before = h.iptables();
+    assert!(before.contains("HVNET-DNAT"), "{before}");
+    let r = h.hv.run_env(&h.b, &["apply"], &fault);
+    assert_eq!(r.code, 1, "{r}");
+    assert_eq!(h.iptables(), before, "the filter table was not put back");
+    h.hv.run(&h.a, &["check"]).ok();
+    finish(&h, &forward_before, "after the failed change");
 }
