@@ -347,3 +347,99 @@ fn a_failure_between_the_firewall_tables_undoes_the_first() {
     h.hv.run(&h.a, &["check"]).ok();
     finish(&h, &forward_before, "after the failed change");
 }
+
+/// What a failed command must leave as it found: links (by name, masters by name), IPv4
+/// addresses, qdiscs, the firewall, `ip_forward` and whether dnsmasq runs.
+fn state_view(h: &Host) -> (Snapshot, String, String, String, bool) {
+    let tc = h.ns.exec("tc", &["qdisc", "show"]);
+    let mut tc: Vec<String> = tc
+        .lines()
+        .map(|l| {
+            let w: Vec<&str> = l.split_whitespace().collect();
+            // "refcnt N" counts users, not configuration.
+            let mut out = Vec::new();
+            let mut skip = false;
+            for x in w {
+                if skip {
+                    skip = false;
+                    continue;
+                }
+                if x == "refcnt" {
+                    skip = true;
+                    continue;
+                }
+                out.push(x);
+            }
+            out.join(" ")
+        })
+        .collect();
+    tc.sort();
+    let dnsmasq = Command::new("ip")
+        .args(["netns", "pids", h.ns.name()])
+        .output()
+        .map(|o| !String::from_utf8_lossy(&o.stdout).trim().is_empty())
+        .unwrap_or(false);
+    // An IFB's MAC is random and unused: one recreated by a rollback gets another. Carrier
+    // and operstate follow on the kernel's schedule (linkwatch), not hvnet's.
+    let mut links = snapshot(h.ns.name()).without_ifindex();
+    for v in links.0.values_mut() {
+        let ifb = v["kind"] == "ifb";
+        if let Some(o) = v.as_object_mut() {
+            o.remove("operstate");
+            if ifb {
+                o.remove("address");
+            }
+            if let Some(f) = o.get_mut("flags").and_then(|f| f.as_array_mut()) {
+                f.retain(|x| x != "LOWER_UP" && x != "NO-CARRIER");
+            }
+        }
+    }
+    (links, tc.join("\n"), h.iptables(), h.ip_forward(), dnsmasq)
+}
+
+/// `HVNET_FAULT_AT=k` at every op of `down`, `guest up` and `guest down`: each exits 1 and
+/// leaves the host as it was (links recreated by the rollback get new indexes).
+#[test]
+fn a_fault_at_every_op_of_down_and_guest_verbs_rolls_back() {
+    if !require_root() {
+        return;
+    }
+    let h = Host::new();
+    let forward_before = h.ip_forward();
+    let verbs: [(&str, &[&str]); 3] = [
+        ("down", &["down"]),
+        ("guest up", &["guest", "up", "db"]),
+        ("guest down", &["guest", "down", "db"]),
+    ];
+    let mut tried = 0;
+    for (what, args) in verbs {
+        let prepare = || {
+            h.hv.apply(&h.a);
+            if what == "guest up" {
+                h.hv.run(&h.a, &["guest", "down", "db"]).ok();
+            }
+        };
+        prepare();
+        let mut dry: Vec<&str> = args.to_vec();
+        dry.push("--dry-run");
+        let n = h.hv.run(&h.a, &dry).ok().stdout.lines().count();
+        assert!(n >= 3, "{what}: {n} ops");
+        for k in 1..=n {
+            prepare();
+            let before = state_view(&h);
+            let kk = k.to_string();
+            let r = h.hv.run_env(&h.a, args, &[("HVNET_FAULT_AT", &kk)]);
+            assert_eq!(r.code, 1, "{what} with a fault at op {k}\n{r}");
+            let after = state_view(&h);
+            let context = format!("{what}: fault at op {k} of {n}");
+            assert_eq!(before.0.diff(&after.0), "", "{context}: links changed\n{r}");
+            assert_eq!(before.1, after.1, "{context}: qdiscs changed");
+            assert_eq!(before.2, after.2, "{context}: firewall changed");
+            assert_eq!(before.3, after.3, "{context}: ip_forward changed");
+            assert_eq!(before.4, after.4, "{context}: dnsmasq");
+            tried += 1;
+        }
+        finish(&h, &forward_before, what);
+    }
+    println!("{tried} injected faults rolled back");
+}
