@@ -443,3 +443,34 @@ fn a_fault_at_every_op_of_down_and_guest_verbs_rolls_back() {
     }
     println!("{tried} injected faults rolled back");
 }
+
+/// A link hvnet created but was killed before tagging sits untagged in the pending device
+/// group (26742): `apply` adopts it when the config wants it and deletes it otherwise, even
+/// without the journal that names it; an untagged link outside that group stays foreign.
+#[test]
+fn untagged_links_in_the_pending_group_are_hvnets() {
+    if !require_root() {
+        return;
+    }
+    let h = Host::new();
+    let forward_before = h.ip_forward();
+    // As a killed hvnet leaves them: created in the pending group, never tagged.
+    h.ns.ip(&["link", "add", "cbr1", "group", "26742", "type", "bridge"]);
+    h.ns.ip(&["link", "add", "stray0", "group", "26742", "type", "bridge"]);
+    h.hv.apply(&h.a);
+    let cbr1 = must_link(h.ns.name(), "cbr1");
+    assert_eq!(cbr1["ifalias"], "hvnet:ciso", "{cbr1}");
+    assert_eq!(cbr1["group"], "default", "{cbr1}");
+    assert!(
+        link(h.ns.name(), "stray0").is_none(),
+        "the stray pending link stays"
+    );
+    h.hv.run(&h.a, &["check"]).ok();
+    // A foreign untagged link with a wanted name is still refused.
+    finish(&h, &forward_before, "after adoption");
+    h.ns.ip(&["link", "add", "cbr1", "type", "bridge"]);
+    let r = h.hv.run(&h.a, &["apply"]);
+    assert_eq!(r.code, 2, "{r}");
+    assert!(r.stderr.contains("not owned by hvnet"), "{r}");
+    h.ns.ip(&["link", "del", "cbr1"]);
+}
