@@ -474,3 +474,36 @@ fn untagged_links_in_the_pending_group_are_hvnets() {
     assert!(r.stderr.contains("not owned by hvnet"), "{r}");
     h.ns.ip(&["link", "del", "cbr1"]);
 }
+
+/// `hvnet rate` on a guest whose links are down refuses (exit 1) and creates nothing; on a
+/// guest that is up it touches only that NIC's shaping, also with its network's bridge gone.
+#[test]
+fn rate_never_resurrects_a_guest() {
+    if !require_root() {
+        return;
+    }
+    let h = Host::new();
+    let forward_before = h.ip_forward();
+    h.hv.apply(&h.a);
+    h.hv.run(&h.a, &["guest", "down", "web"]).ok();
+    let before = link_names(h.ns.name());
+    let r = h.hv.run(&h.a, &["rate", "web", "0", "5mbit"]);
+    assert_eq!(r.code, 1, "{r}");
+    assert!(
+        r.stderr
+            .contains("guest web is down; `hvnet guest up web` first"),
+        "{r}"
+    );
+    assert_eq!(link_names(h.ns.name()), before, "rate created links");
+    h.hv.run(&h.a, &["guest", "up", "web"]).ok();
+    // Its network's bridge deleted behind hvnet's back: the rate still only retunes.
+    h.ns.ip(&["link", "del", "cbr0"]);
+    let r = h.hv.run(&h.a, &["rate", "web", "0", "5mbit"]);
+    assert_eq!(r.code, 0, "{r}");
+    assert!(r.stdout.starts_with("changed: 2 op(s)"), "{r}");
+    assert!(
+        link(h.ns.name(), "cbr0").is_none(),
+        "rate recreated the bridge"
+    );
+    finish(&h, &forward_before, "rate");
+}
