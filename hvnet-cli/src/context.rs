@@ -3,8 +3,9 @@
 use std::path::{Path, PathBuf};
 
 use hvnet_core::config::Config;
+use hvnet_core::engine::{Engine, EngineError, LockMode};
+use hvnet_kvm::KvmBackend;
 use hvnet_linux::accounts::SystemAccounts;
-use hvnet_linux::lock::{HostLock, LockError};
 use hvnet_linux::{netns, LinuxHost};
 
 use crate::cli::{Global, IptablesFlavour};
@@ -56,15 +57,37 @@ pub fn load_config(g: &Global) -> CliResult<Config> {
     Config::parse_bytes(&bytes, &name, &SystemAccounts).map_err(|e| CliError::Input(e.to_string()))
 }
 
-/// Takes the host's apply lock, waiting up to `--lock-timeout`.
-pub fn lock(g: &Global) -> CliResult<HostLock> {
-    let path = state_dir(g).join("lock");
-    HostLock::acquire(&path, g.lock_timeout.as_std()).map_err(|e| match e {
-        LockError::Timeout { .. } => CliError::Lock(format!(
-            "{e}; another hvnet is applying — try again, or raise --lock-timeout"
+/// The engine over this namespace's kernel, with the options' state directory, firewall
+/// flavour, lock timeout and `HVNET_FAULT_AT`; messages name the config file.
+pub fn engine(g: &Global) -> CliResult<Engine<LinuxHost>> {
+    let mut host = host()?;
+    prepare(g, &mut host)?;
+    host.set_lock_timeout(g.lock_timeout.as_std());
+    // A state directory on persistent storage shared with what outlives a reboot may want
+    // its journal synced (see hvnet_linux::journal).
+    host.set_journal_sync(std::env::var_os("HVNET_JOURNAL_FSYNC").is_some_and(|v| v == "1"));
+    let mut engine = Engine::new(host, KvmBackend).with_source(g.config.display().to_string());
+    engine.fault_at = fault_at()?;
+    Ok(engine)
+}
+
+/// The same engine holding the host lock shared (reading verbs).
+pub fn reader(g: &Global) -> CliResult<Engine<LinuxHost>> {
+    let mut e = engine(g)?;
+    e.lock(LockMode::Shared).map_err(engine_error)?;
+    Ok(e)
+}
+
+/// An engine error as the CLI reports it (and its exit code).
+pub fn engine_error(e: EngineError) -> CliError {
+    match e {
+        EngineError::Input(m) => CliError::Input(m),
+        EngineError::Lock(l) if l.timed_out => CliError::Lock(format!(
+            "{}; another hvnet is applying — try again, or raise --lock-timeout",
+            l.message
         )),
         other => CliError::runtime(other),
-    })
+    }
 }
 
 /// Points `host` at the state directory and the firewall flavour the options ask for.
@@ -99,9 +122,4 @@ pub fn fault_at() -> CliResult<Option<usize>> {
             })
         }
     }
-}
-
-/// The value of a sysctl in the current namespace, if it exists.
-pub fn read_sysctl(key: &hvnet_core::state::SysctlKey) -> Option<String> {
-    hvnet_linux::sysctl::read(&key.path()).ok()
 }

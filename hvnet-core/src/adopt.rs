@@ -244,6 +244,7 @@ mod tests {
             lower_up: true,
             alias: alias.map(str::to_string),
             wireless: false,
+            group: 0,
         }
     }
 

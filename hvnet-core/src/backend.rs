@@ -2,8 +2,15 @@
 //!
 //! * [`Observe`] — "what exists": reads the kernel (hvnet-linux) or a fake (tests).
 //! * [`Execute`] — "make it so": carries out ops, possibly pipelined.
+//! * [`Journal`] — "what was under way": the write-ahead record of a transaction, so that
+//!   one interrupted by a crash is finished or rolled back by the next command.
 //! * [`NicBackend`] — a hypervisor backend: how a guest NIC appears on the host (a tap or
 //!   veth for KVM/QEMU in hvnet-kvm, a vif for Xen in hvnet-xen).
+//!
+//! [`crate::engine::Host`] bundles the first three with the few things the engine needs
+//! besides (the state directory, the host lock).
+
+use std::collections::BTreeSet;
 
 use crate::config::{Guest, Network, Nic};
 use crate::observed::ObservedState;
@@ -11,13 +18,92 @@ use crate::op::Op;
 use crate::state::{LinkSpec, SysctlKey};
 use crate::types::IfName;
 
+/// What one observation reads. Built by the engine from the config and the scope of a
+/// command, so that a verb about one guest does not pay for reading the whole host.
+///
+/// ```
+/// use hvnet_core::backend::Query;
+/// let q = Query::everything();
+/// assert!(q.services && q.firewall && q.tc_owners.is_none());
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Query {
+    /// Sysctls whose current values are read (besides the saved ones, with `services`).
+    pub sysctls: Vec<SysctlKey>,
+    /// hvnet's services: dnsmasq daemons, the host's DHCP clients, saved sysctls (with their
+    /// current values) and the generated-name hints.
+    pub services: bool,
+    /// hvnet's firewall chains (found by name, whatever the state directory says).
+    pub firewall: bool,
+    /// Whose qdiscs and redirects are read: `None` every link's; otherwise only those of
+    /// links owned by (tagged with) one of these owners and of the links in `tc_links`.
+    pub tc_owners: Option<BTreeSet<String>>,
+    /// Links whose qdiscs are read whoever owns them (a tap QEMU made, to be adopted).
+    pub tc_links: BTreeSet<String>,
+    /// The named network namespaces (a veth NIC's peer goes into one).
+    pub netns: bool,
+}
+
+impl Query {
+    /// Everything hvnet manages (apply, check, down).
+    pub fn everything() -> Query {
+        Query {
+            sysctls: Vec::new(),
+            services: true,
+            firewall: true,
+            tc_owners: None,
+            tc_links: BTreeSet::new(),
+            netns: true,
+        }
+    }
+
+    /// Whether the qdiscs of link `name`, owned by `owner` (`None`: untagged), are read.
+    pub fn reads_tc_of(&self, name: &str, owner: Option<&str>) -> bool {
+        match (&self.tc_owners, owner) {
+            (None, _) => true,
+            _ if self.tc_links.contains(name) => true,
+            (Some(set), Some(o)) => set.contains(o),
+            (Some(_), None) => false,
+        }
+    }
+}
+
 /// Reads the current state.
 pub trait Observe {
     /// The observer's error.
     type Error: std::error::Error + Send + Sync + 'static;
 
-    /// Reads links, IPv4 addresses and routes, and the values of the given sysctls.
-    fn observe(&mut self, sysctls: &[SysctlKey]) -> Result<ObservedState, Self::Error>;
+    /// Reads links, addresses and routes (always) and what `query` asks for besides.
+    fn observe(&mut self, query: &Query) -> Result<ObservedState, Self::Error>;
+}
+
+/// The write-ahead record of one transaction: every op it may carry out, written durably
+/// before the first of them reaches the kernel.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Record {
+    /// The command that started it (`apply`, `guest up web`, …), for messages.
+    pub verb: String,
+    /// The plan, in execution order.
+    pub ops: Vec<Op>,
+}
+
+/// Where transactions are recorded before they run ([`crate::engine`] recovers from it).
+///
+/// A record is written before a transaction's first op and removed after its last; one
+/// found on the next start means the process died in between (a crash, `kill -9`, power
+/// loss): [`crate::recovery::plan`] then rolls the host back to where it was before.
+pub trait Journal {
+    /// The journal's error.
+    type Error: std::error::Error + Send + Sync + 'static;
+
+    /// The record of an interrupted transaction, if one is left.
+    fn pending(&mut self) -> Result<Option<Record>, Self::Error>;
+
+    /// Durably records `record` (it must survive a crash right after this returns).
+    fn begin(&mut self, record: &Record) -> Result<(), Self::Error>;
+
+    /// Marks the recorded transaction finished (committed or rolled back).
+    fn finish(&mut self) -> Result<(), Self::Error>;
 }
 
 /// How a batch of ops failed.

@@ -254,6 +254,42 @@ pub fn rules(networks: &[FwNetwork], forwards: &[Forward]) -> Result<RuleSet, Un
     Ok(RuleSet { rules: b.rules })
 }
 
+/// A rule set is written (in hvnet's journal) as `[table, chain, spec]` triples; reading one
+/// back accepts only hvnet's own chains ([`CHAINS`]).
+impl serde::Serialize for RuleSet {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeSeq;
+        let mut seq = serializer.serialize_seq(Some(self.rules.len()))?;
+        for r in &self.rules {
+            seq.serialize_element(&(r.table.name(), r.chain, &r.spec))?;
+        }
+        seq.end()
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for RuleSet {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let raw: Vec<(String, String, String)> = serde::Deserialize::deserialize(deserializer)?;
+        let mut rules = Vec::with_capacity(raw.len());
+        for (table, chain, spec) in raw {
+            let (t, c) = CHAINS
+                .iter()
+                .find(|(t, c)| t.name() == table && *c == chain)
+                .ok_or_else(|| {
+                    serde::de::Error::custom(format!(
+                        "{table}/{chain} is not one of hvnet's chains"
+                    ))
+                })?;
+            rules.push(Rule {
+                table: *t,
+                chain: c,
+                spec,
+            });
+        }
+        Ok(RuleSet { rules })
+    }
+}
+
 impl RuleSet {
     /// All rules, grouped by chain in [`CHAINS`] order, each chain's rules top to bottom.
     pub fn rules(&self) -> impl Iterator<Item = &Rule> {

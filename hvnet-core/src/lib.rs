@@ -10,7 +10,12 @@
 //! 3. An [`backend::Observe`] implementation reads an [`observed::ObservedState`].
 //! 4. [`plan::plan`] diffs them into a minimal, ordered [`plan::Plan`] of [`op::Op`]s.
 //! 5. [`txn::run`] feeds the plan to an [`backend::Execute`] implementation and rolls back
-//!    on failure.
+//!    on failure; a [`backend::Journal`] records it first, so a transaction cut short by a
+//!    crash is rolled back by the next command ([`recovery`]).
+//!
+//! [`engine::Engine`] runs that pipeline for every verb (apply, check, down, one guest up or
+//! down, one NIC's rate) over any [`engine::Host`]: the real kernel (`hvnet_linux::LinuxHost`)
+//! or the in-memory [`memhost::MemHost`].
 //!
 //! Typed values ([`types::IfName`], [`types::MacAddr`], [`types::Ipv4Cidr`], …) are parsed
 //! once at the edge and trusted afterwards.
@@ -21,13 +26,16 @@ pub mod adopt;
 pub mod backend;
 pub mod config;
 pub mod dhcp;
+pub mod engine;
 pub mod firewall;
 pub mod import;
 pub mod lifecycle;
+pub mod memhost;
 pub mod observed;
 pub mod op;
 pub mod plan;
 pub mod preflight;
+pub mod recovery;
 pub mod resolve;
 pub mod services;
 pub mod state;

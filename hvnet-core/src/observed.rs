@@ -49,12 +49,24 @@ pub struct ObservedLink {
     pub alias: Option<String>,
     /// A wireless NIC (cannot be bridged).
     pub wireless: bool,
+    /// IFLA_GROUP: [`PENDING_GROUP`] while hvnet has created the link but not yet tagged it.
+    pub group: u32,
 }
+
+/// The interface group hvnet creates its netlink-made links in (`ip link add … group 26742`,
+/// "hv"); the request that tags a link with its owner moves it to the default group 0. A link
+/// found in this group without a tag was made by an hvnet killed before it could tag it.
+pub const PENDING_GROUP: u32 = 0x6876;
 
 impl ObservedLink {
     /// The hvnet owner, if this link carries an hvnet tag.
     pub fn owner(&self) -> Option<Owner> {
         self.alias.as_deref().and_then(Owner::from_alias)
+    }
+
+    /// Made by hvnet but never tagged: in [`PENDING_GROUP`] without an owner tag.
+    pub fn pending(&self) -> bool {
+        self.group == PENDING_GROUP && self.owner().is_none()
     }
 }
 
@@ -144,6 +156,8 @@ pub struct ObservedState {
     pub firewall: Option<ObservedFirewall>,
     /// Sysctl values hvnet changed, as they were before (`hvnet down` restores them).
     pub saved_sysctls: BTreeMap<SysctlKey, String>,
+    /// The named network namespaces, when they were read (`None`: not asked for).
+    pub netns: Option<BTreeSet<String>>,
     /// Per generated-name prefix (`vnet`), the number after the last name hvnet handed out:
     /// new names start there, so a just-freed name is not reused at once (a monitoring
     /// tool or a stale QEMU must not mistake a new guest for the old one).
@@ -244,6 +258,25 @@ impl ObservedState {
         self.qdiscs
             .iter()
             .find(|q| q.ifindex == ifindex && q.root == root)
+    }
+
+    /// The routes hvnet installed (protocol [`crate::op::RTPROT_HVNET`]), as specs.
+    pub fn hvnet_routes(&self) -> Vec<crate::state::RouteSpec> {
+        self.routes
+            .iter()
+            .filter(|r| r.protocol == crate::op::RTPROT_HVNET)
+            .map(|r| crate::state::RouteSpec {
+                dst: r.dst,
+                gateway: r.gateway,
+                dev: r
+                    .oif
+                    .and_then(|i| self.by_index(i))
+                    .and_then(|l| crate::types::IfName::new(&l.name).ok()),
+                src: r.src,
+                metric: r.metric,
+                table: r.table,
+            })
+            .collect()
     }
 
     /// IPv4 addresses on a link.

@@ -17,7 +17,7 @@ pub const HVNET_QDISC_HANDLE: u32 = 0x4856_0000;
 pub const RTPROT_HVNET: u8 = 104;
 
 /// One kernel operation. Ops name links by interface name; the executor resolves names.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Op {
     /// Create a bridge (down), tagged with its owner.
     CreateBridge {
@@ -261,12 +261,22 @@ pub enum Op {
 }
 
 /// Everything needed to recreate a deleted link.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Restore {
     /// The link as it was.
     pub spec: LinkSpec,
     /// Its IPv4 addresses.
     pub addrs: Vec<Ipv4Cidr>,
+    /// hvnet's root tbf on it, if any.
+    #[serde(default)]
+    pub tbf: Option<Tbf>,
+    /// The IFB its received traffic was redirected to, if any (recreated first: hvnet
+    /// deletes a redirected link before its IFB).
+    #[serde(default)]
+    pub redirect: Option<IfName>,
+    /// Hairpin mode was on (a port).
+    #[serde(default)]
+    pub hairpin: bool,
 }
 
 impl Op {
@@ -537,6 +547,25 @@ impl Restore {
                 cidr: *c,
             })
         }));
+        if self.hairpin && s.master.is_some() {
+            ops.push(Op::SetHairpin {
+                link: s.name.clone(),
+                on: true,
+            });
+        }
+        if let Some(tbf) = self.tbf {
+            ops.push(Op::SetTbf {
+                link: s.name.clone(),
+                tbf,
+                old: None,
+            });
+        }
+        if let Some(ifb) = &self.redirect {
+            ops.push(Op::AddRedirect {
+                link: s.name.clone(),
+                ifb: ifb.clone(),
+            });
+        }
         ops
     }
 }

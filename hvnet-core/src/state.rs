@@ -25,7 +25,9 @@ pub const OWNER_PREFIX: &str = "hvnet:";
 /// assert_eq!(Owner::from_alias("hvnet:hostntw"), Some(o));
 /// assert_eq!(Owner::from_alias("uplink to the lab"), None);
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub struct Owner(String);
 
 impl Owner {
@@ -60,7 +62,7 @@ impl fmt::Display for Owner {
 }
 
 /// Bridge options hvnet manages.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct BridgeOpts {
     /// Spanning tree protocol on.
     pub stp: bool,
@@ -69,7 +71,9 @@ pub struct BridgeOpts {
 }
 
 /// TAP device options.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize,
+)]
 pub struct TapOpts {
     /// IFF_VNET_HDR.
     pub vnet_hdr: bool,
@@ -82,7 +86,7 @@ pub struct TapOpts {
 }
 
 /// The far end of a veth pair.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct VethPeer {
     /// Its name inside `netns`.
     pub name: IfName,
@@ -93,7 +97,7 @@ pub struct VethPeer {
 }
 
 /// What kind of link, with its kind-specific options.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum LinkKind {
     /// A Linux bridge.
     Bridge(BridgeOpts),
@@ -121,7 +125,7 @@ impl LinkKind {
 }
 
 /// One link as it should be.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct LinkSpec {
     /// Interface name.
     pub name: IfName,
@@ -140,7 +144,9 @@ pub struct LinkSpec {
 }
 
 /// An IPv4 address on a link (`ip addr add CIDR dev LINK`).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub struct AddrSpec {
     /// The link.
     pub link: IfName,
@@ -149,7 +155,9 @@ pub struct AddrSpec {
 }
 
 /// An IPv4 route hvnet owns (installed with hvnet's routing protocol number).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub struct RouteSpec {
     /// Destination prefix.
     pub dst: Ipv4Cidr,
@@ -177,7 +185,9 @@ pub const MAIN_TABLE: u32 = 254;
 /// assert_eq!(k.path(), "net/ipv4/conf/vif1.0/proxy_arp");
 /// assert_eq!(k.to_string(), "net.ipv4.conf.vif1/0.proxy_arp");
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub struct SysctlKey(Vec<String>);
 
 impl SysctlKey {
@@ -213,7 +223,7 @@ pub struct SysctlSpec {
 }
 
 /// Parameters of a token-bucket filter (`tbf`) qdisc, in the kernel's units.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct Tbf {
     /// Rate in bytes per second.
     pub rate_bytes_per_sec: u64,
@@ -451,7 +461,7 @@ pub struct HostIpMove {
 }
 
 /// A route moved with the host's addresses, with the protocol it was installed with.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct MovedRoute {
     /// Destination.
     pub dst: Ipv4Cidr,
@@ -481,7 +491,7 @@ pub struct NicLinks {
 }
 
 /// The host's DHCP client on a bridge (`host_ip = "dhcp"`): `udhcpc` with hvnet's hook.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct DhcpClient {
     /// The network.
     pub network: String,
@@ -494,7 +504,7 @@ pub struct DhcpClient {
 }
 
 /// One network's dnsmasq: its directory and the exact contents of its two files.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct DhcpService {
     /// The network (the daemon's owner).
     pub network: String,

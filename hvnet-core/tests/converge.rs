@@ -73,7 +73,7 @@ fn converges(text: &str) -> Result<(), TestCaseError> {
         .map_err(|e| TestCaseError::fail(format!("generated config is invalid:\n{e}\n{text}")))?;
     let run = Path::new("/run/hvnet-test");
     let mut k = FakeKernel::new();
-    let obs = k.observe(&[]).unwrap();
+    let obs = k.observe(&common::all()).unwrap();
     let mut want = resolve(&cfg, &obs, &Taps);
     services(&cfg, run, &mut want);
     let p = plan(&obs, &want).map_err(|e| TestCaseError::fail(e.to_string()))?;
@@ -102,7 +102,7 @@ fn converges(text: &str) -> Result<(), TestCaseError> {
             }
         }
     }
-    let obs = k.observe(&[]).unwrap();
+    let obs = k.observe(&common::all()).unwrap();
     let mut want = resolve(&cfg, &obs, &Taps);
     services(&cfg, run, &mut want);
     let again = plan(&obs, &want).map_err(|e| TestCaseError::fail(e.to_string()))?;

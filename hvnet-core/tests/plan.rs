@@ -42,7 +42,7 @@ fn cfg(text: &str) -> Config {
 }
 
 fn plan_for(k: &mut FakeKernel, c: &Config) -> Plan {
-    let obs = k.observe(&[]).unwrap();
+    let obs = k.observe(&common::all()).unwrap();
     plan(&obs, &resolve(c, &obs, &Taps)).unwrap()
 }
 
@@ -170,7 +170,7 @@ fn refuses_to_touch_a_foreign_link() {
         }),
         None,
     );
-    let obs = k.observe(&[]).unwrap();
+    let obs = k.observe(&common::all()).unwrap();
     let err = plan(&obs, &resolve(&cfg(BASE), &obs, &Taps)).unwrap_err();
     assert!(
         matches!(err, PlanError::NotOwned { ref name, .. } if name == "virbr2"),
@@ -205,7 +205,7 @@ fn uplink_is_attached_and_detached_but_never_owned() {
     assert!(p.to_string().contains("attach eth0 to vmbridge"), "{p}");
     let eth0 = k.state.link("eth0").unwrap().clone();
     assert_eq!(eth0.alias, None);
-    let obs = k.observe(&[]).unwrap();
+    let obs = k.observe(&common::all()).unwrap();
     let down = plan(&obs, &down_state(&cfg(text), &obs)).unwrap();
     assert_eq!(
         down.to_string(),
@@ -219,7 +219,7 @@ fn uplink_is_attached_and_detached_but_never_owned() {
 fn missing_uplink_is_an_error() {
     let text = "[[network]]\nname = \"lan\"\nkind = \"bridge\"\nbridge = \"vmbridge\"\nuplink = \"enp9s0\"\n";
     let mut k = FakeKernel::new();
-    let obs = k.observe(&[]).unwrap();
+    let obs = k.observe(&common::all()).unwrap();
     assert_eq!(
         plan(&obs, &resolve(&cfg(text), &obs, &Taps)).unwrap_err(),
         PlanError::MissingUplink {
@@ -261,7 +261,7 @@ fn down_removes_only_the_configs_objects() {
         }),
         Some("hvnet:elsewhere"),
     );
-    let obs = k.observe(&[]).unwrap();
+    let obs = k.observe(&common::all()).unwrap();
     let p = plan(&obs, &down_state(&cfg(BASE), &obs)).unwrap();
     txn::run(&mut k, &p, None).unwrap();
     let names: Vec<&str> = k.state.links.iter().map(|l| l.name.as_str()).collect();
@@ -272,7 +272,7 @@ fn down_removes_only_the_configs_objects() {
 fn brdelall_refuses_busy_bridges_unless_forced() {
     let mut k = FakeKernel::new();
     apply(&mut k, &cfg(BASE));
-    let obs = k.observe(&[]).unwrap();
+    let obs = k.observe(&common::all()).unwrap();
     let busy = brdelall(&obs, false).unwrap_err();
     assert_eq!(busy[0].bridge, "virbr2");
     assert_eq!(busy[0].ports, ["vnet0", "vnet7"]);
@@ -455,7 +455,7 @@ fn a_foreign_root_qdisc_is_never_replaced() {
         root: true,
         kind: hvnet_core::observed::QdiscKind::Other("htb".into()),
     });
-    let obs = k.observe(&[]).unwrap();
+    let obs = k.observe(&common::all()).unwrap();
     let err = plan(&obs, &resolve(&cfg(RATED), &obs, &Taps)).unwrap_err();
     assert!(
         err.to_string()

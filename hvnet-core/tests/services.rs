@@ -77,7 +77,7 @@ fn kernel() -> FakeKernel {
 }
 
 fn desired(k: &mut FakeKernel, c: &Config) -> DesiredState {
-    let obs = k.observe(&[]).unwrap();
+    let obs = k.observe(&common::all()).unwrap();
     let mut want = resolve(c, &obs, &Taps);
     services(c, Path::new(RUN), &mut want);
     want
@@ -85,7 +85,7 @@ fn desired(k: &mut FakeKernel, c: &Config) -> DesiredState {
 
 fn plan_for(k: &mut FakeKernel, c: &Config) -> Plan {
     let want = desired(k, c);
-    plan(&k.observe(&[]).unwrap(), &want).unwrap()
+    plan(&k.observe(&common::all()).unwrap(), &want).unwrap()
 }
 
 fn apply(k: &mut FakeKernel, c: &Config) -> Plan {
@@ -233,7 +233,7 @@ fn down_stops_daemons_removes_rules_and_restores_sysctls() {
     let mut k = kernel();
     apply(&mut k, &cfg(NAT));
     assert_eq!(k.state.sysctls[&ip_forward_key()], "1");
-    let obs = k.observe(&[]).unwrap();
+    let obs = k.observe(&common::all()).unwrap();
     let p = plan(&obs, &down_state(&cfg(NAT), &obs)).unwrap();
     txn::run(&mut k, &p, None).unwrap();
     assert_eq!(k.state.sysctls[&ip_forward_key()], "0");
@@ -246,7 +246,7 @@ fn down_stops_daemons_removes_rules_and_restores_sysctls() {
     k.state.sysctls.insert(ip_forward_key(), "1".into());
     let p = apply(&mut k, &cfg(NAT));
     assert!(!names(&p).iter().any(|t| t.contains("ip_forward")));
-    let obs = k.observe(&[]).unwrap();
+    let obs = k.observe(&common::all()).unwrap();
     let p = plan(&obs, &down_state(&cfg(NAT), &obs)).unwrap();
     assert!(!names(&p).iter().any(|t| t.contains("ip_forward")));
 }
@@ -308,7 +308,7 @@ fn rollback_at_every_step_restores_services_too() {
 fn nat_needs_a_way_out() {
     let mut k = kernel();
     let c = cfg(&NAT.replace("uplink = \"eth0\"\n", ""));
-    let obs = k.observe(&[]).unwrap();
+    let obs = k.observe(&common::all()).unwrap();
     let errs = check_way_out(&c, &obs).unwrap_err();
     assert_eq!(
         errs[0].to_string(),
@@ -323,15 +323,15 @@ fn nat_needs_a_way_out() {
         table: 254,
         protocol: 3,
     });
-    assert!(check_way_out(&c, &k.observe(&[]).unwrap()).is_ok());
+    assert!(check_way_out(&c, &k.observe(&common::all()).unwrap()).is_ok());
     let c = cfg(&NAT.replace("uplink = \"eth0\"", "uplink = \"wlan9\""));
-    let errs = check_way_out(&c, &k.observe(&[]).unwrap()).unwrap_err();
+    let errs = check_way_out(&c, &k.observe(&common::all()).unwrap()).unwrap_err();
     assert_eq!(
         errs[0].to_string(),
         "network default: uplink wlan9 does not exist on this host"
     );
     let c = cfg(&NAT.replace("uplink = \"eth0\"", "uplink = \"virbr1\""));
-    let errs = check_way_out(&c, &k.observe(&[]).unwrap()).unwrap_err();
+    let errs = check_way_out(&c, &k.observe(&common::all()).unwrap()).unwrap_err();
     assert!(errs[0]
         .to_string()
         .contains("is the bridge of network hostonly"));
@@ -345,7 +345,7 @@ fn down_of_one_config_keeps_the_rules_of_the_others() {
     // A config naming only the host-only network: its rules go, `default`'s stay.
     let only = "[[network]]\nname = \"hostonly\"\nkind = \"isolated\"\nbridge = \"virbr1\"\n\
                 address = \"192.168.150.1/24\"\n[network.dhcp]\n";
-    let obs = k.observe(&[]).unwrap();
+    let obs = k.observe(&common::all()).unwrap();
     let p = plan(&obs, &down_state(&cfg(only), &obs)).unwrap();
     txn::run(&mut k, &p, None).unwrap();
     let left = k.state.firewall.as_ref().unwrap().current().unwrap();
@@ -418,7 +418,7 @@ fn host_ip_static_moves_addresses_and_routes_and_down_moves_them_back() {
     // Re-apply: the moved addresses are kept on the bridge, nothing to do.
     assert!(plan_for(&mut k, &cfg(BRIDGED)).is_empty());
     // down: back onto the uplink.
-    let obs = k.observe(&[]).unwrap();
+    let obs = k.observe(&common::all()).unwrap();
     let p = plan(&obs, &down_state(&cfg(BRIDGED), &obs)).unwrap();
     txn::run(&mut k, &p, None).unwrap();
     assert!(k.state.addrs.iter().all(|a| a.ifindex == eth0));
@@ -452,7 +452,7 @@ fn a_wireless_uplink_is_refused() {
         .find(|l| l.name == "eth0")
         .unwrap()
         .wireless = true;
-    let obs = k.observe(&[]).unwrap();
+    let obs = k.observe(&common::all()).unwrap();
     let want = resolve(&cfg(BRIDGED), &obs, &Taps);
     let err = plan(&obs, &want).unwrap_err().to_string();
     assert!(
@@ -472,7 +472,7 @@ fn a_dynamic_external_bridge_takes_the_host_address_with_its_first_guest_and_ret
     let eth0 = with_uplink_address(&mut k);
     let before = k.state.clone();
     // guest up: vmbridge appears, enslaves eth0 and takes its address and route.
-    let obs = k.observe(&[]).unwrap();
+    let obs = k.observe(&common::all()).unwrap();
     let want = lifecycle::up(&c, &resolve(&c, &obs, &Taps), "g", Nics::All).unwrap();
     let p = plan(&obs, &want).unwrap();
     assert!(
@@ -486,7 +486,7 @@ fn a_dynamic_external_bridge_takes_the_host_address_with_its_first_guest_and_ret
     let br = k.state.link("vmbridge").unwrap().ifindex;
     assert!(k.state.addrs.iter().any(|a| a.ifindex == br));
     // guest down: the address goes back before the bridge goes.
-    let obs = k.observe(&[]).unwrap();
+    let obs = k.observe(&common::all()).unwrap();
     let want = lifecycle::down(&c, &resolve(&c, &obs, &Taps), &obs, "g", Nics::All).unwrap();
     let p = plan(&obs, &want).unwrap();
     let t = names(&p);
@@ -521,7 +521,7 @@ fn guest_up_and_down_leave_firewall_sysctls_and_routes_alone() {
     // apply made every guest; take one down and bring it back.
     for up in [false, true] {
         // As the CLI does: services observed, but not the firewall or saved sysctls.
-        let mut obs = k.observe(&[]).unwrap();
+        let mut obs = k.observe(&common::all()).unwrap();
         obs.firewall = None;
         obs.saved_sysctls.clear();
         let full = resolve(&c, &obs, &Taps);
@@ -552,13 +552,19 @@ fn mac_replication_swaps_the_uplink_mac_and_down_gives_it_back() {
     let c = cfg(text);
     let mut k = kernel();
     with_uplink_address(&mut k); // eth0 has MAC 52:54:00:aa:bb:cc
-    assert!(hvnet_core::services::check_replicated_macs(&c, &k.observe(&[]).unwrap()).is_ok());
+    assert!(
+        hvnet_core::services::check_replicated_macs(&c, &k.observe(&common::all()).unwrap())
+            .is_ok()
+    );
     apply(&mut k, &c);
     let stand_in = hvnet_core::config::Network::replica_uplink_mac("phys-eth0");
     assert_eq!(k.state.link("eth0").unwrap().mac, Some(stand_in));
     assert!(plan_for(&mut k, &c).is_empty());
-    assert!(hvnet_core::services::check_replicated_macs(&c, &k.observe(&[]).unwrap()).is_ok());
-    let obs = k.observe(&[]).unwrap();
+    assert!(
+        hvnet_core::services::check_replicated_macs(&c, &k.observe(&common::all()).unwrap())
+            .is_ok()
+    );
+    let obs = k.observe(&common::all()).unwrap();
     let p = plan(&obs, &down_state(&c, &obs)).unwrap();
     txn::run(&mut k, &p, None).unwrap();
     assert_eq!(
@@ -568,7 +574,8 @@ fn mac_replication_swaps_the_uplink_mac_and_down_gives_it_back() {
     // A NIC that does not carry the uplink's MAC is refused before anything changes.
     let wrong = cfg(&text.replace("52:54:00:aa:bb:cc", "52:54:00:aa:bb:cd"));
     let errs =
-        hvnet_core::services::check_replicated_macs(&wrong, &k.observe(&[]).unwrap()).unwrap_err();
+        hvnet_core::services::check_replicated_macs(&wrong, &k.observe(&common::all()).unwrap())
+            .unwrap_err();
     assert!(errs[0]
         .to_string()
         .contains("set that NIC's mac to 52:54:00:aa:bb:cc"));

@@ -20,6 +20,7 @@
 
 #![warn(missing_docs)]
 
+pub mod hooks;
 pub mod import;
 
 pub mod libvirt;

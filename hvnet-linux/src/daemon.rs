@@ -623,7 +623,10 @@ mod tests {
         let _ = a.wait();
         let _ = b.wait();
         assert!(is_alive(pu, &["tail"]), "the unrelated process was stopped");
-        assert_eq!(id.stop_all(Duration::from_secs(2)).expect("again"), []);
+        assert_eq!(
+            id.stop_all(Duration::from_secs(2)).expect("again"),
+            Vec::<i32>::new()
+        );
         let _ = unrelated.kill();
         let _ = unrelated.wait();
     }

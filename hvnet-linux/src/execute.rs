@@ -11,6 +11,7 @@ use std::fmt;
 use std::net::IpAddr;
 
 use hvnet_core::backend::{ExecFailure, Execute};
+use hvnet_core::observed::PENDING_GROUP;
 use hvnet_core::op::{Op, HVNET_QDISC_HANDLE, RTPROT_HVNET};
 use hvnet_core::state::{MovedRoute, RouteSpec};
 use hvnet_core::types::IfName;
@@ -206,11 +207,13 @@ impl LinuxHost {
         p.record(i, Ok(()));
         self.index.remove(name.as_str());
         match self.ifindex(name.as_str()) {
+            // Tagging also takes the link out of the pending group it was created in.
             Ok(ifindex) => q.push_fresh(
                 i,
                 ifindex,
                 LinkChange {
                     alias: Some(tag),
+                    group: Some(0),
                     ..LinkChange::default()
                 },
                 early_up,
@@ -241,7 +244,7 @@ impl LinuxHost {
                     mac: mac.map(|m| m.octets()),
                     stp: Some(opts.stp),
                     forward_delay_cs: Some(opts.forward_delay_cs),
-                    group: None,
+                    group: Some(PENDING_GROUP),
                 };
                 self.create_now(i, name, req, owner.tag(), false, q, p);
                 return Ok(());
@@ -258,7 +261,7 @@ impl LinuxHost {
                     name: name.to_string(),
                     mtu: *mtu,
                     mac: mac.map(|m| m.octets()),
-                    group: None,
+                    group: Some(PENDING_GROUP),
                     peer_name: peer.name.to_string(),
                     peer_mac: peer.mac.map(|m| m.octets()),
                     peer_netns_fd: Some(std::os::fd::AsRawFd::as_raw_fd(&fd)),
@@ -305,6 +308,7 @@ impl LinuxHost {
                     name: name.to_string(),
                     mtu: *mtu,
                     txqlen: Some(0),
+                    group: Some(PENDING_GROUP),
                 };
                 self.create_now(i, name, req, owner.tag(), true, q, p);
                 return Ok(());
@@ -389,6 +393,8 @@ impl LinuxHost {
                 self.ifindex(link.as_str())?,
                 LinkChange {
                     alias: Some(alias.clone().unwrap_or_default()),
+                    // An adopted link leaves the pending group (hvnet's live in group 0).
+                    group: alias.as_ref().map(|_| 0),
                     ..LinkChange::default()
                 },
             ),

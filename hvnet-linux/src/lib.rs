@@ -9,8 +9,28 @@
 //! * [`lock`] — the per-host exclusive apply lock (flock with a timeout).
 //! * [`ping`] — a minimal ICMP echo prober used by the demo and tests.
 //! * [`stats`] — per-link traffic counters with the drops of their shaping qdiscs.
-//! * [`LinuxHost`] — the kernel as hvnet-core's observer (`observe.rs`) and executor
-//!   (`execute.rs`).
+//! * [`LinuxHost`] — the kernel as hvnet-core's observer (`observe.rs`), executor
+//!   (`execute.rs`) and [`journal`]: the host the engine (`hvnet_core::engine`) runs on.
+//!
+//! Embedding hvnet — one guest brought up as `hvnet guest up web` would:
+//!
+//! ```no_run
+//! use hvnet_core::config::Config;
+//! use hvnet_core::engine::{Engine, Intent, Scope};
+//! use hvnet_kvm::KvmBackend;
+//! use hvnet_linux::LinuxHost;
+//!
+//! let text = std::fs::read_to_string("/etc/hvnet/hvnet.toml")?;
+//! let cfg = Config::parse(&text, "/etc/hvnet/hvnet.toml")?;
+//! let mut host = LinuxHost::open()?;
+//! host.set_state_dir("/run/hvnet");
+//! let mut engine = Engine::new(host, KvmBackend);
+//! engine.recover()?; // roll back what a killed hvnet left half-done
+//! let planned = engine.plan(&cfg, &Scope::Guest("web".into()), Intent::Up)?;
+//! print!("{}", planned.plan);
+//! engine.apply(&planned)?; // journaled; rolled back on failure
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 #![warn(missing_docs)]
 
@@ -21,6 +41,7 @@ pub mod dnsmasq;
 mod execute;
 pub mod firewall;
 mod host;
+pub mod journal;
 pub mod lock;
 pub mod netlink;
 pub mod netns;
@@ -34,4 +55,5 @@ pub mod wireless;
 
 pub use execute::ExecError;
 pub use host::LinuxHost;
-pub use services::{FirewallRead, ServiceError};
+pub use observe::ObserveError;
+pub use services::ServiceError;

@@ -66,6 +66,7 @@ pub enum LockError {
 pub struct HostLock {
     file: Flock<File>,
     path: PathBuf,
+    shared: bool,
 }
 
 impl HostLock {
@@ -76,29 +77,51 @@ impl HostLock {
     /// with mode 0644. A zero `timeout` makes exactly one attempt. Once the
     /// lock is held, our pid replaces the file's contents.
     pub fn acquire(path: &Path, timeout: Duration) -> Result<HostLock, LockError> {
+        Self::acquire_mode(path, timeout, false)
+    }
+
+    /// Takes the lock at `path` shared (many shared holders at once, none while an
+    /// exclusive holder has it), waiting up to `timeout`. A shared holder writes no pid.
+    pub fn acquire_shared(path: &Path, timeout: Duration) -> Result<HostLock, LockError> {
+        Self::acquire_mode(path, timeout, true)
+    }
+
+    fn acquire_mode(path: &Path, timeout: Duration, shared: bool) -> Result<HostLock, LockError> {
         let io_err = |step| {
             let path = path.to_path_buf();
             move |source| LockError::Io { path, step, source }
         };
-        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        if let Some(parent) = path
+            .parent()
+            .filter(|p| !(p.as_os_str().is_empty() || (shared && path.exists())))
+        {
             DirBuilder::new()
                 .recursive(true)
                 .mode(0o755)
                 .create(parent)
                 .map_err(io_err("create parent directory"))?;
         }
-        let mut file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .mode(0o644)
-            .open(path)
-            .map_err(io_err("open"))?;
+        // A shared holder only reads: an unprivileged reader can lock a root-owned file.
+        let opened = match OpenOptions::new().read(true).open(path) {
+            Ok(f) if shared => Ok(f),
+            _ => OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .mode(0o644)
+                .open(path),
+        };
+        let mut file = opened.map_err(io_err("open"))?;
 
         let start = Instant::now();
         let locked = loop {
-            match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+            let how = if shared {
+                FlockArg::LockSharedNonblock
+            } else {
+                FlockArg::LockExclusiveNonblock
+            };
+            match Flock::lock(file, how) {
                 Ok(locked) => break locked,
                 Err((f, Errno::EWOULDBLOCK)) => {
                     let waited = start.elapsed();
@@ -117,14 +140,17 @@ impl HostLock {
             }
         };
 
-        let pid = format!("{}\n", std::process::id());
-        locked
-            .set_len(0)
-            .and_then(|()| locked.write_all_at(pid.as_bytes(), 0))
-            .map_err(io_err("write pid"))?;
+        if !shared {
+            let pid = format!("{}\n", std::process::id());
+            locked
+                .set_len(0)
+                .and_then(|()| locked.write_all_at(pid.as_bytes(), 0))
+                .map_err(io_err("write pid"))?;
+        }
         Ok(HostLock {
             file: locked,
             path: path.to_path_buf(),
+            shared,
         })
     }
 
@@ -139,7 +165,9 @@ impl Drop for HostLock {
         // Clear our pid while still holding the lock so that nobody reads a
         // stale holder; the lock itself is released when `file` is closed.
         // Errors cannot be reported from drop and do not affect the release.
-        let _ = self.file.set_len(0);
+        if !self.shared {
+            let _ = self.file.set_len(0);
+        }
     }
 }
 

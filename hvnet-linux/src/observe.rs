@@ -2,12 +2,12 @@
 
 use std::net::IpAddr;
 
-use hvnet_core::backend::Observe;
+use hvnet_core::backend::{Observe, Query};
 use hvnet_core::observed::{
     ObservedAddr, ObservedKind, ObservedLink, ObservedQdisc, ObservedRedirect, ObservedRoute,
     ObservedState, QdiscKind,
 };
-use hvnet_core::state::{BridgeOpts, SysctlKey, TapOpts, Tbf};
+use hvnet_core::state::{BridgeOpts, TapOpts, Tbf};
 use hvnet_core::types::{Ipv4Cidr, MacAddr};
 
 use crate::host::LinuxHost;
@@ -46,17 +46,32 @@ pub(crate) fn observed_link(l: &Link) -> ObservedLink {
         alias: l.alias.clone().filter(|a| !a.is_empty()),
         // Only plain devices can be Wi-Fi NICs; virtual kinds are never asked.
         wireless: l.kind.is_none() && crate::wireless::is_wireless(&l.name),
+        group: l.group,
     }
+}
+
+/// Why the host could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ObserveError {
+    /// A netlink dump failed.
+    #[error("{0}")]
+    Netlink(#[from] NlError),
+    /// hvnet's state directory or firewall could not be read.
+    #[error("{0}")]
+    Services(#[from] crate::services::ServiceError),
 }
 
 impl LinuxHost {
     /// Root and ingress qdiscs (the kernel's defaults, handle 0, left out) and the
     /// match-all redirects of every ingress qdisc.
-    fn observe_tc(&mut self) -> Result<(Vec<ObservedQdisc>, Vec<ObservedRedirect>), NlError> {
+    fn observe_tc(
+        &mut self,
+        wanted: &dyn Fn(u32) -> bool,
+    ) -> Result<(Vec<ObservedQdisc>, Vec<ObservedRedirect>), NlError> {
         let mut qdiscs = Vec::new();
         for q in self.rtnl.dump_qdiscs()? {
             let root = q.parent == consts::TC_H_ROOT;
-            if q.handle == 0 || !(root || q.parent == consts::TC_H_INGRESS) {
+            if q.handle == 0 || !(root || q.parent == consts::TC_H_INGRESS) || !wanted(q.ifindex) {
                 continue;
             }
             let kind = match (q.kind.as_str(), q.tbf) {
@@ -97,9 +112,12 @@ impl LinuxHost {
 }
 
 impl Observe for LinuxHost {
-    type Error = NlError;
+    type Error = ObserveError;
 
-    fn observe(&mut self, sysctls: &[SysctlKey]) -> Result<ObservedState, NlError> {
+    /// One observation: links, addresses and routes always (one dump each); qdiscs and
+    /// redirects of the links `query` names; sysctls; hvnet's services and firewall when
+    /// asked for.
+    fn observe(&mut self, query: &Query) -> Result<ObservedState, ObserveError> {
         let links = self.rtnl.dump_links()?;
         self.index = links.iter().map(|l| (l.name.clone(), l.ifindex)).collect();
         let addrs = self
@@ -135,10 +153,16 @@ impl Observe for LinuxHost {
                 })
             })
             .collect();
-        let sysctls = self.read_sysctls(sysctls);
-        let (qdiscs, redirects) = self.observe_tc()?;
-        Ok(ObservedState {
-            links: links.iter().map(observed_link).collect(),
+        let sysctls = self.read_sysctls(&query.sysctls);
+        let observed_links: Vec<ObservedLink> = links.iter().map(observed_link).collect();
+        let tc_of: std::collections::HashSet<u32> = observed_links
+            .iter()
+            .filter(|l| query.reads_tc_of(&l.name, l.owner().as_ref().map(|o| o.name())))
+            .map(|l| l.ifindex)
+            .collect();
+        let (qdiscs, redirects) = self.observe_tc(&|ifindex| tc_of.contains(&ifindex))?;
+        let mut observed = ObservedState {
+            links: observed_links,
             addrs,
             routes,
             sysctls,
@@ -150,6 +174,16 @@ impl Observe for LinuxHost {
                 .map(|l| l.ifindex)
                 .collect(),
             ..ObservedState::default()
-        })
+        };
+        if query.services {
+            self.observe_services(&mut observed)?;
+        }
+        if query.firewall {
+            self.observe_firewall(&mut observed)?;
+        }
+        if query.netns {
+            observed.netns = Some(crate::netns::list().into_iter().collect());
+        }
+        Ok(observed)
     }
 }

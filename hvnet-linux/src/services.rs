@@ -9,14 +9,16 @@
 //! | `net/NETWORK/` | a network's dnsmasq: conf, hostsfile, leases, pid file, log |
 //! | `host-dhcp/NETWORK/` | the host's DHCP client on a `host_ip = "dhcp"` bridge: hook, pid, log |
 //! | `sysctl/KEY` | a sysctl's value from before hvnet first changed it (`net:ipv4:ip_forward`) |
-//! | `firewall` | present while hvnet's chains are installed |
+//! | `journal` | the transaction under way (see [`crate::journal`]) |
+//! | `lock`, `lock.rw` | the host lock (see [`crate::LinuxHost`]) |
 //! | `names` | per generated-name prefix, where the next name starts (`vnet 12`) |
 //!
 //! A pid file is only a hint: the daemons are found in `/proc` by the file of their directory
 //! that their command line names (see [`crate::dnsmasq`] and [`crate::dhcp_client`]).
 //!
-//! The firewall is only read when the config wants rules or the `firewall` marker says hvnet
-//! installed some, so a host whose config has no virtual network never runs iptables.
+//! hvnet's firewall chains are found by name: with iptables-nft one nf_tables dump says
+//! whether any exists ([`crate::firewall::probe`]), and iptables lists them only then, so a
+//! host without hvnet's chains runs no iptables; with iptables-legacy they are listed.
 
 use std::fs;
 use std::io;
@@ -38,19 +40,9 @@ use crate::host::LinuxHost;
 /// Name of the file with the generated-name hints.
 const NAMES_FILE: &str = "names";
 
-/// Name of the marker file present while hvnet's firewall chains are installed.
+/// Name of the marker file older versions kept while hvnet's firewall chains were
+/// installed; hvnet now finds its chains by name and only removes a stale marker.
 const FIREWALL_MARKER: &str = "firewall";
-
-/// Whether [`LinuxHost::observe_services`] reads the firewall (runs `iptables -S`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FirewallRead {
-    /// Not at all (a change that cannot concern the firewall).
-    Never,
-    /// When hvnet's marker says its chains are installed (`down`).
-    IfInstalled,
-    /// Always (the config wants rules).
-    Always,
-}
 
 /// A failure reading hvnet's services.
 #[derive(Debug, thiserror::Error)]
@@ -182,16 +174,12 @@ impl LinuxHost {
 
     /// Adds the services to `observed`: the dnsmasq services and host DHCP clients of the
     /// state directory (with their files and whether they run), the saved sysctls (and their
-    /// current values), and the firewall listings as `firewall` says.
+    /// current values), and the generated-name hints.
     ///
     /// # Errors
     ///
-    /// Unreadable state files, or iptables failing to list.
-    pub fn observe_services(
-        &mut self,
-        observed: &mut ObservedState,
-        firewall: FirewallRead,
-    ) -> Result<(), ServiceError> {
+    /// Unreadable state files.
+    pub fn observe_services(&mut self, observed: &mut ObservedState) -> Result<(), ServiceError> {
         let dir = self.require_state_dir()?;
         let nets = dir_entries(&dir.join("net"))?;
         let clients = dir_entries(&dir.join("host-dhcp"))?;
@@ -243,19 +231,42 @@ impl LinuxHost {
                 observed.sysctls.insert(key, now);
             }
         }
-        let read = match firewall {
-            FirewallRead::Never => false,
-            FirewallRead::IfInstalled => dir.join(FIREWALL_MARKER).exists(),
-            FirewallRead::Always => true,
+        observed.name_hints = self.name_hints();
+        Ok(())
+    }
+
+    /// Reads hvnet's firewall chains into `observed` (found by name; see the module docs).
+    /// A host without iptables has none.
+    ///
+    /// # Errors
+    ///
+    /// iptables is installed but failed to list.
+    pub fn observe_firewall(&mut self, observed: &mut ObservedState) -> Result<(), ServiceError> {
+        let variant = match &self.firewall {
+            Some(f) => Some(f.variant()),
+            None => crate::firewall::iptables::variant_from_path(),
         };
-        if read {
-            let backend = self.firewall()?;
-            let mut fw = ObservedFirewall::default();
-            for t in Table::ALL {
-                fw.listings.insert(t, backend.list(t)?);
-            }
-            observed.firewall = Some(fw);
+        if variant == Some(crate::firewall::Variant::Nft)
+            && matches!(crate::firewall::probe::hvnet_chains_exist(), Ok(false))
+        {
+            observed.firewall = Some(ObservedFirewall::default());
+            return Ok(());
         }
+        let backend = match self.firewall() {
+            Ok(b) => b,
+            Err(e) if variant.is_none() => {
+                // No iptables at all: nothing of hvnet's can be in it.
+                tracing::debug!("no iptables, so no firewall chains of hvnet: {e}");
+                observed.firewall = Some(ObservedFirewall::default());
+                return Ok(());
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let mut fw = ObservedFirewall::default();
+        for t in Table::ALL {
+            fw.listings.insert(t, backend.list(t)?);
+        }
+        observed.firewall = Some(fw);
         Ok(())
     }
 
@@ -272,8 +283,7 @@ impl LinuxHost {
             Op::SetFirewall { rules, .. } => self
                 .firewall()
                 .and_then(|b| b.apply(rules))
-                .map_err(ExecError::Firewall)
-                .and_then(|()| self.state_write(Path::new(FIREWALL_MARKER), Some("iptables\n"))),
+                .map_err(ExecError::Firewall),
             Op::RemoveFirewall { .. } => self
                 .firewall()
                 .and_then(|b| b.remove())

@@ -25,7 +25,9 @@
 //! ```
 
 use std::collections::{BTreeSet, HashMap};
-use std::time::Instant;
+
+use hvnet_core::state::Owner;
+use std::time::{Duration, Instant};
 
 use hvnet_core::op::HVNET_QDISC_HANDLE;
 
@@ -158,6 +160,142 @@ fn assemble(links: Vec<Link>, qdiscs: &[Qdisc], redirects: &[(u32, u32)]) -> Vec
     out
 }
 
+// ----- rows: what two samples say -----
+
+/// One line of the table, one object of the JSON `links` array (fields in this order).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Row {
+    /// Interface name.
+    pub name: String,
+    /// The hvnet owner (network or guest), if the link carries an hvnet tag.
+    pub owner: Option<String>,
+    /// Bytes the host side received (the guest sent).
+    pub rx_bytes: u64,
+    /// Bytes the host side sent (towards the guest).
+    pub tx_bytes: u64,
+    /// Packets received.
+    pub rx_packets: u64,
+    /// Packets sent.
+    pub tx_packets: u64,
+    /// The device's receive drops.
+    pub rx_dropped: u64,
+    /// The device's transmit drops.
+    pub tx_dropped: u64,
+    /// Drops of hvnet's tbf qdiscs for this link (both directions).
+    pub qdisc_drops: u64,
+    /// Receive rate in bits/s over the interval; `None` for a link new in it.
+    pub rx_bps: Option<u64>,
+    /// Transmit rate in bits/s over the interval; `None` for a link new in it.
+    pub tx_bps: Option<u64>,
+}
+
+impl Row {
+    /// All drops: the device's both ways and the qdiscs'.
+    pub fn drops(&self) -> u64 {
+        self.rx_dropped
+            .saturating_add(self.tx_dropped)
+            .saturating_add(self.qdisc_drops)
+    }
+}
+
+/// The names in `ifnames` that `sample` lacks, each once.
+pub fn missing<'a>(sample: &Sample, ifnames: &'a [String]) -> Vec<&'a str> {
+    let mut seen = BTreeSet::new();
+    ifnames
+        .iter()
+        .filter(|n| sample.link(n).is_none() && seen.insert(n.as_str()))
+        .map(String::as_str)
+        .collect()
+}
+
+/// The hvnet owner named by a link's tag.
+pub fn owner(l: &LinkCounters) -> Option<String> {
+    l.alias
+        .as_deref()
+        .and_then(Owner::from_alias)
+        .map(|o| o.name().to_string())
+}
+
+/// The links to show: those named (in that order, each once, the missing left out), else
+/// the hvnet-owned links and the bridges they are ports of, each bridge followed by its
+/// shown ports, then the links on no shown bridge; by name within each.
+pub fn select<'a>(sample: &'a Sample, ifnames: &[String]) -> Vec<&'a LinkCounters> {
+    if !ifnames.is_empty() {
+        let mut seen = BTreeSet::new();
+        return ifnames
+            .iter()
+            .filter(|n| seen.insert(n.as_str()))
+            .filter_map(|n| sample.link(n))
+            .collect();
+    }
+    let owned: Vec<&LinkCounters> = sample.links.iter().filter(|l| owner(l).is_some()).collect();
+    let masters: BTreeSet<u32> = owned.iter().filter_map(|l| l.master).collect();
+    let is_bridge = |l: &LinkCounters| masters.contains(&l.ifindex);
+    let names: HashMap<u32, &str> = sample
+        .links
+        .iter()
+        .map(|l| (l.ifindex, l.name.as_str()))
+        .collect();
+    let mut shown: Vec<&LinkCounters> = sample
+        .links
+        .iter()
+        .filter(|l| owner(l).is_some() || is_bridge(l))
+        .collect();
+    // (0, bridge, 0 for the bridge / 1 for a port, name) or (1, "", 0, name) for the rest.
+    let key = |l: &LinkCounters| -> (u8, String, u8, String) {
+        if is_bridge(l) {
+            return (0, l.name.clone(), 0, l.name.clone());
+        }
+        match l
+            .master
+            .filter(|m| masters.contains(m))
+            .and_then(|m| names.get(&m))
+        {
+            Some(b) => (0, b.to_string(), 1, l.name.clone()),
+            None => (1, String::new(), 0, l.name.clone()),
+        }
+    };
+    shown.sort_by_cached_key(|l| key(l));
+    shown
+}
+
+/// Bits per second from two byte counters `elapsed` apart, rounded; `None` if no time
+/// passed or the counter went back (a 32-bit counter that wrapped).
+pub fn rate_bps(before: u64, after: u64, elapsed: Duration) -> Option<u64> {
+    let secs = elapsed.as_secs_f64();
+    if secs <= 0.0 || after < before {
+        return None;
+    }
+    let bps = (after - before) as f64 * 8.0 / secs;
+    Some(bps.round() as u64)
+}
+
+/// The rows of `cur`, with rates against `prev` (links are matched by ifindex: one made
+/// again under the same name is new).
+pub fn rows(prev: &Sample, cur: &Sample, ifnames: &[String]) -> Vec<Row> {
+    let elapsed = cur.taken.saturating_duration_since(prev.taken);
+    select(cur, ifnames)
+        .into_iter()
+        .map(|l| {
+            let before = prev.links.iter().find(|p| p.ifindex == l.ifindex);
+            let s = &l.stats;
+            Row {
+                name: l.name.clone(),
+                owner: owner(l),
+                rx_bytes: s.rx_bytes,
+                tx_bytes: s.tx_bytes,
+                rx_packets: s.rx_packets,
+                tx_packets: s.tx_packets,
+                rx_dropped: s.rx_dropped,
+                tx_dropped: s.tx_dropped,
+                qdisc_drops: l.qdisc_drops(),
+                rx_bps: before.and_then(|b| rate_bps(b.stats.rx_bytes, s.rx_bytes, elapsed)),
+                tx_bps: before.and_then(|b| rate_bps(b.stats.tx_bytes, s.tx_bytes, elapsed)),
+            }
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -223,5 +361,124 @@ mod tests {
         assert_eq!(out[2].qdisc_drops(), 0);
         assert_eq!(out[3].egress_qdisc_drops, 40);
         assert_eq!(out[0].stats, LinkStats::default());
+    }
+}
+
+#[cfg(test)]
+mod row_tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use std::time::Duration;
+
+    fn link(ifindex: u32, name: &str, alias: Option<&str>, master: Option<u32>) -> LinkCounters {
+        LinkCounters {
+            ifindex,
+            name: name.into(),
+            alias: alias.map(String::from),
+            master,
+            ..LinkCounters::default()
+        }
+    }
+
+    fn with_bytes(mut l: LinkCounters, rx: u64, tx: u64) -> LinkCounters {
+        l.stats = LinkStats {
+            rx_bytes: rx,
+            tx_bytes: tx,
+            rx_packets: rx / 100,
+            tx_packets: tx / 100,
+            rx_dropped: 1,
+            tx_dropped: 2,
+            ..LinkStats::default()
+        };
+        l
+    }
+
+    fn sample(taken: Instant, links: Vec<LinkCounters>) -> Sample {
+        Sample { taken, links }
+    }
+
+    #[test]
+    fn rates() {
+        let s = Duration::from_secs(1);
+        assert_eq!(rate_bps(0, 0, s), Some(0));
+        assert_eq!(rate_bps(1000, 2250, s), Some(10_000));
+        // Divided by the time that passed, rounded.
+        assert_eq!(rate_bps(0, 1000, Duration::from_millis(500)), Some(16_000));
+        assert_eq!(rate_bps(0, 1, Duration::from_millis(3)), Some(2667));
+        assert_eq!(rate_bps(0, u64::MAX, s), Some(u64::MAX));
+        // No time, or a counter that went back: unknown.
+        assert_eq!(rate_bps(0, 10, Duration::ZERO), None);
+        assert_eq!(rate_bps(10, 9, s), None);
+    }
+
+    #[test]
+    fn rows_match_links_by_ifindex() {
+        let t0 = Instant::now();
+        let t1 = t0 + Duration::from_millis(500);
+        let prev = sample(
+            t0,
+            vec![
+                with_bytes(link(5, "br0", Some("hvnet:lan"), None), 1000, 0),
+                with_bytes(link(6, "tap-web", Some("hvnet:web"), Some(5)), 0, 0),
+                // Deleted during the interval and made again under the same name.
+                with_bytes(link(7, "tap-db", Some("hvnet:db"), Some(5)), 5000, 5000),
+            ],
+        );
+        let cur = sample(
+            t1,
+            vec![
+                with_bytes(link(5, "br0", Some("hvnet:lan"), None), 1000, 0),
+                with_bytes(link(6, "tap-web", Some("hvnet:web"), Some(5)), 12_500, 625),
+                with_bytes(link(9, "tap-db", Some("hvnet:db"), Some(5)), 100, 100),
+            ],
+        );
+        let rows = rows(&prev, &cur, &[]);
+        let names: Vec<&str> = rows.iter().map(|r| r.name.as_str()).collect();
+        assert_eq!(names, ["br0", "tap-db", "tap-web"]);
+        assert_eq!((rows[0].rx_bps, rows[0].tx_bps), (Some(0), Some(0)));
+        assert_eq!((rows[1].rx_bps, rows[1].tx_bps), (None, None));
+        assert_eq!(
+            (rows[2].rx_bps, rows[2].tx_bps),
+            (Some(200_000), Some(10_000))
+        );
+        assert_eq!(rows[2].owner.as_deref(), Some("web"));
+        assert_eq!((rows[2].rx_bytes, rows[2].rx_packets), (12_500, 125));
+        assert_eq!(rows[2].drops(), 3);
+    }
+
+    #[test]
+    fn default_selection_is_owned_links_and_their_bridges() {
+        let t = Instant::now();
+        let s = sample(
+            t,
+            vec![
+                link(1, "lo", None, None),
+                link(2, "eth0", None, None),
+                // A bridge hvnet does not own, with a guest port: shown.
+                link(3, "userbr", Some("lab uplink"), None),
+                link(4, "vif5.0", Some("hvnet:web"), Some(3)),
+                link(5, "usertap", None, Some(3)),
+                link(6, "hvbr0", Some("hvnet:lan"), None),
+                link(8, "tap-b", Some("hvnet:b"), Some(6)),
+                link(7, "tap-a", Some("hvnet:a"), Some(6)),
+                link(9, "loose", Some("hvnet:x"), None),
+                // A port of a master that is gone.
+                link(10, "aaa-port", Some("hvnet:y"), Some(99)),
+                link(11, "foreign", Some("hvnet:"), None),
+            ],
+        );
+        let names: Vec<&str> = select(&s, &[]).iter().map(|l| l.name.as_str()).collect();
+        assert_eq!(
+            names,
+            ["hvbr0", "tap-a", "tap-b", "userbr", "vif5.0", "aaa-port", "loose"]
+        );
+        // Named links: in the order given, once, whoever owns them; missing ones reported.
+        let ask: Vec<String> = ["usertap", "lo", "usertap", "nope", "nope"]
+            .map(String::from)
+            .to_vec();
+        let names: Vec<&str> = select(&s, &ask).iter().map(|l| l.name.as_str()).collect();
+        assert_eq!(names, ["usertap", "lo"]);
+        assert_eq!(missing(&s, &ask), ["nope"]);
+        assert!(missing(&s, &[]).is_empty());
     }
 }

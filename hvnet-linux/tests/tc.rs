@@ -318,6 +318,7 @@ fn ifb_ingress_redirect_shapes_traffic() {
                 name: "ifb-va".into(),
                 mtu: Some(1500),
                 txqlen: Some(0),
+                group: None,
             },
         ]));
         let va = link(&mut rtnl, "va").ifindex;

@@ -1,17 +1,21 @@
 //! `hvnet brdelall`: remove every hvnet-owned bridge, like seed 000's `hv_brdelall`.
 
-use hvnet_core::backend::Observe;
+use std::time::Instant;
+
+use hvnet_core::backend::Query;
 use hvnet_core::teardown::brdelall;
 
 use crate::cli::Global;
-use crate::commands::execute;
-use crate::context::{host, lock};
+use crate::commands::recover;
+use crate::context::{engine, engine_error};
 use crate::error::{CliError, CliResult};
 
 pub fn run(g: &Global, force: bool) -> CliResult {
-    let _lock = lock(g)?;
-    let mut host = host()?;
-    let observed = host.observe(&[]).map_err(CliError::runtime)?;
+    let mut engine = engine(g)?;
+    recover(&mut engine)?;
+    let observed = engine
+        .observe_query(&Query::default())
+        .map_err(engine_error)?;
     let plan = brdelall(&observed, force).map_err(|busy| {
         let list: Vec<String> = busy.iter().map(|b| format!("{} (ports: {})", b.bridge, b.ports.join(", "))).collect();
         CliError::Runtime(format!(
@@ -19,5 +23,16 @@ pub fn run(g: &Global, force: bool) -> CliResult {
             list.join("; ")
         ))
     })?;
-    execute(&mut host, &plan, "removed")
+    if plan.is_empty() {
+        println!("no changes ({} kernel writes)", engine.host().writes());
+        return Ok(());
+    }
+    let started = Instant::now();
+    let n = engine.transact("brdelall", &plan).map_err(engine_error)?;
+    println!(
+        "removed: {n} op(s) in {:.1} ms ({} kernel writes)",
+        started.elapsed().as_secs_f64() * 1e3,
+        engine.host().writes()
+    );
+    Ok(())
 }

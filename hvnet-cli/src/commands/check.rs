@@ -5,55 +5,24 @@
 //! addresses, routes, sysctls, rate limits, hvnet's firewall chains (each missing or extra
 //! rule and jump is named) and the dnsmasq daemons (running, files current).
 
-use hvnet_core::op::Op;
 use serde_json::json;
 
 use crate::cli::Global;
-use crate::commands::plan::compute_with;
-use crate::context::{host, load_config, state_dir};
+use crate::context::{engine_error, load_config, reader};
 use crate::error::{CliError, CliResult};
 
 pub fn run(g: &Global, as_json: bool) -> CliResult {
     let cfg = load_config(g)?;
-    let mut host = host()?;
-    crate::context::prepare(g, &mut host)?;
-    let c = compute_with(
-        &cfg,
-        &mut host,
-        &state_dir(g),
-        &g.config.display().to_string(),
-    )?;
-    let plan = c.plan;
-    // The firewall op says "rewrite the chains"; name what is actually wrong.
-    let fw_details: Vec<String> = match (&c.desired.firewall, &c.observed.firewall) {
-        (Some(want), Some(have)) => have.diff(want).iter().map(|d| d.to_string()).collect(),
-        _ => Vec::new(),
-    };
-    let why = |op: &Op| -> Vec<String> {
-        match op {
-            Op::SetFirewall { .. } => fw_details.clone(),
-            Op::StartDhcp(svc) => match c.observed.dhcp(&svc.network) {
-                Some(o) if o.pid.is_none() => vec![format!(
-                    "dnsmasq of network {} is not running (found dead or never started)",
-                    svc.network
-                )],
-                _ => vec![],
-            },
-            Op::StopDhcp { network, .. }
-                if c.desired.dhcp.iter().any(|d| d.network == *network) =>
-            {
-                vec![format!(
-                    "dnsmasq of network {network} runs with an outdated configuration file"
-                )]
-            }
-            Op::ReloadDhcpHosts { network, .. } => {
-                vec![format!(
-                    "the DHCP hosts file of network {network} is outdated"
-                )]
-            }
-            _ => vec![],
-        }
-    };
+    let mut engine = reader(g)?;
+    if let Some(r) = engine.pending().map_err(engine_error)? {
+        eprintln!(
+            "hvnet: an interrupted `{}` is recorded in the journal; the next mutating command rolls it back",
+            r.verb
+        );
+    }
+    let c = engine.check(&cfg).map_err(engine_error)?;
+    let plan = &c.plan;
+    let why = |op| c.details(op);
     if as_json {
         let diffs: Vec<_> = plan
             .ops

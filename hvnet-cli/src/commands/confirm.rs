@@ -2,10 +2,11 @@
 //! unless confirmed in time (like `netplan try`), so a change that cuts the admin off — an
 //! uplink moved under a bridge, a wrong address — undoes itself.
 //!
-//! After a successful apply, hvnet forks a watchdog that keeps the host lock (no other
-//! apply can interleave) and the inverse of the plan. `hvnet confirm` leaves a `confirmed`
+//! After a successful apply, hvnet forks a watchdog that keeps the writers' host lock (no
+//! other apply can interleave; readers may look) and the inverse of the plan. `hvnet confirm` leaves a `confirmed`
 //! file in the state directory; the watchdog sees it and exits, keeping the change. At the
-//! deadline without it, the watchdog runs the inverse plan transactionally. Its output goes
+//! deadline without it, the watchdog runs the inverse plan as a journaled transaction, so a
+//! watchdog killed half-way through the revert is rolled back by the next command. Its output goes
 //! to `STATE/confirm.log`; `STATE/pending` holds its pid while it waits.
 
 use std::fs;
@@ -13,10 +14,10 @@ use std::io::Write as _;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use hvnet_core::engine::Engine;
 use hvnet_core::op::Op;
 use hvnet_core::plan::Plan;
-use hvnet_core::txn;
-use hvnet_linux::lock::HostLock;
+use hvnet_kvm::KvmBackend;
 use hvnet_linux::LinuxHost;
 use nix::sys::signal::kill;
 use nix::unistd::{fork, setsid, ForkResult, Pid};
@@ -38,7 +39,6 @@ pub fn arm(
     mut host: LinuxHost,
     plan: &Plan,
     window: hvnet_core::types::Duration,
-    lock: Option<HostLock>,
 ) -> CliResult {
     let dir = state_dir(g);
     let undo = Plan {
@@ -67,22 +67,23 @@ pub fn arm(
             );
             // The watchdog holds the host lock now: this process must not unlock it on exit
             // (the lock belongs to the open file both processes share).
-            std::mem::forget(lock);
+            std::mem::forget(host);
             Ok(())
         }
         Ok(ForkResult::Child) => {
             let _ = setsid();
             let _ = nix::unistd::dup2_stdout(&log);
             let _ = nix::unistd::dup2_stderr(&log);
-            let code = watch(&dir, &mut host, &undo, window.as_std());
-            drop(lock);
+            // Readers may look while the watchdog only waits.
+            host.release_readers();
+            let code = watch(&dir, host, &undo, window.as_std());
             std::process::exit(code);
         }
     }
 }
 
 /// The watchdog: waits for `confirmed` until the deadline, else reverts.
-fn watch(dir: &Path, host: &mut LinuxHost, undo: &Plan, window: Duration) -> i32 {
+fn watch(dir: &Path, host: LinuxHost, undo: &Plan, window: Duration) -> i32 {
     let deadline = Instant::now() + window;
     let confirmed = dir.join(CONFIRMED);
     while Instant::now() < deadline {
@@ -95,7 +96,8 @@ fn watch(dir: &Path, host: &mut LinuxHost, undo: &Plan, window: Duration) -> i32
         std::thread::sleep(Duration::from_millis(50));
     }
     println!("not confirmed in time: reverting {} op(s)", undo.len());
-    let code = match txn::run(host, undo, None) {
+    let mut engine = Engine::new(host, KvmBackend);
+    let code = match engine.transact("apply --confirm (revert)", undo) {
         Ok(n) => {
             println!("reverted: {n} op(s)");
             0
@@ -115,13 +117,16 @@ pub fn run(g: &Global) -> CliResult {
     let pid = fs::read_to_string(dir.join(PENDING))
         .ok()
         .and_then(|s| s.trim().parse::<i32>().ok())
-        .filter(|p| kill(Pid::from_raw(*p), None).is_ok())
-        .ok_or_else(|| {
-            CliError::Input(format!(
-                "nothing to confirm: no `apply --confirm` is pending in {}",
-                dir.display()
-            ))
-        })?;
+        .filter(|p| kill(Pid::from_raw(*p), None).is_ok());
+    let Some(pid) = pid else {
+        // No watchdog holds the lock: a revert it left half-done is rolled back now.
+        let _ = fs::remove_file(dir.join(PENDING));
+        crate::commands::recover(&mut crate::context::engine(g)?)?;
+        return Err(CliError::Input(format!(
+            "nothing to confirm: no `apply --confirm` is pending in {}",
+            dir.display()
+        )));
+    };
     fs::write(dir.join(CONFIRMED), "").map_err(CliError::runtime)?;
     let until = Instant::now() + Duration::from_secs(5);
     while dir.join(PENDING).exists() && Instant::now() < until {

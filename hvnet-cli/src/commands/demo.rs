@@ -9,17 +9,17 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use hvnet_core::backend::Observe;
+use hvnet_core::backend::{Observe, Query};
 use hvnet_core::config::Config;
-use hvnet_core::plan::{plan, Plan};
-use hvnet_core::teardown::down_state;
-use hvnet_core::txn;
+use hvnet_core::engine::{Engine, Intent, Scope};
+use hvnet_core::plan::Plan;
+use hvnet_kvm::KvmBackend;
 use hvnet_linux::netlink::{LinkChange, Request, Rtnl};
 use hvnet_linux::{netns, ping, LinuxHost};
 
 use crate::cli::Global;
-use crate::commands::plan::compute_with;
 use crate::commands::show::{render, render_services};
+use crate::context::engine_error;
 use crate::error::{CliError, CliResult};
 
 const DEMO_TOML: &str = include_str!("../demo.toml");
@@ -123,9 +123,12 @@ fn apply_in(ns: &str, cfg: Config) -> CliResult<(Plan, usize)> {
     let run_dir = run_dir(ns);
     in_ns(ns, move || {
         let mut host = LinuxHost::open().map_err(rt)?;
-        let p = compute_with(&cfg, &mut host, &run_dir, "demo")?.plan;
-        let n = txn::run(&mut host, &p, None).map_err(rt)?;
-        Ok((p, n))
+        host.set_state_dir(run_dir);
+        let mut engine = Engine::new(host, KvmBackend).with_source("demo");
+        let (planned, applied) = engine
+            .run(&cfg, &Scope::Config, Intent::Up)
+            .map_err(engine_error)?;
+        Ok((planned.plan, applied.ops))
     })
 }
 
@@ -245,9 +248,7 @@ pub fn run(_g: &Global, keep: bool) -> CliResult {
     let shown = in_ns(&hostns, move || {
         let mut host = LinuxHost::open().map_err(rt)?;
         host.set_state_dir(state);
-        let mut o = host.observe(&[]).map_err(rt)?;
-        host.observe_services(&mut o, hvnet_linux::FirewallRead::IfInstalled)
-            .map_err(rt)?;
+        let o = host.observe(&Query::everything()).map_err(rt)?;
         Ok(format!("{}{}", render(&o), render_services(&o)))
     })?;
     print!("{shown}");
@@ -277,16 +278,15 @@ pub fn run(_g: &Global, keep: bool) -> CliResult {
     let left = in_ns(&hostns, move || {
         let mut host = LinuxHost::open().map_err(rt)?;
         host.set_state_dir(state);
-        let mut observed = host.observe(&[]).map_err(rt)?;
         // As `hvnet down`: dnsmasq and hvnet's firewall chains go too.
-        host.observe_services(&mut observed, hvnet_linux::FirewallRead::IfInstalled)
-            .map_err(rt)?;
-        let p = plan(&observed, &down_state(&cfg, &observed)).map_err(rt)?;
-        let n = txn::run(&mut host, &p, None).map_err(rt)?;
-        println!("removed {n} op(s)");
-        let mut after = host.observe(&[]).map_err(rt)?;
-        host.observe_services(&mut after, hvnet_linux::FirewallRead::IfInstalled)
-            .map_err(rt)?;
+        let mut engine = Engine::new(host, KvmBackend).with_source("demo");
+        let (_, applied) = engine
+            .run(&cfg, &Scope::Config, Intent::Down)
+            .map_err(engine_error)?;
+        println!("removed {} op(s)", applied.ops);
+        let after = engine
+            .observe_query(&Query::everything())
+            .map_err(engine_error)?;
         let mut left: Vec<String> = after
             .links
             .iter()

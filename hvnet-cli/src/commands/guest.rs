@@ -8,19 +8,15 @@
 //! generation only).
 
 use clap::{Subcommand, ValueEnum};
-use hvnet_core::backend::Observe;
 use hvnet_core::config::Config;
+use hvnet_core::engine::{Intent, Scope};
 use hvnet_core::observed::ObservedState;
-use hvnet_core::resolve::{next_name_hints, resolve};
-use hvnet_core::services::dhcp_clients;
+use hvnet_core::resolve::resolve;
 use hvnet_kvm::{guest_nics, libvirt, macs, qemu, KvmBackend};
 
-use hvnet_core::lifecycle::{self as life, Nics};
-use hvnet_core::plan::plan;
-
 use crate::cli::Global;
-use crate::commands::{execute, print_commands};
-use crate::context::{host, load_config, lock};
+use crate::commands::mutate;
+use crate::context::{engine, engine_error, load_config, reader};
 use crate::error::{CliError, CliResult};
 
 /// `hvnet guest …` subcommands.
@@ -97,12 +93,10 @@ pub fn run(g: &Global, cmd: &GuestCmd) -> CliResult {
     let observed = if offline {
         ObservedState::default()
     } else {
-        let mut host = host()?;
-        crate::context::prepare(g, &mut host)?;
-        let mut o = host.observe(&[]).map_err(CliError::runtime)?;
-        // Names not made yet are predicted as `guest up` will choose them.
-        o.name_hints = host.name_hints();
-        o
+        // Names not made yet are predicted as `guest up` will choose them (the hints).
+        reader(g)?
+            .observe(&cfg, &Scope::Guest(name.clone()))
+            .map_err(engine_error)?
     };
     let desired = resolve(&cfg, &observed, &KvmBackend);
     let nics = guest_nics(&cfg, guest, &desired).map_err(|e| CliError::Input(e.to_string()))?;
@@ -126,41 +120,14 @@ fn lifecycle(g: &Global, name: &str, up: bool, dry_run: bool) -> CliResult {
     if cfg.guest(name).is_none() {
         return Err(unknown_guest(g, &cfg, name));
     }
-    if up {
-        hvnet_core::preflight::check_guest_netns(
-            &cfg,
-            name,
-            &hvnet_linux::netns::list().into_iter().collect(),
-        )
-        .map_err(|e| CliError::Input(e.to_string()))?;
-    }
-    let _lock = if dry_run { None } else { Some(lock(g)?) };
-    let mut host = host()?;
-    crate::context::prepare(g, &mut host)?;
-    let mut observed = host.observe(&[]).map_err(CliError::runtime)?;
-    observed.name_hints = host.name_hints();
-    host.observe_services(&mut observed, hvnet_linux::FirewallRead::Never)
-        .map_err(CliError::runtime)?;
-    // One guest's change says nothing about the firewall or sysctls (apply's business):
-    // left unobserved (the firewall is not even read), the planner leaves them alone.
-    observed.saved_sysctls.clear();
-    let mut full = resolve(&cfg, &observed, &KvmBackend);
-    // A dynamic bridge with host_ip = "dhcp" brings the host's DHCP client along.
-    full.dhcp_clients = dhcp_clients(&cfg, &crate::context::state_dir(g), &full);
-    let want = if up {
-        life::up(&cfg, &full, name, Nics::All)
+    let (intent, what) = if up {
+        (Intent::Up, "guest up")
     } else {
-        life::down(&cfg, &full, &observed, name, Nics::All)
-    }
-    .map_err(|e| CliError::Input(format!("{}: {e}", g.config.display())))?;
-    let p = plan(&observed, &want).map_err(|e| CliError::Input(e.to_string()))?;
-    if dry_run {
-        print_commands(g, &p);
-        return Ok(());
-    }
-    execute(&mut host, &p, if up { "guest up" } else { "guest down" })?;
-    host.save_name_hints(&next_name_hints(&cfg, &observed, &want, &KvmBackend))
-        .map_err(CliError::runtime)
+        (Intent::Down, "guest down")
+    };
+    let mut engine = engine(g)?;
+    let scope = Scope::Guest(name.to_string());
+    mutate(g, &mut engine, &cfg, &scope, intent, dry_run, what).map(drop)
 }
 
 /// Exit 2, naming the config file and the guests it has.

@@ -12,6 +12,8 @@ use crate::error::{CliError, CliResult};
 
 pub fn run(g: &Global, network: Option<&str>, as_json: bool) -> CliResult {
     let cfg = load_config(g)?;
+    // Under the shared host lock: no apply is half-way through restarting a daemon.
+    let _reader = crate::context::reader(g)?;
     let nets: Vec<_> = cfg
         .networks
         .iter()

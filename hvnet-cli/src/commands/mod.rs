@@ -19,13 +19,14 @@ pub mod xen;
 
 use std::time::Instant;
 
+use hvnet_core::config::Config;
+use hvnet_core::engine::{Engine, Intent, Planned, Scope};
 use hvnet_core::plan::Plan;
-use hvnet_core::txn;
 use hvnet_linux::LinuxHost;
 
 use crate::cli::Global;
-use crate::context;
-use crate::error::{CliError, CliResult};
+use crate::context::engine_error;
+use crate::error::CliResult;
 
 /// Prints a plan's commands (dry run) — one line per op. With `--netns`, every command of
 /// the line (ops joined by `&&` included) is prefixed so that pasting the line runs all of
@@ -48,18 +49,68 @@ pub fn print_commands(g: &Global, plan: &Plan) {
     }
 }
 
+/// A mutating verb: roll back what a crash left half-done, plan `intent` for `scope` and
+/// run it as one journaled transaction (or, with `dry_run`, print its commands under the
+/// shared lock). `what` is the verb of the summary line. Returns the plan that ran.
+pub fn mutate(
+    g: &Global,
+    engine: &mut Engine<LinuxHost>,
+    cfg: &Config,
+    scope: &Scope,
+    intent: Intent,
+    dry_run: bool,
+    what: &str,
+) -> CliResult<Planned> {
+    if dry_run {
+        engine
+            .lock(hvnet_core::engine::LockMode::Shared)
+            .map_err(engine_error)?;
+        if let Some(r) = engine.pending().map_err(engine_error)? {
+            eprintln!(
+                "hvnet: note: an interrupted `{}` is recorded; the next command rolls it back first",
+                r.verb
+            );
+        }
+        let planned = engine.plan(cfg, scope, intent).map_err(engine_error)?;
+        print_commands(g, &planned.plan);
+        return Ok(planned);
+    }
+    recover(engine)?;
+    let planned = engine.plan(cfg, scope, intent).map_err(engine_error)?;
+    for w in &planned.warnings {
+        eprintln!("hvnet: warning: {w}");
+    }
+    execute(engine, &planned, what)?;
+    Ok(planned)
+}
+
+/// Rolls back an interrupted transaction, saying so on stderr.
+pub fn recover(engine: &mut Engine<LinuxHost>) -> CliResult {
+    if let Some(r) = engine.recover().map_err(engine_error)? {
+        eprintln!(
+            "hvnet: rolled back the interrupted `{}` ({} of its {} op(s) had to be undone)",
+            r.verb, r.undone, r.recorded
+        );
+    }
+    Ok(())
+}
+
 /// Runs a plan transactionally and reports it; `what` is the verb for the summary line.
-pub fn execute(host: &mut LinuxHost, plan: &Plan, what: &str) -> CliResult {
-    if plan.is_empty() {
-        println!("no changes ({} kernel writes)", host.writes());
+pub fn execute(engine: &mut Engine<LinuxHost>, planned: &Planned, what: &str) -> CliResult {
+    if planned.plan.is_empty() {
+        println!("no changes ({} kernel writes)", engine.host().writes());
         return Ok(());
     }
     let started = Instant::now();
-    let n = txn::run(host, plan, context::fault_at()?).map_err(CliError::runtime)?;
+    let applied = engine.apply(planned).map_err(engine_error)?;
     println!(
-        "{what}: {n} op(s) in {:.1} ms ({} kernel writes)",
+        "{what}: {} op(s) in {:.1} ms ({} kernel writes)",
+        applied.ops,
         started.elapsed().as_secs_f64() * 1e3,
-        host.writes()
+        engine.host().writes()
     );
+    for w in &applied.warnings {
+        eprintln!("hvnet: warning: {w}");
+    }
     Ok(())
 }

@@ -4,16 +4,15 @@
 //! The change is not written to the config file: the next `apply` of an unchanged config
 //! returns to the configured limits (and `plan` shows the difference until then).
 
-use hvnet_core::backend::Observe;
 use hvnet_core::config::NicRate;
-use hvnet_core::plan::{plan, Plan};
-use hvnet_core::resolve::{ifb_name, resolve};
+use hvnet_core::engine::{Intent, Scope};
+use hvnet_core::resolve::resolve;
 use hvnet_core::types::RateSpec;
 use hvnet_kvm::KvmBackend;
 
 use crate::cli::Global;
-use crate::commands::execute;
-use crate::context::{host, load_config, lock};
+use crate::commands::{execute, print_commands, recover};
+use crate::context::{engine, engine_error, load_config};
 use crate::error::{CliError, CliResult};
 
 /// A limit given on the command line: a rate spec, or `none` to remove the limit.
@@ -55,24 +54,31 @@ pub fn run(g: &Global, a: &RateArgs<'_>) -> CliResult {
             g.config.display()
         )));
     };
-    let _lock = if a.dry_run { None } else { Some(lock(g)?) };
-    let mut host = host()?;
-    let observed = host.observe(&[]).map_err(CliError::runtime)?;
+    let mut engine = engine(g)?;
+    if a.dry_run {
+        engine
+            .lock(hvnet_core::engine::LockMode::Shared)
+            .map_err(engine_error)?;
+    } else {
+        recover(&mut engine)?;
+    }
+    let scope = Scope::Guest(a.guest.to_string());
+    let observed = engine.observe(&cfg, &scope).map_err(engine_error)?;
     // Find the NIC by index or by the name its host side has (given or generated).
     let before = resolve(&cfg, &observed, &KvmBackend);
     let guest = &cfg.guests[gi];
     let owned: Vec<_> = before
-        .links
+        .nic_links
         .iter()
-        .filter(|l| l.owner.as_ref().is_some_and(|o| o.name() == guest.name))
-        .filter(|l| !matches!(l.kind, hvnet_core::state::LinkKind::Ifb))
-        .map(|l| l.name.clone())
+        .filter(|l| l.guest == guest.name)
+        .map(|l| (l.nic, l.link.clone()))
         .collect();
     let ni = match a.nic.parse::<usize>() {
         Ok(i) if i < guest.nics.len() => i,
         _ => owned
             .iter()
-            .position(|n| n.as_str() == a.nic)
+            .find(|(_, n)| n.as_str() == a.nic)
+            .map(|(i, _)| *i)
             .ok_or_else(|| {
                 CliError::Input(format!(
                     "guest {:?} has no NIC {:?} (give its index 0..{} or one of: {})",
@@ -81,18 +87,12 @@ pub fn run(g: &Global, a: &RateArgs<'_>) -> CliResult {
                     guest.nics.len(),
                     owned
                         .iter()
-                        .map(|n| n.as_str())
+                        .map(|(_, n)| n.as_str())
                         .collect::<Vec<_>>()
                         .join(", ")
                 ))
             })?,
     };
-    let link = owned.get(ni).cloned().ok_or_else(|| {
-        CliError::Input(format!(
-            "NIC {ni} of guest {:?} has no host link",
-            guest.name
-        ))
-    })?;
 
     let mut rate = cfg.guests[gi].nics[ni].rate.clone();
     if let Some(both) = a.rate {
@@ -110,21 +110,18 @@ pub fn run(g: &Global, a: &RateArgs<'_>) -> CliResult {
     }
     cfg.guests[gi].nics[ni].rate = rate;
 
-    let desired = resolve(&cfg, &observed, &KvmBackend);
-    let full = plan(&observed, &desired).map_err(|e| CliError::Input(e.to_string()))?;
-    let ifb = ifb_name(&link);
-    let only_this_nic = Plan {
-        ops: full
-            .ops
-            .into_iter()
-            .filter(|op| op.link().is_some_and(|l| *l == link || *l == ifb))
-            .collect(),
+    let scope = Scope::Nic {
+        guest: a.guest.to_string(),
+        nic: ni,
     };
+    let planned = engine
+        .plan_from(&cfg, &scope, Intent::Retune, observed)
+        .map_err(engine_error)?;
     if a.dry_run {
-        crate::commands::print_commands(g, &only_this_nic);
+        print_commands(g, &planned.plan);
         return Ok(());
     }
-    execute(&mut host, &only_this_nic, "changed")?;
+    execute(&mut engine, &planned, "changed")?;
     eprintln!(
         "note: {} is not changed; the next `hvnet apply` restores its limits",
         g.config.display()

@@ -4,7 +4,6 @@
 //! carries each and its state — and hvnet's services (dnsmasq per network with its leases,
 //! the host's DHCP clients, the firewall chains, sysctls it changed).
 
-use hvnet_core::backend::Observe;
 use hvnet_core::observed::{ObservedKind, ObservedLink, ObservedState, QdiscKind};
 use hvnet_core::op::HVNET_QDISC_HANDLE;
 use serde_json::{json, Value};
@@ -14,17 +13,15 @@ use hvnet_core::resolve::resolve;
 use hvnet_kvm::KvmBackend;
 
 use crate::cli::Global;
-use crate::context::{host, load_config};
+use crate::context::load_config;
 use crate::error::{CliError, CliResult};
 
 pub fn run(g: &Global, as_json: bool) -> CliResult {
-    let mut host = host()?;
-    crate::context::prepare(g, &mut host)?;
-    let mut observed = host.observe(&[]).map_err(CliError::runtime)?;
-    observed.name_hints = host.name_hints();
-    // dnsmasq, host DHCP clients, saved sysctls; the firewall only if hvnet installed it.
-    host.observe_services(&mut observed, hvnet_linux::FirewallRead::IfInstalled)
-        .map_err(CliError::runtime)?;
+    // Links, dnsmasq, host DHCP clients, saved sysctls and hvnet's firewall chains, read
+    // under the shared lock (never half-built).
+    let observed = crate::context::reader(g)?
+        .observe_query(&hvnet_core::backend::Query::everything())
+        .map_err(crate::context::engine_error)?;
     // The kernel view needs no config; the guest view uses it when there is one.
     let cfg = if g.config.exists() || g.config.as_os_str() == "-" {
         match load_config(g) {

@@ -14,7 +14,7 @@ use std::collections::HashSet;
 use std::fmt;
 
 use crate::observed::{ObservedKind, ObservedLink, ObservedState};
-use crate::op::{Op, Restore, RTPROT_HVNET};
+use crate::op::{Op, Restore};
 use crate::state::{AddrSpec, DesiredState, LinkKind, LinkSpec, RouteSpec, VethPeer};
 use crate::types::{IfName, Ipv4Cidr};
 
@@ -146,6 +146,19 @@ pub(crate) fn restore_of(obs: &ObservedState, l: &ObservedLink) -> Option<Box<Re
     };
     let name = IfName::new(&l.name).ok()?;
     let master = obs.master_name(l).and_then(|m| IfName::new(m).ok());
+    let tbf = match obs.qdisc(l.ifindex, true) {
+        Some(q) if q.handle == crate::op::HVNET_QDISC_HANDLE => match q.kind {
+            crate::observed::QdiscKind::Tbf(t) => Some(t),
+            _ => None,
+        },
+        _ => None,
+    };
+    let redirect = obs
+        .redirects
+        .iter()
+        .find(|r| r.ifindex == l.ifindex)
+        .and_then(|r| obs.by_index(r.target))
+        .and_then(|t| IfName::new(&t.name).ok());
     Some(Box::new(Restore {
         spec: LinkSpec {
             name,
@@ -157,6 +170,9 @@ pub(crate) fn restore_of(obs: &ObservedState, l: &ObservedLink) -> Option<Box<Re
             up: l.up,
         },
         addrs: obs.addrs_of(l.ifindex).copied().collect(),
+        tbf,
+        redirect,
+        hairpin: obs.hairpin.contains(&l.ifindex),
     }))
 }
 
@@ -226,7 +242,8 @@ pub fn plan(observed: &ObservedState, desired: &DesiredState) -> Result<Plan, Pl
         }
         let usable = match have {
             None => None,
-            Some(h) if h.owner().is_none() => {
+            // A link hvnet made but was killed before tagging is its own to adopt.
+            Some(h) if h.owner().is_none() && !h.pending() => {
                 return Err(PlanError::NotOwned {
                     name: h.name.clone(),
                     kind: kind_word(&h.kind),
@@ -309,22 +326,7 @@ pub fn plan(observed: &ObservedState, desired: &DesiredState) -> Result<Plan, Pl
     }
 
     // Routes: the desired set is complete for hvnet's protocol number.
-    let have_routes: Vec<RouteSpec> = observed
-        .routes
-        .iter()
-        .filter(|r| r.protocol == RTPROT_HVNET)
-        .map(|r| RouteSpec {
-            dst: r.dst,
-            gateway: r.gateway,
-            dev: r
-                .oif
-                .and_then(|i| observed.by_index(i))
-                .and_then(|l| IfName::new(&l.name).ok()),
-            src: r.src,
-            metric: r.metric,
-            table: r.table,
-        })
-        .collect();
+    let have_routes: Vec<RouteSpec> = observed.hvnet_routes();
     for r in &have_routes {
         if !desired.routes.contains(r) {
             route_ops.push(Op::DelRoute(r.clone()));
@@ -342,7 +344,10 @@ pub fn plan(observed: &ObservedState, desired: &DesiredState) -> Result<Plan, Pl
     let mut late_deletes: Vec<(bool, Op)> = observed
         .links
         .iter()
-        .filter(|l| l.owner().is_some_and(|o| desired.scope.covers(&o)))
+        .filter(|l| {
+            l.owner().is_some_and(|o| desired.scope.covers(&o))
+                || (l.pending() && desired.scope == crate::state::Scope::All)
+        })
         .filter(|l| desired.link(&l.name).is_none())
         .filter_map(|l| {
             let name = IfName::new(&l.name).ok()?;
@@ -356,7 +361,15 @@ pub fn plan(observed: &ObservedState, desired: &DesiredState) -> Result<Plan, Pl
             ))
         })
         .collect();
-    late_deletes.sort_by_key(|(is_bridge, _)| *is_bridge);
+    // A link before the IFB it redirects to, so that a rollback (in reverse) recreates the
+    // IFB first and the redirect finds it.
+    late_deletes.sort_by_key(|(is_bridge, op)| {
+        let ifb = op
+            .link()
+            .and_then(|n| observed.link(n.as_str()))
+            .is_some_and(|l| matches!(l.kind, ObservedKind::Ifb));
+        (*is_bridge, ifb)
+    });
 
     let svc = services::service_ops(observed, desired, &recreated);
 

@@ -146,6 +146,45 @@ impl Iptables {
         run(&self.restore, args, Some(script)).map(drop)
     }
 
+    /// Both tables' listings.
+    fn listings(&self) -> Result<std::collections::BTreeMap<Table, String>, IptablesError> {
+        Table::ALL
+            .into_iter()
+            .map(|t| Ok((t, self.list(t)?)))
+            .collect()
+    }
+
+    /// Commits one table's batch. `HVNET_FAULT_FIREWALL_TABLE=nat` (tests) makes the batch
+    /// of that table fail without running, to prove the other table is undone.
+    fn commit(&self, table: Table, script: &str) -> Result<(), IptablesError> {
+        if std::env::var("HVNET_FAULT_FIREWALL_TABLE").ok().as_deref() == Some(table.name()) {
+            return Err(IptablesError::Failed {
+                cmd: format!("{} (table {table})", self.restore),
+                status: "injected".into(),
+                stderr: "injected fault (HVNET_FAULT_FIREWALL_TABLE)".into(),
+            });
+        }
+        self.restore(script)
+    }
+
+    /// Puts hvnet's chains of `tables` back as `before` listed them (best effort: this runs
+    /// only while another failure is being reported).
+    fn undo_tables(&self, tables: &[Table], before: &std::collections::BTreeMap<Table, String>) {
+        let old = RuleSet::from_listings(before);
+        for &t in tables.iter().rev() {
+            let Ok(now) = self.list(t) else { continue };
+            let script = match &old {
+                Some(o) => Some(o.apply_script(t, &now)),
+                None => RuleSet::teardown_script(t, &now),
+            };
+            if let Some(script) = script {
+                if let Err(e) = self.restore(&script) {
+                    tracing::warn!("undoing the {t} table failed: {e}");
+                }
+            }
+        }
+    }
+
     /// `iptables -t TABLE -S`: the whole table as rules.
     pub fn list(&self, table: Table) -> Result<String, IptablesError> {
         self.ipt(table, &["-S"])
@@ -163,18 +202,28 @@ impl FirewallBackend for Iptables {
 
     fn apply(&self, rules: &RuleSet) -> Result<(), IptablesError> {
         // One listing and one atomic batch per table: the chains, their rules and the
-        // missing jumps commit together.
-        for table in Table::ALL {
-            let listing = self.list(table)?;
-            self.restore(&rules.apply_script(table, &listing))?;
+        // missing jumps commit together. A table whose batch fails undoes the tables
+        // committed before it, so the two tables change together or not at all.
+        let before = self.listings()?;
+        for (k, table) in Table::ALL.into_iter().enumerate() {
+            let listing = before.get(&table).map_or("", String::as_str);
+            if let Err(e) = self.commit(table, &rules.apply_script(table, listing)) {
+                self.undo_tables(&Table::ALL[..k], &before);
+                return Err(e);
+            }
         }
         Ok(())
     }
 
     fn remove(&self) -> Result<(), IptablesError> {
-        for table in Table::ALL {
-            if let Some(script) = RuleSet::teardown_script(table, &self.list(table)?) {
-                self.restore(&script)?;
+        let before = self.listings()?;
+        for (k, table) in Table::ALL.into_iter().enumerate() {
+            let listing = before.get(&table).map_or("", String::as_str);
+            if let Some(script) = RuleSet::teardown_script(table, listing) {
+                if let Err(e) = self.commit(table, &script) {
+                    self.undo_tables(&Table::ALL[..k], &before);
+                    return Err(e);
+                }
             }
         }
         Ok(())
@@ -191,7 +240,7 @@ impl FirewallBackend for Iptables {
 
 /// The flavour of the `iptables` on `PATH`, from the binary its alternatives symlink chain
 /// ends in (saves a process start on every run); `None` when the name does not tell.
-fn variant_from_path() -> Option<Variant> {
+pub fn variant_from_path() -> Option<Variant> {
     let path = std::env::var("PATH").unwrap_or_default();
     let bin = path
         .split(':')

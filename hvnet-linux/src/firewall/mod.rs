@@ -5,6 +5,7 @@
 //! Every backend touches only hvnet's own chains and its jumps into them.
 
 pub mod iptables;
+pub mod probe;
 
 use hvnet_core::firewall::{Difference, RuleSet};
 

@@ -146,6 +146,8 @@ pub enum Request {
         /// Transmit queue length (`qlen`); the ifb default (32) if `None`.
         /// The CNI bandwidth plugin uses 0: the root qdisc is the queue.
         txqlen: Option<u32>,
+        /// Interface group.
+        group: Option<u32>,
     },
     /// Add a qdisc (`tc qdisc add`): an existing qdisc with the same
     /// handle or at the same place is `EEXIST`. Only the kernel's default
@@ -739,10 +741,15 @@ impl Request {
             } => encode_addr(buf, seq, false, *ifindex, *address, *prefix_len)?,
             Request::NewRoute(spec) => encode_route(buf, seq, true, spec)?,
             Request::DelRoute(spec) => encode_route(buf, seq, false, spec)?,
-            Request::NewIfb { name, mtu, txqlen } => {
+            Request::NewIfb {
+                name,
+                mtu,
+                txqlen,
+                group,
+            } => {
                 let mut m = MsgBuilder::new(buf, RTM_NEWLINK, CREATE, seq);
                 m.bytes(&ifinfomsg(0, 0, 0));
-                link_attrs(&mut m, name, *mtu, None, None);
+                link_attrs(&mut m, name, *mtu, None, *group);
                 if let Some(qlen) = txqlen {
                     m.u32(IFLA_TXQLEN, *qlen);
                 }
@@ -1497,6 +1504,7 @@ mod tests {
             name: "ifb-g1".into(),
             mtu: Some(9000),
             txqlen: Some(0),
+            group: None,
         };
         let want = Bytes::default()
             .hdr(72, RTM_NEWLINK, 0x605, 9)

@@ -130,6 +130,7 @@ fn set(rtnl: &mut Rtnl, tap: &str, rate: &XlRate) -> Result<(), HotplugError> {
                     name: ifb.clone(),
                     mtu: Some(link.mtu),
                     txqlen: Some(0),
+                    group: None,
                 },
             )
             .map_err(|e| nl(&format!("creating ifb {ifb} for {tap}"), e))?;

@@ -27,6 +27,9 @@
 //! per guest and one `ip link del` per link. Each method runs in a fresh namespace and must
 //! leave the same links (names, masters, MACs, …) as the others, or the benchmark fails.
 //!
+//! `hvnet-bench --kvm [--runs R]` measures QEMU's hook instead (`kvm.rs`): `hvnet kvm ifup`
+//! of a fresh tap beside 512 others, against an `ip -batch` doing the same to it.
+//!
 //! `hvnet-bench --xen [--runs R]` measures the Xen vif hotplug instead (`xen.rs`): 64
 //! sequential `hvnet xen hotplug online` calls against Debian's real `vif-bridge` script,
 //! each with its own xenstored (fakexen shim) and namespace.
@@ -38,6 +41,7 @@
 mod common;
 mod firewall;
 mod guests;
+mod kvm;
 mod lease;
 mod rates;
 mod taps;
@@ -55,6 +59,7 @@ enum Mode {
     Lease,
     Guests,
     Xen,
+    Kvm,
 }
 
 fn main() -> ExitCode {
@@ -71,6 +76,7 @@ fn main() -> ExitCode {
         flag("--guests"),
     );
     let xen_mode = flag("--xen");
+    let kvm_mode = flag("--kvm");
     let mut runs = 3;
     if let Some(i) = args.iter().position(|a| a == "--runs") {
         runs = args.get(i + 1).and_then(|r| r.parse().ok()).unwrap_or(3);
@@ -78,6 +84,8 @@ fn main() -> ExitCode {
     }
     let mode = if xen_mode {
         Mode::Xen
+    } else if kvm_mode {
+        Mode::Kvm
     } else if firewall_mode {
         Mode::Firewall
     } else if rates_mode {
@@ -118,6 +126,7 @@ fn dispatch(mode: &Mode, runs: usize) -> Res<()> {
             Mode::Lease => lease::bench(runs, &dir, &hvnet_bin()?),
             Mode::Guests => guests::bench(runs, &dir),
             Mode::Xen => xen::bench(runs, &dir, &hvnet_bin()?),
+            Mode::Kvm => kvm::bench(runs, &dir),
             Mode::Firewall => Ok(()),
         });
     let _ = std::fs::remove_dir_all(&dir);
