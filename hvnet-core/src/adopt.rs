@@ -31,6 +31,7 @@
 //! let tap = |ifindex, name: &str, master| ObservedLink {
 //!     ifindex, name: name.into(), kind: ObservedKind::Tap(TapOpts::default()), master,
 //!     mtu: 1500, mac: None, up: false, lower_up: false, alias: None, wireless: false,
+//!     group: 0,
 //! };
 //! let mut obs = ObservedState::default();
 //! obs.links.push(tap(1, "qtap0", None));
