@@ -5,7 +5,8 @@
 //! firewall chain, every sysctl as before the first apply.
 //!
 //! The delays are drawn from a seeded generator; the seed is printed (set `HVNET_CRASH_SEED`
-//! to replay a run).
+//! to replay a run). After some kills the state directory loses more: dnsmasq's pid file
+//! (deleted or garbled) or the journal itself.
 
 #![allow(clippy::unwrap_used)]
 
@@ -263,6 +264,23 @@ fn sigkill_at_random_moments_is_recovered_by_the_next_command() {
         let context = format!("try {i}: {verb:?} killed after {delay:?} (seed {seed})");
         if h.kill_after(cfg, &args, delay) {
             killed_running += 1;
+        }
+        // Sometimes the state directory loses more: dnsmasq's pid file deleted or garbled
+        // (daemons are found in /proc), or the journal itself (links hvnet made are in the
+        // pending group, chains are found by name: the next command still converges).
+        let state = h.hv.state_dir.clone().unwrap();
+        let pid_file = state.join("net/cnat/dnsmasq.pid");
+        match rng.below(6) {
+            0 => {
+                let _ = std::fs::remove_file(&pid_file);
+            }
+            1 => {
+                let _ = std::fs::write(&pid_file, "garbage\n");
+            }
+            2 => {
+                let _ = std::fs::remove_file(state.join("journal"));
+            }
+            _ => {}
         }
         // The next mutating command recovers and does its work.
         let again = h.hv.run(cfg, &args);
