@@ -14,11 +14,12 @@
 //! shell, say) never gets it signalled. [`start`] first stops every client of the directory,
 //! [`stop`] stops all of them.
 
+use std::ffi::OsString;
 use std::fs::{self, DirBuilder};
 use std::io;
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
-use std::path::Path;
-use std::process::Command;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use hvnet_core::services::{CLIENT_HOOK, CLIENT_IFACE, CLIENT_PID};
@@ -29,6 +30,8 @@ use nix::errno::Errno;
 
 /// The DHCP client binary (busybox's applet, as Debian's `udhcpc` package installs it).
 pub const UDHCPC: &str = "udhcpc";
+/// The multi-call binary whose `udhcpc` applet stands in when [`UDHCPC`] is not installed.
+pub const BUSYBOX: &str = "busybox";
 /// The client's log in its directory.
 pub const CLIENT_LOG: &str = "udhcpc.log";
 
@@ -50,6 +53,9 @@ pub enum ClientError {
         /// The cause.
         source: io::Error,
     },
+    /// Neither `udhcpc` nor a `busybox` with the `udhcpc` applet is on `PATH`.
+    #[error("no DHCP client: neither udhcpc nor busybox with its udhcpc applet is installed (Debian: apt-get install udhcpc)")]
+    NotInstalled,
     /// The client exited or wrote no pid file in time.
     #[error("udhcpc on {interface} did not start (see {log})")]
     NotStarted {
@@ -71,6 +77,91 @@ pub enum ClientError {
 fn io_err(what: &'static str, path: &Path) -> impl FnOnce(io::Error) -> ClientError {
     let path = path.display().to_string();
     move |source| ClientError::Io { what, path, source }
+}
+
+/// How this host runs busybox's DHCP client: a `udhcpc` program (Debian's `udhcpc` package
+/// links it to busybox), else the applet of a `busybox` that has one (`busybox udhcpc`).
+///
+/// Found on `PATH` before anything runs, so a missing client
+/// is told apart from a client that ran and failed — `ip netns exec NS udhcpc` on a host
+/// without it starts fine and only its inner exec fails.
+///
+/// ```no_run
+/// use hvnet_linux::dhcp_client::Udhcpc;
+///
+/// match Udhcpc::find() {
+///     Some(client) => {
+///         let status = client.command().args(["-i", "eth0", "-n", "-q"]).status();
+///         println!("{client}: {status:?}");
+///     }
+///     None => println!("no DHCP client installed"),
+/// }
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Udhcpc {
+    /// A `udhcpc` executable (or a link to busybox named so).
+    Program(PathBuf),
+    /// `busybox udhcpc`: this busybox lists the applet.
+    Applet(PathBuf),
+}
+
+impl Udhcpc {
+    /// The client this host has, preferring a `udhcpc` program; `None` when there is none.
+    pub fn find() -> Option<Udhcpc> {
+        if let Some(p) = find_program(UDHCPC) {
+            return Some(Udhcpc::Program(p));
+        }
+        let busybox = find_program(BUSYBOX)?;
+        let list = Command::new(&busybox)
+            .arg("--list")
+            .stdin(Stdio::null())
+            .stderr(Stdio::null())
+            .output()
+            .ok()?;
+        let has = String::from_utf8_lossy(&list.stdout)
+            .lines()
+            .any(|l| l.trim() == UDHCPC);
+        has.then_some(Udhcpc::Applet(busybox))
+    }
+
+    /// The words that start the client (`[PATH]` or `[BUSYBOX, "udhcpc"]`), to put after
+    /// e.g. `ip netns exec NS`.
+    pub fn argv(&self) -> Vec<OsString> {
+        match self {
+            Udhcpc::Program(p) => vec![p.clone().into_os_string()],
+            Udhcpc::Applet(b) => vec![b.clone().into_os_string(), UDHCPC.into()],
+        }
+    }
+
+    /// A [`Command`] that starts the client; add the client's own arguments.
+    pub fn command(&self) -> Command {
+        match self {
+            Udhcpc::Program(p) => Command::new(p),
+            Udhcpc::Applet(b) => {
+                let mut c = Command::new(b);
+                c.arg(UDHCPC);
+                c
+            }
+        }
+    }
+}
+
+impl std::fmt::Display for Udhcpc {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Udhcpc::Program(p) => write!(f, "{}", p.display()),
+            Udhcpc::Applet(b) => write!(f, "{} {UDHCPC}", b.display()),
+        }
+    }
+}
+
+/// The first executable file `name` in `PATH`'s (absolute) directories.
+fn find_program(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .filter(|d| d.is_absolute())
+        .map(|d| d.join(name))
+        .find(|p| fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0))
 }
 
 /// The pid in the client's pid file, if it holds one.
@@ -109,12 +200,15 @@ pub fn running(dir: &Path) -> io::Result<Vec<i32>> {
 
 /// Stops every client already running for the directory (see [`running`]), writes the hook
 /// (0755) and the interface record into the client's directory and starts
-/// `udhcpc -f -i IF -s HOOK -p PIDFILE -A 5`, waiting for its pid file.
+/// `udhcpc -f -i IF -s HOOK -p PIDFILE -A 5` ([`Udhcpc::find`]: `busybox udhcpc` without
+/// the `udhcpc` program), waiting for its pid file.
 ///
 /// # Errors
 ///
-/// Stopping an old client fails; file errors, or the client not coming up within 3 s.
+/// [`ClientError::NotInstalled`]; stopping an old client fails; file errors, or the client
+/// not coming up within 3 s.
 pub fn start(c: &DhcpClient) -> Result<i32, ClientError> {
+    let client = Udhcpc::find().ok_or(ClientError::NotInstalled)?;
     let dir = &c.dir;
     stop(dir)?;
     DirBuilder::new()
@@ -130,7 +224,7 @@ pub fn start(c: &DhcpClient) -> Result<i32, ClientError> {
     fs::write(&iface, format!("{}\n", c.interface)).map_err(io_err("writing", &iface))?;
     let pid_path = dir.join(CLIENT_PID);
     let log_path = dir.join(CLIENT_LOG);
-    let mut cmd = Command::new(UDHCPC);
+    let mut cmd = client.command();
     cmd.args(["-f", "-i", c.interface.as_str(), "-A", "5", "-s"])
         .arg(&hook)
         .arg("-p")

@@ -1,7 +1,8 @@
 //! `hvnet demo`: the embedded default. Builds a host-only network with DHCP (hvnet's
 //! dnsmasq, its firewall chains) in a throwaway namespace, attaches two namespace guests by
-//! veth and one tap; the guests take their addresses by DHCP (busybox `udhcpc`; one has a
-//! reservation) — or, without udhcpc, are configured by hand. It proves guest↔guest and
+//! veth and one tap; the guests take their addresses by DHCP (busybox `udhcpc`, or
+//! `busybox udhcpc` without the udhcpc package; one has a reservation) — or, with neither,
+//! are configured by hand. It proves guest↔guest and
 //! guest↔host ping, lists the leases, shows the result, re-applies (expecting no change),
 //! tears everything down (dnsmasq included) and checks that nothing is left.
 
@@ -14,6 +15,7 @@ use hvnet_core::config::Config;
 use hvnet_core::engine::{Engine, Intent, Scope};
 use hvnet_core::plan::Plan;
 use hvnet_kvm::KvmBackend;
+use hvnet_linux::dhcp_client::Udhcpc;
 use hvnet_linux::netlink::{LinkChange, Request, Rtnl};
 use hvnet_linux::{netns, ping, LinuxHost};
 
@@ -46,24 +48,22 @@ impl Drop for Namespaces {
 /// `/etc/resolv.conf`.
 const UDHCPC_HOOK: &str = "#!/bin/sh\ncase \"$1\" in bound|renew) ip addr replace \"$ip/${mask:-24}\" dev \"$interface\";; esac\nexit 0\n";
 
-/// Runs busybox `udhcpc` once in namespace `ns` on `eth0` (`-n -q`: lease, then exit);
-/// `None` when it is not installed.
-fn dhcp_in(ns: &str, hook: &Path) -> Option<bool> {
+/// Runs the DHCP client once in namespace `ns` on `eth0` (`-n -q`: lease, then exit);
+/// whether it got a lease.
+fn dhcp_in(client: &Udhcpc, ns: &str, hook: &Path) -> bool {
     let up = std::process::Command::new("ip")
         .args(["-n", ns, "link", "set", "eth0", "up"])
-        .status()
-        .ok()?;
-    if !up.success() {
-        return Some(false);
+        .status();
+    if !up.is_ok_and(|s| s.success()) {
+        return false;
     }
-    let out = std::process::Command::new("ip")
-        .args([
-            "netns", "exec", ns, "udhcpc", "-i", "eth0", "-n", "-q", "-t", "5", "-T", "1", "-s",
-        ])
+    std::process::Command::new("ip")
+        .args(["netns", "exec", ns])
+        .args(client.argv())
+        .args(["-i", "eth0", "-n", "-q", "-t", "5", "-T", "1", "-s"])
         .arg(hook)
         .output()
-        .ok()?;
-    Some(out.status.success())
+        .is_ok_and(|o| o.status.success())
 }
 
 fn rt(e: impl std::fmt::Display) -> CliError {
@@ -189,20 +189,30 @@ pub fn run(_g: &Global, keep: bool) -> CliResult {
     std::fs::set_permissions(&hook, std::os::unix::fs::PermissionsExt::from_mode(0o755))
         .map_err(rt)?;
     let mut ok = true;
-    let mut by_dhcp = true;
+    // Found before anything runs: `ip netns exec NS udhcpc` without udhcpc starts fine and
+    // only its inner exec fails, which would look like "no lease".
+    let client = Udhcpc::find();
+    match &client {
+        Some(c) => println!("  DHCP client: {c}"),
+        None => println!(
+            "  no DHCP client (neither udhcpc nor busybox's applet): addresses set by hand"
+        ),
+    }
+    let by_dhcp = client.is_some();
     for (ns, name, fixed) in [
         (&g1, "node-1", Ipv4Addr::new(192, 168, 110, 11)),
         (&g2, "node-2", Ipv4Addr::new(192, 168, 110, 12)),
     ] {
-        match dhcp_in(ns, &hook) {
-            Some(true) => println!("  {name:<8} leased an address from hvnet's dnsmasq"),
-            Some(false) => {
+        match &client {
+            Some(c) if dhcp_in(c, ns, &hook) => {
+                println!("  {name:<8} leased an address from hvnet's dnsmasq")
+            }
+            Some(_) => {
                 println!("  {name:<8} got no lease  FAILED");
                 ok = false;
             }
             None => {
-                by_dhcp = false;
-                println!("  {name:<8} udhcpc is not installed: address set by hand ({fixed})");
+                println!("  {name:<8} address set by hand ({fixed})");
                 configure(ns, Some(("eth0", fixed)))?;
             }
         }
