@@ -30,6 +30,11 @@ pub use crate::dhcp::DhcpHost;
 pub use crate::firewall::Proto;
 use crate::types::{Duration, IfName, Ipv4Cidr, Ipv4Range, MacAddr, MacPrefix, RateSpec};
 
+/// A network's `forward_delay` in seconds when `stp = true` leaves it out: the kernel's
+/// minimum with STP on (libvirt's default delay 0 means the same), so a guest's port
+/// forwards after ~4 s (listening + learning) instead of the kernel's default 2 × 15 s.
+pub const STP_FORWARD_DELAY: u32 = 2;
+
 /// Resolves user and group names to ids (the host's passwd and group databases; hvnet-linux
 /// implements it).
 pub trait Accounts {
@@ -175,7 +180,8 @@ pub struct Network {
     pub mtu: Option<u32>,
     /// Spanning tree on the bridge.
     pub stp: bool,
-    /// Bridge forward delay in seconds (0 without STP; 2–30 with STP).
+    /// Bridge forward delay in seconds (0–30 without STP, default 0; 2–30 with STP, default
+    /// [`STP_FORWARD_DELAY`]).
     pub forward_delay: u32,
     /// Static or dynamic bridge.
     pub lifetime: Lifetime,

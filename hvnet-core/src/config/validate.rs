@@ -9,7 +9,7 @@ use super::diag::{ConfigError, Diagnostic, Locator};
 use super::raw::{RawConfig, RawDhcp, RawForward, RawGuest, RawNetwork, RawNic, S};
 use super::{
     Accounts, Config, Dhcp, DhcpHost, Guest, HostIp, HostSettings, Lifetime, Locations, Network,
-    NetworkKind, Nic, NicRate, NicType, PortForward, Proto,
+    NetworkKind, Nic, NicRate, NicType, PortForward, Proto, STP_FORWARD_DELAY,
 };
 use crate::dhcp::{is_dns_name, MIN_LEASE_SECS};
 use crate::state::Tbf;
@@ -858,10 +858,11 @@ impl Validator<'_> {
         Some(cidr)
     }
 
+    /// `forward_delay`, by default 0 s, or [`STP_FORWARD_DELAY`] with `stp = true`.
     fn forward_delay(&mut self, n: &RawNetwork, stp: bool, at: &str) -> Option<u32> {
         let field = format!("{at}.forward_delay");
         match &n.forward_delay {
-            None => Some(if stp { 15 } else { 0 }),
+            None => Some(if stp { STP_FORWARD_DELAY } else { 0 }),
             Some(d) if stp && !(2..=30).contains(d.get_ref()) => {
                 self.err(
                     d.span(),
@@ -1909,6 +1910,21 @@ impl Validator<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Regression (issue 13): `stp = true` alone kept the kernel's 15 s, so a guest waited
+    /// ~30 s (listening + learning) for its first lease. Like libvirt (delay 0, i.e. the
+    /// kernel's minimum with STP), the default with STP is 2 s; without STP 0 s; an
+    /// explicit value is kept.
+    #[test]
+    fn stp_without_forward_delay_defaults_to_two_seconds() {
+        let stp = ok(&format!("{NAT}stp = true\n"));
+        assert_eq!(stp.networks[0].forward_delay, 2);
+        assert_eq!(STP_FORWARD_DELAY, 2);
+        let plain = ok(NAT);
+        assert_eq!(plain.networks[0].forward_delay, 0);
+        let set = ok(&format!("{NAT}stp = true\nforward_delay = 15\n"));
+        assert_eq!(set.networks[0].forward_delay, 15);
+    }
 
     const NAT: &str = r#"
 [[network]]
