@@ -60,6 +60,7 @@ use crate::plan::{plan, Plan};
 use crate::resolve::{next_name_hints, resolve};
 use crate::services::{
     bridge_nf_keys, check_replicated_macs, check_way_out, dhcp_clients, ip_forward_key, services,
+    way_out_warnings,
 };
 use crate::state::{DesiredState, SysctlKey};
 use crate::teardown::down_state;
@@ -450,6 +451,12 @@ impl<H: Host> Engine<H> {
                 let hints = next_name_hints(cfg, &observed, &desired, backend);
                 services(cfg, &self.host.state_dir(), &mut desired);
                 warnings.extend(bridge_nf_warning(cfg, &observed));
+                // A nat network without a way out yet still starts (as libvirt's does).
+                warnings.extend(
+                    way_out_warnings(cfg, &observed)
+                        .iter()
+                        .map(ToString::to_string),
+                );
                 ("apply".to_string(), desired, hints)
             }
             (Scope::Config, Intent::Down) => {

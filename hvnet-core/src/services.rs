@@ -274,56 +274,40 @@ pub enum NoWayOut {
         /// The network whose bridge it is.
         other: String,
     },
-    /// No `uplink` and no default route.
-    #[error("network {network} ({kind}) has no way out: it names no uplink and the host has no default route; set `uplink` or add a default route")]
-    NoDefaultRoute {
-        /// The network.
-        network: String,
-        /// Its kind.
-        kind: &'static str,
-    },
 }
 
-/// Checks that every `nat` network (and every `routed` one naming an uplink) has a way out
-/// on this host: its uplink exists and is not a guest bridge, or, without an uplink, the
-/// main table has a default route.
+/// Checks that every `nat` or `routed` network naming an `uplink` has that way out on this
+/// host: the uplink exists and is not a guest bridge of the same config. A `nat` network
+/// without an uplink is not checked here: without a default route it is only a warning
+/// ([`way_out_warnings`]), as libvirt starts such a network — masquerade works as soon as a
+/// route appears (a laptop, an uplink that comes up later by DHCP).
 ///
 /// ```
 /// use hvnet_core::{config::Config, observed::ObservedState, services::check_way_out};
 /// let cfg = Config::parse("[[network]]\nname='default'\nkind='nat'\nbridge='virbr0'\n\
-///     address='192.168.122.1/24'\n", "x.toml").unwrap();
+///     address='192.168.122.1/24'\nuplink='eth9'\n", "x.toml").unwrap();
 /// let errs = check_way_out(&cfg, &ObservedState::default()).unwrap_err();
-/// assert!(errs[0].to_string().contains("no way out"));
+/// assert!(errs[0].to_string().contains("uplink eth9 does not exist"));
 /// ```
+///
+/// # Errors
+///
+/// Every network whose named uplink is missing or is a guest bridge.
 pub fn check_way_out(config: &Config, observed: &ObservedState) -> Result<(), Vec<NoWayOut>> {
     let mut errs = Vec::new();
-    let has_default = observed
-        .routes
-        .iter()
-        .any(|r| r.dst.prefix_len() == 0 && r.table == crate::state::MAIN_TABLE);
     for net in config.networks.iter().filter(|n| n.kind.forwards()) {
-        match &net.uplink {
-            Some(u) => {
-                if let Some(other) = config.networks.iter().find(|o| o.bridge == *u) {
-                    errs.push(NoWayOut::UplinkIsBridge {
-                        network: net.name.clone(),
-                        uplink: u.to_string(),
-                        other: other.name.clone(),
-                    });
-                } else if observed.link(u.as_str()).is_none() {
-                    errs.push(NoWayOut::MissingUplink {
-                        network: net.name.clone(),
-                        uplink: u.to_string(),
-                    });
-                }
-            }
-            None if net.kind == NetworkKind::Nat && !has_default => {
-                errs.push(NoWayOut::NoDefaultRoute {
-                    network: net.name.clone(),
-                    kind: net.kind.as_str(),
-                });
-            }
-            None => {}
+        let Some(u) = &net.uplink else { continue };
+        if let Some(other) = config.networks.iter().find(|o| o.bridge == *u) {
+            errs.push(NoWayOut::UplinkIsBridge {
+                network: net.name.clone(),
+                uplink: u.to_string(),
+                other: other.name.clone(),
+            });
+        } else if observed.link(u.as_str()).is_none() {
+            errs.push(NoWayOut::MissingUplink {
+                network: net.name.clone(),
+                uplink: u.to_string(),
+            });
         }
     }
     if errs.is_empty() {
@@ -331,6 +315,43 @@ pub fn check_way_out(config: &Config, observed: &ObservedState) -> Result<(), Ve
     } else {
         Err(errs)
     }
+}
+
+/// A `nat` network without `uplink` on a host without a default route: applied anyway
+/// (a warning, not an error); its guests reach the outside once a default route appears.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("network {network} (nat) has no way out yet: it names no uplink and the host has no default route; its guests reach only the host until one appears (or set `uplink`)")]
+pub struct NoDefaultRoute {
+    /// The network.
+    pub network: String,
+}
+
+/// The warnings [`check_way_out`] does not make errors: every `nat` network without an
+/// `uplink` while the main table has no default route.
+///
+/// ```
+/// use hvnet_core::{config::Config, observed::ObservedState, services::way_out_warnings};
+/// let cfg = Config::parse("[[network]]\nname='default'\nkind='nat'\nbridge='virbr0'\n\
+///     address='192.168.122.1/24'\n", "x.toml").unwrap();
+/// let w = way_out_warnings(&cfg, &ObservedState::default());
+/// assert!(w[0].to_string().contains("no default route"));
+/// ```
+pub fn way_out_warnings(config: &Config, observed: &ObservedState) -> Vec<NoDefaultRoute> {
+    let has_default = observed
+        .routes
+        .iter()
+        .any(|r| r.dst.prefix_len() == 0 && r.table == crate::state::MAIN_TABLE);
+    if has_default {
+        return Vec::new();
+    }
+    config
+        .networks
+        .iter()
+        .filter(|n| n.kind == NetworkKind::Nat && n.uplink.is_none())
+        .map(|n| NoDefaultRoute {
+            network: n.name.clone(),
+        })
+        .collect()
 }
 
 /// A `replicate_mac` network whose guest NIC does not carry its uplink's MAC.

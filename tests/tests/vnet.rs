@@ -267,6 +267,13 @@ impl Topo {
     /// route via the outside; `guests` guest namespaces (`g0`, `g1`, ...).
     fn new(n: u8, guests: usize) -> Topo {
         let t = Topo::bare(n, guests);
+        t.add_uplink();
+        t
+    }
+
+    /// Adds [`Topo::new`]'s uplink `up0` and default route to a bare topology.
+    fn add_uplink(&self) {
+        let t = self;
         let h = t.h();
         // Host end with its own ifindex (same index on both ends can delay things).
         ip(&[
@@ -292,7 +299,6 @@ impl Topo {
             .ip(&["addr", "add", &format!("{}/24", t.outside()), "dev", "eth0"]);
         t.out.ip(&["link", "set", "eth0", "up"]);
         t.host.ip(&["route", "add", "default", "via", &t.outside()]);
-        t
     }
 
     /// Namespaces only: no uplink, no default route in the host.
@@ -1063,14 +1069,47 @@ fn down_restores_ip_forward() {
     );
 }
 
+/// Regression (issue 13): a nat network without uplink on a host without a default route
+/// was refused ("no way out"). It applies with a warning, and its guests reach the outside
+/// as soon as a default route appears, without another apply.
 #[test]
-fn nat_without_way_out_is_input_error() {
+fn nat_without_default_route_applies_with_a_warning() {
     if !require_root() || !tools_available() {
         return;
     }
-    // No uplink, no default route.
     let t = Topo::bare(10, 1);
     let cfg = t.config("c.toml", &NAT_CONFIG.replace("uplink = \"up0\"\n", ""));
+    let r = t.hv.run(&cfg, &["apply"]);
+    r.ok();
+    assert!(
+        r.stderr.contains("warning:") && r.stderr.contains("no default route"),
+        "the missing default route is a warning\n{r}"
+    );
+    let lease = t.dhcp(0);
+    assert!(lease.stdout.contains("router=172.16.10.1"), "{lease}");
+
+    t.add_uplink();
+    let _outside_srv = t.whoami_server(t.out.name(), "out");
+    let seen = whoami(t.g(0), &t.outside())
+        .unwrap_or_else(|r| panic!("guest -> outside failed once the route appeared\n{r}"));
+    assert_eq!(seen, t.uplink(), "masqueraded behind the uplink's address");
+    let again = t.hv.run(&cfg, &["apply"]);
+    again.ok();
+    assert!(!again.stderr.contains("no default route"), "{again}");
+    t.hv.run(&cfg, &["down"]).ok();
+}
+
+/// A named uplink that does not exist stays invalid input: exit 2, nothing touched.
+#[test]
+fn nat_with_missing_uplink_is_input_error() {
+    if !require_root() || !tools_available() {
+        return;
+    }
+    let t = Topo::bare(13, 1);
+    let cfg = t.config(
+        "c.toml",
+        &NAT_CONFIG.replace("uplink = \"up0\"", "uplink = \"nosuch0\""),
+    );
     let before_h = link_names(t.h());
     let before_g = link_names(t.g(0));
     let fwd = sysctl_get(t.h(), "net.ipv4.ip_forward");
@@ -1078,7 +1117,10 @@ fn nat_without_way_out_is_input_error() {
     let r = t.hv.run(&cfg, &["apply"]);
     r.expect_code(2);
     let all = format!("{}{}", r.stdout, r.stderr);
-    assert!(all.contains("no way out"), "message names the problem\n{r}");
+    assert!(
+        all.contains("uplink nosuch0 does not exist"),
+        "message names the problem\n{r}"
+    );
 
     assert_eq!(link_names(t.h()), before_h, "links changed in the host");
     assert_eq!(link_names(t.g(0)), before_g, "links changed in the guest");
