@@ -148,6 +148,7 @@ pub enum Command {
         what: crate::commands::import::ImportWhat,
     },
     /// Xen dom0 integration: the libxl vif hotplug entrypoint (`hvnet xen hotplug`).
+    #[cfg(feature = "xen")]
     Xen {
         #[command(subcommand)]
         cmd: crate::commands::xen::XenCmd,

@@ -36,6 +36,7 @@ fn dispatch(cli: &Cli) -> CliResult {
         Command::Brdelall { force } => commands::brdelall::run(g, *force),
         Command::Stats(args) => commands::stats::run(g, args),
         Command::Guest { cmd } => commands::guest::run(g, cmd),
+        #[cfg(feature = "xen")]
         Command::Xen { cmd } => commands::xen::run(cmd, &g.config),
         Command::Kvm { cmd } => commands::kvm::run(g, cmd),
         Command::Rate {
@@ -62,6 +63,7 @@ fn dispatch(cli: &Cli) -> CliResult {
 
 fn main() -> ExitCode {
     // Run as /etc/xen/scripts/vif-bridge (a symlink): the libxl hotplug, argv as libxl passes it.
+    #[cfg(feature = "xen")]
     if let Some(code) = commands::xen::from_argv0() {
         return code;
     }

@@ -27,6 +27,7 @@ pub enum ImportWhat {
     /// (`mac=00:16:3e:4f:94:a9,bridge=br0,rate=100Mb/s@20ms`), one quoted spec, or a whole
     /// `vif = [ '…', '…' ]` line. `rate` is parsed exactly like xl; keys hvnet does not
     /// translate are warned about on stderr.
+    #[cfg(feature = "xen")]
     XlVif {
         /// The spec(s): comma-separated key=value as xl reads it, quoted or not, or the
         /// whole `vif = [ … ]` line.
@@ -41,6 +42,7 @@ pub fn run(what: &ImportWhat) -> CliResult {
     match what {
         ImportWhat::UsrGuestConfig { file } => usr_guest_config(file),
         ImportWhat::LibvirtNetwork { file } => libvirt_network(file),
+        #[cfg(feature = "xen")]
         ImportWhat::XlVif { spec, guest } => xl_vif(spec, guest),
     }
 }
@@ -96,6 +98,7 @@ fn libvirt_network(file: &Path) -> CliResult {
     finish(result, &name, |e| e.in_file(&name))
 }
 
+#[cfg(feature = "xen")]
 fn xl_vif(spec: &str, guest: &str) -> CliResult {
     let result = hvnet_xen::import::xl_vif::import(spec, guest).map(|o| (o.toml, o.warnings));
     finish(result, "xl-vif argument", ToString::to_string)

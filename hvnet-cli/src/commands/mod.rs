@@ -15,6 +15,7 @@ pub mod rate;
 pub mod show;
 pub mod stats;
 pub mod validate;
+#[cfg(feature = "xen")]
 pub mod xen;
 
 use std::time::Instant;
