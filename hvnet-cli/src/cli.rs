@@ -159,6 +159,17 @@ pub enum Command {
         #[arg(long)]
         keep: bool,
     },
+    /// Print the shell completion script for SHELL on stdout
+    /// (e.g. `hvnet completions bash > /usr/share/bash-completion/completions/hvnet`).
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Write the man pages (hvnet.1 and one per subcommand, e.g. hvnet-apply.1) into DIR.
+    Man {
+        /// The directory (created if missing).
+        dir: PathBuf,
+    },
 }
 
 const STATS_ABOUT: &str = "\

@@ -23,6 +23,8 @@ fn dispatch(cli: &Cli) -> CliResult {
         Command::Demo { keep } => return commands::demo::run(g, *keep),
         Command::Validate => return commands::validate::run(g),
         Command::Import { what } => return commands::import::run(what),
+        Command::Completions { shell } => return commands::docs::completions(*shell),
+        Command::Man { dir } => return commands::docs::man(dir),
         _ => context::enter_netns(g)?,
     }
     match &cli.command {
@@ -58,6 +60,7 @@ fn dispatch(cli: &Cli) -> CliResult {
             },
         ),
         Command::Validate | Command::Demo { .. } | Command::Import { .. } => Ok(()),
+        Command::Completions { .. } | Command::Man { .. } => Ok(()),
     }
 }
 
@@ -67,7 +70,8 @@ fn main() -> ExitCode {
     if let Some(code) = commands::xen::from_argv0() {
         return code;
     }
-    let cli = match Cli::try_parse() {
+    // Run as /etc/hvnet/qemu-ifup or qemu-ifdown (a symlink): QEMU's script=/downscript=.
+    let cli = match Cli::try_parse_from(commands::hooks::qemu_argv(std::env::args_os())) {
         Ok(c) => c,
         Err(e) => {
             let _ = e.print();
