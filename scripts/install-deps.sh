@@ -6,11 +6,15 @@
 # - a real QEMU guest (tests/tests/qemu.rs): qemu-system-x86, cpio
 # - a real xenstored for the Xen hotplug tests: xen-utils-4.17 (cxenstored), xenstore-utils,
 #   libxen-dev and gcc (to build the LD_PRELOAD shim that stands in for the hypervisor)
+# - the install and packaging tests: systemd (systemd-analyze verify of the units), man-db
+#   (man -l renders the pages), python3-jsonschema (checks configs against hvnet.schema.json)
+# - `hvnet show --format svg`: graphviz (dot)
 set -euo pipefail
 
 pkgs=(iproute2 iputils-ping util-linux procps iperf3 dnsmasq-base udhcpc iptables
       qemu-system-x86 cpio
-      xen-utils-4.17 xenstore-utils libxen-dev gcc libc6-dev)
+      xen-utils-4.17 xenstore-utils libxen-dev gcc libc6-dev
+      systemd man-db python3-jsonschema graphviz)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -165,6 +165,9 @@ pub enum Command {
         /// The shell.
         shell: clap_complete::Shell,
     },
+    /// Print the JSON Schema of the config file (what `hvnet.schema.json` holds), for editors'
+    /// TOML language servers: `#:schema /usr/share/hvnet/hvnet.schema.json` as the first line.
+    Schema,
     /// Write the man pages (hvnet.1 and one per subcommand, e.g. hvnet-apply.1) into DIR.
     Man {
         /// The directory (created if missing).

@@ -25,6 +25,7 @@ fn dispatch(cli: &Cli) -> CliResult {
         Command::Import { what } => return commands::import::run(what),
         Command::Completions { shell } => return commands::docs::completions(*shell),
         Command::Man { dir } => return commands::docs::man(dir),
+        Command::Schema => return commands::docs::schema(),
         _ => context::enter_netns(g)?,
     }
     match &cli.command {
@@ -60,7 +61,7 @@ fn dispatch(cli: &Cli) -> CliResult {
             },
         ),
         Command::Validate | Command::Demo { .. } | Command::Import { .. } => Ok(()),
-        Command::Completions { .. } | Command::Man { .. } => Ok(()),
+        Command::Completions { .. } | Command::Man { .. } | Command::Schema => Ok(()),
     }
 }
 

@@ -137,6 +137,11 @@ pub struct FwNetwork {
 
 /// A transport protocol of a port forward.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(
+    feature = "schema",
+    derive(schemars::JsonSchema),
+    schemars(rename_all = "lowercase")
+)]
 pub enum Proto {
     /// TCP.
     Tcp,

@@ -1,6 +1,7 @@
-//! `hvnet completions SHELL` and `hvnet man DIR`: shell completions and man pages generated
-//! from the clap definitions (clap_complete, clap_mangen), so they cannot drift from the
-//! command line. `scripts/install.sh` and the Debian package install both.
+//! `hvnet completions SHELL`, `hvnet man DIR` and `hvnet schema`: shell completions and man
+//! pages generated from the clap definitions (clap_complete, clap_mangen), and the config's
+//! JSON Schema generated from its serde types, so none can drift from what they describe.
+//! `scripts/install.sh` and the Debian package install them.
 
 use std::io::Write as _;
 use std::path::Path;
@@ -20,6 +21,13 @@ pub fn completions(shell: Shell) -> CliResult {
     std::io::stdout()
         .write_all(&script)
         .map_err(|e| CliError::Runtime(format!("writing the completions: {e}")))
+}
+
+/// Prints the config's JSON Schema (`hvnet_core::config::json_schema`).
+pub fn schema() -> CliResult {
+    std::io::stdout()
+        .write_all(hvnet_core::config::json_schema().as_bytes())
+        .map_err(|e| CliError::Runtime(format!("writing the schema: {e}")))
 }
 
 /// Writes `hvnet.1` and one page per subcommand (`hvnet-apply.1`, `hvnet-guest-qemu.1`, …)

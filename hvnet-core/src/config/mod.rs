@@ -20,9 +20,13 @@
 
 mod diag;
 mod raw;
+#[cfg(feature = "schema")]
+mod schema;
 mod validate;
 
 pub use diag::{ConfigError, Diagnostic};
+#[cfg(feature = "schema")]
+pub use schema::json_schema;
 
 use std::net::Ipv4Addr;
 
@@ -120,6 +124,11 @@ impl Default for HostSettings {
 
 /// What a network is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(
+    feature = "schema",
+    derive(schemars::JsonSchema),
+    schemars(rename_all = "lowercase")
+)]
 pub enum NetworkKind {
     /// Host-only: a bridge the host is on (usually with `address`), never routed beyond.
     Isolated,
@@ -157,6 +166,11 @@ impl NetworkKind {
 
 /// Whether a network's bridge outlives its guests.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[cfg_attr(
+    feature = "schema",
+    derive(schemars::JsonSchema),
+    schemars(rename_all = "lowercase")
+)]
 pub enum Lifetime {
     /// Created once and kept (seed 000's static bridges).
     #[default]
@@ -231,6 +245,11 @@ impl Network {
 
 /// `host_ip` of a bridged network (seed 000's `netif_mode`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(
+    feature = "schema",
+    derive(schemars::JsonSchema),
+    schemars(rename_all = "lowercase")
+)]
 pub enum HostIp {
     /// `"static"` (netif_mode 0): the uplink's IPv4 addresses and routes move onto the
     /// bridge (and back on `down`), plus `address` and `gateway` when given.

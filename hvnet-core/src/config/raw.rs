@@ -9,122 +9,227 @@ use toml::Spanned;
 pub(crate) type S<T> = Spanned<T>;
 
 #[derive(Debug, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "schema", schemars(rename = "Config"))]
 pub(crate) struct RawConfig {
+    /// Host-wide settings.
     #[serde(default)]
+    #[cfg_attr(feature = "schema", schemars(with = "Option<RawHost>"))]
     pub host: Option<S<RawHost>>,
+    /// The networks: one bridge each.
     #[serde(default)]
+    #[cfg_attr(feature = "schema", schemars(with = "Vec<RawNetwork>"))]
     pub network: Vec<S<RawNetwork>>,
+    /// The guests and their NICs.
     #[serde(default)]
+    #[cfg_attr(feature = "schema", schemars(with = "Vec<RawGuest>"))]
     pub guest: Vec<S<RawGuest>>,
 }
 
 #[derive(Debug, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "schema", schemars(rename = "Host"))]
 pub(crate) struct RawHost {
+    /// Prefix of generated guest MACs (default 52:54:00, QEMU/libvirt's).
+    #[cfg_attr(feature = "schema", schemars(with = "Option<String>"))]
     pub mac_prefix: Option<S<String>>,
     /// `net.bridge.bridge-nf-call-*` on (true) or off (false); absent leaves it alone.
+    #[cfg_attr(feature = "schema", schemars(with = "Option<bool>"))]
     pub bridge_nf_call: Option<S<bool>>,
 }
 
 #[derive(Debug, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "schema", schemars(rename = "Network"))]
 pub(crate) struct RawNetwork {
+    /// Unique name; the bridge's owner tag is alias `hvnet:NAME`.
+    #[cfg_attr(feature = "schema", schemars(with = "String"))]
     pub name: S<String>,
+    /// isolated (host-only) | internal (guests only) | bridge (with uplink) | nat | routed | open.
+    #[cfg_attr(feature = "schema", schemars(with = "super::NetworkKind"))]
     pub kind: S<String>,
+    /// The bridge's interface name (1-15 bytes).
+    #[cfg_attr(feature = "schema", schemars(with = "String"))]
     pub bridge: S<String>,
+    /// The host's address on the bridge, CIDR (e.g. "192.168.110.1/24"); required for nat, routed, open.
+    #[cfg_attr(feature = "schema", schemars(with = "Option<String>"))]
     pub address: Option<S<String>>,
+    /// MTU of the bridge, copied to the guests' ports.
+    #[cfg_attr(feature = "schema", schemars(with = "Option<i64>"))]
     pub mtu: Option<S<i64>>,
+    /// Spanning tree on the bridge (default false).
+    #[cfg_attr(feature = "schema", schemars(with = "Option<bool>"))]
     pub stp: Option<S<bool>>,
+    /// Seconds: 0-30 without STP (default 0), 2-30 with STP (default 2).
+    #[cfg_attr(feature = "schema", schemars(with = "Option<i64>"))]
     pub forward_delay: Option<S<i64>>,
+    /// static (persists, default) | dynamic (exists only while a guest port is on it).
+    #[cfg_attr(feature = "schema", schemars(with = "Option<super::Lifetime>"))]
     pub lifetime: Option<S<String>>,
+    /// kind = "bridge": the physical NIC to enslave (required); nat, routed: the egress device (optional).
+    #[cfg_attr(feature = "schema", schemars(with = "Option<String>"))]
     pub uplink: Option<S<String>>,
-    /// `kind = "bridge"`: how the host is on the bridged LAN (`static` | `none`).
+    /// `kind = "bridge"`: how the host is on the bridged LAN (`static` | `dhcp` | `none`).
+    #[cfg_attr(feature = "schema", schemars(with = "Option<super::HostIp>"))]
     pub host_ip: Option<S<String>>,
     /// With `host_ip = "static"` and `address`: the default gateway.
+    #[cfg_attr(feature = "schema", schemars(with = "Option<String>"))]
     pub gateway: Option<S<String>>,
     /// `kind = "bridge"`: the uplink's MAC belongs to a guest NIC (seed 000's physnw_repmac).
+    #[cfg_attr(feature = "schema", schemars(with = "Option<bool>"))]
     pub replicate_mac: Option<S<bool>>,
+    /// Fixed bridge MAC; default: stable, derived from the name.
+    #[cfg_attr(feature = "schema", schemars(with = "Option<String>"))]
     pub mac: Option<S<String>>,
     /// Aggregate limit between the network and the host (and beyond).
+    #[cfg_attr(feature = "schema", schemars(with = "Option<super::schema::Rate>"))]
     pub rate: Option<S<toml::Value>>,
     /// Masqueraded source ports, `"START-END"` (kind nat).
+    #[cfg_attr(feature = "schema", schemars(with = "Option<String>"))]
     pub nat_ports: Option<S<String>>,
     /// `[network.dhcp]`.
+    #[cfg_attr(feature = "schema", schemars(with = "Option<RawDhcp>"))]
     pub dhcp: Option<S<RawDhcp>>,
 }
 
 #[derive(Debug, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "schema", schemars(rename = "Dhcp"))]
 pub(crate) struct RawDhcp {
     /// `"A-B"` or `"none"`.
+    #[cfg_attr(feature = "schema", schemars(with = "Option<String>"))]
     pub range: Option<S<String>>,
     /// A duration string (or whole seconds), or `"infinite"`.
+    #[cfg_attr(
+        feature = "schema",
+        schemars(with = "Option<super::schema::LeaseTime>")
+    )]
     pub lease_time: Option<S<toml::Value>>,
+    /// dnsmasq also answers DNS for the guests (default true).
+    #[cfg_attr(feature = "schema", schemars(with = "Option<bool>"))]
     pub dns: Option<S<bool>>,
     /// dnsmasq answers DNS only, no DHCP at all (libvirt's network with an `<ip>` and no
     /// `<dhcp>`).
+    #[cfg_attr(feature = "schema", schemars(with = "Option<bool>"))]
     pub dns_only: Option<S<bool>>,
+    /// DNS domain handed out.
+    #[cfg_attr(feature = "schema", schemars(with = "Option<String>"))]
     pub domain: Option<S<String>>,
     /// `[[network.dhcp.host]]`.
     #[serde(default)]
+    #[cfg_attr(feature = "schema", schemars(with = "Vec<RawDhcpHost>"))]
     pub host: Vec<S<RawDhcpHost>>,
 }
 
 #[derive(Debug, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "schema", schemars(rename = "DhcpHost"))]
 pub(crate) struct RawDhcpHost {
+    /// The guest's MAC (unicast).
+    #[cfg_attr(feature = "schema", schemars(with = "String"))]
     pub mac: S<String>,
+    /// Its address, in the subnet.
+    #[cfg_attr(feature = "schema", schemars(with = "String"))]
     pub ip: S<String>,
+    /// DNS name (letters, digits, -, .).
+    #[cfg_attr(feature = "schema", schemars(with = "Option<String>"))]
     pub name: Option<S<String>>,
 }
 
 #[derive(Debug, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "schema", schemars(rename = "Guest"))]
 pub(crate) struct RawGuest {
+    /// Unique, distinct from network names; the owner tag of its NICs.
+    #[cfg_attr(feature = "schema", schemars(with = "String"))]
     pub name: S<String>,
+    /// `[[guest.nic]]`: its NICs, in order.
     #[serde(default)]
+    #[cfg_attr(feature = "schema", schemars(with = "Vec<RawNic>"))]
     pub nic: Vec<S<RawNic>>,
     /// `[[guest.forward]]`.
     #[serde(default)]
+    #[cfg_attr(feature = "schema", schemars(with = "Vec<RawForward>"))]
     pub forward: Vec<S<RawForward>>,
 }
 
 #[derive(Debug, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "schema", schemars(rename = "Forward"))]
 pub(crate) struct RawForward {
     /// `"tcp"` (default) or `"udp"`.
+    #[cfg_attr(feature = "schema", schemars(with = "Option<super::Proto>"))]
     pub proto: Option<S<String>>,
+    /// Only this host address (default: every one).
+    #[cfg_attr(feature = "schema", schemars(with = "Option<String>"))]
     pub host_addr: Option<S<String>>,
+    /// The host's port, 1-65535.
+    #[cfg_attr(feature = "schema", schemars(with = "i64"))]
     pub host_port: S<i64>,
+    /// The guest's port (default: host_port).
+    #[cfg_attr(feature = "schema", schemars(with = "Option<i64>"))]
     pub guest_port: Option<S<i64>>,
     /// An index into the guest's NICs or the name of the network of one of them.
+    #[cfg_attr(feature = "schema", schemars(with = "Option<super::schema::NicRef>"))]
     pub nic: Option<S<toml::Value>>,
 }
 
 #[derive(Debug, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "schema", schemars(rename = "Nic"))]
 pub(crate) struct RawNic {
     /// The network joined; absent for `type = "user"`.
+    #[cfg_attr(feature = "schema", schemars(with = "Option<String>"))]
     pub network: Option<S<String>>,
     /// `type = "user"`: directory QEMU's built-in SMB server shares with the guest.
+    #[cfg_attr(feature = "schema", schemars(with = "Option<String>"))]
     pub smb: Option<S<String>>,
     /// `type = "user"`: QEMU's NAT subnet (default 10.0.2.0/24).
+    #[cfg_attr(feature = "schema", schemars(with = "Option<String>"))]
     pub net: Option<S<String>>,
+    /// tap (default) | veth (the peer goes into `netns`) | user (QEMU's own NAT, no host link).
     #[serde(rename = "type")]
+    #[cfg_attr(
+        feature = "schema",
+        schemars(with = "Option<super::schema::NicTypeName>")
+    )]
     pub kind: Option<S<String>>,
+    /// Host-side interface name; generated as vnetN when absent.
+    #[cfg_attr(feature = "schema", schemars(with = "Option<String>"))]
     pub ifname: Option<S<String>>,
+    /// The guest's MAC; stable, derived from the guest name and NIC index when absent.
+    #[cfg_attr(feature = "schema", schemars(with = "Option<String>"))]
     pub mac: Option<S<String>>,
+    /// veth only: the guest's network namespace (/run/netns/NAME).
+    #[cfg_attr(feature = "schema", schemars(with = "Option<String>"))]
     pub netns: Option<S<String>>,
+    /// veth only: the peer's name in the namespace (default eth0, eth1, ...).
+    #[cfg_attr(feature = "schema", schemars(with = "Option<String>"))]
     pub peer: Option<S<String>>,
+    /// tap only (default true).
+    #[cfg_attr(feature = "schema", schemars(with = "Option<bool>"))]
     pub vnet_hdr: Option<S<bool>>,
     /// Tap owner: a uid or a user name.
+    #[cfg_attr(feature = "schema", schemars(with = "Option<super::schema::IdOrName>"))]
     pub owner: Option<S<toml::Value>>,
     /// Tap group: a gid or a group name.
+    #[cfg_attr(feature = "schema", schemars(with = "Option<super::schema::IdOrName>"))]
     pub group: Option<S<toml::Value>>,
+    /// tap only; more than 1 makes the tap multiqueue.
+    #[cfg_attr(feature = "schema", schemars(with = "Option<i64>"))]
     pub queues: Option<S<i64>>,
     /// A rate string (both directions) or a table `{ egress, ingress, burst }`.
+    #[cfg_attr(feature = "schema", schemars(with = "Option<super::schema::Rate>"))]
     pub rate: Option<S<toml::Value>>,
     /// The guest's fixed IPv4 address on the network.
+    #[cfg_attr(feature = "schema", schemars(with = "Option<String>"))]
     pub ip: Option<S<String>>,
 }
