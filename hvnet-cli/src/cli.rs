@@ -25,6 +25,19 @@ pub enum IptablesFlavour {
     Legacy,
 }
 
+/// `hvnet show --format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ShowFormat {
+    /// Tables (the default).
+    Text,
+    /// JSON (as --json).
+    Json,
+    /// A Graphviz digraph.
+    Dot,
+    /// The digraph laid out as SVG by Graphviz's `dot`.
+    Svg,
+}
+
 /// Options every command takes.
 #[derive(Debug, Args)]
 pub struct Global {
@@ -93,11 +106,24 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Show bridges with their ports and addresses.
+    /// Show bridges with their ports and addresses, or draw the networks (--format dot|svg).
     Show {
-        /// Machine-readable output.
+        /// Machine-readable output (the same as --format json).
         #[arg(long)]
         json: bool,
+        /// text, json, or a picture: dot (Graphviz) or svg (laid out by Graphviz's `dot`
+        /// when installed, else DOT is printed): networks, guests with their NICs,
+        /// forwards and each network's way out.
+        #[arg(
+            long,
+            value_name = "FORMAT",
+            default_value = "text",
+            conflicts_with = "json"
+        )]
+        format: ShowFormat,
+        /// With --format dot|svg: draw from the config alone, without reading the host.
+        #[arg(long)]
+        offline: bool,
     },
     /// Remove everything the configuration created.
     Down {

@@ -33,7 +33,19 @@ fn dispatch(cli: &Cli) -> CliResult {
         Command::Check { json } => commands::check::run(g, *json),
         Command::Apply { dry_run, confirm } => commands::apply::run(g, *dry_run, *confirm),
         Command::Confirm => commands::confirm::run(g),
-        Command::Show { json } => commands::show::run(g, *json),
+        Command::Show {
+            json,
+            format,
+            offline,
+        } => match format {
+            cli::ShowFormat::Dot | cli::ShowFormat::Svg => {
+                commands::topology::run(g, *format, *offline)
+            }
+            _ if *offline => Err(error::CliError::Input(
+                "--offline needs --format dot or svg".into(),
+            )),
+            _ => commands::show::run(g, *json || *format == cli::ShowFormat::Json),
+        },
         Command::Leases { network, json } => commands::leases::run(g, network.as_deref(), *json),
         Command::Down { dry_run } => commands::down::run(g, *dry_run),
         Command::Brdelall { force } => commands::brdelall::run(g, *force),

@@ -171,6 +171,26 @@ pub fn try_ip(args: &[&str]) -> Run {
     run_cmd(Path::new("ip"), args, &[])
 }
 
+/// A directory of links to every program on `PATH` except `without`: a `PATH` of a host
+/// where those are not installed.
+pub fn path_without(dir: &TempDir, without: &[&str]) -> String {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    for d in std::env::split_paths(&path) {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let name = e.file_name();
+            let link = dir.path().join(&name);
+            if without.iter().any(|w| name == **w) || link.symlink_metadata().is_ok() {
+                continue;
+            }
+            std::os::unix::fs::symlink(e.path(), link).expect("link a program");
+        }
+    }
+    dir.path().display().to_string()
+}
+
 /// The `hvnet` binary next to the test executables (`target/<profile>/hvnet`).
 pub fn hvnet_bin() -> PathBuf {
     let exe = std::env::current_exe().expect("current_exe");

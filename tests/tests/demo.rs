@@ -19,26 +19,6 @@ fn demo_passes_and_leaves_no_namespace() {
     assert!(r.stdout.contains("lease 192.168.110.12 "), "{r}");
 }
 
-/// A directory of links to every program on `PATH` except `without`: a `PATH` of a host
-/// where those are not installed.
-fn path_without(dir: &TempDir, without: &[&str]) -> String {
-    let path = std::env::var_os("PATH").unwrap();
-    for d in std::env::split_paths(&path) {
-        let Ok(entries) = std::fs::read_dir(&d) else {
-            continue;
-        };
-        for e in entries.flatten() {
-            let name = e.file_name();
-            let link = dir.path().join(&name);
-            if without.iter().any(|w| name == **w) || link.symlink_metadata().is_ok() {
-                continue;
-            }
-            std::os::unix::fs::symlink(e.path(), link).unwrap();
-        }
-    }
-    dir.path().display().to_string()
-}
-
 /// Regression (issue 13): on a host with busybox but without the `udhcpc` package,
 /// `ip netns exec NS udhcpc` started fine and only its inner exec failed, so the demo
 /// reported "got no lease" for every guest. It now runs `busybox udhcpc`.

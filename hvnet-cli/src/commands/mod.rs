@@ -16,6 +16,7 @@ pub mod plan;
 pub mod rate;
 pub mod show;
 pub mod stats;
+pub mod topology;
 pub mod validate;
 #[cfg(feature = "xen")]
 pub mod xen;
