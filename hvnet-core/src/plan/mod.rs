@@ -5,7 +5,7 @@
 //! hairpin, addresses, rate limits, routes, sysctls, firewall, dnsmasq, and last the removal
 //! of owned links no longer wanted (ports before bridges), so that a failure part-way leaves
 //! deletions — the ops whose rollback is weakest — not yet done. The services are planned in
-//! [`services`].
+//! its `services` module.
 
 mod host_ip;
 mod services;

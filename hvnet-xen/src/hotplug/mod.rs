@@ -1,7 +1,7 @@
 //! The libxl vif hotplug entrypoint: a drop-in replacement for Xen's `vif-bridge`,
 //! `vif-route`, `vif-nat` and openSUSE's `vif-route-ifup` scripts.
 //!
-//! * [`env`] — argv and environment as libxl sets them;
+//! * [`env`](mod@env) — argv and environment as libxl sets them;
 //! * [`store`] — the backend keys and the `hotplug-status`/`hotplug-error` reports;
 //! * [`naming`] — `vif<domid>.<devid>`, `-emu`, `vifname` and IFNAMSIZ;
 //! * [`mode`] — which stock script is being replaced;
