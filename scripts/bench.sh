@@ -7,4 +7,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 cargo build --release -q --bin hvnet --bin hvnet-bench
+# The release binary stays small (issue 13: 41 MB with `debug = 1`; see [profile.release]).
+size=$(stat -c %s target/release/hvnet)
+echo "target/release/hvnet: $((size / 1024)) KiB"
+((size < 10 * 1024 * 1024)) || { echo "target/release/hvnet is $size bytes, over 10 MB: debug info in the release profile?" >&2; exit 1; }
 exec target/release/hvnet-bench "$@"
