@@ -13,7 +13,6 @@ use std::io::Write as _;
 use std::net::Ipv4Addr;
 use std::process::{Command, Stdio};
 
-use hvnet_core::backend::Observe;
 use hvnet_core::config::{Config, Network, NetworkKind, NicRate, NicType};
 use hvnet_core::observed::ObservedState;
 use hvnet_core::resolve::resolve;
@@ -21,7 +20,7 @@ use hvnet_core::types::MacAddr;
 use hvnet_kvm::KvmBackend;
 
 use crate::cli::{Global, ShowFormat};
-use crate::context::{host, load_config};
+use crate::context::load_config;
 use crate::error::{CliError, CliResult};
 
 /// What the live host adds to the config's picture.
@@ -38,12 +37,10 @@ pub fn run(g: &Global, format: ShowFormat, offline: bool) -> CliResult {
     let text = if offline {
         dot(&cfg, None)
     } else {
-        let mut host = host()?;
-        crate::context::prepare(g, &mut host)?;
-        let mut observed = host.observe(&[]).map_err(CliError::runtime)?;
-        observed.name_hints = host.name_hints();
-        host.observe_services(&mut observed, hvnet_linux::FirewallRead::Never)
-            .map_err(CliError::runtime)?;
+        // As `hvnet show`: read under the shared lock (never half-built).
+        let observed = crate::context::reader(g)?
+            .observe_query(&hvnet_core::backend::Query::everything())
+            .map_err(crate::context::engine_error)?;
         let leases = observed
             .dhcp
             .iter()
