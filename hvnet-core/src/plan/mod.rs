@@ -340,8 +340,10 @@ pub fn plan(observed: &ObservedState, desired: &DesiredState) -> Result<Plan, Pl
 
     let shaper_ops = shaping(observed, desired, &recreated)?;
 
-    // Owned links in scope that are no longer wanted: ports first, bridges last.
-    let mut late_deletes: Vec<(bool, Op)> = observed
+    // Owned links in scope that are no longer wanted: ports first, then IFBs (a link goes
+    // before the IFB it redirects to, so that a rollback, in reverse, recreates the IFB
+    // first and the redirect finds it), bridges last.
+    let mut late_deletes: Vec<(u8, Op)> = observed
         .links
         .iter()
         .filter(|l| {
@@ -351,9 +353,13 @@ pub fn plan(observed: &ObservedState, desired: &DesiredState) -> Result<Plan, Pl
         .filter(|l| desired.link(&l.name).is_none())
         .filter_map(|l| {
             let name = IfName::new(&l.name).ok()?;
-            let is_bridge = matches!(l.kind, ObservedKind::Bridge(_));
+            let rank = match l.kind {
+                ObservedKind::Bridge(_) => 2,
+                ObservedKind::Ifb => 1,
+                _ => 0,
+            };
             Some((
-                is_bridge,
+                rank,
                 Op::DeleteLink {
                     name,
                     restore: restore_of(observed, l),
@@ -361,15 +367,7 @@ pub fn plan(observed: &ObservedState, desired: &DesiredState) -> Result<Plan, Pl
             ))
         })
         .collect();
-    // A link before the IFB it redirects to, so that a rollback (in reverse) recreates the
-    // IFB first and the redirect finds it.
-    late_deletes.sort_by_key(|(is_bridge, op)| {
-        let ifb = op
-            .link()
-            .and_then(|n| observed.link(n.as_str()))
-            .is_some_and(|l| matches!(l.kind, ObservedKind::Ifb));
-        (*is_bridge, ifb)
-    });
+    late_deletes.sort_by_key(|(rank, _)| *rank);
 
     let svc = services::service_ops(observed, desired, &recreated);
 
