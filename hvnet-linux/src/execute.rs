@@ -661,6 +661,14 @@ fn into_group(members: &[(usize, u32, String)], group: u32) -> Vec<Request> {
         .collect()
 }
 
+impl LinuxHost {
+    fn report(&mut self, done: usize, total: usize) {
+        if let Some(f) = &mut self.progress {
+            f(done, total);
+        }
+    }
+}
+
 impl Execute for LinuxHost {
     type Error = ExecError;
 
@@ -682,6 +690,7 @@ impl Execute for LinuxHost {
                 }
                 self.delete_run(ops, i..end, &mut q, &mut p);
                 i = end;
+                self.report(i, ops.len());
                 continue;
             }
             tracing::info!("op {}/{}: {}", i + 1, ops.len(), ops[i]);
@@ -689,6 +698,7 @@ impl Execute for LinuxHost {
                 p.record(i, Err(e));
             }
             i += 1;
+            self.report(i, ops.len());
         }
         self.flush(&mut q, &mut p);
         match p.failure {

@@ -50,6 +50,8 @@ pub struct LinuxHost {
     pub(crate) journal_stats: crate::journal::JournalStats,
     /// Whether the journal is `fsync`ed.
     pub(crate) journal_sync: bool,
+    /// Told `(ops issued, ops in the batch)` as a batch runs.
+    pub(crate) progress: Option<Box<dyn FnMut(usize, usize)>>,
     /// How long to wait for the host lock.
     pub(crate) lock_timeout: Duration,
     /// The writers' lock, while held.
@@ -70,10 +72,17 @@ impl LinuxHost {
             firewall: None,
             journal_stats: crate::journal::JournalStats::default(),
             journal_sync: false,
+            progress: None,
             lock_timeout: Duration::from_secs(30),
             writer: None,
             rw: None,
         })
+    }
+
+    /// Calls `f(issued, total)` after each op of a batch is issued (a terminal's progress
+    /// line); `None` stops it.
+    pub fn set_progress(&mut self, f: Option<Box<dyn FnMut(usize, usize)>>) {
+        self.progress = f;
     }
 
     /// How long [`Host::lock`] waits for another holder (default 30 s).
