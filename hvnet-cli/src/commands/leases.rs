@@ -2,6 +2,7 @@
 //! each dnsmasq's leasefile, like `virsh net-dhcp-leases`.
 
 use hvnet_core::dhcp::LEASE_FILE;
+use hvnet_core::import::escaped;
 use hvnet_core::services::dhcp_dir;
 use hvnet_linux::dnsmasq;
 use serde_json::json;
@@ -75,8 +76,9 @@ pub fn run(g: &Global, network: Option<&str>, as_json: bool) -> CliResult {
             l.mac.to_string(),
             "ipv4",
             format!("{}/{prefix}", l.ip),
-            l.hostname.as_deref().unwrap_or("-"),
-            l.client_id.as_deref().unwrap_or("-"),
+            // A guest names itself: control characters must not break the table.
+            l.hostname.as_deref().map_or("-".into(), escaped),
+            l.client_id.as_deref().map_or("-".into(), escaped),
         );
     }
     Ok(())
