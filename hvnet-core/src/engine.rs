@@ -164,8 +164,8 @@ impl fmt::Display for EngineError {
 
 impl std::error::Error for EngineError {}
 
-fn host_err(what: &str) -> impl Fn(&dyn std::error::Error) -> EngineError + '_ {
-    move |e| EngineError::Host(format!("{what}: {e}"))
+fn host_err(what: &str, e: impl fmt::Display) -> EngineError {
+    EngineError::Host(format!("{what}: {e}"))
 }
 
 /// A plan with what it was computed from.
@@ -310,7 +310,7 @@ impl<H: Host> Engine<H> {
         let Some(record) = self
             .host
             .pending()
-            .map_err(|e| host_err("reading the journal")(&e))?
+            .map_err(|e| host_err("reading the journal", e))?
         else {
             return Ok(None);
         };
@@ -324,7 +324,7 @@ impl<H: Host> Engine<H> {
         let observed = self
             .host
             .observe(&query)
-            .map_err(|e| host_err("reading the host")(&e))?;
+            .map_err(|e| host_err("reading the host", e))?;
         let undo = crate::recovery::plan(&record, &observed);
         let mut failed = Vec::new();
         for op in &undo.ops {
@@ -341,7 +341,7 @@ impl<H: Host> Engine<H> {
         }
         self.host
             .finish()
-            .map_err(|e| host_err("closing the journal")(&e))?;
+            .map_err(|e| host_err("closing the journal", e))?;
         Ok(Some(Recovered {
             verb: record.verb,
             recorded: record.ops.len(),
@@ -393,7 +393,7 @@ impl<H: Host> Engine<H> {
     pub fn observe_query(&mut self, query: &Query) -> Result<ObservedState, EngineError> {
         self.host
             .observe(query)
-            .map_err(|e| host_err("reading the host")(&e))
+            .map_err(|e| host_err("reading the host", e))
     }
 
     /// Observes once and plans `intent` for `scope`.
@@ -608,12 +608,12 @@ impl<H: Host> Engine<H> {
         };
         self.host
             .begin(&record)
-            .map_err(|e| host_err("writing the journal")(&e))?;
+            .map_err(|e| host_err("writing the journal", e))?;
         match txn::run(&mut self.host, plan, self.fault_at) {
             Ok(n) => {
                 self.host
                     .finish()
-                    .map_err(|e| host_err("closing the journal")(&e))?;
+                    .map_err(|e| host_err("closing the journal", e))?;
                 Ok(n)
             }
             Err(t) => {
@@ -622,7 +622,7 @@ impl<H: Host> Engine<H> {
                 if t.rollback_errors.is_empty() {
                     self.host
                         .finish()
-                        .map_err(|e| host_err("closing the journal")(&e))?;
+                        .map_err(|e| host_err("closing the journal", e))?;
                 }
                 Err(EngineError::Txn(t))
             }
@@ -665,7 +665,7 @@ impl<H: Host> Engine<H> {
     pub fn pending(&mut self) -> Result<Option<Record>, EngineError> {
         self.host
             .pending()
-            .map_err(|e| host_err("reading the journal")(&e))
+            .map_err(|e| host_err("reading the journal", e))
     }
 }
 

@@ -58,21 +58,15 @@ pub fn plan(record: &Record, observed: &ObservedState) -> Plan {
     Plan { ops }
 }
 
-/// Whether an observed link is of the kind a create op makes.
-type KindTest = fn(&ObservedKind) -> bool;
-
-/// The link a create op makes, and how to recognise its kind.
-fn created_kind(op: &Op) -> Option<(&IfName, KindTest)> {
-    match op {
-        Op::CreateBridge { name, .. } => Some((name, |k: &ObservedKind| {
-            matches!(k, ObservedKind::Bridge(_))
-        })),
-        Op::CreateTap { name, .. } => Some((name, |k: &ObservedKind| {
-            matches!(k, ObservedKind::Tap(_) | ObservedKind::Tun)
-        })),
-        Op::CreateVeth { name, .. } => Some((name, |k: &ObservedKind| *k == ObservedKind::Veth)),
-        Op::CreateIfb { name, .. } => Some((name, |k: &ObservedKind| *k == ObservedKind::Ifb)),
-        _ => None,
+/// The undo of creating link `name`: delete it if a link of that name and kind exists
+/// (tagged or not: the journal says it is hvnet's).
+fn undo_create(s: &ObservedState, name: &IfName, is_kind: fn(&ObservedKind) -> bool) -> Vec<Op> {
+    match s.link(name.as_str()) {
+        Some(l) if is_kind(&l.kind) => vec![Op::DeleteLink {
+            name: name.clone(),
+            restore: None,
+        }],
+        _ => Vec::new(),
     }
 }
 
@@ -80,20 +74,16 @@ fn created_kind(op: &Op) -> Option<(&IfName, KindTest)> {
 fn undo_if_visible(op: &Op, s: &ObservedState) -> Vec<Op> {
     let link = |n: &IfName| s.link(n.as_str());
     let visible = match op {
-        Op::CreateBridge { .. }
-        | Op::CreateTap { .. }
-        | Op::CreateVeth { .. }
-        | Op::CreateIfb { .. } => {
-            return match created_kind(op) {
-                Some((name, is_kind)) if link(name).is_some_and(|l| is_kind(&l.kind)) => {
-                    vec![Op::DeleteLink {
-                        name: name.clone(),
-                        restore: None,
-                    }]
-                }
-                _ => Vec::new(),
-            };
+        Op::CreateBridge { name, .. } => {
+            return undo_create(s, name, |k| matches!(k, ObservedKind::Bridge(_)))
         }
+        Op::CreateTap { name, .. } => {
+            return undo_create(s, name, |k| {
+                matches!(k, ObservedKind::Tap(_) | ObservedKind::Tun)
+            })
+        }
+        Op::CreateVeth { name, .. } => return undo_create(s, name, |k| *k == ObservedKind::Veth),
+        Op::CreateIfb { name, .. } => return undo_create(s, name, |k| *k == ObservedKind::Ifb),
         Op::DeleteLink { name, restore } => {
             return match restore {
                 Some(r) if link(name).is_none() && !matches!(r.spec.kind, LinkKind::External) => {
@@ -198,7 +188,7 @@ fn undo_if_visible(op: &Op, s: &ObservedState) -> Vec<Op> {
             addrs,
             routes,
         } => {
-            let (Some(f), Some(t)) = (link(from), link(to)) else {
+            let (Some(_), Some(t)) = (link(from), link(to)) else {
                 return Vec::new();
             };
             let moved: Vec<_> = addrs
@@ -218,7 +208,6 @@ fn undo_if_visible(op: &Op, s: &ObservedState) -> Vec<Op> {
                 })
                 .cloned()
                 .collect();
-            let _ = f;
             return vec![Op::MoveHostIp {
                 from: to.clone(),
                 to: from.clone(),
