@@ -191,6 +191,17 @@ pub fn path_without(dir: &TempDir, without: &[&str]) -> String {
     dir.path().display().to_string()
 }
 
+/// Whether `program` is an executable file in one of `PATH`'s directories — what a shell's
+/// `command -v` finds for a program, without running a shell.
+pub fn on_path(program: &str) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path).any(|d| {
+        std::fs::metadata(d.join(program))
+            .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    })
+}
+
 /// The `hvnet` binary next to the test executables (`target/<profile>/hvnet`).
 pub fn hvnet_bin() -> PathBuf {
     let exe = std::env::current_exe().expect("current_exe");

@@ -518,10 +518,31 @@ fn rate_never_resurrects_a_guest() {
     h.ns.ip(&["link", "del", "cbr0"]);
     let r = h.hv.run(&h.a, &["rate", "web", "0", "5mbit"]);
     assert_eq!(r.code, 0, "{r}");
-    assert!(r.stdout.starts_with("changed: 2 op(s)"), "{r}");
+    // Both directions retuned in the kernel: the tap's tbf and its IFB's, 5 Mbit/s each.
+    let rates = tbf_rates(&h, "hvnet:web");
+    assert_eq!(rates.len(), 2, "{rates:?}");
+    assert!(rates.iter().all(|(_, r)| *r == 625_000), "{rates:?}");
     assert!(
         link(h.ns.name(), "cbr0").is_none(),
         "rate recreated the bridge"
     );
     finish(&h, &forward_before, "rate");
+}
+
+/// The root tbf rate (bytes/s) of every link tagged `alias`, as `tc -j` reports it.
+fn tbf_rates(h: &Host, alias: &str) -> Vec<(String, u64)> {
+    links_with_alias(h.ns.name(), alias)
+        .iter()
+        .filter_map(|l| {
+            let dev = l["ifname"].as_str()?.to_string();
+            let out = h.ns.exec("tc", &["-j", "qdisc", "show", "dev", &dev]);
+            let v: serde_json::Value = serde_json::from_str(&out).ok()?;
+            let rate = v
+                .as_array()?
+                .iter()
+                .find(|q| q["kind"] == "tbf" && q["root"] == true)?["options"]["rate"]
+                .as_u64()?;
+            Some((dev, rate))
+        })
+        .collect()
 }

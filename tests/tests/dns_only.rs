@@ -82,7 +82,7 @@ ip = "172.16.60.12"
 
 fn tools_available() -> bool {
     for tool in ["dnsmasq", "python3", "ss", "busybox"] {
-        if run("sh", &["-c", &format!("command -v {tool}")], 5).code != 0 {
+        if !on_path(tool) {
             eprintln!("SKIP: {tool} is not installed (scripts/install-deps.sh installs it)");
             return false;
         }

@@ -30,10 +30,6 @@ fn install(root: &Path, extra: &[&str]) -> Run {
     r
 }
 
-fn have(program: &str) -> bool {
-    run("sh", &["-c", &format!("command -v {program}")], 10).code == 0
-}
-
 #[test]
 fn install_into_a_scratch_root() {
     let tmp = TempDir::new();
@@ -97,7 +93,7 @@ fn install_into_a_scratch_root() {
     )
     .ok();
 
-    if have("man") {
+    if on_path("man") {
         let m = run(
             "man",
             &[
@@ -145,7 +141,7 @@ fn install_into_a_scratch_root() {
             "-n",
         ),
     ] {
-        if have(shell) {
+        if on_path(shell) {
             run(shell, &[check, r(file).to_str().unwrap()], 30).ok();
         } else {
             eprintln!("SKIP {shell} syntax check: {shell} is not installed");
@@ -160,7 +156,7 @@ fn install_into_a_scratch_root() {
 /// ExecStart= and Documentation= run against what was installed. Any output is a failure:
 /// verify reports unknown keys and bad values as warnings with exit 0.
 fn verify_units(root: &Path) {
-    if !have("systemd-analyze") {
+    if !on_path("systemd-analyze") {
         eprintln!("SKIP systemd-analyze verify: systemd is not installed");
         return;
     }

@@ -103,13 +103,7 @@ fn tools_available() -> bool {
         "python3",
     ]
     .into_iter()
-    .filter(|p| {
-        !Command::new("sh")
-            .args(["-c", &format!("command -v {p}")])
-            .stdout(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success())
-    })
+    .filter(|p| !on_path(p))
     .collect();
     if !missing.is_empty() {
         println!(

@@ -17,7 +17,7 @@ fn example() -> String {
 #[test]
 fn offline_svg_through_graphviz_and_dot_without_it() {
     let cfg = example();
-    let have_dot = run("sh", &["-c", "command -v dot"], 10).code == 0;
+    let have_dot = on_path("dot");
     if have_dot {
         let r = hvnet_run(&["-c", &cfg, "show", "--format", "svg", "--offline"], &[]);
         r.ok();
