@@ -42,3 +42,4 @@ pub mod state;
 pub mod teardown;
 pub mod txn;
 pub mod types;
+pub mod vif_guard;

@@ -29,9 +29,10 @@ use crate::observed::{
     ObservedAddr, ObservedDhcp, ObservedFirewall, ObservedKind, ObservedLink, ObservedQdisc,
     ObservedRedirect, ObservedRoute, ObservedState, QdiscKind,
 };
-use crate::op::{Op, HVNET_QDISC_HANDLE, RTPROT_HVNET};
+use crate::op::{Op, HVNET_QDISC_HANDLE};
 use crate::state::Owner;
 use crate::types::IfName;
+use crate::vif_guard::VifGuard;
 
 /// An op the in-memory host refused, with the kernel's kind of reason.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -64,6 +65,10 @@ pub struct MemHost {
     pub journal_writes: usize,
     /// Where the state directory is said to be.
     pub state_dir: PathBuf,
+    /// The Xen vifs' firewall guards, by device.
+    pub vif_guards: BTreeMap<String, VifGuard>,
+    /// Line-based files hvnet edits ([`Op::EditLines`]).
+    pub files: BTreeMap<PathBuf, Vec<String>>,
 }
 
 impl MemHost {
@@ -322,12 +327,16 @@ impl MemHost {
                     src: r.src,
                     metric: r.metric,
                     table: r.table,
-                    protocol: RTPROT_HVNET,
+                    protocol: r.protocol,
                 });
                 Ok(())
             }
             Op::DelRoute(r) => {
-                self.state.routes.retain(|x| x.dst != r.dst);
+                let oif = r.dev.as_ref().and_then(|d| self.state.link(d.as_str()));
+                let oif = oif.map(|l| l.ifindex);
+                self.state
+                    .routes
+                    .retain(|x| x.dst != r.dst || (oif.is_some() && x.oif != oif));
                 Ok(())
             }
             Op::SetSysctl { key, value, .. } => {
@@ -443,6 +452,35 @@ impl MemHost {
                     .ok_or_else(|| MemError(format!("dnsmasq of {network} is not running")))?;
                 d.hosts = Some(hosts.clone());
                 self.dhcp_reloads += 1;
+                Ok(())
+            }
+            Op::RenameLink { from, to } => {
+                let i = self.idx(from)?;
+                if self.idx(to).is_ok() {
+                    return Err(MemError(format!("{to}: File exists")));
+                }
+                if self.state.links[i].up {
+                    return Err(MemError(format!("{from}: Device or resource busy")));
+                }
+                self.state.links[i].name = to.to_string();
+                Ok(())
+            }
+            // As the real host: a failure is only a warning (the fault counter still counts it).
+            Op::BestEffort(inner) => {
+                let _ = self.apply(inner);
+                Ok(())
+            }
+            Op::SetVifGuard { dev, guard, .. } => {
+                match guard {
+                    Some(g) => self.vif_guards.insert(dev.to_string(), g.clone()),
+                    None => self.vif_guards.remove(dev.as_str()),
+                };
+                Ok(())
+            }
+            Op::EditLines { file, drop, add } => {
+                let lines = self.files.entry(file.clone()).or_default();
+                lines.retain(|l| !drop.contains(l) && !add.contains(l));
+                lines.extend(add.iter().cloned());
                 Ok(())
             }
         }

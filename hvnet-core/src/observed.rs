@@ -262,9 +262,15 @@ impl ObservedState {
 
     /// The routes hvnet installed (protocol [`crate::op::RTPROT_HVNET`]), as specs.
     pub fn hvnet_routes(&self) -> Vec<crate::state::RouteSpec> {
+        let mut v = self.route_specs();
+        v.retain(|r| r.protocol == crate::op::RTPROT_HVNET);
+        v
+    }
+
+    /// Every route, as specs (with its protocol).
+    pub fn route_specs(&self) -> Vec<crate::state::RouteSpec> {
         self.routes
             .iter()
-            .filter(|r| r.protocol == crate::op::RTPROT_HVNET)
             .map(|r| crate::state::RouteSpec {
                 dst: r.dst,
                 gateway: r.gateway,
@@ -275,6 +281,7 @@ impl ObservedState {
                 src: r.src,
                 metric: r.metric,
                 table: r.table,
+                protocol: r.protocol,
             })
             .collect()
     }

@@ -8,6 +8,7 @@ use crate::state::{
     RouteSpec, SysctlKey, TapOpts, Tbf, VethPeer,
 };
 use crate::types::{IfName, Ipv4Cidr, MacAddr};
+use crate::vif_guard::VifGuard;
 
 /// The handle of hvnet's root qdiscs (`4856:`, "HV"): a root qdisc with another non-zero
 /// handle was made by someone else and is never touched.
@@ -258,6 +259,36 @@ pub enum Op {
         /// Previous contents.
         old: String,
     },
+    /// Rename a link (the kernel renames only links that are down).
+    RenameLink {
+        /// Its name now.
+        from: IfName,
+        /// Its new name.
+        to: IfName,
+    },
+    /// An op whose failure is a warning, not a failed transaction: what the stock Xen
+    /// scripts run with `|| true` (a MAC or MTU a vif's driver refuses).
+    BestEffort(Box<Op>),
+    /// Make a Xen vif's own firewall rules exactly `guard` (`None`: none).
+    SetVifGuard {
+        /// The vif (or `-emu` tap).
+        dev: IfName,
+        /// The wanted guard.
+        guard: Option<VifGuard>,
+        /// The guard it had, for the inverse.
+        old: Option<VifGuard>,
+    },
+    /// Edit a line-based file hvnet shares with others (the Xen NAT guests' dnsmasq
+    /// `--dhcp-hostsfile`): remove the lines in `drop` and any line equal to one in `add`,
+    /// then append `add`. Written to a temporary file and renamed into place.
+    EditLines {
+        /// The file.
+        file: std::path::PathBuf,
+        /// Lines to remove.
+        drop: Vec<String>,
+        /// Lines to append.
+        add: Vec<String>,
+    },
 }
 
 /// Everything needed to recreate a deleted link.
@@ -301,6 +332,10 @@ impl Op {
             Self::AddAddr(a) | Self::DelAddr(a) => Some(&a.link),
             Self::AddRoute(r) | Self::DelRoute(r) => r.dev.as_ref(),
             Self::SetHairpin { link, .. } => Some(link),
+            Self::RenameLink { to, .. } => Some(to),
+            Self::SetVifGuard { dev, .. } => Some(dev),
+            Self::BestEffort(op) => op.link(),
+            Self::EditLines { .. } => None,
             Self::MoveHostIp { to, .. } => Some(to),
             Self::SetSysctl { .. }
             | Self::SaveSysctl { .. }
@@ -481,6 +516,25 @@ impl Op {
                 dir: dir.clone(),
                 hosts: old.clone(),
                 old: hosts.clone(),
+            }],
+            Self::RenameLink { from, to } => vec![Self::RenameLink {
+                from: to.clone(),
+                to: from.clone(),
+            }],
+            Self::BestEffort(op) => op
+                .inverse()
+                .into_iter()
+                .map(|o| Self::BestEffort(Box::new(o)))
+                .collect(),
+            Self::SetVifGuard { dev, guard, old } => vec![Self::SetVifGuard {
+                dev: dev.clone(),
+                guard: old.clone(),
+                old: guard.clone(),
+            }],
+            Self::EditLines { file, drop, add } => vec![Self::EditLines {
+                file: file.clone(),
+                drop: add.clone(),
+                add: drop.clone(),
             }],
         }
     }
@@ -729,6 +783,19 @@ impl fmt::Display for Op {
                 "rewrite the DHCP hosts of network {network} ({} entries) and reload dnsmasq",
                 hosts.lines().count()
             ),
+            Self::RenameLink { from, to } => write!(f, "rename {from} to {to}"),
+            Self::BestEffort(op) => write!(f, "{op} (best effort)"),
+            Self::SetVifGuard { dev, guard, .. } => match guard {
+                Some(g) => write!(f, "set the firewall of vif {dev}: {g}"),
+                None => write!(f, "remove the firewall of vif {dev}"),
+            },
+            Self::EditLines { file, drop, add } => write!(
+                f,
+                "edit {}: {} line(s) out, {} in",
+                file.display(),
+                drop.len(),
+                add.len()
+            ),
         }
     }
 }
@@ -881,8 +948,8 @@ impl fmt::Display for CommandLine<'_> {
             ),
             Op::AddAddr(a) => write!(f, "ip addr add {} brd + dev {}", a.cidr, a.link),
             Op::DelAddr(a) => write!(f, "ip addr del {} dev {}", a.cidr, a.link),
-            Op::AddRoute(r) => write!(f, "ip route add {} proto {RTPROT_HVNET}", RouteText(r)),
-            Op::DelRoute(r) => write!(f, "ip route del {} proto {RTPROT_HVNET}", RouteText(r)),
+            Op::AddRoute(r) => write!(f, "ip route add {} proto {}", RouteText(r), r.protocol),
+            Op::DelRoute(r) => write!(f, "ip route del {} proto {}", RouteText(r), r.protocol),
             Op::SetSysctl { key, value, .. } => write!(f, "sysctl -w {key}={value}"),
             Op::SaveSysctl { key, value } => write!(f, "# remember {key}={value}"),
             Op::ForgetSysctl { key, .. } => write!(f, "# forget the saved {key}"),
@@ -967,6 +1034,19 @@ impl fmt::Display for CommandLine<'_> {
                 f,
                 "kill -HUP $(cat {})",
                 dir.join(crate::dhcp::PID_FILE).display()
+            ),
+            Op::RenameLink { from, to } => write!(f, "ip link set dev {from} name {to}"),
+            Op::BestEffort(op) => write!(f, "{{ {}; }} || true", CommandLine(op)),
+            Op::SetVifGuard { dev, guard, .. } => match guard {
+                Some(g) => write!(f, "# firewall of vif {dev}: {g}"),
+                None => write!(f, "# remove the firewall of vif {dev}"),
+            },
+            Op::EditLines { file, drop, add } => write!(
+                f,
+                "# edit {}: -{} +{} line(s)",
+                file.display(),
+                drop.len(),
+                add.len()
             ),
         }
     }

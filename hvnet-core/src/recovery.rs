@@ -113,10 +113,20 @@ fn undo_if_visible(op: &Op, s: &ObservedState) -> Vec<Op> {
         Op::DelAddr(a) => {
             link(&a.link).is_some_and(|h| !s.addrs_of(h.ifindex).any(|c| *c == a.cidr))
         }
-        Op::AddRoute(r) => s.hvnet_routes().contains(r),
+        Op::AddRoute(r) => s.route_specs().contains(r),
         Op::DelRoute(r) => {
-            !s.hvnet_routes().contains(r) && r.dev.as_ref().is_none_or(|d| link(d).is_some())
+            !s.route_specs().contains(r) && r.dev.as_ref().is_none_or(|d| link(d).is_some())
         }
+        Op::RenameLink { from, to } => link(to).is_some() && link(from).is_none(),
+        Op::BestEffort(inner) => {
+            return undo_if_visible(inner, s)
+                .into_iter()
+                .map(|u| Op::BestEffort(Box::new(u)))
+                .collect()
+        }
+        // Idempotent: putting the old guard or lines back is harmless when they are there
+        // already (the observation does not read them).
+        Op::SetVifGuard { .. } | Op::EditLines { .. } => true,
         Op::SetTbf { link: l, tbf, .. } => link(l).is_some_and(|h| {
             matches!(s.qdisc(h.ifindex, true), Some(q) if q.handle == HVNET_QDISC_HANDLE
                 && matches!(&q.kind, QdiscKind::Tbf(t) if tbf.matches(t)))

@@ -136,6 +136,7 @@ pub fn resolve(
                     src: None,
                     metric: None,
                     table: MAIN_TABLE,
+                    protocol: crate::op::RTPROT_HVNET,
                 });
             }
         }

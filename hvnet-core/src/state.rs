@@ -15,6 +15,9 @@ use crate::types::{IfName, Ipv4Cidr, MacAddr};
 /// The alias prefix that marks a link as created and owned by hvnet.
 pub const OWNER_PREFIX: &str = "hvnet:";
 
+/// The owner-name prefix of what the Xen hotplug creates (config names cannot hold `/`).
+pub const HOTPLUG_OWNER_PREFIX: &str = "xen/";
+
 /// Who a link belongs to: a network or guest name, stored in the kernel as the link's
 /// alias (IFLA_IFALIAS) `hvnet:<name>`.
 ///
@@ -47,6 +50,25 @@ impl Owner {
     /// The network or guest name.
     pub fn name(&self) -> &str {
         &self.0
+    }
+
+    /// The owner of what the Xen hotplug makes for device `dev` (the IFB shaping an `-emu`
+    /// tap): `xen/<dev>`. No config speaks for these ([`Scope::All`] does not cover them),
+    /// so `hvnet apply` and `down` leave them to the hotplug.
+    ///
+    /// ```
+    /// use hvnet_core::state::{Owner, Scope};
+    /// let o = Owner::hotplug("vif5.0-emu");
+    /// assert_eq!(o.tag(), "hvnet:xen/vif5.0-emu");
+    /// assert!(o.is_hotplug() && !Scope::All.covers(&o));
+    /// ```
+    pub fn hotplug(dev: &str) -> Self {
+        Self(format!("{HOTPLUG_OWNER_PREFIX}{dev}"))
+    }
+
+    /// Whether the Xen hotplug owns it (see [`Owner::hotplug`]).
+    pub fn is_hotplug(&self) -> bool {
+        self.0.starts_with(HOTPLUG_OWNER_PREFIX)
     }
 
     /// The alias written to the kernel.
@@ -171,6 +193,15 @@ pub struct RouteSpec {
     pub metric: Option<u32>,
     /// Routing table (254 = main).
     pub table: u32,
+    /// The routing protocol it is installed with: [`crate::op::RTPROT_HVNET`] for hvnet's
+    /// own routes; the Xen hotplug installs its vif routes as `proto boot` (3), as the
+    /// stock scripts' `ip route add` does.
+    #[serde(default = "hvnet_protocol")]
+    pub protocol: u8,
+}
+
+fn hvnet_protocol() -> u8 {
+    crate::op::RTPROT_HVNET
 }
 
 /// The main routing table.
@@ -397,7 +428,7 @@ impl Shaper {
 /// desired get removed.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum Scope {
-    /// Every hvnet-owned link on the host.
+    /// Every hvnet-owned link on the host but the Xen hotplug's.
     #[default]
     All,
     /// Only links of these owners.
@@ -408,7 +439,7 @@ impl Scope {
     /// Whether links owned by `owner` are covered.
     pub fn covers(&self, owner: &Owner) -> bool {
         match self {
-            Self::All => true,
+            Self::All => !owner.is_hotplug(),
             Self::Owners(set) => set.contains(owner.name()),
         }
     }

@@ -12,7 +12,7 @@ use std::net::IpAddr;
 
 use hvnet_core::backend::{ExecFailure, Execute};
 use hvnet_core::observed::PENDING_GROUP;
-use hvnet_core::op::{Op, HVNET_QDISC_HANDLE, RTPROT_HVNET};
+use hvnet_core::op::{Op, HVNET_QDISC_HANDLE};
 use hvnet_core::state::{MovedRoute, RouteSpec};
 use hvnet_core::types::IfName;
 
@@ -456,10 +456,44 @@ impl LinuxHost {
             | Op::StopDhcp { .. }
             | Op::StartDhcpClient(_)
             | Op::StopDhcpClient { .. }
-            | Op::ReloadDhcpHosts { .. } => {
+            | Op::ReloadDhcpHosts { .. }
+            | Op::SetVifGuard { .. }
+            | Op::EditLines { .. } => {
                 self.flush(q, p);
                 if let Some(r) = self.run_service(op) {
                     r?;
+                }
+                p.record(i, Ok(()));
+                return Ok(());
+            }
+            Op::RenameLink { from, to } => {
+                self.flush(q, p);
+                let ifindex = self.ifindex(from.as_str())?;
+                let r = self.rtnl.execute(&[Request::RenameLink {
+                    ifindex,
+                    name: to.to_string(),
+                }]);
+                r.into_iter()
+                    .next()
+                    .unwrap_or(Ok(()))
+                    .map_err(ExecError::Netlink)?;
+                self.index.remove(from.as_str());
+                self.index.insert(to.to_string(), ifindex);
+                p.record(i, Ok(()));
+                return Ok(());
+            }
+            Op::BestEffort(inner) => {
+                // Alone, so that its failure is its own and can be forgiven.
+                self.flush(q, p);
+                let mut q2 = Queue::default();
+                let mut p2 = Progress {
+                    applied: Vec::new(),
+                    failure: None,
+                };
+                let r = self.run_op(i, inner, &mut q2, &mut p2);
+                self.flush(&mut q2, &mut p2);
+                if let Some(e) = r.err().or(p2.failure.map(|(_, e)| e)) {
+                    tracing::warn!("{inner}: {e} (not needed: going on)");
                 }
                 p.record(i, Ok(()));
                 return Ok(());
@@ -573,7 +607,7 @@ impl LinuxHost {
             gateway: r.gateway.map(IpAddr::V4),
             oif,
             prefsrc: r.src.map(IpAddr::V4),
-            protocol: RTPROT_HVNET,
+            protocol: r.protocol,
             scope: if r.gateway.is_some() {
                 0
             } else {

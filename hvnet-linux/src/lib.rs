@@ -42,6 +42,7 @@ mod execute;
 pub mod firewall;
 mod host;
 pub mod journal;
+pub mod lines;
 pub mod lock;
 pub mod netlink;
 pub mod netns;

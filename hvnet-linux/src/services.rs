@@ -303,12 +303,34 @@ impl LinuxHost {
             Op::ReloadDhcpHosts { dir, hosts, .. } => {
                 dnsmasq::reload_running(dir, hosts).map_err(ExecError::Dnsmasq)
             }
+            Op::SetVifGuard { dev, guard, .. } => self.set_vif_guard(dev.as_str(), guard.as_ref()),
+            Op::EditLines { file, drop, add } => crate::lines::edit(file, drop, add)
+                .map_err(|e| ExecError::State(format!("{}: {e}", file.display()))),
             _ => return None,
         };
         if r.is_ok() {
             self.other_writes += 1;
         }
         Some(r)
+    }
+
+    /// [`Op::SetVifGuard`]: the rules, then the record. Without iptables there is nothing
+    /// to remove, but a guard cannot be set.
+    fn set_vif_guard(
+        &mut self,
+        dev: &str,
+        guard: Option<&hvnet_core::vif_guard::VifGuard>,
+    ) -> Result<(), ExecError> {
+        match self.firewall() {
+            Ok(ipt) => ipt.set_vif_guard(dev, guard).map_err(ExecError::Firewall)?,
+            Err(e) if guard.is_some() => return Err(ExecError::Firewall(e)),
+            Err(e) => tracing::debug!("no iptables, so no rules of {dev} to remove: {e}"),
+        }
+        if let Some(dir) = &self.state_dir {
+            crate::firewall::vif::record(dir, dev, guard)
+                .map_err(|e| ExecError::State(format!("recording the firewall of {dev}: {e}")))?;
+        }
+        Ok(())
     }
 
     /// Writes (`Some`) or removes (`None`) a file under the state directory.

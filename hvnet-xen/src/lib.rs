@@ -5,3 +5,4 @@
 
 pub mod hotplug;
 pub mod import;
+pub mod vif;

@@ -117,7 +117,7 @@ fn offline_detaches_and_leaves_status() {
     w.xs.add_vif(5, 0, Some("xenbr0"), &[]);
     ok(&w.call((5, 0)).run("online"));
     // No ip key, no rules: no mark (and no iptables run at all).
-    assert!(!w.locks.0.join("hvnet-xen-rules").join("vif5.0").exists());
+    assert!(!w.locks.0.join("hvnet-xen/vif-guards/vif5.0").exists());
     ok(&w.call((5, 0)).run("offline"));
     let l = w.ns.link("vif5.0").unwrap();
     assert_eq!(l.master, None);

@@ -256,7 +256,7 @@ fn repeated_online_is_idempotent_and_offline_of_a_vanished_vif_cleans_up() {
         .host
         .exec_ok(&["ip", "-4", "route", "show", "dev", "vif5.0"]);
     assert_eq!(w.owned("vif5.0"), 6, "{filter}");
-    let mark = w.locks.0.join("hvnet-xen-rules/vif5.0");
+    let mark = w.locks.0.join("hvnet-xen/vif-guards/vif5.0");
     assert!(mark.exists(), "a device with rules has a mark");
     w.xs.write(&[("/local/domain/0/backend/vif/5/0/hotplug-status", "")]);
     ok(&w.call((5, 0)).run("online"));

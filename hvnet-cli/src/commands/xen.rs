@@ -16,7 +16,6 @@ use std::process::ExitCode;
 
 use clap::Subcommand;
 use hvnet_core::types::XlRate;
-use hvnet_linux::lock::{LockError, LockEx};
 use hvnet_xen::hotplug::{self, ErrorKind, Invocation, Mode, ModeChoice, Options, XsStore};
 
 use crate::error::{CliError, CliResult};
@@ -104,18 +103,13 @@ fn parse_rate(text: &str) -> Result<Option<XlRate>, CliError> {
 fn rate_run(domid: u32, devid: u32, text: &str) -> CliResult {
     let rate = parse_rate(text)?;
     let store = XsStore::open().map_err(CliError::runtime)?;
-    // The hotplug lock: a concurrent `add`/`remove` of the tap must not interleave.
     let lock_dir = env_path(LOCK_DIR_ENV).unwrap_or_else(|| hotplug::DEFAULT_LOCK_DIR.into());
-    let _lock = LockEx::acquire(
-        &lock_dir.join(hotplug::LOCK_NAME),
-        hotplug::DEFAULT_LOCK_TIMEOUT,
-    )
-    .map_err(|e| match e {
-        LockError::Timeout { .. } => CliError::Lock(e.to_string()),
-        other => CliError::runtime(other),
-    })?;
-    let done = hotplug::rate::retune(&store, domid, devid, rate.as_ref())
-        .map_err(|e| CliError::Runtime(e.message))?;
+    let done = hotplug::rate::retune(&store, domid, devid, rate.as_ref(), &lock_dir).map_err(
+        |e| match e.kind {
+            ErrorKind::Lock => CliError::Lock(e.message),
+            ErrorKind::Runtime => CliError::Runtime(e.message),
+        },
+    )?;
     let tap = match (&done.tap, &rate) {
         (Some(t), Some(_)) => format!("; tap {t}: same limit on what the guest sends (tc)"),
         (Some(t), None) => format!("; tap {t}: tc limit removed"),

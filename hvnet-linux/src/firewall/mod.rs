@@ -6,6 +6,7 @@
 
 pub mod iptables;
 pub mod probe;
+pub mod vif;
 
 use hvnet_core::firewall::{Difference, RuleSet};
 

@@ -22,6 +22,16 @@ pub enum Action {
 }
 
 impl Action {
+    /// The word libxl passes (`online`, `offline`, `add`, `remove`).
+    pub fn word(self) -> &'static str {
+        match self {
+            Self::Online => "online",
+            Self::Offline => "offline",
+            Self::Add => "add",
+            Self::Remove => "remove",
+        }
+    }
+
     /// `online`/`add`: set the device up (as opposed to tearing it down).
     pub fn is_up(self) -> bool {
         matches!(self, Action::Online | Action::Add)

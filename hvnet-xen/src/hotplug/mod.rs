@@ -8,19 +8,25 @@
 //! * [`bridge`] — the `vif-bridge` behaviour;
 //! * [`route`] — `vif-route` and `vif-route-ifup`;
 //! * [`nat`] — `vif-nat`;
-//! * [`rules`] — the per-vif iptables rules (FORWARD accepts, anti-spoofing, masquerade);
+//! * [`rules`] — the backend `ip` key;
 //! * [`rate`] — the backend `rate` key: validated for a vif (netback enforces it), applied
-//!   with tc (IFB + tbf, guest-transmit direction) for an `-emu` tap.
+//!   with tc (IFB + tbf, guest-transmit direction) for an `-emu` tap;
+//! * [`plan`] — the call as ops, a pure function of one observation.
 //!
-//! [`run`] ties them together: read the keys, pick the mode, take the hotplug lock, do the
-//! work, then write `hotplug-status=connected` (vif `online` only) or, on failure,
-//! `hotplug-error=<message>` and `hotplug-status=error`.
+//! [`run`] ties them together: read the keys, pick the mode, take the hotplug lock, plan
+//! the call against one observation and run it as one journaled transaction of hvnet's
+//! engine ([`Session`]), then write `hotplug-status=connected` (vif `online` only) or, on
+//! failure, `hotplug-error=<message>` and `hotplug-status=error`. A failed call is rolled
+//! back; one killed half-way is rolled back by the next call (or `hvnet xen recover`).
+//! The vif's firewall ([`hvnet_core::vif_guard::VifGuard`]) is rendered by
+//! hvnet-linux's firewall, the tap's shaping by the engine's IFB and tbf ops.
 
 pub mod bridge;
 pub mod env;
 pub mod mode;
 pub mod naming;
 pub mod nat;
+pub mod plan;
 pub mod rate;
 pub mod route;
 pub mod rules;
@@ -29,8 +35,12 @@ pub mod store;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use hvnet_core::engine::Engine;
+use hvnet_core::observed::ObservedState;
+use hvnet_core::op::Op;
+use hvnet_core::vif_guard::{GuardMode, VifGuard};
 use hvnet_linux::lock::{LockError, LockEx};
-use hvnet_linux::netlink::Rtnl;
+use hvnet_linux::LinuxHost;
 
 pub use env::{Action, EnvError, Invocation, TypeIf};
 pub use mode::Mode;
@@ -243,85 +253,242 @@ fn run_inner(inv: &Invocation, store: &dyn Store, opts: &Options) -> Result<(), 
         None
     };
 
-    let lock_path = opts.lock_dir.join(LOCK_NAME);
-    let marks = opts.lock_dir.join(rules::MARK_DIR);
-    let _lock = LockEx::acquire(&lock_path, opts.lock_timeout).map_err(|e| match e {
-        LockError::Timeout { .. } => HotplugError {
-            kind: ErrorKind::Lock,
-            message: e.to_string(),
-            reported: false,
-        },
-        other => HotplugError::runtime(other.to_string()),
-    })?;
-    let mut rtnl = Rtnl::open().map_err(|e| HotplugError::runtime(e.to_string()))?;
-    let done = match (mode, nat_addrs) {
-        (Mode::Nat, Some(addrs)) => nat::run(
-            &mut rtnl,
-            &nat::NatCall {
-                up,
-                names: &names,
-                addrs: &addrs,
-                tap,
-                mac: keys.mac,
-                netdev,
-                dhcp_hosts: &opts.dhcp_hosts,
-                marks: &marks,
-            },
-        ),
-        (Mode::Route | Mode::RouteIfup, _) => route::run(
-            &mut rtnl,
-            &route::RouteCall {
-                up,
-                ifup: mode == Mode::RouteIfup,
-                tap,
-                names: &names,
-                nets: &nets,
-                netdev,
-                sysconfig_dir: &opts.sysconfig_dir,
-                marks: &marks,
-            },
-        ),
-        _ => {
-            let call = bridge::BridgeCall {
-                up,
-                names: &names,
-                bridge,
-                mtu: keys.mtu,
-                frontend_mtu,
-            };
-            // Anti-spoofing only with an ip key (as the stock handle_iptable); offline removes
-            // the rules even when the device is already gone.
+    let mut session = Session::open_with(&opts.lock_dir, opts.lock_timeout)?;
+    let tap_names = [names.target.as_str(), names.current.as_str()];
+    let mut observed = session.observe(if tap { &tap_names } else { &[] }, &tap_names)?;
+    if up && matches!(mode, Mode::Route | Mode::RouteIfup | Mode::Nat) {
+        if let Ok(Some(u)) = plan::Planner::new(&observed).find_uplink(netdev) {
+            session.observe_proxy_arp(&mut observed, &u.name);
+        }
+    }
+    let mut p = plan::Planner::new(&observed);
+    let dev = names.target.as_str();
+    let old_guard = session.guard(dev);
+    let guard = match (mode, &nat_addrs) {
+        (Mode::Nat, Some(addrs)) => {
             if up {
-                bridge::run(&mut rtnl, store, &call)?;
-                rules::sync(
-                    &marks,
-                    &names.target,
-                    &rules::bridged(&names.target, &nets),
-                    &[],
-                )
+                let uplink = nat::up(&mut p, &names, addrs, tap, netdev)?;
+                if let Some(mac) = &keys.mac {
+                    let lines = read_lines(&opts.dhcp_hosts)?;
+                    let entry = format!("{mac},{},{}", addrs.guests[0].addr(), addrs.hostname);
+                    p.hosts_entry(
+                        &opts.dhcp_hosts,
+                        &lines,
+                        mac,
+                        Some(addrs.guests[0].addr()),
+                        Some(entry),
+                    );
+                } else {
+                    tracing::warn!("{dev}: no mac key, so no DHCP host entry");
+                }
+                VifGuard::new(GuardMode::Nat, addrs.guests.clone(), uplink)
             } else {
-                let r = bridge::run(&mut rtnl, store, &call);
-                let f = rules::sync(&marks, &names.target, &[], &[]);
-                r.and(f)
+                p.routed_down(&names);
+                if let Some(mac) = &keys.mac {
+                    let lines = read_lines(&opts.dhcp_hosts)?;
+                    p.hosts_entry(&opts.dhcp_hosts, &lines, mac, None, None);
+                }
+                None
+            }
+        }
+        (Mode::Route | Mode::RouteIfup, _) => {
+            if up {
+                route::up(&mut p, &names, &nets, tap, netdev)?;
+                VifGuard::new(GuardMode::Routed, nets.clone(), None)
+            } else {
+                p.routed_down(&names);
+                None
+            }
+        }
+        _ => {
+            // Anti-spoofing only with an ip key (as the stock handle_iptable); offline
+            // removes the rules even when the device is already gone.
+            if up {
+                p.bridge_up(&names, bridge, keys.mtu)?;
+                VifGuard::new(GuardMode::Bridged, nets.clone(), None)
+            } else {
+                p.bridge_down(&names);
+                None
             }
         }
     };
-    if !tap {
-        // Netback polices a vif's rate itself.
-        return done;
-    }
-    if up {
-        done?;
-        rate::apply(&mut rtnl, &names.target, limit.as_ref())
-    } else {
-        // The IFB outlives the tap: remove it even if the rest of the teardown failed.
-        let r = rate::apply(&mut rtnl, &names.target, None);
-        let r = if names.current == names.target {
-            r
+    p.guard(dev, guard, old_guard);
+    if tap {
+        // Netback polices a vif's rate itself; the tap's is hvnet's. The IFB outlives the
+        // tap: on the way down it goes under either name.
+        if up {
+            p.tap_rate(dev, limit.as_ref())?;
         } else {
-            r.and(rate::apply(&mut rtnl, &names.current, None))
+            p.tap_rate(dev, None)?;
+            if names.current != names.target {
+                p.tap_rate(&names.current, None)?;
+            }
+        }
+    }
+    let ifupdown = matches!(mode, Mode::RouteIfup);
+    if ifupdown && !up {
+        if let Err(e) = route::distro_ifupdown(&opts.sysconfig_dir, dev, false) {
+            tracing::warn!("{e}");
+        }
+    }
+    let verb = format!("xen {} {dev}", inv.action.word());
+    let ops = p.ops;
+    session.transact(&verb, ops)?;
+    if let (true, Some(path)) = (up, &frontend_mtu) {
+        // What the device has now (a refused MTU change was only a warning).
+        let mtu = session.mtu(dev)?;
+        if let Some(mtu) = mtu {
+            store
+                .write(path, &mtu.to_string())
+                .map_err(|e| HotplugError::runtime(e.to_string()))?;
+        }
+    }
+    if ifupdown && up {
+        route::distro_ifupdown(&opts.sysconfig_dir, dev, true)?;
+    }
+    tracing::info!("{dev}: {} done", inv.action.word());
+    Ok(())
+}
+
+fn read_lines(path: &std::path::Path) -> Result<Vec<String>, HotplugError> {
+    hvnet_linux::lines::read(path)
+        .map_err(|e| HotplugError::runtime(format!("{}: {e}", path.display())))
+}
+
+/// The hotplug's engine state (journal, host lock, vif guard records) under a lock
+/// directory.
+pub const STATE_SUBDIR: &str = "hvnet-xen";
+
+/// One hotplug's hold on the host: the stock scripts' `iptables` lock and hvnet's engine
+/// over this namespace's kernel, its state (journal, guard records) in
+/// `LOCK_DIR/`[`STATE_SUBDIR`]. Opening it rolls back a call a crash cut short.
+pub struct Session {
+    engine: Engine<LinuxHost>,
+    state_dir: PathBuf,
+    _lock: LockEx,
+}
+
+impl Session {
+    /// Takes the lock (waiting up to [`DEFAULT_LOCK_TIMEOUT`]) and opens the engine.
+    ///
+    /// # Errors
+    ///
+    /// The lock stayed busy ([`ErrorKind::Lock`]), rtnetlink could not be opened, or an
+    /// interrupted call could not be rolled back.
+    pub fn open(lock_dir: &std::path::Path) -> Result<Session, HotplugError> {
+        Self::open_with(lock_dir, DEFAULT_LOCK_TIMEOUT)
+    }
+
+    /// [`Session::open`] with another lock timeout.
+    ///
+    /// # Errors
+    ///
+    /// As [`Session::open`].
+    pub fn open_with(
+        lock_dir: &std::path::Path,
+        timeout: Duration,
+    ) -> Result<Session, HotplugError> {
+        let lock = LockEx::acquire(&lock_dir.join(LOCK_NAME), timeout).map_err(|e| match e {
+            LockError::Timeout { .. } => HotplugError {
+                kind: ErrorKind::Lock,
+                message: e.to_string(),
+                reported: false,
+            },
+            other => HotplugError::runtime(other.to_string()),
+        })?;
+        let state_dir = lock_dir.join(STATE_SUBDIR);
+        let mut host = LinuxHost::open().map_err(|e| HotplugError::runtime(e.to_string()))?;
+        host.set_state_dir(state_dir.clone());
+        host.set_lock_timeout(timeout);
+        let mut engine = Engine::new(host, crate::vif::XenBackend).with_source("xenstore");
+        engine.fault_at = match std::env::var("HVNET_FAULT_AT") {
+            Ok(v) => v.trim().parse().ok(),
+            Err(_) => None,
         };
-        done.and(r)
+        if let Some(r) = engine
+            .recover()
+            .map_err(|e| HotplugError::runtime(e.to_string()))?
+        {
+            tracing::warn!(
+                "rolled back the interrupted `{}` ({} of {} op(s) undone)",
+                r.verb,
+                r.undone,
+                r.recorded
+            );
+        }
+        Ok(Session {
+            engine,
+            state_dir,
+            _lock: lock,
+        })
+    }
+
+    /// Observes links, addresses and routes, the qdiscs of `tc_links` (and their IFBs),
+    /// and the `proxy_arp` of `devs` with `ip_forward`.
+    ///
+    /// # Errors
+    ///
+    /// Reading the host failed.
+    pub fn observe(
+        &mut self,
+        tc_links: &[&str],
+        devs: &[&str],
+    ) -> Result<ObservedState, HotplugError> {
+        let mut links: std::collections::BTreeSet<String> =
+            tc_links.iter().map(|t| t.to_string()).collect();
+        links.extend(tc_links.iter().map(|t| rate::ifb_name(t)));
+        let query = hvnet_core::backend::Query {
+            sysctls: plan::sysctl_keys(devs.iter().copied()),
+            services: false,
+            firewall: false,
+            tc_owners: Some(std::collections::BTreeSet::new()),
+            tc_links: links,
+            netns: false,
+        };
+        self.engine
+            .observe_query(&query)
+            .map_err(|e| HotplugError::runtime(e.to_string()))
+    }
+
+    /// Adds the `proxy_arp` of `dev` to `observed` (the uplink, known only once observed).
+    pub fn observe_proxy_arp(&mut self, observed: &mut ObservedState, dev: &str) {
+        let keys = plan::sysctl_keys([dev]);
+        observed
+            .sysctls
+            .extend(self.engine.host().read_sysctls(&keys[1..]));
+    }
+
+    /// The vif guard last set for `dev`.
+    pub fn guard(&self, dev: &str) -> Option<VifGuard> {
+        hvnet_linux::firewall::vif::recorded(&self.state_dir, dev)
+    }
+
+    /// The MTU `dev` has now.
+    ///
+    /// # Errors
+    ///
+    /// Reading the link failed.
+    pub fn mtu(&mut self, dev: &str) -> Result<Option<u32>, HotplugError> {
+        let l = self
+            .engine
+            .host()
+            .rtnl()
+            .get_link(dev)
+            .map_err(|e| HotplugError::runtime(e.to_string()))?;
+        Ok(l.map(|l| l.mtu))
+    }
+
+    /// Runs `ops` as one journaled transaction (rolled back if an op fails).
+    ///
+    /// # Errors
+    ///
+    /// An op failed (the message names it and says whether the rollback was complete), or
+    /// the journal could not be written.
+    pub fn transact(&mut self, verb: &str, ops: Vec<Op>) -> Result<usize, HotplugError> {
+        let plan = hvnet_core::plan::Plan { ops };
+        self.engine
+            .transact(verb, &plan)
+            .map_err(|e| HotplugError::runtime(e.to_string()))
     }
 }
 

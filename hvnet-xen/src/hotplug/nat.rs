@@ -17,18 +17,12 @@
 //!
 //! On `offline`: routes, addresses, rules and the DHCP entry go, the link goes down.
 
-use std::io::Write;
 use std::net::Ipv4Addr;
-use std::path::Path;
 
-use hvnet_core::types::MacAddr;
-use hvnet_linux::netlink::Rtnl;
+use hvnet_core::types::IfName;
 
-use super::bridge::find_or_rename;
 use super::naming::DeviceNames;
-use super::route::{
-    add_host_addr, add_routes, find_uplink, link_up, proxy_arp, sysctl_on, teardown,
-};
+use super::plan::Planner;
 use super::rules::{self, Net4};
 use super::HotplugError;
 
@@ -109,138 +103,32 @@ impl NatAddrs {
     }
 }
 
-/// Rewrites the dnsmasq hostsfile at `path`: drops the lines of `mac` (and of `entry`'s
-/// address), then appends `entry` (`MAC,ADDRESS,HOSTNAME`) if given. Written to a temporary
-/// file and renamed, so dnsmasq never reads half a file. Callers hold the hotplug lock.
-pub fn update_dhcp_hosts(
-    path: &Path,
-    mac: &MacAddr,
-    entry: Option<(Ipv4Addr, &str)>,
-) -> Result<(), HotplugError> {
-    let err = |e: std::io::Error| HotplugError::runtime(format!("{}: {e}", path.display()));
-    let old = match std::fs::read_to_string(path) {
-        Ok(s) => s,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            if entry.is_none() {
-                return Ok(());
-            }
-            String::new()
+/// Plans `vif-nat` online (routes and addresses as `vif-route`, with the router address);
+/// returns the uplink masqueraded out of (`None`: any device but the vif).
+pub fn up(
+    p: &mut Planner<'_>,
+    names: &DeviceNames,
+    addrs: &NatAddrs,
+    tap: bool,
+    netdev: Option<&str>,
+) -> Result<Option<IfName>, HotplugError> {
+    let uplink = p.find_uplink(netdev)?;
+    let dev = p.routed_up(names, addrs.router, &addrs.guests, if tap { 1 } else { 2 })?;
+    let uplink = match uplink {
+        Some(u) => Some(IfName::new(&u.name).map_err(|e| HotplugError::runtime(e.to_string()))?),
+        None => {
+            tracing::warn!(
+                "{dev}: no uplink (no default route, no gatewaydev): masquerading out of any other device"
+            );
+            None
         }
-        Err(e) => return Err(err(e)),
     };
-    let mac_s = mac.to_string();
-    let ip_s = entry.map(|(ip, _)| ip.to_string());
-    let mut out = String::new();
-    for line in old.lines() {
-        let fields: Vec<&str> = line.split(',').map(str::trim).collect();
-        let ours = fields.iter().any(|f| f.eq_ignore_ascii_case(&mac_s))
-            || ip_s.as_deref().is_some_and(|ip| fields.contains(&ip));
-        if !ours {
-            out.push_str(line);
-            out.push('\n');
-        }
-    }
-    if let Some((ip, host)) = entry {
-        out.push_str(&format!("{mac_s},{ip},{host}\n"));
-    }
-    if out == old {
-        return Ok(());
-    }
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(err)?;
-    }
-    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-    let mut f = std::fs::File::create(&tmp).map_err(err)?;
-    f.write_all(out.as_bytes()).map_err(err)?;
-    drop(f);
-    std::fs::rename(&tmp, path).map_err(err)
-}
-
-/// What the NAT mode needs to know about one call.
-#[derive(Debug, Clone)]
-pub struct NatCall<'a> {
-    /// `online`/`add` (`true`) or `offline`/`remove`.
-    pub up: bool,
-    /// The device's names.
-    pub names: &'a DeviceNames,
-    /// The addresses.
-    pub addrs: &'a NatAddrs,
-    /// A QEMU tap (route metric 1 instead of 2, as vif-route, so the vif's and the tap's
-    /// routes can coexist).
-    pub tap: bool,
-    /// The guest's MAC (backend `mac`): the DHCP entry's key; no entry without it.
-    pub mac: Option<MacAddr>,
-    /// `netdev` (environment), else the backend `gatewaydev` key.
-    pub netdev: Option<&'a str>,
-    /// The dnsmasq hostsfile.
-    pub dhcp_hosts: &'a Path,
-    /// The [`rules::MARK_DIR`] of the lock directory.
-    pub marks: &'a Path,
-}
-
-/// Runs the NAT mode.
-pub fn run(rtnl: &mut Rtnl, call: &NatCall<'_>) -> Result<(), HotplugError> {
-    if call.up {
-        return up(rtnl, call);
-    }
-    let mut first = None;
-    if let Err(e) = teardown(rtnl, call.names) {
-        first.get_or_insert(e);
-    }
-    if let Err(e) = rules::sync(call.marks, &call.names.target, &[], &[]) {
-        first.get_or_insert(e);
-    }
-    if let Some(mac) = &call.mac {
-        if let Err(e) = update_dhcp_hosts(call.dhcp_hosts, mac, None) {
-            first.get_or_insert(e);
-        }
-    }
-    first.map_or(Ok(()), Err)
-}
-
-fn up(rtnl: &mut Rtnl, call: &NatCall<'_>) -> Result<(), HotplugError> {
-    let uplink = find_uplink(rtnl, call.netdev)?;
-    let dev = find_or_rename(rtnl, call.names)?;
-    let a = call.addrs;
-    link_up(rtnl, &dev)?;
-    add_host_addr(rtnl, &dev, a.router)?;
-    add_routes(
-        rtnl,
-        &dev,
-        &a.guests,
-        a.router,
-        Some(if call.tap { 1 } else { 2 }),
-    )?;
-    proxy_arp(&dev.name)?;
-    sysctl_on("net/ipv4/ip_forward")?;
-    let uplink_name = uplink.as_ref().map(|u| u.name.as_str());
-    if uplink_name.is_none() {
-        tracing::warn!(
-            "{}: no uplink (no default route, no gatewaydev): masquerading out of any other device",
-            dev.name
-        );
-    }
-    rules::sync(
-        call.marks,
-        &dev.name,
-        &rules::routed(&dev.name, &a.guests, true),
-        &rules::masquerade(&dev.name, &a.guests, uplink_name),
-    )?;
-    match &call.mac {
-        Some(mac) => update_dhcp_hosts(
-            call.dhcp_hosts,
-            mac,
-            Some((a.guests[0].addr(), &a.hostname)),
-        )?,
-        None => tracing::warn!("{}: no mac key, so no DHCP host entry", dev.name),
-    }
     tracing::info!(
-        "{}: nat, router {}, guest {}",
-        dev.name,
-        a.router,
-        a.guests[0].addr()
+        "{dev}: nat, router {}, guest {}",
+        addrs.router,
+        addrs.guests[0].addr()
     );
-    Ok(())
+    Ok(uplink)
 }
 
 #[cfg(test)]
@@ -271,28 +159,5 @@ mod tests {
         assert!(NatAddrs::new(5, 0, Some("10.0.0.1 10.0.0.128"), "be/ip").is_err());
         assert!(NatAddrs::new(5, 254, None, "be/ip").is_err());
         assert!(NatAddrs::new(5, 253, None, "be/ip").is_ok());
-    }
-
-    #[test]
-    fn dhcp_hostsfile() {
-        let dir = std::env::temp_dir().join(format!("hvnet-xen-dhcp-{}", std::process::id()));
-        let path = dir.join("sub/dhcp-hosts");
-        let m1: MacAddr = "00:16:3e:00:05:00".parse().unwrap();
-        let m2: MacAddr = "00:16:3e:00:06:00".parse().unwrap();
-        update_dhcp_hosts(&path, &m1, None).unwrap();
-        assert!(!path.exists());
-        update_dhcp_hosts(&path, &m1, Some(("10.0.5.1".parse().unwrap(), "dom5"))).unwrap();
-        update_dhcp_hosts(&path, &m2, Some(("10.0.6.1".parse().unwrap(), "dom6"))).unwrap();
-        update_dhcp_hosts(&path, &m1, Some(("10.0.5.1".parse().unwrap(), "dom5"))).unwrap();
-        assert_eq!(
-            std::fs::read_to_string(&path).unwrap(),
-            "00:16:3e:00:06:00,10.0.6.1,dom6\n00:16:3e:00:05:00,10.0.5.1,dom5\n"
-        );
-        update_dhcp_hosts(&path, &m2, None).unwrap();
-        assert_eq!(
-            std::fs::read_to_string(&path).unwrap(),
-            "00:16:3e:00:05:00,10.0.5.1,dom5\n"
-        );
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -19,16 +19,15 @@
 //! (handle [`HANDLE`], hvnet's `4856:`) has netback's rate and bucket. What the host sends to
 //! the guest stays unlimited, as with netback; a root tbf on the tap would limit it and make
 //! the emulated NIC behave differently from the PV one. `remove` deletes the ingress qdisc and
-//! the IFB (the tap's own deletion would leave the IFB behind).
+//! the IFB (the tap's own deletion would leave the IFB behind). The IFB is owned by
+//! [`hvnet_core::state::Owner::hotplug`], so `hvnet apply` and `down` leave it alone; the ops
+//! are planned by [`super::plan::Planner::tap_rate`] and run in the hotplug's transaction.
 
 use std::time::Duration;
 
 use hvnet_core::op::HVNET_QDISC_HANDLE;
+use hvnet_core::state::Tbf;
 use hvnet_core::types::{IfName, XlRate};
-use hvnet_linux::netlink::{
-    consts, FilterSpec, LinkChange, Mirred, MirredAction, NlError, QdiscKind, QdiscSpec, Request,
-    Rtnl,
-};
 
 use super::naming::DeviceNames;
 use super::store::{BackendKeys, Store};
@@ -70,13 +69,18 @@ fn reason(e: &hvnet_core::types::TypeError) -> String {
 /// The tbf reproducing netback's credit: the average rate `bytes × 10⁶ / usecs` bytes per
 /// second (rounded, at least 1), a bucket of `max(128 KiB, bytes)` and a queue of
 /// [`LATENCY`] at that rate plus the bucket.
-pub fn tbf(rate: &XlRate) -> QdiscKind {
+pub fn tbf(rate: &XlRate) -> Tbf {
     let usecs = u128::from(rate.interval_usecs());
     let per_sec = (u128::from(rate.bytes_per_interval()) * 1_000_000 + usecs / 2) / usecs;
     let per_sec = u64::try_from(per_sec).unwrap_or(u64::MAX).max(1);
-    let burst = rate.bucket_bytes();
-    let burst = u32::try_from(burst).unwrap_or(u32::MAX);
-    QdiscKind::tbf_with_latency(per_sec, burst, LATENCY)
+    let burst = u32::try_from(rate.bucket_bytes()).unwrap_or(u32::MAX);
+    let queued = u128::from(per_sec) * LATENCY.as_nanos() / 1_000_000_000;
+    let limit = queued.saturating_add(u128::from(burst));
+    Tbf {
+        rate_bytes_per_sec: per_sec,
+        burst_bytes: burst,
+        limit_bytes: u32::try_from(limit).unwrap_or(u32::MAX),
+    }
 }
 
 /// The IFB shaping what the guest sends through `tap`: hvnet's usual `hvi<hash>` name for a
@@ -90,168 +94,6 @@ pub fn ifb_name(tap: &str) -> String {
             hvnet_core::types::stable_hash64(tap.as_bytes()) & 0xffff_ffff_ffff
         ),
     }
-}
-
-fn nl(what: &str, e: NlError) -> HotplugError {
-    HotplugError::runtime(format!("{what}: {e}"))
-}
-
-fn one(rtnl: &mut Rtnl, req: Request) -> Result<(), NlError> {
-    rtnl.execute(&[req]).pop().unwrap_or(Ok(()))
-}
-
-/// Limits what the guest sends through `tap` to `rate` (creating or retuning the IFB, its
-/// tbf and the tap's redirect), or with `None` removes hvnet's limit from `tap`.
-/// Idempotent. The tap must exist when a rate is given.
-pub fn apply(rtnl: &mut Rtnl, tap: &str, rate: Option<&XlRate>) -> Result<(), HotplugError> {
-    match rate {
-        Some(r) => set(rtnl, tap, r),
-        None => clear(rtnl, tap),
-    }
-}
-
-fn set(rtnl: &mut Rtnl, tap: &str, rate: &XlRate) -> Result<(), HotplugError> {
-    let link = rtnl
-        .get_link(tap)
-        .map_err(|e| nl(tap, e))?
-        .ok_or_else(|| HotplugError::runtime(format!("Cannot find device {tap} to limit")))?;
-    let ifb = ifb_name(tap);
-    let ifb_link = match rtnl.get_link(&ifb).map_err(|e| nl(&ifb, e))? {
-        Some(l) if l.kind.as_deref() == Some("ifb") => l,
-        Some(_) => {
-            return Err(HotplugError::runtime(format!(
-                "{ifb} (the IFB limiting {tap}) exists and is not an ifb device"
-            )))
-        }
-        None => {
-            one(
-                rtnl,
-                Request::NewIfb {
-                    name: ifb.clone(),
-                    mtu: Some(link.mtu),
-                    txqlen: Some(0),
-                    group: None,
-                },
-            )
-            .map_err(|e| nl(&format!("creating ifb {ifb} for {tap}"), e))?;
-            rtnl.get_link(&ifb)
-                .map_err(|e| nl(&ifb, e))?
-                .ok_or_else(|| HotplugError::runtime(format!("{ifb} vanished after creation")))?
-        }
-    };
-    let change = LinkChange {
-        up: Some(true),
-        alias: Some(format!("hvnet-xen rate {tap}")),
-        ..LinkChange::default()
-    };
-    one(
-        rtnl,
-        Request::SetLink {
-            ifindex: ifb_link.ifindex,
-            change,
-        },
-    )
-    .map_err(|e| nl(&format!("setting {ifb} up"), e))?;
-    one(
-        rtnl,
-        Request::ReplaceQdisc(QdiscSpec {
-            ifindex: ifb_link.ifindex,
-            parent: consts::TC_H_ROOT,
-            handle: HANDLE,
-            kind: tbf(rate),
-        }),
-    )
-    .map_err(|e| nl(&format!("tbf on {ifb} ({tap}, rate {rate})"), e))?;
-
-    // The redirect of the tap's ingress to the IFB: kept if already there.
-    let redirect = Mirred {
-        action: MirredAction::EgressRedirect,
-        ifindex: ifb_link.ifindex,
-    };
-    let filters = if has_ingress(rtnl, link.ifindex)? {
-        rtnl.dump_filters(link.ifindex, consts::TC_H_INGRESS_QDISC)
-            .map_err(|e| nl(tap, e))?
-    } else {
-        Vec::new()
-    };
-    if filters.iter().any(|f| f.mirred == Some(redirect)) {
-        return Ok(());
-    }
-    if !filters.is_empty() {
-        // Someone else's ingress filters (or a stale redirect): start over.
-        del_ingress(rtnl, link.ifindex, tap)?;
-    }
-    if !has_ingress(rtnl, link.ifindex)? {
-        one(rtnl, Request::NewQdisc(QdiscSpec::ingress(link.ifindex)))
-            .map_err(|e| nl(&format!("ingress qdisc on {tap}"), e))?;
-    }
-    one(
-        rtnl,
-        Request::NewFilter(FilterSpec {
-            ifindex: link.ifindex,
-            parent: consts::TC_H_INGRESS_QDISC,
-            prio: 1,
-            protocol: consts::ETH_P_ALL,
-            handle: 0,
-            classid: None,
-            mirred: Some(redirect),
-        }),
-    )
-    .map_err(|e| nl(&format!("redirect of {tap} to {ifb}"), e))
-}
-
-fn has_ingress(rtnl: &mut Rtnl, ifindex: u32) -> Result<bool, HotplugError> {
-    Ok(rtnl
-        .dump_qdiscs()
-        .map_err(|e| nl("listing qdiscs", e))?
-        .iter()
-        .any(|q| q.ifindex == ifindex && q.kind == "ingress"))
-}
-
-fn del_ingress(rtnl: &mut Rtnl, ifindex: u32, tap: &str) -> Result<(), HotplugError> {
-    match one(
-        rtnl,
-        Request::DelQdisc {
-            ifindex,
-            parent: consts::TC_H_INGRESS,
-            handle: consts::TC_H_INGRESS_QDISC,
-        },
-    ) {
-        Err(e) if !e.is_not_found() && e.errno != EINVAL => {
-            Err(nl(&format!("removing the ingress qdisc of {tap}"), e))
-        }
-        _ => Ok(()),
-    }
-}
-
-/// `EINVAL` (Linux): what the kernel answers when deleting an ingress qdisc that is not there.
-const EINVAL: i32 = 22;
-
-fn clear(rtnl: &mut Rtnl, tap: &str) -> Result<(), HotplugError> {
-    let ifb = ifb_name(tap);
-    let ifb_link = rtnl.get_link(&ifb).map_err(|e| nl(&ifb, e))?;
-    // First the tap's redirect (a mirred to a deleted device drops every packet), then the IFB.
-    if let (Some(link), Some(i)) = (rtnl.get_link(tap).map_err(|e| nl(tap, e))?, &ifb_link) {
-        if has_ingress(rtnl, link.ifindex)? {
-            let ours = rtnl
-                .dump_filters(link.ifindex, consts::TC_H_INGRESS_QDISC)
-                .map_err(|e| nl(tap, e))?
-                .iter()
-                .any(|f| f.mirred.is_some_and(|m| m.ifindex == i.ifindex));
-            if ours {
-                del_ingress(rtnl, link.ifindex, tap)?;
-            }
-        }
-    }
-    if let Some(i) = ifb_link.filter(|l| l.kind.as_deref() == Some("ifb")) {
-        match one(rtnl, Request::DelLink { ifindex: i.ifindex }) {
-            Err(e) if !e.is_not_found() => {
-                return Err(nl(&format!("deleting ifb {ifb} of {tap}"), e))
-            }
-            _ => {}
-        }
-    }
-    Ok(())
 }
 
 /// The backend directory of vif `domid`.`devid` in dom0 (absolute, as `xl` and netback see
@@ -280,6 +122,7 @@ pub fn retune(
     domid: u32,
     devid: u32,
     rate: Option<&XlRate>,
+    lock_dir: &std::path::Path,
 ) -> Result<Retuned, HotplugError> {
     let be = backend_path(domid, devid);
     let exists = store
@@ -300,6 +143,8 @@ pub fn retune(
         keys.emulated(),
     )
     .map_err(|e| HotplugError::runtime(e.to_string()))?;
+    // The hotplug lock first: a concurrent `add`/`remove` of the tap must not interleave.
+    let mut session = super::Session::open(lock_dir)?;
     let key = format!("{be}/rate");
     let value = rate.map(XlRate::xenstore_value);
     let written = match &value {
@@ -309,24 +154,24 @@ pub fn retune(
     written.map_err(|e| HotplugError::runtime(e.to_string()))?;
 
     // The tap: under its vifname-emu name once `add` renamed it, else QEMU's default name.
-    let mut rtnl = Rtnl::open().map_err(|e| HotplugError::runtime(e.to_string()))?;
-    let mut tap = None;
-    for name in [&names.target, &names.current] {
-        if rtnl.get_link(name).map_err(|e| nl(name, e))?.is_some() {
-            tap = Some(name.clone());
-            break;
-        }
-    }
+    let taps = [names.target.as_str(), names.current.as_str()];
+    let observed = session.observe(&taps, &[])?;
+    let tap = taps
+        .iter()
+        .find(|n| observed.link(n).is_some())
+        .map(|n| n.to_string());
+    let mut p = super::plan::Planner::new(&observed);
     match &tap {
-        Some(t) => apply(&mut rtnl, t, rate)?,
+        Some(t) => p.tap_rate(t, rate)?,
         // No tap (PV-only NIC, or another host): a leftover IFB of a vanished tap still goes.
         None if rate.is_none() => {
-            for name in [&names.target, &names.current] {
-                apply(&mut rtnl, name, None)?;
+            for name in taps {
+                p.tap_rate(name, None)?;
             }
         }
         None => {}
     }
+    session.transact(&format!("xen rate {domid}.{devid}"), p.ops)?;
     Ok(Retuned { key, value, tap })
 }
 
@@ -368,16 +213,8 @@ mod tests {
         }
     }
 
-    fn params(k: &QdiscKind) -> (u64, u32, u32) {
-        match k {
-            QdiscKind::Tbf {
-                rate_bytes_per_sec,
-                burst_bytes,
-                limit_bytes,
-                ..
-            } => (*rate_bytes_per_sec, *burst_bytes, *limit_bytes),
-            other => panic!("{other:?}"),
-        }
+    fn params(t: &Tbf) -> (u64, u32, u32) {
+        (t.rate_bytes_per_sec, t.burst_bytes, t.limit_bytes)
     }
 
     #[test]
