@@ -317,11 +317,11 @@ fn run_inner(inv: &Invocation, store: &dyn Store, opts: &Options) -> Result<(), 
         // Netback polices a vif's rate itself; the tap's is hvnet's. The IFB outlives the
         // tap: on the way down it goes under either name.
         if up {
-            p.tap_rate(dev, limit.as_ref())?;
+            p.tap_rate(dev, &names.current, limit.as_ref())?;
         } else {
-            p.tap_rate(dev, None)?;
+            p.tap_rate(dev, dev, None)?;
             if names.current != names.target {
-                p.tap_rate(&names.current, None)?;
+                p.tap_rate(&names.current, &names.current, None)?;
             }
         }
     }

@@ -419,8 +419,14 @@ impl<'a> Planner<'a> {
 
     /// The `-emu` tap's shaping (see [`super::rate`]): with `rate`, an IFB `hvi<hash>`
     /// (owned by [`Owner::hotplug`]) with netback's tbf, and the tap's ingress redirected to
-    /// it; without, neither.
-    pub fn tap_rate(&mut self, tap: &str, rate: Option<&XlRate>) -> Result<(), HotplugError> {
+    /// it; without, neither. `tap` is the tap's name once this plan ran; `seen_as` the name
+    /// it was observed under (before a rename earlier in the plan).
+    pub fn tap_rate(
+        &mut self,
+        tap: &str,
+        seen_as: &str,
+        rate: Option<&XlRate>,
+    ) -> Result<(), HotplugError> {
         let ifb = name(&super::rate::ifb_name(tap))?;
         let seen_ifb = self.link(ifb.as_str());
         let ours = seen_ifb.is_some_and(|l| {
@@ -433,7 +439,7 @@ impl<'a> Planner<'a> {
                 "{ifb} (the IFB limiting {tap}) exists and is not hvnet's"
             )));
         }
-        let tap_link = self.link(tap);
+        let tap_link = self.link(tap).or_else(|| self.link(seen_as));
         let redirected = tap_link.is_some_and(|t| {
             self.o
                 .redirects
@@ -441,9 +447,9 @@ impl<'a> Planner<'a> {
                 .any(|r| r.ifindex == t.ifindex && Some(r.target) == seen_ifb.map(|i| i.ifindex))
         });
         let Some(rate) = rate else {
-            if let (Some(t), true) = (tap_link, redirected) {
+            if let (Some(_), true) = (tap_link, redirected) {
                 self.ops.push(Op::DelRedirect {
-                    link: name(&t.name)?,
+                    link: name(tap)?,
                     ifb: ifb.clone(),
                 });
             }
@@ -478,7 +484,7 @@ impl<'a> Planner<'a> {
         };
         let t = tap_link
             .ok_or_else(|| HotplugError::runtime(format!("Cannot find device {tap} to limit")))?;
-        let tap_name = name(&t.name)?;
+        let tap_name = name(tap)?;
         let want = super::rate::tbf(rate);
         let old = match seen_ifb {
             None => {

@@ -162,11 +162,11 @@ pub fn retune(
         .map(|n| n.to_string());
     let mut p = super::plan::Planner::new(&observed);
     match &tap {
-        Some(t) => p.tap_rate(t, rate)?,
+        Some(t) => p.tap_rate(t, t, rate)?,
         // No tap (PV-only NIC, or another host): a leftover IFB of a vanished tap still goes.
         None if rate.is_none() => {
             for name in taps {
-                p.tap_rate(name, None)?;
+                p.tap_rate(name, name, None)?;
             }
         }
         None => {}

@@ -406,6 +406,11 @@ pub struct Call<'a> {
 impl Call<'_> {
     /// Runs the call with `action` (online, offline, add, remove).
     pub fn run(&self, action: &str) -> Output {
+        self.command(action).output().unwrap()
+    }
+
+    /// The command of the call with `action`, not started.
+    pub fn command(&self, action: &str) -> Command {
         let (d, n) = self.ids;
         let type_if = if self.tap {
             "type_if=tap"
@@ -449,7 +454,7 @@ impl Call<'_> {
         for (k, v) in self.env {
             cmd.env(k, v);
         }
-        cmd.output().unwrap()
+        cmd
     }
 }
 
