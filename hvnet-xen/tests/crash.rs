@@ -124,7 +124,10 @@ impl World {
         for table in ["filter", "nat"] {
             let rules = self.host.exec_ok(&["iptables", "-w", "-t", table, "-S"]);
             let n = rules.lines().filter(|l| l.contains("hvnet-xen:")).count();
-            s.push_str(&format!("{table} vif rules: {n}\n"));
+            let chains = rules.lines().filter(|l| l.contains("HVNET-X")).count();
+            s.push_str(&format!(
+                "{table} vif rules: {n}, HVNET-X* lines: {chains}\n"
+            ));
         }
         let journal = self.locks.0.join("hvnet-xen/journal").exists();
         s.push_str(&format!("journal: {journal}\n"));
@@ -158,6 +161,15 @@ fn a_fault_at_every_op_of_an_emu_tap_add_leaves_the_host_as_it_was() {
     assert!(added.contains("link web0-emu master=- up=true"), "{added}");
     assert!(added.contains("10.99.2.0/28 dev web0-emu"), "{added}");
     assert!(added.contains("filter vif rules: 6"), "{added}");
+    // Nothing of hvnet's in the firewall once the only vif is gone.
+    assert!(
+        removed.contains("filter vif rules: 0, HVNET-X* lines: 0"),
+        "{removed}"
+    );
+    assert!(
+        removed.contains("nat vif rules: 0, HVNET-X* lines: 0"),
+        "{removed}"
+    );
     assert!(added.contains("link hvi"), "the IFB: {added}");
     // How many ops the add has: a fault beyond the last changes nothing.
     let mut k = 1;

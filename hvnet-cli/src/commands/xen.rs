@@ -103,48 +103,17 @@ fn parse_rate(text: &str) -> Result<Option<XlRate>, CliError> {
 fn rate_run(domid: u32, devid: u32, text: &str) -> CliResult {
     let rate = parse_rate(text)?;
     let store = XsStore::open().map_err(CliError::runtime)?;
-    let lock_dir = env_path(LOCK_DIR_ENV).unwrap_or_else(|| hotplug::DEFAULT_LOCK_DIR.into());
-    let done = hotplug::rate::retune(&store, domid, devid, rate.as_ref(), &lock_dir).map_err(
-        |e| match e.kind {
-            ErrorKind::Lock => CliError::Lock(e.message),
-            ErrorKind::Runtime => CliError::Runtime(e.message),
-        },
-    )?;
-    let tap = match (&done.tap, &rate) {
-        (Some(t), Some(_)) => format!("; tap {t}: same limit on what the guest sends (tc)"),
-        (Some(t), None) => format!("; tap {t}: tc limit removed"),
-        (None, _) => String::new(),
-    };
-    match (&done.value, &rate) {
-        (Some(v), Some(r)) => println!("vif{domid}.{devid}: rate {r} ({}={v}){tap}", done.key),
-        _ => println!("vif{domid}.{devid}: no rate ({} removed){tap}", done.key),
-    }
+    let lock_dir = Options::lock_dir_from_env();
+    let done = hotplug::rate::retune(&store, domid, devid, rate.as_ref(), &lock_dir)
+        .map_err(hotplug_error)?;
+    println!("vif{domid}.{devid}: {done}");
     Ok(())
 }
 
-/// Overrides the lock directory (tests; default /var/run/xen-hotplug, the stock scripts').
-const LOCK_DIR_ENV: &str = "HVNET_XEN_LOCK_DIR";
-/// Overrides the NAT mode's dnsmasq hostsfile (default /run/hvnet/xen/dhcp-hosts).
-const DHCP_HOSTS_ENV: &str = "HVNET_XEN_DHCP_HOSTS";
-/// Overrides where vif-route-ifup looks for ifcfg-DEV (default /etc/sysconfig/network).
-const SYSCONFIG_ENV: &str = "HVNET_XEN_SYSCONFIG_DIR";
-
-fn env_path(name: &str) -> Option<PathBuf> {
-    std::env::var_os(name)
-        .filter(|d| !d.is_empty())
-        .map(PathBuf::from)
-}
-
-/// hvnet's config for the hotplug, if `path` exists and is valid (a broken config must not
-/// stop libxl from bridging a vif: it is reported and ignored).
-fn hotplug_config(path: &std::path::Path) -> Option<std::sync::Arc<hvnet_core::config::Config>> {
-    let text = std::fs::read_to_string(path).ok()?;
-    match hvnet_core::config::Config::parse(&text, &path.display().to_string()) {
-        Ok(c) => Some(std::sync::Arc::new(c)),
-        Err(e) => {
-            tracing::warn!("ignoring {}: {e}", path.display());
-            None
-        }
+fn hotplug_error(e: hotplug::HotplugError) -> CliError {
+    match e.kind {
+        ErrorKind::Lock => CliError::Lock(e.message),
+        ErrorKind::Runtime => CliError::Runtime(e.message),
     }
 }
 
@@ -155,19 +124,7 @@ fn hotplug_run(mode: ModeChoice, args: &[String], config: &std::path::Path) -> C
         Err(e) => return Err(CliError::Input(e.to_string())),
     };
     let store = XsStore::open().map_err(CliError::runtime)?;
-    let defaults = Options::default();
-    let opts = Options {
-        mode,
-        lock_dir: env_path(LOCK_DIR_ENV).unwrap_or(defaults.lock_dir),
-        lock_timeout: hotplug::DEFAULT_LOCK_TIMEOUT,
-        dhcp_hosts: env_path(DHCP_HOSTS_ENV).unwrap_or(defaults.dhcp_hosts),
-        sysconfig_dir: env_path(SYSCONFIG_ENV).unwrap_or(defaults.sysconfig_dir),
-        config: hotplug_config(config),
-    };
-    hotplug::run(&inv, &store, &opts).map_err(|e| match e.kind {
-        ErrorKind::Lock => CliError::Lock(e.message),
-        ErrorKind::Runtime => CliError::Runtime(e.message),
-    })
+    hotplug::run(&inv, &store, &Options::from_env(mode, config)).map_err(hotplug_error)
 }
 
 /// When the binary runs under a hotplug script name (`vif-bridge`, `vif-route`,
@@ -177,10 +134,7 @@ pub fn from_argv0() -> Option<ExitCode> {
     let mut argv = std::env::args_os();
     let argv0 = PathBuf::from(argv.next()?);
     let name = argv0.file_name()?.to_str()?.to_owned();
-    let mode = match name.as_str() {
-        "vif-hvnet" => ModeChoice::FromConfig,
-        other => ModeChoice::Fixed(Mode::from_script(other)?),
-    };
+    let mode = ModeChoice::from_script_name(&name)?;
     let args: Vec<String> = argv.map(|a| a.to_string_lossy().into_owned()).collect();
     let _ = tracing_subscriber::fmt()
         .with_max_level(tracing::Level::WARN)

@@ -8,8 +8,10 @@
 //! `iptables-restore --noflush` batch per table: it lists the table, deletes the vif's old
 //! rules (found by their comment, whatever any record says) and appends the new ones,
 //! creating the chain and its jump when missing. When the rules are already exactly the
-//! wanted ones, nothing is written. Rules are written in the canonical form `iptables -S`
-//! prints, so that a repeated `online` finds them identical.
+//! wanted ones, nothing is written. When the last vif's rules go, the chain and its jump go
+//! too, so a host without Xen guests has nothing of hvnet's in its firewall. Rules are
+//! written in the canonical form `iptables -S` prints, so that a repeated `online` finds
+//! them identical.
 //!
 //! The guard last set for a device is also recorded in the state directory
 //! ([`recorded`]), so that a teardown of a vif that never had rules runs no iptables at all.
@@ -160,9 +162,6 @@ pub fn batch(
     let lines: Vec<Vec<String>> = listing.lines().map(split_words).collect();
     let old = owned(&lines, chain, owner);
     let want: Vec<Vec<String>> = specs.iter().map(|s| split_words(s)).collect();
-    if old.len() == want.len() && old.iter().zip(&want).all(|(o, w)| *o == w.as_slice()) {
-        return None;
-    }
     let has_chain = lines
         .iter()
         .any(|w| w.len() == 2 && w[0] == "-N" && w[1] == chain);
@@ -170,6 +169,16 @@ pub fn batch(
     let has_hook = lines
         .iter()
         .any(|w| w.len() > 2 && w[0] == "-A" && w[1] == builtin && w[2..] == hook);
+    let in_chain = lines
+        .iter()
+        .filter(|w| w.len() > 2 && w[0] == "-A" && w[1] == chain)
+        .count();
+    // The last vif's rules go: the chain and its jump go with them.
+    let drop_chain = specs.is_empty() && has_chain && in_chain == old.len();
+    let same = old.len() == want.len() && old.iter().zip(&want).all(|(o, w)| *o == w.as_slice());
+    if same && !drop_chain {
+        return None;
+    }
     let mut s = format!("*{}\n", table.name());
     if specs.is_empty() && !has_chain {
         // Nothing to delete and nothing to add.
@@ -187,6 +196,12 @@ pub fn batch(
     }
     for w in specs {
         s.push_str(&format!("-A {chain} {w}\n"));
+    }
+    if drop_chain {
+        if has_hook {
+            s.push_str(&format!("-D {builtin} {}\n", hook.join(" ")));
+        }
+        s.push_str(&format!("-X {chain}\n"));
     }
     s.push_str("COMMIT\n");
     Some(s)
@@ -343,6 +358,23 @@ mod tests {
         assert_eq!(s.matches("\n-D HVNET-XEN ").count(), specs.len(), "{s}");
         assert!(!s.contains("vif6.0") && !s.contains(":HVNET-XEN") && !s.contains("FORWARD"));
         assert!(s.contains("-D HVNET-XEN -s 0.0.0.0/32 -i vif5.0 -p udp -m udp --sport 68 --dport 67 -m comment --comment hvnet-xen:vif5.0 -j ACCEPT\n"), "{s}");
+        // The last vif's removal takes the chain and the hook with it.
+        let last: String = listing
+            .lines()
+            .filter(|l| !l.contains("vif6.0"))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        let s = batch(Table::Filter, FILTER_CHAIN, "FORWARD", &owner, &last, &[]).unwrap();
+        assert!(
+            s.ends_with(
+                "-D FORWARD -m comment --comment hvnet -j HVNET-XEN\n-X HVNET-XEN\nCOMMIT\n"
+            ),
+            "{s}"
+        );
+        // An empty chain left behind goes too.
+        let empty = "-N HVNET-XEN\n-A FORWARD -m comment --comment hvnet -j HVNET-XEN\n";
+        let s = batch(Table::Filter, FILTER_CHAIN, "FORWARD", &owner, empty, &[]).unwrap();
+        assert!(s.contains("-X HVNET-XEN\n"), "{s}");
         // Nothing to remove where there is no chain.
         assert_eq!(
             batch(Table::Nat, NAT_CHAIN, "POSTROUTING", &owner, "", &[]),

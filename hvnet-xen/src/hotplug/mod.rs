@@ -89,6 +89,74 @@ pub struct Options {
     pub config: Option<std::sync::Arc<hvnet_core::config::Config>>,
 }
 
+/// Overrides the lock directory (tests; default [`DEFAULT_LOCK_DIR`], the stock scripts').
+pub const LOCK_DIR_ENV: &str = "HVNET_XEN_LOCK_DIR";
+/// Overrides the NAT mode's dnsmasq hostsfile (default [`nat::DEFAULT_DHCP_HOSTS`]).
+pub const DHCP_HOSTS_ENV: &str = "HVNET_XEN_DHCP_HOSTS";
+/// Overrides where `vif-route-ifup` looks for `ifcfg-DEV` (default /etc/sysconfig/network).
+pub const SYSCONFIG_ENV: &str = "HVNET_XEN_SYSCONFIG_DIR";
+
+/// A non-empty path from the environment.
+fn env_path(name: &str) -> Option<PathBuf> {
+    std::env::var_os(name)
+        .filter(|d| !d.is_empty())
+        .map(PathBuf::from)
+}
+
+impl ModeChoice {
+    /// The mode of a binary run as a hotplug script (`vif-bridge`, `vif-route`,
+    /// `vif-route-ifup`, `vif-nat`, or `vif-hvnet` for [`ModeChoice::FromConfig`]); `None`
+    /// for any other name.
+    ///
+    /// ```
+    /// use hvnet_xen::hotplug::{Mode, ModeChoice};
+    /// assert_eq!(ModeChoice::from_script_name("vif-nat"), Some(ModeChoice::Fixed(Mode::Nat)));
+    /// assert_eq!(ModeChoice::from_script_name("vif-hvnet"), Some(ModeChoice::FromConfig));
+    /// assert_eq!(ModeChoice::from_script_name("hvnet"), None);
+    /// ```
+    pub fn from_script_name(name: &str) -> Option<ModeChoice> {
+        match name {
+            "vif-hvnet" => Some(ModeChoice::FromConfig),
+            other => Some(ModeChoice::Fixed(Mode::from_script(other)?)),
+        }
+    }
+}
+
+impl Options {
+    /// The options libxl's call gets: `mode`; the lock directory, hostsfile and sysconfig
+    /// directory from the environment ([`LOCK_DIR_ENV`], [`DHCP_HOSTS_ENV`],
+    /// [`SYSCONFIG_ENV`]) or their defaults; hvnet's config from `config` if it exists and
+    /// is valid (a broken config must not stop libxl from bridging a vif: it is reported
+    /// and ignored).
+    pub fn from_env(mode: ModeChoice, config: &std::path::Path) -> Options {
+        let d = Options::default();
+        Options {
+            mode,
+            lock_dir: env_path(LOCK_DIR_ENV).unwrap_or(d.lock_dir),
+            lock_timeout: DEFAULT_LOCK_TIMEOUT,
+            dhcp_hosts: env_path(DHCP_HOSTS_ENV).unwrap_or(d.dhcp_hosts),
+            sysconfig_dir: env_path(SYSCONFIG_ENV).unwrap_or(d.sysconfig_dir),
+            config: load_config(config),
+        }
+    }
+
+    /// The lock directory from the environment, or the default.
+    pub fn lock_dir_from_env() -> PathBuf {
+        env_path(LOCK_DIR_ENV).unwrap_or_else(|| DEFAULT_LOCK_DIR.into())
+    }
+}
+
+fn load_config(path: &std::path::Path) -> Option<std::sync::Arc<hvnet_core::config::Config>> {
+    let text = std::fs::read_to_string(path).ok()?;
+    match hvnet_core::config::Config::parse(&text, &path.display().to_string()) {
+        Ok(c) => Some(std::sync::Arc::new(c)),
+        Err(e) => {
+            tracing::warn!("ignoring {}: {e}", path.display());
+            None
+        }
+    }
+}
+
 impl Default for Options {
     fn default() -> Options {
         Options {

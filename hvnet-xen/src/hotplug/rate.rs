@@ -109,8 +109,25 @@ pub struct Retuned {
     pub key: String,
     /// The value written (`None`: the key was removed).
     pub value: Option<String>,
+    /// The limit set (`None`: removed).
+    pub rate: Option<XlRate>,
     /// The `-emu` tap on this host whose limit was set or removed, if there is one.
     pub tap: Option<String>,
+}
+
+impl std::fmt::Display for Retuned {
+    /// What `hvnet xen rate` prints after `vif<D>.<N>: `.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match (&self.rate, &self.value) {
+            (Some(r), Some(v)) => write!(f, "rate {r} ({}={v})", self.key)?,
+            _ => write!(f, "no rate ({} removed)", self.key)?,
+        }
+        match (&self.tap, &self.value) {
+            (Some(t), Some(_)) => write!(f, "; tap {t}: same limit on what the guest sends (tc)"),
+            (Some(t), None) => write!(f, "; tap {t}: tc limit removed"),
+            (None, _) => Ok(()),
+        }
+    }
 }
 
 /// `hvnet xen rate`: sets (or with `None` removes) the backend `rate` key of vif
@@ -172,7 +189,12 @@ pub fn retune(
         None => {}
     }
     session.transact(&format!("xen rate {domid}.{devid}"), p.ops)?;
-    Ok(Retuned { key, value, tap })
+    Ok(Retuned {
+        key,
+        value,
+        rate: rate.copied(),
+        tap,
+    })
 }
 
 #[cfg(test)]
