@@ -563,3 +563,213 @@ impl<'a> Planner<'a> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use hvnet_core::backend::{Execute, Record};
+    use hvnet_core::memhost::MemHost;
+    use hvnet_core::observed::ObservedRoute;
+    use hvnet_core::state::BridgeOpts;
+
+    fn names(current: &str, target: &str) -> DeviceNames {
+        DeviceNames {
+            current: current.into(),
+            target: target.into(),
+        }
+    }
+
+    /// A host with bridge `xenbr0`, uplink `eth0` (192.168.1.20/24, default route) and a
+    /// vif `vif5.0` (up, as netback leaves it).
+    fn host() -> MemHost {
+        let mut h = MemHost::new();
+        let br = BridgeOpts {
+            stp: false,
+            forward_delay_cs: 0,
+        };
+        h.add_link("xenbr0", ObservedKind::Bridge(br), None);
+        h.add_link("vif5.0", ObservedKind::Other("vif".into()), None);
+        let eth0 = h.state.link("eth0").unwrap().ifindex;
+        h.state.addrs.push(hvnet_core::observed::ObservedAddr {
+            ifindex: eth0,
+            cidr: "192.168.1.20/24".parse().unwrap(),
+        });
+        h.state.routes.push(ObservedRoute {
+            dst: Ipv4Cidr::DEFAULT,
+            gateway: Some("192.168.1.1".parse().unwrap()),
+            oif: Some(eth0),
+            src: None,
+            metric: None,
+            table: MAIN_TABLE,
+            protocol: RTPROT_BOOT,
+        });
+        h
+    }
+
+    fn run(h: &mut MemHost, ops: &[Op]) {
+        h.execute(ops).map_err(|f| f.error).unwrap();
+    }
+
+    #[test]
+    fn bridge_online_renames_attaches_and_a_second_online_plans_nothing() {
+        let mut h = host();
+        let n = names("vif5.0", "web0");
+        let mut p = Planner::new(&h.state);
+        p.bridge_up(&n, Some("xenbr0"), Some(1400)).unwrap();
+        let ops = p.ops;
+        assert!(matches!(ops[0], Op::SetUp { up: false, .. }), "{ops:?}");
+        assert!(matches!(ops[1], Op::RenameLink { .. }), "{ops:?}");
+        run(&mut h, &ops);
+        let l = h.state.link("web0").unwrap();
+        assert_eq!(h.state.master_name(l), Some("xenbr0"));
+        assert!(l.up && l.mtu == 1400 && l.mac == Some(MacAddr::from(HOST_MAC)));
+        let mut again = Planner::new(&h.state);
+        again.bridge_up(&n, Some("xenbr0"), Some(1400)).unwrap();
+        assert!(again.ops.is_empty(), "{:?}", again.ops);
+        // Offline: down and detached; then nothing left to do.
+        let mut down = Planner::new(&h.state);
+        down.bridge_down(&n);
+        let ops = down.ops;
+        run(&mut h, &ops);
+        let l = h.state.link("web0").unwrap();
+        assert!(!l.up && l.master.is_none());
+    }
+
+    #[test]
+    fn bridge_errors_name_what_is_missing() {
+        let h = host();
+        let p = Planner::new(&h.state);
+        let e = p.find_bridge(Some("xenbr7")).unwrap_err();
+        assert!(
+            e.message.contains("Could not find bridge device xenbr7"),
+            "{e}"
+        );
+        let e = p.find_bridge(Some("eth0")).unwrap_err();
+        assert!(e.message.contains("eth0 is not a bridge"), "{e}");
+        assert_eq!(p.find_bridge(None).unwrap().name, "xenbr0");
+        let mut p = Planner::new(&h.state);
+        let e = p
+            .bridge_up(&names("vif9.0", "vif9.0"), None, None)
+            .unwrap_err();
+        assert!(e.message.contains("Could not find device vif9.0"), "{e}");
+    }
+
+    #[test]
+    fn routed_online_and_offline_round_trip() {
+        let mut h = host();
+        let n = names("vif5.0", "vif5.0");
+        let nets: Vec<Net4> = vec![
+            "10.99.0.5/32".parse().unwrap(),
+            "10.99.2.0/28".parse().unwrap(),
+        ];
+        let mut p = Planner::new(&h.state);
+        let up = p.find_uplink(None).unwrap().unwrap();
+        assert_eq!(up.name, "eth0");
+        p.routed_up(&n, up.addrs[0].addr(), &nets, 2).unwrap();
+        let ops = p.ops;
+        run(&mut h, &ops);
+        let vif = h.state.link("vif5.0").unwrap().ifindex;
+        let routes: Vec<_> = h
+            .state
+            .routes
+            .iter()
+            .filter(|r| r.oif == Some(vif))
+            .collect();
+        assert_eq!(routes.len(), 2);
+        assert!(routes
+            .iter()
+            .all(|r| r.protocol == RTPROT_BOOT && r.metric == Some(2)));
+        assert_eq!(
+            h.state
+                .sysctls
+                .get(&proxy_arp("vif5.0"))
+                .map(String::as_str),
+            Some("1")
+        );
+        let mut again = Planner::new(&h.state);
+        again.routed_up(&n, up.addrs[0].addr(), &nets, 2).unwrap();
+        assert!(again.ops.is_empty(), "{:?}", again.ops);
+        let mut down = Planner::new(&h.state);
+        down.routed_down(&n);
+        let ops = down.ops;
+        run(&mut h, &ops);
+        assert!(!h.state.routes.iter().any(|r| r.oif == Some(vif)));
+        assert_eq!(h.state.addrs_of(vif).count(), 0);
+    }
+
+    #[test]
+    fn tap_rate_sets_and_removes_the_ifb_and_a_crash_is_rolled_back() {
+        let mut h = host();
+        h.add_link("vif5.0-emu", ObservedKind::Tap(Default::default()), None);
+        let rate: XlRate = "100Mb/s@20ms".parse().unwrap();
+        let mut p = Planner::new(&h.state);
+        p.tap_rate("vif5.0-emu", "vif5.0-emu", Some(&rate)).unwrap();
+        let ops = p.ops;
+        assert!(matches!(&ops[0], Op::CreateIfb { owner, .. } if owner.is_hotplug()));
+        // Killed before the last op: the next call's recovery undoes what is visible.
+        h.crash_at_count = Some(h.executed + ops.len() - 1);
+        let _ = h.execute(&ops);
+        h.revive();
+        let record = Record {
+            verb: "xen add vif5.0-emu".into(),
+            ops: ops.clone(),
+        };
+        let undo = hvnet_core::recovery::plan(&record, &h.state);
+        run(&mut h, &undo.ops);
+        let ifb = super::super::rate::ifb_name("vif5.0-emu");
+        assert!(h.state.link(&ifb).is_none(), "{:?}", undo.ops);
+        // The whole add, then nothing to do, then the removal.
+        run(&mut h, &ops);
+        let mut again = Planner::new(&h.state);
+        again
+            .tap_rate("vif5.0-emu", "vif5.0-emu", Some(&rate))
+            .unwrap();
+        assert!(again.ops.is_empty(), "{:?}", again.ops);
+        let mut off = Planner::new(&h.state);
+        off.tap_rate("vif5.0-emu", "vif5.0-emu", None).unwrap();
+        let ops = off.ops;
+        run(&mut h, &ops);
+        assert!(h.state.link(&ifb).is_none());
+        assert!(h.state.redirects.is_empty());
+    }
+
+    #[test]
+    fn hosts_entries_replace_the_macs_and_addresses_lines() {
+        let h = host();
+        let mac: MacAddr = "00:16:3e:00:05:00".parse().unwrap();
+        let file = std::path::Path::new("/run/hvnet/xen/dhcp-hosts");
+        let lines = vec![
+            "00:16:3e:00:06:00,10.0.6.1,dom6".to_string(),
+            "00:16:3E:00:05:00,10.0.5.9,old".to_string(),
+        ];
+        let entry = "00:16:3e:00:05:00,10.0.5.1,dom5".to_string();
+        let mut p = Planner::new(&h.state);
+        p.hosts_entry(
+            file,
+            &lines,
+            &mac,
+            Some("10.0.5.1".parse().unwrap()),
+            Some(entry.clone()),
+        );
+        assert_eq!(
+            p.ops,
+            vec![Op::EditLines {
+                file: file.into(),
+                drop: vec![lines[1].clone()],
+                add: vec![entry.clone()],
+            }]
+        );
+        // Already there: nothing to do.
+        let mut p = Planner::new(&h.state);
+        let now = vec![lines[0].clone(), entry.clone()];
+        p.hosts_entry(
+            file,
+            &now,
+            &mac,
+            Some("10.0.5.1".parse().unwrap()),
+            Some(entry),
+        );
+        assert!(p.ops.is_empty());
+    }
+}
