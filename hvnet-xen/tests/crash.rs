@@ -2,10 +2,12 @@
 //! was, and a SIGKILL at any moment is rolled back by the next call, which then does the
 //! whole work (issue "one engine": "a Xen online" in the crash test).
 //!
-//! The call under test touches every kind of op the hotplug has: a routed `-emu` tap with a
+//! Three calls touch every kind of op the hotplug has: a routed `-emu` tap `add` with a
 //! `vifname` (rename), two `ip` entries (address, routes, proxy_arp, ip_forward, the vif's
-//! firewall guard) and a `rate` (IFB, tbf, ingress redirect). The kill delays come from a
-//! seeded generator; the seed is printed (`HVNET_CRASH_SEED` replays a run).
+//! firewall guard) and a `rate` (IFB, tbf, ingress redirect); a NAT vif `online` (router
+//! address, masquerade, the dnsmasq hostsfile entry); a bridged vif `online` with `vifname`,
+//! `mtu` and `ip` (host MAC, MTU, attach, bridged anti-spoofing). The kill delays come from
+//! a seeded generator; the seed is printed (`HVNET_CRASH_SEED` replays a run).
 
 #![allow(clippy::unwrap_used)]
 
@@ -18,40 +20,87 @@ use common::{Call, Netns, TempDir, Xenstored};
 
 const HOST: &str = "192.168.1.20";
 
+/// Which call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Case {
+    /// A routed `-emu` tap `add`: renamed to `web0-emu`, two ip entries, a rate.
+    RoutedTap,
+    /// A NAT vif `online` (default 10.0.5.1 addressing, a hostsfile entry).
+    NatVif,
+    /// A bridged vif `online` on `xenbr0`, renamed to `web0`, mtu 1400, one ip entry.
+    BridgedVif,
+}
+
+impl Case {
+    fn action(self) -> (&'static str, &'static str) {
+        match self {
+            Case::RoutedTap => ("add", "remove"),
+            _ => ("online", "offline"),
+        }
+    }
+}
+
 struct World {
     xs: Xenstored,
     host: Netns,
     locks: TempDir,
+    case: Case,
+    hosts_file: std::path::PathBuf,
 }
 
 impl World {
-    /// A host with uplink `up0` (192.168.1.20/24, default route), a QEMU tap `vif5.0-emu`
-    /// and its backend keys: routed, renamed to `web0-emu`, two ip entries, a rate.
-    fn new() -> World {
+    /// A host with uplink `up0` (192.168.1.20/24, default route), a bridge `xenbr0`, the
+    /// case's device and backend keys.
+    fn new(case: Case) -> World {
         let host = Netns::new();
         host.ip(&["link", "add", "up0", "type", "veth", "peer", "name", "out0"]);
         host.ip(&["addr", "add", &format!("{HOST}/24"), "dev", "up0"]);
         host.ip(&["link", "set", "up0", "up"]);
         host.ip(&["link", "set", "out0", "up"]);
         host.ip(&["route", "add", "default", "via", "192.168.1.1"]);
-        host.fake_tap("vif5.0-emu");
+        host.bridge("xenbr0", 1500);
         let xs = Xenstored::start();
-        xs.add_vif(
-            5,
-            0,
-            None,
-            &[
-                ("script", "/etc/xen/scripts/vif-route"),
-                ("ip", "10.99.0.5 10.99.2.0/28"),
-                ("vifname", "web0"),
-                ("type", "vif_ioemu"),
-                ("rate", "250000,20000"),
-            ],
-        );
+        match case {
+            Case::RoutedTap => {
+                host.fake_tap("vif5.0-emu");
+                xs.add_vif(
+                    5,
+                    0,
+                    None,
+                    &[
+                        ("script", "/etc/xen/scripts/vif-route"),
+                        ("ip", "10.99.0.5 10.99.2.0/28"),
+                        ("vifname", "web0"),
+                        ("type", "vif_ioemu"),
+                        ("rate", "250000,20000"),
+                    ],
+                );
+            }
+            Case::NatVif => {
+                host.fake_vif("vif5.0");
+                xs.add_vif(5, 0, None, &[("script", "/etc/xen/scripts/vif-nat")]);
+            }
+            Case::BridgedVif => {
+                host.fake_vif("vif5.0");
+                host.ip(&["link", "set", "vif5.0", "up"]);
+                xs.add_vif(
+                    5,
+                    0,
+                    Some("xenbr0"),
+                    &[("vifname", "web0"), ("mtu", "1400"), ("ip", "10.99.0.5")],
+                );
+            }
+        }
+        let locks = TempDir::new();
+        let hosts_file = locks.0.join("dhcp-hosts");
+        // Someone else's entry, which must survive everything.
+        std::fs::write(&hosts_file, "00:16:3e:00:09:00,10.0.9.1,dom9\n").unwrap();
         World {
             xs,
             host,
-            locks: TempDir::new(),
+            locks,
+            case,
+            hosts_file,
         }
     }
 
@@ -61,10 +110,19 @@ impl World {
             ns: &self.host,
             lock_dir: &self.locks.0,
             ids: (5, 0),
-            tap: true,
+            tap: self.case == Case::RoutedTap,
             argv0: None,
             env,
         }
+    }
+
+    /// Runs the case's up (`true`) or down call with extra environment.
+    fn run(&self, up: bool, env: &[(&str, &str)]) -> Output {
+        let (on, off) = self.case.action();
+        let hosts = self.hosts_file.to_str().unwrap();
+        let mut all = vec![("HVNET_XEN_DHCP_HOSTS", hosts)];
+        all.extend_from_slice(env);
+        self.call(&all).run(if up { on } else { off })
     }
 
     /// What the hotplug may change, without indexes or counters: links (name, master, up),
@@ -78,6 +136,11 @@ impl World {
             .as_array()
             .unwrap()
             .iter()
+            .filter(|l| {
+                // The fake vifs' peers have per-test names.
+                let n = l["ifname"].as_str().unwrap();
+                !(n.starts_with('p') && n.contains('-'))
+            })
             .map(|l| {
                 let up = l["flags"]
                     .as_array()
@@ -102,12 +165,20 @@ impl World {
             // Without interface indexes (`ip -o addr` starts with them).
             for line in out.lines() {
                 let line = line.split_once(": ").map_or(line, |(_, rest)| rest);
+                let line = line.split(" brd ").next().unwrap_or(line);
                 s.push_str(line.split(" valid_lft").next().unwrap_or(line));
                 s.push('\n');
             }
         }
-        for dev in ["vif5.0-emu", "web0-emu"] {
-            if self.host.link(dev).is_some() {
+        for dev in ["vif5.0-emu", "web0-emu", "vif5.0", "web0"] {
+            if let Some(l) = self.host.link(dev) {
+                // A new link's MAC is random: only hvnet's fixed one is compared.
+                let mac = if l.mac == "fe:ff:ff:ff:ff:ff" {
+                    "host"
+                } else {
+                    "own"
+                };
+                s.push_str(&format!("{dev} mtu {} mac {mac}\n", l.mtu));
                 // hvnet's qdiscs only: a link that was up once keeps the kernel's default.
                 let tc = self.host.exec_ok(&["tc", "qdisc", "show", "dev", dev]);
                 let ours = tc
@@ -131,6 +202,8 @@ impl World {
         }
         let journal = self.locks.0.join("hvnet-xen/journal").exists();
         s.push_str(&format!("journal: {journal}\n"));
+        let hosts = std::fs::read_to_string(&self.hosts_file).unwrap_or_default();
+        s.push_str(&format!("dhcp hosts:\n{hosts}"));
         s
     }
 }
@@ -144,23 +217,68 @@ fn ok(out: &Output, what: &str) {
     );
 }
 
-/// The reference: a clean `add` and `remove` (with the states before, between and after).
-fn reference() -> (String, String, String) {
-    let w = World::new();
+/// The reference: a clean up and down call (with the states before, between and after).
+fn reference(case: Case) -> (String, String, String) {
+    let w = World::new(case);
     let before = w.snapshot();
-    ok(&w.call(&[]).run("add"), "add");
+    ok(&w.run(true, &[]), "up");
     let added = w.snapshot();
-    ok(&w.call(&[]).run("remove"), "remove");
+    ok(&w.run(false, &[]), "down");
     (before, added, w.snapshot())
+}
+
+/// A fault at each op of the case's up call leaves the host as it was, reports the error
+/// in xenstore, and the next call does the whole work. Returns the number of ops.
+fn fault_at_every_op(case: Case) -> usize {
+    let (before, added, removed) = reference(case);
+    let mut k = 1;
+    loop {
+        let w = World::new(case);
+        assert_eq!(w.snapshot(), before);
+        let at = k.to_string();
+        let out = w.run(true, &[("HVNET_FAULT_AT", at.as_str())]);
+        if out.status.success() {
+            assert_eq!(
+                w.snapshot(),
+                added,
+                "{case:?}: fault at {k} is past the last op"
+            );
+            return k - 1;
+        }
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("injected fault"),
+            "{case:?} fault at {k}: {err}"
+        );
+        assert!(err.contains("rolled back"), "{case:?} fault at {k}: {err}");
+        assert_eq!(
+            w.xs.read("/local/domain/0/backend/vif/5/0/hotplug-status")
+                .as_deref(),
+            Some("error"),
+            "{case:?}: fault at {k}"
+        );
+        assert_eq!(
+            w.snapshot(),
+            before,
+            "{case:?}: fault at op {k} was not rolled back"
+        );
+        ok(&w.run(true, &[]), "up after a fault");
+        assert_eq!(w.snapshot(), added, "{case:?}: up after a fault at {k}");
+        ok(&w.run(false, &[]), "down");
+        assert_eq!(w.snapshot(), removed, "{case:?}: down after a fault at {k}");
+        k += 1;
+        assert!(k < 40, "{case:?}: the call never finished");
+    }
 }
 
 #[test]
 fn a_fault_at_every_op_of_an_emu_tap_add_leaves_the_host_as_it_was() {
     require_env!();
-    let (before, added, removed) = reference();
+    let (_, added, removed) = reference(Case::RoutedTap);
     assert!(added.contains("link web0-emu master=- up=true"), "{added}");
     assert!(added.contains("10.99.2.0/28 dev web0-emu"), "{added}");
     assert!(added.contains("filter vif rules: 6"), "{added}");
+    assert!(added.contains("link hvi"), "the IFB: {added}");
     // Nothing of hvnet's in the firewall once the only vif is gone.
     assert!(
         removed.contains("filter vif rules: 0, HVNET-X* lines: 0"),
@@ -170,41 +288,29 @@ fn a_fault_at_every_op_of_an_emu_tap_add_leaves_the_host_as_it_was() {
         removed.contains("nat vif rules: 0, HVNET-X* lines: 0"),
         "{removed}"
     );
-    assert!(added.contains("link hvi"), "the IFB: {added}");
-    // How many ops the add has: a fault beyond the last changes nothing.
-    let mut k = 1;
-    loop {
-        let w = World::new();
-        assert_eq!(w.snapshot(), before);
-        let at = k.to_string();
-        let env = [("HVNET_FAULT_AT", at.as_str())];
-        let out = w.call(&env).run("add");
-        if out.status.success() {
-            assert_eq!(w.snapshot(), added, "fault at {k} is past the last op");
-            break;
-        }
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert!(err.contains("injected fault"), "fault at {k}: {err}");
-        assert!(err.contains("rolled back"), "fault at {k}: {err}");
-        assert_eq!(
-            w.xs.read("/local/domain/0/backend/vif/5/0/hotplug-status")
-                .as_deref(),
-            Some("error"),
-            "fault at {k}"
-        );
-        assert_eq!(w.snapshot(), before, "fault at op {k} was not rolled back");
-        // And the next call does the whole work.
-        ok(&w.call(&[]).run("add"), "add after a fault");
-        assert_eq!(w.snapshot(), added, "add after a fault at {k}");
-        ok(&w.call(&[]).run("remove"), "remove");
-        assert_eq!(w.snapshot(), removed, "remove after a fault at {k}");
-        k += 1;
-        assert!(k < 40, "the add never finished");
-    }
-    println!(
-        "the add has {} op(s); a fault at each was rolled back",
-        k - 1
-    );
+    let n = fault_at_every_op(Case::RoutedTap);
+    println!("the routed tap add has {n} op(s); a fault at each was rolled back");
+}
+
+#[test]
+fn a_fault_at_every_op_of_a_nat_online_leaves_the_host_and_the_hostsfile_as_they_were() {
+    require_env!();
+    let (before, added, removed) = reference(Case::NatVif);
+    assert!(added.contains("00:16:3e:00:05:00,10.0.5.1,dom5"), "{added}");
+    assert!(added.contains("nat vif rules: 1"), "{added}");
+    assert_eq!(before, removed);
+    let n = fault_at_every_op(Case::NatVif);
+    println!("the nat online has {n} op(s); a fault at each was rolled back");
+}
+
+#[test]
+fn a_fault_at_every_op_of_a_bridged_online_leaves_the_host_as_it_was() {
+    require_env!();
+    let (_, added, _) = reference(Case::BridgedVif);
+    assert!(added.contains("link web0 master=xenbr0 up=true"), "{added}");
+    assert!(added.contains("web0 mtu 1400 mac host"), "{added}");
+    let n = fault_at_every_op(Case::BridgedVif);
+    println!("the bridged online has {n} op(s); a fault at each was rolled back");
 }
 
 /// xorshift64*, seeded.
@@ -222,7 +328,7 @@ impl Rng {
 #[test]
 fn sigkill_at_random_moments_of_an_emu_tap_add_is_recovered_by_the_next_call() {
     require_env!();
-    let (before, added, removed) = reference();
+    let (before, added, removed) = reference(Case::RoutedTap);
     let seed = std::env::var("HVNET_CRASH_SEED")
         .ok()
         .and_then(|s| s.parse().ok())
@@ -238,13 +344,14 @@ fn sigkill_at_random_moments_of_an_emu_tap_add_is_recovered_by_the_next_call() {
     let mut journal_left = 0;
     // One world for all tries: after each kill, the next add must succeed and the remove
     // must bring the host back to where it started.
-    let w = World::new();
+    let w = World::new(Case::RoutedTap);
     assert_eq!(w.snapshot(), before);
     for i in 0..30 {
         // A hotplug call takes ~5–15 ms here; kill anywhere in 0–12 ms.
         let delay = Duration::from_micros(rng.next() % 12_000);
+        let hosts = w.hosts_file.to_str().unwrap();
         let mut child = w
-            .call(&[])
+            .call(&[("HVNET_XEN_DHCP_HOSTS", hosts)])
             .command("add")
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -257,9 +364,9 @@ fn sigkill_at_random_moments_of_an_emu_tap_add_is_recovered_by_the_next_call() {
         if w.locks.0.join("hvnet-xen/journal").exists() {
             journal_left += 1;
         }
-        ok(&w.call(&[]).run("add"), &context);
+        ok(&w.run(true, &[]), &context);
         assert_eq!(w.snapshot(), added, "{context}");
-        ok(&w.call(&[]).run("remove"), &context);
+        ok(&w.run(false, &[]), &context);
         assert_eq!(w.snapshot(), removed, "{context}");
     }
     println!("30 kills, {journal_left} left a transaction in the journal; all recovered");

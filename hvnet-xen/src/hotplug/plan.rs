@@ -386,7 +386,8 @@ impl<'a> Planner<'a> {
     }
 
     /// A routed device's teardown: its IPv4 routes (other than the kernel's) and addresses,
-    /// then down — all best effort (netback deletes the device on its own schedule).
+    /// its `proxy_arp`, then down — all best effort (netback deletes the device on its own
+    /// schedule).
     pub fn routed_down(&mut self, names: &DeviceNames) {
         let Some((dev, seen)) = self.existing(names) else {
             return;
@@ -406,6 +407,15 @@ impl<'a> Planner<'a> {
                 link: dev.clone(),
                 cidr: *cidr,
             }));
+        }
+        // proxy_arp back off (it goes with the device anyway once netback deletes it).
+        let key = proxy_arp(&seen.name);
+        if self.o.sysctls.get(&key).is_some_and(|v| v.trim() == "1") {
+            ops.push(Op::SetSysctl {
+                key: proxy_arp(dev.as_str()),
+                value: "0".into(),
+                old: "1".into(),
+            });
         }
         if seen.up {
             ops.push(Op::SetUp {
