@@ -492,3 +492,21 @@ fn bridged_anti_spoof_with_ip_key() {
     ok(&w.call((5, 0)).run("offline"));
     assert_eq!(w.owned("vif5.0"), 0);
 }
+
+#[test]
+fn rules_recorded_by_an_older_hvnet_are_still_removed() {
+    require_env!();
+    let w = World::new();
+    w.host.fake_vif("vif5.0");
+    w.xs.add_vif(5, 0, None, &[ROUTE, ("ip", "10.99.0.5")]);
+    ok(&w.call((5, 0)).run("online"));
+    assert_eq!(w.owned("vif5.0"), 4);
+    // As an hvnet before the engine left it: an empty mark, no record.
+    std::fs::remove_file(w.locks.0.join("hvnet-xen/vif-guards/vif5.0")).unwrap();
+    let legacy = w.locks.0.join("hvnet-xen-rules");
+    std::fs::create_dir_all(&legacy).unwrap();
+    std::fs::write(legacy.join("vif5.0"), b"").unwrap();
+    ok(&w.call((5, 0)).run("offline"));
+    assert_eq!(w.owned("vif5.0"), 0, "{}", w.rules("filter"));
+    assert!(!legacy.join("vif5.0").exists());
+}

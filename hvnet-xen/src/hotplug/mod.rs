@@ -38,6 +38,7 @@ use std::time::Duration;
 use hvnet_core::engine::Engine;
 use hvnet_core::observed::ObservedState;
 use hvnet_core::op::Op;
+use hvnet_core::types::IfName;
 use hvnet_core::vif_guard::{GuardMode, VifGuard};
 use hvnet_linux::lock::{LockError, LockEx};
 use hvnet_linux::LinuxHost;
@@ -380,7 +381,17 @@ fn run_inner(inv: &Invocation, store: &dyn Store, opts: &Options) -> Result<(), 
             }
         }
     };
-    p.guard(dev, guard, old_guard);
+    // Rules written before the guards were recorded (hvnet 0.1's empty mark file).
+    let legacy = opts.lock_dir.join("hvnet-xen-rules").join(dev);
+    let legacy = legacy.is_file().then_some(legacy);
+    match (&legacy, IfName::new(dev)) {
+        (Some(_), Ok(name)) if old_guard.is_none() => p.ops.push(Op::SetVifGuard {
+            dev: name,
+            guard,
+            old: None,
+        }),
+        _ => p.guard(dev, guard, old_guard),
+    }
     if tap {
         // Netback polices a vif's rate itself; the tap's is hvnet's. The IFB outlives the
         // tap: on the way down it goes under either name.
@@ -402,6 +413,9 @@ fn run_inner(inv: &Invocation, store: &dyn Store, opts: &Options) -> Result<(), 
     let verb = format!("xen {} {dev}", inv.action.word());
     let ops = p.ops;
     session.transact(&verb, ops)?;
+    if let Some(mark) = legacy {
+        let _ = std::fs::remove_file(mark);
+    }
     if let (true, Some(path)) = (up, &frontend_mtu) {
         // What the device has now (a refused MTU change was only a warning).
         let mtu = session.mtu(dev)?;
