@@ -8,6 +8,7 @@ mod cli;
 mod commands;
 mod context;
 mod error;
+mod progress;
 
 use std::process::ExitCode;
 

@@ -22,7 +22,7 @@ pub mod validate;
 pub mod xen;
 
 use std::io::IsTerminal;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use hvnet_core::config::Config;
 use hvnet_core::engine::{Engine, Intent, Planned, Scope};
@@ -32,6 +32,7 @@ use hvnet_linux::LinuxHost;
 use crate::cli::Global;
 use crate::context::engine_error;
 use crate::error::CliResult;
+use crate::progress::{progress_line, PROGRESS_AFTER};
 
 /// Prints a plan's commands (dry run) — one line per op. With `--netns`, every command of
 /// the line (ops joined by `&&` included) is prefixed so that pasting the line runs all of
@@ -130,59 +131,4 @@ pub fn execute(engine: &mut Engine<LinuxHost>, planned: &Planned, what: &str) ->
         eprintln!("hvnet: warning: {w}");
     }
     Ok(())
-}
-
-/// How long a transaction runs before a terminal gets a progress line.
-const PROGRESS_AFTER: Duration = Duration::from_secs(1);
-
-/// A progress line on a terminal (`apply: 812/3070 ops`), shown once a transaction has run
-/// for [`PROGRESS_AFTER`] and redrawn at most 10 times a second.
-fn progress_line(what: &str) -> Box<dyn FnMut(usize, usize)> {
-    let what = what.to_string();
-    let started = Instant::now();
-    let mut last: Option<Instant> = None;
-    Box::new(move |done, total| {
-        let now = Instant::now();
-        if progress_due(now - started, last.map(|l| now - l), done, total) {
-            last = Some(now);
-            eprint!("\r{what}: {done}/{total} ops");
-        }
-    })
-}
-
-/// Whether to redraw the progress line: a batch of more than one op that has run for
-/// [`PROGRESS_AFTER`], at most every 100 ms, and always at its last op.
-fn progress_due(
-    running: Duration,
-    since_last: Option<Duration>,
-    done: usize,
-    total: usize,
-) -> bool {
-    let often = since_last.is_none_or(|d| d >= Duration::from_millis(100)) || done == total;
-    total > 1 && running >= PROGRESS_AFTER && often
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn progress_shows_only_for_long_batches_and_not_too_often() {
-        let ms = Duration::from_millis;
-        assert!(!progress_due(ms(999), None, 5, 100), "before a second");
-        assert!(progress_due(ms(1000), None, 5, 100));
-        assert!(
-            !progress_due(ms(1050), Some(ms(50)), 6, 100),
-            "redrawn 50 ms ago"
-        );
-        assert!(progress_due(ms(1100), Some(ms(100)), 7, 100));
-        assert!(
-            progress_due(ms(1110), Some(ms(10)), 100, 100),
-            "the last op"
-        );
-        assert!(
-            !progress_due(ms(5000), None, 1, 1),
-            "one op (a rollback step)"
-        );
-    }
 }
