@@ -42,6 +42,9 @@ pub struct Query {
     pub tc_links: BTreeSet<String>,
     /// The named network namespaces (a veth NIC's peer goes into one).
     pub netns: bool,
+    /// SR-IOV pools whose VFs are read (with their PF's VF settings). With `services`,
+    /// hvnet's VF allocation records are read too, and the VFs they name.
+    pub vf_pools: Vec<crate::sriov::VfSource>,
 }
 
 impl Query {
@@ -54,6 +57,7 @@ impl Query {
             tc_owners: None,
             tc_links: BTreeSet::new(),
             netns: true,
+            vf_pools: Vec::new(),
         }
     }
 

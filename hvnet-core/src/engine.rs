@@ -321,6 +321,7 @@ impl<H: Host> Engine<H> {
                 query.sysctls.push(key.clone());
             }
         }
+        query.vf_pools = crate::sriov::sources_of(&record.ops);
         let observed = self
             .host
             .observe(&query)
@@ -354,6 +355,7 @@ impl<H: Host> Engine<H> {
         match scope {
             Scope::Config => Query {
                 sysctls: config_sysctls(),
+                vf_pools: cfg.pools.iter().map(|p| p.source.clone()).collect(),
                 ..Query::everything()
             },
             Scope::Guest(guest) | Scope::Nic { guest, .. } => {
@@ -368,6 +370,7 @@ impl<H: Host> Engine<H> {
                     tc_owners: Some(owners),
                     tc_links: BTreeSet::new(),
                     netns: true,
+                    vf_pools: crate::sriov::guest_sources(cfg, guest),
                 }
             }
         }
@@ -448,6 +451,8 @@ impl<H: Host> Engine<H> {
                         .map_err(|e| EngineError::Input(e.to_string()))?;
                 }
                 let mut desired = resolve(cfg, &observed, backend);
+                desired.vfs = crate::sriov::assign(cfg, &observed, None)
+                    .map_err(|e| input(vec![e.to_string()]))?;
                 let hints = next_name_hints(cfg, &observed, &desired, backend);
                 services(cfg, &self.host.state_dir(), &mut desired);
                 warnings.extend(bridge_nf_warning(cfg, &observed));
@@ -480,12 +485,14 @@ impl<H: Host> Engine<H> {
                 // A dynamic bridge with host_ip = "dhcp" brings the host's DHCP client along.
                 full.dhcp_clients = dhcp_clients(cfg, &self.host.state_dir(), &full);
                 let up = intent == Intent::Up;
-                let want = if up {
+                let mut want = if up {
                     lifecycle::up(cfg, &full, guest, nics)
                 } else {
                     lifecycle::down(cfg, &full, &observed, guest, nics)
                 }
                 .map_err(|e| input(vec![e.to_string()]))?;
+                want.vfs = crate::sriov::for_guest(cfg, &observed, guest, nics, up)
+                    .map_err(|e| input(vec![e.to_string()]))?;
                 let hints = next_name_hints(cfg, &observed, &want, backend);
                 let what = match (scope, up) {
                     (Scope::Nic { nic, .. }, true) => format!("nic up {guest} {nic}"),

@@ -38,6 +38,7 @@ pub mod preflight;
 pub mod recovery;
 pub mod resolve;
 pub mod services;
+pub mod sriov;
 pub mod state;
 pub mod teardown;
 pub mod txn;

@@ -483,6 +483,9 @@ impl MemHost {
                 lines.extend(add.iter().cloned());
                 Ok(())
             }
+            Op::SetVf { .. } | Op::BindVf { .. } | Op::RecordVf { .. } => {
+                crate::sriov::apply(op, &mut self.state).map_err(MemError)
+            }
         }
     }
 }
@@ -560,6 +563,34 @@ impl Observe for MemHost {
         if query.netns {
             o.netns = Some(all.netns.clone().unwrap_or_default());
         }
+        // As the kernel observer: the VFs of the pools asked for, and with `services` the
+        // records and the VFs they name.
+        let records = if query.services {
+            all.sriov.records.clone()
+        } else {
+            Vec::new()
+        };
+        o.sriov.vfs = all
+            .sriov
+            .vfs
+            .iter()
+            .filter(|v| {
+                records.iter().any(|r| r.pci == v.pci)
+                    || query.vf_pools.iter().any(|p| match p {
+                        crate::sriov::VfSource::Pf(pf) => *pf == v.pf,
+                        crate::sriov::VfSource::Vfs(l) => l.contains(&v.pci),
+                    })
+            })
+            .cloned()
+            .collect();
+        o.sriov.records = records;
+        o.sriov.unreadable = all
+            .sriov
+            .unreadable
+            .iter()
+            .filter(|(s, _)| query.vf_pools.contains(s))
+            .cloned()
+            .collect();
         Ok(o)
     }
 }

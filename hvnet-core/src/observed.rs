@@ -162,6 +162,9 @@ pub struct ObservedState {
     /// new names start there, so a just-freed name is not reused at once (a monitoring
     /// tool or a stale QEMU must not mistake a new guest for the old one).
     pub name_hints: BTreeMap<String, u32>,
+    /// SR-IOV: the VFs of the pools asked for ([`crate::backend::Query::vf_pools`]) and
+    /// hvnet's VF allocation records.
+    pub sriov: crate::sriov::ObservedSriov,
 }
 
 /// A network's dnsmasq as found in its state directory.

@@ -3,6 +3,7 @@
 use std::fmt;
 
 use crate::firewall::RuleSet;
+use crate::sriov::{PciAddr, VfParams, VfRecord};
 use crate::state::{
     AddrSpec, BridgeOpts, DhcpClient, DhcpService, LinkKind, LinkSpec, MovedRoute, Owner,
     RouteSpec, SysctlKey, TapOpts, Tbf, VethPeer,
@@ -289,6 +290,37 @@ pub enum Op {
         /// Lines to append.
         add: Vec<String>,
     },
+    /// Set attributes of an SR-IOV VF through its PF (`ip link set PF vf N …`).
+    SetVf {
+        /// The physical function's netdev.
+        pf: IfName,
+        /// The VF's index on it.
+        vf: u32,
+        /// What to set.
+        set: VfParams,
+        /// What those attributes were, for the inverse.
+        old: VfParams,
+    },
+    /// Bind a PCI device (a VF) to `driver` through sysfs (`driver_override`, unbind, bind);
+    /// `None` leaves it unbound.
+    BindVf {
+        /// The device.
+        pci: PciAddr,
+        /// The driver it gets.
+        driver: Option<String>,
+        /// The driver it had.
+        old: Option<String>,
+    },
+    /// Write (or with `None` remove) hvnet's allocation record of a VF in the state
+    /// directory.
+    RecordVf {
+        /// The VF.
+        pci: PciAddr,
+        /// The new record.
+        record: Option<Box<VfRecord>>,
+        /// The previous one, for the inverse.
+        old: Option<Box<VfRecord>>,
+    },
 }
 
 /// Everything needed to recreate a deleted link.
@@ -347,6 +379,8 @@ impl Op {
             | Self::StartDhcpClient(_)
             | Self::StopDhcpClient { .. }
             | Self::ReloadDhcpHosts { .. } => None,
+            Self::SetVf { pf, .. } => Some(pf),
+            Self::BindVf { .. } | Self::RecordVf { .. } => None,
         }
     }
 
@@ -535,6 +569,22 @@ impl Op {
                 file: file.clone(),
                 drop: add.clone(),
                 add: drop.clone(),
+            }],
+            Self::SetVf { pf, vf, set, old } => vec![Self::SetVf {
+                pf: pf.clone(),
+                vf: *vf,
+                set: *old,
+                old: *set,
+            }],
+            Self::BindVf { pci, driver, old } => vec![Self::BindVf {
+                pci: *pci,
+                driver: old.clone(),
+                old: driver.clone(),
+            }],
+            Self::RecordVf { pci, record, old } => vec![Self::RecordVf {
+                pci: *pci,
+                record: old.clone(),
+                old: record.clone(),
             }],
         }
     }
@@ -796,6 +846,26 @@ impl fmt::Display for Op {
                 drop.len(),
                 add.len()
             ),
+            Self::SetVf { pf, vf, set, .. } => write!(f, "set {pf} vf {vf} {set}"),
+            Self::BindVf { pci, driver, old } => match (driver, old) {
+                (Some(d), Some(o)) => write!(f, "bind VF {pci} to {d} (was {o})"),
+                (Some(d), None) => write!(f, "bind VF {pci} to {d}"),
+                (None, Some(o)) => write!(f, "unbind VF {pci} from {o}"),
+                (None, None) => write!(f, "leave VF {pci} unbound"),
+            },
+            Self::RecordVf { pci, record, .. } => match record.as_deref() {
+                Some(r) if r.active => write!(
+                    f,
+                    "allocate VF {pci} ({} vf {}) of network {} to guest {} nic {}",
+                    r.pf, r.vf, r.pool, r.guest, r.nic
+                ),
+                Some(r) => write!(
+                    f,
+                    "release VF {pci} ({} vf {}) of guest {} nic {}",
+                    r.pf, r.vf, r.guest, r.nic
+                ),
+                None => write!(f, "forget the allocation record of VF {pci}"),
+            },
         }
     }
 }
@@ -1048,6 +1118,28 @@ impl fmt::Display for CommandLine<'_> {
                 drop.len(),
                 add.len()
             ),
+            Op::SetVf { pf, vf, set, .. } => write!(f, "ip link set dev {pf} vf {vf} {set}"),
+            Op::BindVf { pci, driver, old } => {
+                let dev = format!("/sys/bus/pci/devices/{pci}");
+                // vfio-pci has no ID table: it takes a device only through the override;
+                // any other driver is bound by name with the override cleared.
+                let over = driver.as_deref().filter(|d| *d == crate::sriov::VFIO_PCI);
+                let mut parts = vec![format!(
+                    "echo '{}' > {dev}/driver_override",
+                    over.unwrap_or("")
+                )];
+                if let Some(o) = old {
+                    parts.push(format!("echo {pci} > /sys/bus/pci/drivers/{o}/unbind"));
+                }
+                if let Some(d) = driver {
+                    parts.push(format!("echo {pci} > /sys/bus/pci/drivers/{d}/bind"));
+                }
+                f.write_str(&parts.join(" && "))
+            }
+            Op::RecordVf { pci, record, .. } => match record {
+                Some(_) => write!(f, "# record the allocation of VF {pci}"),
+                None => write!(f, "# forget the allocation of VF {pci}"),
+            },
         }
     }
 }

@@ -73,6 +73,9 @@ fn undo_create(s: &ObservedState, name: &IfName, is_kind: fn(&ObservedKind) -> b
 /// The undo of `op` if its effect is visible in `s`, else nothing.
 fn undo_if_visible(op: &Op, s: &ObservedState) -> Vec<Op> {
     let link = |n: &IfName| s.link(n.as_str());
+    if let Some(seen) = crate::sriov::visible(op, s) {
+        return if seen { op.inverse() } else { Vec::new() };
+    }
     let visible = match op {
         Op::CreateBridge { name, .. } => {
             return undo_create(s, name, |k| matches!(k, ObservedKind::Bridge(_)))
@@ -192,6 +195,8 @@ fn undo_if_visible(op: &Op, s: &ObservedState) -> Vec<Op> {
             .dhcp_clients
             .iter()
             .any(|o| o.network == *network && o.pid.is_some()),
+        // Answered by `sriov::visible` above.
+        Op::SetVf { .. } | Op::BindVf { .. } | Op::RecordVf { .. } => false,
         Op::MoveHostIp {
             from,
             to,

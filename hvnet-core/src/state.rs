@@ -478,6 +478,9 @@ pub struct DesiredState {
     pub nic_links: Vec<NicLinks>,
     /// Which owned objects this state speaks for.
     pub scope: Scope,
+    /// SR-IOV VFs assigned to guest NICs (the complete set for the owners in scope; filled
+    /// by the engine with [`crate::sriov::assign`]).
+    pub vfs: Vec<crate::sriov::VfAssignment>,
 }
 
 /// "The host's IPv4 addresses and routes on `from` belong on `to`."

@@ -61,8 +61,8 @@ impl NicBackend for KvmBackend {
                 uid: *uid,
                 gid: *gid,
             }),
-            // Never asked: a user NIC joins no network, so it gets no host link.
-            NicType::User { .. } => LinkKind::Tap(TapOpts::default()),
+            // Never asked: user and hostdev NICs join no bridge, so they get no host link.
+            NicType::User { .. } | NicType::Hostdev(_) => LinkKind::Tap(TapOpts::default()),
             NicType::Veth { netns, peer } => LinkKind::Veth(VethPeer {
                 name: peer.clone(),
                 netns: netns.clone(),
@@ -94,6 +94,8 @@ pub struct GuestNic<'a> {
     /// The host-side interface name (tap or host end of the veth; `None` for a user NIC,
     /// which has no host link).
     pub ifname: Option<IfName>,
+    /// A hostdev NIC's SR-IOV VF (`None`: none allocated, or not a hostdev NIC).
+    pub vf: Option<hvnet_core::sriov::VfAssignment>,
 }
 
 /// A guest NIC the desired state has no host link for.
@@ -144,12 +146,17 @@ pub fn guest_nics<'a>(
                     && l.mac == Some(host_mac)
                     && matches!(l.kind, LinkKind::Tap(_) | LinkKind::Veth(_))
             });
-            if matches!(nic.kind, NicType::User { .. }) {
+            if matches!(nic.kind, NicType::User { .. } | NicType::Hostdev(_)) {
                 return Ok(GuestNic {
                     index,
                     nic,
                     network: None,
                     ifname: None,
+                    vf: desired
+                        .vfs
+                        .iter()
+                        .find(|a| a.guest == guest.name && a.nic == index)
+                        .cloned(),
                 });
             }
             match (link, config.network(&nic.network)) {
@@ -158,6 +165,7 @@ pub fn guest_nics<'a>(
                     nic,
                     network: Some(network),
                     ifname: Some(link.name.clone()),
+                    vf: None,
                 }),
                 _ => Err(UnresolvedNic {
                     guest: guest.name.clone(),

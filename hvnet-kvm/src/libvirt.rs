@@ -79,6 +79,32 @@ pub fn interfaces(nics: &[GuestNic<'_>]) -> String {
                 );
                 let _ = writeln!(out, "<!-- {} -->", comment_text(&text));
             }
+            NicType::Hostdev(_) => match &n.vf {
+                Some(vf) => {
+                    let managed = if vf.managed { "yes" } else { "no" };
+                    let _ = writeln!(out, "<interface type='hostdev' managed='{managed}'>");
+                    let _ = writeln!(out, "  <mac address='{}'/>", n.nic.mac);
+                    out.push_str("  <source>\n");
+                    let p = vf.pci;
+                    let _ = writeln!(
+                        out,
+                        "    <address type='pci' domain='0x{:04x}' bus='0x{:02x}' slot='0x{:02x}' function='0x{:x}'/>",
+                        p.domain, p.bus, p.slot, p.function
+                    );
+                    out.push_str("  </source>\n");
+                    if let Some(tag) = vf.settings.vlan.filter(|v| *v != 0) {
+                        let _ = writeln!(out, "  <vlan>\n    <tag id='{tag}'/>\n  </vlan>");
+                    }
+                    out.push_str("</interface>\n");
+                }
+                None => {
+                    let text = format!(
+                        "nic {}: SR-IOV VF from network {} is allocated by `hvnet guest up` (none is free or allocated now)",
+                        n.index, n.nic.network
+                    );
+                    let _ = writeln!(out, "<!-- {} -->", comment_text(&text));
+                }
+            },
             NicType::User { smb, .. } => {
                 out.push_str("<interface type='user'>\n");
                 let _ = writeln!(out, "  <mac address='{}'/>", n.nic.mac);

@@ -88,6 +88,21 @@ pub fn args(nics: &[GuestNic<'_>]) -> String {
                     one_line(n.network.map_or("", |net| net.name.as_str())),
                 );
             }
+            NicType::Hostdev(_) => match &n.vf {
+                // The VF carries the guest's MAC already (hvnet set it on the PF).
+                Some(vf) => {
+                    let device = format!("vfio-pci,host={},id=hostdev{}", vf.pci, n.index);
+                    out.push_str(&format!("-device {}\n", shell_quote(&device)));
+                }
+                None => {
+                    let _ = writeln!(
+                        out,
+                        "# nic {}: SR-IOV VF from network {} is allocated by `hvnet guest up` (none is free or allocated now)",
+                        n.index,
+                        one_line(&n.nic.network),
+                    );
+                }
+            },
             NicType::User { smb, net } => {
                 let mut netdev = format!("user,id={id}");
                 if let Some(c) = net {

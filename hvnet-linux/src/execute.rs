@@ -42,6 +42,8 @@ pub enum ExecError {
     Firewall(crate::firewall::IptablesError),
     /// hvnet's state directory could not be written.
     State(String),
+    /// A VF could not be bound through sysfs.
+    Sysfs(String),
 }
 
 impl fmt::Display for ExecError {
@@ -55,6 +57,7 @@ impl fmt::Display for ExecError {
             Self::Dnsmasq(e) => write!(f, "{e}"),
             Self::Firewall(e) => write!(f, "{e}"),
             Self::State(e) => f.write_str(e),
+            Self::Sysfs(e) => f.write_str(e),
         }
     }
 }
@@ -502,6 +505,31 @@ impl LinuxHost {
                 self.flush(q, p);
                 self.other_writes += 1;
                 sysctl::write(&key.path(), value).map_err(ExecError::Sysctl)?;
+                p.record(i, Ok(()));
+                return Ok(());
+            }
+            Op::SetVf { pf, vf, set, .. } => Request::SetVf {
+                ifindex: self.ifindex(pf.as_str())?,
+                change: netlink::VfChange {
+                    vf: *vf,
+                    mac: set.mac.map(|m| m.octets()),
+                    vlan: set.vlan,
+                    spoofchk: set.spoofchk,
+                    trust: set.trust,
+                    max_tx_rate: set.max_tx_rate,
+                },
+            },
+            Op::BindVf { pci, driver, .. } => {
+                self.flush(q, p);
+                self.bind_vf(*pci, driver.as_deref())
+                    .map_err(ExecError::Sysfs)?;
+                p.record(i, Ok(()));
+                return Ok(());
+            }
+            Op::RecordVf { pci, record, .. } => {
+                self.flush(q, p);
+                self.record_vf(*pci, record.as_deref())
+                    .map_err(ExecError::State)?;
                 p.record(i, Ok(()));
                 return Ok(());
             }

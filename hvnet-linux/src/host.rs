@@ -58,6 +58,8 @@ pub struct LinuxHost {
     pub(crate) writer: Option<HostLock>,
     /// The readers/writers lock, while held, and whether shared.
     pub(crate) rw: Option<(HostLock, LockMode)>,
+    /// Where sysfs is (SR-IOV VFs are found and bound there): `/sys`.
+    pub(crate) sysfs_root: PathBuf,
 }
 
 impl LinuxHost {
@@ -76,7 +78,14 @@ impl LinuxHost {
             lock_timeout: Duration::from_secs(30),
             writer: None,
             rw: None,
+            sysfs_root: PathBuf::from("/sys"),
         })
+    }
+
+    /// Reads and writes SR-IOV VFs in the sysfs tree at `root` instead of `/sys` (a fake
+    /// tree in tests; see [`crate::sriov`]).
+    pub fn set_sysfs_root(&mut self, root: impl Into<PathBuf>) {
+        self.sysfs_root = root.into();
     }
 
     /// Calls `f(issued, total)` after each op of a batch is issued (a terminal's progress

@@ -49,6 +49,7 @@ pub mod netns;
 mod observe;
 pub mod ping;
 mod services;
+pub mod sriov;
 pub mod stats;
 pub mod sysctl;
 pub mod tap;

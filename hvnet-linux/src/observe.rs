@@ -59,6 +59,9 @@ pub enum ObserveError {
     /// hvnet's state directory or firewall could not be read.
     #[error("{0}")]
     Services(#[from] crate::services::ServiceError),
+    /// SR-IOV VFs or hvnet's VF records could not be read.
+    #[error("{0}")]
+    Sriov(String),
 }
 
 impl LinuxHost {
@@ -184,6 +187,8 @@ impl Observe for LinuxHost {
         if query.netns {
             observed.netns = Some(crate::netns::list().into_iter().collect());
         }
+        self.observe_sriov(query, &mut observed)
+            .map_err(ObserveError::Sriov)?;
         Ok(observed)
     }
 }

@@ -98,7 +98,16 @@ pub fn run(g: &Global, cmd: &GuestCmd) -> CliResult {
             .observe(&cfg, &Scope::Guest(name.clone()))
             .map_err(engine_error)?
     };
-    let desired = resolve(&cfg, &observed, &KvmBackend);
+    let mut desired = resolve(&cfg, &observed, &KvmBackend);
+    // Hostdev NICs: the VF each holds, or the one `guest up` would allocate now.
+    desired.vfs = hvnet_core::sriov::for_guest(
+        &cfg,
+        &observed,
+        name,
+        hvnet_core::lifecycle::Nics::All,
+        true,
+    )
+    .unwrap_or_default();
     let nics = guest_nics(&cfg, guest, &desired).map_err(|e| CliError::Input(e.to_string()))?;
     let out = match cmd {
         GuestCmd::Args { .. } => qemu::args(&nics),

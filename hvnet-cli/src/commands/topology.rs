@@ -284,6 +284,7 @@ pub fn dot(cfg: &Config, live: Option<&Live<'_>>) -> String {
                 .map(|l| l.link.to_string());
             let (side, net) = match &nic.kind {
                 NicType::User { .. } => ("QEMU user NAT".to_string(), None),
+                NicType::Hostdev(_) => (format!("SR-IOV VF of {}", nic.network), None),
                 NicType::Veth { netns, peer } => (
                     format!("{} ↔ {peer}@{netns}", link.as_deref().unwrap_or("veth")),
                     Some(&nic.network),

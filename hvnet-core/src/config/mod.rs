@@ -32,6 +32,7 @@ use std::net::Ipv4Addr;
 
 pub use crate::dhcp::DhcpHost;
 pub use crate::firewall::Proto;
+pub use crate::sriov::{VfPool, VfSettings, VfSource};
 use crate::types::{Duration, IfName, Ipv4Cidr, Ipv4Range, MacAddr, MacPrefix, RateSpec};
 
 /// A network's `forward_delay` in seconds when `stp = true` leaves it out: the kernel's
@@ -70,6 +71,9 @@ pub struct Config {
     pub networks: Vec<Network>,
     /// The guests, in file order.
     pub guests: Vec<Guest>,
+    /// The SR-IOV VF pools (`kind = "hostdev"` networks), in file order; their guest NICs
+    /// are [`NicType::Hostdev`].
+    pub pools: Vec<VfPool>,
     /// Where some fields are in the file, for the checks that need the host (a veth's
     /// namespace must exist) to report them like validation does.
     pub locations: Locations,
@@ -356,6 +360,9 @@ pub enum NicType {
         /// The peer's name inside that namespace.
         peer: IfName,
     },
+    /// An SR-IOV VF from a `kind = "hostdev"` pool (the NIC's `network`), passed through to
+    /// the guest (`-device vfio-pci`); no host link. Its settings override the pool's.
+    Hostdev(VfSettings),
 }
 
 /// One `[[guest.nic]]`.
@@ -443,5 +450,10 @@ impl Config {
     /// The guest with this name.
     pub fn guest(&self, name: &str) -> Option<&Guest> {
         self.guests.iter().find(|g| g.name == name)
+    }
+
+    /// The SR-IOV pool (`kind = "hostdev"` network) with this name.
+    pub fn pool(&self, name: &str) -> Option<&VfPool> {
+        self.pools.iter().find(|p| p.name == name)
     }
 }

@@ -48,12 +48,13 @@ pub(crate) struct RawNetwork {
     /// Unique name; the bridge's owner tag is alias `hvnet:NAME`.
     #[cfg_attr(feature = "schema", schemars(with = "String"))]
     pub name: S<String>,
-    /// isolated (host-only) | internal (guests only) | bridge (with uplink) | nat | routed | open.
-    #[cfg_attr(feature = "schema", schemars(with = "super::NetworkKind"))]
+    /// isolated (host-only) | internal (guests only) | bridge (with uplink) | nat | routed | open
+    /// | hostdev (a pool of SR-IOV VFs passed through to guests; no bridge).
+    #[cfg_attr(feature = "schema", schemars(with = "super::schema::NetworkKindName"))]
     pub kind: S<String>,
-    /// The bridge's interface name (1-15 bytes).
-    #[cfg_attr(feature = "schema", schemars(with = "String"))]
-    pub bridge: S<String>,
+    /// The bridge's interface name (1-15 bytes); required except for kind = "hostdev".
+    #[cfg_attr(feature = "schema", schemars(with = "Option<String>"))]
+    pub bridge: Option<S<String>>,
     /// The host's address on the bridge, CIDR (e.g. "192.168.110.1/24"); required for nat, routed, open.
     #[cfg_attr(feature = "schema", schemars(with = "Option<String>"))]
     pub address: Option<S<String>>,
@@ -93,6 +94,27 @@ pub(crate) struct RawNetwork {
     /// `[network.dhcp]`.
     #[cfg_attr(feature = "schema", schemars(with = "Option<RawDhcp>"))]
     pub dhcp: Option<S<RawDhcp>>,
+    /// kind = "hostdev": the physical function whose VFs form the pool (or `vfs`).
+    #[cfg_attr(feature = "schema", schemars(with = "Option<String>"))]
+    pub pf: Option<S<String>>,
+    /// kind = "hostdev": the VFs of the pool by PCI address, "DDDD:BB:SS.F" (or `pf`).
+    #[cfg_attr(feature = "schema", schemars(with = "Option<Vec<String>>"))]
+    pub vfs: Option<S<Vec<S<String>>>>,
+    /// kind = "hostdev": bind a VF to vfio-pci while a guest has it (default false).
+    #[cfg_attr(feature = "schema", schemars(with = "Option<bool>"))]
+    pub managed: Option<S<bool>>,
+    /// Hostdev: the VF's VLAN id, 0-4095 (0: none; the default).
+    #[cfg_attr(feature = "schema", schemars(with = "Option<i64>"))]
+    pub vlan: Option<S<i64>>,
+    /// Hostdev: MAC spoof checking on the VF (absent: left as it is).
+    #[cfg_attr(feature = "schema", schemars(with = "Option<bool>"))]
+    pub spoofchk: Option<S<bool>>,
+    /// Hostdev: trusted VF (absent: left as it is).
+    #[cfg_attr(feature = "schema", schemars(with = "Option<bool>"))]
+    pub trust: Option<S<bool>>,
+    /// Hostdev: the VF's transmit limit in Mbit/s (0: none; absent: left as it is).
+    #[cfg_attr(feature = "schema", schemars(with = "Option<i64>"))]
+    pub max_tx_rate: Option<S<i64>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -232,4 +254,16 @@ pub(crate) struct RawNic {
     /// The guest's fixed IPv4 address on the network.
     #[cfg_attr(feature = "schema", schemars(with = "Option<String>"))]
     pub ip: Option<S<String>>,
+    /// Hostdev: the VF's VLAN id, 0-4095 (0: none; the default).
+    #[cfg_attr(feature = "schema", schemars(with = "Option<i64>"))]
+    pub vlan: Option<S<i64>>,
+    /// Hostdev: MAC spoof checking on the VF (absent: left as it is).
+    #[cfg_attr(feature = "schema", schemars(with = "Option<bool>"))]
+    pub spoofchk: Option<S<bool>>,
+    /// Hostdev: trusted VF (absent: left as it is).
+    #[cfg_attr(feature = "schema", schemars(with = "Option<bool>"))]
+    pub trust: Option<S<bool>>,
+    /// Hostdev: the VF's transmit limit in Mbit/s (0: none; absent: left as it is).
+    #[cfg_attr(feature = "schema", schemars(with = "Option<i64>"))]
+    pub max_tx_rate: Option<S<i64>>,
 }

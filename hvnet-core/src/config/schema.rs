@@ -23,6 +23,27 @@ pub fn json_schema() -> String {
     text
 }
 
+/// `kind` of a network.
+#[derive(JsonSchema)]
+#[serde(rename_all = "lowercase")]
+#[allow(dead_code)]
+pub(crate) enum NetworkKindName {
+    /// Host-only: a bridge the host is on, never routed beyond.
+    Isolated,
+    /// Guests only: a bridge without a host address.
+    Internal,
+    /// Bridged to a physical NIC (`uplink`).
+    Bridge,
+    /// Host address, DHCP and masquerade to the outside.
+    Nat,
+    /// Like `nat` without masquerade.
+    Routed,
+    /// Bridge, address and DHCP; no firewall rules.
+    Open,
+    /// A pool of SR-IOV VFs (`pf` or `vfs`) passed through to guests; no bridge.
+    Hostdev,
+}
+
 /// `type` of a guest NIC.
 #[derive(JsonSchema)]
 #[serde(rename_all = "lowercase")]
@@ -34,6 +55,8 @@ pub(crate) enum NicTypeName {
     Veth,
     /// QEMU's own NAT (`-netdev user`): no host link.
     User,
+    /// An SR-IOV VF from the `kind = "hostdev"` network (the default on such a network).
+    Hostdev,
 }
 
 /// A rate limit: one string for both directions, or a table per direction.

@@ -15,6 +15,8 @@ use crate::dhcp::{is_dns_name, MIN_LEASE_SECS};
 use crate::state::Tbf;
 use crate::types::{ByteSize, Duration, IfName, Ipv4Cidr, Ipv4Range, MacAddr, MacPrefix, RateSpec};
 
+mod hostdev;
+
 /// Longest network, guest or namespace name.
 const MAX_NAME: usize = 64;
 
@@ -222,12 +224,18 @@ impl Validator<'_> {
             None => HostSettings::default(),
         };
         let mut networks = Vec::new();
+        let mut pools = Vec::new();
         for (i, n) in raw.network.iter().enumerate() {
-            if let Some(net) = self.network(n.get_ref(), &format!("network[{i}]")) {
+            if hostdev::is_pool(n.get_ref()) {
+                if let Some(pool) = self.pool(n.get_ref(), &format!("network[{i}]")) {
+                    pools.push((i, pool));
+                }
+            } else if let Some(net) = self.network(n.get_ref(), &format!("network[{i}]")) {
                 networks.push((i, net));
             }
         }
         self.check_networks(&raw.network, &networks);
+        self.check_pools(&raw, &networks, &pools);
         let mut guests = Vec::new();
         for (i, g) in raw.guest.iter().enumerate() {
             if let Some((guest, idx)) = self.guest(g.get_ref(), &format!("guest[{i}]"), &host, &raw)
@@ -244,6 +252,7 @@ impl Validator<'_> {
             host,
             networks: networks.into_iter().map(|(_, n)| n).collect(),
             guests: guests.into_iter().map(|(_, g, _)| g).collect(),
+            pools: pools.into_iter().map(|(_, p)| p).collect(),
         }
     }
 
@@ -260,12 +269,26 @@ impl Validator<'_> {
                 self.err(
                     n.kind.span(),
                     &format!("{at}.kind"),
-                    format!("unknown network kind {other:?}; expected one of: isolated, internal, bridge, nat, routed, open"),
+                    format!("unknown network kind {other:?}; expected one of: isolated, internal, bridge, nat, routed, open, hostdev"),
                 );
                 None
             }
         };
-        let bridge = self.typed::<IfName>(&n.bridge, &format!("{at}.bridge"));
+        self.no_vf_fields(n, at);
+        let bridge = match &n.bridge {
+            Some(b) => self.typed::<IfName>(b, &format!("{at}.bridge")),
+            None => {
+                self.err(
+                    n.kind.span(),
+                    &format!("{at}.bridge"),
+                    format!(
+                        "a network of kind {:?} needs `bridge`, the bridge's interface name",
+                        n.kind.get_ref()
+                    ),
+                );
+                None
+            }
+        };
         let address = n
             .address
             .as_ref()
@@ -919,7 +942,7 @@ impl Validator<'_> {
             }
             if let Some((first, what)) = ifnames.insert(n.bridge.as_str(), (*i, "bridge")) {
                 self.err(
-                    r.bridge.span(),
+                    r.bridge.as_ref().map_or(r.name.span(), |b| b.span()),
                     &format!("network[{i}].bridge"),
                     format!(
                         "interface {:?} is already used as the {what} of network[{first}]",
@@ -1198,6 +1221,7 @@ impl Validator<'_> {
     ) -> Option<Nic> {
         let kind_word = n.kind.as_ref().map_or("tap", |k| k.get_ref().as_str());
         if kind_word == "user" {
+            self.no_nic_vf_fields(n, at, "not for type = \"user\"");
             return self.user_nic(n, at, guest, index, host);
         }
         for (opt, span) in [
@@ -1222,6 +1246,14 @@ impl Validator<'_> {
             return None;
         };
         let network = net_s.get_ref().clone();
+        if let Some(pool) = raw
+            .network
+            .iter()
+            .find(|r| r.get_ref().name.get_ref() == &network && hostdev::is_pool(r.get_ref()))
+        {
+            return self.hostdev_nic(n, at, guest, index, host, pool.get_ref());
+        }
+        self.no_nic_vf_fields(n, at, "only for NICs on a kind = \"hostdev\" network");
         if !raw
             .network
             .iter()
@@ -1340,7 +1372,7 @@ impl Validator<'_> {
                 self.err(
                     span,
                     &format!("{at}.type"),
-                    format!("unknown NIC type {other:?}; expected \"tap\", \"veth\" or \"user\""),
+                    format!("unknown NIC type {other:?}; expected \"tap\", \"veth\" or \"user\" (\"hostdev\" only on a kind = \"hostdev\" network)"),
                 );
                 None
             }
@@ -1766,7 +1798,11 @@ impl Validator<'_> {
                     format!("duplicate guest name {:?} (also guest[{first}])", g.name),
                 );
             }
-            if let Some((ni, _)) = nets.iter().find(|(_, n)| n.name == g.name) {
+            let pool_named = raw.network.iter().position(|r| {
+                hostdev::is_pool(r.get_ref()) && *r.get_ref().name.get_ref() == g.name
+            });
+            let net_named = nets.iter().find(|(_, n)| n.name == g.name).map(|(i, _)| *i);
+            if let Some(ni) = net_named.or(pool_named) {
                 self.err(
                     rg.name.span(),
                     &format!("guest[{gi}].name"),
@@ -2200,7 +2236,7 @@ uplink = "vmbridge"
         one(
             "[[network]]\nname = \"n\"\nkind = \"natted\"\nbridge = \"br0\"\n",
             "network[0].kind",
-            "expected one of: isolated, internal, bridge, nat, routed, open",
+            "expected one of: isolated, internal, bridge, nat, routed, open, hostdev",
         );
     }
 

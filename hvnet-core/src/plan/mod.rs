@@ -385,6 +385,7 @@ pub fn plan(observed: &ObservedState, desired: &DesiredState) -> Result<Plan, Pl
     ops.extend(svc.sysctls);
     ops.extend(svc.daemons);
     ops.extend(svc.client_starts);
+    ops.extend(crate::sriov::ops(observed, desired));
     ops.extend(late_deletes.into_iter().map(|(_, op)| op));
     Ok(Plan { ops })
 }

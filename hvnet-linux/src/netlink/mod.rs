@@ -35,6 +35,7 @@ mod socket;
 mod stats;
 mod tc;
 mod tc_encode;
+mod vf;
 
 pub use addr::Addr;
 pub use error::NlError;
@@ -47,3 +48,4 @@ pub use tc::{
     tc_handle, ClassSpec, FilterSpec, HtbClassInfo, HtbInfo, Mirred, MirredAction, Qdisc,
     QdiscKind, QdiscSpec, TbfInfo, TcClass, TcFilter, U32Info, U32Key,
 };
+pub use vf::{VfChange, VfInfo};

@@ -199,6 +199,14 @@ pub enum Request {
         /// One filter's handle (e.g. `800::800`); 0 for all of the priority.
         handle: u32,
     },
+    /// Set attributes of an SR-IOV VF through its PF (`ip link set PF vf N mac … vlan …
+    /// spoofchk … trust … max_tx_rate …`), encoded exactly as iproute2 does.
+    SetVf {
+        /// The PF.
+        ifindex: u32,
+        /// What to set.
+        change: super::VfChange,
+    },
 }
 
 /// Changes to an existing link, all in one `RTM_NEWLINK`; `None` fields are
@@ -490,6 +498,9 @@ impl fmt::Display for Request {
                 }
                 write!(f, "{} on ifindex {ifindex}", parent_str(*parent))
             }
+            Request::SetVf { ifindex, change } => {
+                write!(f, "set VF {} of ifindex {ifindex}", change.vf)
+            }
         }
     }
 }
@@ -778,6 +789,9 @@ impl Request {
                 protocol,
                 handle,
             } => encode_del_filter(buf, seq, *ifindex, *parent, *prio, *protocol, *handle)?,
+            Request::SetVf { ifindex, change } => {
+                super::vf::encode_set_vf(buf, seq, link_index(*ifindex)?, change)?;
+            }
         }
         Ok(1)
     }

@@ -437,6 +437,16 @@ impl Rtnl {
     /// Looks a link up by name (names of 16 bytes or more are looked up as
     /// alternative names). A missing link is `Ok(None)`.
     pub fn get_link(&mut self, name: &str) -> Result<Option<Link>, NlError> {
+        self.get_link_as(name, RTEXT_FILTER_SKIP_STATS, parse_link)
+    }
+
+    /// [`Rtnl::get_link`] with another `IFLA_EXT_MASK` and parser (the VF list of a PF).
+    pub(crate) fn get_link_as<T>(
+        &mut self,
+        name: &str,
+        ext_mask: u32,
+        parse: fn(&[u8]) -> Option<T>,
+    ) -> Result<Option<T>, NlError> {
         let context = format!("get link {name}");
         let seq = self.next_seq();
         self.tx.clear();
@@ -448,7 +458,7 @@ impl Rtnl {
         };
         m.bytes(&ifinfomsg(0, 0, 0))
             .str(name_attr, name)
-            .u32(IFLA_EXT_MASK, RTEXT_FILTER_SKIP_STATS);
+            .u32(IFLA_EXT_MASK, ext_mask);
         m.finish().map_err(|_| {
             NlError::new(libc::EINVAL, context.as_str()).with_ext_ack("name contains a NUL byte")
         })?;
@@ -469,7 +479,7 @@ impl Rtnl {
                         _ => {}
                     },
                     RTM_NEWLINK => {
-                        return parse_link(msg.payload).map(Some).ok_or_else(|| {
+                        return parse(msg.payload).map(Some).ok_or_else(|| {
                             NlError::new(libc::EPROTO, context.as_str())
                                 .with_ext_ack("malformed RTM_NEWLINK reply")
                         });

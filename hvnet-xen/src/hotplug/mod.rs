@@ -526,6 +526,7 @@ impl Session {
             tc_owners: Some(std::collections::BTreeSet::new()),
             tc_links: links,
             netns: false,
+            vf_pools: Vec::new(),
         };
         self.engine
             .observe_query(&query)
