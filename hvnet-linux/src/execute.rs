@@ -508,6 +508,11 @@ impl LinuxHost {
                 p.record(i, Ok(()));
                 return Ok(());
             }
+            // Nothing to set (the undo of a change whose old values were never reported).
+            Op::SetVf { set, .. } if set.is_empty() => {
+                p.record(i, Ok(()));
+                return Ok(());
+            }
             Op::SetVf { pf, vf, set, .. } => Request::SetVf {
                 ifindex: self.ifindex(pf.as_str())?,
                 change: netlink::VfChange {
@@ -521,6 +526,10 @@ impl LinuxHost {
             },
             Op::BindVf { pci, driver, .. } => {
                 self.flush(q, p);
+                if p.failure.is_some() {
+                    // A queued VF request failed: sysfs and records stay as they are.
+                    return Ok(());
+                }
                 self.bind_vf(*pci, driver.as_deref())
                     .map_err(ExecError::Sysfs)?;
                 p.record(i, Ok(()));
@@ -528,6 +537,10 @@ impl LinuxHost {
             }
             Op::RecordVf { pci, record, .. } => {
                 self.flush(q, p);
+                if p.failure.is_some() {
+                    // A queued VF request failed: sysfs and records stay as they are.
+                    return Ok(());
+                }
                 self.record_vf(*pci, record.as_deref())
                     .map_err(ExecError::State)?;
                 p.record(i, Ok(()));

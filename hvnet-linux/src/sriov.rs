@@ -138,6 +138,7 @@ impl Sysfs {
         // Attributes exist; never create a file (a missing driver is an error).
         let mut f = fs::OpenOptions::new()
             .write(true)
+            .truncate(true)
             .open(path)
             .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
         f.write_all(value.as_bytes())
