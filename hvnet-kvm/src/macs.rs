@@ -49,11 +49,21 @@ pub fn view(nics: &[GuestNic<'_>]) -> String {
         .map(|n| {
             format!(
                 "{} network MAC = {}\n",
-                n.network.map_or("private", |net| net.name.as_str()),
+                network_of(n).unwrap_or("private"),
                 n.nic.mac.to_string().to_uppercase()
             )
         })
         .collect()
+}
+
+/// The network a NIC joins: its bridge's, or a hostdev NIC's VF pool (`None`: QEMU's user
+/// NAT).
+fn network_of<'a>(n: &'a GuestNic<'_>) -> Option<&'a str> {
+    match (n.network, &n.nic.kind) {
+        (Some(net), _) => Some(net.name.as_str()),
+        (None, hvnet_core::config::NicType::Hostdev(_)) => Some(n.nic.network.as_str()),
+        (None, _) => None,
+    }
 }
 
 /// A table `NIC NETWORK IFNAME MAC`, one row per NIC, columns separated by at least two
@@ -68,8 +78,7 @@ pub fn plain(nics: &[GuestNic<'_>]) -> String {
     for n in nics {
         rows.push([
             n.index.to_string(),
-            n.network
-                .map_or_else(|| "(user)".to_string(), |net| net.name.clone()),
+            network_of(n).unwrap_or("(user)").to_string(),
             n.ifname
                 .as_ref()
                 .map_or_else(|| "-".to_string(), |i| i.to_string()),

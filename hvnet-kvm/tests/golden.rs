@@ -155,3 +155,45 @@ fn libvirt_bandwidth_round_trips() {
         );
     }
 }
+
+/// A guest with a tap and two SR-IOV VFs (a managed pool with a VLAN, an unmanaged listed
+/// one), with the VFs `guest up` would allocate on a host that has them; and offline,
+/// where none is known.
+#[test]
+fn hostdev_nics_are_vfio_devices() {
+    use hvnet_core::lifecycle::Nics;
+    use hvnet_core::sriov::{for_guest, ObservedVf};
+    let text = format!(
+        "{CONFIG}\n[[network]]\nname = \"passthrough\"\nkind = \"hostdev\"\npf = \"eth3\"\nmanaged = true\nvlan = 42\n\
+         [[network]]\nname = \"listed\"\nkind = \"hostdev\"\nvfs = [\"0000:81:02.3\"]\n\
+         [[guest]]\nname = \"sriov\"\n[[guest.nic]]\nnetwork = \"hostntw\"\nmac = \"52:54:00:00:00:30\"\n\
+         [[guest.nic]]\nnetwork = \"passthrough\"\nmac = \"52:54:00:6d:90:02\"\n\
+         [[guest.nic]]\nnetwork = \"listed\"\nmac = \"52:54:00:6d:90:03\"\n"
+    );
+    let cfg = Config::parse(&text, "golden.toml").unwrap();
+    let mut seen = ObservedState::default();
+    for (pf, index, pci) in [
+        ("eth3", 0, "0000:03:10.0"),
+        ("eth3", 1, "0000:03:10.2"),
+        ("eth4", 5, "0000:81:02.3"),
+    ] {
+        seen.sriov.vfs.push(ObservedVf {
+            pci: pci.parse().unwrap(),
+            pf: pf.parse().unwrap(),
+            index,
+            driver: Some("ixgbevf".into()),
+            state: None,
+        });
+    }
+    let g = cfg.guest("sriov").unwrap();
+    let mut want = resolve(&cfg, &seen, &KvmBackend);
+    want.vfs = for_guest(&cfg, &seen, "sriov", Nics::All, true).unwrap();
+    let nics = guest_nics(&cfg, g, &want).unwrap();
+    check("args_sriov.txt", &qemu::args(&nics));
+    check("xml_sriov.xml", &libvirt::interfaces(&nics));
+    check("macs_sriov.txt", &macs::plain(&nics));
+    // Offline: no VF is known.
+    let want = resolve(&cfg, &ObservedState::default(), &KvmBackend);
+    let nics = guest_nics(&cfg, g, &want).unwrap();
+    check("args_sriov_offline.txt", &qemu::args(&nics));
+}
