@@ -56,6 +56,15 @@ pub struct Global {
     /// Where hvnet keeps its lock and state [default: /run/hvnet, or /run/hvnet/netns/NAME with --netns].
     #[arg(long, global = true, value_name = "DIR", env = "HVNET_STATE_DIR")]
     pub state_dir: Option<PathBuf>,
+    /// Where sysfs is: SR-IOV VFs are found and bound there (a fake tree in tests).
+    #[arg(
+        long,
+        global = true,
+        value_name = "DIR",
+        env = "HVNET_SYSFS",
+        default_value = "/sys"
+    )]
+    pub sysfs: PathBuf,
     /// How long to wait for another hvnet holding the host lock.
     #[arg(long, global = true, value_name = "DURATION", default_value = "30s")]
     pub lock_timeout: hvnet_core::types::Duration,

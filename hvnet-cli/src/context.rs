@@ -93,6 +93,7 @@ pub fn engine_error(e: EngineError) -> CliError {
 /// Points `host` at the state directory and the firewall flavour the options ask for.
 pub fn prepare(g: &Global, host: &mut LinuxHost) -> CliResult {
     host.set_state_dir(state_dir(g));
+    host.set_sysfs_root(&g.sysfs);
     let variant = match g.iptables {
         IptablesFlavour::Auto => return Ok(()),
         IptablesFlavour::Nft => Variant::Nft,

@@ -94,7 +94,7 @@ fn libvirt_network(file: &Path) -> CliResult {
     let (name, bytes) = read(file)?;
     let text = String::from_utf8(bytes)
         .map_err(|e| CliError::Input(format!("{name}: not UTF-8 XML: {e}")))?;
-    let result = libvirt_network::import(&text, &name).map(|o| (o.toml, o.warnings));
+    let result = libvirt_network::import_any(&text, &name);
     finish(result, &name, |e| e.in_file(&name))
 }
 

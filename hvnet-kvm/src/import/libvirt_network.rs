@@ -23,6 +23,8 @@
 //! | `<dns enable='no'>` | `dns = false` (no `[network.dhcp]` at all without `<dhcp>`) |
 //! | `<domain name localOnly>` | `domain` (hvnet's dnsmasq always answers the domain locally; `localOnly='no'` is warned) |
 //!
+//! | `<forward mode='hostdev'>` with `<pf dev>` or `<address type='pci'>`s | `kind = "hostdev"` with `pf` or `vfs` ([`import_hostdev`]; [`import_any`] picks) |
+//!
 //! Warned, each with why: IPv6 `<ip>`s and `ipv6='yes'`, a second IPv4 `<ip>`, extra DHCP
 //! ranges, `<dns>`'s `<forwarder>`/`<host>`/`<txt>`/`<srv>`, `<route>`, `<portgroup>`,
 //! `<port>`, `<vlan>`, `<virtualport>`, `macTableManager`, `zone`, `localPtr`,
@@ -53,6 +55,26 @@ use roxmltree::{Document, Node};
 use serde::Serialize;
 
 pub use hvnet_core::import::ImportWarning as Warning;
+
+mod hostdev;
+pub use hostdev::{import_hostdev, ImportedPool};
+
+/// Imports either kind of network: a `<forward mode='hostdev'>` pool of SR-IOV VFs with
+/// [`import_hostdev`], anything else with [`import`]; the TOML and the warnings.
+///
+/// # Errors
+///
+/// As [`import`] or [`import_hostdev`].
+pub fn import_any(
+    text: &str,
+    source: &str,
+) -> Result<(String, Vec<Warning>), ImportFailure<ImportError>> {
+    if hostdev::is_hostdev(text) {
+        import_hostdev(text, source).map(|p| (p.toml, p.warnings))
+    } else {
+        import(text, source).map(|o| (o.toml, o.warnings))
+    }
+}
 
 /// hvnet's limit on network names (the config validator's).
 const MAX_NAME: usize = 64;
@@ -218,22 +240,7 @@ pub struct Imported {
 /// validator refuses (at `output`); with the warnings found.
 pub fn import(text: &str, source: &str) -> Result<Imported, ImportFailure<ImportError>> {
     let (network, warnings) = parse(text)?;
-    let output_error = |message: String, warnings: Vec<Warning>| ImportFailure {
-        errors: vec![ImportError {
-            line: 1,
-            col: 1,
-            at: "output".into(),
-            message,
-        }],
-        warnings,
-    };
-    let toml = match to_toml(&network, source) {
-        Ok(t) => t,
-        Err(m) => return Err(output_error(m, warnings)),
-    };
-    if let Err(m) = check_output(&toml, "imported.toml") {
-        return Err(output_error(m, warnings));
-    }
+    let (toml, warnings) = checked(to_toml(&network, source), warnings)?;
     Ok(Imported {
         network,
         toml,
@@ -241,13 +248,29 @@ pub fn import(text: &str, source: &str) -> Result<Imported, ImportFailure<Import
     })
 }
 
-/// Parses and validates a libvirt `<network>`.
-///
-/// # Errors
-///
-/// The XML syntax error, or every invalid element and attribute; with the warnings found.
-pub fn parse(text: &str) -> Result<(LibvirtNetwork, Vec<Warning>), ImportFailure<ImportError>> {
-    let doc = Document::parse(text).map_err(|e| {
+/// The emitted TOML once hvnet's validator accepts it; otherwise an error at `output`.
+fn checked(
+    toml: Result<String, String>,
+    warnings: Vec<Warning>,
+) -> Result<(String, Vec<Warning>), ImportFailure<ImportError>> {
+    let toml = toml.and_then(|t| check_output(&t, "imported.toml").map(|_| t));
+    match toml {
+        Ok(t) => Ok((t, warnings)),
+        Err(message) => Err(ImportFailure {
+            errors: vec![ImportError {
+                line: 1,
+                col: 1,
+                at: "output".into(),
+                message,
+            }],
+            warnings,
+        }),
+    }
+}
+
+/// The XML document, or its syntax error.
+fn document(text: &str) -> Result<Document<'_>, ImportFailure<ImportError>> {
+    Document::parse(text).map_err(|e| {
         let p = e.pos();
         ImportFailure {
             errors: vec![ImportError {
@@ -258,7 +281,16 @@ pub fn parse(text: &str) -> Result<(LibvirtNetwork, Vec<Warning>), ImportFailure
             }],
             warnings: Vec::new(),
         }
-    })?;
+    })
+}
+
+/// Parses and validates a libvirt `<network>`.
+///
+/// # Errors
+///
+/// The XML syntax error, or every invalid element and attribute; with the warnings found.
+pub fn parse(text: &str) -> Result<(LibvirtNetwork, Vec<Warning>), ImportFailure<ImportError>> {
+    let doc = document(text)?;
     let mut r = Reader {
         doc: &doc,
         errors: Vec::new(),
@@ -669,7 +701,15 @@ impl Reader<'_, '_> {
             None | Some("nat") => ForwardMode::Nat,
             Some("route") => ForwardMode::Route,
             Some("open") => ForwardMode::Open,
-            Some(m @ ("bridge" | "private" | "vepa" | "passthrough" | "hostdev")) => {
+            Some("hostdev") => {
+                self.err_attr(
+                    f,
+                    "mode",
+                    "forward mode \"hostdev\" is a pool of SR-IOV VFs: import it with import_hostdev (or import_any)",
+                );
+                return None;
+            }
+            Some(m @ ("bridge" | "private" | "vepa" | "passthrough")) => {
                 self.err_attr(
                     f,
                     "mode",
