@@ -438,6 +438,8 @@ impl<H: Host> Engine<H> {
             )
         };
         let planning = |e: crate::plan::PlanError| EngineError::Input(e.to_string());
+        // Too few VFs is the host's state, not the file's: refused, nothing changed.
+        let no_vf = |e: crate::sriov::SriovError| EngineError::Refused(format!("{src}: {e}"));
         let backend = self.backend.as_ref();
         let mut warnings = Vec::new();
         let (verb, desired, name_hints) = match (scope, intent) {
@@ -451,8 +453,7 @@ impl<H: Host> Engine<H> {
                         .map_err(|e| EngineError::Input(e.to_string()))?;
                 }
                 let mut desired = resolve(cfg, &observed, backend);
-                desired.vfs = crate::sriov::assign(cfg, &observed, None)
-                    .map_err(|e| input(vec![e.to_string()]))?;
+                desired.vfs = crate::sriov::assign(cfg, &observed, None).map_err(no_vf)?;
                 let hints = next_name_hints(cfg, &observed, &desired, backend);
                 services(cfg, &self.host.state_dir(), &mut desired);
                 warnings.extend(bridge_nf_warning(cfg, &observed));
@@ -491,8 +492,8 @@ impl<H: Host> Engine<H> {
                     lifecycle::down(cfg, &full, &observed, guest, nics)
                 }
                 .map_err(|e| input(vec![e.to_string()]))?;
-                want.vfs = crate::sriov::for_guest(cfg, &observed, guest, nics, up)
-                    .map_err(|e| input(vec![e.to_string()]))?;
+                want.vfs =
+                    crate::sriov::for_guest(cfg, &observed, guest, nics, up).map_err(no_vf)?;
                 let hints = next_name_hints(cfg, &observed, &want, backend);
                 let what = match (scope, up) {
                     (Scope::Nic { nic, .. }, true) => format!("nic up {guest} {nic}"),

@@ -773,3 +773,155 @@ pub fn apply(op: &Op, s: &mut ObservedState) -> Result<(), String> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn pci(s: &str) -> PciAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn pci_addresses_parse_print_and_refuse() {
+        let a = pci("0000:03:10.1");
+        assert_eq!(a.to_string(), "0000:03:10.1");
+        assert_eq!(pci("03:10.1"), a);
+        assert_eq!(pci("10000:ff:1f.7").to_string(), "10000:ff:1f.7");
+        for bad in [
+            "",
+            "0000:03:10",
+            "0000:03:10.8",
+            "0000:03:20.0",
+            "0000:103:10.0",
+            "0000:03:10.-1",
+            "0000:0g:10.0",
+            "1:2:3:4.0",
+            "0000:03:10.1 ",
+        ] {
+            let e = bad.parse::<PciAddr>().unwrap_err();
+            assert!(e.to_string().contains("is not a PCI address"), "{bad}: {e}");
+        }
+    }
+
+    fn record() -> VfRecord {
+        VfRecord {
+            pci: pci("0000:03:10.2"),
+            pf: IfName::new("eth3").unwrap(),
+            vf: 1,
+            pool: "passthrough".into(),
+            guest: "web".into(),
+            nic: 0,
+            active: true,
+            managed: true,
+            driver: Some("ixgbevf".into()),
+            saved: Some(VfState {
+                mac: MacAddr::new([0x8a, 0, 0, 0, 0, 1]),
+                vlan: 0,
+                spoofchk: Some(true),
+                trust: None,
+                max_tx_rate: 0,
+            }),
+        }
+    }
+
+    fn vf_ops() -> Vec<Op> {
+        vec![
+            Op::RecordVf {
+                pci: pci("0000:03:10.2"),
+                record: Some(Box::new(record())),
+                old: None,
+            },
+            Op::SetVf {
+                pf: IfName::new("eth3").unwrap(),
+                vf: 1,
+                set: VfParams {
+                    mac: Some(MacAddr::new([0x52, 0x54, 0, 0, 0, 1])),
+                    vlan: Some(42),
+                    max_tx_rate: Some(100),
+                    ..VfParams::default()
+                },
+                old: VfParams {
+                    mac: Some(MacAddr::new([0x8a, 0, 0, 0, 0, 1])),
+                    vlan: Some(0),
+                    max_tx_rate: Some(0),
+                    ..VfParams::default()
+                },
+            },
+            Op::BindVf {
+                pci: pci("0000:03:10.2"),
+                driver: Some(VFIO_PCI.into()),
+                old: Some("ixgbevf".into()),
+            },
+        ]
+    }
+
+    /// The journal holds VF ops as JSON; each op's inverse's inverse is the op.
+    #[test]
+    fn vf_ops_survive_the_journal_and_invert() {
+        for op in vf_ops() {
+            let json = serde_json::to_string(&op).unwrap();
+            let back: Op = serde_json::from_str(&json).unwrap();
+            assert_eq!(back, op, "{json}");
+            let inv = op.inverse();
+            assert_eq!(inv.len(), 1);
+            assert_eq!(inv[0].inverse(), vec![op.clone()]);
+        }
+    }
+
+    #[test]
+    fn vf_ops_read_as_commands() {
+        let cmds: Vec<String> = vf_ops().iter().map(Op::command).collect();
+        assert_eq!(
+            cmds,
+            [
+                "# record the allocation of VF 0000:03:10.2",
+                "ip link set dev eth3 vf 1 mac 52:54:00:00:00:01 vlan 42 min_tx_rate 0 max_tx_rate 100",
+                "echo 'vfio-pci' > /sys/bus/pci/devices/0000:03:10.2/driver_override && echo 0000:03:10.2 > /sys/bus/pci/drivers/ixgbevf/unbind && echo 0000:03:10.2 > /sys/bus/pci/drivers/vfio-pci/bind",
+            ]
+        );
+        // Back to the host driver: the override cleared, bound by name.
+        assert_eq!(
+            vf_ops()[2].inverse()[0].command(),
+            "echo '' > /sys/bus/pci/devices/0000:03:10.2/driver_override && echo 0000:03:10.2 > /sys/bus/pci/drivers/vfio-pci/unbind && echo 0000:03:10.2 > /sys/bus/pci/drivers/ixgbevf/bind"
+        );
+        assert_eq!(
+            vf_ops()[0].to_string(),
+            "allocate VF 0000:03:10.2 (eth3 vf 1) of network passthrough to guest web nic 0"
+        );
+    }
+
+    #[test]
+    fn params_set_only_what_differs() {
+        let now = record().saved.unwrap();
+        let want = VfParams {
+            mac: Some(now.mac),
+            vlan: Some(7),
+            spoofchk: Some(true),
+            trust: Some(false),
+            max_tx_rate: None,
+        };
+        let (set, old) = want.diff(Some(&now));
+        assert_eq!(
+            set,
+            VfParams {
+                vlan: Some(7),
+                trust: Some(false),
+                ..VfParams::default()
+            }
+        );
+        assert_eq!(
+            old,
+            VfParams {
+                vlan: Some(0),
+                ..VfParams::default()
+            }
+        );
+        assert!(set.applied_to(&now) != now && want.holds_in(&set.applied_to(&now)));
+        // Nothing known: everything wanted is set, nothing to put back.
+        let (set, old) = want.diff(None);
+        assert_eq!(set, want);
+        assert!(old.is_empty());
+    }
+}

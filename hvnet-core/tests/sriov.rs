@@ -254,7 +254,7 @@ fn more_nics_than_vfs_is_refused_with_nothing_changed() {
     let before = start();
     let mut e = engine(before.clone());
     match e.run(&c, &Scope::Config, Intent::Up) {
-        Err(EngineError::Input(m)) => assert!(
+        Err(EngineError::Refused(m)) => assert!(
             m.contains("network \"passthrough\" (PF eth3) has no free VF for guest b nic 0: all 3 VF(s) are taken"),
             "{m}"
         ),

@@ -85,13 +85,13 @@ fn a_vf_pool_through_the_cli() {
         "{xml}"
     );
 
-    // More NICs than VFs: refused before anything is done (exit 2).
+    // More NICs than VFs: a runtime error (exit 1) before anything is done.
     let four = dir.write(
         "four.toml",
         &format!("{POOL}{}", guests(&["a", "b", "c", "d"])),
     );
     let r = hv.run_env(&four, &["apply"], &env);
-    r.expect_code(2);
+    r.expect_code(1);
     assert!(
         r.stderr.contains("network \"passthrough\" (PF eth3) has no free VF for guest d nic 0: all 3 VF(s) are taken"),
         "{r}"
