@@ -410,3 +410,35 @@ fn a_crash_before_every_op_is_recovered() {
     }
     assert!(tried > 20, "{tried}");
 }
+
+/// `apply` of a changed config: a guest gone from the config gives its VF back; a changed
+/// VLAN is one VF request; nothing else moves.
+#[test]
+fn apply_follows_config_changes() {
+    let c = cfg(CFG);
+    let k = run(start(), &c, &Scope::Config, Intent::Up);
+    let db_vf = holder(&k, "db", 0).unwrap();
+    let web_vf = holder(&k, "web", 0).unwrap();
+    // db removed, the pool's VLAN changed.
+    let mut text = CFG.replace("vlan = 42", "vlan = 43");
+    let db_at = text.find("[[guest]]\nname = \"db\"").unwrap();
+    text.truncate(db_at);
+    let c2 = cfg(&text);
+    let mut e = engine(k);
+    let p = e.plan(&c2, &Scope::Config, Intent::Up).unwrap();
+    let cmds = p.plan.commands();
+    assert!(
+        cmds.contains(&"ip link set dev eth3 vf 0 vlan 43".to_string()),
+        "{cmds:#?}"
+    );
+    e.apply(&p).unwrap();
+    let k = e.into_host();
+    assert_eq!(holder(&k, "web", 0), Some(web_vf));
+    assert_eq!(holder(&k, "db", 0), None);
+    assert_eq!(holder(&k, "db", 1), None);
+    let freed = the_vf(&k, &db_vf.to_string());
+    assert_eq!(freed.driver.as_deref(), Some("ixgbevf"));
+    assert_eq!(freed.state.unwrap().vlan, 0);
+    let mut e = engine(k);
+    assert!(e.check(&c2).unwrap().plan.is_empty());
+}
