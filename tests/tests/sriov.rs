@@ -119,6 +119,54 @@ fn a_vf_pool_through_the_cli() {
     );
 }
 
+/// `guest down` through the binary gives a held VF back: a record left by an earlier
+/// `guest up` (written here as hvnet writes it, with no settings to restore, so no VF
+/// request is needed) and the VF on vfio-pci; the release unbinds it from vfio-pci, binds
+/// it to its driver by name with the override cleared, and marks the record free.
+#[test]
+fn guest_down_releases_a_held_vf_through_the_cli() {
+    if !require_root() {
+        return;
+    }
+    let host = Netns::new("sriov-down");
+    let dir = TempDir::new();
+    let hv = Hv::new(&host, &dir);
+    host.ip(&[
+        "link", "add", "eth3", "type", "veth", "peer", "name", "eth3p",
+    ]);
+    let sys = dir.path().join("sys");
+    fake_sysfs(&sys);
+    let vf = sys.join("bus/pci/devices").join(VFS[1]);
+    fs::remove_file(vf.join("driver")).unwrap();
+    symlink("../../../../bus/pci/drivers/vfio-pci", vf.join("driver")).unwrap();
+    fs::write(vf.join("driver_override"), "vfio-pci\n").unwrap();
+    let records = dir.path().join("state/sriov");
+    fs::create_dir_all(&records).unwrap();
+    let record = format!(
+        r#"{{"pci":"{}","pf":"eth3","vf":1,"pool":"passthrough","guest":"web","nic":0,"active":true,"managed":true,"driver":"ixgbevf","saved":null}}"#,
+        VFS[1]
+    );
+    fs::write(records.join(format!("{}.json", VFS[1])), record).unwrap();
+    let env = [("HVNET_SYSFS", sys.to_str().unwrap())];
+    let cfg = dir.write("c.toml", &format!("{POOL}{}", guests(&["web"])));
+
+    // While it is held, `guest args` shows it.
+    let args = hv.run_env(&cfg, &["guest", "args", "web"], &env);
+    assert_eq!(
+        args.ok().stdout,
+        format!("-device vfio-pci,host={},id=hostdev0\n", VFS[1])
+    );
+    let r = hv.run_env(&cfg, &["guest", "down", "web"], &env);
+    r.ok();
+    let read = |p: &Path| fs::read_to_string(p).unwrap();
+    assert_eq!(read(&vf.join("driver_override")), "\n");
+    assert_eq!(read(&sys.join("bus/pci/drivers/vfio-pci/unbind")), VFS[1]);
+    assert_eq!(read(&sys.join("bus/pci/drivers/ixgbevf/bind")), VFS[1]);
+    let after = read(&records.join(format!("{}.json", VFS[1])));
+    assert!(after.contains("\"active\": false"), "{after}");
+    assert!(after.contains("\"guest\": \"web\""), "{after}");
+}
+
 /// Seed 004's pool, through `hvnet import libvirt-network`, is a config `validate` takes
 /// with a guest on it.
 #[test]
