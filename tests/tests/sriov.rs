@@ -53,12 +53,10 @@ fn guests(names: &[&str]) -> String {
         .collect()
 }
 
-#[test]
-fn a_vf_pool_through_the_cli() {
-    if !require_root() {
-        return;
-    }
-    let host = Netns::new("sriov");
+/// A namespace with the veth `eth3` standing in for the PF, a state directory, and the
+/// fake sysfs tree (its root returned); the namespace goes when the first value is dropped.
+fn setup(tag: &str) -> (Netns, TempDir, Hv, std::path::PathBuf) {
+    let host = Netns::new(tag);
     let dir = TempDir::new();
     let hv = Hv::new(&host, &dir);
     host.ip(&[
@@ -66,6 +64,15 @@ fn a_vf_pool_through_the_cli() {
     ]);
     let sys = dir.path().join("sys");
     fake_sysfs(&sys);
+    (host, dir, hv, sys)
+}
+
+#[test]
+fn a_vf_pool_through_the_cli() {
+    if !require_root() {
+        return;
+    }
+    let (_host, dir, hv, sys) = setup("sriov");
     let env = [("HVNET_SYSFS", sys.to_str().unwrap())];
     let records = dir.path().join("state/sriov");
 
@@ -128,14 +135,7 @@ fn guest_down_releases_a_held_vf_through_the_cli() {
     if !require_root() {
         return;
     }
-    let host = Netns::new("sriov-down");
-    let dir = TempDir::new();
-    let hv = Hv::new(&host, &dir);
-    host.ip(&[
-        "link", "add", "eth3", "type", "veth", "peer", "name", "eth3p",
-    ]);
-    let sys = dir.path().join("sys");
-    fake_sysfs(&sys);
+    let (_host, dir, hv, sys) = setup("sriov-down");
     let vf = sys.join("bus/pci/devices").join(VFS[1]);
     fs::remove_file(vf.join("driver")).unwrap();
     symlink("../../../../bus/pci/drivers/vfio-pci", vf.join("driver")).unwrap();
