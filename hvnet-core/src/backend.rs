@@ -24,7 +24,7 @@ use crate::types::IfName;
 /// ```
 /// use hvnet_core::backend::Query;
 /// let q = Query::everything();
-/// assert!(q.services && q.firewall && q.tc_owners.is_none());
+/// assert!(q.services && q.firewall && q.tc_owners.is_none() && q.links.is_none());
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Query {
@@ -45,6 +45,43 @@ pub struct Query {
     /// SR-IOV pools whose VFs are read (with their PF's VF settings). With `services`,
     /// hvnet's VF allocation records are read too, and the VFs they name.
     pub vf_pools: Vec<crate::sriov::VfSource>,
+    /// Which links are read (with their addresses and the routes through them): `None`
+    /// every link of the host; otherwise only those [`LinkScope`] names. A host may return
+    /// more than asked for, never less.
+    pub links: Option<LinkScope>,
+    /// The generated-name hints (read with `services` too).
+    pub name_hints: bool,
+}
+
+/// The links a scoped verb reads instead of every link of the host (see
+/// [`Query::links`]): a guest's own links, its networks' bridges and what may be in the way
+/// of a name it is about to give.
+///
+/// ```
+/// use hvnet_core::backend::LinkScope;
+/// let mut s = LinkScope::default();
+/// s.names.insert("br-lan".into());
+/// s.owners.insert("web".into());
+/// assert!(s.covers("br-lan", None) && s.covers("vnet7", Some("web")));
+/// assert!(!s.covers("vnet8", Some("db")) && !s.covers("eth0", None));
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LinkScope {
+    /// Links read by name (a name that does not exist is simply absent).
+    pub names: BTreeSet<String>,
+    /// Links read because one of these owners tagged them (`hvnet:OWNER`).
+    pub owners: BTreeSet<String>,
+    /// Bridges whose ports are read too, whoever owns them (whether a dynamic bridge still
+    /// carries other guests).
+    pub ports_of: BTreeSet<String>,
+}
+
+impl LinkScope {
+    /// Whether link `name`, owned by `owner`, is in the scope (ports are not: they depend
+    /// on the masters' indices, see [`LinkScope::ports_of`]).
+    pub fn covers(&self, name: &str, owner: Option<&str>) -> bool {
+        self.names.contains(name) || owner.is_some_and(|o| self.owners.contains(o))
+    }
 }
 
 impl Query {
@@ -58,6 +95,22 @@ impl Query {
             tc_links: BTreeSet::new(),
             netns: true,
             vf_pools: Vec::new(),
+            links: None,
+            name_hints: true,
+        }
+    }
+
+    /// Only links named `names` (and nothing else: no services, firewall, sysctls,
+    /// qdiscs or namespaces): what a scoped verb asks for when it checks whether names it
+    /// is about to give are free.
+    pub fn names<I: IntoIterator<Item = String>>(names: I) -> Query {
+        Query {
+            tc_owners: Some(BTreeSet::new()),
+            links: Some(LinkScope {
+                names: names.into_iter().collect(),
+                ..LinkScope::default()
+            }),
+            ..Query::default()
         }
     }
 

@@ -47,7 +47,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::fmt;
 use std::path::PathBuf;
 
@@ -57,7 +57,7 @@ use crate::lifecycle::{self, Nics};
 use crate::observed::ObservedState;
 use crate::op::Op;
 use crate::plan::{plan, Plan};
-use crate::resolve::{next_name_hints, resolve};
+use crate::resolve::{next_name_hints, resolve, resolve_guest};
 use crate::services::{
     bridge_nf_keys, check_replicated_macs, check_way_out, dhcp_clients, ip_forward_key, services,
     way_out_warnings,
@@ -358,21 +358,7 @@ impl<H: Host> Engine<H> {
                 vf_pools: cfg.pools.iter().map(|p| p.source.clone()).collect(),
                 ..Query::everything()
             },
-            Scope::Guest(guest) | Scope::Nic { guest, .. } => {
-                let mut owners: BTreeSet<String> = BTreeSet::from([guest.clone()]);
-                if let Some(g) = cfg.guest(guest) {
-                    owners.extend(g.nics.iter().map(|n| n.network.clone()));
-                }
-                Query {
-                    sysctls: Vec::new(),
-                    services: true,
-                    firewall: false,
-                    tc_owners: Some(owners),
-                    tc_links: BTreeSet::new(),
-                    netns: true,
-                    vf_pools: crate::sriov::guest_sources(cfg, guest),
-                }
-            }
+            Scope::Guest(guest) | Scope::Nic { guest, .. } => crate::scoped::query(cfg, guest),
         }
     }
 
@@ -384,7 +370,19 @@ impl<H: Host> Engine<H> {
     /// [`EngineError::Host`].
     pub fn observe(&mut self, cfg: &Config, scope: &Scope) -> Result<ObservedState, EngineError> {
         let query = self.query(cfg, scope);
-        self.observe_query(&query)
+        let mut observed = self.observe_query(&query)?;
+        if let Scope::Guest(guest) | Scope::Nic { guest, .. } = scope {
+            // The guest's generated names: asked for one by one (see `scoped`).
+            crate::scoped::settle_names(
+                &mut self.host,
+                cfg,
+                self.backend.as_ref(),
+                guest,
+                &mut observed,
+            )
+            .map_err(|e| host_err("reading the host", e))?;
+        }
+        Ok(observed)
     }
 
     /// Observes the host as `query` says (a caller that needs more than a scope's query:
@@ -482,7 +480,7 @@ impl<H: Host> Engine<H> {
                 // One guest's change says nothing about the firewall or sysctls (apply's
                 // business): left unobserved, the planner leaves them alone.
                 observed.saved_sysctls.clear();
-                let mut full = resolve(cfg, &observed, backend);
+                let mut full = resolve_guest(cfg, &observed, backend, guest);
                 // A dynamic bridge with host_ip = "dhcp" brings the host's DHCP client along.
                 full.dhcp_clients = dhcp_clients(cfg, &self.host.state_dir(), &full);
                 let up = intent == Intent::Up;
@@ -526,7 +524,7 @@ impl<H: Host> Engine<H> {
         guest: &str,
         observed: ObservedState,
     ) -> Result<Planned, EngineError> {
-        let desired = resolve(cfg, &observed, self.backend.as_ref());
+        let desired = resolve_guest(cfg, &observed, self.backend.as_ref(), guest);
         let nic = match scope {
             Scope::Nic { nic, .. } => Some(*nic),
             _ => None,

@@ -37,6 +37,7 @@ pub mod plan;
 pub mod preflight;
 pub mod recovery;
 pub mod resolve;
+pub mod scoped;
 pub mod services;
 pub mod sriov;
 pub mod state;

@@ -69,6 +69,8 @@ pub struct MemHost {
     pub vif_guards: BTreeMap<String, VifGuard>,
     /// Line-based files hvnet edits ([`Op::EditLines`]).
     pub files: BTreeMap<PathBuf, Vec<String>>,
+    /// Observations that read only some links ([`Query::links`]), so far.
+    pub scoped_reads: usize,
 }
 
 impl MemHost {
@@ -523,6 +525,25 @@ impl Observe for MemHost {
             hairpin: all.hairpin.clone(),
             ..ObservedState::default()
         };
+        if let Some(scope) = &query.links {
+            // Only the scope's links, as a kernel asked one name at a time would give them.
+            let masters: Vec<u32> = all
+                .links
+                .iter()
+                .filter(|l| scope.ports_of.contains(&l.name))
+                .map(|l| l.ifindex)
+                .collect();
+            o.links.retain(|l| {
+                let owner = l.owner().map(|x| x.name().to_string());
+                scope.covers(&l.name, owner.as_deref())
+                    || l.master.is_some_and(|m| masters.contains(&m))
+            });
+            let kept: Vec<u32> = o.links.iter().map(|l| l.ifindex).collect();
+            o.addrs.retain(|a| kept.contains(&a.ifindex));
+            o.routes.retain(|r| r.oif.is_none_or(|i| kept.contains(&i)));
+            o.hairpin.retain(|i| kept.contains(i));
+            self.scoped_reads += 1;
+        }
         let tc_read = |ifindex: u32| {
             all.by_index(ifindex).is_some_and(|l| {
                 let owner = l.owner().map(|o| o.name().to_string());
@@ -555,6 +576,8 @@ impl Observe for MemHost {
                     o.sysctls.insert(k.clone(), v.clone());
                 }
             }
+        }
+        if query.services || query.name_hints {
             o.name_hints = all.name_hints.clone();
         }
         if query.firewall {

@@ -44,6 +44,28 @@ pub fn resolve(
     observed: &ObservedState,
     backend: &dyn NicBackend,
 ) -> DesiredState {
+    resolve_for(config, observed, backend, None)
+}
+
+/// [`resolve`] for a verb about one guest: the networks as `resolve` has them, but only
+/// `guest`'s NIC links. Other guests' NICs neither get nor take generated names (their
+/// links are not observed; see [`crate::scoped`]), so the guest's unnamed NICs get the
+/// lowest free names from the hints on, whoever else is up or down.
+pub fn resolve_guest(
+    config: &Config,
+    observed: &ObservedState,
+    backend: &dyn NicBackend,
+    guest: &str,
+) -> DesiredState {
+    resolve_for(config, observed, backend, Some(guest))
+}
+
+fn resolve_for(
+    config: &Config,
+    observed: &ObservedState,
+    backend: &dyn NicBackend,
+    only: Option<&str>,
+) -> DesiredState {
     let mut want = DesiredState {
         scope: Scope::All,
         ..DesiredState::default()
@@ -179,7 +201,11 @@ pub fn resolve(
         .collect();
     let mut cursor: HashMap<&str, u32> = HashMap::new();
 
-    for guest in &config.guests {
+    for guest in config
+        .guests
+        .iter()
+        .filter(|g| only.is_none_or(|o| o == g.name))
+    {
         let owner = Owner::new(&guest.name);
         for (index, nic) in guest.nics.iter().enumerate() {
             let Some(net) = config.network(&nic.network) else {

@@ -748,6 +748,7 @@ impl Execute for LinuxHost {
     type Error = ExecError;
 
     fn execute(&mut self, ops: &[Op]) -> Result<(), ExecFailure<ExecError>> {
+        self.owners_before(ops);
         let mut q = Queue::default();
         let mut p = Progress {
             applied: Vec::new(),
@@ -776,6 +777,7 @@ impl Execute for LinuxHost {
             self.report(i, ops.len());
         }
         self.flush(&mut q, &mut p);
+        self.owners_after(ops, &p.applied);
         match p.failure {
             None => Ok(()),
             Some((index, error)) => Err(ExecFailure {

@@ -47,6 +47,7 @@ pub mod lock;
 pub mod netlink;
 pub mod netns;
 mod observe;
+mod owners;
 pub mod ping;
 mod services;
 pub mod sriov;

@@ -2,7 +2,9 @@
 
 use std::net::IpAddr;
 
-use hvnet_core::backend::{Observe, Query};
+use std::collections::BTreeSet;
+
+use hvnet_core::backend::{LinkScope, Observe, Query};
 use hvnet_core::observed::{
     ObservedAddr, ObservedKind, ObservedLink, ObservedQdisc, ObservedRedirect, ObservedRoute,
     ObservedState, QdiscKind,
@@ -114,6 +116,41 @@ impl LinuxHost {
     }
 }
 
+impl LinuxHost {
+    /// The links of `scope`, looked up by name (its names, and its owners' links as the
+    /// owner index lists them) plus the ports of its `ports_of` bridges; `None` when there
+    /// is no owner index to trust (the caller reads every link instead, which writes one).
+    fn scoped_links(&mut self, scope: &LinkScope) -> Result<Option<Vec<Link>>, NlError> {
+        let Some(index) = self.read_owners() else {
+            return Ok(None);
+        };
+        let mut names: BTreeSet<&str> = scope.names.iter().map(String::as_str).collect();
+        names.extend(
+            index
+                .iter()
+                .filter(|(_, owner)| scope.owners.contains(owner.as_str()))
+                .map(|(name, _)| name.as_str()),
+        );
+        let names: Vec<&str> = names.into_iter().collect();
+        let mut links = self.rtnl.get_links(&names)?;
+        let masters: Vec<u32> = links
+            .iter()
+            .filter(|l| scope.ports_of.contains(&l.name))
+            .map(|l| l.ifindex)
+            .collect();
+        for master in masters {
+            for port in self.rtnl.dump_ports(master)? {
+                if !links.iter().any(|l| l.ifindex == port.ifindex) {
+                    links.push(port);
+                }
+            }
+        }
+        // In index order, as a dump lists them (plans do not depend on how links were read).
+        links.sort_by_key(|l| l.ifindex);
+        Ok(Some(links))
+    }
+}
+
 impl Observe for LinuxHost {
     type Error = ObserveError;
 
@@ -121,12 +158,32 @@ impl Observe for LinuxHost {
     /// redirects of the links `query` names; sysctls; hvnet's services and firewall when
     /// asked for.
     fn observe(&mut self, query: &Query) -> Result<ObservedState, ObserveError> {
-        let links = self.rtnl.dump_links()?;
-        self.index = links.iter().map(|l| (l.name.clone(), l.ifindex)).collect();
+        let scoped = match &query.links {
+            Some(scope) => self.scoped_links(scope)?,
+            None => None,
+        };
+        let links = match scoped {
+            Some(links) => {
+                // Lookups add to what the executor knows; they never forget a link.
+                self.index
+                    .extend(links.iter().map(|l| (l.name.clone(), l.ifindex)));
+                links
+            }
+            None => {
+                let links = self.rtnl.dump_links()?;
+                self.index = links.iter().map(|l| (l.name.clone(), l.ifindex)).collect();
+                let all: Vec<ObservedLink> = links.iter().map(observed_link).collect();
+                self.write_owners(&crate::owners::from_links(&all));
+                links
+            }
+        };
+        let seen: std::collections::HashSet<u32> = links.iter().map(|l| l.ifindex).collect();
+        let in_scope = |ifindex: u32| query.links.is_none() || seen.contains(&ifindex);
         let addrs = self
             .rtnl
-            .dump_addrs()?
+            .dump_ipv4_addrs()?
             .into_iter()
+            .filter(|a| in_scope(a.ifindex))
             .filter_map(|a| match a.address {
                 IpAddr::V4(v4) => Some(ObservedAddr {
                     ifindex: a.ifindex,
@@ -137,8 +194,9 @@ impl Observe for LinuxHost {
             .collect();
         let routes = self
             .rtnl
-            .dump_routes()?
+            .dump_ipv4_routes()?
             .into_iter()
+            .filter(|r| r.oif.is_none_or(in_scope))
             .filter_map(|r| {
                 let IpAddr::V4(dst) = r.dst else { return None };
                 let v4 = |a: Option<IpAddr>| match a {
@@ -163,7 +221,11 @@ impl Observe for LinuxHost {
             .filter(|l| query.reads_tc_of(&l.name, l.owner().as_ref().map(|o| o.name())))
             .map(|l| l.ifindex)
             .collect();
-        let (qdiscs, redirects) = self.observe_tc(&|ifindex| tc_of.contains(&ifindex))?;
+        let (qdiscs, redirects) = if tc_of.is_empty() {
+            (Vec::new(), Vec::new())
+        } else {
+            self.observe_tc(&|ifindex| tc_of.contains(&ifindex))?
+        };
         let mut observed = ObservedState {
             links: observed_links,
             addrs,
@@ -180,6 +242,8 @@ impl Observe for LinuxHost {
         };
         if query.services {
             self.observe_services(&mut observed)?;
+        } else if query.name_hints {
+            observed.name_hints = self.name_hints();
         }
         if query.firewall {
             self.observe_firewall(&mut observed)?;

@@ -11,7 +11,7 @@ use clap::{Subcommand, ValueEnum};
 use hvnet_core::config::Config;
 use hvnet_core::engine::{Intent, Scope};
 use hvnet_core::observed::ObservedState;
-use hvnet_core::resolve::resolve;
+use hvnet_core::resolve::{resolve, resolve_guest};
 use hvnet_kvm::{guest_nics, libvirt, macs, qemu, KvmBackend};
 
 use crate::cli::Global;
@@ -98,7 +98,12 @@ pub fn run(g: &Global, cmd: &GuestCmd) -> CliResult {
             .observe(&cfg, &Scope::Guest(name.clone()))
             .map_err(engine_error)?
     };
-    let mut desired = resolve(&cfg, &observed, &KvmBackend);
+    // Live: only this guest's names, as `guest up` gives them (the observation is scoped).
+    let mut desired = if offline {
+        resolve(&cfg, &observed, &KvmBackend)
+    } else {
+        resolve_guest(&cfg, &observed, &KvmBackend, name)
+    };
     // Hostdev NICs: the VF each holds, or the one `guest up` would allocate now.
     desired.vfs = hvnet_core::sriov::for_guest(
         &cfg,

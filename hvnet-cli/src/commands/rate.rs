@@ -6,7 +6,7 @@
 
 use hvnet_core::config::NicRate;
 use hvnet_core::engine::{Intent, Scope};
-use hvnet_core::resolve::resolve;
+use hvnet_core::resolve::resolve_guest;
 use hvnet_core::types::RateSpec;
 use hvnet_kvm::KvmBackend;
 
@@ -65,7 +65,7 @@ pub fn run(g: &Global, a: &RateArgs<'_>) -> CliResult {
     let scope = Scope::Guest(a.guest.to_string());
     let observed = engine.observe(&cfg, &scope).map_err(engine_error)?;
     // Find the NIC by index or by the name its host side has (given or generated).
-    let before = resolve(&cfg, &observed, &KvmBackend);
+    let before = resolve_guest(&cfg, &observed, &KvmBackend, a.guest);
     let guest = &cfg.guests[gi];
     let owned: Vec<_> = before
         .nic_links

@@ -16,10 +16,11 @@ use super::attrs::{
     ifinfomsg, parse_done, parse_error, Ack, IfAddrMsg, Messages, MsgBuilder, RtMsg, TcMsg,
 };
 use super::consts::{
-    AF_UNSPEC, IFLA_ALT_IFNAME, IFLA_EXT_MASK, IFLA_IFNAME, IFNAMSIZ, NETLINK_CAP_ACK, NLMSG_DONE,
-    NLMSG_ERROR, NLM_F_DUMP, NLM_F_DUMP_INTR, NLM_F_REQUEST, RTEXT_FILTER_SKIP_STATS, RTM_GETADDR,
-    RTM_GETLINK, RTM_GETQDISC, RTM_GETROUTE, RTM_GETTCLASS, RTM_GETTFILTER, RTM_NEWADDR,
-    RTM_NEWLINK, RTM_NEWQDISC, RTM_NEWROUTE, RTM_NEWTCLASS, RTM_NEWTFILTER,
+    AF_INET, AF_UNSPEC, IFLA_ALT_IFNAME, IFLA_EXT_MASK, IFLA_IFNAME, IFLA_MASTER, IFNAMSIZ,
+    NETLINK_CAP_ACK, NLMSG_DONE, NLMSG_ERROR, NLM_F_DUMP, NLM_F_DUMP_INTR, NLM_F_REQUEST,
+    RTEXT_FILTER_SKIP_STATS, RTM_GETADDR, RTM_GETLINK, RTM_GETQDISC, RTM_GETROUTE, RTM_GETTCLASS,
+    RTM_GETTFILTER, RTM_NEWADDR, RTM_NEWLINK, RTM_NEWQDISC, RTM_NEWROUTE, RTM_NEWTCLASS,
+    RTM_NEWTFILTER,
 };
 use super::link::{parse_link, parse_link_with_stats, Link};
 use super::request::Request;
@@ -260,7 +261,7 @@ impl Rtnl {
         self.dump(
             RTM_GETLINK,
             &ifinfomsg(0, 0, 0),
-            Some(RTEXT_FILTER_SKIP_STATS),
+            &[(IFLA_EXT_MASK, RTEXT_FILTER_SKIP_STATS)],
             "dump links",
             RTM_NEWLINK,
             parse_link,
@@ -279,7 +280,7 @@ impl Rtnl {
         self.dump(
             RTM_GETLINK,
             &ifinfomsg(0, 0, 0),
-            Some(RTEXT_FILTER_SKIP_STATS),
+            &[(IFLA_EXT_MASK, RTEXT_FILTER_SKIP_STATS)],
             "dump links with statistics",
             RTM_NEWLINK,
             parse_link_with_stats,
@@ -295,7 +296,7 @@ impl Rtnl {
         self.dump(
             RTM_GETQDISC,
             &hdr,
-            None,
+            &[],
             "dump qdiscs",
             RTM_NEWQDISC,
             parse_qdisc,
@@ -314,7 +315,7 @@ impl Rtnl {
         self.dump(
             RTM_GETTCLASS,
             &hdr.to_bytes(),
-            None,
+            &[],
             &context,
             RTM_NEWTCLASS,
             parse_class,
@@ -335,7 +336,7 @@ impl Rtnl {
         self.dump(
             RTM_GETTFILTER,
             &hdr.to_bytes(),
-            None,
+            &[],
             &context,
             RTM_NEWTFILTER,
             parse_filter,
@@ -344,8 +345,12 @@ impl Rtnl {
 
     /// Lists all IPv4 and IPv6 addresses of the namespace.
     pub fn dump_addrs(&mut self) -> Result<Vec<Addr>, NlError> {
+        self.dump_addrs_of(AF_UNSPEC, "dump addresses")
+    }
+
+    fn dump_addrs_of(&mut self, family: u8, context: &str) -> Result<Vec<Addr>, NlError> {
         let hdr = IfAddrMsg {
-            family: AF_UNSPEC,
+            family,
             prefix_len: 0,
             flags: 0,
             scope: 0,
@@ -354,8 +359,8 @@ impl Rtnl {
         self.dump(
             RTM_GETADDR,
             &hdr.to_bytes(),
-            None,
-            "dump addresses",
+            &[],
+            context,
             RTM_NEWADDR,
             parse_addr,
         )
@@ -367,20 +372,124 @@ impl Rtnl {
         self.dump(
             RTM_GETROUTE,
             &hdr,
-            None,
+            &[],
             "dump routes",
             RTM_NEWROUTE,
             parse_route,
         )
     }
 
+    /// Lists the IPv4 addresses of the namespace (a dump of one family: the
+    /// kernel does not walk the IPv6 ones, a link-local address per link).
+    pub fn dump_ipv4_addrs(&mut self) -> Result<Vec<Addr>, NlError> {
+        self.dump_addrs_of(AF_INET, "dump IPv4 addresses")
+    }
+
+    /// Lists the IPv4 routes of the namespace, of all tables (the IPv6 ones,
+    /// several per link, are not walked).
+    pub fn dump_ipv4_routes(&mut self) -> Result<Vec<Route>, NlError> {
+        let hdr = RtMsg {
+            family: AF_INET,
+            ..RtMsg::default()
+        };
+        self.dump(
+            RTM_GETROUTE,
+            &hdr.to_bytes(),
+            &[],
+            "dump IPv4 routes",
+            RTM_NEWROUTE,
+            parse_route,
+        )
+    }
+
+    /// Lists the ports of the bridge (or other master) with index `master`,
+    /// without counters: a link dump the kernel filters by `IFLA_MASTER`.
+    pub fn dump_ports(&mut self, master: u32) -> Result<Vec<Link>, NlError> {
+        let context = format!("dump ports of ifindex {master}");
+        self.dump(
+            RTM_GETLINK,
+            &ifinfomsg(0, 0, 0),
+            &[
+                (IFLA_EXT_MASK, RTEXT_FILTER_SKIP_STATS),
+                (IFLA_MASTER, master),
+            ],
+            &context,
+            RTM_NEWLINK,
+            parse_link,
+        )
+    }
+
+    /// Looks links up by name, all requests in one datagram (as
+    /// [`get_link`](Self::get_link) one by one, pipelined): the links that
+    /// exist, in no particular order; a missing name is left out.
+    pub fn get_links(&mut self, names: &[&str]) -> Result<Vec<Link>, NlError> {
+        let mut found = Vec::new();
+        // A lookup is ~40 bytes and its reply ~2 KiB: a few dozen per round.
+        for chunk in names.chunks(16) {
+            self.get_links_chunk(chunk, &mut found)?;
+        }
+        Ok(found)
+    }
+
+    fn get_links_chunk(&mut self, names: &[&str], found: &mut Vec<Link>) -> Result<(), NlError> {
+        let context = "look links up by name";
+        self.tx.clear();
+        let mut pending = Vec::with_capacity(names.len());
+        for name in names {
+            let seq = self.next_seq();
+            let name_attr = if name.len() < IFNAMSIZ {
+                IFLA_IFNAME
+            } else {
+                IFLA_ALT_IFNAME
+            };
+            let mut m = MsgBuilder::new(&mut self.tx, RTM_GETLINK, NLM_F_REQUEST, seq);
+            m.bytes(&ifinfomsg(0, 0, 0))
+                .str(name_attr, name)
+                .u32(IFLA_EXT_MASK, RTEXT_FILTER_SKIP_STATS);
+            m.finish().map_err(|_| {
+                NlError::new(libc::EINVAL, format!("get link {name}"))
+                    .with_ext_ack("name contains a NUL byte")
+            })?;
+            pending.push((seq, *name));
+        }
+        self.send_tx().map_err(|e| NlError::from_io(&e, context))?;
+        while !pending.is_empty() {
+            let len = self
+                .recv_peek()
+                .map_err(|e| NlError::from_io(&e, context))?;
+            for msg in Messages::new(&self.rx[..len]) {
+                let Some(at) = pending.iter().position(|(s, _)| *s == msg.seq) else {
+                    continue; // a stale reply
+                };
+                let name = pending[at].1;
+                match msg.ty {
+                    NLMSG_ERROR => match parse_error(&msg) {
+                        Some(ack) if ack.errno == libc::ENODEV => {}
+                        Some(ack) if ack.errno != 0 => {
+                            return Err(ack_error(ack, format!("get link {name}")))
+                        }
+                        _ => continue,
+                    },
+                    RTM_NEWLINK => found.push(parse_link(msg.payload).ok_or_else(|| {
+                        NlError::new(libc::EPROTO, format!("get link {name}"))
+                            .with_ext_ack("malformed RTM_NEWLINK reply")
+                    })?),
+                    _ => continue,
+                }
+                pending.swap_remove(at);
+            }
+        }
+        Ok(())
+    }
+
     /// Runs a dump, restarting it if concurrent changes interrupted it.
-    /// `ext_mask` is sent as `IFLA_EXT_MASK` (link dumps only).
+    /// `attrs` are sent as `u32` attributes after the header (a link dump's
+    /// `IFLA_EXT_MASK`, a filter such as `IFLA_MASTER`).
     fn dump<T>(
         &mut self,
         ty: u16,
         header: &[u8],
-        ext_mask: Option<u32>,
+        attrs: &[(u16, u32)],
         context: &str,
         reply_ty: u16,
         parse: fn(&[u8]) -> Option<T>,
@@ -390,8 +499,8 @@ impl Rtnl {
             self.tx.clear();
             let mut m = MsgBuilder::new(&mut self.tx, ty, NLM_F_REQUEST | NLM_F_DUMP, seq);
             m.bytes(header);
-            if let Some(mask) = ext_mask {
-                m.u32(IFLA_EXT_MASK, mask);
+            for (ty, value) in attrs {
+                m.u32(*ty, *value);
             }
             m.finish()
                 .map_err(|_| NlError::new(libc::EINVAL, context))?;

@@ -527,6 +527,8 @@ impl Session {
             tc_links: links,
             netns: false,
             vf_pools: Vec::new(),
+            links: None,
+            name_hints: false,
         };
         self.engine
             .observe_query(&query)
