@@ -69,12 +69,19 @@ pub enum ObserveError {
 impl LinuxHost {
     /// Root and ingress qdiscs (the kernel's defaults, handle 0, left out) and the
     /// match-all redirects of every ingress qdisc.
+    /// With `lookup`, only those devices' qdiscs are asked for (a scoped observation);
+    /// otherwise every device's are dumped and `wanted` picks.
     fn observe_tc(
         &mut self,
         wanted: &dyn Fn(u32) -> bool,
+        lookup: Option<&[u32]>,
     ) -> Result<(Vec<ObservedQdisc>, Vec<ObservedRedirect>), NlError> {
         let mut qdiscs = Vec::new();
-        for q in self.rtnl.dump_qdiscs()? {
+        let found = match lookup {
+            Some(devices) => self.rtnl.get_qdiscs(devices)?,
+            None => self.rtnl.dump_qdiscs()?,
+        };
+        for q in found {
             let root = q.parent == consts::TC_H_ROOT;
             if q.handle == 0 || !(root || q.parent == consts::TC_H_INGRESS) || !wanted(q.ifindex) {
                 continue;
@@ -224,7 +231,9 @@ impl Observe for LinuxHost {
         let (qdiscs, redirects) = if tc_of.is_empty() {
             (Vec::new(), Vec::new())
         } else {
-            self.observe_tc(&|ifindex| tc_of.contains(&ifindex))?
+            let devices: Vec<u32> = tc_of.iter().copied().collect();
+            let lookup = query.links.as_ref().map(|_| devices.as_slice());
+            self.observe_tc(&|ifindex| tc_of.contains(&ifindex), lookup)?
         };
         let mut observed = ObservedState {
             links: observed_links,

@@ -12,8 +12,11 @@
 //! * before a batch of ops runs, the links it creates or tags are added (a crash midway
 //!   leaves extra lines, not missing ones); after it, the links it deleted or untagged
 //!   are removed;
-//! * it is replaced atomically (a temporary file renamed over it), and a write that fails
-//!   removes it, so the next scoped verb reads the whole host again.
+//! * changes are appended (`LINK OWNER` tags, `LINK` alone forgets; only lines ending in a
+//!   newline count, so a write cut short by a crash adds nothing); the file is rewritten
+//!   (a temporary file renamed over it) from a full observation that differs, or when
+//!   it has grown to several times its live lines; a write that fails removes it, so the
+//!   next scoped verb reads the whole host again.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -31,13 +34,21 @@ pub const OWNERS_FILE: &str = "owners";
 /// Link name → owner.
 pub(crate) type Index = BTreeMap<String, String>;
 
-fn parse(text: &str) -> Index {
-    text.lines()
-        .filter_map(|l| {
-            let (name, owner) = l.split_once(' ')?;
-            Some((name.to_string(), owner.to_string()))
-        })
-        .collect()
+/// Replays the file: the index and the number of lines it took.
+fn parse(text: &str) -> (Index, usize) {
+    let mut index = Index::new();
+    let mut lines = 0;
+    for line in text.split_inclusive('\n') {
+        let Some(line) = line.strip_suffix('\n') else {
+            continue; // cut short
+        };
+        lines += 1;
+        match line.split_once(' ') {
+            Some((name, owner)) => index.insert(name.to_string(), owner.to_string()),
+            None => index.remove(line),
+        };
+    }
+    (index, lines)
 }
 
 fn render(index: &Index) -> String {
@@ -79,50 +90,77 @@ impl LinuxHost {
 
     /// The index, if there is a state directory and it holds one.
     pub(crate) fn read_owners(&self) -> Option<Index> {
+        Some(self.read_owners_log()?.0)
+    }
+
+    fn read_owners_log(&self) -> Option<(Index, usize)> {
         fs::read_to_string(self.owners_path()?)
             .ok()
             .map(|t| parse(&t))
     }
 
-    /// Replaces the index (when it changed); on failure removes it, so that the next
-    /// scoped verb reads the whole host.
+    /// Replaces the index by `index` (when it differs, or the file has grown long); on
+    /// failure removes it, so that the next scoped verb reads the whole host.
     pub(crate) fn write_owners(&self, index: &Index) {
         let Some(path) = self.owners_path() else {
             return;
         };
-        if self.read_owners().as_ref() == Some(index) {
-            return;
+        if let Some((old, lines)) = self.read_owners_log() {
+            if old == *index && lines <= 4 * index.len() + 64 {
+                return;
+            }
         }
         if let Err(e) = replace(&path, &render(index)) {
-            tracing::warn!("cannot write {}: {e}", path.display());
-            let _ = fs::remove_file(&path);
+            self.drop_owners(&path, &e);
+        }
+    }
+
+    fn drop_owners(&self, path: &Path, e: &std::io::Error) {
+        tracing::warn!("cannot write {}: {e}; it is rebuilt later", path.display());
+        let _ = fs::remove_file(path);
+    }
+
+    /// Appends `changes` (tags and forgets) to the index, if there is one.
+    fn append_owners<'a>(&self, changes: impl Iterator<Item = (&'a str, Option<String>)>) {
+        let Some(path) = self.owners_path() else {
+            return;
+        };
+        let text: String = changes
+            .map(|(name, owner)| match owner {
+                Some(o) => format!("{name} {o}\n"),
+                None => format!("{name}\n"),
+            })
+            .collect();
+        if text.is_empty() {
+            return;
+        }
+        // Only an existing index is extended: a new one must come from a full observation.
+        let appended = fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .and_then(|mut f| std::io::Write::write_all(&mut f, text.as_bytes()));
+        match appended {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => self.drop_owners(&path, &e),
+            Ok(()) => {}
         }
     }
 
     /// Before `ops` run: the links they create or tag join the index (if there is one).
     pub(crate) fn owners_before(&self, ops: &[Op]) {
-        let Some(mut index) = self.read_owners() else {
-            return;
-        };
-        for (name, owner) in ops.iter().filter_map(effect) {
-            if let Some(owner) = owner {
-                index.insert(name.to_string(), owner);
-            }
-        }
-        self.write_owners(&index);
+        self.append_owners(ops.iter().filter_map(effect).filter(|(_, o)| o.is_some()));
     }
 
     /// After `ops` ran: the links that the ones in `applied` deleted or untagged leave it.
     pub(crate) fn owners_after(&self, ops: &[Op], applied: &[usize]) {
-        let Some(mut index) = self.read_owners() else {
-            return;
-        };
-        for (name, owner) in applied.iter().filter_map(|&i| effect(ops.get(i)?)) {
-            if owner.is_none() {
-                index.remove(name);
-            }
-        }
-        self.write_owners(&index);
+        let mut applied = applied.to_vec();
+        applied.sort_unstable();
+        self.append_owners(
+            applied
+                .iter()
+                .filter_map(|&i| effect(ops.get(i)?))
+                .filter(|(_, o)| o.is_none()),
+        );
     }
 }
 
@@ -148,15 +186,25 @@ mod tests {
     }
 
     #[test]
-    fn text_round_trips() {
+    fn text_round_trips_and_replays() {
         let index = Index::from([
             ("vnet0".to_string(), "web".to_string()),
             ("br-lan".to_string(), "lan".to_string()),
         ]);
         assert_eq!(render(&index), "br-lan lan\nvnet0 web\n");
-        assert_eq!(parse(&render(&index)), index);
-        // A torn or foreign line is skipped, not misread.
-        assert_eq!(parse("vnet0 web\ngarbage\n").len(), 1);
+        assert_eq!(parse(&render(&index)), (index.clone(), 2));
+        // Appended changes replay in order; a line without its newline (a write cut
+        // short) adds nothing.
+        let log = format!("{}vnet1 db\nvnet0\nvnet1", render(&index));
+        let (replayed, lines) = parse(&log);
+        assert_eq!(lines, 4);
+        assert_eq!(
+            replayed,
+            Index::from([
+                ("br-lan".to_string(), "lan".to_string()),
+                ("vnet1".to_string(), "db".to_string()),
+            ])
+        );
     }
 
     #[test]

@@ -20,7 +20,7 @@ use super::consts::{
     NETLINK_CAP_ACK, NLMSG_DONE, NLMSG_ERROR, NLM_F_DUMP, NLM_F_DUMP_INTR, NLM_F_REQUEST,
     RTEXT_FILTER_SKIP_STATS, RTM_GETADDR, RTM_GETLINK, RTM_GETQDISC, RTM_GETROUTE, RTM_GETTCLASS,
     RTM_GETTFILTER, RTM_NEWADDR, RTM_NEWLINK, RTM_NEWQDISC, RTM_NEWROUTE, RTM_NEWTCLASS,
-    RTM_NEWTFILTER,
+    RTM_NEWTFILTER, TC_H_INGRESS, TC_H_ROOT,
 };
 use super::link::{parse_link, parse_link_with_stats, Link};
 use super::request::Request;
@@ -426,53 +426,106 @@ impl Rtnl {
         let mut found = Vec::new();
         // A lookup is ~40 bytes and its reply ~2 KiB: a few dozen per round.
         for chunk in names.chunks(16) {
-            self.get_links_chunk(chunk, &mut found)?;
+            self.lookups(
+                chunk,
+                RTM_GETLINK,
+                |m, name| {
+                    let attr = if name.len() < IFNAMSIZ {
+                        IFLA_IFNAME
+                    } else {
+                        IFLA_ALT_IFNAME
+                    };
+                    m.bytes(&ifinfomsg(0, 0, 0))
+                        .str(attr, name)
+                        .u32(IFLA_EXT_MASK, RTEXT_FILTER_SKIP_STATS);
+                },
+                |name| format!("get link {name}"),
+                (RTM_NEWLINK, parse_link),
+                &mut found,
+            )?;
         }
         Ok(found)
     }
 
-    fn get_links_chunk(&mut self, names: &[&str], found: &mut Vec<Link>) -> Result<(), NlError> {
-        let context = "look links up by name";
-        self.tx.clear();
-        let mut pending = Vec::with_capacity(names.len());
-        for name in names {
-            let seq = self.next_seq();
-            let name_attr = if name.len() < IFNAMSIZ {
-                IFLA_IFNAME
-            } else {
-                IFLA_ALT_IFNAME
-            };
-            let mut m = MsgBuilder::new(&mut self.tx, RTM_GETLINK, NLM_F_REQUEST, seq);
-            m.bytes(&ifinfomsg(0, 0, 0))
-                .str(name_attr, name)
-                .u32(IFLA_EXT_MASK, RTEXT_FILTER_SKIP_STATS);
-            m.finish().map_err(|_| {
-                NlError::new(libc::EINVAL, format!("get link {name}"))
-                    .with_ext_ack("name contains a NUL byte")
-            })?;
-            pending.push((seq, *name));
+    /// The root and ingress qdiscs of the devices `ifindices` (`RTM_GETQDISC`
+    /// of each parent, pipelined): what [`dump_qdiscs`](Self::dump_qdiscs)
+    /// lists of them, without walking every device of the namespace. A
+    /// device's default qdisc comes with handle 0; a missing one is left out.
+    pub fn get_qdiscs(&mut self, ifindices: &[u32]) -> Result<Vec<Qdisc>, NlError> {
+        let mut asks = Vec::new();
+        for &i in ifindices {
+            let ifindex = dump_index(i, "get qdiscs")?;
+            asks.push((ifindex, TC_H_ROOT));
+            asks.push((ifindex, TC_H_INGRESS));
         }
-        self.send_tx().map_err(|e| NlError::from_io(&e, context))?;
+        let mut found = Vec::new();
+        for chunk in asks.chunks(32) {
+            self.lookups(
+                chunk,
+                RTM_GETQDISC,
+                |m, &(ifindex, parent)| {
+                    m.bytes(
+                        &TcMsg {
+                            ifindex,
+                            parent,
+                            ..TcMsg::default()
+                        }
+                        .to_bytes(),
+                    );
+                },
+                |(ifindex, parent)| {
+                    format!("get qdisc {} of ifindex {ifindex}", parent_str(*parent))
+                },
+                (RTM_NEWQDISC, parse_qdisc),
+                &mut found,
+            )?;
+        }
+        Ok(found)
+    }
+
+    /// Sends one `ty` request per key (built by `build`) in one datagram and
+    /// collects the `reply` type's answers; "no such object" answers
+    /// (`ENODEV`, `ENOENT`) are left out, any other error fails (`context`
+    /// names the key).
+    fn lookups<K, T>(
+        &mut self,
+        keys: &[K],
+        ty: u16,
+        build: impl Fn(&mut MsgBuilder<'_>, &K),
+        context: impl Fn(&K) -> String,
+        reply: (u16, fn(&[u8]) -> Option<T>),
+        found: &mut Vec<T>,
+    ) -> Result<(), NlError> {
+        self.tx.clear();
+        let mut pending = Vec::with_capacity(keys.len());
+        for key in keys {
+            let seq = self.next_seq();
+            let mut m = MsgBuilder::new(&mut self.tx, ty, NLM_F_REQUEST, seq);
+            build(&mut m, key);
+            m.finish().map_err(|_| {
+                NlError::new(libc::EINVAL, context(key)).with_ext_ack("cannot encode the request")
+            })?;
+            pending.push((seq, key));
+        }
+        self.send_tx()
+            .map_err(|e| NlError::from_io(&e, "lookups"))?;
         while !pending.is_empty() {
             let len = self
                 .recv_peek()
-                .map_err(|e| NlError::from_io(&e, context))?;
+                .map_err(|e| NlError::from_io(&e, "lookups"))?;
             for msg in Messages::new(&self.rx[..len]) {
                 let Some(at) = pending.iter().position(|(s, _)| *s == msg.seq) else {
                     continue; // a stale reply
                 };
-                let name = pending[at].1;
+                let key = pending[at].1;
                 match msg.ty {
                     NLMSG_ERROR => match parse_error(&msg) {
-                        Some(ack) if ack.errno == libc::ENODEV => {}
-                        Some(ack) if ack.errno != 0 => {
-                            return Err(ack_error(ack, format!("get link {name}")))
-                        }
+                        Some(ack) if matches!(ack.errno, libc::ENODEV | libc::ENOENT) => {}
+                        Some(ack) if ack.errno != 0 => return Err(ack_error(ack, context(key))),
                         _ => continue,
                     },
-                    RTM_NEWLINK => found.push(parse_link(msg.payload).ok_or_else(|| {
-                        NlError::new(libc::EPROTO, format!("get link {name}"))
-                            .with_ext_ack("malformed RTM_NEWLINK reply")
+                    t if t == reply.0 => found.push((reply.1)(msg.payload).ok_or_else(|| {
+                        NlError::new(libc::EPROTO, context(key)).with_ext_ack("malformed reply")
                     })?),
                     _ => continue,
                 }
