@@ -133,6 +133,8 @@ pub(crate) const NLM_F_REQUEST: u16 = 0x01;
 #[cfg(test)]
 pub(crate) const NLM_F_MULTI: u16 = 0x02;
 pub(crate) const NLM_F_ACK: u16 = 0x04;
+/// `NLM_F_ECHO`: send the resulting notification back to the requester too.
+pub(crate) const NLM_F_ECHO: u16 = 0x08;
 pub(crate) const NLM_F_DUMP_INTR: u16 = 0x10;
 /// Dump request: `NLM_F_ROOT | NLM_F_MATCH`.
 pub(crate) const NLM_F_DUMP: u16 = 0x300;

@@ -17,10 +17,10 @@ use super::attrs::{
 };
 use super::consts::{
     AF_INET, AF_UNSPEC, IFLA_ALT_IFNAME, IFLA_EXT_MASK, IFLA_IFNAME, IFLA_MASTER, IFNAMSIZ,
-    NETLINK_CAP_ACK, NLMSG_DONE, NLMSG_ERROR, NLM_F_DUMP, NLM_F_DUMP_INTR, NLM_F_REQUEST,
-    RTEXT_FILTER_SKIP_STATS, RTM_GETADDR, RTM_GETLINK, RTM_GETQDISC, RTM_GETROUTE, RTM_GETTCLASS,
-    RTM_GETTFILTER, RTM_NEWADDR, RTM_NEWLINK, RTM_NEWQDISC, RTM_NEWROUTE, RTM_NEWTCLASS,
-    RTM_NEWTFILTER, TC_H_INGRESS, TC_H_ROOT,
+    NETLINK_CAP_ACK, NLMSG_DONE, NLMSG_ERROR, NLM_F_ACK, NLM_F_DUMP, NLM_F_DUMP_INTR, NLM_F_ECHO,
+    NLM_F_REQUEST, RTEXT_FILTER_SKIP_STATS, RTM_GETADDR, RTM_GETLINK, RTM_GETQDISC, RTM_GETROUTE,
+    RTM_GETTCLASS, RTM_GETTFILTER, RTM_NEWADDR, RTM_NEWLINK, RTM_NEWQDISC, RTM_NEWROUTE,
+    RTM_NEWTCLASS, RTM_NEWTFILTER, TC_H_INGRESS, TC_H_ROOT,
 };
 use super::link::{parse_link, parse_link_with_stats, Link};
 use super::request::Request;
@@ -145,6 +145,19 @@ fn getsockopt_int(fd: RawFd, level: libc::c_int, name: libc::c_int) -> io::Resul
 fn dump_index(ifindex: u32, context: &str) -> Result<i32, NlError> {
     i32::try_from(ifindex)
         .map_err(|_| NlError::new(libc::EINVAL, context).with_ext_ack("invalid ifindex"))
+}
+
+/// The body of an `RTM_GETLINK` of link `name` (names of 16 bytes or more are
+/// alternative names) with `IFLA_EXT_MASK` `ext_mask`.
+fn get_link_request(m: &mut MsgBuilder<'_>, name: &str, ext_mask: u32) {
+    let attr = if name.len() < IFNAMSIZ {
+        IFLA_IFNAME
+    } else {
+        IFLA_ALT_IFNAME
+    };
+    m.bytes(&ifinfomsg(0, 0, 0))
+        .str(attr, name)
+        .u32(IFLA_EXT_MASK, ext_mask);
 }
 
 /// The error a failed ack or dump reports.
@@ -428,17 +441,8 @@ impl Rtnl {
         for chunk in names.chunks(16) {
             self.lookups(
                 chunk,
-                RTM_GETLINK,
-                |m, name| {
-                    let attr = if name.len() < IFNAMSIZ {
-                        IFLA_IFNAME
-                    } else {
-                        IFLA_ALT_IFNAME
-                    };
-                    m.bytes(&ifinfomsg(0, 0, 0))
-                        .str(attr, name)
-                        .u32(IFLA_EXT_MASK, RTEXT_FILTER_SKIP_STATS);
-                },
+                (RTM_GETLINK, 0),
+                |m, name| get_link_request(m, name, RTEXT_FILTER_SKIP_STATS),
                 |name| format!("get link {name}"),
                 (RTM_NEWLINK, parse_link),
                 &mut found,
@@ -460,9 +464,12 @@ impl Rtnl {
         }
         let mut found = Vec::new();
         for chunk in asks.chunks(32) {
+            // A found qdisc is sent as a notification: only to the requester with
+            // NLM_F_ECHO, and not at all for the invisible built-in ones (noqueue), so
+            // the ack is what ends each request.
             self.lookups(
                 chunk,
-                RTM_GETQDISC,
+                (RTM_GETQDISC, NLM_F_ECHO),
                 |m, &(ifindex, parent)| {
                     m.bytes(
                         &TcMsg {
@@ -483,14 +490,15 @@ impl Rtnl {
         Ok(found)
     }
 
-    /// Sends one `ty` request per key (built by `build`) in one datagram and
-    /// collects the `reply` type's answers; "no such object" answers
+    /// Sends one request of type `ty.0` (extra flags `ty.1`, acked) per key
+    /// (built by `build`) in one datagram and collects the `reply` type's
+    /// answers until every request is acked; "no such object" answers
     /// (`ENODEV`, `ENOENT`) are left out, any other error fails (`context`
     /// names the key).
     fn lookups<K, T>(
         &mut self,
         keys: &[K],
-        ty: u16,
+        ty: (u16, u16),
         build: impl Fn(&mut MsgBuilder<'_>, &K),
         context: impl Fn(&K) -> String,
         reply: (u16, fn(&[u8]) -> Option<T>),
@@ -500,7 +508,8 @@ impl Rtnl {
         let mut pending = Vec::with_capacity(keys.len());
         for key in keys {
             let seq = self.next_seq();
-            let mut m = MsgBuilder::new(&mut self.tx, ty, NLM_F_REQUEST, seq);
+            let flags = NLM_F_REQUEST | NLM_F_ACK | ty.1;
+            let mut m = MsgBuilder::new(&mut self.tx, ty.0, flags, seq);
             build(&mut m, key);
             m.finish().map_err(|_| {
                 NlError::new(libc::EINVAL, context(key)).with_ext_ack("cannot encode the request")
@@ -520,16 +529,17 @@ impl Rtnl {
                 let key = pending[at].1;
                 match msg.ty {
                     NLMSG_ERROR => match parse_error(&msg) {
-                        Some(ack) if matches!(ack.errno, libc::ENODEV | libc::ENOENT) => {}
-                        Some(ack) if ack.errno != 0 => return Err(ack_error(ack, context(key))),
-                        _ => continue,
+                        Some(ack) if matches!(ack.errno, 0 | libc::ENODEV | libc::ENOENT) => {
+                            pending.swap_remove(at);
+                        }
+                        Some(ack) => return Err(ack_error(ack, context(key))),
+                        None => {}
                     },
                     t if t == reply.0 => found.push((reply.1)(msg.payload).ok_or_else(|| {
                         NlError::new(libc::EPROTO, context(key)).with_ext_ack("malformed reply")
                     })?),
-                    _ => continue,
+                    _ => {}
                 }
-                pending.swap_remove(at);
             }
         }
         Ok(())
@@ -613,14 +623,7 @@ impl Rtnl {
         let seq = self.next_seq();
         self.tx.clear();
         let mut m = MsgBuilder::new(&mut self.tx, RTM_GETLINK, NLM_F_REQUEST, seq);
-        let name_attr = if name.len() < IFNAMSIZ {
-            IFLA_IFNAME
-        } else {
-            IFLA_ALT_IFNAME
-        };
-        m.bytes(&ifinfomsg(0, 0, 0))
-            .str(name_attr, name)
-            .u32(IFLA_EXT_MASK, ext_mask);
+        get_link_request(&mut m, name, ext_mask);
         m.finish().map_err(|_| {
             NlError::new(libc::EINVAL, context.as_str()).with_ext_ack("name contains a NUL byte")
         })?;
