@@ -42,6 +42,7 @@ pub mod services;
 pub mod sriov;
 pub mod state;
 pub mod teardown;
+pub mod topology;
 pub mod txn;
 pub mod types;
 pub mod vif_guard;

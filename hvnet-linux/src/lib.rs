@@ -40,6 +40,7 @@ pub mod dhcp_client;
 pub mod dnsmasq;
 mod execute;
 pub mod firewall;
+pub mod graphviz;
 mod host;
 pub mod journal;
 pub mod lines;
