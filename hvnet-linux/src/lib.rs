@@ -51,6 +51,7 @@ mod observe;
 mod owners;
 pub mod ping;
 mod services;
+pub mod show;
 pub mod sriov;
 pub mod stats;
 pub mod sysctl;

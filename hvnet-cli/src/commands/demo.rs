@@ -20,9 +20,9 @@ use hvnet_linux::netlink::{LinkChange, Request, Rtnl};
 use hvnet_linux::{netns, ping, LinuxHost};
 
 use crate::cli::Global;
-use crate::commands::show::{render, render_services};
 use crate::context::engine_error;
 use crate::error::{CliError, CliResult};
+use hvnet_linux::show::{render, render_services};
 
 const DEMO_TOML: &str = include_str!("../demo.toml");
 const HOST_IP: Ipv4Addr = Ipv4Addr::new(192, 168, 110, 1);
