@@ -36,6 +36,7 @@
 
 pub mod accounts;
 mod daemon;
+pub mod demo;
 pub mod dhcp_client;
 pub mod dnsmasq;
 mod execute;

@@ -350,7 +350,7 @@ pub fn to_json(o: &ObservedState) -> Value {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use hvnet_core::observed::{ObservedAddr, ObservedDhcp, ObservedQdisc, ObservedRedirect};
     use hvnet_core::state::{BridgeOpts, LinkSpec, Owner, TapOpts, Tbf};
@@ -489,7 +489,9 @@ mod tests {
         assert_eq!(services_json(&o)["dnsmasq"][0]["static_hosts"], 2);
     }
 
-    struct Taps;
+    /// A NIC backend for tests: taps named `vnetN` with `fe:` host-side MACs.
+    #[derive(Clone)]
+    pub(crate) struct Taps;
     impl NicBackend for Taps {
         fn name(&self) -> &'static str {
             "test"
