@@ -439,14 +439,14 @@ impl Rtnl {
         let mut found = Vec::new();
         // A lookup is ~40 bytes and its reply ~2 KiB: a few dozen per round.
         for chunk in names.chunks(16) {
-            self.lookups(
+            found.extend(self.lookups(
                 chunk,
                 (RTM_GETLINK, 0),
                 |m, name| get_link_request(m, name, RTEXT_FILTER_SKIP_STATS),
                 |name| format!("get link {name}"),
-                (RTM_NEWLINK, parse_link),
-                &mut found,
-            )?;
+                RTM_NEWLINK,
+                parse_link,
+            )?);
         }
         Ok(found)
     }
@@ -467,7 +467,7 @@ impl Rtnl {
             // A found qdisc is sent as a notification: only to the requester with
             // NLM_F_ECHO, and not at all for the invisible built-in ones (noqueue), so
             // the ack is what ends each request.
-            self.lookups(
+            found.extend(self.lookups(
                 chunk,
                 (RTM_GETQDISC, NLM_F_ECHO),
                 |m, &(ifindex, parent)| {
@@ -483,9 +483,9 @@ impl Rtnl {
                 |(ifindex, parent)| {
                     format!("get qdisc {} of ifindex {ifindex}", parent_str(*parent))
                 },
-                (RTM_NEWQDISC, parse_qdisc),
-                &mut found,
-            )?;
+                RTM_NEWQDISC,
+                parse_qdisc,
+            )?);
         }
         Ok(found)
     }
@@ -501,9 +501,10 @@ impl Rtnl {
         ty: (u16, u16),
         build: impl Fn(&mut MsgBuilder<'_>, &K),
         context: impl Fn(&K) -> String,
-        reply: (u16, fn(&[u8]) -> Option<T>),
-        found: &mut Vec<T>,
-    ) -> Result<(), NlError> {
+        reply_ty: u16,
+        parse: fn(&[u8]) -> Option<T>,
+    ) -> Result<Vec<T>, NlError> {
+        let mut found = Vec::new();
         self.tx.clear();
         let mut pending = Vec::with_capacity(keys.len());
         for key in keys {
@@ -535,14 +536,14 @@ impl Rtnl {
                         Some(ack) => return Err(ack_error(ack, context(key))),
                         None => {}
                     },
-                    t if t == reply.0 => found.push((reply.1)(msg.payload).ok_or_else(|| {
+                    t if t == reply_ty => found.push(parse(msg.payload).ok_or_else(|| {
                         NlError::new(libc::EPROTO, context(key)).with_ext_ack("malformed reply")
                     })?),
                     _ => {}
                 }
             }
         }
-        Ok(())
+        Ok(found)
     }
 
     /// Runs a dump, restarting it if concurrent changes interrupted it.
