@@ -19,12 +19,14 @@
 //! ```
 
 mod diag;
+mod overlay;
 mod raw;
 #[cfg(feature = "schema")]
 mod schema;
 mod validate;
 
 pub use diag::{ConfigError, Diagnostic};
+pub use overlay::{Overlay, OverlayControl, OverlayHost, Vni, VXLAN_OVERHEAD};
 #[cfg(feature = "schema")]
 pub use schema::json_schema;
 
@@ -74,6 +76,8 @@ pub struct Config {
     /// The SR-IOV VF pools (`kind = "hostdev"` networks), in file order; their guest NICs
     /// are [`NicType::Hostdev`].
     pub pools: Vec<VfPool>,
+    /// `[[overlay.host]]`: the hosts overlay networks span, in file order.
+    pub overlay_hosts: Vec<OverlayHost>,
     /// Where some fields are in the file, for the checks that need the host (a veth's
     /// namespace must exist) to report them like validation does.
     pub locations: Locations,
@@ -115,6 +119,9 @@ pub struct HostSettings {
     /// whether bridged traffic passes through the IP firewalls. `None` leaves the host's
     /// setting alone; seed 004 recommends `false`.
     pub bridge_nf_call: Option<bool>,
+    /// This host's name among `[[overlay.host]]` (`[host] name`, or `--host-name`): selects
+    /// its overlay address, and whether it is a gateway host of a network.
+    pub name: Option<String>,
 }
 
 impl Default for HostSettings {
@@ -122,6 +129,7 @@ impl Default for HostSettings {
         Self {
             mac_prefix: MacPrefix::KVM,
             bridge_nf_call: None,
+            name: None,
         }
     }
 }
@@ -232,6 +240,10 @@ pub struct Network {
     /// locally administered MAC while it is bridged (a bridge delivers frames for a port's
     /// own MAC to the host, so the guest would never see them); `down` gives it back.
     pub replicate_mac: bool,
+    /// `[network.overlay]`: the network spans hosts over VXLAN.
+    pub overlay: Option<Overlay>,
+    /// With an overlay, the hosts that hold the network's address and DHCP (`None`: all).
+    pub gateway_hosts: Option<Vec<String>>,
 }
 
 impl Network {
@@ -312,6 +324,9 @@ pub struct Guest {
     pub nics: Vec<Nic>,
     /// Port forwards from the host to it (`[[guest.forward]]`).
     pub forwards: Vec<PortForward>,
+    /// The `[[overlay.host]]` it runs on (`None`: every host that reads the file); on the
+    /// other hosts it is left out.
+    pub host: Option<String>,
 }
 
 /// `[[guest.forward]]`: `[host_addr:]host_port` on the host reaches `guest_port` of one of

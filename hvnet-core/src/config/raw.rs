@@ -25,6 +25,66 @@ pub(crate) struct RawConfig {
     #[serde(default)]
     #[cfg_attr(feature = "schema", schemars(with = "Vec<RawGuest>"))]
     pub guest: Vec<S<RawGuest>>,
+    /// `[overlay]`: the hosts networks span (shared by every host's copy of the file).
+    #[serde(default)]
+    #[cfg_attr(feature = "schema", schemars(with = "Option<RawOverlay>"))]
+    pub overlay: Option<S<RawOverlay>>,
+}
+
+/// `[overlay]`.
+#[derive(Debug, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "schema", schemars(rename = "Overlay"))]
+pub(crate) struct RawOverlay {
+    /// `[[overlay.host]]`: every host of the overlay, by name, with its underlay address.
+    #[serde(default)]
+    #[cfg_attr(feature = "schema", schemars(with = "Vec<RawOverlayHost>"))]
+    pub host: Vec<S<RawOverlayHost>>,
+}
+
+/// `[[overlay.host]]`.
+#[derive(Debug, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "schema", schemars(rename = "OverlayHost"))]
+pub(crate) struct RawOverlayHost {
+    /// The host's name (`[host] name` on that host).
+    #[cfg_attr(feature = "schema", schemars(with = "String"))]
+    pub name: S<String>,
+    /// Its underlay IPv4 address (the VXLAN tunnel endpoint).
+    #[cfg_attr(feature = "schema", schemars(with = "String"))]
+    pub address: S<String>,
+}
+
+/// `[network.overlay]`.
+#[derive(Debug, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "schema", schemars(rename = "NetworkOverlay"))]
+pub(crate) struct RawNetOverlay {
+    /// The VXLAN network identifier, 1-16777215.
+    #[cfg_attr(feature = "schema", schemars(with = "i64"))]
+    pub vni: S<i64>,
+    /// This host's underlay address (default: its `[[overlay.host]]` address).
+    #[cfg_attr(feature = "schema", schemars(with = "Option<String>"))]
+    pub local: Option<S<String>>,
+    /// The underlay interface (its first IPv4 address is `local` when that is not given).
+    #[cfg_attr(feature = "schema", schemars(with = "Option<String>"))]
+    pub underlay: Option<S<String>>,
+    /// UDP port (default 4789).
+    #[cfg_attr(feature = "schema", schemars(with = "Option<i64>"))]
+    pub port: Option<S<i64>>,
+    /// The other hosts' underlay addresses (default: every `[[overlay.host]]` but this one).
+    #[cfg_attr(feature = "schema", schemars(with = "Option<Vec<String>>"))]
+    pub peers: Option<S<Vec<S<String>>>>,
+    /// `"static"` (default: head-end replication to `peers`) or `"evpn"`.
+    #[cfg_attr(feature = "schema", schemars(with = "Option<String>"))]
+    pub control: Option<S<String>>,
+    /// The VXLAN device learns remote MACs from received packets (default true with static
+    /// peers).
+    #[cfg_attr(feature = "schema", schemars(with = "Option<bool>"))]
+    pub learning: Option<S<bool>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -38,6 +98,9 @@ pub(crate) struct RawHost {
     /// `net.bridge.bridge-nf-call-*` on (true) or off (false); absent leaves it alone.
     #[cfg_attr(feature = "schema", schemars(with = "Option<bool>"))]
     pub bridge_nf_call: Option<S<bool>>,
+    /// This host's name in `[[overlay.host]]` (`--host-name`/`HVNET_HOST_NAME` override it).
+    #[cfg_attr(feature = "schema", schemars(with = "Option<String>"))]
+    pub name: Option<S<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -115,6 +178,13 @@ pub(crate) struct RawNetwork {
     /// Hostdev: the VF's transmit limit in Mbit/s (0: none; absent: left as it is).
     #[cfg_attr(feature = "schema", schemars(with = "Option<i64>"))]
     pub max_tx_rate: Option<S<i64>>,
+    /// `[network.overlay]`: the network spans hosts over VXLAN.
+    #[cfg_attr(feature = "schema", schemars(with = "Option<RawNetOverlay>"))]
+    pub overlay: Option<S<RawNetOverlay>>,
+    /// With an overlay: the hosts (`[[overlay.host]]` names) that hold the network's address
+    /// and DHCP (default: every host).
+    #[cfg_attr(feature = "schema", schemars(with = "Option<Vec<String>>"))]
+    pub gateway_hosts: Option<S<Vec<S<String>>>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -179,6 +249,9 @@ pub(crate) struct RawGuest {
     #[serde(default)]
     #[cfg_attr(feature = "schema", schemars(with = "Vec<RawForward>"))]
     pub forward: Vec<S<RawForward>>,
+    /// The `[[overlay.host]]` this guest runs on (default: every host that reads the file).
+    #[cfg_attr(feature = "schema", schemars(with = "Option<String>"))]
+    pub host: Option<S<String>>,
 }
 
 #[derive(Debug, Deserialize)]

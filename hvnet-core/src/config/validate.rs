@@ -121,6 +121,9 @@ pub(super) fn parse(
     };
     let cfg = v.config(raw);
     if v.diags.is_empty() {
+        v.diags.extend(super::overlay::host_checks(&cfg));
+    }
+    if v.diags.is_empty() {
         Ok(cfg)
     } else {
         v.diags.sort_by_key(|d| (d.line, d.column));
@@ -138,16 +141,16 @@ struct FileIndex {
     forwards: Vec<usize>,
 }
 
-struct Validator<'a> {
-    loc: &'a Locator<'a>,
-    diags: Vec<Diagnostic>,
+pub(super) struct Validator<'a> {
+    pub(super) loc: &'a Locator<'a>,
+    pub(super) diags: Vec<Diagnostic>,
     /// Places of the fields host-dependent checks report on ([`Locations`]).
-    located: BTreeMap<String, (usize, usize)>,
+    pub(super) located: BTreeMap<String, (usize, usize)>,
     accounts: &'a dyn Accounts,
 }
 
 impl Validator<'_> {
-    fn err(&mut self, span: Range<usize>, field: &str, message: impl Into<String>) {
+    pub(super) fn err(&mut self, span: Range<usize>, field: &str, message: impl Into<String>) {
         self.diags
             .push(self.loc.at(span, field.to_string(), message.into()));
     }
@@ -177,7 +180,7 @@ impl Validator<'_> {
     }
 
     /// Parses a spanned string with `FromStr`, reporting the type's own message.
-    fn typed<T>(&mut self, s: &S<String>, field: &str) -> Option<T>
+    pub(super) fn typed<T>(&mut self, s: &S<String>, field: &str) -> Option<T>
     where
         T: FromStr,
         T::Err: std::fmt::Display,
@@ -191,7 +194,7 @@ impl Validator<'_> {
         }
     }
 
-    fn name(&mut self, s: &S<String>, field: &str, what: &str) -> Option<String> {
+    pub(super) fn name(&mut self, s: &S<String>, field: &str, what: &str) -> Option<String> {
         let n = s.get_ref();
         let ok_chars = n
             .chars()
@@ -220,6 +223,11 @@ impl Validator<'_> {
                     .and_then(|p| self.typed::<MacPrefix>(p, "host.mac_prefix"))
                     .unwrap_or(MacPrefix::KVM),
                 bridge_nf_call: h.get_ref().bridge_nf_call.as_ref().map(|b| *b.get_ref()),
+                name: h
+                    .get_ref()
+                    .name
+                    .as_ref()
+                    .and_then(|n| self.name(n, "host.name", "host")),
             },
             None => HostSettings::default(),
         };
@@ -244,7 +252,11 @@ impl Validator<'_> {
             }
         }
         self.check_guests(&raw, &networks, &guests);
+        let overlay_hosts = self.overlay_hosts(&raw);
+        self.check_overlays(&raw, &networks, &overlay_hosts);
+        self.check_guest_hosts(&raw, &overlay_hosts);
         Config {
+            overlay_hosts,
             locations: Locations {
                 file: self.loc.file().to_string(),
                 fields: std::mem::take(&mut self.located),
@@ -416,6 +428,8 @@ impl Validator<'_> {
             Some(d) => self.dhcp(d, n, kind, address, at),
             None => None,
         };
+        let overlay = self.network_overlay(n, kind, mtu, at);
+        let gateway_hosts = self.gateway_hosts(n, at);
         Some(Network {
             rate,
             name: name?,
@@ -433,6 +447,8 @@ impl Validator<'_> {
             host_ip,
             gateway,
             replicate_mac,
+            overlay,
+            gateway_hosts,
         })
     }
 
@@ -569,7 +585,7 @@ impl Validator<'_> {
     }
 
     /// An IPv4 address (dotted quad).
-    fn ipv4(&mut self, s: &S<String>, field: &str) -> Option<Ipv4Addr> {
+    pub(super) fn ipv4(&mut self, s: &S<String>, field: &str) -> Option<Ipv4Addr> {
         match s.get_ref().parse::<Ipv4Addr>() {
             Ok(ip) => Some(ip),
             Err(_) => {
@@ -1050,6 +1066,10 @@ impl Validator<'_> {
                 name: name?,
                 nics,
                 forwards,
+                host: g
+                    .host
+                    .as_ref()
+                    .and_then(|h| self.name(h, &format!("{at}.host"), "host")),
             },
             FileIndex {
                 nics: nic_idx,
