@@ -78,6 +78,10 @@ pub struct Global {
         default_value = "auto"
     )]
     pub iptables: IptablesFlavour,
+    /// This host's name in the config's `[[overlay.host]]` (overrides `[host] name`), so one
+    /// config file serves every host of an overlay.
+    #[arg(long, global = true, value_name = "NAME", env = "HVNET_HOST_NAME")]
+    pub host_name: Option<String>,
     /// Log every op as it runs (-vv for debug detail).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,

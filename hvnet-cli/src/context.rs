@@ -54,7 +54,14 @@ pub fn load_config(g: &Global) -> CliResult<Config> {
     } else {
         path.display().to_string()
     };
-    Config::parse_bytes(&bytes, &name, &SystemAccounts).map_err(|e| CliError::Input(e.to_string()))
+    let cfg = Config::parse_bytes(&bytes, &name, &SystemAccounts)
+        .map_err(|e| CliError::Input(e.to_string()))?;
+    match &g.host_name {
+        Some(host) => cfg
+            .for_host(host)
+            .map_err(|e| CliError::Input(e.to_string())),
+        None => Ok(cfg),
+    }
 }
 
 /// The engine over this namespace's kernel, with the options' state directory, firewall

@@ -439,6 +439,17 @@ impl<H: Host> Engine<H> {
         // Too few VFs is the host's state, not the file's: refused, nothing changed.
         let no_vf = |e: crate::sriov::SriovError| EngineError::Refused(format!("{src}: {e}"));
         let backend = self.backend.as_ref();
+        // The config as this host reads it (overlay MTUs, gateway hosts); going down needs
+        // no underlay.
+        let here = match crate::overlay::for_host(cfg, &observed) {
+            Ok(here) => here,
+            Err(_) if intent == Intent::Down => std::borrow::Cow::Borrowed(cfg),
+            Err(diags) => {
+                let lines: Vec<String> = diags.iter().map(ToString::to_string).collect();
+                return Err(EngineError::Input(lines.join("\n")));
+            }
+        };
+        let cfg: &Config = &here;
         let mut warnings = Vec::new();
         let (verb, desired, name_hints) = match (scope, intent) {
             (Scope::Config, Intent::Up | Intent::Retune) => {

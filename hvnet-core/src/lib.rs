@@ -33,6 +33,7 @@ pub mod lifecycle;
 pub mod memhost;
 pub mod observed;
 pub mod op;
+pub mod overlay;
 pub mod plan;
 pub mod preflight;
 pub mod recovery;

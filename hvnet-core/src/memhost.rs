@@ -196,6 +196,54 @@ impl MemHost {
             Op::CreateIfb { name, owner, mtu } => {
                 self.create(name, ObservedKind::Ifb, owner, *mtu, None)
             }
+            Op::CreateVxlan {
+                name,
+                owner,
+                mtu,
+                mac,
+                opts,
+            } => {
+                let link = match &opts.underlay {
+                    Some(u) => Some(self.state.links[self.idx(u)?].ifindex),
+                    None => None,
+                };
+                let kind = ObservedKind::Vxlan(crate::overlay::ObservedVxlan {
+                    vni: opts.vni,
+                    local: Some(opts.local),
+                    port: opts.port,
+                    learning: opts.learning,
+                    link,
+                });
+                self.create(name, kind, owner, *mtu, *mac)
+            }
+            Op::AddFdb(e) | Op::DelFdb(e) => {
+                let i = self.idx(&e.link)?;
+                let ifindex = self.state.links[i].ifindex;
+                if !matches!(self.state.links[i].kind, ObservedKind::Vxlan(_)) {
+                    return Err(MemError(format!("{}: not a vxlan device", e.link)));
+                }
+                let at = self
+                    .state
+                    .fdb
+                    .iter()
+                    .position(|f| f.ifindex == ifindex && f.mac == e.mac && f.dst == e.dst);
+                match (op, at) {
+                    (Op::AddFdb(_), Some(_)) => {
+                        return Err(MemError(format!("{op}: File exists")));
+                    }
+                    (Op::AddFdb(_), None) => self.state.fdb.push(crate::overlay::ObservedFdb {
+                        ifindex,
+                        mac: e.mac,
+                        dst: e.dst,
+                        permanent: true,
+                    }),
+                    (_, Some(k)) => {
+                        self.state.fdb.remove(k);
+                    }
+                    (_, None) => return Err(MemError(format!("{op}: No such file or directory"))),
+                }
+                Ok(())
+            }
             Op::SetTbf { link, tbf, .. } => {
                 let ifindex = self.state.links[self.idx(link)?].ifindex;
                 self.state
@@ -254,6 +302,7 @@ impl MemHost {
                 self.state.addrs.retain(|a| a.ifindex != l.ifindex);
                 self.state.hairpin.remove(&l.ifindex);
                 self.state.routes.retain(|r| r.oif != Some(l.ifindex));
+                self.state.fdb.retain(|f| f.ifindex != l.ifindex);
                 Ok(())
             }
             Op::SetMaster { link, master, .. } => {
@@ -523,6 +572,7 @@ impl Observe for MemHost {
             addrs: all.addrs.clone(),
             routes: all.routes.clone(),
             hairpin: all.hairpin.clone(),
+            fdb: all.fdb.clone(),
             ..ObservedState::default()
         };
         if let Some(scope) = &query.links {

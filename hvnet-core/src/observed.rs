@@ -24,6 +24,8 @@ pub enum ObservedKind {
     Ifb,
     /// Anything else, with the kernel's kind word (empty for plain devices like `lo`/`eth0`).
     Other(String),
+    /// A VXLAN device with its settings.
+    Vxlan(crate::overlay::ObservedVxlan),
 }
 
 /// One existing link.
@@ -165,6 +167,9 @@ pub struct ObservedState {
     /// SR-IOV: the VFs of the pools asked for ([`crate::backend::Query::vf_pools`]) and
     /// hvnet's VF allocation records.
     pub sriov: crate::sriov::ObservedSriov,
+    /// Forwarding entries with a remote (`NDA_DST`) of the VXLAN devices: static peers and
+    /// learned MACs.
+    pub fdb: Vec<crate::overlay::ObservedFdb>,
 }
 
 /// A network's dnsmasq as found in its state directory.

@@ -3,6 +3,7 @@
 use std::fmt;
 
 use crate::firewall::RuleSet;
+use crate::overlay::{FdbSpec, VxlanOpts};
 use crate::sriov::{PciAddr, VfParams, VfRecord};
 use crate::state::{
     AddrSpec, BridgeOpts, DhcpClient, DhcpService, LinkKind, LinkSpec, MovedRoute, Owner,
@@ -321,6 +322,23 @@ pub enum Op {
         /// The previous one, for the inverse.
         old: Option<Box<VfRecord>>,
     },
+    /// Create a VXLAN device (down), tagged with its owner.
+    CreateVxlan {
+        /// Name.
+        name: IfName,
+        /// Owner tag.
+        owner: Owner,
+        /// MTU.
+        mtu: Option<u32>,
+        /// Fixed MAC.
+        mac: Option<MacAddr>,
+        /// VNI, local address, port, learning, underlay device.
+        opts: VxlanOpts,
+    },
+    /// Add a forwarding entry to a VXLAN device (`bridge fdb append … self`).
+    AddFdb(FdbSpec),
+    /// Remove a forwarding entry from a VXLAN device.
+    DelFdb(FdbSpec),
 }
 
 /// Everything needed to recreate a deleted link.
@@ -340,6 +358,9 @@ pub struct Restore {
     /// Hairpin mode was on (a port).
     #[serde(default)]
     pub hairpin: bool,
+    /// The static forwarding entries of a VXLAN device.
+    #[serde(default)]
+    pub fdb: Vec<FdbSpec>,
 }
 
 impl Op {
@@ -369,6 +390,8 @@ impl Op {
             Self::BestEffort(op) => op.link(),
             Self::EditLines { .. } => None,
             Self::MoveHostIp { to, .. } => Some(to),
+            Self::CreateVxlan { name, .. } => Some(name),
+            Self::AddFdb(e) | Self::DelFdb(e) => Some(&e.link),
             Self::SetSysctl { .. }
             | Self::SaveSysctl { .. }
             | Self::ForgetSysctl { .. }
@@ -388,7 +411,10 @@ impl Op {
     pub fn is_create(&self) -> bool {
         matches!(
             self,
-            Self::CreateBridge { .. } | Self::CreateTap { .. } | Self::CreateVeth { .. }
+            Self::CreateBridge { .. }
+                | Self::CreateTap { .. }
+                | Self::CreateVeth { .. }
+                | Self::CreateVxlan { .. }
         )
     }
 
@@ -406,7 +432,8 @@ impl Op {
             Self::CreateBridge { name, .. }
             | Self::CreateTap { name, .. }
             | Self::CreateVeth { name, .. }
-            | Self::CreateIfb { name, .. } => {
+            | Self::CreateIfb { name, .. }
+            | Self::CreateVxlan { name, .. } => {
                 vec![Self::DeleteLink {
                     name: name.clone(),
                     restore: None,
@@ -586,6 +613,8 @@ impl Op {
                 record: old.clone(),
                 old: record.clone(),
             }],
+            Self::AddFdb(e) => vec![Self::DelFdb(e.clone())],
+            Self::DelFdb(e) => vec![Self::AddFdb(e.clone())],
         }
     }
 
@@ -631,6 +660,13 @@ impl Restore {
                 mtu: s.mtu,
             }],
             LinkKind::External => return vec![],
+            LinkKind::Vxlan(opts) => vec![Op::CreateVxlan {
+                name: s.name.clone(),
+                owner,
+                mtu: s.mtu,
+                mac: s.mac,
+                opts: opts.clone(),
+            }],
         };
         if let Some(m) = &s.master {
             ops.push(Op::SetMaster {
@@ -670,7 +706,17 @@ impl Restore {
                 ifb: ifb.clone(),
             });
         }
+        ops.extend(self.fdb.iter().cloned().map(Op::AddFdb));
         ops
+    }
+}
+
+/// "flood peer" for the all-zero entry, else "MAC … via".
+fn fdb_what(e: &FdbSpec) -> String {
+    if e.mac == crate::overlay::FLOOD_MAC {
+        "flood peer".into()
+    } else {
+        format!("fdb entry {} via", e.mac)
     }
 }
 
@@ -739,6 +785,27 @@ impl fmt::Display for Op {
             Self::CreateIfb { name, owner, mtu } => {
                 write!(f, "create ifb {name} ({owner}{})", extra(mtu, &None))
             }
+            Self::CreateVxlan {
+                name,
+                owner,
+                mtu,
+                mac,
+                opts,
+            } => write!(
+                f,
+                "create vxlan {name} ({owner}{}, vni {}, local {}, port {}, learning {}{})",
+                extra(mtu, mac),
+                opts.vni,
+                opts.local,
+                opts.port,
+                onoff(opts.learning),
+                opts.underlay
+                    .as_ref()
+                    .map(|u| format!(", underlay {u}"))
+                    .unwrap_or_default()
+            ),
+            Self::AddFdb(e) => write!(f, "add {} {} to {}", fdb_what(e), e.dst, e.link),
+            Self::DelFdb(e) => write!(f, "remove {} {} from {}", fdb_what(e), e.dst, e.link),
             Self::SetTbf { link, tbf, old } => match old {
                 Some(o) => write!(f, "limit {link} egress to {tbf} (was {o})"),
                 None => write!(f, "limit {link} egress to {tbf}"),
@@ -1140,6 +1207,20 @@ impl fmt::Display for CommandLine<'_> {
                 Some(_) => write!(f, "# record the allocation of VF {pci}"),
                 None => write!(f, "# forget the allocation of VF {pci}"),
             },
+            Op::CreateVxlan { name, owner, mtu, mac, opts } => write!(
+                f,
+                "ip link add name {name}{}{} type vxlan id {} local {} dstport {}{}{} && ip link set dev {name} alias {}",
+                opt("address", mac.map(|m| m.to_string())),
+                opt("mtu", mtu.map(|m| m.to_string())),
+                opts.vni,
+                opts.local,
+                opts.port,
+                if opts.learning { "" } else { " nolearning" },
+                opt("dev", opts.underlay.as_ref().map(ToString::to_string)),
+                owner.tag()
+            ),
+            Op::AddFdb(e) => write!(f, "bridge fdb append {} dev {} dst {} self permanent", e.mac, e.link, e.dst),
+            Op::DelFdb(e) => write!(f, "bridge fdb del {} dev {} dst {} self", e.mac, e.link, e.dst),
         }
     }
 }

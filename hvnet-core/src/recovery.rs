@@ -70,6 +70,15 @@ fn undo_create(s: &ObservedState, name: &IfName, is_kind: fn(&ObservedKind) -> b
     }
 }
 
+/// Whether `s` holds forwarding entry `e`.
+fn has_fdb(s: &ObservedState, e: &crate::overlay::FdbSpec) -> bool {
+    s.link(e.link.as_str()).is_some_and(|l| {
+        s.fdb
+            .iter()
+            .any(|f| f.ifindex == l.ifindex && f.mac == e.mac && f.dst == e.dst)
+    })
+}
+
 /// The undo of `op` if its effect is visible in `s`, else nothing.
 fn undo_if_visible(op: &Op, s: &ObservedState) -> Vec<Op> {
     let link = |n: &IfName| s.link(n.as_str());
@@ -87,6 +96,11 @@ fn undo_if_visible(op: &Op, s: &ObservedState) -> Vec<Op> {
         }
         Op::CreateVeth { name, .. } => return undo_create(s, name, |k| *k == ObservedKind::Veth),
         Op::CreateIfb { name, .. } => return undo_create(s, name, |k| *k == ObservedKind::Ifb),
+        Op::CreateVxlan { name, .. } => {
+            return undo_create(s, name, |k| matches!(k, ObservedKind::Vxlan(_)))
+        }
+        Op::AddFdb(e) => has_fdb(s, e),
+        Op::DelFdb(e) => link(&e.link).is_some() && !has_fdb(s, e),
         Op::DeleteLink { name, restore } => {
             return match restore {
                 Some(r) if link(name).is_none() && !matches!(r.spec.kind, LinkKind::External) => {

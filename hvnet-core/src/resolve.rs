@@ -95,6 +95,7 @@ fn resolve_for(
             mac: Some(net.mac.unwrap_or_else(|| bridge_mac(&net.name))),
             up: true,
         });
+        crate::overlay::add_links(config, net, observed, &mut want);
         if let Some(spec) = &net.rate.ingress {
             want.shapers.push(Shaper::Egress {
                 link: net.bridge.clone(),

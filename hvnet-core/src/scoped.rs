@@ -76,7 +76,13 @@ pub fn query(cfg: &Config, guest: &str) -> Query {
         tc_owners: Some(owners),
         tc_links: BTreeSet::new(),
         netns,
-        links: Some(links),
+        // An overlay's underlay is found by its address (any link may hold it) and its
+        // VXLAN device is the network's: read every link.
+        links: if cfg.networks.iter().any(|n| n.overlay.is_some()) {
+            None
+        } else {
+            Some(links)
+        },
         name_hints: true,
     }
 }

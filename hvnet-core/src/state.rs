@@ -131,6 +131,8 @@ pub enum LinkKind {
     Ifb,
     /// A link hvnet does not own (a physical uplink): only its master and up state are managed.
     External,
+    /// A VXLAN device joining a network's bridge to the other hosts of its overlay.
+    Vxlan(crate::overlay::VxlanOpts),
 }
 
 impl LinkKind {
@@ -142,6 +144,7 @@ impl LinkKind {
             Self::Veth(_) => "veth",
             Self::Ifb => "ifb",
             Self::External => "external",
+            Self::Vxlan(_) => "vxlan",
         }
     }
 }
@@ -481,6 +484,9 @@ pub struct DesiredState {
     /// SR-IOV VFs assigned to guest NICs (the complete set for the owners in scope; filled
     /// by the engine with [`crate::sriov::assign`]).
     pub vfs: Vec<crate::sriov::VfAssignment>,
+    /// Forwarding entries of owned VXLAN devices (the complete set for those devices): the
+    /// overlay's static peers.
+    pub fdb: Vec<crate::overlay::FdbSpec>,
 }
 
 /// "The host's IPv4 addresses and routes on `from` belong on `to`."

@@ -316,6 +316,41 @@ impl LinuxHost {
                 self.create_now(i, name, req, owner.tag(), true, q, p);
                 return Ok(());
             }
+            Op::CreateVxlan {
+                name,
+                owner,
+                mtu,
+                mac,
+                opts,
+            } => {
+                let link = match &opts.underlay {
+                    Some(u) => Some(self.ifindex(u.as_str())?),
+                    None => None,
+                };
+                let req = Request::Vxlan(netlink::VxlanRequest::NewVxlan {
+                    name: name.to_string(),
+                    mtu: *mtu,
+                    mac: mac.map(|m| m.octets()),
+                    group: Some(PENDING_GROUP),
+                    vni: opts.vni,
+                    local: opts.local,
+                    port: opts.port,
+                    learning: opts.learning,
+                    link,
+                });
+                self.create_now(i, name, req, owner.tag(), true, q, p);
+                return Ok(());
+            }
+            Op::AddFdb(e) => Request::Vxlan(netlink::VxlanRequest::AppendFdb {
+                ifindex: self.ifindex(e.link.as_str())?,
+                mac: e.mac.octets(),
+                dst: e.dst,
+            }),
+            Op::DelFdb(e) => Request::Vxlan(netlink::VxlanRequest::DelFdb {
+                ifindex: self.ifindex(e.link.as_str())?,
+                mac: e.mac.octets(),
+                dst: e.dst,
+            }),
             Op::SetTbf { link, tbf, .. } => Request::ReplaceQdisc(QdiscSpec {
                 ifindex: self.ifindex(link.as_str())?,
                 parent: consts::TC_H_ROOT,

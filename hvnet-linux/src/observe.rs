@@ -34,6 +34,16 @@ pub(crate) fn observed_link(l: &Link) -> ObservedLink {
         (Some("tun"), _, _) => ObservedKind::Tun,
         (Some("veth"), _, _) => ObservedKind::Veth,
         (Some("ifb"), _, _) => ObservedKind::Ifb,
+        (Some("vxlan"), _, _) => match &l.vxlan {
+            Some(v) => ObservedKind::Vxlan(hvnet_core::overlay::ObservedVxlan {
+                vni: v.vni,
+                local: v.local,
+                port: v.port,
+                learning: v.learning,
+                link: v.link,
+            }),
+            None => ObservedKind::Other("vxlan".into()),
+        },
         (k, _, _) => ObservedKind::Other(k.unwrap_or_default().to_string()),
     };
     ObservedLink {
@@ -156,6 +166,35 @@ impl LinuxHost {
         links.sort_by_key(|l| l.ifindex);
         Ok(Some(links))
     }
+
+    /// The forwarding entries with a remote of the VXLAN devices (one bridge-family
+    /// neighbour dump).
+    fn observe_fdb(
+        &mut self,
+        observed: &ObservedState,
+    ) -> Result<Vec<hvnet_core::overlay::ObservedFdb>, NlError> {
+        let vxlans: std::collections::HashSet<u32> = observed
+            .links
+            .iter()
+            .filter(|l| matches!(l.kind, ObservedKind::Vxlan(_)))
+            .map(|l| l.ifindex)
+            .collect();
+        Ok(self
+            .rtnl
+            .dump_fdb()?
+            .into_iter()
+            .filter(|e| vxlans.contains(&e.ifindex))
+            .filter_map(|e| match e.dst {
+                Some(IpAddr::V4(dst)) => Some(hvnet_core::overlay::ObservedFdb {
+                    ifindex: e.ifindex,
+                    mac: MacAddr::new(e.mac),
+                    dst,
+                    permanent: e.permanent(),
+                }),
+                _ => None,
+            })
+            .collect())
+    }
 }
 
 impl Observe for LinuxHost {
@@ -249,6 +288,13 @@ impl Observe for LinuxHost {
                 .collect(),
             ..ObservedState::default()
         };
+        if observed
+            .links
+            .iter()
+            .any(|l| matches!(l.kind, ObservedKind::Vxlan(_)))
+        {
+            observed.fdb = self.observe_fdb(&observed)?;
+        }
         if query.services {
             self.observe_services(&mut observed)?;
         } else if query.name_hints {

@@ -184,6 +184,7 @@ fn kind(l: &ObservedLink) -> String {
         ObservedKind::Ifb => "ifb".into(),
         ObservedKind::Other(k) if k.is_empty() => "device".into(),
         ObservedKind::Other(k) => k.clone(),
+        ObservedKind::Vxlan(_) => "vxlan".into(),
     }
 }
 

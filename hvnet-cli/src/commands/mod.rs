@@ -12,6 +12,7 @@ pub mod hooks;
 pub mod import;
 pub mod kvm;
 pub mod leases;
+pub mod overlay_view;
 pub mod plan;
 pub mod rate;
 pub mod show;

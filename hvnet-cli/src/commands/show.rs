@@ -29,6 +29,11 @@ pub fn run(g: &Global, as_json: bool) -> CliResult {
     } else {
         None
     };
+    // Guests pinned to other hosts of an overlay are theirs.
+    let cfg = cfg.map(|c| match hvnet_core::overlay::for_host(&c, &observed) {
+        Ok(here) => here.into_owned(),
+        Err(_) => c,
+    });
     let guests = cfg.as_ref().map(|c| guest_rows(c, &observed, &KvmBackend));
     if as_json {
         let mut v = to_json(&observed);
@@ -36,11 +41,17 @@ pub fn run(g: &Global, as_json: bool) -> CliResult {
             v["guests"] = guests_json(rows);
         }
         v["services"] = services_json(&observed);
+        if let Some(c) = &cfg {
+            v["overlays"] = crate::commands::overlay_view::to_json(c, &observed);
+        }
         let text = serde_json::to_string_pretty(&v).map_err(CliError::runtime)?;
         println!("{text}");
     } else {
         print!("{}", render(&observed));
         print!("{}", render_services(&observed));
+        if let Some(c) = &cfg {
+            print!("{}", crate::commands::overlay_view::render(c, &observed));
+        }
         if let Some(rows) = &guests {
             print!("{}", render_guests(rows));
         }

@@ -7,6 +7,7 @@
 //! deletions — the ops whose rollback is weakest — not yet done. The services are planned in
 //! its `services` module.
 
+mod fdb;
 mod host_ip;
 mod services;
 
@@ -116,11 +117,12 @@ fn kind_word(k: &ObservedKind) -> String {
         ObservedKind::Ifb => "ifb".into(),
         ObservedKind::Other(s) if s.is_empty() => "device".into(),
         ObservedKind::Other(s) => s.clone(),
+        ObservedKind::Vxlan(_) => "vxlan".into(),
     }
 }
 
 /// Whether an existing link can serve as the desired one without recreating it.
-fn same_kind(obs: &ObservedKind, want: &LinkKind) -> bool {
+fn same_kind(obs_links: &ObservedState, obs: &ObservedKind, want: &LinkKind) -> bool {
     match (obs, want) {
         (ObservedKind::Bridge(_), LinkKind::Bridge(_))
         | (ObservedKind::Veth, LinkKind::Veth(_))
@@ -130,6 +132,9 @@ fn same_kind(obs: &ObservedKind, want: &LinkKind) -> bool {
             // it. vnet_hdr is not compared: whoever attaches (QEMU with vnet_hdr=off) may
             // switch it, and recreating the tap would cut the running guest off.
             have.multi_queue == want.multi_queue && have.uid == want.uid && have.gid == want.gid
+        }
+        (ObservedKind::Vxlan(have), LinkKind::Vxlan(want)) => {
+            fdb::same_vxlan(obs_links, have, want)
         }
         _ => false,
     }
@@ -141,6 +146,7 @@ pub(crate) fn restore_of(obs: &ObservedState, l: &ObservedLink) -> Option<Box<Re
         ObservedKind::Bridge(o) => LinkKind::Bridge(*o),
         ObservedKind::Tap(o) => LinkKind::Tap(*o),
         ObservedKind::Ifb => LinkKind::Ifb,
+        ObservedKind::Vxlan(v) => LinkKind::Vxlan(fdb::vxlan_opts(obs, v)?),
         // The peer's namespace is not observable from here: such a link cannot be recreated.
         _ => return None,
     };
@@ -173,6 +179,7 @@ pub(crate) fn restore_of(obs: &ObservedState, l: &ObservedLink) -> Option<Box<Re
         tbf,
         redirect,
         hairpin: obs.hairpin.contains(&l.ifindex),
+        fdb: fdb::static_entries(obs, l),
     }))
 }
 
@@ -249,7 +256,7 @@ pub fn plan(observed: &ObservedState, desired: &DesiredState) -> Result<Plan, Pl
                     kind: kind_word(&h.kind),
                 });
             }
-            Some(h) if same_kind(&h.kind, &want.kind) => Some(h),
+            Some(h) if same_kind(observed, &h.kind, &want.kind) => Some(h),
             Some(h) => {
                 early_deletes.push(Op::DeleteLink {
                     name: want.name.clone(),
@@ -370,6 +377,7 @@ pub fn plan(observed: &ObservedState, desired: &DesiredState) -> Result<Plan, Pl
     late_deletes.sort_by_key(|(rank, _)| *rank);
 
     let svc = services::service_ops(observed, desired, &recreated);
+    let fdb_ops = fdb::fdb_ops(observed, desired, &recreated);
 
     let mut ops = early_deletes;
     ops.extend(creates);
@@ -378,6 +386,7 @@ pub fn plan(observed: &ObservedState, desired: &DesiredState) -> Result<Plan, Pl
     ops.extend(ups);
     ops.extend(svc.hairpin);
     ops.extend(addr_ops);
+    ops.extend(fdb_ops);
     ops.extend(svc.client_stops);
     ops.extend(host_ip::host_ip_ops(observed, desired));
     ops.extend(shaper_ops);
@@ -425,6 +434,13 @@ fn create_op(want: &LinkSpec) -> Op {
             name: want.name.clone(),
             owner,
             mtu: want.mtu,
+        },
+        LinkKind::Vxlan(opts) => Op::CreateVxlan {
+            name: want.name.clone(),
+            owner,
+            mtu: want.mtu,
+            mac: want.mac,
+            opts: opts.clone(),
         },
         // Never reached: external links are not created (handled by the caller).
         LinkKind::External => Op::SetUp {

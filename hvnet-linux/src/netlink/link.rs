@@ -51,6 +51,8 @@ pub struct Link {
     pub bridge: Option<BridgeInfo>,
     /// Tun/tap settings, for `kind == Some("tun")`.
     pub tun: Option<TunInfo>,
+    /// VXLAN settings, for `kind == Some("vxlan")`.
+    pub vxlan: Option<super::VxlanInfo>,
     /// Bridge port settings, for a port of a bridge (`IFLA_INFO_SLAVE_KIND`
     /// `"bridge"`).
     pub port: Option<BridgePortInfo>,
@@ -172,6 +174,7 @@ fn parse_link_opts(payload: &[u8], with_stats: bool) -> Option<Link> {
         match link.kind.as_deref() {
             Some("bridge") => link.bridge = Some(parse_bridge(data)),
             Some("tun") => link.tun = Some(parse_tun(data)),
+            Some("vxlan") => link.vxlan = Some(super::vxlan::parse_vxlan(data)),
             _ => {}
         }
     }
@@ -285,6 +288,7 @@ mod tests {
                     forward_delay_cs: 200
                 }),
                 tun: None,
+                vxlan: None,
                 port: None,
                 stats: None,
             }

@@ -36,6 +36,7 @@ mod stats;
 mod tc;
 mod tc_encode;
 mod vf;
+mod vxlan;
 
 pub use addr::Addr;
 pub use error::NlError;
@@ -49,3 +50,4 @@ pub use tc::{
     QdiscKind, QdiscSpec, TbfInfo, TcClass, TcFilter, U32Info, U32Key,
 };
 pub use vf::{VfChange, VfInfo};
+pub use vxlan::{FdbEntry, VxlanInfo, VxlanRequest};

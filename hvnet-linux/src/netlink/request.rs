@@ -207,6 +207,8 @@ pub enum Request {
         /// What to set.
         change: super::VfChange,
     },
+    /// A VXLAN device or one of its forwarding entries.
+    Vxlan(super::VxlanRequest),
 }
 
 /// Changes to an existing link, all in one `RTM_NEWLINK`; `None` fields are
@@ -459,6 +461,7 @@ impl fmt::Display for Request {
             Request::NewRoute(spec) => write!(f, "add route {spec}"),
             Request::DelRoute(spec) => write!(f, "delete route {spec}"),
             Request::NewIfb { name, .. } => write!(f, "create ifb {name}"),
+            Request::Vxlan(v) => write!(f, "{v}"),
             Request::NewQdisc(spec) => write!(f, "add {spec}"),
             Request::ReplaceQdisc(spec) => write!(f, "replace {spec}"),
             Request::DelQdisc {
@@ -792,13 +795,14 @@ impl Request {
             Request::SetVf { ifindex, change } => {
                 super::vf::encode_set_vf(buf, seq, link_index(*ifindex)?, change)?;
             }
+            Request::Vxlan(v) => v.encode(buf, seq)?,
         }
         Ok(1)
     }
 }
 
 /// The attributes common to a new link and a veth peer.
-fn link_attrs(
+pub(super) fn link_attrs(
     m: &mut MsgBuilder<'_>,
     name: &str,
     mtu: Option<u32>,

@@ -549,7 +549,7 @@ impl Rtnl {
     /// Runs a dump, restarting it if concurrent changes interrupted it.
     /// `attrs` are sent as `u32` attributes after the header (a link dump's
     /// `IFLA_EXT_MASK`, a filter such as `IFLA_MASTER`).
-    fn dump<T>(
+    pub(super) fn dump<T>(
         &mut self,
         ty: u16,
         header: &[u8],

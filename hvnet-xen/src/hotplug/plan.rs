@@ -487,6 +487,7 @@ impl<'a> Planner<'a> {
                         tbf,
                         redirect: None,
                         hairpin: false,
+                        fdb: Vec::new(),
                     })),
                 });
             }
