@@ -281,6 +281,32 @@ impl Hv {
     }
 }
 
+/// The udhcpc hook: address and default route only, never `/etc/resolv.conf`; prints what
+/// it got (including `router=`, empty when the server sent none).
+pub const UDHCPC_SCRIPT: &str = r#"#!/bin/sh
+case "$1" in
+  deconfig)
+    ip -4 addr flush dev "$interface"
+    ip link set "$interface" up ;;
+  bound|renew)
+    ip -4 addr flush dev "$interface"
+    ip -4 addr add "$ip/${mask:-24}" dev "$interface"
+    [ -n "$router" ] && ip -4 route replace default via "${router%% *}" dev "$interface"
+    echo "udhcpc $1 ip=$ip/${mask:-24} router=$router" ;;
+esac
+exit 0
+"#;
+
+/// One-shot `busybox udhcpc` on `eth0` in `ns` with hook `script` ([`UDHCPC_SCRIPT`]),
+/// whatever the result (stdout has the hook's `udhcpc bound ip=… router=…` line).
+pub fn udhcpc(ns: &str, script: &Path) -> Run {
+    let script = script.to_str().expect("utf-8 path");
+    let args = [
+        "udhcpc", "-i", "eth0", "-n", "-q", "-t", "5", "-T", "1", "-s", script,
+    ];
+    nsx(ns, "busybox", &args)
+}
+
 // ----- namespaces -----
 
 /// A network namespace made with `ip netns add` (independently of hvnet), with `lo` up.

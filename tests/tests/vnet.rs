@@ -21,22 +21,6 @@ use std::time::{Duration, Instant};
 use hvnet_tests::*;
 use serde_json::Value;
 
-/// The udhcpc hook: address and default route only, never `/etc/resolv.conf`; prints what
-/// it got (including `router=`, empty when the server sent none).
-const UDHCPC_SCRIPT: &str = r#"#!/bin/sh
-case "$1" in
-  deconfig)
-    ip -4 addr flush dev "$interface"
-    ip link set "$interface" up ;;
-  bound|renew)
-    ip -4 addr flush dev "$interface"
-    ip -4 addr add "$ip/${mask:-24}" dev "$interface"
-    [ -n "$router" ] && ip -4 route replace default via "${router%% *}" dev "$interface"
-    echo "udhcpc $1 ip=$ip/${mask:-24} router=$router" ;;
-esac
-exit 0
-"#;
-
 /// A TCP server that answers every connection with the peer's address (what it saw as the
 /// source) and closes it. Argument: port.
 const WHOAMI_SERVER: &str = r#"
@@ -361,23 +345,7 @@ impl Topo {
     /// `udhcpc bound ip=… router=…` line).
     fn dhcp(&self, i: usize) -> Run {
         let script = self.dir.path().join("udhcpc.sh");
-        let r = nsx(
-            self.g(i),
-            "busybox",
-            &[
-                "udhcpc",
-                "-i",
-                "eth0",
-                "-n",
-                "-q",
-                "-t",
-                "5",
-                "-T",
-                "1",
-                "-s",
-                script.to_str().unwrap(),
-            ],
-        );
+        let r = udhcpc(self.g(i), &script);
         assert_eq!(r.code, 0, "udhcpc in {} got no lease\n{r}", self.g(i));
         r
     }

@@ -1,0 +1,416 @@
+//! Networks that span hosts (issue #12): static VXLAN overlays between "hypervisor"
+//! namespaces joined by an underlay bridge in another namespace. Every host applies the same
+//! config file, selecting itself with `HVNET_HOST_NAME`; one gateway host runs the
+//! network's address and dnsmasq; guests on every host lease from it and reach each other.
+//! A new host joining changes only flood entries on the others, without losing a ping of a
+//! running flow.
+
+#![allow(clippy::unwrap_used)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use hvnet_tests::*;
+
+/// The shared config of an overlay of `hosts` hypervisors: host `hvI` has underlay address
+/// 172.16.0.I and one guest `gI` (a veth into namespace `guest_ns[I-1]`); `hv1` is the
+/// gateway host of network `ov` (10.60.0.1/16, DHCP).
+fn config(hosts: usize, guest_ns: &[String]) -> String {
+    let mut t = String::new();
+    for i in 1..=hosts {
+        t.push_str(&format!(
+            "[[overlay.host]]\nname = \"hv{i}\"\naddress = \"172.16.0.{i}\"\n\n"
+        ));
+    }
+    t.push_str(
+        "[[network]]\nname = \"ov\"\nkind = \"isolated\"\nbridge = \"br-ov\"\n\
+         address = \"10.60.0.1/16\"\ngateway_hosts = [\"hv1\"]\n\
+         [network.overlay]\nvni = 4242\n[network.dhcp]\n\n",
+    );
+    for i in 1..=hosts {
+        t.push_str(&format!(
+            "[[guest]]\nname = \"g{i}\"\nhost = \"hv{i}\"\n[[guest.nic]]\nnetwork = \"ov\"\n\
+             type = \"veth\"\nnetns = \"{}\"\n\n",
+            guest_ns[i - 1]
+        ));
+    }
+    t
+}
+
+/// Whether this kernel makes VXLAN devices (probed in a scratch namespace).
+fn vxlan_supported() -> bool {
+    let ns = Netns::new("vxprobe");
+    let r = try_ip(&[
+        "-n",
+        ns.name(),
+        "link",
+        "add",
+        "vxp",
+        "type",
+        "vxlan",
+        "id",
+        "1",
+        "local",
+        "127.0.0.1",
+        "dstport",
+        "4789",
+    ]);
+    if r.code != 0 {
+        println!(
+            "SKIP: this kernel makes no VXLAN devices: {}",
+            r.stderr.trim()
+        );
+    }
+    r.code == 0
+}
+
+fn tools_available(tools: &[&str]) -> bool {
+    for t in tools {
+        if !on_path(t) {
+            println!("SKIP: {t} is not installed");
+            return false;
+        }
+    }
+    true
+}
+
+/// The hypervisors, their guests and the underlay.
+struct Lab {
+    dir: TempDir,
+    _underlay: Netns,
+    hosts: Vec<Netns>,
+    guests: Vec<Netns>,
+}
+
+impl Lab {
+    /// `n` hypervisor namespaces, each with `under` (172.16.0.I/24, MTU 1500) on one
+    /// underlay bridge, and `n` guest namespaces.
+    fn new(n: usize) -> Lab {
+        let underlay = Netns::new("ovu");
+        underlay.ip(&["link", "add", "ub", "type", "bridge"]);
+        underlay.ip(&["link", "set", "ub", "up"]);
+        let mut hosts = Vec::new();
+        let mut guests = Vec::new();
+        for i in 1..=n {
+            let h = Netns::new(&format!("hv{i}"));
+            let port = format!("u{i}");
+            underlay.ip(&[
+                "link",
+                "add",
+                &port,
+                "type",
+                "veth",
+                "peer",
+                "name",
+                "under",
+                "netns",
+                h.name(),
+            ]);
+            underlay.ip(&["link", "set", &port, "master", "ub", "up"]);
+            h.ip(&["addr", "add", &format!("172.16.0.{i}/24"), "dev", "under"]);
+            h.ip(&["link", "set", "under", "up"]);
+            hosts.push(h);
+            guests.push(Netns::new(&format!("g{i}")));
+        }
+        let dir = TempDir::new();
+        let script = dir.write("udhcpc.sh", UDHCPC_SCRIPT);
+        run("chmod", &["755", script.to_str().unwrap()], 5).ok();
+        Lab {
+            dir,
+            _underlay: underlay,
+            hosts,
+            guests,
+        }
+    }
+
+    fn guest_names(&self) -> Vec<String> {
+        self.guests.iter().map(|g| g.name().to_string()).collect()
+    }
+
+    /// hvnet on host `i` (0-based), with its own state directory.
+    fn hv(&self, i: usize) -> Hv {
+        Hv {
+            netns: self.hosts[i].name().to_string(),
+            state_dir: Some(self.dir.path().join(format!("state{i}"))),
+        }
+    }
+
+    /// `hvnet ARGS` on host `i` as `hv{i+1}`.
+    fn on(&self, i: usize, cfg: &Path, args: &[&str]) -> Run {
+        let name = format!("hv{}", i + 1);
+        self.hv(i)
+            .run_env(cfg, args, &[("HVNET_HOST_NAME", name.as_str())])
+    }
+
+    fn write(&self, name: &str, text: &str) -> PathBuf {
+        self.dir.write(name, text)
+    }
+
+    /// Guest `i` leases from the gateway host's dnsmasq; its address.
+    fn lease(&self, i: usize) -> String {
+        let script = self.dir.path().join("udhcpc.sh");
+        let r = udhcpc(self.guests[i].name(), &script);
+        assert_eq!(r.code, 0, "guest {i} got no lease\n{r}");
+        r.stdout
+            .lines()
+            .find_map(|l| l.strip_prefix("udhcpc bound ip="))
+            .and_then(|rest| rest.split('/').next())
+            .unwrap_or_else(|| panic!("no lease line\n{r}"))
+            .to_string()
+    }
+
+    /// `hvnet plan` on host `i` is the one op `op`.
+    fn plan_is(&self, i: usize, cfg: &Path, op: &str) {
+        let plan = self.on(i, cfg, &["plan"]);
+        plan.ok();
+        let lines: Vec<&str> = plan
+            .stdout
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .collect();
+        assert_eq!(lines, [op], "host {i}: {plan}");
+    }
+
+    /// Guest `from` pings `ip` (up to 3 tries, as the first may wait for ARP).
+    fn pings(&self, from: usize, ip: &str) -> bool {
+        nsx(
+            self.guests[from].name(),
+            "ping",
+            &["-c", "1", "-W", "2", "-w", "4", ip],
+        )
+        .code
+            == 0
+    }
+}
+
+/// A background process in a namespace, killed if the test fails.
+struct Bg(Option<Child>, PathBuf);
+
+impl Bg {
+    fn start(ns: &str, args: &[&str], out: PathBuf) -> Bg {
+        let f = std::fs::File::create(&out).unwrap();
+        let child = Command::new("ip")
+            .args(["netns", "exec", ns])
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(f.try_clone().unwrap())
+            .stderr(f)
+            .spawn()
+            .unwrap();
+        Bg(Some(child), out)
+    }
+
+    fn wait(mut self, timeout: Duration) -> String {
+        let mut c = self.0.take().unwrap();
+        let start = Instant::now();
+        while c.try_wait().unwrap().is_none() {
+            assert!(start.elapsed() < timeout, "background process still runs");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        std::fs::read_to_string(&self.1).unwrap()
+    }
+}
+
+impl Drop for Bg {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.0.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// `(transmitted, received)` from ping's summary.
+fn ping_counts(out: &str) -> (u32, u32) {
+    let line = out
+        .lines()
+        .find(|l| l.contains("packets transmitted"))
+        .unwrap_or_else(|| panic!("no ping summary:\n{out}"));
+    let nums: Vec<u32> = line
+        .split(|c: char| !c.is_ascii_digit())
+        .filter(|s| !s.is_empty())
+        .take(2)
+        .filter_map(|s| s.parse().ok())
+        .collect();
+    (nums[0], nums[1])
+}
+
+#[test]
+fn sixteen_hosts_share_one_overlay_and_a_seventeenth_joins_without_loss() {
+    if !require_root() || !tools_available(&["busybox", "ping", "dnsmasq"]) || !vxlan_supported() {
+        return;
+    }
+    const N: usize = 16;
+    let lab = Lab::new(N + 1);
+    let names = lab.guest_names();
+    let cfg16 = lab.write("hvnet16.toml", &config(N, &names));
+    for i in 0..N {
+        let r = lab.on(i, &cfg16, &["apply"]);
+        r.ok();
+    }
+    // Every host: the VXLAN device on the bridge, guest MTU = 1500 - 50, a flood entry per
+    // other host; only hv1 has the address and dnsmasq.
+    for i in 0..N {
+        let ns = lab.hosts[i].name();
+        let vx = must_link(ns, "vxlan4242");
+        assert_eq!(vx["master"], "br-ov", "{vx}");
+        assert_eq!(vx["mtu"], 1450);
+        assert_eq!(must_link(ns, "vnet0")["mtu"], 1450);
+        let fdb = run("bridge", &["-n", ns, "fdb", "show", "dev", "vxlan4242"], 10);
+        let flood = fdb
+            .stdout
+            .lines()
+            .filter(|l| l.starts_with("00:00:00:00:00:00 dst"))
+            .count();
+        assert_eq!(flood, N - 1, "host {i}:\n{}", fdb.stdout);
+        assert_eq!(
+            ipv4(ns, "br-ov").is_empty(),
+            i != 0,
+            "only hv1 has the gateway address"
+        );
+        lab.on(i, &cfg16, &["check"]).ok();
+    }
+    // One dnsmasq serves every host's guest; each pings every other host's guest.
+    let ips: Vec<String> = (0..N).map(|i| lab.lease(i)).collect();
+    let mut failed = Vec::new();
+    for from in 0..N {
+        for (to, ip) in ips.iter().enumerate() {
+            if from != to && !lab.pings(from, ip) {
+                failed.push(format!("g{} -> g{} ({ip})", from + 1, to + 1));
+            }
+        }
+    }
+    assert!(failed.is_empty(), "pings failed: {failed:?}");
+    println!(
+        "{} guests leased from hv1 and pinged each other ({} pairs)",
+        N,
+        N * (N - 1)
+    );
+
+    // `show` draws the overlay on a host.
+    let show = lab.on(3, &cfg16, &["show"]);
+    show.ok();
+    assert!(
+        show.stdout
+            .contains("ov vni 4242 on vxlan4242 (up), local 172.16.0.4"),
+        "{show}"
+    );
+    assert!(
+        show.stdout.contains("peer 172.16.0.1      static entry"),
+        "{show}"
+    );
+
+    // A 17th host joins. The others' plans are one flood entry each; a flow between g1 and
+    // g2 runs through the change and loses nothing; no link of theirs flaps.
+    let cfg17 = lab.write("hvnet17.toml", &config(N + 1, &names));
+    for i in 0..N {
+        lab.plan_is(i, &cfg17, "1. add flood peer 172.16.0.17 to vxlan4242");
+    }
+    let before: Vec<(String, u64)> = (0..N)
+        .map(|i| {
+            let ns = lab.hosts[i].name();
+            (
+                must_link(ns, "vxlan4242")["ifindex"].to_string(),
+                carrier_changes(ns, "vxlan4242"),
+            )
+        })
+        .collect();
+    let flow = Bg::start(
+        lab.guests[0].name(),
+        &["ping", "-i", "0.01", "-c", "400", "-W", "1", &ips[1]],
+        lab.dir.path().join("flow.log"),
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    for i in 0..N {
+        lab.on(i, &cfg17, &["apply"]).ok();
+    }
+    lab.on(N, &cfg17, &["apply"]).ok();
+    let out = flow.wait(Duration::from_secs(30));
+    let (sent, got) = ping_counts(&out);
+    assert_eq!(
+        (sent, got),
+        (400, 400),
+        "pings lost during the join:\n{out}"
+    );
+    for (i, was) in before.iter().enumerate() {
+        let ns = lab.hosts[i].name();
+        assert_eq!(
+            (
+                must_link(ns, "vxlan4242")["ifindex"].to_string(),
+                carrier_changes(ns, "vxlan4242")
+            ),
+            *was,
+            "host {i}'s vxlan device was recreated or flapped"
+        );
+        lab.on(i, &cfg17, &["check"]).ok();
+    }
+    // The new host's guest leases from hv1 and reaches every other guest.
+    let ip17 = lab.lease(N);
+    for (to, ip) in ips.iter().enumerate() {
+        assert!(lab.pings(N, ip), "g17 -> g{} ({ip})", to + 1);
+    }
+    assert!(lab.pings(0, &ip17), "g1 -> g17");
+    // Leaving: hv17 goes away from the config; the others drop exactly its flood entry.
+    for i in 0..N {
+        lab.plan_is(i, &cfg16, "1. remove flood peer 172.16.0.17 from vxlan4242");
+    }
+    lab.on(N, &cfg17, &["down"]).ok();
+    assert!(
+        link(lab.hosts[N].name(), "vxlan4242").is_none(),
+        "down removes the device"
+    );
+}
+
+/// Bad overlay input: exit 2 naming FILE:LINE:COL and the field, nothing changed.
+#[test]
+fn bad_overlays_are_refused_with_exit_2_and_change_nothing() {
+    if !require_root() || !vxlan_supported() {
+        return;
+    }
+    let lab = Lab::new(2);
+    let names = lab.guest_names();
+    let good = lab.write("good.toml", &config(2, &names));
+    lab.on(0, &good, &["apply"]).ok();
+    let ns = lab.hosts[0].name();
+    let before = settled_snapshot(ns);
+    let cases: Vec<(String, &str, usize, &str)> = vec![
+        (
+            config(2, &names).replace("vni = 4242", "vni = 16777216"),
+            "network[0].overlay.vni",
+            16,
+            "out of range",
+        ),
+        (
+            config(2, &names).replace(
+                "vni = 4242",
+                "vni = 4242\npeers = [\"172.16.0.2\", \"172.16.0.1\"]",
+            ),
+            "network[0].overlay.peers[1]",
+            17,
+            "this host's own address",
+        ),
+        (
+            config(2, &names).replace(
+                "address = \"10.60.0.1/16\"",
+                "address = \"10.60.0.1/16\"\nmtu = 1500",
+            ),
+            "network[0].mtu",
+            14,
+            "cannot fit",
+        ),
+    ];
+    for (k, (text, field, line, fragment)) in cases.iter().enumerate() {
+        let path = lab.write(&format!("bad{k}.toml"), text);
+        let r = lab.on(0, &path, &["apply"]);
+        r.expect_code(2);
+        let at = format!("{}:{line}:", path.display());
+        assert!(
+            r.stderr.lines().any(|l| l.contains(&at)
+                && l.contains(&format!(": {field}: "))
+                && l.contains(fragment)),
+            "case {k}: expected {at} {field} {fragment}\n{r}"
+        );
+        assert_eq!(settled_snapshot(ns), before, "case {k} changed the host");
+    }
+}
