@@ -227,3 +227,30 @@ fn host_names_and_table_are_checked() {
     let err = Config::parse(&evpn, "ov.toml").unwrap_err().to_string();
     assert!(err.contains("network[0].overlay.control"), "{err}");
 }
+
+#[test]
+fn the_local_address_comes_from_the_underlay_device_when_not_given() {
+    let t = "[[network]]\nname = 'ov'\nkind = 'internal'\nbridge = 'br-ov'\n\
+             [network.overlay]\nvni = 9\nunderlay = 'eth0'\npeers = ['172.16.0.7']\nlearning = false\n";
+    let c = Config::parse(t, "u.toml").unwrap();
+    let mut e = Engine::new(host(3), KvmBackend);
+    let planned = e.plan(&c, &Scope::Config, Intent::Up).unwrap();
+    let commands = planned.plan.commands();
+    assert!(
+        commands.iter().any(|l| l.contains(
+            "mtu 1450 type vxlan id 9 local 172.16.0.3 dstport 4789 nolearning dev eth0"
+        )),
+        "{commands:#?}"
+    );
+    e.apply(&planned).unwrap();
+    assert!(e.check(&c).unwrap().plan.is_empty());
+    // Without an address on the underlay there is no local address: refused, nothing done.
+    let mut bare = Engine::new(MemHost::new(), KvmBackend);
+    match bare.plan(&c, &Scope::Config, Intent::Up) {
+        Err(EngineError::Input(m)) => assert!(
+            m.contains("u.toml:5:1: network[0].overlay: this host's underlay address is unknown: underlay eth0 has no IPv4 address"),
+            "{m}"
+        ),
+        other => panic!("{other:?}"),
+    }
+}

@@ -414,3 +414,66 @@ fn bad_overlays_are_refused_with_exit_2_and_change_nothing() {
         assert_eq!(settled_snapshot(ns), before, "case {k} changed the host");
     }
 }
+
+/// A flood entry removed behind hvnet's back is drift: `check` exits 1 naming it, `apply`
+/// puts back exactly it; `show --json` reports the peer missing meanwhile. The underlay
+/// device gives the local address (`underlay`, no `local`), and learning is off.
+#[test]
+fn a_missing_flood_entry_is_drift_that_apply_repairs() {
+    if !require_root() || !vxlan_supported() {
+        return;
+    }
+    let lab = Lab::new(2);
+    let text = "[[network]]\nname = \"ov\"\nkind = \"internal\"\nbridge = \"br-ov\"\n\
+                [network.overlay]\nvni = 31\nunderlay = \"under\"\nlearning = false\n\
+                peers = [\"172.16.0.2\", \"172.16.0.9\"]\n";
+    let cfg = lab.write("drift.toml", text);
+    let hv = lab.hv(0);
+    hv.apply(&cfg);
+    let ns = lab.hosts[0].name();
+    let vx = must_link(ns, "vxlan31");
+    assert_eq!(vx["linkinfo"]["info_data"]["local"], "172.16.0.1", "{vx}");
+    assert_eq!(vx["linkinfo"]["info_data"]["learning"], false, "{vx}");
+    hv.run(&cfg, &["check"]).ok();
+    run(
+        "bridge",
+        &[
+            "-n",
+            ns,
+            "fdb",
+            "del",
+            "00:00:00:00:00:00",
+            "dev",
+            "vxlan31",
+            "dst",
+            "172.16.0.9",
+            "self",
+        ],
+        10,
+    )
+    .ok();
+    let check = hv.run(&cfg, &["check"]);
+    check.expect_code(1);
+    assert!(
+        check
+            .stdout
+            .contains("add flood peer 172.16.0.9 to vxlan31"),
+        "{check}"
+    );
+    let show = hv.run(&cfg, &["show", "--json"]);
+    show.ok();
+    let v: serde_json::Value = serde_json::from_str(&show.stdout).unwrap();
+    let peers = &v["overlays"][0]["peers"];
+    assert_eq!(peers[0]["state"], "static", "{v}");
+    assert_eq!(peers[1]["state"], "missing", "{v}");
+    let ifindex = vx["ifindex"].clone();
+    let applied = hv.run(&cfg, &["apply"]);
+    applied.ok();
+    assert!(applied.stdout.contains("applied: 1 op(s)"), "{applied}");
+    assert_eq!(
+        must_link(ns, "vxlan31")["ifindex"],
+        ifindex,
+        "the device was not recreated"
+    );
+    hv.run(&cfg, &["check"]).ok();
+}
