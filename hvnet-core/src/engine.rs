@@ -439,6 +439,11 @@ impl<H: Host> Engine<H> {
         // Too few VFs is the host's state, not the file's: refused, nothing changed.
         let no_vf = |e: crate::sriov::SriovError| EngineError::Refused(format!("{src}: {e}"));
         let backend = self.backend.as_ref();
+        if let Scope::Guest(guest) | Scope::Nic { guest, .. } = scope {
+            if let Some(why) = crate::overlay::guest_elsewhere(cfg, guest) {
+                return Err(input(vec![why]));
+            }
+        }
         // The config as this host reads it (overlay MTUs, gateway hosts); going down needs
         // no underlay.
         let here = match crate::overlay::for_host(cfg, &observed) {

@@ -234,6 +234,22 @@ pub fn for_host<'a>(
     }
 }
 
+/// Why guest `guest` is not this host's to bring up or down: it is pinned to another host
+/// (`[[guest]] host`). `None` when it runs here (or is not in the config).
+pub fn guest_elsewhere(cfg: &Config, guest: &str) -> Option<String> {
+    let host = cfg.guest(guest)?.host.as_ref()?;
+    if cfg.host.name.as_ref() == Some(host) {
+        return None;
+    }
+    Some(format!(
+        "guest {guest} runs on host {host} ([[guest]] host), not on this host ({})",
+        cfg.host
+            .name
+            .as_deref()
+            .unwrap_or("no [host] name or --host-name")
+    ))
+}
+
 /// Adds `net`'s VXLAN device (a port of its bridge) and its peers' flood entries to `want`
 /// (`cfg` as [`for_host`] returned it). Nothing when the network has no overlay or this
 /// host's address is unknown ([`for_host`] refuses that).

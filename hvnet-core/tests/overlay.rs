@@ -254,3 +254,24 @@ fn the_local_address_comes_from_the_underlay_device_when_not_given() {
         other => panic!("{other:?}"),
     }
 }
+
+#[test]
+fn a_guest_pinned_to_another_host_is_not_brought_up_here() {
+    let mut e = Engine::new(host(2), KvmBackend);
+    e.run(&cfg(2, "hv2"), &Scope::Config, Intent::Up).unwrap();
+    match e.plan(&cfg(2, "hv2"), &Scope::Guest("g1".into()), Intent::Up) {
+        Err(EngineError::Input(m)) => assert!(
+            m.contains("guest g1 runs on host hv1 ([[guest]] host), not on this host (hv2)"),
+            "{m}"
+        ),
+        other => panic!("{other:?}"),
+    }
+    // Its own guest goes down and up again; the overlay stays as it is.
+    let fdb = e.host().state.fdb.clone();
+    e.run(&cfg(2, "hv2"), &Scope::Guest("g2".into()), Intent::Down)
+        .unwrap();
+    e.run(&cfg(2, "hv2"), &Scope::Guest("g2".into()), Intent::Up)
+        .unwrap();
+    assert_eq!(e.host().state.fdb, fdb);
+    assert!(e.check(&cfg(2, "hv2")).unwrap().plan.is_empty());
+}
