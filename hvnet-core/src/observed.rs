@@ -24,6 +24,8 @@ pub enum ObservedKind {
     Ifb,
     /// Anything else, with the kernel's kind word (empty for plain devices like `lo`/`eth0`).
     Other(String),
+    /// A macvtap.
+    Macvtap(crate::macvtap::ObservedMacvtap),
 }
 
 /// One existing link.

@@ -3,6 +3,7 @@
 use std::fmt;
 
 use crate::firewall::RuleSet;
+use crate::macvtap::{MacvtapOpts, TapNode};
 use crate::sriov::{PciAddr, VfParams, VfRecord};
 use crate::state::{
     AddrSpec, BridgeOpts, DhcpClient, DhcpService, LinkKind, LinkSpec, MovedRoute, Owner,
@@ -321,6 +322,30 @@ pub enum Op {
         /// The previous one, for the inverse.
         old: Option<Box<VfRecord>>,
     },
+    /// Create a macvtap (down) on its lower device, tagged with its owner, and make its
+    /// character device `/dev/tapN` exist with the wanted owner.
+    CreateMacvtap {
+        /// Name.
+        name: IfName,
+        /// Owner tag.
+        owner: Owner,
+        /// MTU.
+        mtu: Option<u32>,
+        /// The guest's MAC.
+        mac: Option<MacAddr>,
+        /// Lower device, mode and the owner of `/dev/tapN`.
+        opts: MacvtapOpts,
+    },
+    /// Make a macvtap's `/dev/tapN` exist (from the device numbers the kernel gave the
+    /// link) with this owner.
+    SetTapNode {
+        /// The macvtap.
+        link: IfName,
+        /// The wanted owner.
+        node: TapNode,
+        /// The previous owner (`None`: the node was missing or another device's).
+        old: Option<TapNode>,
+    },
 }
 
 /// Everything needed to recreate a deleted link.
@@ -350,6 +375,7 @@ impl Op {
             | Self::CreateTap { name, .. }
             | Self::CreateVeth { name, .. }
             | Self::CreateIfb { name, .. }
+            | Self::CreateMacvtap { name, .. }
             | Self::DeleteLink { name, .. } => Some(name),
             Self::SetTbf { link, .. }
             | Self::DelTbf { link, .. }
@@ -368,6 +394,7 @@ impl Op {
             Self::SetVifGuard { dev, .. } => Some(dev),
             Self::BestEffort(op) => op.link(),
             Self::EditLines { .. } => None,
+            Self::SetTapNode { link, .. } => Some(link),
             Self::MoveHostIp { to, .. } => Some(to),
             Self::SetSysctl { .. }
             | Self::SaveSysctl { .. }
@@ -388,7 +415,10 @@ impl Op {
     pub fn is_create(&self) -> bool {
         matches!(
             self,
-            Self::CreateBridge { .. } | Self::CreateTap { .. } | Self::CreateVeth { .. }
+            Self::CreateBridge { .. }
+                | Self::CreateTap { .. }
+                | Self::CreateVeth { .. }
+                | Self::CreateMacvtap { .. }
         )
     }
 
@@ -406,7 +436,8 @@ impl Op {
             Self::CreateBridge { name, .. }
             | Self::CreateTap { name, .. }
             | Self::CreateVeth { name, .. }
-            | Self::CreateIfb { name, .. } => {
+            | Self::CreateIfb { name, .. }
+            | Self::CreateMacvtap { name, .. } => {
                 vec![Self::DeleteLink {
                     name: name.clone(),
                     restore: None,
@@ -586,6 +617,15 @@ impl Op {
                 record: old.clone(),
                 old: record.clone(),
             }],
+            Self::SetTapNode { link, node, old } => match old {
+                Some(o) => vec![Self::SetTapNode {
+                    link: link.clone(),
+                    node: *o,
+                    old: Some(*node),
+                }],
+                // A node made where none was stays: it is the link's own device.
+                None => vec![],
+            },
         }
     }
 
@@ -629,6 +669,13 @@ impl Restore {
                 name: s.name.clone(),
                 owner,
                 mtu: s.mtu,
+            }],
+            LinkKind::Macvtap(opts) => vec![Op::CreateMacvtap {
+                name: s.name.clone(),
+                owner,
+                mtu: s.mtu,
+                mac: s.mac,
+                opts: opts.clone(),
             }],
             LinkKind::External => return vec![],
         };
@@ -866,6 +913,26 @@ impl fmt::Display for Op {
                 ),
                 None => write!(f, "forget the allocation record of VF {pci}"),
             },
+            Self::CreateMacvtap {
+                name,
+                owner,
+                mtu,
+                mac,
+                opts,
+            } => write!(
+                f,
+                "create macvtap {name} on {} ({owner}, mode {}{}, /dev/tapN {}:{})",
+                opts.lower,
+                opts.mode,
+                extra(mtu, mac),
+                opts.node_owner().uid,
+                opts.node_owner().gid
+            ),
+            Self::SetTapNode { link, node, .. } => write!(
+                f,
+                "make the device node of {link} owned by {}:{}",
+                node.uid, node.gid
+            ),
         }
     }
 }
@@ -1140,6 +1207,22 @@ impl fmt::Display for CommandLine<'_> {
                 Some(_) => write!(f, "# record the allocation of VF {pci}"),
                 None => write!(f, "# forget the allocation of VF {pci}"),
             },
+            Op::CreateMacvtap { name, owner, mtu, mac, opts } => write!(
+                f,
+                "ip link add link {} name {name}{}{} type macvtap mode {} && ip link set dev {name} alias {} && chown {}:{} /dev/tap$(cat /sys/class/net/{name}/ifindex)",
+                opts.lower,
+                opt("address", mac.map(|m| m.to_string())),
+                opt("mtu", mtu.map(|m| m.to_string())),
+                opts.mode.ip_word(),
+                owner.tag(),
+                opts.node_owner().uid,
+                opts.node_owner().gid
+            ),
+            Op::SetTapNode { link, node, .. } => write!(
+                f,
+                "chown {}:{} /dev/tap$(cat /sys/class/net/{link}/ifindex)",
+                node.uid, node.gid
+            ),
         }
     }
 }

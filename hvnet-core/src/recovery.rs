@@ -87,6 +87,11 @@ fn undo_if_visible(op: &Op, s: &ObservedState) -> Vec<Op> {
         }
         Op::CreateVeth { name, .. } => return undo_create(s, name, |k| *k == ObservedKind::Veth),
         Op::CreateIfb { name, .. } => return undo_create(s, name, |k| *k == ObservedKind::Ifb),
+        Op::CreateMacvtap { name, .. } => {
+            return undo_create(s, name, |k| matches!(k, ObservedKind::Macvtap(_)))
+        }
+        Op::SetTapNode { link: l, node, .. } => link(l)
+            .is_some_and(|h| matches!(&h.kind, ObservedKind::Macvtap(m) if m.node == Some(*node))),
         Op::DeleteLink { name, restore } => {
             return match restore {
                 Some(r) if link(name).is_none() && !matches!(r.spec.kind, LinkKind::External) => {

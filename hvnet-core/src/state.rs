@@ -131,6 +131,8 @@ pub enum LinkKind {
     Ifb,
     /// A link hvnet does not own (a physical uplink): only its master and up state are managed.
     External,
+    /// A macvtap on an uplink (a guest NIC on a `kind = "direct"` network).
+    Macvtap(crate::macvtap::MacvtapOpts),
 }
 
 impl LinkKind {
@@ -142,6 +144,7 @@ impl LinkKind {
             Self::Veth(_) => "veth",
             Self::Ifb => "ifb",
             Self::External => "external",
+            Self::Macvtap(_) => "macvtap",
         }
     }
 }

@@ -182,6 +182,7 @@ fn kind(l: &ObservedLink) -> String {
         ObservedKind::Tun => "tun".into(),
         ObservedKind::Veth => "veth".into(),
         ObservedKind::Ifb => "ifb".into(),
+        ObservedKind::Macvtap(_) => "macvtap".into(),
         ObservedKind::Other(k) if k.is_empty() => "device".into(),
         ObservedKind::Other(k) => k.clone(),
     }

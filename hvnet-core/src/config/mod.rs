@@ -19,12 +19,14 @@
 //! ```
 
 mod diag;
+mod direct;
 mod raw;
 #[cfg(feature = "schema")]
 mod schema;
 mod validate;
 
 pub use diag::{ConfigError, Diagnostic};
+pub use direct::DirectNetwork;
 #[cfg(feature = "schema")]
 pub use schema::json_schema;
 
@@ -74,6 +76,9 @@ pub struct Config {
     /// The SR-IOV VF pools (`kind = "hostdev"` networks), in file order; their guest NICs
     /// are [`NicType::Hostdev`].
     pub pools: Vec<VfPool>,
+    /// The `kind = "direct"` networks (macvtap), in file order; not in `networks`, which
+    /// are the bridged ones.
+    pub direct: Vec<DirectNetwork>,
     /// Where some fields are in the file, for the checks that need the host (a veth's
     /// namespace must exist) to report them like validation does.
     pub locations: Locations,
@@ -445,6 +450,11 @@ impl Config {
     /// The network with this name.
     pub fn network(&self, name: &str) -> Option<&Network> {
         self.networks.iter().find(|n| n.name == name)
+    }
+
+    /// The `kind = "direct"` network with this name.
+    pub fn direct_network(&self, name: &str) -> Option<&DirectNetwork> {
+        self.direct.iter().find(|n| n.name == name)
     }
 
     /// The guest with this name.

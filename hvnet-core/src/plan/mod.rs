@@ -114,6 +114,7 @@ fn kind_word(k: &ObservedKind) -> String {
         ObservedKind::Tun => "tun".into(),
         ObservedKind::Veth => "veth".into(),
         ObservedKind::Ifb => "ifb".into(),
+        ObservedKind::Macvtap(_) => "macvtap".into(),
         ObservedKind::Other(s) if s.is_empty() => "device".into(),
         ObservedKind::Other(s) => s.clone(),
     }
@@ -131,6 +132,7 @@ fn same_kind(obs: &ObservedKind, want: &LinkKind) -> bool {
             // switch it, and recreating the tap would cut the running guest off.
             have.multi_queue == want.multi_queue && have.uid == want.uid && have.gid == want.gid
         }
+        (ObservedKind::Macvtap(have), LinkKind::Macvtap(want)) => have.serves(want),
         _ => false,
     }
 }
@@ -141,6 +143,7 @@ pub(crate) fn restore_of(obs: &ObservedState, l: &ObservedLink) -> Option<Box<Re
         ObservedKind::Bridge(o) => LinkKind::Bridge(*o),
         ObservedKind::Tap(o) => LinkKind::Tap(*o),
         ObservedKind::Ifb => LinkKind::Ifb,
+        ObservedKind::Macvtap(m) => LinkKind::Macvtap(crate::macvtap::restore_opts(m)?),
         // The peer's namespace is not observable from here: such a link cannot be recreated.
         _ => return None,
     };
@@ -426,6 +429,13 @@ fn create_op(want: &LinkSpec) -> Op {
             owner,
             mtu: want.mtu,
         },
+        LinkKind::Macvtap(opts) => Op::CreateMacvtap {
+            name: want.name.clone(),
+            owner,
+            mtu: want.mtu,
+            mac: want.mac,
+            opts: opts.clone(),
+        },
         // Never reached: external links are not created (handled by the caller).
         LinkKind::External => Op::SetUp {
             link: want.name.clone(),
@@ -470,6 +480,9 @@ fn link_changes(
                 old: have.mac,
             });
         }
+    }
+    if let (LinkKind::Macvtap(opts), ObservedKind::Macvtap(old)) = (&want.kind, &have.kind) {
+        changes.extend(crate::macvtap::node_change(&link, opts, old));
     }
     if let (LinkKind::Bridge(opts), ObservedKind::Bridge(old)) = (&want.kind, &have.kind) {
         if opts != old {

@@ -51,6 +51,9 @@ pub struct Link {
     pub bridge: Option<BridgeInfo>,
     /// Tun/tap settings, for `kind == Some("tun")`.
     pub tun: Option<TunInfo>,
+    /// `IFLA_MACVLAN_MODE`, for `kind == Some("macvtap")` or `Some("macvlan")` (its lower
+    /// device is [`link`](Self::link)).
+    pub macvlan_mode: Option<u32>,
     /// Bridge port settings, for a port of a bridge (`IFLA_INFO_SLAVE_KIND`
     /// `"bridge"`).
     pub port: Option<BridgePortInfo>,
@@ -172,6 +175,7 @@ fn parse_link_opts(payload: &[u8], with_stats: bool) -> Option<Link> {
         match link.kind.as_deref() {
             Some("bridge") => link.bridge = Some(parse_bridge(data)),
             Some("tun") => link.tun = Some(parse_tun(data)),
+            Some("macvtap" | "macvlan") => link.macvlan_mode = super::macvtap::parse_mode(data),
             _ => {}
         }
     }

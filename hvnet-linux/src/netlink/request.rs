@@ -207,6 +207,9 @@ pub enum Request {
         /// What to set.
         change: super::VfChange,
     },
+    /// Create a macvtap (down) on a lower device (`ip link add link LOWER
+    /// name NAME type macvtap mode MODE`).
+    NewMacvtap(super::macvtap::MacvtapSpec),
 }
 
 /// Changes to an existing link, all in one `RTM_NEWLINK`; `None` fields are
@@ -482,6 +485,7 @@ impl fmt::Display for Request {
                 )
             }
             Request::NewFilter(spec) => write!(f, "add {spec}"),
+            Request::NewMacvtap(spec) => write!(f, "create macvtap {}", spec.name),
             Request::DelFilter {
                 ifindex,
                 parent,
@@ -791,6 +795,13 @@ impl Request {
             } => encode_del_filter(buf, seq, *ifindex, *parent, *prio, *protocol, *handle)?,
             Request::SetVf { ifindex, change } => {
                 super::vf::encode_set_vf(buf, seq, link_index(*ifindex)?, change)?;
+            }
+            Request::NewMacvtap(spec) => {
+                let mut m = MsgBuilder::new(buf, RTM_NEWLINK, CREATE, seq);
+                m.bytes(&ifinfomsg(0, 0, 0));
+                link_attrs(&mut m, &spec.name, spec.mtu, spec.mac, spec.group);
+                spec.encode(&mut m)?;
+                m.finish()?;
             }
         }
         Ok(1)
