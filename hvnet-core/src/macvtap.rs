@@ -258,3 +258,67 @@ pub fn node_change(
         old: have.node,
     })
 }
+
+/// Seed 004's caveat, applied to `config`: in `bridge` and `vepa` mode a macvtap guest
+/// cannot reach the host it runs on through its uplink, so what this host would serve it is
+/// out of its reach. One warning per case: a guest on such a network with port forwards
+/// (the forwarded connections arrive on its other NIC, but its replies follow its default
+/// route, usually the LAN, around this host's NAT), a DHCP reservation on this host for the
+/// MAC of a NIC on it, and a direct network on the bridge of an hvnet network whose dnsmasq
+/// (this host's DHCP) its guests would ask.
+///
+/// ```
+/// let cfg = hvnet_core::config::Config::parse("[[network]]\nname='lan'\nkind='direct'\nuplink='br0'\nmode='bridge'\n\
+///     [[network]]\nname='host'\nkind='isolated'\nbridge='br0'\naddress='10.0.0.1/24'\n[network.dhcp]\n\
+///     [[guest]]\nname='g'\n[[guest.nic]]\nnetwork='lan'\n", "h.toml").unwrap();
+/// let w = hvnet_core::macvtap::caveats(&cfg);
+/// assert!(w[0].contains("dnsmasq"), "{w:?}");
+/// ```
+pub fn caveats(config: &Config) -> Vec<String> {
+    let mut out = Vec::new();
+    for d in config.direct.iter().filter(|d| d.mode.hides_host()) {
+        let why = format!(
+            "in {} mode a macvtap guest cannot reach this host through its uplink (seed 004)",
+            d.mode
+        );
+        for u in &d.uplinks {
+            if let Some(n) = config
+                .networks
+                .iter()
+                .find(|n| n.bridge == *u && n.dhcp.is_some())
+            {
+                out.push(format!(
+                    "direct network {:?} sits on {u}, the bridge of network {:?}, whose dnsmasq its guests cannot ask for DHCP: {why}",
+                    d.name, n.name
+                ));
+            }
+        }
+        for g in &config.guests {
+            let on: Vec<&crate::config::Nic> =
+                g.nics.iter().filter(|n| n.network == d.name).collect();
+            if on.is_empty() {
+                continue;
+            }
+            if !g.forwards.is_empty() {
+                out.push(format!(
+                    "guest {:?} has port forwards from this host and a NIC on direct network {:?}: {why}, and replies that leave by the macvtap never pass this host's NAT",
+                    g.name, d.name
+                ));
+            }
+            for nic in on {
+                let reserved = config.networks.iter().find(|n| {
+                    n.dhcp
+                        .as_ref()
+                        .is_some_and(|h| h.hosts.iter().any(|h| h.mac == nic.mac))
+                });
+                if let Some(n) = reserved {
+                    out.push(format!(
+                        "guest {:?}: MAC {} is on direct network {:?} but has a DHCP reservation on this host's network {:?}: {why}",
+                        g.name, nic.mac, d.name, n.name
+                    ));
+                }
+            }
+        }
+    }
+    out
+}
