@@ -3,10 +3,10 @@
 //!
 //! QEMU cannot open a macvtap by name: the device is opened by whoever starts QEMU and
 //! handed over as a file descriptor, as libvirt does. The line `guest args` prints does it
-//! with shell redirections — `-netdev tap,id=net0,fd=30,vhost=off … 30<>/dev/tap7`: the
-//! shell opens `/dev/tap7` read-write as descriptor 30 for QEMU. With `queues = N > 1` the
+//! with shell redirections — `-netdev tap,id=net0,fd=3,vhost=off … 3<>/dev/tap7`: the
+//! shell opens `/dev/tap7` read-write as descriptor 3 for QEMU. With `queues = N > 1` the
 //! device is opened N times (each open is one queue of the macvtap) and passed as
-//! `fds=30:31:…`. When the ifindex is not known (`--offline`), the path is written as
+//! `fds=3:4:…`. When the ifindex is not known (`--offline`), the path is written as
 //! `/dev/tap$(cat /sys/class/net/NAME/ifindex)`, which the shell completes.
 //!
 //! ```
@@ -21,7 +21,7 @@
 //! host.ifindex.insert("macvtap0".into(), 7);
 //! assert_eq!(
 //!     args_for(&nics, &host),
-//!     "-netdev tap,id=net0,fds=30:31,vhost=off -device virtio-net-pci,netdev=net0,mac=52:54:00:12:34:56,mq=on,vectors=6 30<>/dev/tap7 31<>/dev/tap7\n"
+//!     "-netdev tap,id=net0,fds=3:4,vhost=off -device virtio-net-pci,netdev=net0,mac=52:54:00:12:34:56,mq=on,vectors=6 3<>/dev/tap7 4<>/dev/tap7\n"
 //! );
 //! ```
 
@@ -33,8 +33,10 @@ use hvnet_core::config::NicType;
 use crate::qemu::shell_quote;
 use crate::GuestNic;
 
-/// The first file descriptor number handed to QEMU (above what shells use themselves).
-pub const FIRST_FD: u32 = 30;
+/// The first file descriptor number handed to QEMU: right after stdin, stdout and stderr, so
+/// that a POSIX shell (dash takes descriptors 0-9 only in redirections) can open the first
+/// seven queues; more need bash.
+pub const FIRST_FD: u32 = 3;
 
 /// What the line depends on beyond the config.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
