@@ -289,6 +289,7 @@ mod tests {
                     forward_delay_cs: 200
                 }),
                 tun: None,
+                macvlan_mode: None,
                 port: None,
                 stats: None,
             }
