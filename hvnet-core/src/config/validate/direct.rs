@@ -259,3 +259,124 @@ impl Validator<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::config::Config;
+    use crate::macvtap::MacvtapMode;
+
+    const LAN: &str = "[[network]]\nname = \"lan\"\nkind = \"direct\"\nuplink = \"eth0\"\n";
+
+    /// The diagnostics of `text`, one string each.
+    fn errs(text: &str) -> Vec<String> {
+        match Config::parse(text, "h.toml") {
+            Ok(_) => Vec::new(),
+            Err(e) => e.diagnostics.iter().map(|d| d.to_string()).collect(),
+        }
+    }
+
+    fn one(text: &str, want: &str) {
+        let e = errs(text);
+        assert!(
+            e.iter().any(|m| m.contains(want)),
+            "wanted {want:?} in {e:?}"
+        );
+    }
+
+    #[test]
+    fn defaults_and_pools() {
+        let cfg = Config::parse(LAN, "h.toml").unwrap();
+        assert_eq!(cfg.direct[0].mode, MacvtapMode::Vepa);
+        assert!(cfg.networks.is_empty());
+        let pool = "[[network]]\nname='lan'\nkind='direct'\nuplinks=['eth0','eth1']\nmode='private'\nmtu=9000\n";
+        let cfg = Config::parse(pool, "h.toml").unwrap();
+        let names: Vec<&str> = cfg.direct[0].uplinks.iter().map(|u| u.as_str()).collect();
+        assert_eq!(names, ["eth0", "eth1"]);
+        assert_eq!(cfg.direct[0].mtu, Some(9000));
+    }
+
+    #[test]
+    fn what_a_direct_network_refuses() {
+        one(
+            &format!("{LAN}bridge = \"br0\"\n"),
+            "h.toml:5:10: network[0].bridge: `bridge` is not for kind = \"direct\"",
+        );
+        one(
+            &format!("{LAN}address = \"10.0.0.1/24\"\n"),
+            "network[0].address: `address` is not for kind = \"direct\"",
+        );
+        one(
+            &format!("{LAN}[network.dhcp]\n"),
+            "network[0].dhcp: `dhcp` is not for kind = \"direct\"",
+        );
+        one(
+            &format!("{LAN}uplinks = [\"eth1\"]\n"),
+            "network[0].uplinks: give either `uplink` or `uplinks`",
+        );
+        one(
+            "[[network]]\nname='lan'\nkind='direct'\nuplinks=[]\n",
+            "`uplinks` is empty",
+        );
+        one(
+            "[[network]]\nname='lan'\nkind='direct'\nuplinks=['eth0','eth0']\n",
+            "h.toml:4:17: network[0].uplinks[1]: uplink \"eth0\" is listed twice",
+        );
+        one(
+            "[[network]]\nname='lan'\nkind='direct'\nuplink='bad/name'\n",
+            "network[0].uplink:",
+        );
+        one(
+            &format!("{LAN}mtu = 10\n"),
+            "network[0].mtu: MTU 10 is out of range",
+        );
+        one("[[network]]\nname='n'\nkind='nat'\nbridge='br0'\naddress='10.0.0.1/24'\nmode='bridge'\n", "network[0].mode: `mode` is only for kind = \"direct\"");
+        one(
+            "[[network]]\nname='n'\nkind='isolated'\n",
+            "h.toml:1:1: network[0]: missing field `bridge`",
+        );
+    }
+
+    #[test]
+    fn uplinks_no_bridge_holds() {
+        one(
+            &format!("{LAN}[[network]]\nname='b'\nkind='bridge'\nbridge='br0'\nuplink='eth0'\n"),
+            "is enslaved to the bridge of network[1]; a macvtap cannot sit on a bridge port",
+        );
+        // A network's bridge itself may carry macvtaps.
+        let ok = "[[network]]\nname='lan'\nkind='direct'\nuplink='br0'\n[[network]]\nname='b'\nkind='internal'\nbridge='br0'\n";
+        assert!(errs(ok).is_empty(), "{:?}", errs(ok));
+        one(
+            "[[network]]\nname='a'\nkind='direct'\nuplink='eth0'\nmode='passthrough'\n[[network]]\nname='b'\nkind='direct'\nuplink='eth0'\n",
+            "passthrough gives the whole of \"eth0\" to one guest NIC, but network[1] uses it too",
+        );
+        one(
+            &format!("{LAN}[[network]]\nname='lan'\nkind='internal'\nbridge='br0'\n"),
+            "duplicate network name \"lan\"",
+        );
+    }
+
+    #[test]
+    fn nics_on_a_direct_network() {
+        one(
+            &format!(
+                "{LAN}[[guest]]\nname='g'\n[[guest.nic]]\nnetwork='lan'\ntype='veth'\nnetns='g'\n"
+            ),
+            "guest[0].nic[0].type: network \"lan\" is direct",
+        );
+        one(
+            &format!("{LAN}[[guest]]\nname='g'\n[[guest.nic]]\nnetwork='lan'\nip='10.0.0.5'\n"),
+            "guest[0].nic[0].ip: network \"lan\" is direct",
+        );
+        one(
+            &format!("{LAN}[[guest]]\nname='g'\n[[guest.nic]]\nnetwork='lan'\nifname='eth0'\n"),
+            "guest[0].nic[0].ifname: interface \"eth0\" is the uplink of network[0]",
+        );
+        one(
+            &format!("{LAN}[[guest]]\nname='lan'\n"),
+            "guest[0].name: guest name \"lan\" is also the name of network[0]",
+        );
+        one(&format!("{LAN}[[guest]]\nname='g'\n[[guest.nic]]\nnetwork='lan'\n[[guest.forward]]\nhost_port=80\n"), "port forward needs a fixed ip");
+        let ok = format!("{LAN}[[guest]]\nname='g'\n[[guest.nic]]\nnetwork='lan'\nqueues=4\nowner=107\ngroup=36\nrate='100mbit'\n");
+        assert!(errs(&ok).is_empty(), "{:?}", errs(&ok));
+    }
+}
