@@ -72,30 +72,49 @@ fn parse_dev(text: &str) -> Option<(u64, u64)> {
     Some((a.parse().ok()?, b.parse().ok()?))
 }
 
-/// The device number of each macvtap in `links` (name, ifindex), read from `sys`.
-fn read_devnums(sys: &Path, links: &[(String, u32)]) -> BTreeMap<String, io::Result<(u64, u64)>> {
+/// A small sysfs attribute, read with one `open` and one `read` (sysfs files report no
+/// size worth asking for).
+fn read_attr(path: &Path) -> io::Result<String> {
+    use std::io::Read;
+    let mut buf = [0u8; 64];
+    let n = fs::File::open(path)?.read(&mut buf)?;
+    Ok(String::from_utf8_lossy(&buf[..n]).into_owned())
+}
+
+/// The device number of each macvtap in `links` (name, ifindex), read from `sys`; `own`
+/// says whether that sysfs was mounted for the calling thread's namespace (else each link's
+/// ifindex is checked, since it may show another namespace's links).
+fn read_devnums(
+    sys: &Path,
+    links: &[(String, u32)],
+    own: bool,
+) -> BTreeMap<String, io::Result<(u64, u64)>> {
     links
         .iter()
         .map(|(name, ifindex)| {
             let net = sys.join("class/net").join(name);
             let r = (|| {
-                // A sysfs of another namespace shows another link of that name, or none.
-                let idx = fs::read_to_string(net.join("ifindex"))?;
-                if idx.trim() != ifindex.to_string() {
-                    return Err(io::Error::other(format!(
-                        "sysfs shows ifindex {} for {name}, not {ifindex}",
-                        idx.trim()
-                    )));
+                if !own {
+                    let idx = read_attr(&net.join("ifindex"))?;
+                    if idx.trim() != ifindex.to_string() {
+                        return Err(io::Error::other(format!(
+                            "sysfs shows ifindex {} for {name}, not {ifindex}",
+                            idx.trim()
+                        )));
+                    }
                 }
                 let dir = net.join("macvtap");
                 let mut dev = dir.join(format!("tap{ifindex}")).join("dev");
-                if !dev.exists() {
-                    // Whatever the kernel named the device directory.
-                    if let Some(e) = fs::read_dir(&dir)?.flatten().next() {
-                        dev = e.path().join("dev");
+                let text = match read_attr(&dev) {
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                        // Whatever the kernel named the device directory.
+                        if let Some(e) = fs::read_dir(&dir)?.flatten().next() {
+                            dev = e.path().join("dev");
+                        }
+                        read_attr(&dev)?
                     }
-                }
-                let text = fs::read_to_string(&dev)?;
+                    r => r?,
+                };
                 parse_dev(&text).ok_or_else(|| {
                     io::Error::new(
                         io::ErrorKind::InvalidData,
@@ -139,13 +158,13 @@ pub fn devnums(links: &[(String, u32)]) -> BTreeMap<String, Result<(u64, u64), N
             None::<&str>,
         )
         .map_err(io::Error::from)?;
-        Ok(read_devnums(Path::new("/sys"), &owned))
+        Ok(read_devnums(Path::new("/sys"), &owned, true))
     })
     .join();
     // Without the right to mount, the host's own /sys (checked against the ifindex).
     let read = match fresh {
         Ok(Ok(r)) => r,
-        _ => read_devnums(Path::new("/sys"), links),
+        _ => read_devnums(Path::new("/sys"), links, false),
     };
     read.into_iter()
         .map(|(name, r)| {
@@ -187,8 +206,13 @@ pub fn ensure_node(
         source,
     };
     let want = makedev(dev.0, dev.1);
+    let mode = if owner.gid != 0 { 0o660 } else { 0o600 };
     match fs::symlink_metadata(&path) {
-        Ok(meta) if meta.file_type().is_char_device() && meta.rdev() == want => {}
+        Ok(meta) if meta.file_type().is_char_device() && meta.rdev() == want => {
+            if (meta.uid(), meta.gid(), meta.mode() & 0o7777) == (owner.uid, owner.gid, mode) {
+                return Ok(());
+            }
+        }
         Ok(meta) => {
             let found = if meta.file_type().is_char_device() {
                 format!(
@@ -214,7 +238,6 @@ pub fn ensure_node(
         Err(e) => return Err(io_err(e)),
     }
     std::os::unix::fs::chown(&path, Some(owner.uid), Some(owner.gid)).map_err(io_err)?;
-    let mode = if owner.gid != 0 { 0o660 } else { 0o600 };
     fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(mode)).map_err(io_err)
 }
 

@@ -34,6 +34,9 @@
 //! sequential `hvnet xen hotplug online` calls against Debian's real `vif-bridge` script,
 //! each with its own xenstored (fakexen shim) and namespace.
 //!
+//! `hvnet-bench --macvtap [--runs R]` measures direct networks instead (`macvtap.rs`): 256
+//! macvtaps applied, re-applied and removed by hvnet against `ip -batch` of the same links.
+//!
 //! Usage: `hvnet-bench [--runs R] [N ...]` (default 3 runs of 64 256 1023; a Linux bridge
 //! holds at most 1023 ports). Each figure is the median of R interleaved runs. Needs root.
 //! Prints a Markdown table of times and ratios; `BENCHMARKS.md` records the figures.
@@ -43,6 +46,7 @@ mod firewall;
 mod guests;
 mod kvm;
 mod lease;
+mod macvtap;
 mod rates;
 mod taps;
 mod xen;
@@ -60,6 +64,7 @@ enum Mode {
     Guests,
     Xen,
     Kvm,
+    Macvtap,
 }
 
 fn main() -> ExitCode {
@@ -77,12 +82,15 @@ fn main() -> ExitCode {
     );
     let xen_mode = flag("--xen");
     let kvm_mode = flag("--kvm");
+    let macvtap_mode = flag("--macvtap");
     let mut runs = 3;
     if let Some(i) = args.iter().position(|a| a == "--runs") {
         runs = args.get(i + 1).and_then(|r| r.parse().ok()).unwrap_or(3);
         args.drain(i..(i + 2).min(args.len()));
     }
-    let mode = if xen_mode {
+    let mode = if macvtap_mode {
+        Mode::Macvtap
+    } else if xen_mode {
         Mode::Xen
     } else if kvm_mode {
         Mode::Kvm
@@ -127,6 +135,7 @@ fn dispatch(mode: &Mode, runs: usize) -> Res<()> {
             Mode::Guests => guests::bench(runs, &dir),
             Mode::Xen => xen::bench(runs, &dir, &hvnet_bin()?),
             Mode::Kvm => kvm::bench(runs, &dir),
+            Mode::Macvtap => macvtap::bench(runs, &dir),
             Mode::Firewall => Ok(()),
         });
     let _ = std::fs::remove_dir_all(&dir);
