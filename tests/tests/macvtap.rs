@@ -161,26 +161,10 @@ fn macvtap_guests_switch_in_bridge_mode_and_not_in_private_mode() {
         return;
     }
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let host = Netns::new("mvt-h");
-    let out = Netns::new("mvt-o");
+    let (host, out) = host_and_lan("mvt", "10.77.0.1/24");
     let g1 = Netns::new("mvt-g1");
     let g2 = Netns::new("mvt-g2");
     let h = host.name();
-    host.ip(&[
-        "link",
-        "add",
-        "up0",
-        "type",
-        "veth",
-        "peer",
-        "name",
-        "eth0",
-        "netns",
-        out.name(),
-    ]);
-    host.ip(&["link", "set", "up0", "up"]);
-    out.ip(&["addr", "add", "10.77.0.1/24", "dev", "eth0"]);
-    out.ip(&["link", "set", "eth0", "up"]);
 
     let dir = TempDir::new();
     let hv = Hv::new(&host, &dir);
@@ -209,6 +193,38 @@ fn macvtap_guests_switch_in_bridge_mode_and_not_in_private_mode() {
         hv.apply(&cfg).contains("no changes"),
         "second apply changed something"
     );
+    // QEMU's arguments open the live /dev/tapN; `show` names the uplink and mode.
+    let dev = format!("/dev/tap{}", must_link(h, "mvt1")["ifindex"]);
+    let r = hv.run(&cfg, &["guest", "args", "g1"]);
+    let args = r.ok().stdout.clone();
+    assert!(
+        args.contains("fd=3,vhost=off") && args.contains(&format!("3<>{dev}")),
+        "{r}"
+    );
+    let r = hv.run(&cfg, &["guest", "xml", "g1"]);
+    assert!(
+        r.ok().stdout.contains("<source dev='up0' mode='bridge'/>"),
+        "{r}"
+    );
+    let r = hv.run(&cfg, &["show", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&r.ok().stdout).unwrap();
+    let shown = v["links"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["name"] == "mvt1")
+        .cloned()
+        .unwrap_or_else(|| panic!("{r}"));
+    assert_eq!(
+        (&shown["kind"], &shown["lower"], &shown["mode"]),
+        (&"macvtap".into(), &"up0".into(), &"bridge".into()),
+        "{r}"
+    );
+    // One guest goes and comes back; the other is untouched.
+    hv.run(&cfg, &["guest", "down", "g2"]).ok();
+    assert!(link(h, "mvt2").is_none() && link(h, "mvt1").is_some());
+    hv.run(&cfg, &["guest", "up", "g2"]).ok();
+    hv.run(&cfg, &["check"]).expect_code(0);
 
     {
         let _a = Guest::attach(&g1, h, "mvt1", G1_MAC, "10.77.0.11/24");
@@ -256,4 +272,80 @@ fn macvtap_guests_switch_in_bridge_mode_and_not_in_private_mode() {
     hv.run(&cfg, &["down"]).ok();
     assert!(link(h, "mvt1").is_none() && link(h, "mvt2").is_none());
     assert!(link(h, "up0").is_some(), "the uplink stays");
+}
+
+/// Received bits per second of a 3 s iperf3 run from `client` to the one-off server at
+/// `server_addr` in `server` (`reverse`: the server sends).
+fn throughput(client: &Netns, server: &Netns, server_addr: &str, reverse: bool) -> f64 {
+    nsx(
+        server.name(),
+        "iperf3",
+        &["-s", "-1", "-D", "-B", server_addr],
+    );
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let mut args = vec!["-c", server_addr, "-t", "3", "-O", "1", "-J"];
+    if reverse {
+        args.push("-R");
+    }
+    let r = nsx(client.name(), "iperf3", &args);
+    let v: serde_json::Value =
+        serde_json::from_str(&r.stdout).unwrap_or_else(|e| panic!("{e}\n{r}"));
+    v["end"]["sum_received"]["bits_per_second"]
+        .as_f64()
+        .unwrap_or_else(|| panic!("no throughput\n{r}"))
+}
+
+/// A NIC's limits on a macvtap: what the guest sends is shaped by the macvtap's own root
+/// tbf, what it receives by the IFB its received traffic is redirected to — measured with
+/// iperf3 between a guest (played through `/dev/tapN`) and the outside, and changed live
+/// with `hvnet rate`.
+#[test]
+fn macvtap_nic_rates_shape_both_directions() {
+    if !require_root() || !on_path("iperf3") {
+        println!("skipped: needs root and iperf3");
+        return;
+    }
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let (host, out) = host_and_lan("mvr", "10.78.0.1/24");
+    let g1 = Netns::new("mvr-g1");
+    let h = host.name();
+    let dir = TempDir::new();
+    let hv = Hv::new(&host, &dir);
+    let cfg = dir.write(
+        "hvnet.toml",
+        &format!(
+            "[[network]]\nname = \"lan\"\nkind = \"direct\"\nuplink = \"up0\"\nmode = \"bridge\"\n\
+             [[guest]]\nname = \"g1\"\n[[guest.nic]]\nnetwork = \"lan\"\nifname = \"mvr1\"\nmac = \"{G1_MAC}\"\n\
+             rate = {{ egress = \"10mbit\", ingress = \"20mbit\" }}\n"
+        ),
+    );
+    hv.apply(&cfg);
+    hv.run(&cfg, &["check"]).expect_code(0);
+    let _g = Guest::attach(&g1, h, "mvr1", G1_MAC, "10.78.0.11/24");
+    assert!(reaches(&g1, "10.78.0.1"));
+    let within = |got: f64, rate: f64, what: &str| {
+        println!("{what}: {:.2} Mbit/s of {:.0}", got / 1e6, rate / 1e6);
+        assert!(
+            (0.85 * rate..=1.02 * rate).contains(&got),
+            "{what}: {got} bit/s, configured {rate}"
+        );
+    };
+    within(
+        throughput(&g1, &out, "10.78.0.1", false),
+        10e6,
+        "guest egress",
+    );
+    within(
+        throughput(&g1, &out, "10.78.0.1", true),
+        20e6,
+        "guest ingress",
+    );
+    // Live: only the egress changes.
+    hv.run(&cfg, &["rate", "g1", "0", "--egress", "30mbit"])
+        .ok();
+    within(
+        throughput(&g1, &out, "10.78.0.1", false),
+        30e6,
+        "guest egress after `hvnet rate`",
+    );
 }

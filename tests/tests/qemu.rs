@@ -609,24 +609,8 @@ fn qemu_guest_on_macvtap_leases_from_the_uplinks_lan() {
     let Some(guest) = guest_or_skip() else {
         return;
     };
-    let host = Netns::new("qmv-h");
-    let out = Netns::new("qmv-o");
+    let (host, out) = host_and_lan("qmv", "10.203.0.1/24");
     let h = host.name();
-    host.ip(&[
-        "link",
-        "add",
-        "up0",
-        "type",
-        "veth",
-        "peer",
-        "name",
-        "eth0",
-        "netns",
-        out.name(),
-    ]);
-    host.ip(&["link", "set", "up0", "up"]);
-    out.ip(&["addr", "add", "10.203.0.1/24", "dev", "eth0"]);
-    out.ip(&["link", "set", "eth0", "up"]);
 
     let dir = TempDir::new();
     let lan = dir.path().join("lan");
