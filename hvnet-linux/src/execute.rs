@@ -336,19 +336,46 @@ impl LinuxHost {
                 mac,
                 opts,
             } => {
-                let req = Request::NewMacvtap(netlink::MacvtapSpec {
-                    name: name.to_string(),
-                    lower: self.ifindex(opts.lower.as_str())?,
-                    mode: opts.mode.kernel_value(),
-                    mtu: *mtu,
-                    mac: mac.map(|m| m.octets()),
-                    group: Some(PENDING_GROUP),
-                });
-                self.create_now(i, name, req, owner.tag(), true, q, p);
-                if let Some(&ifindex) = self.index.get(name.as_str()) {
-                    p.nodes
-                        .push((i, name.to_string(), ifindex, opts.node_owner()));
+                let lower = self.ifindex(opts.lower.as_str())?;
+                self.flush(q, p);
+                // hvnet picks the ifindex, and so the name /dev/tapN, where no node of that
+                // name exists (a macvtap of another namespace may hold it); knowing it also
+                // spares asking the kernel for it.
+                let mut ifindex = self.index.values().copied().max().unwrap_or(0);
+                let mut tries = 0;
+                let created = loop {
+                    tries += 1;
+                    ifindex = crate::macvtap::free_index(ifindex + 1);
+                    let req = Request::NewMacvtap(netlink::MacvtapSpec {
+                        name: name.to_string(),
+                        ifindex,
+                        lower,
+                        mode: opts.mode.kernel_value(),
+                        mtu: *mtu,
+                        mac: mac.map(|m| m.octets()),
+                        group: Some(PENDING_GROUP),
+                    });
+                    match self.rtnl.execute(std::slice::from_ref(&req)).pop() {
+                        // Taken since the host was read (by someone else): the next one.
+                        // (EBUSY also means a lower device that cannot take a macvtap:
+                        // a few tries only.)
+                        Some(Err(e)) if e.errno == libc::EBUSY && tries < 4 => continue,
+                        r => break r.unwrap_or(Ok(())),
+                    }
+                };
+                if let Err(e) = created {
+                    return Err(ExecError::Netlink(e));
                 }
+                p.record(i, Ok(()));
+                self.index.insert(name.to_string(), ifindex);
+                let tag = LinkChange {
+                    alias: Some(owner.tag()),
+                    group: Some(0),
+                    ..LinkChange::default()
+                };
+                q.push_fresh(i, ifindex, tag, true);
+                p.nodes
+                    .push((i, name.to_string(), ifindex, opts.node_owner()));
                 return Ok(());
             }
             Op::SetTapNode { link, node, .. } => {

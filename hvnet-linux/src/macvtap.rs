@@ -31,6 +31,18 @@ pub fn node_path(ifindex: u32) -> PathBuf {
     Path::new(DEV_DIR).join(format!("tap{ifindex}"))
 }
 
+/// The first ifindex from `from` on whose name `/dev/tapN` no node exists.
+///
+/// ```
+/// let n = hvnet_linux::macvtap::free_index(1_000_000);
+/// assert!(n >= 1_000_000 && !hvnet_linux::macvtap::node_path(n).exists());
+/// ```
+pub fn free_index(from: u32) -> u32 {
+    (from..u32::MAX)
+        .find(|n| fs::symlink_metadata(node_path(*n)).is_err())
+        .unwrap_or(from)
+}
+
 /// Why a macvtap's node could not be found or made.
 #[derive(Debug, thiserror::Error)]
 pub enum NodeError {

@@ -11,13 +11,16 @@ pub(crate) const IFLA_MACVLAN_MODE: u16 = 1;
 ///
 /// ```
 /// use hvnet_linux::netlink::{MacvtapSpec, Request};
-/// let spec = MacvtapSpec { name: "macvtap0".into(), lower: 2, mode: 4, mtu: None, mac: None, group: None };
+/// let spec = MacvtapSpec { name: "macvtap0".into(), ifindex: 0, lower: 2, mode: 4, mtu: None, mac: None, group: None };
 /// assert_eq!(Request::NewMacvtap(spec).to_string(), "create macvtap macvtap0");
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MacvtapSpec {
     /// Interface name.
     pub name: String,
+    /// The ifindex it is to have (`ip link add … index N`; its device becomes `/dev/tapN`);
+    /// 0 lets the kernel choose. One in use is `EBUSY`.
+    pub ifindex: u32,
     /// The lower device's ifindex (`IFLA_LINK`).
     pub lower: u32,
     /// `IFLA_MACVLAN_MODE`: 1 private, 2 vepa, 4 bridge, 8 passthru.
@@ -63,6 +66,7 @@ mod tests {
     fn encodes_kind_lower_and_mode() {
         let spec = MacvtapSpec {
             name: "macvtap0".into(),
+            ifindex: 40,
             lower: 2,
             mode: 4,
             mtu: Some(1400),
@@ -71,7 +75,9 @@ mod tests {
         };
         let mut buf = Vec::new();
         assert_eq!(Request::NewMacvtap(spec).encode(&mut buf, 1).ok(), Some(1));
-        // nlmsghdr (16) + ifinfomsg (16), then the attributes.
+        // nlmsghdr (16) + ifinfomsg (16: family, pad, type, then the index), then the
+        // attributes.
+        assert_eq!(&buf[20..24], &40i32.to_ne_bytes());
         let attrs: Vec<(u16, Vec<u8>)> = Attrs::new(&buf[32..])
             .map(|(t, p)| (t, p.to_vec()))
             .collect();

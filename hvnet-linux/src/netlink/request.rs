@@ -798,7 +798,9 @@ impl Request {
             }
             Request::NewMacvtap(spec) => {
                 let mut m = MsgBuilder::new(buf, RTM_NEWLINK, CREATE, seq);
-                m.bytes(&ifinfomsg(0, 0, 0));
+                let index =
+                    i32::try_from(spec.ifindex).map_err(|_| Invalid::Message("invalid ifindex"))?;
+                m.bytes(&ifinfomsg(index, 0, 0));
                 link_attrs(&mut m, &spec.name, spec.mtu, spec.mac, spec.group);
                 spec.encode(&mut m)?;
                 m.finish()?;
