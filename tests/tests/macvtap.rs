@@ -220,6 +220,22 @@ fn macvtap_guests_switch_in_bridge_mode_and_not_in_private_mode() {
         (&"macvtap".into(), &"up0".into(), &"bridge".into()),
         "{r}"
     );
+    // Without its device node (no devtmpfs or udev to make it), `check` sees it and `apply`
+    // makes it from the device number in sysfs, with its owner.
+    let meta = std::fs::metadata(&dev).unwrap();
+    std::fs::remove_file(&dev).unwrap();
+    hv.run(&cfg, &["check"]).expect_code(1);
+    hv.apply(&cfg);
+    let again = std::fs::metadata(&dev).unwrap_or_else(|e| panic!("{dev} not made again: {e}"));
+    use std::os::unix::fs::MetadataExt;
+    assert_eq!((again.rdev(), again.uid()), (meta.rdev(), 65534), "{dev}");
+    hv.run(&cfg, &["check"]).expect_code(0);
+    // `stats` counts the macvtaps like taps.
+    let r = hv.run(&cfg, &["stats", "--json"]);
+    assert!(
+        r.ok().stdout.contains("\"mvt1\"") && r.stdout.contains("\"mvt2\""),
+        "{r}"
+    );
     // One guest goes and comes back; the other is untouched.
     hv.run(&cfg, &["guest", "down", "g2"]).ok();
     assert!(link(h, "mvt2").is_none() && link(h, "mvt1").is_some());
