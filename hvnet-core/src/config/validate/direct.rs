@@ -34,6 +34,7 @@ impl Validator<'_> {
     ) -> Option<DirectNetwork> {
         let n = spanned.get_ref();
         let name = self.name(&n.name, &format!("{at}.name"), "network");
+        self.no_vf_fields(n, at);
         // What a direct network has no use for: it makes no bridge and serves nothing.
         let unused = [
             ("bridge", n.bridge.as_ref().map(|s| s.span()), "it makes no bridge: each guest NIC is a macvtap on the uplink"),
@@ -124,8 +125,15 @@ impl Validator<'_> {
         direct: &[(usize, DirectNetwork)],
         guests: &[(usize, Guest, FileIndex)],
     ) {
-        let mut names: HashMap<&str, usize> =
-            nets.iter().map(|(i, n)| (n.name.as_str(), *i)).collect();
+        // Bridged networks and VF pools, by name (the pools are in the raw file only).
+        let mut names: HashMap<&str, usize> = nets
+            .iter()
+            .map(|(i, n)| (n.name.as_str(), *i))
+            .chain(raw.network.iter().enumerate().filter_map(|(i, r)| {
+                let r = r.get_ref();
+                super::hostdev::is_pool(r).then(|| (r.name.get_ref().as_str(), i))
+            }))
+            .collect();
         for (i, d) in direct {
             let r = raw.network[*i].get_ref();
             if let Some(first) = names.insert(&d.name, *i) {
@@ -332,7 +340,19 @@ mod tests {
         one("[[network]]\nname='n'\nkind='nat'\nbridge='br0'\naddress='10.0.0.1/24'\nmode='bridge'\n", "network[0].mode: `mode` is only for kind = \"direct\"");
         one(
             "[[network]]\nname='n'\nkind='isolated'\n",
-            "h.toml:1:1: network[0]: missing field `bridge`",
+            "network[0].bridge: a network of kind \"isolated\" needs `bridge`",
+        );
+        one(
+            &format!("{LAN}pf = \"eth9\"\n"),
+            "network[0].pf: `pf` is only for kind = \"hostdev\"",
+        );
+        one(
+            "[[network]]\nname='p'\nkind='hostdev'\npf='eth9'\nmode='bridge'\n",
+            "network[0].mode: `mode` is only for kind = \"direct\"",
+        );
+        one(
+            &format!("{LAN}[[network]]\nname='lan'\nkind='hostdev'\npf='eth9'\n"),
+            "duplicate network name \"lan\"",
         );
     }
 
