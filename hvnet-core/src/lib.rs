@@ -30,6 +30,7 @@ pub mod engine;
 pub mod firewall;
 pub mod import;
 pub mod lifecycle;
+pub mod macvtap;
 pub mod memhost;
 pub mod observed;
 pub mod op;

@@ -244,6 +244,31 @@ impl MemHost {
                 }
                 Ok(())
             }
+            Op::CreateMacvtap {
+                name,
+                owner,
+                mtu,
+                mac,
+                opts,
+            } => {
+                self.idx(&opts.lower)?;
+                let kind = ObservedKind::Macvtap(crate::macvtap::ObservedMacvtap {
+                    lower: Some(opts.lower.to_string()),
+                    mode: Some(opts.mode),
+                    node: Some(opts.node_owner()),
+                });
+                self.create(name, kind, owner, *mtu, *mac)
+            }
+            Op::SetTapNode { link, node, .. } => {
+                let i = self.idx(link)?;
+                match &mut self.state.links[i].kind {
+                    ObservedKind::Macvtap(m) => {
+                        m.node = Some(*node);
+                        Ok(())
+                    }
+                    _ => Err(MemError(format!("{link} is not a macvtap"))),
+                }
+            }
             Op::SetTbf { link, tbf, .. } => {
                 let ifindex = self.state.links[self.idx(link)?].ifindex;
                 self.state

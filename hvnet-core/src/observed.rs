@@ -26,6 +26,8 @@ pub enum ObservedKind {
     Other(String),
     /// A VXLAN device with its settings.
     Vxlan(crate::overlay::ObservedVxlan),
+    /// A macvtap.
+    Macvtap(crate::macvtap::ObservedMacvtap),
 }
 
 /// One existing link.

@@ -3,6 +3,7 @@
 use std::fmt;
 
 use crate::firewall::RuleSet;
+use crate::macvtap::{MacvtapOpts, TapNode};
 use crate::overlay::{FdbSpec, VxlanOpts};
 use crate::sriov::{PciAddr, VfParams, VfRecord};
 use crate::state::{
@@ -339,6 +340,30 @@ pub enum Op {
     AddFdb(FdbSpec),
     /// Remove a forwarding entry from a VXLAN device.
     DelFdb(FdbSpec),
+    /// Create a macvtap (down) on its lower device, tagged with its owner, and make its
+    /// character device `/dev/tapN` exist with the wanted owner.
+    CreateMacvtap {
+        /// Name.
+        name: IfName,
+        /// Owner tag.
+        owner: Owner,
+        /// MTU.
+        mtu: Option<u32>,
+        /// The guest's MAC.
+        mac: Option<MacAddr>,
+        /// Lower device, mode and the owner of `/dev/tapN`.
+        opts: MacvtapOpts,
+    },
+    /// Make a macvtap's `/dev/tapN` exist (from the device numbers the kernel gave the
+    /// link) with this owner.
+    SetTapNode {
+        /// The macvtap.
+        link: IfName,
+        /// The wanted owner.
+        node: TapNode,
+        /// The previous owner (`None`: the node was missing or another device's).
+        old: Option<TapNode>,
+    },
 }
 
 /// Everything needed to recreate a deleted link.
@@ -371,6 +396,7 @@ impl Op {
             | Self::CreateTap { name, .. }
             | Self::CreateVeth { name, .. }
             | Self::CreateIfb { name, .. }
+            | Self::CreateMacvtap { name, .. }
             | Self::DeleteLink { name, .. } => Some(name),
             Self::SetTbf { link, .. }
             | Self::DelTbf { link, .. }
@@ -389,6 +415,7 @@ impl Op {
             Self::SetVifGuard { dev, .. } => Some(dev),
             Self::BestEffort(op) => op.link(),
             Self::EditLines { .. } => None,
+            Self::SetTapNode { link, .. } => Some(link),
             Self::MoveHostIp { to, .. } => Some(to),
             Self::CreateVxlan { name, .. } => Some(name),
             Self::AddFdb(e) | Self::DelFdb(e) => Some(&e.link),
@@ -415,6 +442,7 @@ impl Op {
                 | Self::CreateTap { .. }
                 | Self::CreateVeth { .. }
                 | Self::CreateVxlan { .. }
+                | Self::CreateMacvtap { .. }
         )
     }
 
@@ -433,7 +461,8 @@ impl Op {
             | Self::CreateTap { name, .. }
             | Self::CreateVeth { name, .. }
             | Self::CreateIfb { name, .. }
-            | Self::CreateVxlan { name, .. } => {
+            | Self::CreateVxlan { name, .. }
+            | Self::CreateMacvtap { name, .. } => {
                 vec![Self::DeleteLink {
                     name: name.clone(),
                     restore: None,
@@ -615,6 +644,15 @@ impl Op {
             }],
             Self::AddFdb(e) => vec![Self::DelFdb(e.clone())],
             Self::DelFdb(e) => vec![Self::AddFdb(e.clone())],
+            Self::SetTapNode { link, node, old } => match old {
+                Some(o) => vec![Self::SetTapNode {
+                    link: link.clone(),
+                    node: *o,
+                    old: Some(*node),
+                }],
+                // A node made where none was stays: it is the link's own device.
+                None => vec![],
+            },
         }
     }
 
@@ -658,6 +696,13 @@ impl Restore {
                 name: s.name.clone(),
                 owner,
                 mtu: s.mtu,
+            }],
+            LinkKind::Macvtap(opts) => vec![Op::CreateMacvtap {
+                name: s.name.clone(),
+                owner,
+                mtu: s.mtu,
+                mac: s.mac,
+                opts: opts.clone(),
             }],
             LinkKind::External => return vec![],
             LinkKind::Vxlan(opts) => vec![Op::CreateVxlan {
@@ -933,6 +978,26 @@ impl fmt::Display for Op {
                 ),
                 None => write!(f, "forget the allocation record of VF {pci}"),
             },
+            Self::CreateMacvtap {
+                name,
+                owner,
+                mtu,
+                mac,
+                opts,
+            } => write!(
+                f,
+                "create macvtap {name} on {} ({owner}, mode {}{}, /dev/tapN {}:{})",
+                opts.lower,
+                opts.mode,
+                extra(mtu, mac),
+                opts.node_owner().uid,
+                opts.node_owner().gid
+            ),
+            Self::SetTapNode { link, node, .. } => write!(
+                f,
+                "make the device node of {link} owned by {}:{}",
+                node.uid, node.gid
+            ),
         }
     }
 }
@@ -1221,6 +1286,22 @@ impl fmt::Display for CommandLine<'_> {
             ),
             Op::AddFdb(e) => write!(f, "bridge fdb append {} dev {} dst {} self permanent", e.mac, e.link, e.dst),
             Op::DelFdb(e) => write!(f, "bridge fdb del {} dev {} dst {} self", e.mac, e.link, e.dst),
+            Op::CreateMacvtap { name, owner, mtu, mac, opts } => write!(
+                f,
+                "ip link add link {} name {name}{}{} type macvtap mode {} && ip link set dev {name} alias {} && chown {}:{} /dev/tap$(cat /sys/class/net/{name}/ifindex)",
+                opts.lower,
+                opt("address", mac.map(|m| m.to_string())),
+                opt("mtu", mtu.map(|m| m.to_string())),
+                opts.mode.ip_word(),
+                owner.tag(),
+                opts.node_owner().uid,
+                opts.node_owner().gid
+            ),
+            Op::SetTapNode { link, node, .. } => write!(
+                f,
+                "chown {}:{} /dev/tap$(cat /sys/class/net/{link}/ifindex)",
+                node.uid, node.gid
+            ),
         }
     }
 }

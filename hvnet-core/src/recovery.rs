@@ -101,6 +101,11 @@ fn undo_if_visible(op: &Op, s: &ObservedState) -> Vec<Op> {
         }
         Op::AddFdb(e) => has_fdb(s, e),
         Op::DelFdb(e) => link(&e.link).is_some() && !has_fdb(s, e),
+        Op::CreateMacvtap { name, .. } => {
+            return undo_create(s, name, |k| matches!(k, ObservedKind::Macvtap(_)))
+        }
+        Op::SetTapNode { link: l, node, .. } => link(l)
+            .is_some_and(|h| matches!(&h.kind, ObservedKind::Macvtap(m) if m.node == Some(*node))),
         Op::DeleteLink { name, restore } => {
             return match restore {
                 Some(r) if link(name).is_none() && !matches!(r.spec.kind, LinkKind::External) => {

@@ -187,6 +187,12 @@ fn resolve_for(
         .flat_map(|n| {
             std::iter::once(n.bridge.to_string()).chain(n.uplink.iter().map(|u| u.to_string()))
         })
+        .chain(
+            config
+                .direct
+                .iter()
+                .flat_map(|d| d.uplinks.iter().map(|u| u.to_string())),
+        )
         .chain(config.guests.iter().flat_map(|g| {
             g.nics
                 .iter()
@@ -202,24 +208,39 @@ fn resolve_for(
         .collect();
     let mut cursor: HashMap<&str, u32> = HashMap::new();
 
-    for guest in config
+    for (guest_index, guest) in config
         .guests
         .iter()
-        .filter(|g| only.is_none_or(|o| o == g.name))
+        .enumerate()
+        .filter(|(_, g)| only.is_none_or(|o| o == g.name))
     {
         let owner = Owner::new(&guest.name);
         for (index, nic) in guest.nics.iter().enumerate() {
-            let Some(net) = config.network(&nic.network) else {
+            // A NIC on a direct network is a macvtap on its uplink; the others are the
+            // backend's links on the network's bridge.
+            let direct = config
+                .direct_network(&nic.network)
+                .and_then(|d| Some((d, crate::macvtap::uplink_of(config, guest_index, index)?)));
+            let net = config.network(&nic.network);
+            if net.is_none() && direct.is_none() {
                 continue;
-            };
+            }
             let name = match &nic.ifname {
                 Some(n) => n.clone(),
                 None => {
-                    let prefix = backend.ifname_prefix(nic);
+                    let prefix = match (&direct, net) {
+                        (Some(_), _) => crate::macvtap::IFNAME_PREFIX,
+                        (None, _) => backend.ifname_prefix(nic),
+                    };
                     // Probe with a placeholder name to learn the host-side MAC.
                     let probe_name = IfName::new(prefix).ok();
-                    let host_mac =
-                        probe_name.and_then(|p| backend.host_link(guest, nic, net, p).mac);
+                    let host_mac = match (&direct, net) {
+                        (Some(_), _) => Some(nic.mac),
+                        (None, Some(net)) => {
+                            probe_name.and_then(|p| backend.host_link(guest, nic, net, p).mac)
+                        }
+                        (None, None) => None,
+                    };
                     let existing = host_mac
                         .and_then(|m| carriers.get(&(owner.clone(), m)))
                         .filter(|n| !taken.contains(**n))
@@ -244,23 +265,37 @@ fn resolve_for(
             if guest.forwards.iter().any(|f| f.nic == index) {
                 want.hairpin.insert(name.clone());
             }
-            if let Some(spec) = &nic.rate.ingress {
+            // What the host sends into a tap reaches the guest, and what a macvtap sends
+            // (its root qdisc) is what the guest wrote: the directions are swapped.
+            let (toward_guest, from_guest) = match direct {
+                Some(_) => (&nic.rate.egress, &nic.rate.ingress),
+                None => (&nic.rate.ingress, &nic.rate.egress),
+            };
+            if let Some(spec) = toward_guest {
                 want.shapers.push(Shaper::Egress {
                     link: name.clone(),
                     tbf: Tbf::from_spec(spec),
                 });
             }
-            let ifb = nic
-                .rate
-                .egress
+            let ifb = from_guest
                 .as_ref()
                 .map(|spec| (ifb_name(&name), Tbf::from_spec(spec)));
-            let mut link = backend.host_link(guest, nic, net, name.clone());
-            // No MTU in the config: the port takes the bridge's (or, for a bridge still to
-            // be made, its uplink's), so enslaving it never lowers the bridge's MTU.
-            if link.mtu.is_none() {
-                link.mtu = observed_mtu(observed, net);
-            }
+            let (link, mtu) = match (&direct, net) {
+                (Some((d, lower)), _) => (
+                    crate::macvtap::host_link(guest, nic, d, lower.clone(), name.clone()),
+                    d.mtu,
+                ),
+                (None, Some(net)) => {
+                    let link = backend.host_link(guest, nic, net, name.clone());
+                    // No MTU in the config: the port takes the bridge's (or, for a bridge
+                    // still to be made, its uplink's), so enslaving it never lowers the
+                    // bridge's MTU.
+                    let mtu = link.mtu.or_else(|| observed_mtu(observed, net));
+                    (link, mtu)
+                }
+                (None, None) => continue,
+            };
+            let link = LinkSpec { mtu, ..link };
             want.links.push(link);
             want.nic_links.push(NicLinks {
                 guest: guest.name.clone(),
@@ -274,7 +309,10 @@ fn resolve_for(
                     kind: LinkKind::Ifb,
                     owner: Some(owner.clone()),
                     master: None,
-                    mtu: net.mtu,
+                    mtu: match &direct {
+                        Some((d, _)) => d.mtu,
+                        None => net.and_then(|n| n.mtu),
+                    },
                     mac: None,
                     up: true,
                 });

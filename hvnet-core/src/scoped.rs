@@ -45,6 +45,10 @@ pub fn query(cfg: &Config, guest: &str) -> Query {
             links.names.insert(u.to_string());
         }
     }
+    // A macvtap is judged by its lower device: the direct networks' uplinks.
+    for d in &cfg.direct {
+        links.names.extend(d.uplinks.iter().map(|u| u.to_string()));
+    }
     let mut services = false;
     let mut netns = false;
     if let Some(g) = cfg.guest(guest) {

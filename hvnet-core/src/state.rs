@@ -133,6 +133,8 @@ pub enum LinkKind {
     External,
     /// A VXLAN device joining a network's bridge to the other hosts of its overlay.
     Vxlan(crate::overlay::VxlanOpts),
+    /// A macvtap on an uplink (a guest NIC on a `kind = "direct"` network).
+    Macvtap(crate::macvtap::MacvtapOpts),
 }
 
 impl LinkKind {
@@ -145,6 +147,7 @@ impl LinkKind {
             Self::Ifb => "ifb",
             Self::External => "external",
             Self::Vxlan(_) => "vxlan",
+            Self::Macvtap(_) => "macvtap",
         }
     }
 }

@@ -25,6 +25,7 @@ pub mod import;
 
 pub mod libvirt;
 pub mod macs;
+pub mod macvtap;
 pub mod qemu;
 
 use hvnet_core::backend::NicBackend;
@@ -96,6 +97,21 @@ pub struct GuestNic<'a> {
     pub ifname: Option<IfName>,
     /// A hostdev NIC's SR-IOV VF (`None`: none allocated, or not a hostdev NIC).
     pub vf: Option<hvnet_core::sriov::VfAssignment>,
+    /// For a NIC on a `kind = "direct"` network (`network` is then `None`): its macvtap's
+    /// uplink, mode and device owner.
+    pub macvtap: Option<hvnet_core::macvtap::MacvtapOpts>,
+}
+
+impl GuestNic<'_> {
+    /// The name of the network the NIC joins: its bridge's, a hostdev NIC's VF pool, a
+    /// direct network (`None`: QEMU's user NAT).
+    pub fn network_name(&self) -> Option<&str> {
+        match (self.network, &self.macvtap, &self.nic.kind) {
+            (Some(net), _, _) => Some(&net.name),
+            (None, Some(_), _) | (None, None, NicType::Hostdev(_)) => Some(&self.nic.network),
+            (None, None, _) => None,
+        }
+    }
 }
 
 /// A guest NIC the desired state has no host link for.
@@ -143,8 +159,12 @@ pub fn guest_nics<'a>(
             let host_mac = nic.mac.with_first_octet(HOST_SIDE_OCTET);
             let link = desired.links.iter().find(|l| {
                 l.owner.as_ref() == Some(&owner)
-                    && l.mac == Some(host_mac)
-                    && matches!(l.kind, LinkKind::Tap(_) | LinkKind::Veth(_))
+                    && match l.kind {
+                        LinkKind::Tap(_) | LinkKind::Veth(_) => l.mac == Some(host_mac),
+                        // A macvtap carries the guest's own MAC.
+                        LinkKind::Macvtap(_) => l.mac == Some(nic.mac),
+                        _ => false,
+                    }
             });
             if matches!(nic.kind, NicType::User { .. } | NicType::Hostdev(_)) {
                 return Ok(GuestNic {
@@ -157,7 +177,20 @@ pub fn guest_nics<'a>(
                         .iter()
                         .find(|a| a.guest == guest.name && a.nic == index)
                         .cloned(),
+                    macvtap: None,
                 });
+            }
+            if let (Some(link), Some(_)) = (link, config.direct_network(&nic.network)) {
+                if let LinkKind::Macvtap(opts) = &link.kind {
+                    return Ok(GuestNic {
+                        index,
+                        nic,
+                        network: None,
+                        ifname: Some(link.name.clone()),
+                        vf: None,
+                        macvtap: Some(opts.clone()),
+                    });
+                }
             }
             match (link, config.network(&nic.network)) {
                 (Some(link), Some(network)) => Ok(GuestNic {
@@ -166,6 +199,7 @@ pub fn guest_nics<'a>(
                     network: Some(network),
                     ifname: Some(link.name.clone()),
                     vf: None,
+                    macvtap: None,
                 }),
                 _ => Err(UnresolvedNic {
                     guest: guest.name.clone(),

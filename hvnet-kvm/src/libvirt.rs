@@ -40,6 +40,9 @@ pub fn interfaces(nics: &[GuestNic<'_>]) -> String {
     let mut out = String::new();
     for n in nics {
         match &n.nic.kind {
+            NicType::Tap { .. } if n.macvtap.is_some() => {
+                out.push_str(&crate::macvtap::interface_xml(n).unwrap_or_default());
+            }
             NicType::Tap { queues, .. } => {
                 out.push_str("<interface type='bridge'>\n");
                 let _ = writeln!(
@@ -57,17 +60,7 @@ pub fn interfaces(nics: &[GuestNic<'_>]) -> String {
                 if *queues > 1 {
                     let _ = writeln!(out, "  <driver name='vhost' queues='{queues}'/>");
                 }
-                let rate = &n.nic.rate;
-                if rate.ingress.is_some() || rate.egress.is_some() {
-                    out.push_str("  <bandwidth>\n");
-                    if let Some(spec) = &rate.ingress {
-                        let _ = writeln!(out, "    <inbound {}/>", bandwidth_attrs(spec));
-                    }
-                    if let Some(spec) = &rate.egress {
-                        let _ = writeln!(out, "    <outbound {}/>", bandwidth_attrs(spec));
-                    }
-                    out.push_str("  </bandwidth>\n");
-                }
+                out.push_str(&bandwidth_xml(&n.nic.rate));
                 out.push_str("</interface>\n");
             }
             NicType::Veth { netns, .. } => {
@@ -119,6 +112,22 @@ pub fn interfaces(nics: &[GuestNic<'_>]) -> String {
                 }
             }
         }
+    }
+    out
+}
+
+/// A NIC's `<bandwidth>` element (empty without limits), indented for `<interface>`.
+pub(crate) fn bandwidth_xml(rate: &hvnet_core::config::NicRate) -> String {
+    let mut out = String::new();
+    if rate.ingress.is_some() || rate.egress.is_some() {
+        out.push_str("  <bandwidth>\n");
+        if let Some(spec) = &rate.ingress {
+            let _ = writeln!(out, "    <inbound {}/>", bandwidth_attrs(spec));
+        }
+        if let Some(spec) = &rate.egress {
+            let _ = writeln!(out, "    <outbound {}/>", bandwidth_attrs(spec));
+        }
+        out.push_str("  </bandwidth>\n");
     }
     out
 }

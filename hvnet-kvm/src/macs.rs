@@ -49,21 +49,11 @@ pub fn view(nics: &[GuestNic<'_>]) -> String {
         .map(|n| {
             format!(
                 "{} network MAC = {}\n",
-                network_of(n).unwrap_or("private"),
+                n.network_name().unwrap_or("private"),
                 n.nic.mac.to_string().to_uppercase()
             )
         })
         .collect()
-}
-
-/// The network a NIC joins: its bridge's, or a hostdev NIC's VF pool (`None`: QEMU's user
-/// NAT).
-fn network_of<'a>(n: &'a GuestNic<'_>) -> Option<&'a str> {
-    match (n.network, &n.nic.kind) {
-        (Some(net), _) => Some(net.name.as_str()),
-        (None, hvnet_core::config::NicType::Hostdev(_)) => Some(n.nic.network.as_str()),
-        (None, _) => None,
-    }
 }
 
 /// A table `NIC NETWORK IFNAME MAC`, one row per NIC, columns separated by at least two
@@ -78,7 +68,7 @@ pub fn plain(nics: &[GuestNic<'_>]) -> String {
     for n in nics {
         rows.push([
             n.index.to_string(),
-            network_of(n).unwrap_or("(user)").to_string(),
+            n.network_name().unwrap_or("(user)").to_string(),
             n.ifname
                 .as_ref()
                 .map_or_else(|| "-".to_string(), |i| i.to_string()),

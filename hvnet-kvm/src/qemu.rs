@@ -27,6 +27,7 @@ use std::fmt::Write as _;
 
 use hvnet_core::config::NicType;
 
+pub use crate::macvtap::QemuHost;
 use crate::GuestNic;
 
 /// The QEMU arguments for `nics`, one line per NIC (tap: `-netdev … -device …`; veth: a
@@ -51,9 +52,21 @@ use crate::GuestNic;
 /// assert!(lines[1].starts_with("# nic 1"));
 /// ```
 pub fn args(nics: &[GuestNic<'_>]) -> String {
+    args_for(nics, &QemuHost::default())
+}
+
+/// Like [`args`], with what the host says about macvtap NICs (their `/dev/tapN`, vhost-net):
+/// a NIC on a `kind = "direct"` network is a line of [`crate::macvtap::qemu_line`].
+pub fn args_for(nics: &[GuestNic<'_>], host: &QemuHost) -> String {
     let mut out = String::new();
+    let mut fd = crate::macvtap::FIRST_FD;
     for n in nics {
         let id = format!("net{}", n.index);
+        if let Some(line) = crate::macvtap::qemu_line(n, &mut fd, host) {
+            out.push_str(&line);
+            out.push('\n');
+            continue;
+        }
         match &n.nic.kind {
             NicType::Tap {
                 vnet_hdr, queues, ..

@@ -32,6 +32,8 @@ pub enum ExecError {
     Tap(tap::TapError),
     /// A sysctl could not be written.
     Sysctl(sysctl::SysctlError),
+    /// A macvtap's device node could not be found or made.
+    TapNode(crate::macvtap::NodeError),
     /// A namespace could not be opened.
     Netns(netns::NetnsError),
     /// The op names a link that does not exist.
@@ -52,6 +54,7 @@ impl fmt::Display for ExecError {
             Self::Netlink(e) => write!(f, "{e}"),
             Self::Tap(e) => write!(f, "{e}"),
             Self::Sysctl(e) => write!(f, "{e}"),
+            Self::TapNode(e) => write!(f, "{e}"),
             Self::Netns(e) => write!(f, "{e}"),
             Self::NoSuchLink(n) => write!(f, "interface {n} does not exist"),
             Self::Dnsmasq(e) => write!(f, "{e}"),
@@ -139,6 +142,9 @@ impl Queue {
 struct Progress {
     applied: Vec<usize>,
     failure: Option<(usize, ExecError)>,
+    /// macvtap device nodes to make or chown at the end (one sysfs read for all): the op,
+    /// the link, its ifindex and the wanted owner.
+    nodes: Vec<(usize, String, u32, hvnet_core::macvtap::TapNode)>,
 }
 
 impl Progress {
@@ -154,6 +160,23 @@ impl Progress {
                     self.failure = Some((op, e));
                 }
             }
+        }
+    }
+}
+
+/// Makes the macvtap device nodes the batch asked for, with one sysfs read for all of them.
+fn settle_nodes(p: &mut Progress) {
+    let nodes = std::mem::take(&mut p.nodes);
+    let links: Vec<(String, u32)> = nodes.iter().map(|(_, n, i, _)| (n.clone(), *i)).collect();
+    let mut devs = crate::macvtap::devnums(&links);
+    for (op, name, ifindex, owner) in nodes {
+        let made = match devs.remove(&name) {
+            Some(Ok(dev)) => crate::macvtap::ensure_node(&name, ifindex, dev, owner),
+            Some(Err(e)) => Err(e),
+            None => continue,
+        };
+        if let Err(e) = made {
+            p.record(op, Err(ExecError::TapNode(e)));
         }
     }
 }
@@ -304,6 +327,62 @@ impl LinuxHost {
                     ..LinkChange::default()
                 };
                 q.push_fresh(i, ifindex, change, true);
+                return Ok(());
+            }
+            Op::CreateMacvtap {
+                name,
+                owner,
+                mtu,
+                mac,
+                opts,
+            } => {
+                let lower = self.ifindex(opts.lower.as_str())?;
+                self.flush(q, p);
+                // hvnet picks the ifindex, and so the name /dev/tapN, where no node of that
+                // name exists (a macvtap of another namespace may hold it); knowing it also
+                // spares asking the kernel for it.
+                let mut ifindex = self.index.values().copied().max().unwrap_or(0);
+                let mut tries = 0;
+                let created = loop {
+                    tries += 1;
+                    ifindex = crate::macvtap::free_index(ifindex + 1);
+                    let req = Request::NewMacvtap(netlink::MacvtapSpec {
+                        name: name.to_string(),
+                        ifindex,
+                        lower,
+                        mode: opts.mode.kernel_value(),
+                        mtu: *mtu,
+                        mac: mac.map(|m| m.octets()),
+                        group: Some(PENDING_GROUP),
+                    });
+                    match self.rtnl.execute(std::slice::from_ref(&req)).pop() {
+                        // Taken since the host was read (by someone else): the next one.
+                        // (EBUSY also means a lower device that cannot take a macvtap:
+                        // a few tries only.)
+                        Some(Err(e)) if e.errno == libc::EBUSY && tries < 4 => continue,
+                        r => break r.unwrap_or(Ok(())),
+                    }
+                };
+                if let Err(e) = created {
+                    return Err(ExecError::Netlink(e));
+                }
+                p.record(i, Ok(()));
+                self.index.insert(name.to_string(), ifindex);
+                let tag = LinkChange {
+                    alias: Some(owner.tag()),
+                    group: Some(0),
+                    ..LinkChange::default()
+                };
+                q.push_fresh(i, ifindex, tag, true);
+                p.nodes
+                    .push((i, name.to_string(), ifindex, opts.node_owner()));
+                return Ok(());
+            }
+            Op::SetTapNode { link, node, .. } => {
+                let ifindex = self.ifindex(link.as_str())?;
+                self.other_writes += 1;
+                p.record(i, Ok(()));
+                p.nodes.push((i, link.to_string(), ifindex, *node));
                 return Ok(());
             }
             Op::CreateIfb { name, owner, mtu } => {
@@ -527,9 +606,11 @@ impl LinuxHost {
                 let mut p2 = Progress {
                     applied: Vec::new(),
                     failure: None,
+                    nodes: Vec::new(),
                 };
                 let r = self.run_op(i, inner, &mut q2, &mut p2);
                 self.flush(&mut q2, &mut p2);
+                settle_nodes(&mut p2);
                 if let Some(e) = r.err().or(p2.failure.map(|(_, e)| e)) {
                     tracing::warn!("{inner}: {e} (not needed: going on)");
                 }
@@ -788,6 +869,7 @@ impl Execute for LinuxHost {
         let mut p = Progress {
             applied: Vec::new(),
             failure: None,
+            nodes: Vec::new(),
         };
         let mut i = 0;
         while i < ops.len() && p.failure.is_none() {
@@ -812,6 +894,7 @@ impl Execute for LinuxHost {
             self.report(i, ops.len());
         }
         self.flush(&mut q, &mut p);
+        settle_nodes(&mut p);
         self.owners_after(ops, &p.applied);
         match p.failure {
             None => Ok(()),

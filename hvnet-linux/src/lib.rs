@@ -46,6 +46,7 @@ mod host;
 pub mod journal;
 pub mod lines;
 pub mod lock;
+pub mod macvtap;
 pub mod netlink;
 pub mod netns;
 mod observe;

@@ -5,6 +5,7 @@ use std::net::IpAddr;
 use std::collections::BTreeSet;
 
 use hvnet_core::backend::{LinkScope, Observe, Query};
+use hvnet_core::macvtap::{MacvtapMode, ObservedMacvtap};
 use hvnet_core::observed::{
     ObservedAddr, ObservedKind, ObservedLink, ObservedQdisc, ObservedRedirect, ObservedRoute,
     ObservedState, QdiscKind,
@@ -44,6 +45,11 @@ pub(crate) fn observed_link(l: &Link) -> ObservedLink {
             }),
             None => ObservedKind::Other("vxlan".into()),
         },
+        (Some("macvtap"), _, _) => ObservedKind::Macvtap(ObservedMacvtap {
+            lower: None,
+            mode: l.macvlan_mode.and_then(MacvtapMode::from_kernel),
+            node: None,
+        }),
         (k, _, _) => ObservedKind::Other(k.unwrap_or_default().to_string()),
     };
     ObservedLink {
@@ -261,7 +267,8 @@ impl Observe for LinuxHost {
             })
             .collect();
         let sysctls = self.read_sysctls(&query.sysctls);
-        let observed_links: Vec<ObservedLink> = links.iter().map(observed_link).collect();
+        let mut observed_links: Vec<ObservedLink> = links.iter().map(observed_link).collect();
+        crate::macvtap::observe_macvtaps(&links, &mut observed_links);
         let tc_of: std::collections::HashSet<u32> = observed_links
             .iter()
             .filter(|l| query.reads_tc_of(&l.name, l.owner().as_ref().map(|o| o.name())))

@@ -182,6 +182,7 @@ fn kind(l: &ObservedLink) -> String {
         ObservedKind::Tun => "tun".into(),
         ObservedKind::Veth => "veth".into(),
         ObservedKind::Ifb => "ifb".into(),
+        ObservedKind::Macvtap(_) => "macvtap".into(),
         ObservedKind::Other(k) if k.is_empty() => "device".into(),
         ObservedKind::Other(k) => k.clone(),
         ObservedKind::Vxlan(_) => "vxlan".into(),
@@ -231,13 +232,17 @@ fn root_rate(o: &ObservedState, ifindex: u32) -> Option<String> {
 
 /// A port's rate limits from the guest's point of view: (egress, ingress). The guest's
 /// ingress is the tbf on the port; its egress the tbf on the IFB its traffic is sent to.
+/// On a macvtap it is the other way round: its root tbf shapes what the guest sends.
 fn limits(o: &ObservedState, l: &ObservedLink) -> (Option<String>, Option<String>) {
-    let egress = o
+    let redirected = o
         .redirects
         .iter()
         .find(|r| r.ifindex == l.ifindex)
         .and_then(|r| root_rate(o, r.target));
-    (egress, root_rate(o, l.ifindex))
+    match l.kind {
+        ObservedKind::Macvtap(_) => (root_rate(o, l.ifindex), redirected),
+        _ => (redirected, root_rate(o, l.ifindex)),
+    }
 }
 
 fn addrs(o: &ObservedState, l: &ObservedLink) -> Vec<String> {
@@ -301,19 +306,35 @@ pub fn render(o: &ObservedState) -> String {
         out.push_str("hvnet links not on a bridge:\n");
         for l in loose {
             out.push_str(&format!(
-                "  {:<16}{:<6}{:<12}{}\n",
+                "  {:<16}{:<6}{:<12}{}{}\n",
                 l.name,
                 kind(l),
                 state(l),
-                l.alias.clone().unwrap_or_default()
+                l.alias.clone().unwrap_or_default(),
+                macvtap_text(o, l)
             ));
         }
     }
     out
 }
 
+/// A macvtap's uplink, mode and guest limits, for the text form (empty for other links).
+fn macvtap_text(o: &ObservedState, l: &ObservedLink) -> String {
+    let ObservedKind::Macvtap(m) = &l.kind else {
+        return String::new();
+    };
+    let (egress, ingress) = limits(o, l);
+    format!(
+        "  on {} mode {}; limits: guest egress {}, guest ingress {}",
+        m.lower.as_deref().unwrap_or("?"),
+        m.mode.map_or("?", |m| m.as_str()),
+        egress.unwrap_or_else(|| "none".into()),
+        ingress.unwrap_or_else(|| "none".into())
+    )
+}
+
 fn link_json(o: &ObservedState, l: &ObservedLink) -> Value {
-    json!({
+    let mut v = json!({
         "name": l.name,
         "ifindex": l.ifindex,
         "kind": kind(l),
@@ -327,7 +348,12 @@ fn link_json(o: &ObservedState, l: &ObservedLink) -> Value {
             "guest_egress": limits(o, l).0,
             "guest_ingress": limits(o, l).1,
         },
-    })
+    });
+    if let ObservedKind::Macvtap(m) = &l.kind {
+        v["lower"] = json!(m.lower);
+        v["mode"] = json!(m.mode.map(|m| m.as_str()));
+    }
+    v
 }
 
 /// The JSON form: `{"bridges": [{…, "stp": bool, "forward_delay_cs": n, "ports": […]}], "links": […]}`.

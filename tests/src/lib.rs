@@ -369,6 +369,30 @@ impl Drop for Netns {
     }
 }
 
+/// A "host" namespace whose uplink `up0` is a veth to `eth0` of an "outside" namespace,
+/// both up, the outside's end holding `outside_cidr` (the LAN a direct network's guests are
+/// on).
+pub fn host_and_lan(tag: &str, outside_cidr: &str) -> (Netns, Netns) {
+    let host = Netns::new(&format!("{tag}-h"));
+    let out = Netns::new(&format!("{tag}-o"));
+    host.ip(&[
+        "link",
+        "add",
+        "up0",
+        "type",
+        "veth",
+        "peer",
+        "name",
+        "eth0",
+        "netns",
+        out.name(),
+    ]);
+    host.ip(&["link", "set", "up0", "up"]);
+    out.ip(&["addr", "add", outside_cidr, "dev", "eth0"]);
+    out.ip(&["link", "set", "eth0", "up"]);
+    (host, out)
+}
+
 /// The named namespaces that exist (`/run/netns`).
 pub fn netns_names() -> BTreeSet<String> {
     std::fs::read_dir("/run/netns")

@@ -284,9 +284,25 @@ impl Qemu {
     /// Boots `guest` in `ns` (TCG, qboot, PVH kernel) with `net_args` as its network
     /// arguments.
     fn start(ns: &str, guest: &GuestFiles, net_args: &[String]) -> Qemu {
+        Self::start_with(ns, guest, net_args, &[])
+    }
+
+    /// Like [`Qemu::start`], through `sh` with the redirections `redirects` (`30<>/dev/tap7`:
+    /// the descriptors a macvtap NIC's `fd=` names), as `hvnet guest args` prints them.
+    fn start_with(ns: &str, guest: &GuestFiles, net_args: &[String], redirects: &[String]) -> Qemu {
         let append = format!("console=ttyS0 quiet panic=-1 guest_life={GUEST_LIFE_S}");
         let mut c = Command::new("ip");
-        c.args(["netns", "exec", ns, "qemu-system-x86_64"])
+        c.args(["netns", "exec", ns]);
+        if !redirects.is_empty() {
+            // `exec` keeps QEMU the child; the shell only opens the descriptors.
+            c.args([
+                "sh",
+                "-c",
+                &format!("exec \"$@\" {}", redirects.join(" ")),
+                "sh",
+            ]);
+        }
+        c.arg("qemu-system-x86_64")
             .args(["-accel", "tcg", "-m", "256", "-smp", "1"])
             .args(["-nodefaults", "-no-user-config", "-nographic", "-no-reboot"])
             .args(["-serial", "stdio", "-monitor", "none"])
@@ -579,4 +595,99 @@ fn qemu_guest_build_is_cached_and_serialised() {
         before,
         "the cache was rewritten"
     );
+}
+
+/// A real guest on a macvtap NIC of a `kind = "direct"` network: QEMU opens the macvtap's
+/// `/dev/tapN` through the redirection `hvnet guest args` prints, and the guest takes a DHCP
+/// lease from a dnsmasq in the outside namespace, across the uplink — the LAN the macvtap
+/// puts it on — and pings that server.
+#[test]
+fn qemu_guest_on_macvtap_leases_from_the_uplinks_lan() {
+    if !require_root() || !tools_available() {
+        return;
+    }
+    let Some(guest) = guest_or_skip() else {
+        return;
+    };
+    let (host, out) = host_and_lan("qmv", "10.203.0.1/24");
+    let h = host.name();
+
+    let dir = TempDir::new();
+    let lan = dir.path().join("lan");
+    std::fs::create_dir_all(&lan).unwrap();
+    let mut dnsmasq = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            out.name(),
+            "dnsmasq",
+            "--keep-in-foreground",
+        ])
+        .args([
+            "--conf-file=/dev/null",
+            "--bind-interfaces",
+            "--interface=eth0",
+        ])
+        .args(["--except-interface=lo", "--port=0", "--dhcp-authoritative"])
+        .arg("--dhcp-range=10.203.0.50,10.203.0.150,255.255.255.0,1h")
+        .arg(format!("--dhcp-leasefile={}", lan.join("leases").display()))
+        .arg(format!("--pid-file={}", lan.join("pid").display()))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn dnsmasq");
+
+    let hv = Hv::new(&host, &dir);
+    let cfg = dir.write(
+        "hvnet.toml",
+        &format!(
+            "[[network]]\nname = \"lan\"\nkind = \"direct\"\nuplink = \"up0\"\nmode = \"bridge\"\n\n\
+             [[guest]]\nname = \"qemu2\"\n[[guest.nic]]\nnetwork = \"lan\"\nmac = \"{MAC}\"\n"
+        ),
+    );
+    hv.apply(&cfg);
+    let l = must_link(h, "macvtap0");
+    assert_eq!(kind(&l), "macvtap", "{l}");
+
+    let r = hv.run(&cfg, &["guest", "args", "qemu2"]);
+    let words: Vec<String> = r.ok().stdout.lines().flat_map(shell_words).collect();
+    let (redirects, net_args): (Vec<String>, Vec<String>) = words.into_iter().partition(|w| {
+        w.split_once("<>")
+            .is_some_and(|(fd, _)| fd.chars().all(|c| c.is_ascii_digit()))
+    });
+    let dev = format!("/dev/tap{}", l["ifindex"]);
+    assert_eq!(redirects, [format!("3<>{dev}")], "{r}");
+    assert!(
+        net_args.join(" ").contains("tap,id=net0,fd=3,vhost=off"),
+        "{r}"
+    );
+
+    let mut qemu = Qemu::start_with(h, &guest, &net_args, &redirects);
+    let ready = qemu.wait_for("GUEST: READY", BOOT_TIMEOUT);
+    let console = qemu.console();
+    println!("--- guest console ---\n{console}---");
+    assert!(
+        ready.is_some(),
+        "the guest did not reach READY within {BOOT_TIMEOUT:?}"
+    );
+    let (_, dhcp_line) = qemu
+        .find("GUEST: dhcp done")
+        .expect("no `GUEST: dhcp done` marker");
+    assert!(
+        dhcp_line.contains("ip=10.203.0."),
+        "no lease from the LAN's dnsmasq: {dhcp_line}"
+    );
+    assert!(
+        qemu.find("obtained from 10.203.0.1").is_some(),
+        "the lease is not the outside dnsmasq's"
+    );
+    assert!(
+        qemu.find("GUEST: PING-HOST-OK").is_some(),
+        "the guest could not ping the LAN's router 10.203.0.1"
+    );
+    // While QEMU holds the macvtap, it has carrier.
+    wait_carrier(h, "macvtap0");
+    drop(qemu);
+    let _ = dnsmasq.kill();
+    let _ = dnsmasq.wait();
 }

@@ -20,6 +20,9 @@ pub fn run(g: &Global, as_json: bool) -> CliResult {
             r.verb
         );
     }
+    for w in hvnet_core::macvtap::caveats(&cfg) {
+        eprintln!("hvnet: warning: {w}");
+    }
     let c = engine.check(&cfg).map_err(engine_error)?;
     let plan = &c.plan;
     let why = |op| c.details(op);

@@ -115,7 +115,18 @@ pub fn run(g: &Global, cmd: &GuestCmd) -> CliResult {
     .unwrap_or_default();
     let nics = guest_nics(&cfg, guest, &desired).map_err(|e| CliError::Input(e.to_string()))?;
     let out = match cmd {
-        GuestCmd::Args { .. } => qemu::args(&nics),
+        GuestCmd::Args { .. } => {
+            let host = qemu::QemuHost {
+                ifindex: observed
+                    .links
+                    .iter()
+                    .filter(|l| matches!(l.kind, hvnet_core::observed::ObservedKind::Macvtap(_)))
+                    .map(|l| (l.name.clone(), l.ifindex))
+                    .collect(),
+                vhost_net: std::path::Path::new("/dev/vhost-net").exists(),
+            };
+            qemu::args_for(&nics, &host)
+        }
         GuestCmd::Xml { .. } => libvirt::interfaces(&nics),
         GuestCmd::Macs { format, .. } => match format {
             MacFormat::Plain => macs::plain(&nics),

@@ -10,7 +10,7 @@ pub fn run(g: &Global) -> CliResult {
     println!(
         "{}: ok ({} network(s), {} guest(s), {} NIC(s))",
         g.config.display(),
-        cfg.networks.len(),
+        cfg.networks.len() + cfg.direct.len(),
         cfg.guests.len(),
         nics
     );

@@ -19,6 +19,7 @@
 //! ```
 
 mod diag;
+mod direct;
 mod overlay;
 mod raw;
 #[cfg(feature = "schema")]
@@ -26,6 +27,7 @@ mod schema;
 mod validate;
 
 pub use diag::{ConfigError, Diagnostic};
+pub use direct::DirectNetwork;
 pub use overlay::{Overlay, OverlayControl, OverlayHost, Vni, VXLAN_OVERHEAD};
 #[cfg(feature = "schema")]
 pub use schema::json_schema;
@@ -78,6 +80,9 @@ pub struct Config {
     pub pools: Vec<VfPool>,
     /// `[[overlay.host]]`: the hosts overlay networks span, in file order.
     pub overlay_hosts: Vec<OverlayHost>,
+    /// The `kind = "direct"` networks (macvtap), in file order; not in `networks`, which
+    /// are the bridged ones.
+    pub direct: Vec<DirectNetwork>,
     /// Where some fields are in the file, for the checks that need the host (a veth's
     /// namespace must exist) to report them like validation does.
     pub locations: Locations,
@@ -460,6 +465,11 @@ impl Config {
     /// The network with this name.
     pub fn network(&self, name: &str) -> Option<&Network> {
         self.networks.iter().find(|n| n.name == name)
+    }
+
+    /// The `kind = "direct"` network with this name.
+    pub fn direct_network(&self, name: &str) -> Option<&DirectNetwork> {
+        self.direct.iter().find(|n| n.name == name)
     }
 
     /// The guest with this name.

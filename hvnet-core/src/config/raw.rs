@@ -112,10 +112,12 @@ pub(crate) struct RawNetwork {
     #[cfg_attr(feature = "schema", schemars(with = "String"))]
     pub name: S<String>,
     /// isolated (host-only) | internal (guests only) | bridge (with uplink) | nat | routed | open
-    /// | hostdev (a pool of SR-IOV VFs passed through to guests; no bridge).
+    /// | hostdev (a pool of SR-IOV VFs passed through to guests; no bridge)
+    /// | direct (macvtap NICs on `uplink`/`uplinks`, no bridge).
     #[cfg_attr(feature = "schema", schemars(with = "super::schema::NetworkKindName"))]
     pub kind: S<String>,
-    /// The bridge's interface name (1-15 bytes); required except for kind = "hostdev".
+    /// The bridge's interface name (1-15 bytes); required except for kind = "hostdev" and
+    /// kind = "direct".
     #[cfg_attr(feature = "schema", schemars(with = "Option<String>"))]
     pub bridge: Option<S<String>>,
     /// The host's address on the bridge, CIDR (e.g. "192.168.110.1/24"); required for nat, routed, open.
@@ -136,6 +138,16 @@ pub(crate) struct RawNetwork {
     /// kind = "bridge": the physical NIC to enslave (required); nat, routed: the egress device (optional).
     #[cfg_attr(feature = "schema", schemars(with = "Option<String>"))]
     pub uplink: Option<S<String>>,
+    /// kind = "direct": the uplinks the guests' macvtaps sit on (a pool; `passthrough` takes
+    /// one per guest NIC).
+    #[cfg_attr(feature = "schema", schemars(with = "Option<Vec<String>>"))]
+    pub uplinks: Option<S<Vec<S<String>>>>,
+    /// kind = "direct": the macvtaps' mode, bridge | vepa (default) | private | passthrough.
+    #[cfg_attr(
+        feature = "schema",
+        schemars(with = "Option<super::schema::MacvtapModeName>")
+    )]
+    pub mode: Option<S<String>>,
     /// `kind = "bridge"`: how the host is on the bridged LAN (`static` | `dhcp` | `none`).
     #[cfg_attr(feature = "schema", schemars(with = "Option<super::HostIp>"))]
     pub host_ip: Option<S<String>>,

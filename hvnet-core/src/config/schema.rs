@@ -42,6 +42,23 @@ pub(crate) enum NetworkKindName {
     Open,
     /// A pool of SR-IOV VFs (`pf` or `vfs`) passed through to guests; no bridge.
     Hostdev,
+    /// macvtap NICs on `uplink`/`uplinks`, no bridge (libvirt's `<forward mode='bridge'|'vepa'|'private'|'passthrough'>`).
+    Direct,
+}
+
+/// `mode` of a direct network.
+#[derive(JsonSchema)]
+#[serde(rename_all = "lowercase")]
+#[allow(dead_code)]
+pub(crate) enum MacvtapModeName {
+    /// Guests on one uplink reach each other directly (not the host).
+    Bridge,
+    /// Everything through the uplink's switch (default).
+    Vepa,
+    /// No traffic between the guests of one uplink.
+    Private,
+    /// One uplink per guest NIC.
+    Passthrough,
 }
 
 /// `type` of a guest NIC.

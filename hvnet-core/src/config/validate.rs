@@ -7,6 +7,8 @@ use std::str::FromStr;
 
 use super::diag::{ConfigError, Diagnostic, Locator};
 use super::raw::{RawConfig, RawDhcp, RawForward, RawGuest, RawNetwork, RawNic, S};
+mod direct;
+
 use super::{
     Accounts, Config, Dhcp, DhcpHost, Guest, HostIp, HostSettings, Lifetime, Locations, Network,
     NetworkKind, Nic, NicRate, NicType, PortForward, Proto, STP_FORWARD_DELAY,
@@ -233,12 +235,18 @@ impl Validator<'_> {
         };
         let mut networks = Vec::new();
         let mut pools = Vec::new();
+        let mut direct = Vec::new();
         for (i, n) in raw.network.iter().enumerate() {
+            let at = format!("network[{i}]");
             if hostdev::is_pool(n.get_ref()) {
-                if let Some(pool) = self.pool(n.get_ref(), &format!("network[{i}]")) {
+                if let Some(pool) = self.pool(n.get_ref(), &at) {
                     pools.push((i, pool));
                 }
-            } else if let Some(net) = self.network(n.get_ref(), &format!("network[{i}]")) {
+            } else if n.get_ref().kind.get_ref() == "direct" {
+                if let Some(net) = self.direct_network(n, &at) {
+                    direct.push((i, net));
+                }
+            } else if let Some(net) = self.network(n.get_ref(), &at) {
                 networks.push((i, net));
             }
         }
@@ -255,6 +263,7 @@ impl Validator<'_> {
         let overlay_hosts = self.overlay_hosts(&raw);
         self.check_overlays(&raw, &networks, &overlay_hosts);
         self.check_guest_hosts(&raw, &overlay_hosts);
+        self.check_direct(&raw, &networks, &direct, &guests);
         Config {
             overlay_hosts,
             locations: Locations {
@@ -265,10 +274,12 @@ impl Validator<'_> {
             networks: networks.into_iter().map(|(_, n)| n).collect(),
             guests: guests.into_iter().map(|(_, g, _)| g).collect(),
             pools: pools.into_iter().map(|(_, p)| p).collect(),
+            direct: direct.into_iter().map(|(_, n)| n).collect(),
         }
     }
 
     fn network(&mut self, n: &RawNetwork, at: &str) -> Option<Network> {
+        self.direct_only_fields(n, at);
         let name = self.name(&n.name, &format!("{at}.name"), "network");
         let kind = match n.kind.get_ref().as_str() {
             "isolated" => Some(NetworkKind::Isolated),
@@ -281,7 +292,7 @@ impl Validator<'_> {
                 self.err(
                     n.kind.span(),
                     &format!("{at}.kind"),
-                    format!("unknown network kind {other:?}; expected one of: isolated, internal, bridge, nat, routed, open, hostdev"),
+                    format!("unknown network kind {other:?}; expected one of: isolated, internal, bridge, nat, routed, open, hostdev, direct"),
                 );
                 None
             }
@@ -305,21 +316,7 @@ impl Validator<'_> {
             .address
             .as_ref()
             .and_then(|a| self.address(a, &format!("{at}.address")));
-        let mtu = match &n.mtu {
-            Some(m) if !(68..=65535).contains(m.get_ref()) => {
-                self.err(
-                    m.span(),
-                    &format!("{at}.mtu"),
-                    format!(
-                        "MTU {} is out of range: must be between 68 and 65535",
-                        m.get_ref()
-                    ),
-                );
-                None
-            }
-            Some(m) => u32::try_from(*m.get_ref()).ok(),
-            None => None,
-        };
+        let mtu = self.mtu(n, at);
         let stp = n.stp.as_ref().is_some_and(|s| *s.get_ref());
         let forward_delay = self.forward_delay(n, stp, at);
         let lifetime = match n.lifetime.as_ref().map(|l| (l, l.get_ref().as_str())) {
@@ -450,6 +447,23 @@ impl Validator<'_> {
             overlay,
             gateway_hosts,
         })
+    }
+
+    /// A network's `mtu`, 68 to 65535.
+    fn mtu(&mut self, n: &RawNetwork, at: &str) -> Option<u32> {
+        let m = n.mtu.as_ref()?;
+        if !(68..=65535).contains(m.get_ref()) {
+            self.err(
+                m.span(),
+                &format!("{at}.mtu"),
+                format!(
+                    "MTU {} is out of range: must be between 68 and 65535",
+                    m.get_ref()
+                ),
+            );
+            return None;
+        }
+        u32::try_from(*m.get_ref()).ok()
     }
 
     /// `host_ip`: only on a bridged network; `"none"` rules out `address`.

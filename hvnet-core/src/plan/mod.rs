@@ -115,6 +115,7 @@ fn kind_word(k: &ObservedKind) -> String {
         ObservedKind::Tun => "tun".into(),
         ObservedKind::Veth => "veth".into(),
         ObservedKind::Ifb => "ifb".into(),
+        ObservedKind::Macvtap(_) => "macvtap".into(),
         ObservedKind::Other(s) if s.is_empty() => "device".into(),
         ObservedKind::Other(s) => s.clone(),
         ObservedKind::Vxlan(_) => "vxlan".into(),
@@ -136,6 +137,7 @@ fn same_kind(obs_links: &ObservedState, obs: &ObservedKind, want: &LinkKind) -> 
         (ObservedKind::Vxlan(have), LinkKind::Vxlan(want)) => {
             fdb::same_vxlan(obs_links, have, want)
         }
+        (ObservedKind::Macvtap(have), LinkKind::Macvtap(want)) => have.serves(want),
         _ => false,
     }
 }
@@ -147,6 +149,7 @@ pub(crate) fn restore_of(obs: &ObservedState, l: &ObservedLink) -> Option<Box<Re
         ObservedKind::Tap(o) => LinkKind::Tap(*o),
         ObservedKind::Ifb => LinkKind::Ifb,
         ObservedKind::Vxlan(v) => LinkKind::Vxlan(fdb::vxlan_opts(obs, v)?),
+        ObservedKind::Macvtap(m) => LinkKind::Macvtap(crate::macvtap::restore_opts(m)?),
         // The peer's namespace is not observable from here: such a link cannot be recreated.
         _ => return None,
     };
@@ -442,6 +445,13 @@ fn create_op(want: &LinkSpec) -> Op {
             mac: want.mac,
             opts: opts.clone(),
         },
+        LinkKind::Macvtap(opts) => Op::CreateMacvtap {
+            name: want.name.clone(),
+            owner,
+            mtu: want.mtu,
+            mac: want.mac,
+            opts: opts.clone(),
+        },
         // Never reached: external links are not created (handled by the caller).
         LinkKind::External => Op::SetUp {
             link: want.name.clone(),
@@ -486,6 +496,9 @@ fn link_changes(
                 old: have.mac,
             });
         }
+    }
+    if let (LinkKind::Macvtap(opts), ObservedKind::Macvtap(old)) = (&want.kind, &have.kind) {
+        changes.extend(crate::macvtap::node_change(&link, opts, old));
     }
     if let (LinkKind::Bridge(opts), ObservedKind::Bridge(old)) = (&want.kind, &have.kind) {
         if opts != old {

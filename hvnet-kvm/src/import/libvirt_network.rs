@@ -12,6 +12,7 @@
 //! | `<name>` | `name` |
 //! | `<forward mode='nat'>` (or no `mode`) / `'route'` / `'open'` / no `<forward>` | `kind = "nat"` / `"routed"` / `"open"` / `"isolated"` (`"internal"` without an IPv4 `<ip>`) |
 //! | `<forward dev=…>` | `uplink` (nat and routed) |
+//! | `<forward mode='bridge'\|'vepa'\|'private'\|'passthrough'>` with `<interface dev=…>` (or `dev=`) | `kind = "direct"`, `mode`, `uplink` (one interface) or `uplinks` (a pool); `<ip>`, `<dhcp>`, `<dns>`, `<domain>`, `<mac>`, `<bandwidth>` warned (hvnet serves nothing on a macvtap network) |
 //! | `<nat><port start end/></nat>` | `nat_ports = "START-END"` |
 //! | `<bridge name stp delay>` | `bridge`, `stp` (libvirt's default: on), `forward_delay` (at least 2 with STP, warned) |
 //! | `<mac address>`, `<mtu size>` | `mac`, `mtu` |
@@ -47,9 +48,12 @@
 use std::fmt;
 use std::net::Ipv4Addr;
 
+mod direct;
+
 use hvnet_core::dhcp::is_dns_name;
 use hvnet_core::dhcp::MIN_LEASE_SECS;
 use hvnet_core::import::{self as shared, check_output, comment, ImportFailure};
+use hvnet_core::macvtap::MacvtapMode;
 use hvnet_core::types::{IfName, Ipv4Cidr, Ipv4Range, MacAddr, RateSpec};
 use roxmltree::{Document, Node};
 use serde::Serialize;
@@ -128,6 +132,8 @@ pub enum ForwardMode {
     Open,
     /// No `<forward>`: host-only.
     Isolated,
+    /// `bridge`, `vepa`, `private`, `passthrough` with `<interface dev>`: macvtaps.
+    Direct(MacvtapMode),
 }
 
 impl ForwardMode {
@@ -138,6 +144,7 @@ impl ForwardMode {
             Self::Route => "routed",
             Self::Open => "open",
             Self::Isolated => "isolated",
+            Self::Direct(_) => "direct",
         }
     }
 }
@@ -151,6 +158,8 @@ pub struct Forward {
     pub dev: Option<IfName>,
     /// `<nat><port start end/>`: masquerade source ports (nat).
     pub nat_ports: Option<(u16, u16)>,
+    /// `<interface dev>` (direct modes; `dev` alone counts as one).
+    pub interfaces: Vec<IfName>,
 }
 
 /// `<bridge>`.
@@ -202,8 +211,8 @@ pub struct LibvirtNetwork {
     pub name: String,
     /// `<forward>` (mode [`ForwardMode::Isolated`] when absent).
     pub forward: Forward,
-    /// `<bridge>`.
-    pub bridge: Bridge,
+    /// `<bridge>` (`None` for a direct network, which has none).
+    pub bridge: Option<Bridge>,
     /// `<mac address>`.
     pub mac: Option<MacAddr>,
     /// `<mtu size>`.
@@ -450,6 +459,7 @@ impl Reader<'_, '_> {
             mode: ForwardMode::Isolated,
             dev: None,
             nat_ports: None,
+            interfaces: Vec::new(),
         });
         let mut forward_node = None;
         let mut bridge: Option<Option<Bridge>> = None;
@@ -547,8 +557,15 @@ impl Reader<'_, '_> {
             self.err(root, "missing <name>");
             return None;
         };
+        if let Some(Forward {
+            mode: ForwardMode::Direct(_),
+            ..
+        }) = &forward
+        {
+            return self.direct(root, name, forward?, mtu);
+        }
         let bridge = match bridge {
-            Some(b) => b?,
+            Some(b) => Some(b?),
             None => {
                 self.err(
                     root,
@@ -710,18 +727,17 @@ impl Reader<'_, '_> {
                 return None;
             }
             Some(m @ ("bridge" | "private" | "vepa" | "passthrough")) => {
-                self.err_attr(
-                    f,
-                    "mode",
-                    format!("forward mode {m:?} is not supported by hvnet (nat, route, open, or no <forward> for isolated)"),
-                );
-                return None;
+                let mode = m
+                    .parse::<MacvtapMode>()
+                    .map_err(|e| self.err_attr(f, "mode", e.to_string()))
+                    .ok()?;
+                return self.direct_forward(f, mode);
             }
             Some(m) => {
                 self.err_attr(
                     f,
                     "mode",
-                    format!("unknown forward mode {m:?}: expected nat, route or open (or no <forward> for an isolated network)"),
+                    format!("unknown forward mode {m:?}: expected nat, route, open, bridge, vepa, private or passthrough (or no <forward> for an isolated network)"),
                 );
                 return None;
             }
@@ -777,6 +793,7 @@ impl Reader<'_, '_> {
             mode,
             dev: if mode == ForwardMode::Open { None } else { dev },
             nat_ports,
+            interfaces: Vec::new(),
         })
     }
 
@@ -1153,7 +1170,8 @@ struct OutConfig<'a> {
 struct OutNetwork<'a> {
     name: &'a str,
     kind: &'a str,
-    bridge: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    bridge: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     address: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -1166,6 +1184,10 @@ struct OutNetwork<'a> {
     mac: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     uplink: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    uplinks: Option<Vec<&'a str>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    mode: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     nat_ports: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -1264,10 +1286,25 @@ pub fn to_toml(n: &LibvirtNetwork, source: &str) -> Result<String, String> {
         }
         (None, _) => None,
     };
-    let (stp, forward_delay) = if n.bridge.stp {
-        (Some(true), Some(n.bridge.delay.max(2)))
-    } else {
-        (None, (n.bridge.delay > 0).then_some(n.bridge.delay))
+    let (stp, forward_delay) = match &n.bridge {
+        Some(b) if b.stp => (Some(true), Some(b.delay.max(2))),
+        Some(b) => (None, (b.delay > 0).then_some(b.delay)),
+        None => (None, None),
+    };
+    let (uplinks, mode) = match n.forward.mode {
+        ForwardMode::Direct(m) => (
+            (n.forward.interfaces.len() > 1)
+                .then(|| n.forward.interfaces.iter().map(IfName::as_str).collect()),
+            Some(m.as_str()),
+        ),
+        _ => (None, None),
+    };
+    let uplink = match n.forward.mode {
+        ForwardMode::Direct(_) => match n.forward.interfaces.as_slice() {
+            [one] => Some(one.as_str()),
+            _ => None,
+        },
+        _ => n.forward.dev.as_ref().map(IfName::as_str),
     };
     let rate = (n.bandwidth.inbound.is_some() || n.bandwidth.outbound.is_some()).then(|| OutRate {
         egress: n.bandwidth.outbound.map(|r| r.to_string()),
@@ -1277,13 +1314,15 @@ pub fn to_toml(n: &LibvirtNetwork, source: &str) -> Result<String, String> {
         network: [OutNetwork {
             name: &n.name,
             kind,
-            bridge: n.bridge.name.as_str(),
+            bridge: n.bridge.as_ref().map(|b| b.name.as_str()),
             address: n.address.map(|a| a.to_string()),
             mtu: n.mtu,
             stp,
             forward_delay,
             mac: n.mac.map(|m| m.to_string()),
-            uplink: n.forward.dev.as_ref().map(IfName::as_str),
+            uplink,
+            uplinks,
+            mode,
             nat_ports: n.forward.nat_ports.map(|(s, e)| format!("{s}-{e}")),
             rate,
             dhcp,
@@ -1480,7 +1519,7 @@ mod tests {
         );
         one(
             &net("<forward mode='bridge'/>\n"),
-            "is not supported by hvnet",
+            "puts guests on an existing host bridge",
         );
         one(
             &net("<ip address='10.0.0.0' prefix='24'/>\n"),

@@ -53,6 +53,9 @@ pub struct Link {
     pub tun: Option<TunInfo>,
     /// VXLAN settings, for `kind == Some("vxlan")`.
     pub vxlan: Option<super::VxlanInfo>,
+    /// `IFLA_MACVLAN_MODE`, for `kind == Some("macvtap")` or `Some("macvlan")` (its lower
+    /// device is [`link`](Self::link)).
+    pub macvlan_mode: Option<u32>,
     /// Bridge port settings, for a port of a bridge (`IFLA_INFO_SLAVE_KIND`
     /// `"bridge"`).
     pub port: Option<BridgePortInfo>,
@@ -175,6 +178,7 @@ fn parse_link_opts(payload: &[u8], with_stats: bool) -> Option<Link> {
             Some("bridge") => link.bridge = Some(parse_bridge(data)),
             Some("tun") => link.tun = Some(parse_tun(data)),
             Some("vxlan") => link.vxlan = Some(super::vxlan::parse_vxlan(data)),
+            Some("macvtap" | "macvlan") => link.macvlan_mode = super::macvtap::parse_mode(data),
             _ => {}
         }
     }
@@ -289,6 +293,7 @@ mod tests {
                 }),
                 tun: None,
                 vxlan: None,
+                macvlan_mode: None,
                 port: None,
                 stats: None,
             }

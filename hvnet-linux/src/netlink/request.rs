@@ -209,6 +209,9 @@ pub enum Request {
     },
     /// A VXLAN device or one of its forwarding entries.
     Vxlan(super::VxlanRequest),
+    /// Create a macvtap (down) on a lower device (`ip link add link LOWER
+    /// name NAME type macvtap mode MODE`).
+    NewMacvtap(super::macvtap::MacvtapSpec),
 }
 
 /// Changes to an existing link, all in one `RTM_NEWLINK`; `None` fields are
@@ -485,6 +488,7 @@ impl fmt::Display for Request {
                 )
             }
             Request::NewFilter(spec) => write!(f, "add {spec}"),
+            Request::NewMacvtap(spec) => write!(f, "create macvtap {}", spec.name),
             Request::DelFilter {
                 ifindex,
                 parent,
@@ -796,6 +800,15 @@ impl Request {
                 super::vf::encode_set_vf(buf, seq, link_index(*ifindex)?, change)?;
             }
             Request::Vxlan(v) => v.encode(buf, seq)?,
+            Request::NewMacvtap(spec) => {
+                let mut m = MsgBuilder::new(buf, RTM_NEWLINK, CREATE, seq);
+                let index =
+                    i32::try_from(spec.ifindex).map_err(|_| Invalid::Message("invalid ifindex"))?;
+                m.bytes(&ifinfomsg(index, 0, 0));
+                link_attrs(&mut m, &spec.name, spec.mtu, spec.mac, spec.group);
+                spec.encode(&mut m)?;
+                m.finish()?;
+            }
         }
         Ok(1)
     }

@@ -37,6 +37,8 @@
 //! `hvnet-bench --overlay [--runs R]` measures a static VXLAN overlay of 16 hosts instead
 //! (`overlay.rs`): `apply` per host, and from `apply` on a 17th host until every other host's
 //! guest pings its guest, with the VXLAN device learning and without.
+//! `hvnet-bench --macvtap [--runs R]` measures direct networks instead (`macvtap.rs`): 256
+//! macvtaps applied, re-applied and removed by hvnet against `ip -batch` of the same links.
 //!
 //! Usage: `hvnet-bench [--runs R] [N ...]` (default 3 runs of 64 256 1023; a Linux bridge
 //! holds at most 1023 ports). Each figure is the median of R interleaved runs. Needs root.
@@ -47,6 +49,7 @@ mod firewall;
 mod guests;
 mod kvm;
 mod lease;
+mod macvtap;
 mod overlay;
 mod rates;
 mod taps;
@@ -66,6 +69,7 @@ enum Mode {
     Xen,
     Kvm,
     Overlay,
+    Macvtap,
 }
 
 fn main() -> ExitCode {
@@ -84,6 +88,7 @@ fn main() -> ExitCode {
     let xen_mode = flag("--xen");
     let kvm_mode = flag("--kvm");
     let overlay_mode = flag("--overlay");
+    let macvtap_mode = flag("--macvtap");
     let mut runs = 3;
     if let Some(i) = args.iter().position(|a| a == "--runs") {
         runs = args.get(i + 1).and_then(|r| r.parse().ok()).unwrap_or(3);
@@ -91,6 +96,8 @@ fn main() -> ExitCode {
     }
     let mode = if overlay_mode {
         Mode::Overlay
+    } else if macvtap_mode {
+        Mode::Macvtap
     } else if xen_mode {
         Mode::Xen
     } else if kvm_mode {
@@ -137,6 +144,7 @@ fn dispatch(mode: &Mode, runs: usize) -> Res<()> {
             Mode::Xen => xen::bench(runs, &dir, &hvnet_bin()?),
             Mode::Kvm => kvm::bench(runs, &dir),
             Mode::Overlay => overlay::bench(runs, &dir, &hvnet_bin()?),
+            Mode::Macvtap => macvtap::bench(runs, &dir),
             Mode::Firewall => Ok(()),
         });
     let _ = std::fs::remove_dir_all(&dir);

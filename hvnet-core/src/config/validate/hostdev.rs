@@ -42,6 +42,7 @@ impl Validator<'_> {
     /// none of a bridge's fields.
     pub(super) fn pool(&mut self, n: &RawNetwork, at: &str) -> Option<VfPool> {
         let name = self.name(&n.name, &format!("{at}.name"), "network");
+        self.direct_only_fields(n, at);
         let why = "a kind = \"hostdev\" network is a pool of SR-IOV VFs passed through to guests: it has no bridge";
         self.refuse(
             at,
