@@ -340,7 +340,7 @@ pub fn way_out_warnings(config: &Config, observed: &ObservedState) -> Vec<NoDefa
     let has_default = observed
         .routes
         .iter()
-        .any(|r| r.dst.prefix_len() == 0 && r.table == crate::state::MAIN_TABLE);
+        .any(|r| r.dst.is_ipv4() && r.dst.prefix_len() == 0 && r.table == crate::state::MAIN_TABLE);
     if has_default {
         return Vec::new();
     }
