@@ -125,6 +125,12 @@ fn resolve_for(
                 cidr: cidr.into(),
             });
         }
+        if let Some(cidr) = net.address6 {
+            want.addrs.push(AddrSpec {
+                link: net.bridge.clone(),
+                cidr: cidr.into(),
+            });
+        }
         // host_ip = "static" | "dhcp": the uplink's addresses and routes live on the bridge, which
         // takes the uplink's MAC (the LAN keeps seeing the same host).
         if let (NetworkKind::Bridge, Some(uplink), Some(true)) = (

@@ -202,14 +202,27 @@ pub fn services(config: &Config, run_dir: &Path, want: &mut DesiredState) {
         if want.link(net.bridge.as_str()).is_none() {
             continue;
         }
-        if let Some(cfg) = dhcp_config(config, net) {
-            let dir = dhcp_dir(run_dir, &net.name);
-            let paths = DhcpPaths::in_dir(&dir);
+        let dir = dhcp_dir(run_dir, &net.name);
+        let paths = DhcpPaths::in_dir(&dir);
+        let v6 = crate::dhcp6::dhcp6_config(config, net);
+        let files = match (dhcp_config(config, net), &v6) {
+            (Some(cfg), None) => Some((cfg.conf(&paths), cfg.hostsfile())),
+            (Some(cfg), Some(v6)) => Some((
+                crate::dhcp6::with_v6(&cfg.conf(&paths), v6),
+                crate::dhcp6::hostsfile(&cfg.hosts, &v6.hosts),
+            )),
+            (None, Some(v6)) => Some((
+                v6.standalone_conf(&paths),
+                crate::dhcp6::hostsfile(&[], &v6.hosts),
+            )),
+            (None, None) => None,
+        };
+        if let Some((conf, hosts)) = files {
             want.dhcp.push(DhcpService {
                 network: net.name.clone(),
                 bridge: net.bridge.clone(),
-                conf: cfg.conf(&paths),
-                hosts: cfg.hostsfile(),
+                conf,
+                hosts,
                 dir,
             });
         }

@@ -16,6 +16,7 @@ use crate::state::Tbf;
 use crate::types::{ByteSize, Duration, IfName, Ipv4Cidr, Ipv4Range, MacAddr, MacPrefix, RateSpec};
 
 mod hostdev;
+mod v6;
 
 /// Longest network, guest or namespace name.
 const MAX_NAME: usize = 64;
@@ -430,7 +431,10 @@ impl Validator<'_> {
         };
         let overlay = self.network_overlay(n, kind, mtu, at);
         let gateway_hosts = self.gateway_hosts(n, at);
+        let (address6, dhcp6) = self.network6(n, kind, host_ip, at);
         Some(Network {
+            address6,
+            dhcp6,
             rate,
             name: name?,
             kind: kind?,
@@ -1023,6 +1027,7 @@ impl Validator<'_> {
                 }
             }
         }
+        self.check_networks6(raw, nets);
     }
 
     /// A guest and, for each of its valid NICs and forwards, its index in the file.
@@ -1406,8 +1411,13 @@ impl Validator<'_> {
             Some(s) => Some(self.ipv4(s, &format!("{at}.ip"))?),
             None => None,
         };
+        let ip6 = match &n.ip6 {
+            Some(s) => Some(self.ipv6(s, &format!("{at}.ip6"))?),
+            None => None,
+        };
         Some(Nic {
             ip,
+            ip6,
             network,
             kind: kind?,
             ifname,
@@ -1437,6 +1447,7 @@ impl Validator<'_> {
             ("group", n.group.as_ref().map(|s| s.span())),
             ("rate", n.rate.as_ref().map(|s| s.span())),
             ("ip", n.ip.as_ref().map(|s| s.span())),
+            ("ip6", n.ip6.as_ref().map(|s| s.span())),
         ] {
             if let Some(span) = span {
                 self.err(
@@ -1479,6 +1490,7 @@ impl Validator<'_> {
         let (mac, mac_given) = self.nic_mac(n, at, guest, index, host)?;
         Some(Nic {
             ip: None,
+            ip6: None,
             network: String::new(),
             kind: NicType::User { smb, net },
             ifname: None,
@@ -1768,6 +1780,7 @@ impl Validator<'_> {
         guests: &[(usize, Guest, FileIndex)],
     ) {
         self.check_replication(raw, nets, guests);
+        self.check_guest_ip6(raw, nets, guests);
         self.check_tap_mtu(raw, nets, guests);
         let mut names: HashMap<&str, usize> = HashMap::new();
         let mut ifnames: HashMap<String, String> = HashMap::new();
