@@ -36,6 +36,29 @@ pub struct Dhcp6Host {
     pub name: Option<String>,
 }
 
+/// The MAC inside a DHCPv6 DUID written as colon-separated hex: a DUID-LLT
+/// (`00:01:00:01:TIME:MAC`) or DUID-LL (`00:03:00:01:MAC`) over Ethernet; `None` for
+/// other DUIDs.
+///
+/// ```
+/// use hvnet_core::dhcp6::duid_mac;
+/// assert_eq!(duid_mac("0:3:0:1:52:54:0:1:2:3").map(|m| m.to_string()).as_deref(),
+///     Some("52:54:00:01:02:03"));
+/// assert_eq!(duid_mac("0:4:1:2:3:4:5:6:7:8:9:a:b:c:d:e:f:10"), None); // DUID-UUID
+/// ```
+pub fn duid_mac(duid: &str) -> Option<MacAddr> {
+    let b: Vec<u8> = duid
+        .split(':')
+        .map(|h| u8::from_str_radix(h, 16))
+        .collect::<Result<_, _>>()
+        .ok()?;
+    let mac = match b.as_slice() {
+        [0, 1, 0, 1, _, _, _, _, m @ ..] | [0, 3, 0, 1, m @ ..] => m,
+        _ => return None,
+    };
+    <[u8; 6]>::try_from(mac).ok().map(MacAddr::new)
+}
+
 /// The IPv6 part of a network's dnsmasq.
 ///
 /// ```
@@ -156,12 +179,31 @@ pub fn dhcp6_config(config: &Config, net: &Network) -> Option<Dhcp6Config> {
 /// Adds the IPv6 lines to a DHCPv4 configuration rendered by [`crate::dhcp::DhcpConfig::conf`]:
 /// they go before its `pid-file=` line (the last), so the file keeps its shape.
 pub fn with_v6(conf: &str, v6: &Dhcp6Config) -> String {
+    insert_before_pid(conf, v6.lines())
+}
+
+/// Like [`with_v6`] for a DNS-only DHCPv4 configuration (`dns_only = true`, whose
+/// hostsfile is a hosts(5) file of names): the IPv6 lines, the lease file, and the static
+/// IPv6 hosts as `dhcp-host=` lines of the configuration itself.
+pub fn with_v6_dns_only(conf: &str, v6: &Dhcp6Config, paths: &DhcpPaths) -> String {
+    let mut lines = v6.lines();
+    lines.extend(
+        hostsfile(&[], &v6.hosts)
+            .lines()
+            .map(|h| format!("dhcp-host={h}")),
+    );
+    lines.push(format!("dhcp-leasefile={}", paths.leasefile.display()));
+    insert_before_pid(conf, lines)
+}
+
+/// `conf` with `add` inserted before its `pid-file=` line.
+fn insert_before_pid(conf: &str, add: Vec<String>) -> String {
     let mut lines: Vec<String> = conf.lines().map(str::to_string).collect();
     let at = lines
         .iter()
         .rposition(|l| l.starts_with("pid-file="))
         .unwrap_or(lines.len());
-    for (k, l) in v6.lines().into_iter().enumerate() {
+    for (k, l) in add.into_iter().enumerate() {
         lines.insert(at + k, l);
     }
     let mut s = lines.join("\n");

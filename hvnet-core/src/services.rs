@@ -207,6 +207,10 @@ pub fn services(config: &Config, run_dir: &Path, want: &mut DesiredState) {
         let v6 = crate::dhcp6::dhcp6_config(config, net);
         let files = match (dhcp_config(config, net), &v6) {
             (Some(cfg), None) => Some((cfg.conf(&paths), cfg.hostsfile())),
+            (Some(cfg), Some(v6)) if !cfg.serve_dhcp => Some((
+                crate::dhcp6::with_v6_dns_only(&cfg.conf(&paths), v6, &paths),
+                cfg.hostsfile(),
+            )),
             (Some(cfg), Some(v6)) => Some((
                 crate::dhcp6::with_v6(&cfg.conf(&paths), v6),
                 crate::dhcp6::hostsfile(&cfg.hosts, &v6.hosts),

@@ -319,18 +319,7 @@ impl Lease6 {
     /// assert_eq!(l[0].mac().map(|m| m.to_string()).as_deref(), Some("02:00:00:3d:00:02"));
     /// ```
     pub fn mac(&self) -> Option<MacAddr> {
-        let bytes: Vec<u8> = self
-            .duid
-            .as_deref()?
-            .split(':')
-            .map(|h| u8::from_str_radix(h, 16))
-            .collect::<Result<_, _>>()
-            .ok()?;
-        let mac = match bytes.as_slice() {
-            [0, 1, 0, 1, _, _, _, _, m @ ..] | [0, 3, 0, 1, m @ ..] => m,
-            _ => return None,
-        };
-        <[u8; 6]>::try_from(mac).ok().map(MacAddr::new)
+        self.duid.as_deref().and_then(hvnet_core::dhcp6::duid_mac)
     }
 }
 

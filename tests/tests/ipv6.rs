@@ -339,3 +339,63 @@ fn slaac_dhcpv6_routed_and_isolated() {
     );
     assert_eq!(sysctl(host.name(), "net.ipv6.conf.up6.accept_ra"), "1");
 }
+
+/// A libvirt dual-stack network (IPv4 without `<dhcp>`, so DNS only, and an IPv6 /64
+/// without `<dhcp>`, so router advertisements only) imports and works: a guest gets a
+/// SLAAC address and pings the host over IPv6; dnsmasq still answers DNS on IPv4.
+#[test]
+fn libvirt_dual_stack_network_imports_and_works() {
+    if !require_root() || !tools_available() {
+        return;
+    }
+    let host = Netns::new("v6l-h");
+    let guest = Netns::new("v6l-g");
+    let dir = TempDir::new();
+    let hv = Hv::new(&host, &dir);
+    let xml = dir.write(
+        "n.xml",
+        "<network>\n<name>dual</name>\n<forward mode='nat'/>\n<bridge name='hv6d' stp='off'/>\n\
+         <ip address='172.16.63.1' prefix='24'/>\n\
+         <ip family='ipv6' address='fd42:400::1' prefix='64'/>\n</network>\n",
+    );
+    let r = hvnet_run(&["import", "libvirt-network", xml.to_str().unwrap()], &[]);
+    r.ok();
+    assert!(r.stdout.contains("address6 = \"fd42:400::1/64\""), "{r}");
+    let text = format!(
+        "{}\n[[guest]]\nname = \"g\"\n[[guest.nic]]\nnetwork = \"dual\"\ntype = \"veth\"\nnetns = \"{}\"\npeer = \"eth0\"\n",
+        r.stdout,
+        guest.name()
+    );
+    let cfg = dir.write("c.toml", &text);
+    hv.apply(&cfg);
+    nsx(
+        guest.name(),
+        "sysctl",
+        &["-q", "-w", "net.ipv6.conf.eth0.accept_dad=0"],
+    )
+    .ok();
+    guest.ip(&["link", "set", "eth0", "up"]);
+    let mut got = Vec::new();
+    assert!(
+        wait_until(Duration::from_secs(20), || {
+            got = global6(guest.name(), "eth0");
+            !got.is_empty()
+        }),
+        "no SLAAC address from the imported network"
+    );
+    assert!(got[0].starts_with("fd42:400::"), "{got:?}");
+    assert!(
+        ping6(guest.name(), "fd42:400::1"),
+        "guest cannot ping the host over IPv6"
+    );
+    let state = hv.state_dir.clone().unwrap();
+    let conf = std::fs::read_to_string(state.join("net/dual/dnsmasq.conf")).unwrap();
+    assert!(conf.contains("addn-hosts="), "{conf}");
+    assert!(
+        conf.contains("dhcp-range=fd42:400::,ra-only,64\n"),
+        "{conf}"
+    );
+    let c = hv.run(&cfg, &["check"]);
+    assert_eq!(c.code, 0, "check after apply\n{c}");
+    hv.run(&cfg, &["down"]).ok();
+}

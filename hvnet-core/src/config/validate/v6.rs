@@ -110,19 +110,6 @@ impl Validator<'_> {
             );
             return None;
         }
-        let dns_only = n
-            .dhcp
-            .as_ref()
-            .and_then(|d| d.get_ref().dns_only.as_ref())
-            .is_some_and(|b| *b.get_ref());
-        if dns_only {
-            self.err(
-                d.span(),
-                &field,
-                "[network.dhcp6] runs in the network's dnsmasq, which `dns_only = true` keeps from serving DHCP; drop one of them",
-            );
-            return None;
-        }
         let Some(address6) = address6 else {
             if n.address6.is_none() {
                 self.err(
