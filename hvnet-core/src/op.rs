@@ -502,6 +502,9 @@ impl Op {
             Self::DelAddr(a) => vec![Self::AddAddr(a.clone())],
             Self::AddRoute(r) => vec![Self::DelRoute(r.clone())],
             Self::DelRoute(r) => vec![Self::AddRoute(r.clone())],
+            // The key did not exist (a link's, made in the same transaction): nothing to
+            // put back, the key goes with its link.
+            Self::SetSysctl { old, .. } if old.is_empty() => Vec::new(),
             Self::SetSysctl { key, value, old } => vec![Self::SetSysctl {
                 key: key.clone(),
                 value: old.clone(),

@@ -192,6 +192,7 @@ fn slaac_dhcpv6_routed_and_isolated() {
         "ip addr add fd42:100::1/64 dev hv6a nodad",
         "sysctl -w net.ipv6.conf.all.forwarding=1",
         "sysctl -w net.ipv6.conf.up6.accept_ra=2",
+        "sysctl -w net.ipv6.conf.hv6a.accept_dad=0",
     ] {
         assert!(
             dry.stdout.contains(want),
@@ -199,8 +200,9 @@ fn slaac_dhcpv6_routed_and_isolated() {
         );
     }
 
-    // Guests bring eth0 up as soon as hvnet has made it (DAD off: the test measures
-    // hvnet's advertisement, not the guest kernel's DAD of its own link-local address).
+    // Guests bring eth0 up as soon as hvnet has made it (DAD off in the guest: the test
+    // measures hvnet's advertisement, not the guest kernel's DAD of its own link-local
+    // address; hvnet turns it off on its bridges).
     let start = Instant::now();
     hv.apply(&cfg);
     for g in &guests {
@@ -331,6 +333,19 @@ fn slaac_dhcpv6_routed_and_isolated() {
     let again = hv.run(&cfg, &["plan"]);
     again.ok();
     assert_eq!(again.stdout.trim(), "no changes", "{again}");
+    // Drift: the bridge's IPv6 address gone is reported, and apply puts it back.
+    host.ip(&["-6", "addr", "del", "fd42:200::1/64", "dev", "hv6b"]);
+    let drift = hv.run(&cfg, &["check"]);
+    assert_ne!(
+        drift.code, 0,
+        "check missed the missing IPv6 address\n{drift}"
+    );
+    assert!(
+        drift.stdout.contains("fd42:200::1/64") || drift.stderr.contains("fd42:200::1/64"),
+        "{drift}"
+    );
+    hv.apply(&cfg);
+    assert_eq!(global6(host.name(), "hv6b"), ["fd42:200::1"]);
 
     hv.run(&cfg, &["down"]).ok();
     assert_eq!(
