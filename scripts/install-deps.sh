@@ -3,6 +3,7 @@
 # Idempotent: skips apt when everything is already there.
 #
 # - networking tools and daemons: iproute2, ping, iperf3, dnsmasq, udhcpc (busybox), iptables
+# - the IPv6 tests' DHCPv6 client: isc-dhcp-client (dhclient -6)
 # - a real QEMU guest (tests/tests/qemu.rs): qemu-system-x86, cpio
 # - a real xenstored for the Xen hotplug tests: xen-utils-4.17 (cxenstored), xenstore-utils,
 #   libxen-dev and gcc (to build the LD_PRELOAD shim that stands in for the hypervisor)
@@ -12,6 +13,7 @@
 set -euo pipefail
 
 pkgs=(iproute2 iputils-ping util-linux procps iperf3 dnsmasq-base udhcpc iptables
+      isc-dhcp-client
       qemu-system-x86 cpio
       xen-utils-4.17 xenstore-utils libxen-dev gcc libc6-dev
       systemd man-db python3-jsonschema graphviz)

@@ -354,8 +354,8 @@ impl<H: Host> Engine<H> {
     pub fn query(&self, cfg: &Config, scope: &Scope) -> Query {
         match scope {
             Scope::Config => Query {
-                sysctls: config_sysctls(),
                 vf_pools: cfg.pools.iter().map(|p| p.source.clone()).collect(),
+                sysctls: [config_sysctls(), crate::ipv6::sysctl_keys(cfg)].concat(),
                 ..Query::everything()
             },
             Scope::Guest(guest) | Scope::Nic { guest, .. } => crate::scoped::query(cfg, guest),
@@ -470,6 +470,7 @@ impl<H: Host> Engine<H> {
                 desired.vfs = crate::sriov::assign(cfg, &observed, None).map_err(no_vf)?;
                 let hints = next_name_hints(cfg, &observed, &desired, backend);
                 services(cfg, &self.host.state_dir(), &mut desired);
+                crate::ipv6::sysctls(cfg, &observed, &mut desired);
                 warnings.extend(bridge_nf_warning(cfg, &observed));
                 // A nat network without a way out yet still starts (as libvirt's does).
                 warnings.extend(

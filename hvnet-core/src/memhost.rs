@@ -31,7 +31,7 @@ use crate::observed::{
 };
 use crate::op::{Op, HVNET_QDISC_HANDLE};
 use crate::state::Owner;
-use crate::types::IfName;
+use crate::types::{IfName, IpCidr};
 use crate::vif_guard::VifGuard;
 
 /// An op the in-memory host refused, with the kernel's kind of reason.
@@ -428,12 +428,12 @@ impl MemHost {
                 let f = self.state.links[self.idx(from)?].ifindex;
                 let t = self.state.links[self.idx(to)?].ifindex;
                 for a in &mut self.state.addrs {
-                    if a.ifindex == f && addrs.contains(&a.cidr) {
+                    if a.ifindex == f && a.cidr.v4().is_some_and(|c| addrs.contains(&c)) {
                         a.ifindex = t;
                     }
                 }
                 for r in &mut self.state.routes {
-                    if r.oif == Some(f) && routes.iter().any(|m| m.dst == r.dst) {
+                    if r.oif == Some(f) && routes.iter().any(|m| IpCidr::from(m.dst) == r.dst) {
                         r.oif = Some(t);
                     }
                 }

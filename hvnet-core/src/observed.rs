@@ -1,13 +1,13 @@
 //! What exists: the kernel's state as an observer read it, in hvnet's own terms.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 use std::path::PathBuf;
 
 use crate::firewall::{RuleSet, Table};
 
 use crate::state::{BridgeOpts, Owner, SysctlKey, TapOpts, Tbf};
-use crate::types::{Ipv4Cidr, MacAddr};
+use crate::types::{IpCidr, Ipv4Cidr, MacAddr};
 
 /// The kind of an existing link.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -74,26 +74,26 @@ impl ObservedLink {
     }
 }
 
-/// One existing IPv4 address.
+/// One existing address, IPv4 or IPv6.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ObservedAddr {
     /// The link it is on.
     pub ifindex: u32,
     /// Address and prefix length.
-    pub cidr: Ipv4Cidr,
+    pub cidr: IpCidr,
 }
 
-/// One existing IPv4 route.
+/// One existing route, IPv4 or IPv6.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ObservedRoute {
     /// Destination.
-    pub dst: Ipv4Cidr,
+    pub dst: IpCidr,
     /// Next hop.
-    pub gateway: Option<Ipv4Addr>,
+    pub gateway: Option<IpAddr>,
     /// Output device index.
     pub oif: Option<u32>,
     /// Preferred source.
-    pub src: Option<Ipv4Addr>,
+    pub src: Option<IpAddr>,
     /// Metric.
     pub metric: Option<u32>,
     /// Table.
@@ -140,9 +140,9 @@ pub struct ObservedRedirect {
 pub struct ObservedState {
     /// All links of the namespace.
     pub links: Vec<ObservedLink>,
-    /// All IPv4 addresses.
+    /// All addresses (IPv4 and IPv6).
     pub addrs: Vec<ObservedAddr>,
-    /// All IPv4 routes.
+    /// All routes (IPv4 and IPv6).
     pub routes: Vec<ObservedRoute>,
     /// Values of the sysctls that were asked for (missing keys are absent).
     pub sysctls: BTreeMap<SysctlKey, String>,
@@ -301,6 +301,19 @@ impl ObservedState {
         self.addrs
             .iter()
             .filter(move |a| a.ifindex == ifindex)
+            .filter_map(|a| match &a.cidr {
+                IpCidr::V4(c) => Some(c),
+                IpCidr::V6(_) => None,
+            })
+    }
+
+    /// The addresses of a link hvnet manages: IPv4 and IPv6 alike, except IPv6 link-local
+    /// ones (`fe80::/10`), which are the kernel's.
+    pub fn managed_addrs_of(&self, ifindex: u32) -> impl Iterator<Item = &IpCidr> + '_ {
+        self.addrs
+            .iter()
+            .filter(move |a| a.ifindex == ifindex)
             .map(|a| &a.cidr)
+            .filter(|c| c.v6().is_none_or(|c| !c.is_link_local()))
     }
 }

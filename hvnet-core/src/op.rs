@@ -10,7 +10,7 @@ use crate::state::{
     AddrSpec, BridgeOpts, DhcpClient, DhcpService, LinkKind, LinkSpec, MovedRoute, Owner,
     RouteSpec, SysctlKey, TapOpts, Tbf, VethPeer,
 };
-use crate::types::{IfName, Ipv4Cidr, MacAddr};
+use crate::types::{IfName, IpCidr, Ipv4Cidr, MacAddr};
 use crate::vif_guard::VifGuard;
 
 /// The handle of hvnet's root qdiscs (`4856:`, "HV"): a root qdisc with another non-zero
@@ -371,8 +371,8 @@ pub enum Op {
 pub struct Restore {
     /// The link as it was.
     pub spec: LinkSpec,
-    /// Its IPv4 addresses.
-    pub addrs: Vec<Ipv4Cidr>,
+    /// Its addresses (IPv4 and IPv6, link-local ones left to the kernel).
+    pub addrs: Vec<IpCidr>,
     /// hvnet's root tbf on it, if any.
     #[serde(default)]
     pub tbf: Option<Tbf>,
@@ -531,6 +531,9 @@ impl Op {
             Self::DelAddr(a) => vec![Self::AddAddr(a.clone())],
             Self::AddRoute(r) => vec![Self::DelRoute(r.clone())],
             Self::DelRoute(r) => vec![Self::AddRoute(r.clone())],
+            // The key did not exist (a link's, made in the same transaction): nothing to
+            // put back, the key goes with its link.
+            Self::SetSysctl { old, .. } if old.is_empty() => Vec::new(),
             Self::SetSysctl { key, value, old } => vec![Self::SetSysctl {
                 key: key.clone(),
                 value: old.clone(),
@@ -1148,7 +1151,10 @@ impl fmt::Display for CommandLine<'_> {
                 u8::from(opts.stp),
                 opts.forward_delay_cs
             ),
-            Op::AddAddr(a) => write!(f, "ip addr add {} brd + dev {}", a.cidr, a.link),
+            Op::AddAddr(a) if a.cidr.is_ipv4() => {
+                write!(f, "ip addr add {} brd + dev {}", a.cidr, a.link)
+            }
+            Op::AddAddr(a) => write!(f, "ip addr add {} dev {} nodad", a.cidr, a.link),
             Op::DelAddr(a) => write!(f, "ip addr del {} dev {}", a.cidr, a.link),
             Op::AddRoute(r) => write!(f, "ip route add {} proto {}", RouteText(r), r.protocol),
             Op::DelRoute(r) => write!(f, "ip route del {} proto {}", RouteText(r), r.protocol),

@@ -130,10 +130,10 @@ fn undo_if_visible(op: &Op, s: &ObservedState) -> Vec<Op> {
             link(l).is_some_and(|h| h.kind == ObservedKind::Bridge(*opts))
         }
         Op::AddAddr(a) => {
-            link(&a.link).is_some_and(|h| s.addrs_of(h.ifindex).any(|c| *c == a.cidr))
+            link(&a.link).is_some_and(|h| s.managed_addrs_of(h.ifindex).any(|c| *c == a.cidr))
         }
         Op::DelAddr(a) => {
-            link(&a.link).is_some_and(|h| !s.addrs_of(h.ifindex).any(|c| *c == a.cidr))
+            link(&a.link).is_some_and(|h| !s.managed_addrs_of(h.ifindex).any(|c| *c == a.cidr))
         }
         Op::AddRoute(r) => s.route_specs().contains(r),
         Op::DelRoute(r) => {
@@ -236,9 +236,9 @@ fn undo_if_visible(op: &Op, s: &ObservedState) -> Vec<Op> {
             let routes = routes
                 .iter()
                 .filter(|r| {
-                    s.routes
-                        .iter()
-                        .any(|o| o.oif == Some(t.ifindex) && o.dst == r.dst && o.table == r.table)
+                    s.routes.iter().any(|o| {
+                        o.oif == Some(t.ifindex) && o.dst == r.dst.into() && o.table == r.table
+                    })
                 })
                 .cloned()
                 .collect();

@@ -122,7 +122,13 @@ fn resolve_for(
         if let Some(cidr) = net.address {
             want.addrs.push(AddrSpec {
                 link: net.bridge.clone(),
-                cidr,
+                cidr: cidr.into(),
+            });
+        }
+        if let Some(cidr) = net.address6 {
+            want.addrs.push(AddrSpec {
+                link: net.bridge.clone(),
+                cidr: cidr.into(),
             });
         }
         // host_ip = "static" | "dhcp": the uplink's addresses and routes live on the bridge, which
@@ -153,8 +159,8 @@ fn resolve_for(
             }
             if let (Some(gw), Some(_)) = (net.gateway, net.address) {
                 want.routes.push(RouteSpec {
-                    dst: Ipv4Cidr::DEFAULT,
-                    gateway: Some(gw),
+                    dst: Ipv4Cidr::DEFAULT.into(),
+                    gateway: Some(gw.into()),
                     dev: Some(net.bridge.clone()),
                     src: None,
                     metric: None,

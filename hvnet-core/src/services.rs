@@ -202,14 +202,31 @@ pub fn services(config: &Config, run_dir: &Path, want: &mut DesiredState) {
         if want.link(net.bridge.as_str()).is_none() {
             continue;
         }
-        if let Some(cfg) = dhcp_config(config, net) {
-            let dir = dhcp_dir(run_dir, &net.name);
-            let paths = DhcpPaths::in_dir(&dir);
+        let dir = dhcp_dir(run_dir, &net.name);
+        let paths = DhcpPaths::in_dir(&dir);
+        let v6 = crate::dhcp6::dhcp6_config(config, net);
+        let files = match (dhcp_config(config, net), &v6) {
+            (Some(cfg), None) => Some((cfg.conf(&paths), cfg.hostsfile())),
+            (Some(cfg), Some(v6)) if !cfg.serve_dhcp => Some((
+                crate::dhcp6::with_v6_dns_only(&cfg.conf(&paths), v6, &paths),
+                cfg.hostsfile(),
+            )),
+            (Some(cfg), Some(v6)) => Some((
+                crate::dhcp6::with_v6(&cfg.conf(&paths), v6),
+                crate::dhcp6::hostsfile(&cfg.hosts, &v6.hosts),
+            )),
+            (None, Some(v6)) => Some((
+                v6.standalone_conf(&paths),
+                crate::dhcp6::hostsfile(&[], &v6.hosts),
+            )),
+            (None, None) => None,
+        };
+        if let Some((conf, hosts)) = files {
             want.dhcp.push(DhcpService {
                 network: net.name.clone(),
                 bridge: net.bridge.clone(),
-                conf: cfg.conf(&paths),
-                hosts: cfg.hostsfile(),
+                conf,
+                hosts,
                 dir,
             });
         }
@@ -340,7 +357,7 @@ pub fn way_out_warnings(config: &Config, observed: &ObservedState) -> Vec<NoDefa
     let has_default = observed
         .routes
         .iter()
-        .any(|r| r.dst.prefix_len() == 0 && r.table == crate::state::MAIN_TABLE);
+        .any(|r| r.dst.is_ipv4() && r.dst.prefix_len() == 0 && r.table == crate::state::MAIN_TABLE);
     if has_default {
         return Vec::new();
     }

@@ -5,12 +5,12 @@
 
 use std::collections::BTreeSet;
 use std::fmt;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
 
 use crate::firewall::RuleSet;
 
-use crate::types::{IfName, Ipv4Cidr, MacAddr};
+use crate::types::{IfName, IpCidr, Ipv4Cidr, MacAddr};
 
 /// The alias prefix that marks a link as created and owned by hvnet.
 pub const OWNER_PREFIX: &str = "hvnet:";
@@ -171,7 +171,8 @@ pub struct LinkSpec {
     pub up: bool,
 }
 
-/// An IPv4 address on a link (`ip addr add CIDR dev LINK`).
+/// An IPv4 or IPv6 address on a link (`ip addr add CIDR dev LINK`; IPv6 addresses are
+/// added `nodad`, so they are usable at once and an apply does not depend on timing).
 #[derive(
     Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
 )]
@@ -179,22 +180,23 @@ pub struct AddrSpec {
     /// The link.
     pub link: IfName,
     /// Address and prefix length.
-    pub cidr: Ipv4Cidr,
+    pub cidr: IpCidr,
 }
 
-/// An IPv4 route hvnet owns (installed with hvnet's routing protocol number).
+/// A route hvnet owns (installed with hvnet's routing protocol number), of either family
+/// (`dst`, `gateway` and `src` are of the same one).
 #[derive(
     Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
 )]
 pub struct RouteSpec {
     /// Destination prefix.
-    pub dst: Ipv4Cidr,
+    pub dst: IpCidr,
     /// Next hop.
-    pub gateway: Option<Ipv4Addr>,
+    pub gateway: Option<IpAddr>,
     /// Output device.
     pub dev: Option<IfName>,
     /// Preferred source address.
-    pub src: Option<Ipv4Addr>,
+    pub src: Option<IpAddr>,
     /// Metric (priority).
     pub metric: Option<u32>,
     /// Routing table (254 = main).

@@ -94,10 +94,9 @@ fn network_lines(n: &Network) -> Vec<String> {
 
 /// The default route's device and gateway on the live host.
 fn default_route(o: &ObservedState) -> Option<String> {
-    let r = o
-        .routes
-        .iter()
-        .find(|r| r.dst.prefix_len() == 0 && r.table == crate::state::MAIN_TABLE)?;
+    let r = o.routes.iter().find(|r| {
+        r.dst.is_ipv4() && r.dst.prefix_len() == 0 && r.table == crate::state::MAIN_TABLE
+    })?;
     let dev = r
         .oif
         .and_then(|i| o.links.iter().find(|l| l.ifindex == i))

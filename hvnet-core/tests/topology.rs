@@ -69,7 +69,7 @@ fn live_host_adds_state_leases_and_the_default_route() {
     let mut observed = ObservedState::default();
     observed.routes.push(ObservedRoute {
         dst: "0.0.0.0/0".parse().unwrap_or_else(|e| panic!("{e}")),
-        gateway: Some(Ipv4Addr::new(10, 0, 0, 1)),
+        gateway: Some(Ipv4Addr::new(10, 0, 0, 1).into()),
         oif: None,
         src: None,
         metric: None,

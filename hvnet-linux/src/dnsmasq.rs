@@ -27,7 +27,7 @@
 
 use std::fs::{self, DirBuilder, File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -294,6 +294,55 @@ pub struct Lease {
     pub client_id: Option<String>,
 }
 
+/// One DHCPv6 lease of a dnsmasq leasefile (`EXPIRY IAID IPV6 HOSTNAME DUID`, after the
+/// file's `duid SERVER-DUID` line).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lease6 {
+    /// Expiry, seconds since the epoch (0: infinite).
+    pub expiry: u64,
+    /// The identity association's id.
+    pub iaid: u32,
+    /// The leased address.
+    pub ip: Ipv6Addr,
+    /// The client's host name (`*` in the file: none).
+    pub hostname: Option<String>,
+    /// The client's DUID, colon-separated hex.
+    pub duid: Option<String>,
+}
+
+impl Lease6 {
+    /// The client's MAC when its DUID carries one (DUID-LLT or DUID-LL over Ethernet).
+    ///
+    /// ```
+    /// use hvnet_linux::dnsmasq::parse_leases6;
+    /// let l = parse_leases6("duid 00:01:00:01:2a\n1700000000 1 fd42::105 web 00:01:00:01:2c:5e:7f:10:02:00:00:3d:00:02\n");
+    /// assert_eq!(l[0].mac().map(|m| m.to_string()).as_deref(), Some("02:00:00:3d:00:02"));
+    /// ```
+    pub fn mac(&self) -> Option<MacAddr> {
+        self.duid.as_deref().and_then(hvnet_core::dhcp6::duid_mac)
+    }
+}
+
+/// Parses the DHCPv6 leases of dnsmasq leasefile text: the lines whose address is IPv6.
+pub fn parse_leases6(text: &str) -> Vec<Lease6> {
+    let opt = |f: Option<&str>| f.filter(|s| *s != "*").map(str::to_owned);
+    text.lines()
+        .filter_map(|line| {
+            let mut f = line.split_whitespace();
+            let expiry = f.next()?.parse().ok()?;
+            let iaid = f.next()?.parse().ok()?;
+            let ip = f.next()?.parse().ok()?;
+            Some(Lease6 {
+                expiry,
+                iaid,
+                ip,
+                hostname: opt(f.next()),
+                duid: opt(f.next()),
+            })
+        })
+        .collect()
+}
+
 /// The most of a leasefile read: 16 MiB, some 150,000 leases (dnsmasq's own default
 /// `dhcp-lease-max` is 1000).
 pub const MAX_LEASEFILE_BYTES: u64 = 16 << 20;
@@ -316,6 +365,22 @@ pub fn leases(path: &Path) -> Result<Vec<Lease>, DnsmasqError> {
 ///
 /// Read errors other than the file not existing; a path that is not a regular file.
 pub fn leases_with_warnings(path: &Path) -> Result<(Vec<Lease>, Vec<String>), DnsmasqError> {
+    let (text, warnings) = read_leasefile(path)?;
+    Ok((parse_leases(&text), warnings))
+}
+
+/// The DHCPv6 leases in the leasefile `path` (a missing file has none); the warnings of
+/// [`leases_with_warnings`] are left out (it reports them for the same file).
+///
+/// # Errors
+///
+/// As [`leases`].
+pub fn leases6(path: &Path) -> Result<Vec<Lease6>, DnsmasqError> {
+    read_leasefile(path).map(|(text, _)| parse_leases6(&text))
+}
+
+/// A leasefile's UTF-8 lines (at most [`MAX_LEASEFILE_BYTES`]) and warnings about the rest.
+fn read_leasefile(path: &Path) -> Result<(String, Vec<String>), DnsmasqError> {
     // O_NONBLOCK: opening a FIFO must not wait for a writer; the type is checked on the
     // descriptor opened, so nothing can swap the file in between.
     let file = match OpenOptions::new()
@@ -324,7 +389,7 @@ pub fn leases_with_warnings(path: &Path) -> Result<(Vec<Lease>, Vec<String>), Dn
         .open(path)
     {
         Ok(f) => f,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok((Vec::new(), Vec::new())),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok((String::new(), Vec::new())),
         Err(e) => return Err(io_err("opening", path)(e)),
     };
     let meta = file.metadata().map_err(io_err("inspecting", path))?;
@@ -369,7 +434,7 @@ pub fn leases_with_warnings(path: &Path) -> Result<(Vec<Lease>, Vec<String>), Dn
             )),
         }
     }
-    Ok((parse_leases(&text), warnings))
+    Ok((text, warnings))
 }
 
 /// `O_NONBLOCK` for [`OpenOptionsExt::custom_flags`].

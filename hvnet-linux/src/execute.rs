@@ -527,7 +527,7 @@ impl LinuxHost {
             ),
             Op::AddAddr(a) | Op::DelAddr(a) => {
                 let ifindex = self.ifindex(a.link.as_str())?;
-                let (address, prefix_len) = (IpAddr::V4(a.cidr.addr()), a.cidr.prefix_len());
+                let (address, prefix_len) = (a.cidr.addr(), a.cidr.prefix_len());
                 if matches!(op, Op::AddAddr(_)) {
                     Request::NewAddr {
                         ifindex,
@@ -759,11 +759,11 @@ impl LinuxHost {
         };
         Ok(netlink::RouteSpec {
             table: r.table,
-            dst: IpAddr::V4(r.dst.network()),
+            dst: r.dst.trunc().addr(),
             dst_len: r.dst.prefix_len(),
-            gateway: r.gateway.map(IpAddr::V4),
+            gateway: r.gateway,
             oif,
-            prefsrc: r.src.map(IpAddr::V4),
+            prefsrc: r.src,
             protocol: r.protocol,
             scope: if r.gateway.is_some() {
                 0

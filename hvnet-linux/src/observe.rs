@@ -11,7 +11,7 @@ use hvnet_core::observed::{
     ObservedState, QdiscKind,
 };
 use hvnet_core::state::{BridgeOpts, TapOpts, Tbf};
-use hvnet_core::types::{Ipv4Cidr, MacAddr};
+use hvnet_core::types::{IpCidr, MacAddr};
 
 use crate::host::LinuxHost;
 use crate::netlink::{consts, Link, MirredAction, NlError};
@@ -231,35 +231,33 @@ impl Observe for LinuxHost {
         };
         let seen: std::collections::HashSet<u32> = links.iter().map(|l| l.ifindex).collect();
         let in_scope = |ifindex: u32| query.links.is_none() || seen.contains(&ifindex);
+        // Both families: addresses and routes carry IPv6 too (`address6`).
         let addrs = self
             .rtnl
-            .dump_ipv4_addrs()?
+            .dump_addrs()?
             .into_iter()
             .filter(|a| in_scope(a.ifindex))
-            .filter_map(|a| match a.address {
-                IpAddr::V4(v4) => Some(ObservedAddr {
+            .filter_map(|a| {
+                Some(ObservedAddr {
                     ifindex: a.ifindex,
-                    cidr: Ipv4Cidr::new(v4, a.prefix_len).ok()?,
-                }),
-                IpAddr::V6(_) => None,
+                    cidr: IpCidr::new(a.address, a.prefix_len).ok()?,
+                })
             })
             .collect();
         let routes = self
             .rtnl
-            .dump_ipv4_routes()?
+            .dump_routes()?
             .into_iter()
             .filter(|r| r.oif.is_none_or(in_scope))
             .filter_map(|r| {
-                let IpAddr::V4(dst) = r.dst else { return None };
-                let v4 = |a: Option<IpAddr>| match a {
-                    Some(IpAddr::V4(x)) => Some(x),
-                    _ => None,
-                };
+                // Gateway and source of the route's own family (an IPv4 route via an IPv6
+                // gateway is not one hvnet makes or moves).
+                let same = |a: Option<IpAddr>| a.filter(|a| a.is_ipv4() == r.dst.is_ipv4());
                 Some(ObservedRoute {
-                    dst: Ipv4Cidr::new(dst, r.dst_len).ok()?,
-                    gateway: v4(r.gateway),
+                    dst: IpCidr::new(r.dst, r.dst_len).ok()?,
+                    gateway: same(r.gateway),
                     oif: r.oif,
-                    src: v4(r.prefsrc),
+                    src: same(r.prefsrc),
                     metric: r.priority,
                     table: r.table,
                     protocol: r.protocol,

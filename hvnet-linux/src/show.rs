@@ -246,7 +246,9 @@ fn limits(o: &ObservedState, l: &ObservedLink) -> (Option<String>, Option<String
 }
 
 fn addrs(o: &ObservedState, l: &ObservedLink) -> Vec<String> {
-    o.addrs_of(l.ifindex).map(|c| c.to_string()).collect()
+    o.managed_addrs_of(l.ifindex)
+        .map(|c| c.to_string())
+        .collect()
 }
 
 /// The text form.

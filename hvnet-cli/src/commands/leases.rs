@@ -18,13 +18,13 @@ pub fn run(g: &Global, network: Option<&str>, as_json: bool) -> CliResult {
     let nets: Vec<_> = cfg
         .networks
         .iter()
-        .filter(|n| n.dhcp.is_some())
+        .filter(|n| n.dhcp.is_some() || n.dhcp6.is_some())
         .filter(|n| network.is_none_or(|w| w == n.name))
         .collect();
     if let Some(w) = network {
         if nets.is_empty() {
             return Err(CliError::Input(format!(
-                "{}: no network {w:?} with [network.dhcp]",
+                "{}: no network {w:?} with [network.dhcp] or [network.dhcp6]",
                 g.config.display()
             )));
         }
@@ -38,20 +38,42 @@ pub fn run(g: &Global, network: Option<&str>, as_json: bool) -> CliResult {
             eprintln!("hvnet: warning: {w}");
         }
         for l in leases {
-            rows.push((net.name.clone(), prefix, l));
+            rows.push(Row {
+                network: net.name.clone(),
+                expiry: l.expiry,
+                mac: Some(l.mac),
+                ip: format!("{}/{prefix}", l.ip),
+                family: "ipv4",
+                hostname: l.hostname,
+                client_id: l.client_id,
+            });
+        }
+        let prefix6 = net.address6.map_or(128, |a| a.prefix_len());
+        for l in dnsmasq::leases6(&path).map_err(CliError::runtime)? {
+            rows.push(Row {
+                network: net.name.clone(),
+                expiry: l.expiry,
+                mac: l.mac(),
+                ip: format!("{}/{prefix6}", l.ip),
+                family: "ipv6",
+                hostname: l.hostname,
+                client_id: l.duid,
+            });
         }
     }
     if as_json {
         let doc: Vec<_> = rows
             .iter()
-            .map(|(net, prefix, l)| {
+            .map(|l| {
+                let (ip, prefix) = l.ip.split_once('/').unwrap_or((&l.ip, ""));
                 json!({
-                    "network": net,
+                    "network": l.network,
                     "expiry": l.expiry,
                     "expiry_time": expiry_text(l.expiry),
-                    "mac": l.mac.to_string(),
-                    "ip": l.ip.to_string(),
-                    "prefix": prefix,
+                    "mac": l.mac.map(|m| m.to_string()),
+                    "ip": ip,
+                    "prefix": prefix.parse::<u8>().ok(),
+                    "family": l.family,
                     "hostname": l.hostname,
                     "client_id": l.client_id,
                 })
@@ -68,20 +90,34 @@ pub fn run(g: &Global, network: Option<&str>, as_json: bool) -> CliResult {
         "Network", "Expiry Time (UTC)", "MAC address", "Protocol", "IP address", "Hostname"
     );
     println!("{}", "-".repeat(120));
-    for (net, prefix, l) in &rows {
+    for l in &rows {
         println!(
             " {:<12} {:<23} {:<19} {:<8} {:<20} {:<16} {}",
-            net,
+            l.network,
             expiry_text(l.expiry),
-            l.mac.to_string(),
-            "ipv4",
-            format!("{}/{prefix}", l.ip),
+            l.mac.map_or("-".into(), |m| m.to_string()),
+            l.family,
+            l.ip,
             // A guest names itself: control characters must not break the table.
             l.hostname.as_deref().map_or("-".into(), escaped),
             l.client_id.as_deref().map_or("-".into(), escaped),
         );
     }
     Ok(())
+}
+
+/// One lease of either family, as listed.
+struct Row {
+    network: String,
+    expiry: u64,
+    /// The client's MAC (a DHCPv6 client's only when its DUID carries it).
+    mac: Option<hvnet_core::types::MacAddr>,
+    /// `ADDRESS/PREFIX`.
+    ip: String,
+    family: &'static str,
+    hostname: Option<String>,
+    /// The DHCPv4 client id or the DHCPv6 DUID.
+    client_id: Option<String>,
 }
 
 /// `YYYY-MM-DD HH:MM:SS` (UTC) of a leasefile expiry; `never` for infinite leases.

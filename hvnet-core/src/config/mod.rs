@@ -32,12 +32,14 @@ pub use overlay::{Overlay, OverlayControl, OverlayHost, Vni, VXLAN_OVERHEAD};
 #[cfg(feature = "schema")]
 pub use schema::json_schema;
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 pub use crate::dhcp::DhcpHost;
 pub use crate::firewall::Proto;
 pub use crate::sriov::{VfPool, VfSettings, VfSource};
-use crate::types::{Duration, IfName, Ipv4Cidr, Ipv4Range, MacAddr, MacPrefix, RateSpec};
+use crate::types::{
+    Duration, IfName, Ipv4Cidr, Ipv4Range, Ipv6Cidr, Ipv6Range, MacAddr, MacPrefix, RateSpec,
+};
 
 /// A network's `forward_delay` in seconds when `stp = true` leaves it out: the kernel's
 /// minimum with STP on (libvirt's default delay 0 means the same), so a guest's port
@@ -249,6 +251,41 @@ pub struct Network {
     pub overlay: Option<Overlay>,
     /// With an overlay, the hosts that hold the network's address and DHCP (`None`: all).
     pub gateway_hosts: Option<Vec<String>>,
+    /// The host's IPv6 address on the bridge (`address6`), added `nodad`. On `nat` and
+    /// `routed` networks the prefix is routed (no NAT66) and the host forwards IPv6.
+    pub address6: Option<Ipv6Cidr>,
+    /// Router advertisements and DHCPv6 by the network's dnsmasq (`[network.dhcp6]`);
+    /// needs `address6`.
+    pub dhcp6: Option<Dhcp6>,
+}
+
+/// How guests of a network get IPv6 addresses (`[network.dhcp6] mode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[cfg_attr(
+    feature = "schema",
+    derive(schemars::JsonSchema),
+    schemars(rename_all = "lowercase")
+)]
+pub enum Dhcp6Mode {
+    /// Stateless autoconfiguration from the advertised /64 (`"slaac"`, the default).
+    #[default]
+    Slaac,
+    /// DHCPv6 hands out addresses from `range` and the static hosts (`"stateful"`).
+    Stateful,
+}
+
+/// A network's IPv6 service (`[network.dhcp6]`): dnsmasq advertises the prefix of
+/// `address6` (an isolated network's advertisements carry router lifetime 0, so guests
+/// install no default route, as libvirt does) and, when stateful, serves DHCPv6.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Dhcp6 {
+    /// SLAAC or stateful DHCPv6.
+    pub mode: Dhcp6Mode,
+    /// Stateful: the dynamic pool (`None`: static hosts only).
+    pub range: Option<Ipv6Range>,
+    /// Stateful: static reservations by MAC (`[[network.dhcp6.host]]`), in file order.
+    /// Guest NICs with an `ip6` are added by the resolver, not listed here.
+    pub hosts: Vec<crate::dhcp6::Dhcp6Host>,
 }
 
 impl Network {
@@ -403,6 +440,9 @@ pub struct Nic {
     /// The guest's fixed address on the network: a DHCP reservation for `mac`, and the
     /// target of the guest's port forwards.
     pub ip: Option<Ipv4Addr>,
+    /// The guest's fixed IPv6 address on the network: a DHCPv6 reservation for `mac`
+    /// (the network's `[network.dhcp6]` is stateful).
+    pub ip6: Option<Ipv6Addr>,
 }
 
 /// A NIC's rate limits, from the guest's point of view: `egress` is what the guest sends,

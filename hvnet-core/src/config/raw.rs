@@ -197,6 +197,29 @@ pub(crate) struct RawNetwork {
     /// and DHCP (default: every host).
     #[cfg_attr(feature = "schema", schemars(with = "Option<Vec<String>>"))]
     pub gateway_hosts: Option<S<Vec<S<String>>>>,
+    /// The host's IPv6 address on the bridge, CIDR (e.g. "fd42:100::1/64").
+    #[cfg_attr(feature = "schema", schemars(with = "Option<String>"))]
+    pub address6: Option<S<String>>,
+    /// `[network.dhcp6]`: router advertisements and DHCPv6 by dnsmasq.
+    #[cfg_attr(feature = "schema", schemars(with = "Option<RawDhcp6>"))]
+    pub dhcp6: Option<S<RawDhcp6>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "schema", schemars(rename = "Dhcp6"))]
+pub(crate) struct RawDhcp6 {
+    /// `"slaac"` (default: addresses from the advertised /64) or `"stateful"` (DHCPv6).
+    #[cfg_attr(feature = "schema", schemars(with = "Option<super::Dhcp6Mode>"))]
+    pub mode: Option<S<String>>,
+    /// `"A-B"`, stateful only.
+    #[cfg_attr(feature = "schema", schemars(with = "Option<String>"))]
+    pub range: Option<S<String>>,
+    /// `[[network.dhcp6.host]]` (stateful only; `ip` is an IPv6 address).
+    #[serde(default)]
+    #[cfg_attr(feature = "schema", schemars(with = "Vec<RawDhcpHost>"))]
+    pub host: Vec<S<RawDhcpHost>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -237,7 +260,7 @@ pub(crate) struct RawDhcpHost {
     /// The guest's MAC (unicast).
     #[cfg_attr(feature = "schema", schemars(with = "String"))]
     pub mac: S<String>,
-    /// Its address, in the subnet.
+    /// Its address, in the subnet (`[[network.dhcp6.host]]`: its IPv6 address, in the prefix).
     #[cfg_attr(feature = "schema", schemars(with = "String"))]
     pub ip: S<String>,
     /// DNS name (letters, digits, -, .).
@@ -351,4 +374,7 @@ pub(crate) struct RawNic {
     /// Hostdev: the VF's transmit limit in Mbit/s (0: none; absent: left as it is).
     #[cfg_attr(feature = "schema", schemars(with = "Option<i64>"))]
     pub max_tx_rate: Option<S<i64>>,
+    /// The guest's fixed IPv6 address on the network (a DHCPv6 reservation).
+    #[cfg_attr(feature = "schema", schemars(with = "Option<String>"))]
+    pub ip6: Option<S<String>>,
 }

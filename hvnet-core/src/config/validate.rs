@@ -18,6 +18,7 @@ use crate::state::Tbf;
 use crate::types::{ByteSize, Duration, IfName, Ipv4Cidr, Ipv4Range, MacAddr, MacPrefix, RateSpec};
 
 mod hostdev;
+mod v6;
 
 /// Longest network, guest or namespace name.
 const MAX_NAME: usize = 64;
@@ -427,7 +428,10 @@ impl Validator<'_> {
         };
         let overlay = self.network_overlay(n, kind, mtu, at);
         let gateway_hosts = self.gateway_hosts(n, at);
+        let (address6, dhcp6) = self.network6(n, kind, host_ip, at);
         Some(Network {
+            address6,
+            dhcp6,
             rate,
             name: name?,
             kind: kind?,
@@ -1037,6 +1041,7 @@ impl Validator<'_> {
                 }
             }
         }
+        self.check_networks6(raw, nets);
     }
 
     /// A guest and, for each of its valid NICs and forwards, its index in the file.
@@ -1420,8 +1425,13 @@ impl Validator<'_> {
             Some(s) => Some(self.ipv4(s, &format!("{at}.ip"))?),
             None => None,
         };
+        let ip6 = match &n.ip6 {
+            Some(s) => Some(self.ipv6(s, &format!("{at}.ip6"))?),
+            None => None,
+        };
         Some(Nic {
             ip,
+            ip6,
             network,
             kind: kind?,
             ifname,
@@ -1451,6 +1461,7 @@ impl Validator<'_> {
             ("group", n.group.as_ref().map(|s| s.span())),
             ("rate", n.rate.as_ref().map(|s| s.span())),
             ("ip", n.ip.as_ref().map(|s| s.span())),
+            ("ip6", n.ip6.as_ref().map(|s| s.span())),
         ] {
             if let Some(span) = span {
                 self.err(
@@ -1493,6 +1504,7 @@ impl Validator<'_> {
         let (mac, mac_given) = self.nic_mac(n, at, guest, index, host)?;
         Some(Nic {
             ip: None,
+            ip6: None,
             network: String::new(),
             kind: NicType::User { smb, net },
             ifname: None,
@@ -1782,6 +1794,7 @@ impl Validator<'_> {
         guests: &[(usize, Guest, FileIndex)],
     ) {
         self.check_replication(raw, nets, guests);
+        self.check_guest_ip6(raw, nets, guests);
         self.check_tap_mtu(raw, nets, guests);
         let mut names: HashMap<&str, usize> = HashMap::new();
         let mut ifnames: HashMap<String, String> = HashMap::new();

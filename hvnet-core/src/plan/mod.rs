@@ -17,7 +17,7 @@ use std::fmt;
 use crate::observed::{ObservedKind, ObservedLink, ObservedState};
 use crate::op::{Op, Restore};
 use crate::state::{AddrSpec, DesiredState, LinkKind, LinkSpec, RouteSpec, VethPeer};
-use crate::types::{IfName, Ipv4Cidr};
+use crate::types::{IfName, IpCidr};
 
 /// An ordered list of ops.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -178,7 +178,7 @@ pub(crate) fn restore_of(obs: &ObservedState, l: &ObservedLink) -> Option<Box<Re
             mac: l.mac,
             up: l.up,
         },
-        addrs: obs.addrs_of(l.ifindex).copied().collect(),
+        addrs: obs.managed_addrs_of(l.ifindex).copied().collect(),
         tbf,
         redirect,
         hairpin: obs.hairpin.contains(&l.ifindex),
@@ -313,9 +313,9 @@ pub fn plan(observed: &ObservedState, desired: &DesiredState) -> Result<Plan, Pl
             .iter()
             .filter(|a| a.link == want.name)
             .collect();
-        let have: Vec<Ipv4Cidr> = match observed.link(want.name.as_str()) {
+        let have: Vec<IpCidr> = match observed.link(want.name.as_str()) {
             Some(l) if !recreated.contains(want.name.as_str()) => {
-                observed.addrs_of(l.ifindex).copied().collect()
+                observed.managed_addrs_of(l.ifindex).copied().collect()
             }
             _ => Vec::new(),
         };

@@ -143,8 +143,11 @@ fn sysctls(observed: &ObservedState, desired: &DesiredState, ops: &mut Vec<Op>) 
     for s in &desired.sysctls {
         let Some(old) = observed.sysctls.get(&s.key) else {
             // A key the kernel lacks (bridge-nf-call-* without br_netfilter) is as good as
-            // off; anything else is attempted and fails with the kernel's reason.
-            if s.value != "0" {
+            // off; anything else is attempted and fails with the kernel's reason. A link's
+            // key is missing because the plan creates the link: it is set once it exists.
+            let of_new_link = crate::ipv6::dad_link(&s.key)
+                .is_some_and(|l| desired.link(&l).is_some() && observed.link(&l).is_none());
+            if s.value != "0" || of_new_link {
                 ops.push(Op::SetSysctl {
                     key: s.key.clone(),
                     value: s.value.clone(),

@@ -411,16 +411,19 @@ fn parse_cidr(s: &str) -> Result<Ipv4Cidr, Ipv4Reason> {
     let bad_prefix = || Ipv4Reason::BadPrefix {
         prefix: shown(prefix),
     };
+    let prefix_len = parse_prefix_len(prefix, 32).ok_or_else(bad_prefix)?;
+    Ok(Ipv4Cidr { addr, prefix_len })
+}
+
+/// A prefix length from 0 to `max`, in decimal without leading zeros.
+pub(super) fn parse_prefix_len(prefix: &str, max: u8) -> Option<u8> {
     let digits_ok = !prefix.is_empty()
         && prefix.bytes().all(|b| b.is_ascii_digit())
         && (prefix == "0" || !prefix.starts_with('0'));
     if !digits_ok {
-        return Err(bad_prefix());
+        return None;
     }
-    match prefix.parse::<u8>() {
-        Ok(prefix_len @ 0..=32) => Ok(Ipv4Cidr { addr, prefix_len }),
-        _ => Err(bad_prefix()),
-    }
+    prefix.parse::<u8>().ok().filter(|p| *p <= max)
 }
 
 impl fmt::Display for Ipv4Cidr {

@@ -85,6 +85,23 @@ pub enum TypeError {
         /// What is wrong with it.
         reason: Ipv4Reason,
     },
+    /// An IPv6 address with prefix length ([`Ipv6Cidr`](crate::types::Ipv6Cidr)), or an
+    /// address of either family with one ([`IpCidr`](crate::types::IpCidr)).
+    #[error("IPv6 CIDR {input:?} {reason}")]
+    Ipv6Cidr {
+        /// The rejected text (cut short if very long).
+        input: String,
+        /// What is wrong with it.
+        reason: Ipv6Reason,
+    },
+    /// An inclusive IPv6 address range ([`Ipv6Range`](crate::types::Ipv6Range)).
+    #[error("IPv6 range {input:?} {reason}")]
+    Ipv6Range {
+        /// The rejected text (cut short if very long).
+        input: String,
+        /// What is wrong with it.
+        reason: Ipv6Reason,
+    },
     /// A duration such as `1h30m` ([`Duration`](crate::types::Duration)).
     #[error("duration {input:?} {reason}")]
     Duration {
@@ -284,6 +301,47 @@ pub enum Ipv4Reason {
         start: Ipv4Addr,
         /// The last address given.
         end: Ipv4Addr,
+    },
+}
+
+/// Why a text is not a valid IPv6 CIDR or IPv6 range.
+///
+/// ```
+/// use hvnet_core::types::Ipv6Reason;
+/// assert_eq!(Ipv6Reason::MissingPrefix.to_string(),
+///     "has no prefix length; write it as address/length, e.g. fd42:100::1/64");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum Ipv6Reason {
+    /// The text is empty.
+    #[error("is empty")]
+    Empty,
+    /// A CIDR has no `/length` part.
+    #[error("has no prefix length; write it as address/length, e.g. fd42:100::1/64")]
+    MissingPrefix,
+    /// The prefix length is not a number from 0 to 128 (without leading zeros).
+    #[error("has prefix length {prefix:?}; expected a number from 0 to 128 without leading zeros")]
+    BadPrefix {
+        /// The text after the `/` (cut short if very long).
+        prefix: String,
+    },
+    /// Not an IPv6 address.
+    #[error("contains {address:?}, which is not an IPv6 address")]
+    BadAddress {
+        /// The offending address (cut short if very long).
+        address: String,
+    },
+    /// A range is not two addresses joined by `-`.
+    #[error("is not of the form START-END, e.g. fd42:100::100-fd42:100::1ff")]
+    MissingDash,
+    /// A range starts after it ends.
+    #[error("starts at {start}, which is after its end {end}")]
+    Reversed {
+        /// The first address given.
+        start: std::net::Ipv6Addr,
+        /// The last address given.
+        end: std::net::Ipv6Addr,
     },
 }
 

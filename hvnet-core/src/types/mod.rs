@@ -7,6 +7,9 @@
 //! | [`MacPrefix`] | `52:54:00` | 1–5 leading octets, unicast |
 //! | [`Ipv4Cidr`] | `192.168.122.1/24` | an address *and* its prefix length |
 //! | [`Ipv4Range`] | `192.168.122.2-192.168.122.254` | inclusive |
+//! | [`Ipv6Cidr`] | `fd42:100::1/64` | an IPv6 address *and* its prefix length |
+//! | [`Ipv6Range`] | `fd42:100::100-fd42:100::1ff` | inclusive |
+//! | [`IpCidr`] | either of the CIDRs | what addresses and routes carry |
 //! | [`Duration`] | `1h30m`, `250ms`, `15` | millisecond precision |
 //! | [`Rate`] | `100mbit`, `1.5gbit`, `10MB/s` | bits per second; tc, xl and bare-number dialects |
 //! | [`ByteSize`] | `64kb`, `64KiB`, `65536` | bytes, tc's 1024-based units |
@@ -71,6 +74,7 @@ macro_rules! serde_via_str {
 }
 
 mod cidr;
+mod cidr6;
 mod duration;
 mod error;
 mod ifname;
@@ -79,9 +83,10 @@ mod rate;
 mod xl_rate;
 
 pub use cidr::{Ipv4Cidr, Ipv4Range};
+pub use cidr6::{IpCidr, Ipv6Cidr, Ipv6Range};
 pub use duration::Duration;
 pub use error::{
-    ByteSizeReason, DurationReason, IfNameReason, Ipv4Reason, MacReason, RateReason,
+    ByteSizeReason, DurationReason, IfNameReason, Ipv4Reason, Ipv6Reason, MacReason, RateReason,
     RateSpecReason, TypeError, XlRateReason,
 };
 pub use ifname::IfName;

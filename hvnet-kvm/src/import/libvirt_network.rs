@@ -21,12 +21,14 @@
 //! | `<dhcp><range start end><lease expiry unit/></range>` | `[network.dhcp] range = "A-B"` (`"none"` without a `<range>`), `lease_time` (at least `"2m"`, dnsmasq's minimum; longer than dnsmasq can count, 2^32-1 s: `"infinite"`, warned) |
 //! | `<dhcp><host mac ip name/>` | `[[network.dhcp.host]]` (a `<host>` without `mac`, and a per-host `<lease>`, are warned) |
 //! | `<ip>` without `<dhcp>` (DNS still on) | `[network.dhcp] dns_only = true`: dnsmasq for DNS only, as libvirt runs it |
+//! | `<ip family='ipv6' address prefix>` | `address6 = "A/LEN"`; without `<dhcp>` `[network.dhcp6]` (SLAAC, a /64 only), as libvirt's dnsmasq advertises the prefix |
+//! | its `<dhcp><range start end>`, `<host id ip name>` | `[network.dhcp6] mode = "stateful"`, `range`; `[[network.dhcp6.host]]` by the MAC of a DUID-LL/LLT `id` (others warned) |
 //! | `<dns enable='no'>` | `dns = false` (no `[network.dhcp]` at all without `<dhcp>`) |
 //! | `<domain name localOnly>` | `domain` (hvnet's dnsmasq always answers the domain locally; `localOnly='no'` is warned) |
 //!
 //! | `<forward mode='hostdev'>` with `<pf dev>` or `<address type='pci'>`s | `kind = "hostdev"` with `pf` or `vfs` ([`import_hostdev`]; [`import_any`] picks) |
 //!
-//! Warned, each with why: IPv6 `<ip>`s and `ipv6='yes'`, a second IPv4 `<ip>`, extra DHCP
+//! Warned, each with why: `ipv6='yes'`, a second IPv4 or IPv6 `<ip>`, extra DHCP
 //! ranges, `<dns>`'s `<forwarder>`/`<host>`/`<txt>`/`<srv>`, `<route>`, `<portgroup>`,
 //! `<port>`, `<vlan>`, `<virtualport>`, `macTableManager`, `zone`, `localPtr`,
 //! `trustGuestRxFilters`, `<uuid>`/`<title>`/`<description>`/`<metadata>`, and any other
@@ -57,6 +59,9 @@ use hvnet_core::macvtap::MacvtapMode;
 use hvnet_core::types::{IfName, Ipv4Cidr, Ipv4Range, MacAddr, RateSpec};
 use roxmltree::{Document, Node};
 use serde::Serialize;
+
+mod v6;
+pub use v6::Dhcp6;
 
 pub use hvnet_core::import::ImportWarning as Warning;
 
@@ -227,6 +232,10 @@ pub struct LibvirtNetwork {
     pub domain: Option<String>,
     /// `<bandwidth>`.
     pub bandwidth: Bandwidth,
+    /// The (first) IPv6 `<ip>`: the host's IPv6 address on the bridge.
+    pub address6: Option<hvnet_core::types::Ipv6Cidr>,
+    /// Its `<dhcp>`.
+    pub dhcp6: Option<Dhcp6>,
 }
 
 /// The result of an import.
@@ -466,6 +475,7 @@ impl Reader<'_, '_> {
         let mut mac = None;
         let mut mtu = None;
         let mut ip: Option<(Node<'_, '_>, Ipv4Cidr, Option<Dhcp>)> = None;
+        let mut ip6: Option<(Node<'_, '_>, hvnet_core::types::Ipv6Cidr, Option<Dhcp6>)> = None;
         let mut dns = true;
         let mut dns_node = None;
         let mut domain = None;
@@ -527,8 +537,16 @@ impl Reader<'_, '_> {
                 "ip" => {
                     let v6 = c.attribute("family") == Some("ipv6")
                         || c.attribute("address").is_some_and(|a| a.contains(':'));
-                    if v6 {
-                        self.skip(c, "hvnet networks are IPv4 only");
+                    if let (true, Some((first, _, _))) = (v6, &ip6) {
+                        let line = self.pos(first.range().start).0;
+                        self.skip(
+                            c,
+                            format!("hvnet takes one IPv6 address per network: only the <ip> of line {line} is imported"),
+                        );
+                    } else if v6 {
+                        if let Some(got) = self.ip6(c) {
+                            ip6 = Some((c, got.0, got.1));
+                        }
                     } else if let Some((first, _, _)) = ip {
                         let line = self.pos(first.range().start).0;
                         self.skip(
@@ -620,6 +638,8 @@ impl Reader<'_, '_> {
             dns,
             domain,
             bandwidth,
+            address6: ip6.as_ref().map(|(_, a, _)| *a),
+            dhcp6: ip6.and_then(|(_, _, d)| d),
         })
     }
 
@@ -1175,6 +1195,8 @@ struct OutNetwork<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     address: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    address6: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     mtu: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     stp: Option<bool>,
@@ -1194,6 +1216,18 @@ struct OutNetwork<'a> {
     rate: Option<OutRate>,
     #[serde(skip_serializing_if = "Option::is_none")]
     dhcp: Option<OutDhcp<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    dhcp6: Option<OutDhcp6<'a>>,
+}
+
+#[derive(Serialize)]
+struct OutDhcp6<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    mode: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    range: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    host: Vec<OutHost<'a>>,
 }
 
 #[derive(Serialize)]
@@ -1244,7 +1278,7 @@ pub fn to_toml(n: &LibvirtNetwork, source: &str) -> Result<String, String> {
         n.name
     )));
     let kind = match (n.forward.mode, n.address) {
-        (ForwardMode::Isolated, None) => "internal",
+        (ForwardMode::Isolated, None) if n.address6.is_none() => "internal",
         (m, _) => m.kind(),
     };
     let dhcp = match (&n.dhcp, n.address) {
@@ -1310,12 +1344,40 @@ pub fn to_toml(n: &LibvirtNetwork, source: &str) -> Result<String, String> {
         egress: n.bandwidth.outbound.map(|r| r.to_string()),
         ingress: n.bandwidth.inbound.map(|r| r.to_string()),
     });
+    let dhcp6 = match (n.address6, &n.dhcp6) {
+        (Some(_), Some(d)) => Some(OutDhcp6 {
+            mode: Some("stateful"),
+            range: d.range.map(|r| r.to_string()),
+            host: d
+                .hosts
+                .iter()
+                .map(|(mac, ip, name)| OutHost {
+                    mac: mac.to_string(),
+                    ip: ip.to_string(),
+                    name: name.as_deref(),
+                })
+                .collect(),
+        }),
+        (Some(a), None) if a.prefix_len() == 64 => Some(OutDhcp6 {
+            mode: None,
+            range: None,
+            host: Vec::new(),
+        }),
+        (Some(_), None) => {
+            o.push_str(&comment(
+                "The IPv6 <ip> is not a /64: no SLAAC, so no [network.dhcp6].",
+            ));
+            None
+        }
+        (None, _) => None,
+    };
     let out = OutConfig {
         network: [OutNetwork {
             name: &n.name,
             kind,
             bridge: n.bridge.as_ref().map(|b| b.name.as_str()),
             address: n.address.map(|a| a.to_string()),
+            address6: n.address6.map(|a| a.to_string()),
             mtu: n.mtu,
             stp,
             forward_delay,
@@ -1326,6 +1388,7 @@ pub fn to_toml(n: &LibvirtNetwork, source: &str) -> Result<String, String> {
             nat_ports: n.forward.nat_ports.map(|(s, e)| format!("{s}-{e}")),
             rate,
             dhcp,
+            dhcp6,
         }],
     };
     o.push('\n');
@@ -1456,17 +1519,35 @@ mod tests {
     }
 
     #[test]
-    fn ipv6_skipped_with_warning() {
+    fn ipv6_is_imported() {
         let out = ok(&net(
             "<ip address='10.3.0.1' prefix='24'/>\n<ip family='ipv6' address='fd00::1' prefix='64'/>\n",
         ));
-        assert_eq!(out.warnings.len(), 1);
-        assert_eq!(
-            out.warnings[0].in_file("t.xml"),
-            "t.xml:5:1: warning: network/ip: not imported: hvnet networks are IPv4 only"
+        assert!(out.warnings.is_empty(), "{:?}", out.warnings);
+        assert!(
+            out.toml
+                .contains("address = \"10.3.0.1/24\"\naddress6 = \"fd00::1/64\""),
+            "{}",
+            out.toml
         );
-        assert!(out.toml.contains("address = \"10.3.0.1/24\""));
-        assert!(!out.toml.contains("fd00"));
+        assert!(out.toml.contains("[network.dhcp6]\n"), "{}", out.toml);
+        let out = ok(&net(
+            "<ip family='ipv6' address='fd00::1' prefix='64'>\n<dhcp><range start='fd00::100' end='fd00::1ff'/>\n\
+             <host id='0:3:0:1:52:54:0:0:0:7' ip='fd00::7' name='web'/>\n<host name='db' ip='fd00::8'/></dhcp></ip>\n\
+             <ip family='ipv6' address='fd01::1' prefix='64'/>\n",
+        ));
+        assert!(
+            out.toml.contains("[network.dhcp6]\nmode = \"stateful\"\nrange = \"fd00::100-fd00::1ff\"\n\n[[network.dhcp6.host]]\nmac = \"52:54:00:00:00:07\"\nip = \"fd00::7\"\nname = \"web\"\n"),
+            "{}",
+            out.toml
+        );
+        let w: Vec<String> = out.warnings.iter().map(|w| w.in_file("t.xml")).collect();
+        assert_eq!(w.len(), 2, "{w:#?}");
+        assert!(w[0].starts_with("t.xml:7:1: warning: network/ip/dhcp/host: not imported: hvnet reserves IPv6 addresses by MAC"), "{w:#?}");
+        assert!(
+            w[1].contains("only the <ip> of line 4 is imported"),
+            "{w:#?}"
+        );
     }
 
     #[test]

@@ -112,7 +112,9 @@ pub enum Request {
     },
     /// Add an address (`ip addr add ADDR/LEN dev IFINDEX`); for IPv4 also
     /// sets the broadcast address like `brd +` (for prefixes up to /30) and
-    /// host scope for 127.0.0.0/8. An existing address is `EEXIST`.
+    /// host scope for 127.0.0.0/8; IPv6 addresses are added `nodad` (usable at once, no
+    /// tentative phase: an apply never waits on duplicate address detection). An existing
+    /// address is `EEXIST`.
     NewAddr {
         /// The interface.
         ifindex: u32,
@@ -893,10 +895,16 @@ fn encode_addr(
         IpAddr::V4(a) if a.is_loopback() => RT_SCOPE_HOST,
         _ => RT_SCOPE_UNIVERSE,
     };
+    // IFA_F_NODAD fits the header's 8 flag bits.
+    let nodad = if new && address.is_ipv6() {
+        super::consts::IFA_F_NODAD as u8
+    } else {
+        0
+    };
     let hdr = IfAddrMsg {
         family: family_of(address),
         prefix_len,
-        flags: 0,
+        flags: nodad,
         scope,
         index: ifindex,
     };
@@ -1380,7 +1388,7 @@ mod tests {
         };
         let want = Bytes::default()
             .hdr(44, RTM_NEWADDR, 0x605, 8)
-            .u8s(&[AF_INET6, 64, 0, 0])
+            .u8s(&[AF_INET6, 64, 2, 0]) // IFA_F_NODAD
             .u32(4)
             .nla(20, IFA_ADDRESS)
             .u8s(&a.octets());

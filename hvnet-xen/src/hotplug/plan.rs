@@ -155,7 +155,7 @@ impl<'a> Planner<'a> {
                 .o
                 .routes
                 .iter()
-                .filter(|r| r.table == MAIN_TABLE && r.dst == Ipv4Cidr::DEFAULT)
+                .filter(|r| r.table == MAIN_TABLE && r.dst == Ipv4Cidr::DEFAULT.into())
                 .filter_map(|r| Some((r.metric.unwrap_or(0), r.oif?)))
                 .min()
                 .and_then(|(_, oif)| self.o.by_index(oif)),
@@ -283,7 +283,7 @@ impl<'a> Planner<'a> {
         for cidr in self.o.addrs_of(dev.seen.ifindex) {
             self.ops.push(Op::DelAddr(AddrSpec {
                 link: dev.name.clone(),
-                cidr: *cidr,
+                cidr: (*cidr).into(),
             }));
         }
         let want_mtu = mtu.unwrap_or(br.mtu);
@@ -352,7 +352,7 @@ impl<'a> Planner<'a> {
         if !self.o.addrs_of(dev.seen.ifindex).any(|c| *c == cidr) {
             self.ops.push(Op::AddAddr(AddrSpec {
                 link: dev.name.clone(),
-                cidr,
+                cidr: cidr.into(),
             }));
         }
         self.set_up(&mut dev, true);
@@ -361,16 +361,16 @@ impl<'a> Planner<'a> {
         for n in nets {
             let have = self.o.routes.iter().any(|r| {
                 r.oif == Some(dev.seen.ifindex)
-                    && r.dst == *n
+                    && r.dst == (*n).into()
                     && r.table == MAIN_TABLE
                     && r.metric == Some(metric)
             });
             if !have {
                 self.ops.push(Op::AddRoute(RouteSpec {
-                    dst: *n,
+                    dst: (*n).into(),
                     gateway: None,
                     dev: Some(dev.name.clone()),
-                    src: Some(host),
+                    src: Some(host.into()),
                     metric: Some(metric),
                     table: MAIN_TABLE,
                     protocol: RTPROT_BOOT,
@@ -395,7 +395,7 @@ impl<'a> Planner<'a> {
         let mut ops = Vec::new();
         for r in self.o.route_specs() {
             let ours = r.dev.as_ref() == Some(&dev) || r.dev.as_deref() == Some(seen.name.as_str());
-            if ours && r.table == MAIN_TABLE && r.protocol != RTPROT_KERNEL {
+            if ours && r.dst.is_ipv4() && r.table == MAIN_TABLE && r.protocol != RTPROT_KERNEL {
                 ops.push(Op::DelRoute(RouteSpec {
                     dev: Some(dev.clone()),
                     ..r
@@ -405,7 +405,7 @@ impl<'a> Planner<'a> {
         for cidr in self.o.addrs_of(seen.ifindex) {
             ops.push(Op::DelAddr(AddrSpec {
                 link: dev.clone(),
-                cidr: *cidr,
+                cidr: (*cidr).into(),
             }));
         }
         // proxy_arp back off (it goes with the device anyway once netback deletes it).
@@ -607,7 +607,7 @@ mod tests {
             cidr: "192.168.1.20/24".parse().unwrap(),
         });
         h.state.routes.push(ObservedRoute {
-            dst: Ipv4Cidr::DEFAULT,
+            dst: Ipv4Cidr::DEFAULT.into(),
             gateway: Some("192.168.1.1".parse().unwrap()),
             oif: Some(eth0),
             src: None,

@@ -39,6 +39,7 @@ impl Validator<'_> {
         let unused = [
             ("bridge", n.bridge.as_ref().map(|s| s.span()), "it makes no bridge: each guest NIC is a macvtap on the uplink"),
             ("address", n.address.as_ref().map(|s| s.span()), "the host has no address on it (its address on the uplink is the uplink's own)"),
+            ("address6", n.address6.as_ref().map(|s| s.span()), "the host has no address on it (its address on the uplink is the uplink's own)"),
             ("stp", n.stp.as_ref().map(|s| s.span()), "it makes no bridge"),
             ("forward_delay", n.forward_delay.as_ref().map(|s| s.span()), "it makes no bridge"),
             ("lifetime", n.lifetime.as_ref().map(|s| s.span()), "it makes no bridge"),
@@ -49,6 +50,7 @@ impl Validator<'_> {
             ("rate", n.rate.as_ref().map(|s| s.span()), "it makes no bridge to limit; give the NICs a `rate`"),
             ("nat_ports", n.nat_ports.as_ref().map(|s| s.span()), "its guests are not masqueraded"),
             ("dhcp", n.dhcp.as_ref().map(|s| s.span()), "hvnet's dnsmasq would have no bridge to serve it on, and in bridge or vepa mode the guests cannot reach this host at all (seed 004); the guests get DHCP from the uplink's LAN"),
+            ("dhcp6", n.dhcp6.as_ref().map(|s| s.span()), "hvnet's dnsmasq would have no bridge to advertise on; the guests get their IPv6 addresses from the uplink's LAN"),
         ];
         for (field, span, why) in unused {
             if let Some(span) = span {
@@ -235,6 +237,13 @@ impl Validator<'_> {
                         format!("network {:?} is direct: the guest's address comes from the uplink's LAN, and hvnet serves no DHCP there", d.name),
                     );
                 }
+                if let Some(ip6) = &rn.ip6 {
+                    self.err(
+                        ip6.span(),
+                        &format!("{at}.ip6"),
+                        format!("network {:?} is direct: the guest's address comes from the uplink's LAN, and hvnet serves no DHCPv6 there", d.name),
+                    );
+                }
                 if d.mode == MacvtapMode::Passthrough {
                     let used = passthrough.entry(d.name.as_str()).or_insert(0);
                     *used += 1;
@@ -316,6 +325,10 @@ mod tests {
         one(
             &format!("{LAN}[network.dhcp]\n"),
             "network[0].dhcp: `dhcp` is not for kind = \"direct\"",
+        );
+        one(
+            &format!("{LAN}address6 = \"fd42::1/64\"\n"),
+            "network[0].address6: `address6` is not for kind = \"direct\"",
         );
         one(
             &format!("{LAN}uplinks = [\"eth1\"]\n"),

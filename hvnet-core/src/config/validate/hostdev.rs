@@ -61,6 +61,8 @@ impl Validator<'_> {
                 ("rate", n.rate.as_ref().map(|s| s.span())),
                 ("nat_ports", n.nat_ports.as_ref().map(|s| s.span())),
                 ("dhcp", n.dhcp.as_ref().map(|s| s.span())),
+                ("address6", n.address6.as_ref().map(|s| s.span())),
+                ("dhcp6", n.dhcp6.as_ref().map(|s| s.span())),
             ],
             |opt| {
                 let extra = if opt == "rate" {
@@ -220,6 +222,7 @@ impl Validator<'_> {
                 ("group", n.group.as_ref().map(|s| s.span())),
                 ("rate", n.rate.as_ref().map(|s| s.span())),
                 ("ip", n.ip.as_ref().map(|s| s.span())),
+                ("ip6", n.ip6.as_ref().map(|s| s.span())),
                 ("smb", n.smb.as_ref().map(|s| s.span())),
                 ("net", n.net.as_ref().map(|s| s.span())),
             ],
@@ -236,6 +239,7 @@ impl Validator<'_> {
         let (mac, mac_given) = self.nic_mac(n, at, guest, index, host)?;
         Some(Nic {
             ip: None,
+            ip6: None,
             network,
             kind: NicType::Hostdev(settings?),
             ifname: None,
