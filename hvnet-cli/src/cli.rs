@@ -25,6 +25,17 @@ pub enum IptablesFlavour {
     Legacy,
 }
 
+/// `--firewall`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum FirewallBackendArg {
+    /// nftables when `nft` is installed and `iptables` is nft-based or absent, else iptables.
+    Auto,
+    /// hvnet's own nftables table (`table inet hvnet`), one `nft -f` transaction per apply.
+    Nftables,
+    /// hvnet's own iptables chains (flavour from `--iptables`).
+    Iptables,
+}
+
 /// `hvnet show --format`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum ShowFormat {
@@ -82,6 +93,12 @@ pub struct Global {
     /// config file serves every host of an overlay.
     #[arg(long, global = true, value_name = "NAME", env = "HVNET_HOST_NAME")]
     pub host_name: Option<String>,
+    /// Which firewall backend writes hvnet's rules: `auto` (nftables when `nft` is installed
+    /// and the host's `iptables` is nft-based or absent, else iptables), `nftables` or
+    /// `iptables` [default: the config's `[host] firewall`, else `iptables` when `--iptables`
+    /// names a flavour, else auto].
+    #[arg(long, global = true, value_name = "BACKEND", env = "HVNET_FIREWALL")]
+    pub firewall: Option<FirewallBackendArg>,
     /// Log every op as it runs (-vv for debug detail).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,

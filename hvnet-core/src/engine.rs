@@ -471,6 +471,15 @@ impl<H: Host> Engine<H> {
                 let hints = next_name_hints(cfg, &observed, &desired, backend);
                 services(cfg, &self.host.state_dir(), &mut desired);
                 warnings.extend(bridge_nf_warning(cfg, &observed));
+                // Another firewall's drop-policy chains see the guests' traffic too.
+                if desired.firewall.is_some() {
+                    warnings.extend(
+                        observed
+                            .firewall
+                            .iter()
+                            .flat_map(|f| f.warnings.iter().cloned()),
+                    );
+                }
                 // A nat network without a way out yet still starts (as libvirt's does).
                 warnings.extend(
                     way_out_warnings(cfg, &observed)

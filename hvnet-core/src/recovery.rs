@@ -165,7 +165,7 @@ fn undo_if_visible(op: &Op, s: &ObservedState) -> Vec<Op> {
             let now = s.firewall.as_ref().and_then(|f| f.current());
             return match (old.as_deref(), s.firewall.as_ref()) {
                 (Some(before), Some(fw)) if !fw.diff(before).is_empty() => vec![Op::SetFirewall {
-                    rules: Box::new(before.clone()),
+                    intent: Box::new(before.clone()),
                     old: now.map(Box::new),
                 }],
                 (None, _) if now.is_some() => vec![Op::RemoveFirewall {

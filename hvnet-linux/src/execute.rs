@@ -39,7 +39,7 @@ pub enum ExecError {
     /// dnsmasq could not be started, stopped or reloaded.
     Dnsmasq(crate::dnsmasq::DnsmasqError),
     /// The firewall could not be written.
-    Firewall(crate::firewall::IptablesError),
+    Firewall(crate::firewall::FirewallError),
     /// hvnet's state directory could not be written.
     State(String),
     /// A VF could not be bound through sysfs.

@@ -191,6 +191,27 @@ pub fn path_without(dir: &TempDir, without: &[&str]) -> String {
     dir.path().display().to_string()
 }
 
+/// The firewall of namespace `ns` as both tools list it: `iptables -S` of the filter and
+/// nat tables (when iptables is installed) and `nft list ruleset` (when nft is).
+pub fn firewall_listing(ns: &str) -> String {
+    let mut all = String::new();
+    if on_path("iptables") {
+        for t in ["filter", "nat"] {
+            all.push_str(&nsx(ns, "iptables", &["-w", "-t", t, "-S"]).ok().stdout);
+        }
+    }
+    if on_path("nft") {
+        all.push_str(&nsx(ns, "nft", &["list", "ruleset"]).ok().stdout);
+    }
+    all
+}
+
+/// Whether a [`firewall_listing`] holds anything of hvnet's (its iptables chains or its
+/// nftables table).
+pub fn has_hvnet_firewall(listing: &str) -> bool {
+    listing.contains("HVNET") || listing.contains("table inet hvnet")
+}
+
 /// Whether `program` is an executable file in one of `PATH`'s directories — what a shell's
 /// `command -v` finds for a program, without running a shell.
 pub fn on_path(program: &str) -> bool {

@@ -459,7 +459,7 @@ fn dhcp_dynamic_and_static_leases() {
     assert!(show.ok().stdout.contains("dnsmasq of lan"), "{show}");
     assert!(show.stdout.contains("2 lease(s)"), "{show}");
     assert!(
-        show.stdout.contains("firewall: hvnet's chains hold"),
+        show.stdout.contains("firewall: serves 1 network(s)"),
         "{show}"
     );
 }

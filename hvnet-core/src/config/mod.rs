@@ -122,6 +122,9 @@ pub struct HostSettings {
     /// This host's name among `[[overlay.host]]` (`[host] name`, or `--host-name`): selects
     /// its overlay address, and whether it is a gateway host of a network.
     pub name: Option<String>,
+    /// Which firewall backend writes hvnet's rules (`firewall`); `None`: not set (the
+    /// command line's `--firewall`, else `auto`).
+    pub firewall: Option<crate::firewall::FirewallChoice>,
 }
 
 impl Default for HostSettings {
@@ -130,6 +133,7 @@ impl Default for HostSettings {
             mac_prefix: MacPrefix::KVM,
             bridge_nf_call: None,
             name: None,
+            firewall: None,
         }
     }
 }
@@ -244,6 +248,9 @@ pub struct Network {
     pub overlay: Option<Overlay>,
     /// With an overlay, the hosts that hold the network's address and DHCP (`None`: all).
     pub gateway_hosts: Option<Vec<String>>,
+    /// Clamp the MSS of TCP SYNs forwarded into or out of the bridge to the path MTU
+    /// (`mss_clamp`; nat, routed and bridge networks).
+    pub mss_clamp: bool,
 }
 
 impl Network {

@@ -192,16 +192,16 @@ fn sysctls(observed: &ObservedState, desired: &DesiredState, ops: &mut Vec<Op>) 
 fn firewall(observed: &ObservedState, desired: &DesiredState, ops: &mut Vec<Op>) {
     let have = observed.firewall.as_ref();
     match (&desired.firewall, have) {
-        (Some(rules), Some(fw)) => {
-            if !fw.diff(rules).is_empty() {
+        (Some(intent), Some(fw)) => {
+            if !fw.diff(intent).is_empty() {
                 ops.push(Op::SetFirewall {
-                    rules: Box::new(rules.clone()),
+                    intent: Box::new(intent.clone()),
                     old: fw.current().map(Box::new),
                 });
             }
         }
-        (Some(rules), None) => ops.push(Op::SetFirewall {
-            rules: Box::new(rules.clone()),
+        (Some(intent), None) => ops.push(Op::SetFirewall {
+            intent: Box::new(intent.clone()),
             old: None,
         }),
         (None, Some(fw)) => {
