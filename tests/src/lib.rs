@@ -212,6 +212,27 @@ pub fn has_hvnet_firewall(listing: &str) -> bool {
     listing.contains("HVNET") || listing.contains("table inet hvnet")
 }
 
+/// A `PATH` (see [`path_without`]) of a host without the firewall tool `other_than` the one
+/// kept: `"nft"` keeps nft and drops every iptables binary (`iptables*`, `ip6tables*`,
+/// `xtables*`), `"iptables"` keeps those and drops `nft`.
+pub fn path_for_firewall(dir: &TempDir, keep: &str) -> String {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let mut drop: Vec<String> = Vec::new();
+    for d in std::env::split_paths(&path) {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let ipt = ["iptables", "ip6tables", "xtables"]
+                .iter()
+                .any(|p| name.starts_with(p));
+            if (keep == "nft" && ipt) || (keep != "nft" && name == "nft") {
+                drop.push(name);
+            }
+        }
+    }
+    let without: Vec<&str> = drop.iter().map(String::as_str).collect();
+    path_without(dir, &without)
+}
+
 /// Whether `program` is an executable file in one of `PATH`'s directories — what a shell's
 /// `command -v` finds for a program, without running a shell.
 pub fn on_path(program: &str) -> bool {
@@ -268,6 +289,8 @@ pub struct Hv {
     pub netns: String,
     /// The state directory (`--state-dir`); `None` uses hvnet's default.
     pub state_dir: Option<PathBuf>,
+    /// Environment variables of every run (a `PATH` without some tool, `HVNET_FIREWALL`).
+    pub env: Vec<(String, String)>,
 }
 
 impl Hv {
@@ -276,6 +299,7 @@ impl Hv {
         Hv {
             netns: ns.name().to_string(),
             state_dir: Some(dir.path().join("state")),
+            env: Vec::new(),
         }
     }
 
@@ -293,7 +317,13 @@ impl Hv {
             all.push(d.to_str().expect("utf-8 path"));
         }
         all.extend_from_slice(args);
-        hvnet_run(&all, env)
+        let mut vars: Vec<(&str, &str)> = self
+            .env
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        vars.extend_from_slice(env);
+        hvnet_run(&all, &vars)
     }
 
     /// `apply`, which must succeed; returns stdout.

@@ -7,8 +7,12 @@
 //! outside namespace linked to it by the uplink veth `up0` (host `10.200.N.1/24` ↔ outside
 //! `10.200.N.2/24`, the host's default route via the outside) and guest namespaces whose
 //! veth NIC hvnet creates (`type = "veth"`, peer `eth0`). Each test uses its own `N` and
-//! guest subnet `172.16.N.0/24`, so tests may run in parallel. iptables only ever runs
-//! inside test namespaces. Every background process is killed by a guard on drop (and the
+//! guest subnet `172.16.N.0/24`, so tests may run in parallel. iptables and nft only ever
+//! run inside test namespaces.
+//!
+//! Every firewall test runs on both backends ([`Fw`]): `…::nftables` with a `PATH` that has
+//! `nft` and no iptables binary, `…::iptables` with one that has iptables and no `nft` —
+//! hvnet's `auto` selection picks the backend in each. Every background process is killed by a guard on drop (and the
 //! namespace guards kill whatever is left inside).
 
 #![allow(clippy::unwrap_used)]
@@ -154,12 +158,10 @@ fn has_location(text: &str, file: &str) -> bool {
 /// Whether every program the tests drive is installed (scripts/install-deps.sh installs
 /// them); prints which is missing (the test then returns early and passes).
 fn tools_available() -> bool {
-    let missing: Vec<&str> = [
-        "busybox", "dnsmasq", "iptables", "ping", "python3", "ss", "sysctl",
-    ]
-    .into_iter()
-    .filter(|p| !on_path(p))
-    .collect();
+    let missing: Vec<&str> = ["busybox", "dnsmasq", "ping", "python3", "ss", "sysctl"]
+        .into_iter()
+        .filter(|p| !on_path(p))
+        .collect();
     if !missing.is_empty() {
         println!(
             "skipped: not installed: {} (scripts/install-deps.sh)",
@@ -168,6 +170,77 @@ fn tools_available() -> bool {
     }
     missing.is_empty()
 }
+
+// ----- firewall backends -----
+
+/// The firewall backend a test runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fw {
+    /// nftables: `nft` on `PATH`, no iptables binary.
+    Nftables,
+    /// iptables: the iptables binaries on `PATH`, no `nft`.
+    Iptables,
+}
+
+impl Fw {
+    /// The tool that must be installed (`nft`, `iptables`).
+    fn tool(self) -> &'static str {
+        match self {
+            Fw::Nftables => "nft",
+            Fw::Iptables => "iptables",
+        }
+    }
+
+    /// Whether the test can run (root, the common tools and this backend's tool); prints why
+    /// not.
+    fn available(self) -> bool {
+        if !require_root() || !tools_available() {
+            return false;
+        }
+        if !on_path(self.tool()) {
+            println!(
+                "skipped: {} is not installed (scripts/install-deps.sh)",
+                self.tool()
+            );
+            return false;
+        }
+        true
+    }
+
+    /// Everything of hvnet's firewall in `ns`, as the backend's tool lists it.
+    fn listing(self, ns: &str) -> String {
+        match self {
+            Fw::Nftables => nsx(ns, "nft", &["list", "ruleset"]).ok().stdout.clone(),
+            Fw::Iptables => ipt(ns, &["-S"]) + &ipt(ns, &["-t", "nat", "-S"]),
+        }
+    }
+}
+
+/// `mod NAME { fn nftables(); fn iptables(); }` calling `NAME(Fw::…)`: a firewall test once
+/// per backend.
+macro_rules! both_backends {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[test]
+            fn nftables() {
+                super::$name(super::Fw::Nftables)
+            }
+            #[test]
+            fn iptables() {
+                super::$name(super::Fw::Iptables)
+            }
+        }
+    )*};
+}
+
+both_backends!(
+    dhcp_dynamic_and_static_leases,
+    nat_reaches_outside_with_host_address,
+    isolated_reaches_host_not_outside,
+    routed_guest_reachable_from_outside,
+    port_forward_and_hairpin,
+    flush_check_apply,
+);
 
 // ----- background processes -----
 
@@ -233,6 +306,8 @@ impl Drop for Bg {
 /// host namespace.
 struct Topo {
     n: u8,
+    /// The directory of the `PATH` that selects it.
+    _bin: TempDir,
     host: Netns,
     out: Netns,
     guests: Vec<Netns>,
@@ -244,7 +319,14 @@ impl Topo {
     /// Host with uplink `up0` 10.200.N.1/24 to the outside (10.200.N.2/24) and a default
     /// route via the outside; `guests` guest namespaces (`g0`, `g1`, ...).
     fn new(n: u8, guests: usize) -> Topo {
-        let t = Topo::bare(n, guests);
+        Topo::with_fw(n, guests, Fw::Iptables)
+    }
+
+    /// [`Topo::new`] with hvnet run on a `PATH` that makes `auto` pick `fw`.
+    fn with_fw(n: u8, guests: usize, fw: Fw) -> Topo {
+        let mut t = Topo::bare(n, guests);
+        let path = path_for_firewall(&t._bin, fw.tool());
+        t.hv.env = vec![("PATH".to_string(), path)];
         t.add_uplink();
         t
     }
@@ -293,6 +375,7 @@ impl Topo {
             .expect("chmod udhcpc.sh");
         Topo {
             n,
+            _bin: TempDir::new(),
             host,
             out,
             guests,
@@ -399,12 +482,11 @@ mac = "02:00:00:01:00:11"
 ip = "172.16.@N@.11"
 "#;
 
-#[test]
-fn dhcp_dynamic_and_static_leases() {
-    if !require_root() || !tools_available() {
+fn dhcp_dynamic_and_static_leases(fw: Fw) {
+    if !fw.available() {
         return;
     }
-    let t = Topo::new(1, 2);
+    let t = Topo::with_fw(1, 2, fw);
     let cfg = t.config("c.toml", DHCP_CONFIG);
     t.hv.apply(&cfg);
 
@@ -588,12 +670,11 @@ mac = "02:00:00:03:00:11"
 ip = "172.16.@N@.11"
 "#;
 
-#[test]
-fn nat_reaches_outside_with_host_address() {
-    if !require_root() || !tools_available() {
+fn nat_reaches_outside_with_host_address(fw: Fw) {
+    if !fw.available() {
         return;
     }
-    let t = Topo::new(3, 1);
+    let t = Topo::with_fw(3, 1, fw);
     let cfg = t.config("c.toml", NAT_CONFIG);
     t.hv.apply(&cfg);
     let r = t.dhcp(0);
@@ -651,12 +732,11 @@ peer = "eth0"
 mac = "02:00:00:04:00:11"
 "#;
 
-#[test]
-fn isolated_reaches_host_not_outside() {
-    if !require_root() || !tools_available() {
+fn isolated_reaches_host_not_outside(fw: Fw) {
+    if !fw.available() {
         return;
     }
-    let t = Topo::new(4, 1);
+    let t = Topo::with_fw(4, 1, fw);
     let cfg = t.config("c.toml", ISOLATED_CONFIG);
     t.hv.apply(&cfg);
     let r = t.dhcp(0);
@@ -720,12 +800,11 @@ mac = "02:00:00:05:00:11"
 ip = "172.16.@N@.11"
 "#;
 
-#[test]
-fn routed_guest_reachable_from_outside() {
-    if !require_root() || !tools_available() {
+fn routed_guest_reachable_from_outside(fw: Fw) {
+    if !fw.available() {
         return;
     }
-    let t = Topo::new(5, 1);
+    let t = Topo::with_fw(5, 1, fw);
     let cfg = t.config("c.toml", ROUTED_CONFIG);
     t.hv.apply(&cfg);
     let r = t.dhcp(0);
@@ -794,12 +873,11 @@ mac = "02:00:00:06:00:12"
 ip = "172.16.@N@.12"
 "#;
 
-#[test]
-fn port_forward_and_hairpin() {
-    if !require_root() || !tools_available() {
+fn port_forward_and_hairpin(fw: Fw) {
+    if !fw.available() {
         return;
     }
-    let t = Topo::new(6, 2);
+    let t = Topo::with_fw(6, 2, fw);
     let cfg = t.config("c.toml", FORWARD_CONFIG);
     t.hv.apply(&cfg);
     t.dhcp(0);
@@ -854,32 +932,78 @@ fn forward_one_guest() -> String {
     web.to_string()
 }
 
-#[test]
-fn flush_check_apply() {
-    if !require_root() || !tools_available() {
+fn flush_check_apply(fw: Fw) {
+    if !fw.available() {
         return;
     }
-    let t = Topo::new(7, 1);
+    let t = Topo::with_fw(7, 1, fw);
     let cfg = t.config("c.toml", &forward_one_guest());
     t.hv.apply(&cfg);
     t.check(&cfg).ok();
 
-    ipt(t.h(), &["-F", "HVNET-FWO"]);
-    ipt(t.h(), &["-t", "nat", "-F"]);
-    let c = t.check(&cfg);
-    c.expect_code(1);
-    assert!(
-        c.stdout.contains("missing rule") && c.stdout.contains("HVNET-PRT"),
-        "check names the missing rules\n{c}"
-    );
-    assert!(
-        c.stdout.contains("HVNET-FWO"),
-        "check names the FWO rules\n{c}"
-    );
-    assert!(
-        c.stdout.contains("missing jump"),
-        "check names the missing jumps\n{c}"
-    );
+    match fw {
+        Fw::Iptables => {
+            ipt(t.h(), &["-F", "HVNET-FWO"]);
+            ipt(t.h(), &["-t", "nat", "-F"]);
+            let c = t.check(&cfg);
+            c.expect_code(1);
+            assert!(
+                c.stdout.contains("missing rule") && c.stdout.contains("HVNET-PRT"),
+                "check names the missing rules\n{c}"
+            );
+            assert!(
+                c.stdout.contains("HVNET-FWO"),
+                "check names the FWO rules\n{c}"
+            );
+            assert!(
+                c.stdout.contains("missing jump"),
+                "check names the missing jumps\n{c}"
+            );
+        }
+        Fw::Nftables => {
+            // One rule deleted: named rule by rule.
+            let handle = nsx(
+                t.h(),
+                "nft",
+                &["-a", "list", "chain", "inet", "hvnet", "postrouting"],
+            )
+            .ok()
+            .stdout
+            .lines()
+            .find(|l| l.contains("meta l4proto tcp masquerade"))
+            .and_then(|l| l.rsplit("handle ").next())
+            .map(|h| h.trim().to_string())
+            .expect("the tcp masquerade rule");
+            nsx(
+                t.h(),
+                "nft",
+                &[
+                    "delete",
+                    "rule",
+                    "inet",
+                    "hvnet",
+                    "postrouting",
+                    "handle",
+                    &handle,
+                ],
+            )
+            .ok();
+            let c = t.check(&cfg);
+            c.expect_code(1);
+            assert!(
+                c.stdout.contains("missing rule in chain postrouting: ip saddr 172.16.7.0/24 ip daddr != 172.16.7.0/24 oifname \"up0\" meta l4proto tcp masquerade to :1024-65535"),
+                "check names the missing rule\n{c}"
+            );
+            // The whole ruleset flushed inside the namespace.
+            nsx(t.h(), "nft", &["flush", "ruleset"]).ok();
+            let c = t.check(&cfg);
+            c.expect_code(1);
+            assert!(
+                c.stdout.contains("hvnet's firewall does not exist"),
+                "check names the missing firewall\n{c}"
+            );
+        }
+    }
     let j = t.hv.run(&cfg, &["check", "--json"]);
     j.expect_code(1);
     let v: Value = serde_json::from_str(&j.stdout)
@@ -888,12 +1012,20 @@ fn flush_check_apply() {
 
     t.hv.apply(&cfg);
     t.check(&cfg).ok();
-    let nat = ipt(t.h(), &["-t", "nat", "-S"]);
-    assert!(
-        nat.contains("-A POSTROUTING -m comment --comment hvnet -j HVNET-PRT"),
-        "{nat}"
-    );
-    assert!(nat.contains("--to-destination 172.16.7.11:80"), "{nat}");
+    let nat = fw.listing(t.h());
+    match fw {
+        Fw::Iptables => {
+            assert!(
+                nat.contains("-A POSTROUTING -m comment --comment hvnet -j HVNET-PRT"),
+                "{nat}"
+            );
+            assert!(nat.contains("--to-destination 172.16.7.11:80"), "{nat}");
+        }
+        Fw::Nftables => {
+            assert!(nat.contains("tcp . 8080 : 172.16.7.11 . 80"), "{nat}");
+            assert!(!nat.contains("HVNET"), "iptables was used\n{nat}");
+        }
+    }
 
     // dnsmasq killed behind hvnet's back.
     let state = t.state();
