@@ -26,15 +26,20 @@ use hvnet_tests::*;
 use serde_json::Value;
 
 /// A TCP server that answers every connection with the peer's address (what it saw as the
-/// source) and closes it. Argument: port.
+/// source) and closes it. Arguments: port, and `hold` to send nothing and keep each
+/// connection open for 10 s instead (so that `ss` can read it).
 const WHOAMI_SERVER: &str = r#"
-import socket, sys
+import socket, sys, threading, time
 s = socket.socket()
 s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 s.bind(("0.0.0.0", int(sys.argv[1])))
 s.listen(16)
+hold = sys.argv[2:] == ["hold"]
 while True:
     c, a = s.accept()
+    if hold:
+        threading.Thread(target=lambda c=c: (time.sleep(10), c.close()), daemon=True).start()
+        continue
     try:
         c.sendall((a[0] + "\n").encode())
     finally:
@@ -240,6 +245,7 @@ both_backends!(
     routed_guest_reachable_from_outside,
     port_forward_and_hairpin,
     flush_check_apply,
+    mss_clamp_over_a_low_mtu_path,
 );
 
 // ----- background processes -----
@@ -921,6 +927,96 @@ fn port_forward_and_hairpin(fw: Fw) {
     assert_eq!(
         port["linkinfo"]["info_slave_data"]["hairpin"], true,
         "the forward target's port has hairpin on: {port}"
+    );
+}
+
+/// Connects to HOST PORT and holds the connection for 10 s.
+const HOLD_CLIENT: &str = r#"
+import socket, sys, time
+s = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=3)
+print("connected", flush=True)
+time.sleep(10)
+"#;
+
+/// The MSS of the connection the server in `ns` holds on TCP `port` (`ss -ti`'s `mss:`),
+/// once one is established.
+fn held_mss(ns: &str, port: &str) -> u32 {
+    let filter = format!("( sport = :{port} )");
+    let mut mss = None;
+    let found = wait_until(Duration::from_secs(5), || {
+        let out = nsx(ns, "ss", &["-Htin", "state", "established", &filter]).stdout;
+        mss = out
+            .split_whitespace()
+            .find_map(|w| w.strip_prefix("mss:"))
+            .and_then(|m| m.parse().ok());
+        mss.is_some()
+    });
+    assert!(found, "no established connection on :{port} in {ns}");
+    mss.unwrap_or_default()
+}
+
+/// `mss_clamp = true` on a nat network whose uplink has MTU 1280 (the outside's end keeps
+/// 1500, so the server advertises 1460): the guest's connection to the outside negotiates an
+/// MSS ≤ 1240, as the server's `ss -ti` shows; without the flag it is the unclamped 1460.
+fn mss_clamp_over_a_low_mtu_path(fw: Fw) {
+    if !fw.available() {
+        return;
+    }
+    let t = Topo::with_fw(20, 1, fw);
+    t.host.ip(&["link", "set", "up0", "mtu", "1280"]);
+    let plain = t.config("plain.toml", NAT_CONFIG);
+    let clamped = t.config(
+        "clamped.toml",
+        &NAT_CONFIG.replace("uplink = \"up0\"\n", "uplink = \"up0\"\nmss_clamp = true\n"),
+    );
+    let port = "9100";
+    let _srv = Bg::start(
+        t.out.name(),
+        &["python3", "-u", "-c", WHOAMI_SERVER, port, "hold"],
+        t.dir.path().join("hold.log"),
+    );
+    wait_listen(t.out.name(), port);
+    let connect = |tag: &str| {
+        Bg::start(
+            t.g(0),
+            &["python3", "-u", "-c", HOLD_CLIENT, &t.outside(), port],
+            t.dir.path().join(format!("client-{tag}.log")),
+        )
+    };
+
+    t.hv.apply(&clamped);
+    t.dhcp(0);
+    let listing = fw.listing(t.h());
+    assert!(
+        listing.contains("maxseg size set rt mtu")
+            || listing.contains("TCPMSS --clamp-mss-to-pmtu"),
+        "no clamp rule:\n{listing}"
+    );
+    let c1 = connect("clamped");
+    let mss = held_mss(t.out.name(), port);
+    println!("{fw:?}: MSS with mss_clamp over the 1280-byte uplink: {mss}");
+    assert!(mss <= 1240, "{fw:?}: MSS {mss} with mss_clamp");
+    drop(c1);
+
+    t.hv.apply(&plain);
+    // Wait for the clamped connection to be gone before reading the next one.
+    let filter = format!("( sport = :{port} )");
+    wait_until(Duration::from_secs(15), || {
+        nsx(
+            t.out.name(),
+            "ss",
+            &["-Htn", "state", "established", &filter],
+        )
+        .stdout
+        .trim()
+        .is_empty()
+    });
+    let _c2 = connect("plain");
+    let mss = held_mss(t.out.name(), port);
+    println!("{fw:?}: MSS without mss_clamp: {mss}");
+    assert!(
+        mss > 1240,
+        "{fw:?}: MSS {mss} without mss_clamp: the test proves nothing"
     );
 }
 

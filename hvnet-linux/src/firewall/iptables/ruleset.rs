@@ -1009,6 +1009,42 @@ COMMIT
     }
 
     #[test]
+    fn mss_clamp_comes_first_and_open_networks_get_only_it() {
+        let mut lan = net("lan", nat(None), "br0", "10.0.0.0/24");
+        lan.mss_clamp = true;
+        let mut bridged = net("phys", FwKind::Open, "br1", "10.1.0.0/24");
+        bridged.mss_clamp = true;
+        let fwd = Forward {
+            proto: Proto::Tcp,
+            host_addr: None,
+            host_port: 80,
+            guest_ip: "10.0.0.5".parse().unwrap(),
+            guest_port: 80,
+            network: "lan".into(),
+        };
+        let rs = rules(&[lan, bridged], &[fwd]).unwrap();
+        let fwp: Vec<&str> = rs
+            .chain(Table::Filter, "HVNET-FWP")
+            .iter()
+            .map(|r| r.spec.as_str())
+            .collect();
+        assert_eq!(
+            fwp[..4],
+            [
+                "-i br0 -p tcp -m tcp --tcp-flags SYN,RST SYN -m comment --comment hvnet:lan -j TCPMSS --clamp-mss-to-pmtu",
+                "-o br0 -p tcp -m tcp --tcp-flags SYN,RST SYN -m comment --comment hvnet:lan -j TCPMSS --clamp-mss-to-pmtu",
+                "-i br1 -p tcp -m tcp --tcp-flags SYN,RST SYN -m comment --comment hvnet:phys -j TCPMSS --clamp-mss-to-pmtu",
+                "-o br1 -p tcp -m tcp --tcp-flags SYN,RST SYN -m comment --comment hvnet:phys -j TCPMSS --clamp-mss-to-pmtu",
+            ]
+        );
+        let phys = rs
+            .rules()
+            .filter(|r| r.chain != INTENT_CHAIN && r.spec.contains("hvnet:phys"))
+            .count();
+        assert_eq!(phys, 2);
+    }
+
+    #[test]
     fn split_words_unquotes() {
         assert_eq!(
             split_words(r#"-m comment --comment "a b" -j X"#),
