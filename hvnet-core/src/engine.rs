@@ -190,6 +190,13 @@ impl Planned {
     /// differ, whether a daemon died): one line each.
     pub fn details(&self, op: &Op) -> Vec<String> {
         match op {
+            Op::FirewallOf {
+                backend,
+                intent: None,
+                ..
+            } => vec![format!(
+                "hvnet's rules are left in {backend}, which is not the selected firewall backend"
+            )],
             Op::SetFirewall { .. } | Op::RemoveFirewall { .. } => {
                 match (&self.desired.firewall, &self.observed.firewall) {
                     (Some(want), Some(have)) => {

@@ -124,6 +124,26 @@ impl std::str::FromStr for FirewallChoice {
     }
 }
 
+/// A firewall backend that holds hvnet's rules.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
+pub enum FirewallKind {
+    /// hvnet's nftables table.
+    Nftables,
+    /// hvnet's iptables chains.
+    Iptables,
+}
+
+impl fmt::Display for FirewallKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            FirewallKind::Nftables => "nftables",
+            FirewallKind::Iptables => "iptables",
+        })
+    }
+}
+
 /// What a network does about forwarding.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum FwKind {

@@ -435,11 +435,31 @@ impl MemHost {
                     intent: Some((**intent).clone()),
                     drift: Vec::new(),
                     warnings: Vec::new(),
+                    others: self
+                        .state
+                        .firewall
+                        .as_ref()
+                        .map(|f| f.others.clone())
+                        .unwrap_or_default(),
                 });
                 Ok(())
             }
+            Op::FirewallOf {
+                backend, intent, ..
+            } => {
+                let fw = self.state.firewall.get_or_insert_with(Default::default);
+                match intent {
+                    Some(i) => fw.others.insert(*backend, (**i).clone()),
+                    None => fw.others.remove(backend),
+                };
+                Ok(())
+            }
             Op::RemoveFirewall { .. } => {
-                self.state.firewall = Some(ObservedFirewall::default());
+                let others = self.state.firewall.take().map(|f| f.others);
+                self.state.firewall = Some(ObservedFirewall {
+                    others: others.unwrap_or_default(),
+                    ..ObservedFirewall::default()
+                });
                 Ok(())
             }
             Op::StartDhcp(svc) => {

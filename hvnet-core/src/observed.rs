@@ -5,7 +5,7 @@ use std::fmt;
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
 
-use crate::firewall::{Drift, FirewallIntent, IntentDifference};
+use crate::firewall::{Drift, FirewallIntent, FirewallKind, IntentDifference};
 
 use crate::state::{BridgeOpts, Owner, SysctlKey, TapOpts, Tbf};
 use crate::types::{Ipv4Cidr, MacAddr};
@@ -215,6 +215,9 @@ pub struct ObservedFirewall {
     /// What other firewalls of the host do to the guests' traffic (a drop-policy chain of
     /// another table at the input or forward hook), one sentence each.
     pub warnings: Vec<String>,
+    /// hvnet's firewall as left in the backend that is *not* selected (after a switch, or
+    /// from an older hvnet), with the intent it serves there: removed by the next apply.
+    pub others: BTreeMap<FirewallKind, FirewallIntent>,
 }
 
 /// A way the live firewall differs from the wanted intent.
@@ -245,7 +248,8 @@ impl ObservedFirewall {
         self.intent.clone()
     }
 
-    /// How the live firewall differs from `wanted` (empty when it serves exactly that).
+    /// How the live firewall of the selected backend differs from `wanted` (empty when it
+    /// serves exactly that; [`others`](Self::others) are planned apart).
     pub fn diff(&self, wanted: &FirewallIntent) -> Vec<FirewallDifference> {
         let mut out: Vec<FirewallDifference> = match &self.intent {
             None => vec![FirewallDifference::Absent],

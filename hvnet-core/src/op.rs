@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use crate::firewall::FirewallIntent;
+use crate::firewall::{FirewallIntent, FirewallKind};
 use crate::overlay::{FdbSpec, VxlanOpts};
 use crate::sriov::{PciAddr, VfParams, VfRecord};
 use crate::state::{
@@ -339,6 +339,16 @@ pub enum Op {
     AddFdb(FdbSpec),
     /// Remove a forwarding entry from a VXLAN device.
     DelFdb(FdbSpec),
+    /// Make a backend other than the host's selected one serve `intent` (`None`: remove
+    /// hvnet's firewall from it) — hvnet's rules left there by a backend switch go.
+    FirewallOf {
+        /// The backend.
+        backend: FirewallKind,
+        /// The wanted intent there (`None`: nothing).
+        intent: Option<Box<FirewallIntent>>,
+        /// What it served before, for the inverse.
+        old: Option<Box<FirewallIntent>>,
+    },
 }
 
 /// Everything needed to recreate a deleted link.
@@ -397,6 +407,7 @@ impl Op {
             | Self::ForgetSysctl { .. }
             | Self::SetFirewall { .. }
             | Self::RemoveFirewall { .. }
+            | Self::FirewallOf { .. }
             | Self::StartDhcp(_)
             | Self::StopDhcp { .. }
             | Self::StartDhcpClient(_)
@@ -546,6 +557,15 @@ impl Op {
                 }],
                 None => vec![],
             },
+            Self::FirewallOf {
+                backend,
+                intent,
+                old,
+            } => vec![Self::FirewallOf {
+                backend: *backend,
+                intent: old.clone(),
+                old: intent.clone(),
+            }],
             Self::StartDhcp(svc) => vec![Self::StopDhcp {
                 network: svc.network.clone(),
                 dir: svc.dir.clone(),
@@ -881,6 +901,21 @@ impl fmt::Display for Op {
                 intent.forwards().len()
             ),
             Self::RemoveFirewall { .. } => write!(f, "remove hvnet's firewall"),
+            Self::FirewallOf {
+                backend,
+                intent: None,
+                ..
+            } => write!(f, "remove hvnet's firewall left in {backend}"),
+            Self::FirewallOf {
+                backend,
+                intent: Some(i),
+                ..
+            } => write!(
+                f,
+                "write hvnet's firewall in {backend} ({} network(s), {} port forward(s))",
+                i.networks().len(),
+                i.forwards().len()
+            ),
             Self::StartDhcp(svc) => write!(f, "start dnsmasq for network {}", svc.network),
             Self::StartDhcpClient(c) => write!(
                 f,
@@ -1102,6 +1137,9 @@ impl fmt::Display for CommandLine<'_> {
                 Ok(())
             }
             Op::RemoveFirewall { .. } => write!(f, "# hvnet removes its firewall"),
+            Op::FirewallOf { backend, .. } => {
+                write!(f, "# hvnet rewrites or removes its firewall in {backend}")
+            }
             Op::StartDhcp(svc) => write!(
                 f,
                 "dnsmasq --conf-file={}",

@@ -595,3 +595,30 @@ fn mac_replication_swaps_the_uplink_mac_and_down_gives_it_back() {
         .to_string()
         .contains("set that NIC's mac to 52:54:00:aa:bb:cc"));
 }
+
+/// hvnet's rules left in the backend that is not selected (a backend switch) are removed by
+/// the next apply — first, and put back by a rollback — and a re-apply is empty.
+#[test]
+fn rules_left_in_the_other_backend_are_removed_and_restored_on_rollback() {
+    use hvnet_core::firewall::{FirewallIntent, FirewallKind};
+    let c = cfg(NAT);
+    let mut k = kernel();
+    apply(&mut k, &c);
+    let left = FirewallIntent::from_descriptors(&["net default nat virbr0"]).unwrap();
+    let fw = k.state.firewall.as_mut().unwrap();
+    fw.others.insert(FirewallKind::Iptables, left.clone());
+    let p = plan_for(&mut k, &c);
+    assert_eq!(names(&p), ["remove hvnet's firewall left in iptables"]);
+    // A failure after it puts the other backend's rules back.
+    let before = k.state.clone();
+    let mut failing = p.clone();
+    failing.ops.push(hvnet_core::op::Op::SetHairpin {
+        link: "nonexistent0".parse().unwrap(),
+        on: true,
+    });
+    assert!(txn::run(&mut k, &failing, None).is_err());
+    assert_eq!(k.state.firewall, before.firewall);
+    txn::run(&mut k, &p, None).unwrap();
+    assert!(k.state.firewall.as_ref().unwrap().others.is_empty());
+    assert!(plan_for(&mut k, &c).is_empty());
+}

@@ -490,6 +490,7 @@ impl LinuxHost {
             | Op::ForgetSysctl { .. }
             | Op::SetFirewall { .. }
             | Op::RemoveFirewall { .. }
+            | Op::FirewallOf { .. }
             | Op::StartDhcp(_)
             | Op::StopDhcp { .. }
             | Op::StartDhcpClient(_)

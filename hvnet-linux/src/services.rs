@@ -26,6 +26,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use hvnet_core::dhcp::{CONF_FILE, HOSTS_FILE};
+use hvnet_core::firewall::FirewallKind;
 use hvnet_core::observed::{ObservedDhcp, ObservedDhcpClient, ObservedFirewall, ObservedState};
 use hvnet_core::op::Op;
 use hvnet_core::services::{CLIENT_HOOK, CLIENT_IFACE};
@@ -98,6 +99,15 @@ fn proc_err(source: io::Error) -> ServiceError {
     ServiceError::Io {
         path: PathBuf::from("/proc"),
         source,
+    }
+}
+
+/// How the backend `kind` is selected when it is not the host's own (iptables: the
+/// nf_tables flavour, whose chains the probe finds).
+fn other_choice(kind: FirewallKind) -> Choice {
+    match kind {
+        FirewallKind::Nftables => Choice::Nftables,
+        FirewallKind::Iptables => Choice::Iptables(Some(crate::firewall::Variant::Nft)),
     }
 }
 
@@ -258,15 +268,42 @@ impl LinuxHost {
             }
             Err(e) => return Err(e.into()),
         };
-        if let Firewall::Iptables(i) = backend {
-            if i.variant() == crate::firewall::Variant::Nft
-                && matches!(crate::firewall::probe::hvnet_chains_exist(), Ok(false))
-            {
-                observed.firewall = Some(ObservedFirewall::default());
-                return Ok(());
+        let skip = match backend {
+            Firewall::Iptables(i) => {
+                i.variant() == crate::firewall::Variant::Nft
+                    && matches!(crate::firewall::probe::hvnet_chains_exist(), Ok(false))
+            }
+            Firewall::Nftables(_) => false,
+        };
+        let mut fw = if skip {
+            ObservedFirewall::default()
+        } else {
+            backend.observe()?
+        };
+        // hvnet's rules left in the other backend (a switch, an older hvnet), found by the
+        // same nf_tables dump: iptables-nft chains, or the nftables table.
+        let other = match backend {
+            Firewall::Nftables(_) => {
+                matches!(crate::firewall::probe::hvnet_chains_exist(), Ok(true))
+                    .then_some(FirewallKind::Iptables)
+            }
+            Firewall::Iptables(_) => matches!(
+                crate::firewall::probe::table_exists(
+                    crate::firewall::probe::NFPROTO_INET,
+                    crate::firewall::nftables::TABLE
+                ),
+                Ok(true)
+            )
+            .then_some(FirewallKind::Nftables),
+        };
+        if let Some(kind) = other {
+            if let Ok(b) = Firewall::select(other_choice(kind)) {
+                if let Some(intent) = b.observe()?.intent {
+                    fw.others.insert(kind, intent);
+                }
             }
         }
-        observed.firewall = Some(backend.observe()?);
+        observed.firewall = Some(fw);
         Ok(())
     }
 
@@ -276,6 +313,12 @@ impl LinuxHost {
         let intent = match op {
             Op::SetFirewall { intent, .. } => Some(&**intent),
             Op::RemoveFirewall { .. } => None,
+            Op::FirewallOf {
+                backend, intent, ..
+            } => {
+                let other = Firewall::select(other_choice(*backend)).ok()?;
+                return Some(other.commands(intent.as_deref()));
+            }
             _ => return None,
         };
         Some(self.firewall().ok()?.commands(intent))
@@ -294,6 +337,14 @@ impl LinuxHost {
             Op::SetFirewall { intent, .. } => self
                 .firewall()
                 .and_then(|b| b.apply(intent))
+                .map_err(ExecError::Firewall),
+            Op::FirewallOf {
+                backend, intent, ..
+            } => Firewall::select(other_choice(*backend))
+                .and_then(|b| match intent {
+                    Some(i) => b.apply(i),
+                    None => b.remove(),
+                })
                 .map_err(ExecError::Firewall),
             Op::RemoveFirewall { .. } => self
                 .firewall()

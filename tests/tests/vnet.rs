@@ -1020,6 +1020,43 @@ fn mss_clamp_over_a_low_mtu_path(fw: Fw) {
     );
 }
 
+/// `--firewall iptables`, then `--firewall nftables` (and back): each apply moves hvnet's
+/// rules to the selected backend and removes them from the other, `check` is in sync after
+/// each, and `down` leaves neither.
+#[test]
+fn switching_backends_moves_the_rules() {
+    if !Fw::Nftables.available() || !Fw::Iptables.available() {
+        return;
+    }
+    let mut t = Topo::new(21, 1);
+    t.hv.env.clear();
+    let cfg = t.config("c.toml", &forward_one_guest());
+    let with = |fw: &str, args: &[&str]| t.hv.run_env(&cfg, args, &[("HVNET_FIREWALL", fw)]);
+    with("iptables", &["apply"]).ok();
+    assert!(Fw::Iptables.listing(t.h()).contains("HVNET-DNAT"));
+    let c = with("nftables", &["check"]);
+    c.expect_code(1);
+    assert!(
+        c.stdout
+            .contains("remove hvnet's firewall left in iptables"),
+        "check names the rules left in iptables\n{c}"
+    );
+    with("nftables", &["apply"]).ok();
+    with("nftables", &["check"]).ok();
+    let (ipt_rules, nft_rules) = (Fw::Iptables.listing(t.h()), Fw::Nftables.listing(t.h()));
+    assert!(
+        !ipt_rules.contains("HVNET"),
+        "iptables kept hvnet's chains\n{ipt_rules}"
+    );
+    assert!(nft_rules.contains("table inet hvnet"), "{nft_rules}");
+    with("iptables", &["apply"]).ok();
+    with("iptables", &["check"]).ok();
+    assert!(!Fw::Nftables.listing(t.h()).contains("table inet hvnet"));
+    with("iptables", &["down"]).ok();
+    let all = firewall_listing(t.h());
+    assert!(!has_hvnet_firewall(&all), "down left hvnet's rules\n{all}");
+}
+
 /// [`FORWARD_CONFIG`] with only the forward target guest `web` (in `@G0@`).
 fn forward_one_guest() -> String {
     let (web, _other) = FORWARD_CONFIG

@@ -191,6 +191,14 @@ fn sysctls(observed: &ObservedState, desired: &DesiredState, ops: &mut Vec<Op>) 
 
 fn firewall(observed: &ObservedState, desired: &DesiredState, ops: &mut Vec<Op>) {
     let have = observed.firewall.as_ref();
+    // hvnet's rules in the backend that is not selected go first.
+    for (backend, intent) in have.iter().flat_map(|f| &f.others) {
+        ops.push(Op::FirewallOf {
+            backend: *backend,
+            intent: None,
+            old: Some(Box::new(intent.clone())),
+        });
+    }
     match (&desired.firewall, have) {
         (Some(intent), Some(fw)) => {
             if !fw.diff(intent).is_empty() {

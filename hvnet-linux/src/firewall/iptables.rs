@@ -292,7 +292,7 @@ pub fn observe_listings(listings: &std::collections::BTreeMap<Table, String>) ->
     ObservedFirewall {
         intent: Some(intent),
         drift,
-        warnings: Vec::new(),
+        ..ObservedFirewall::default()
     }
 }
 

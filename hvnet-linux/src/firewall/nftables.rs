@@ -229,7 +229,7 @@ pub fn observe_listing(listing: &str) -> Result<ObservedFirewall, NftError> {
     Ok(ObservedFirewall {
         intent: Some(intent),
         drift,
-        warnings: Vec::new(),
+        ..ObservedFirewall::default()
     })
 }
 
