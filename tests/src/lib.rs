@@ -201,7 +201,8 @@ pub fn firewall_listing(ns: &str) -> String {
         }
     }
     if on_path("nft") {
-        all.push_str(&nsx(ns, "nft", &["list", "ruleset"]).ok().stdout);
+        // Stateless: counters change with any packet.
+        all.push_str(&nsx(ns, "nft", &["-s", "list", "ruleset"]).ok().stdout);
     }
     all
 }
