@@ -79,8 +79,10 @@ pub struct Global {
     /// How long to wait for another hvnet holding the host lock.
     #[arg(long, global = true, value_name = "DURATION", default_value = "30s")]
     pub lock_timeout: hvnet_core::types::Duration,
-    /// Which iptables writes hvnet's firewall chains: the system default (`auto`, detected
-    /// from `iptables --version`), `nft` (iptables-nft) or `legacy` (iptables-legacy).
+    /// Which iptables flavour the iptables firewall backend uses: the system default (`auto`,
+    /// detected from `iptables --version`), `nft` (iptables-nft) or `legacy`
+    /// (iptables-legacy); naming one selects the iptables backend unless `--firewall` or the
+    /// config's `[host] firewall` says otherwise.
     #[arg(
         long,
         global = true,
