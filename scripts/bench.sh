@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # hvnet's benchmarks (see BENCHMARKS.md): default apply/teardown of N taps vs `ip -batch` vs a shell loop;
-# --rates (rate-limit accuracy), --firewall (iptables batch vs per-rule execs), --lease (network start → first guest lease, STP on/off, live static-host change),
+# --rates (rate-limit accuracy), --firewall (nft transaction and iptables batch vs per-rule execs), --lease (network start → first guest lease, STP on/off, live static-host change),
 # --guests (256 sequential `hvnet guest up`/`down` of 2-NIC guests vs `ip -batch` per guest vs single `ip` commands),
 # --kvm (`hvnet kvm ifup` of a fresh tap beside 512 others vs `ip -batch` of the same changes).
 set -euo pipefail

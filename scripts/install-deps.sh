@@ -2,7 +2,8 @@
 # Installs what hvnet's demo, tests and benchmarks need on a Debian machine (run as root).
 # Idempotent: skips apt when everything is already there.
 #
-# - networking tools and daemons: iproute2, ping, iperf3, dnsmasq, udhcpc (busybox), iptables
+# - networking tools and daemons: iproute2, ping, iperf3, dnsmasq, udhcpc (busybox), iptables,
+#   nftables (hvnet's nftables firewall backend, `nft`)
 # - the IPv6 tests' DHCPv6 client: isc-dhcp-client (dhclient -6)
 # - a real QEMU guest (tests/tests/qemu.rs): qemu-system-x86, cpio
 # - a real xenstored for the Xen hotplug tests: xen-utils-4.17 (cxenstored), xenstore-utils,
@@ -12,7 +13,7 @@
 # - `hvnet show --format svg`: graphviz (dot)
 set -euo pipefail
 
-pkgs=(iproute2 iputils-ping util-linux procps iperf3 dnsmasq-base udhcpc iptables
+pkgs=(iproute2 iputils-ping util-linux procps iperf3 dnsmasq-base udhcpc iptables nftables
       isc-dhcp-client
       qemu-system-x86 cpio
       xen-utils-4.17 xenstore-utils libxen-dev gcc libc6-dev

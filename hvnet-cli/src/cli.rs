@@ -25,6 +25,17 @@ pub enum IptablesFlavour {
     Legacy,
 }
 
+/// `--firewall`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum FirewallBackendArg {
+    /// nftables when `nft` is installed and `iptables` is nft-based or absent, else iptables.
+    Auto,
+    /// hvnet's own nftables table (`table inet hvnet`), one `nft -f` transaction per apply.
+    Nftables,
+    /// hvnet's own iptables chains (flavour from `--iptables`).
+    Iptables,
+}
+
 /// `hvnet show --format`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum ShowFormat {
@@ -68,8 +79,10 @@ pub struct Global {
     /// How long to wait for another hvnet holding the host lock.
     #[arg(long, global = true, value_name = "DURATION", default_value = "30s")]
     pub lock_timeout: hvnet_core::types::Duration,
-    /// Which iptables writes hvnet's firewall chains: the system default (`auto`, detected
-    /// from `iptables --version`), `nft` (iptables-nft) or `legacy` (iptables-legacy).
+    /// Which iptables flavour the iptables firewall backend uses: the system default (`auto`,
+    /// detected from `iptables --version`), `nft` (iptables-nft) or `legacy`
+    /// (iptables-legacy); naming one selects the iptables backend unless `--firewall` or the
+    /// config's `[host] firewall` says otherwise.
     #[arg(
         long,
         global = true,
@@ -82,6 +95,12 @@ pub struct Global {
     /// config file serves every host of an overlay.
     #[arg(long, global = true, value_name = "NAME", env = "HVNET_HOST_NAME")]
     pub host_name: Option<String>,
+    /// Which firewall backend writes hvnet's rules: `auto` (nftables when `nft` is installed
+    /// and the host's `iptables` is nft-based or absent, else iptables), `nftables` or
+    /// `iptables` [default: the config's `[host] firewall`, else `iptables` when `--iptables`
+    /// names a flavour, else auto].
+    #[arg(long, global = true, value_name = "BACKEND", env = "HVNET_FIREWALL")]
+    pub firewall: Option<FirewallBackendArg>,
     /// Log every op as it runs (-vv for debug detail).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,

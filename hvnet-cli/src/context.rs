@@ -8,9 +8,13 @@ use hvnet_kvm::KvmBackend;
 use hvnet_linux::accounts::SystemAccounts;
 use hvnet_linux::{netns, LinuxHost};
 
-use crate::cli::{Global, IptablesFlavour};
+use crate::cli::{FirewallBackendArg, Global, IptablesFlavour};
 use crate::error::{CliError, CliResult};
-use hvnet_linux::firewall::{Iptables, Variant};
+use hvnet_core::firewall::FirewallChoice;
+use hvnet_linux::firewall::{Choice, Firewall, Variant};
+
+/// The config's `[host] firewall`, once a config was loaded (see [`prepare`]).
+static CONFIG_FIREWALL: std::sync::OnceLock<Option<FirewallChoice>> = std::sync::OnceLock::new();
 
 /// Enters `--netns` (if given) for the whole process. Must run before any thread or socket
 /// is created, so everything after it lives in that namespace.
@@ -56,12 +60,29 @@ pub fn load_config(g: &Global) -> CliResult<Config> {
     };
     let cfg = Config::parse_bytes(&bytes, &name, &SystemAccounts)
         .map_err(|e| CliError::Input(e.to_string()))?;
+    let _ = CONFIG_FIREWALL.set(cfg.host.firewall);
     match &g.host_name {
         Some(host) => cfg
             .for_host(host)
             .map_err(|e| CliError::Input(e.to_string())),
         None => Ok(cfg),
     }
+}
+
+/// The config's `[host] firewall`: from the loaded config, else read quietly from the file
+/// (its errors are the command's to report; standard input is read only once).
+fn config_firewall(g: &Global) -> Option<FirewallChoice> {
+    if let Some(c) = CONFIG_FIREWALL.get() {
+        return *c;
+    }
+    if g.config.as_os_str() == "-" {
+        return None;
+    }
+    let bytes = std::fs::read(&g.config).ok()?;
+    Config::parse_bytes(&bytes, "", &SystemAccounts)
+        .ok()?
+        .host
+        .firewall
 }
 
 /// The engine over this namespace's kernel, with the options' state directory, firewall
@@ -97,21 +118,40 @@ pub fn engine_error(e: EngineError) -> CliError {
     }
 }
 
-/// Points `host` at the state directory and the firewall flavour the options ask for.
+/// Points `host` at the state directory and the firewall backend the options ask for:
+/// `--firewall` (`HVNET_FIREWALL`), else the config's `[host] firewall`, else iptables when
+/// `--iptables` names a flavour, else auto.
 pub fn prepare(g: &Global, host: &mut LinuxHost) -> CliResult {
     host.set_state_dir(state_dir(g));
     host.set_sysfs_root(&g.sysfs);
-    let variant = match g.iptables {
-        IptablesFlavour::Auto => return Ok(()),
-        IptablesFlavour::Nft => Variant::Nft,
-        IptablesFlavour::Legacy => Variant::Legacy,
+    let flavour = match g.iptables {
+        IptablesFlavour::Auto => None,
+        IptablesFlavour::Nft => Some(Variant::Nft),
+        IptablesFlavour::Legacy => Some(Variant::Legacy),
     };
-    let backend = Iptables::with_variant(variant).ok_or_else(|| {
-        CliError::Input(format!(
-            "--iptables {variant:?}: its iptables and iptables-restore binaries are not installed"
-        ))
-    })?;
-    host.set_firewall(backend);
+    let chosen = match g.firewall {
+        Some(FirewallBackendArg::Auto) => FirewallChoice::Auto,
+        Some(FirewallBackendArg::Nftables) => FirewallChoice::Nftables,
+        Some(FirewallBackendArg::Iptables) => FirewallChoice::Iptables,
+        None => match (config_firewall(g), flavour) {
+            (Some(c), _) => c,
+            (None, Some(_)) => FirewallChoice::Iptables,
+            (None, None) => FirewallChoice::Auto,
+        },
+    };
+    let choice = match chosen {
+        FirewallChoice::Auto => Choice::Auto,
+        FirewallChoice::Nftables => Choice::Nftables,
+        FirewallChoice::Iptables => Choice::Iptables(flavour),
+    };
+    if choice != Choice::Auto {
+        // Named explicitly: its tools must be there (an input error otherwise).
+        let backend =
+            Firewall::select(choice).map_err(|e| CliError::Input(format!("--firewall: {e}")))?;
+        host.set_firewall(backend);
+    } else {
+        host.set_firewall_choice(choice);
+    }
     Ok(())
 }
 

@@ -190,6 +190,13 @@ impl Planned {
     /// differ, whether a daemon died): one line each.
     pub fn details(&self, op: &Op) -> Vec<String> {
         match op {
+            Op::FirewallOf {
+                backend,
+                intent: None,
+                ..
+            } => vec![format!(
+                "hvnet's rules are left in {backend}, which is not the selected firewall backend"
+            )],
             Op::SetFirewall { .. } | Op::RemoveFirewall { .. } => {
                 match (&self.desired.firewall, &self.observed.firewall) {
                     (Some(want), Some(have)) => {
@@ -472,6 +479,15 @@ impl<H: Host> Engine<H> {
                 services(cfg, &self.host.state_dir(), &mut desired);
                 crate::ipv6::sysctls(cfg, &observed, &mut desired);
                 warnings.extend(bridge_nf_warning(cfg, &observed));
+                // Another firewall's drop-policy chains see the guests' traffic too.
+                if desired.firewall.is_some() {
+                    warnings.extend(
+                        observed
+                            .firewall
+                            .iter()
+                            .flat_map(|f| f.warnings.iter().cloned()),
+                    );
+                }
                 // A nat network without a way out yet still starts (as libvirt's does).
                 warnings.extend(
                     way_out_warnings(cfg, &observed)

@@ -1,59 +1,69 @@
-//! The firewall rule model: what hvnet's iptables chains must contain for a set of virtual
-//! networks and port forwards. Pure — backends (`hvnet_linux::firewall`) apply it.
-//!
-//! hvnet owns a fixed set of chains ([`CHAINS`]) and never touches a rule outside them, apart
-//! from one jump per chain from a built-in chain ([`RuleSet::hooks`]):
-//!
-//! | table  | built-in chain | jump                                                          |
-//! |--------|----------------|---------------------------------------------------------------|
-//! | filter | INPUT          | `HVNET-INP` (DHCP/DNS from guests)                            |
-//! | filter | OUTPUT         | `HVNET-OUT` (DHCP/DNS to guests)                              |
-//! | filter | FORWARD        | `HVNET-FWP`, `HVNET-FWX`, `HVNET-FWI`, `HVNET-FWO` (in order) |
-//! | nat    | PREROUTING     | `HVNET-DNAT` for local destinations                           |
-//! | nat    | OUTPUT         | `HVNET-DNAT` for local, non-loopback destinations             |
-//! | nat    | POSTROUTING    | `HVNET-PRT` (masquerade, hairpin)                             |
-//!
-//! The chains' contents are written as one `iptables-restore --noflush` batch per table
-//! ([`RuleSet::apply_script`]): a `:CHAIN - [0:0]` line creates the chain or, when it exists,
-//! flushes it, so re-applying replaces exactly hvnet's rules and nothing else. A restore file
-//! cannot say "insert only if missing", so the backend lists the table first and the batch
-//! carries an `-I` line for each missing jump only: chains, rules and jumps change in one
-//! commit, with no moment without rules and never a duplicate jump.
-//! [`RuleSet::teardown_script`] removes jumps and chains the same way.
-//!
-//! Every rule is written in the canonical form `iptables -S` prints (`-s`, `-d`, `-i`, `-o`,
-//! `-p`, then matches, `-p tcp -m tcp`, explicit `--reject-with`), so that a listing can be
-//! compared with [`RuleSet`] token by token ([`diff`]). Each rule carries
-//! `-m comment --comment hvnet:<network>` (hooks: `hvnet`).
+//! The firewall as intent: which virtual networks and port forwards hvnet's firewall must
+//! serve, independent of the tool that writes it. Pure — the renderers
+//! (`hvnet_linux::firewall::{iptables, nftables}`) turn a [`FirewallIntent`] into rules,
+//! read the live firewall back and compare.
 //!
 //! Semantics per [`FwKind`] follow libvirt's `network_iptables.c` (anchors §1.3):
 //!
 //! * **nat**: masquerade from the subnet to anywhere but the subnet, skipping 224.0.0.0/24 and
 //!   255.255.255.255, TCP/UDP source ports mapped into `port_range` (default 1024–65535),
-//!   optionally only out of `uplink`; FORWARD accepts out of the bridge from the subnet and into
-//!   it for established/related flows only; bridge-local traffic accepted (`br_netfilter` sends
-//!   it through FORWARD); everything else into or out of the bridge rejected.
+//!   optionally only out of `uplink`; forwarding accepted out of the bridge from the subnet
+//!   and into it for established/related flows only; bridge-local traffic accepted
+//!   (`br_netfilter` sends it through FORWARD); everything else into or out of the bridge
+//!   rejected. DHCP and DNS from the guests to the host are accepted.
 //! * **routed**: as nat without masquerade and with new flows accepted in both directions.
-//! * **isolated**: guests reach the host (DHCP/DNS accepted in INPUT) and each other; nothing is
+//! * **isolated**: guests reach the host (DHCP/DNS accepted) and each other; nothing is
 //!   forwarded.
-//! * **open**: no rules at all.
+//! * **open**: no rules at all, apart from the MSS clamp when asked for (a `bridge` network).
 //!
-//! Port forwards DNAT `[host_addr:]host_port` to `guest_ip:guest_port` for packets from outside
-//! (PREROUTING) and from the host itself (OUTPUT), accept the DNATed flow in FORWARD
-//! (`--ctstate DNAT`, both directions, ahead of any reject), and masquerade the hairpin case (a
-//! guest of the same subnet connecting to the host's port), so the reply goes back through the
-//! host. Connections from the host to `127.0.0.0/8` are not forwarded (that would need
-//! `route_localnet`).
+//! With `mss_clamp`, the MSS option of TCP SYNs forwarded into or out of the bridge is
+//! lowered to the path MTU of the route (`TCPMSS --clamp-mss-to-pmtu`, nft's
+//! `tcp option maxseg size set rt mtu`).
+//!
+//! Port forwards DNAT `[host_addr:]host_port` to `guest_ip:guest_port` for packets from
+//! outside and from the host itself (never to loopback destinations), accept the DNATed flow
+//! ahead of any reject, and masquerade the hairpin case (a guest of the same subnet
+//! connecting to the host's port) so that the reply goes back through the host.
+//!
+//! Every type holds addresses of either family ([`IpNet`], [`IpAddr`]); a renderer skips
+//! what its tool cannot express (the iptables renderer writes the IPv4 part).
+//!
+//! # Descriptors
+//!
+//! A renderer stores the intent it wrote next to the rules, as one short line per network,
+//! subnet and forward ([`FirewallIntent::descriptors`]), and reads it back with
+//! [`FirewallIntent::from_descriptors`]: the observed intent is what the live firewall was
+//! written for, and the renderer compares the live rules with that intent's rendering to
+//! name any drift. The lines are ASCII words without quotes (network names are
+//! `[A-Za-z0-9._-]`), so every tool can keep them in a rule comment.
+//!
+//! ```
+//! use hvnet_core::firewall::{FirewallIntent, FwKind, FwNetwork};
+//! let net = FwNetwork {
+//!     name: "default".into(),
+//!     kind: FwKind::Nat { uplink: None, port_range: None },
+//!     bridge: "virbr0".parse().unwrap(),
+//!     subnets: vec!["192.168.122.0/24".parse().unwrap()],
+//!     mss_clamp: true,
+//! };
+//! let intent = FirewallIntent::new(vec![net], vec![]).unwrap();
+//! let lines = intent.descriptors();
+//! assert_eq!(lines, ["net default nat virbr0 mss", "sub default 192.168.122.0/24"]);
+//! assert_eq!(FirewallIntent::from_descriptors(&lines).unwrap(), intent);
+//! ```
 
+use std::collections::BTreeSet;
 use std::fmt;
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 
-use crate::types::{IfName, Ipv4Cidr};
+pub use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 
-/// The comment on hvnet's jumps from built-in chains.
+use crate::types::IfName;
+
+/// The comment on hvnet's jumps from iptables' built-in chains (hvnet-xen's chains use it too).
 pub const HOOK_COMMENT: &str = "hvnet";
 
-/// An iptables table hvnet writes to.
+/// An iptables table hvnet (and hvnet-xen's per-vif chains) write to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Table {
     /// `filter`: INPUT/OUTPUT/FORWARD accepts and rejects.
@@ -81,28 +91,61 @@ impl fmt::Display for Table {
     }
 }
 
-/// Every chain hvnet owns, per table, in declaration order.
-pub const CHAINS: &[(Table, &str)] = &[
-    (Table::Filter, "HVNET-INP"),
-    (Table::Filter, "HVNET-OUT"),
-    (Table::Filter, "HVNET-FWP"),
-    (Table::Filter, "HVNET-FWX"),
-    (Table::Filter, "HVNET-FWI"),
-    (Table::Filter, "HVNET-FWO"),
-    (Table::Nat, "HVNET-DNAT"),
-    (Table::Nat, "HVNET-PRT"),
-];
+/// Which firewall backend writes hvnet's rules (`[host] firewall`, `--firewall`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum FirewallChoice {
+    /// nftables when `nft` is installed and the host's `iptables` is nft-based or absent,
+    /// else iptables.
+    #[default]
+    Auto,
+    /// hvnet's own nftables table.
+    Nftables,
+    /// hvnet's own iptables chains.
+    Iptables,
+}
 
-/// hvnet's chains in `table`.
-pub fn chains(table: Table) -> impl Iterator<Item = &'static str> {
-    CHAINS
-        .iter()
-        .filter(move |(t, _)| *t == table)
-        .map(|(_, c)| *c)
+impl std::str::FromStr for FirewallChoice {
+    type Err = String;
+
+    /// ```
+    /// use hvnet_core::firewall::FirewallChoice;
+    /// assert_eq!("nftables".parse(), Ok(FirewallChoice::Nftables));
+    /// assert!("ufw".parse::<FirewallChoice>().is_err());
+    /// ```
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "auto" => Ok(Self::Auto),
+            "nftables" => Ok(Self::Nftables),
+            "iptables" => Ok(Self::Iptables),
+            _ => Err(format!(
+                "unknown firewall {s:?} (expected auto, nftables or iptables)"
+            )),
+        }
+    }
+}
+
+/// A firewall backend that holds hvnet's rules.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
+pub enum FirewallKind {
+    /// hvnet's nftables table.
+    Nftables,
+    /// hvnet's iptables chains.
+    Iptables,
+}
+
+impl fmt::Display for FirewallKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            FirewallKind::Nftables => "nftables",
+            FirewallKind::Iptables => "iptables",
+        })
+    }
 }
 
 /// What a network does about forwarding.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum FwKind {
     /// Masquerade to the outside.
     Nat {
@@ -118,25 +161,62 @@ pub enum FwKind {
     },
     /// Host-only: guests reach the host and each other.
     Isolated,
-    /// No rules at all.
+    /// No filtering (a plain bridge); only the MSS clamp, if any.
     Open,
 }
 
+impl FwNetwork {
+    /// The IPv4 subnets (host bits cleared).
+    pub fn v4_subnets(&self) -> Vec<Ipv4Net> {
+        self.subnets
+            .iter()
+            .filter_map(|s| match s {
+                IpNet::V4(v) => Some(v.trunc()),
+                IpNet::V6(_) => None,
+            })
+            .collect()
+    }
+}
+
+impl FwKind {
+    /// The kind's word in descriptors and messages.
+    pub fn word(&self) -> &'static str {
+        match self {
+            FwKind::Nat { .. } => "nat",
+            FwKind::Routed { .. } => "routed",
+            FwKind::Isolated => "isolated",
+            FwKind::Open => "open",
+        }
+    }
+
+    /// The uplink forwarding is restricted to, if any.
+    pub fn uplink(&self) -> Option<&IfName> {
+        match self {
+            FwKind::Nat { uplink, .. } | FwKind::Routed { uplink } => uplink.as_ref(),
+            FwKind::Isolated | FwKind::Open => None,
+        }
+    }
+}
+
 /// One virtual network as the firewall sees it.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct FwNetwork {
-    /// The network's name (the owner in every rule's comment).
+    /// The network's name (the owner of its rules).
     pub name: String,
     /// The forwarding kind.
     pub kind: FwKind,
     /// The network's bridge.
     pub bridge: IfName,
-    /// The guests' subnet (host bits are ignored).
-    pub subnet: Ipv4Cidr,
+    /// The guests' subnets, of either family (host bits cleared by [`FirewallIntent::new`]).
+    pub subnets: Vec<IpNet>,
+    /// Clamp the MSS of forwarded TCP SYNs to the route's path MTU.
+    pub mss_clamp: bool,
 }
 
 /// A transport protocol of a port forward.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 #[cfg_attr(
     feature = "schema",
     derive(schemars::JsonSchema),
@@ -150,7 +230,7 @@ pub enum Proto {
 }
 
 impl Proto {
-    /// The name iptables knows the protocol by.
+    /// The name iptables and nft know the protocol by.
     pub fn name(self) -> &'static str {
         match self {
             Proto::Tcp => "tcp",
@@ -160,60 +240,35 @@ impl Proto {
 }
 
 /// A port forward: `[host_addr:]host_port` on the host to `guest_ip:guest_port`.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Forward {
     /// The protocol.
     pub proto: Proto,
     /// Only this host address; `None` is every local address.
-    pub host_addr: Option<Ipv4Addr>,
+    pub host_addr: Option<IpAddr>,
     /// The host port.
     pub host_port: u16,
     /// The guest's address.
-    pub guest_ip: Ipv4Addr,
+    pub guest_ip: IpAddr,
     /// The guest's port.
     pub guest_port: u16,
     /// The name of the guest's network (must be one of the [`FwNetwork`]s).
     pub network: String,
 }
 
-/// A rule inside one of hvnet's chains.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Rule {
-    /// The table.
-    pub table: Table,
-    /// The hvnet chain.
-    pub chain: &'static str,
-    /// The rule after `-A CHAIN `, as `iptables -S` prints it.
-    pub spec: String,
-}
-
-impl fmt::Display for Rule {
+impl fmt::Display for Forward {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "-t {} -A {} {}", self.table, self.chain, self.spec)
-    }
-}
-
-/// A jump from a built-in chain to one of hvnet's chains.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Hook {
-    /// The table.
-    pub table: Table,
-    /// The built-in chain (`FORWARD`, `POSTROUTING`, …).
-    pub builtin: &'static str,
-    /// The rule after `-A BUILTIN `, as `iptables -S` prints it (ends in `-j HVNET-…`).
-    pub spec: String,
-}
-
-impl Hook {
-    /// The spec as separate arguments (for `iptables -C/-I/-D BUILTIN ARGS…`).
-    pub fn args(&self) -> Vec<String> {
-        split_words(&self.spec)
-    }
-}
-
-impl fmt::Display for Hook {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "-t {} -A {} {}", self.table, self.builtin, self.spec)
+        let p = self.proto.name();
+        match self.host_addr {
+            Some(IpAddr::V6(a)) => write!(f, "{p} [{a}]:{}", self.host_port)?,
+            Some(a) => write!(f, "{p} {a}:{}", self.host_port)?,
+            None => write!(f, "{p} port {}", self.host_port)?,
+        }
+        match self.guest_ip {
+            IpAddr::V6(g) => write!(f, " → [{g}]:{}", self.guest_port)?,
+            IpAddr::V4(g) => write!(f, " → {g}:{}", self.guest_port)?,
+        }
+        write!(f, " (network {})", self.network)
     }
 }
 
@@ -229,417 +284,365 @@ pub struct UnknownNetwork {
     pub network: String,
 }
 
-/// Everything hvnet wants in the firewall: the rules of its chains, in order.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct RuleSet {
-    rules: Vec<Rule>,
+/// Everything hvnet's firewall must serve: the networks and the port forwards into them.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct FirewallIntent {
+    networks: Vec<FwNetwork>,
+    forwards: Vec<Forward>,
 }
 
-/// The rules hvnet's chains must hold for `networks` and `forwards`.
-///
-/// # Errors
-///
-/// [`UnknownNetwork`] if a forward's `network` is not among `networks`.
-pub fn rules(networks: &[FwNetwork], forwards: &[Forward]) -> Result<RuleSet, UnknownNetwork> {
-    let mut b = Builder::default();
-    for f in forwards {
-        let net = networks
+/// A descriptor line that cannot be read back (the live firewall was edited by hand, or
+/// written by another version).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unreadable firewall descriptor {line:?}: {why}")]
+pub struct BadDescriptor {
+    /// The line.
+    pub line: String,
+    /// What is wrong with it.
+    pub why: String,
+}
+
+/// How a live intent differs from the wanted one.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum IntentDifference {
+    /// A wanted network has no rules.
+    MissingNetwork(String),
+    /// Rules of a network that is not wanted.
+    ExtraNetwork(String),
+    /// A network's rules were written for other settings.
+    ChangedNetwork {
+        /// The live settings.
+        live: Box<FwNetwork>,
+        /// The wanted settings.
+        want: Box<FwNetwork>,
+    },
+    /// A wanted forward is absent.
+    MissingForward(Forward),
+    /// A forward that is not wanted.
+    ExtraForward(Forward),
+}
+
+impl fmt::Display for FwNetwork {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} on {}", self.kind.word(), self.bridge)?;
+        for s in &self.subnets {
+            write!(f, " {s}")?;
+        }
+        if let Some(u) = self.kind.uplink() {
+            write!(f, " via {u}")?;
+        }
+        if let FwKind::Nat {
+            port_range: Some((lo, hi)),
+            ..
+        } = self.kind
+        {
+            write!(f, " ports {lo}-{hi}")?;
+        }
+        if self.mss_clamp {
+            f.write_str(" mss-clamp")?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Display for IntentDifference {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::MissingNetwork(n) => write!(f, "no firewall rules for network {n}"),
+            Self::ExtraNetwork(n) => write!(f, "firewall rules of unwanted network {n}"),
+            Self::ChangedNetwork { live, want } => write!(
+                f,
+                "firewall rules of network {} are for {live}, wanted {want}",
+                want.name
+            ),
+            Self::MissingForward(fw) => write!(f, "missing port forward {fw}"),
+            Self::ExtraForward(fw) => write!(f, "unwanted port forward {fw}"),
+        }
+    }
+}
+
+impl FirewallIntent {
+    /// The intent for `networks` and `forwards` (subnets' host bits cleared).
+    ///
+    /// # Errors
+    ///
+    /// [`UnknownNetwork`] if a forward's `network` is not among `networks`.
+    pub fn new(
+        mut networks: Vec<FwNetwork>,
+        forwards: Vec<Forward>,
+    ) -> Result<Self, UnknownNetwork> {
+        if let Some(f) = forwards
             .iter()
-            .find(|n| n.name == f.network)
-            .ok_or_else(|| UnknownNetwork {
+            .find(|f| !networks.iter().any(|n| n.name == f.network))
+        {
+            return Err(UnknownNetwork {
                 proto: f.proto,
                 port: f.host_port,
                 network: f.network.clone(),
-            })?;
-        b.forward(net, f);
-    }
-    for n in networks {
-        b.network(n);
-    }
-    Ok(RuleSet { rules: b.rules })
-}
-
-/// A rule set is written (in hvnet's journal) as `[table, chain, spec]` triples; reading one
-/// back accepts only hvnet's own chains ([`CHAINS`]).
-impl serde::Serialize for RuleSet {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::SerializeSeq;
-        let mut seq = serializer.serialize_seq(Some(self.rules.len()))?;
-        for r in &self.rules {
-            seq.serialize_element(&(r.table.name(), r.chain, &r.spec))?;
-        }
-        seq.end()
-    }
-}
-
-impl<'de> serde::Deserialize<'de> for RuleSet {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let raw: Vec<(String, String, String)> = serde::Deserialize::deserialize(deserializer)?;
-        let mut rules = Vec::with_capacity(raw.len());
-        for (table, chain, spec) in raw {
-            let (t, c) = CHAINS
-                .iter()
-                .find(|(t, c)| t.name() == table && *c == chain)
-                .ok_or_else(|| {
-                    serde::de::Error::custom(format!(
-                        "{table}/{chain} is not one of hvnet's chains"
-                    ))
-                })?;
-            rules.push(Rule {
-                table: *t,
-                chain: c,
-                spec,
             });
         }
-        Ok(RuleSet { rules })
-    }
-}
-
-impl RuleSet {
-    /// All rules, grouped by chain in [`CHAINS`] order, each chain's rules top to bottom.
-    pub fn rules(&self) -> impl Iterator<Item = &Rule> {
-        CHAINS.iter().flat_map(move |(t, c)| {
-            self.rules
-                .iter()
-                .filter(move |r| r.table == *t && r.chain == *c)
-        })
-    }
-
-    /// The rules of one chain, top to bottom.
-    pub fn chain(&self, table: Table, chain: &str) -> Vec<&Rule> {
-        self.rules
-            .iter()
-            .filter(|r| r.table == table && r.chain == chain)
-            .collect()
-    }
-
-    /// Reads hvnet's chains back from `iptables -t TABLE -S` listings: the rule set they
-    /// hold now. `None` when no hvnet chain and no jump into one exists (hvnet has no
-    /// firewall state). Rules keep the listing's text, which `iptables-restore` accepts.
-    ///
-    /// ```
-    /// use std::collections::BTreeMap;
-    /// use hvnet_core::firewall::{RuleSet, Table};
-    /// let mut l = BTreeMap::new();
-    /// l.insert(Table::Filter, "-P INPUT ACCEPT\n-N HVNET-FWX\n-A HVNET-FWX -i virbr0 -o virbr0 -j ACCEPT\n".to_string());
-    /// let rs = RuleSet::from_listings(&l).unwrap();
-    /// assert_eq!(rs.rules().count(), 1);
-    /// assert!(RuleSet::from_listings(&BTreeMap::new()).is_none());
-    /// ```
-    pub fn from_listings(listings: &std::collections::BTreeMap<Table, String>) -> Option<RuleSet> {
-        let mut found = false;
-        let mut rules = Vec::new();
-        let hooks = RuleSet::hooks();
-        for (table, listing) in listings {
-            for line in listing.lines() {
-                let line = line.trim();
-                if let Some(name) = line.strip_prefix("-N ") {
-                    found |= chains(*table).any(|c| c == name.trim());
-                    continue;
-                }
-                let Some(rest) = line.strip_prefix("-A ") else {
-                    continue;
-                };
-                let (chain, spec) = rest.split_once(' ').unwrap_or((rest, ""));
-                if let Some(c) = chains(*table).find(|c| *c == chain) {
-                    rules.push(Rule {
-                        table: *table,
-                        chain: c,
-                        spec: spec.to_string(),
-                    });
-                } else if hooks.iter().any(|h| {
-                    h.table == *table && h.builtin == chain && split_words(spec) == h.args()
-                }) {
-                    found = true;
-                }
+        for n in &mut networks {
+            for s in &mut n.subnets {
+                *s = s.trunc();
             }
         }
-        found.then_some(RuleSet { rules })
+        Ok(FirewallIntent { networks, forwards })
     }
 
-    /// The rules whose owner (`--comment hvnet:NAME`) is not in `owners`: what is left of
-    /// a shared firewall when `hvnet down` removes some networks.
+    /// The networks, in the order given.
+    pub fn networks(&self) -> &[FwNetwork] {
+        &self.networks
+    }
+
+    /// The port forwards, in the order given.
+    pub fn forwards(&self) -> &[Forward] {
+        &self.forwards
+    }
+
+    /// The network called `name`.
+    pub fn network(&self, name: &str) -> Option<&FwNetwork> {
+        self.networks.iter().find(|n| n.name == name)
+    }
+
+    /// Whether there is nothing to serve.
+    pub fn is_empty(&self) -> bool {
+        self.networks.is_empty()
+    }
+
+    /// The intent without the networks named in `owners` (and their forwards): what is left
+    /// of a shared firewall when `hvnet down` removes some networks.
     ///
     /// ```
-    /// use std::collections::{BTreeMap, BTreeSet};
-    /// use hvnet_core::firewall::{RuleSet, Table};
-    /// let mut l = BTreeMap::new();
-    /// l.insert(Table::Filter, "-N HVNET-FWX\n\
-    ///     -A HVNET-FWX -i br0 -o br0 -m comment --comment \"hvnet:a\" -j ACCEPT\n\
-    ///     -A HVNET-FWX -i br1 -o br1 -m comment --comment hvnet:b -j ACCEPT\n".to_string());
-    /// let rs = RuleSet::from_listings(&l).unwrap();
-    /// let left = rs.without_owners(&BTreeSet::from(["a".to_string()]));
-    /// assert_eq!(left.rules().count(), 1);
+    /// use std::collections::BTreeSet;
+    /// use hvnet_core::firewall::FirewallIntent;
+    /// let i = FirewallIntent::from_descriptors(&["net a isolated br0", "net b isolated br1"]).unwrap();
+    /// let left = i.without_owners(&BTreeSet::from(["a".to_string()]));
+    /// assert_eq!(left.networks().len(), 1);
     /// ```
-    pub fn without_owners(&self, owners: &std::collections::BTreeSet<String>) -> RuleSet {
-        let owner = |spec: &str| {
-            let words = split_words(spec);
-            words
-                .windows(2)
-                .find(|w| w[0] == "--comment")
-                .and_then(|w| w[1].strip_prefix("hvnet:").map(str::to_string))
-        };
-        RuleSet {
-            rules: self
-                .rules
+    pub fn without_owners(&self, owners: &BTreeSet<String>) -> FirewallIntent {
+        FirewallIntent {
+            networks: self
+                .networks
                 .iter()
-                .filter(|r| owner(&r.spec).is_none_or(|o| !owners.contains(&o)))
+                .filter(|n| !owners.contains(&n.name))
+                .cloned()
+                .collect(),
+            forwards: self
+                .forwards
+                .iter()
+                .filter(|f| !owners.contains(&f.network))
                 .cloned()
                 .collect(),
         }
     }
 
-    /// Whether the set has no rules.
-    pub fn is_empty(&self) -> bool {
-        self.rules.is_empty()
-    }
-
-    /// The jumps into hvnet's chains, in their wanted top-to-bottom order per built-in chain.
-    /// They are the same for every rule set (empty chains are still hooked).
-    pub fn hooks() -> Vec<Hook> {
-        let hook = |table, builtin, pre: &str, chain: &str| Hook {
-            table,
-            builtin,
-            spec: format!("{pre}-m comment --comment {HOOK_COMMENT} -j {chain}"),
-        };
-        vec![
-            hook(Table::Filter, "INPUT", "", "HVNET-INP"),
-            hook(Table::Filter, "OUTPUT", "", "HVNET-OUT"),
-            hook(Table::Filter, "FORWARD", "", "HVNET-FWP"),
-            hook(Table::Filter, "FORWARD", "", "HVNET-FWX"),
-            hook(Table::Filter, "FORWARD", "", "HVNET-FWI"),
-            hook(Table::Filter, "FORWARD", "", "HVNET-FWO"),
-            hook(
-                Table::Nat,
-                "PREROUTING",
-                "-m addrtype --dst-type LOCAL ",
-                "HVNET-DNAT",
-            ),
-            hook(
-                Table::Nat,
-                "OUTPUT",
-                "! -d 127.0.0.0/8 -m addrtype --dst-type LOCAL ",
-                "HVNET-DNAT",
-            ),
-            hook(Table::Nat, "POSTROUTING", "", "HVNET-PRT"),
-        ]
-    }
-
-    /// An `iptables-restore --noflush` input that creates (or flushes) every hvnet chain of
-    /// `table` and fills it. Other chains are left alone; hooks are not included.
-    pub fn restore_script(&self, table: Table) -> String {
-        let mut s = format!("*{}\n", table.name());
-        for c in chains(table) {
-            s.push_str(&format!(":{c} - [0:0]\n"));
+    /// The intent as descriptor lines (see the module docs): `net NAME KIND BRIDGE
+    /// [uplink=IF] [ports=LO-HI] [mss]`, `sub NAME CIDR`, `fwd NAME PROTO HOSTADDR|* HOSTPORT
+    /// GUESTIP GUESTPORT`.
+    pub fn descriptors(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for n in &self.networks {
+            let mut l = format!("net {} {} {}", n.name, n.kind.word(), n.bridge);
+            if let Some(u) = n.kind.uplink() {
+                l.push_str(&format!(" uplink={u}"));
+            }
+            if let FwKind::Nat {
+                port_range: Some((lo, hi)),
+                ..
+            } = n.kind
+            {
+                l.push_str(&format!(" ports={lo}-{hi}"));
+            }
+            if n.mss_clamp {
+                l.push_str(" mss");
+            }
+            out.push(l);
+            for s in &n.subnets {
+                out.push(format!("sub {} {s}", n.name));
+            }
         }
-        for r in self.rules().filter(|r| r.table == table) {
-            s.push_str(&format!("-A {} {}\n", r.chain, r.spec));
+        for f in &self.forwards {
+            let host = f.host_addr.map_or("*".to_string(), |a| a.to_string());
+            out.push(format!(
+                "fwd {} {} {host} {} {} {}",
+                f.network,
+                f.proto.name(),
+                f.host_port,
+                f.guest_ip,
+                f.guest_port
+            ));
         }
-        s.push_str("COMMIT\n");
-        s
+        out
     }
 
-    /// The batch that makes `table` hold exactly these rules in hvnet's chains, given the
-    /// table's current `iptables -S` `listing`: [`restore_script`](Self::restore_script) plus
-    /// an `-I BUILTIN 1` line for every jump the listing lacks (inserted last-first, so a
-    /// fresh table ends up in [`hooks`](Self::hooks) order). One `iptables-restore` commit:
-    /// no moment without rules, no duplicate jump.
+    /// Reads descriptor lines back (see [`descriptors`](Self::descriptors)).
     ///
-    /// ```
-    /// use hvnet_core::firewall::{RuleSet, Table};
-    /// let s = RuleSet::default().apply_script(Table::Nat, "-P PREROUTING ACCEPT\n");
-    /// assert!(s.contains(":HVNET-PRT - [0:0]\n"));
-    /// assert!(s.contains("-I POSTROUTING 1 -m comment --comment hvnet -j HVNET-PRT\n"));
-    /// ```
-    pub fn apply_script(&self, table: Table, listing: &str) -> String {
-        let mut s = self.restore_script(table);
-        s.truncate(s.len() - "COMMIT\n".len());
-        let lines: Vec<Vec<String>> = listing.lines().map(split_words).collect();
-        for hook in RuleSet::hooks().iter().rev().filter(|h| h.table == table) {
-            if hook_count(&lines, hook) == 0 {
-                s.push_str(&format!("-I {} 1 {}\n", hook.builtin, hook.spec));
-            }
-        }
-        s.push_str("COMMIT\n");
-        s
-    }
-
-    /// The batch that deletes every jump into hvnet's chains and the chains themselves from
-    /// `table`, given its `iptables -S` `listing`; `None` when there is nothing of hvnet's.
+    /// # Errors
     ///
-    /// ```
-    /// use hvnet_core::firewall::{RuleSet, Table};
-    /// let l = "-N HVNET-PRT\n-A POSTROUTING -m comment --comment hvnet -j HVNET-PRT\n";
-    /// assert_eq!(
-    ///     RuleSet::teardown_script(Table::Nat, l).unwrap(),
-    ///     "*nat\n:HVNET-PRT - [0:0]\n-D POSTROUTING -m comment --comment hvnet -j HVNET-PRT\n-X HVNET-PRT\nCOMMIT\n"
-    /// );
-    /// assert_eq!(RuleSet::teardown_script(Table::Nat, "-P OUTPUT ACCEPT\n"), None);
-    /// ```
-    pub fn teardown_script(table: Table, listing: &str) -> Option<String> {
-        let lines: Vec<Vec<String>> = listing.lines().map(split_words).collect();
-        let ours: Vec<&str> = chains(table)
-            .filter(|c| {
-                lines
-                    .iter()
-                    .any(|w| w.len() == 2 && w[0] == "-N" && w[1] == *c)
-            })
-            .collect();
-        let mut deletes = String::new();
-        for hook in RuleSet::hooks().iter().filter(|h| h.table == table) {
-            for _ in 0..hook_count(&lines, hook) {
-                deletes.push_str(&format!("-D {} {}\n", hook.builtin, hook.spec));
-            }
-        }
-        if ours.is_empty() && deletes.is_empty() {
-            return None;
-        }
-        let mut s = format!("*{}\n", table.name());
-        for c in &ours {
-            s.push_str(&format!(":{c} - [0:0]\n"));
-        }
-        s.push_str(&deletes);
-        for c in &ours {
-            s.push_str(&format!("-X {c}\n"));
-        }
-        s.push_str("COMMIT\n");
-        Some(s)
-    }
-
-    /// An `iptables-restore --noflush` input that flushes and deletes every hvnet chain of
-    /// `table` that is in `existing` (remove the hooks first).
-    pub fn removal_script(table: Table, existing: &[String]) -> String {
-        let ours: Vec<&str> = chains(table)
-            .filter(|c| existing.iter().any(|e| e == c))
-            .collect();
-        let mut s = format!("*{}\n", table.name());
-        for c in &ours {
-            s.push_str(&format!(":{c} - [0:0]\n"));
-        }
-        for c in &ours {
-            s.push_str(&format!("-X {c}\n"));
-        }
-        s.push_str("COMMIT\n");
-        s
-    }
-}
-
-/// A way the live firewall differs from the wanted [`RuleSet`].
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Difference {
-    /// One of hvnet's chains does not exist.
-    MissingChain {
-        /// The table.
-        table: Table,
-        /// The chain.
-        chain: &'static str,
-    },
-    /// A wanted rule is absent (or out of order).
-    MissingRule(Rule),
-    /// A rule in an hvnet chain that is not wanted.
-    ExtraRule {
-        /// The table.
-        table: Table,
-        /// The chain.
-        chain: &'static str,
-        /// The rule as listed.
-        spec: String,
-    },
-    /// A jump into an hvnet chain is absent.
-    MissingHook(Hook),
-    /// A jump into an hvnet chain exists more than once.
-    DuplicateHook(Hook),
-}
-
-impl fmt::Display for Difference {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Difference::MissingChain { table, chain } => {
-                write!(f, "missing chain {chain} in table {table}")
-            }
-            Difference::MissingRule(r) => write!(f, "missing rule: {r}"),
-            Difference::ExtraRule { table, chain, spec } => {
-                write!(f, "unexpected rule: -t {table} -A {chain} {spec}")
-            }
-            Difference::MissingHook(h) => write!(f, "missing jump: {h}"),
-            Difference::DuplicateHook(h) => write!(f, "duplicate jump: {h}"),
-        }
-    }
-}
-
-/// Compares a table's `iptables -t TABLE -S` listing with what `wanted` asks for: hvnet's
-/// chains (existence, then their rules in order) and the hooks. Rules are compared as words
-/// (quotes removed), so quoting differences between iptables variants do not matter.
-pub fn diff(table: Table, listing: &str, wanted: &RuleSet) -> Vec<Difference> {
-    let mut out = Vec::new();
-    let lines: Vec<Vec<String>> = listing.lines().map(split_words).collect();
-    for chain in chains(table) {
-        let exists = lines
-            .iter()
-            .any(|w| w.len() == 2 && w[0] == "-N" && w[1] == chain);
-        if !exists {
-            out.push(Difference::MissingChain { table, chain });
-            out.extend(
-                wanted
-                    .chain(table, chain)
-                    .into_iter()
-                    .map(|r| Difference::MissingRule(r.clone())),
-            );
-            continue;
-        }
-        let live: Vec<&[String]> = lines
-            .iter()
-            .filter(|w| w.len() > 2 && w[0] == "-A" && w[1] == chain)
-            .map(|w| &w[2..])
-            .collect();
-        let want: Vec<(Vec<String>, &Rule)> = wanted
-            .chain(table, chain)
-            .into_iter()
-            .map(|r| (split_words(&r.spec), r))
-            .collect();
-        // The longest common subsequence would be exact; a positional walk is enough to
-        // name what is missing or extra when rules are deleted or appended.
-        let mut used = vec![false; live.len()];
-        let mut next = 0;
-        for (words, rule) in &want {
-            match (next..live.len()).find(|&i| !used[i] && live[i] == words.as_slice()) {
-                Some(i) => {
-                    used[i] = true;
-                    next = i + 1;
+    /// [`BadDescriptor`] naming the first line that is not one, or whose network is unknown.
+    pub fn from_descriptors<S: AsRef<str>>(lines: &[S]) -> Result<Self, BadDescriptor> {
+        let mut networks: Vec<FwNetwork> = Vec::new();
+        let mut forwards = Vec::new();
+        for line in lines {
+            let line = line.as_ref();
+            let bad = |why: &str| BadDescriptor {
+                line: line.to_string(),
+                why: why.to_string(),
+            };
+            let w: Vec<&str> = line.split_whitespace().collect();
+            match w.as_slice() {
+                ["net", name, kind, bridge, opts @ ..] => {
+                    let bridge = IfName::new(bridge).map_err(|e| bad(&e.to_string()))?;
+                    let (mut uplink, mut ports, mut mss) = (None, None, false);
+                    for o in opts {
+                        if let Some(u) = o.strip_prefix("uplink=") {
+                            uplink = Some(IfName::new(u).map_err(|e| bad(&e.to_string()))?);
+                        } else if let Some(p) = o.strip_prefix("ports=") {
+                            let (lo, hi) = p.split_once('-').ok_or_else(|| bad("ports"))?;
+                            ports = Some((
+                                lo.parse().map_err(|_| bad("ports"))?,
+                                hi.parse().map_err(|_| bad("ports"))?,
+                            ));
+                        } else if *o == "mss" {
+                            mss = true;
+                        } else {
+                            return Err(bad("unknown option"));
+                        }
+                    }
+                    let kind = match *kind {
+                        "nat" => FwKind::Nat {
+                            uplink,
+                            port_range: ports,
+                        },
+                        "routed" => FwKind::Routed { uplink },
+                        "isolated" => FwKind::Isolated,
+                        "open" => FwKind::Open,
+                        _ => return Err(bad("unknown kind")),
+                    };
+                    networks.push(FwNetwork {
+                        name: (*name).to_string(),
+                        kind,
+                        bridge,
+                        subnets: Vec::new(),
+                        mss_clamp: mss,
+                    });
                 }
-                None => out.push(Difference::MissingRule((*rule).clone())),
+                ["sub", name, cidr] => {
+                    let net = networks
+                        .iter_mut()
+                        .find(|n| n.name == *name)
+                        .ok_or_else(|| bad("unknown network"))?;
+                    net.subnets
+                        .push(cidr.parse().map_err(|_| bad("not a CIDR"))?);
+                }
+                ["fwd", net, proto, host, hport, gip, gport] => {
+                    if !networks.iter().any(|n| n.name == *net) {
+                        return Err(bad("unknown network"));
+                    }
+                    let proto = match *proto {
+                        "tcp" => Proto::Tcp,
+                        "udp" => Proto::Udp,
+                        _ => return Err(bad("unknown protocol")),
+                    };
+                    let host_addr = match *host {
+                        "*" => None,
+                        a => Some(a.parse().map_err(|_| bad("not an address"))?),
+                    };
+                    forwards.push(Forward {
+                        proto,
+                        host_addr,
+                        host_port: hport.parse().map_err(|_| bad("not a port"))?,
+                        guest_ip: gip.parse().map_err(|_| bad("not an address"))?,
+                        guest_port: gport.parse().map_err(|_| bad("not a port"))?,
+                        network: (*net).to_string(),
+                    });
+                }
+                _ => return Err(bad("not a descriptor")),
             }
         }
-        for (i, l) in live.iter().enumerate() {
-            if !used[i] {
-                out.push(Difference::ExtraRule {
-                    table,
-                    chain,
-                    spec: l.join(" "),
-                });
+        Ok(FirewallIntent { networks, forwards })
+    }
+
+    /// How `self` (the live intent) differs from `want`, per network and forward; empty when
+    /// they ask for the same rules (order of networks and forwards aside).
+    ///
+    /// ```
+    /// use hvnet_core::firewall::FirewallIntent;
+    /// let live = FirewallIntent::from_descriptors(&["net a isolated br0"]).unwrap();
+    /// let want = FirewallIntent::from_descriptors(&["net a nat br0", "fwd a tcp * 80 10.0.0.2 80"]).unwrap();
+    /// let d: Vec<String> = live.diff(&want).iter().map(|d| d.to_string()).collect();
+    /// assert_eq!(d, ["firewall rules of network a are for isolated on br0, wanted nat on br0",
+    ///                "missing port forward tcp port 80 → 10.0.0.2:80 (network a)"]);
+    /// ```
+    pub fn diff(&self, want: &FirewallIntent) -> Vec<IntentDifference> {
+        let mut out = Vec::new();
+        for w in &want.networks {
+            match self.network(&w.name) {
+                None => out.push(IntentDifference::MissingNetwork(w.name.clone())),
+                Some(l) if l != w => out.push(IntentDifference::ChangedNetwork {
+                    live: Box::new(l.clone()),
+                    want: Box::new(w.clone()),
+                }),
+                Some(_) => {}
             }
         }
-    }
-    for hook in RuleSet::hooks().into_iter().filter(|h| h.table == table) {
-        match hook_count(&lines, &hook) {
-            0 => out.push(Difference::MissingHook(hook)),
-            1 => {}
-            _ => out.push(Difference::DuplicateHook(hook)),
+        for l in &self.networks {
+            if want.network(&l.name).is_none() {
+                out.push(IntentDifference::ExtraNetwork(l.name.clone()));
+            }
         }
+        for f in &want.forwards {
+            if !self.forwards.contains(f) {
+                out.push(IntentDifference::MissingForward(f.clone()));
+            }
+        }
+        for f in &self.forwards {
+            if !want.forwards.contains(f) {
+                out.push(IntentDifference::ExtraForward(f.clone()));
+            }
+        }
+        out
     }
-    out
 }
 
-/// How often `hook` appears in a listing split into words.
-fn hook_count(lines: &[Vec<String>], hook: &Hook) -> usize {
-    let words = hook.args();
-    lines
-        .iter()
-        .filter(|w| w.len() > 2 && w[0] == "-A" && w[1] == hook.builtin && w[2..] == words)
-        .count()
+/// A way the live rules differ from the rendering of the intent they were written for, as
+/// the renderer names it (a rule, chain, jump, set element).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Drift {
+    /// Missing, unexpected, …
+    pub kind: DriftKind,
+    /// The object, in the tool's words (`-t filter -A HVNET-FWO …`, `chain inet hvnet forward`).
+    pub what: String,
+}
+
+/// What is wrong with a live object.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DriftKind {
+    /// Wanted but absent (or out of order).
+    Missing,
+    /// Present but not wanted.
+    Unexpected,
+    /// Present more than once.
+    Duplicate,
+}
+
+impl fmt::Display for Drift {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let k = match self.kind {
+            DriftKind::Missing => "missing",
+            DriftKind::Unexpected => "unexpected",
+            DriftKind::Duplicate => "duplicate",
+        };
+        write!(f, "{k} {}", self.what)
+    }
 }
 
 /// Splits an `iptables -S` line into words, honouring double quotes and backslash escapes.
+///
+/// ```
+/// assert_eq!(hvnet_core::firewall::split_words(r#"-m comment --comment "a b" -j X"#),
+///            ["-m", "comment", "--comment", "a b", "-j", "X"]);
+/// ```
 pub fn split_words(line: &str) -> Vec<String> {
     let mut words = Vec::new();
     let mut cur = String::new();
@@ -676,529 +679,94 @@ pub fn split_words(line: &str) -> Vec<String> {
     words
 }
 
-/// `-s NET ` as `iptables -S` prints it: nothing for `0.0.0.0/0`, which it normalises away.
-fn src(net: Ipv4Cidr) -> String {
-    addr_match("-s", net)
-}
-
-/// `-d NET ` as `iptables -S` prints it (see [`src`]).
-fn dst(net: Ipv4Cidr) -> String {
-    addr_match("-d", net)
-}
-
-fn addr_match(flag: &str, net: Ipv4Cidr) -> String {
-    if net.prefix_len() == 0 {
-        String::new()
-    } else {
-        format!("{flag} {net} ")
-    }
-}
-
-/// A port range as `iptables -S` prints it: one port alone when both ends are equal.
-fn ports_text(lo: u16, hi: u16) -> String {
-    if lo == hi {
-        lo.to_string()
-    } else {
-        format!("{lo}-{hi}")
-    }
-}
-
-#[derive(Default)]
-struct Builder {
-    rules: Vec<Rule>,
-}
-
-impl Builder {
-    fn push(&mut self, table: Table, chain: &'static str, owner: &str, pre: &str, target: &str) {
-        // pre: addresses, interfaces, protocol and matches; the comment goes last.
-        let sep = if pre.is_empty() { "" } else { " " };
-        self.rules.push(Rule {
-            table,
-            chain,
-            spec: format!("{pre}{sep}-m comment --comment hvnet:{owner} -j {target}"),
-        });
-    }
-
-    fn network(&mut self, n: &FwNetwork) {
-        use Table::{Filter, Nat};
-        const REJECT: &str = "REJECT --reject-with icmp-port-unreachable";
-        let (name, br) = (n.name.as_str(), n.bridge.as_str());
-        let net = n.subnet.trunc();
-        if n.kind == FwKind::Open {
-            return;
-        }
-        // Host services: DHCP and DNS from and to the guests.
-        self.push(
-            Filter,
-            "HVNET-INP",
-            name,
-            &format!("-i {br} -p udp -m udp --dport 67"),
-            "ACCEPT",
-        );
-        for p in ["udp", "tcp"] {
-            self.push(
-                Filter,
-                "HVNET-INP",
-                name,
-                &format!("-i {br} -p {p} -m {p} --dport 53"),
-                "ACCEPT",
-            );
-        }
-        self.push(
-            Filter,
-            "HVNET-OUT",
-            name,
-            &format!("-o {br} -p udp -m udp --dport 68"),
-            "ACCEPT",
-        );
-        for p in ["udp", "tcp"] {
-            self.push(
-                Filter,
-                "HVNET-OUT",
-                name,
-                &format!("-o {br} -p {p} -m {p} --dport 53"),
-                "ACCEPT",
-            );
-        }
-        // Guest <-> guest on the bridge (br_netfilter sends it through FORWARD).
-        self.push(
-            Filter,
-            "HVNET-FWX",
-            name,
-            &format!("-i {br} -o {br}"),
-            "ACCEPT",
-        );
-        let out_dev =
-            |u: &Option<IfName>| u.as_ref().map(|u| format!(" -o {u}")).unwrap_or_default();
-        let in_dev =
-            |u: &Option<IfName>| u.as_ref().map(|u| format!("-i {u} ")).unwrap_or_default();
-        match &n.kind {
-            FwKind::Nat { uplink, port_range } => {
-                self.push(
-                    Filter,
-                    "HVNET-FWO",
-                    name,
-                    &format!("{}-i {br}{}", src(net), out_dev(uplink)),
-                    "ACCEPT",
-                );
-                self.push(
-                    Filter,
-                    "HVNET-FWI",
-                    name,
-                    &format!(
-                        "{}{}-o {br} -m conntrack --ctstate RELATED,ESTABLISHED",
-                        dst(net),
-                        in_dev(uplink)
-                    ),
-                    "ACCEPT",
-                );
-                let (lo, hi) = port_range.unwrap_or((1024, 65535));
-                let o = out_dev(uplink);
-                self.push(
-                    Nat,
-                    "HVNET-PRT",
-                    name,
-                    &format!("{}-d 224.0.0.0/24{o}", src(net)),
-                    "RETURN",
-                );
-                self.push(
-                    Nat,
-                    "HVNET-PRT",
-                    name,
-                    &format!("{}-d 255.255.255.255/32{o}", src(net)),
-                    "RETURN",
-                );
-                for p in ["tcp", "udp"] {
-                    self.push(
-                        Nat,
-                        "HVNET-PRT",
-                        name,
-                        &format!("{}! -d {net}{o} -p {p}", src(net)),
-                        &format!("MASQUERADE --to-ports {}", ports_text(lo, hi)),
-                    );
-                }
-                self.push(
-                    Nat,
-                    "HVNET-PRT",
-                    name,
-                    &format!("{}! -d {net}{o}", src(net)),
-                    "MASQUERADE",
-                );
-            }
-            FwKind::Routed { uplink } => {
-                self.push(
-                    Filter,
-                    "HVNET-FWO",
-                    name,
-                    &format!("{}-i {br}{}", src(net), out_dev(uplink)),
-                    "ACCEPT",
-                );
-                self.push(
-                    Filter,
-                    "HVNET-FWI",
-                    name,
-                    &format!("{}{}-o {br}", dst(net), in_dev(uplink)),
-                    "ACCEPT",
-                );
-            }
-            FwKind::Isolated | FwKind::Open => {}
-        }
-        self.push(Filter, "HVNET-FWO", name, &format!("-i {br}"), REJECT);
-        self.push(Filter, "HVNET-FWI", name, &format!("-o {br}"), REJECT);
-    }
-
-    fn forward(&mut self, n: &FwNetwork, f: &Forward) {
-        use Table::{Filter, Nat};
-        let name = n.name.as_str();
-        let p = f.proto.name();
-        let (gip, gport) = (f.guest_ip, f.guest_port);
-        let dst = f
-            .host_addr
-            .map(|a| format!("-d {a}/32 "))
-            .unwrap_or_default();
-        self.push(
-            Nat,
-            "HVNET-DNAT",
-            name,
-            &format!("{dst}-p {p} -m {p} --dport {}", f.host_port),
-            &format!("DNAT --to-destination {gip}:{gport}"),
-        );
-        // Hairpin: a guest of the same subnet reaching the forward through the host.
-        self.push(
-            Nat,
-            "HVNET-PRT",
-            name,
-            &format!(
-                "{}-d {gip}/32 -p {p} -m {p} --dport {gport} -m conntrack --ctstate DNAT",
-                src(n.subnet.trunc())
-            ),
-            "MASQUERADE",
-        );
-        self.push(
-            Filter,
-            "HVNET-FWP",
-            name,
-            &format!("-d {gip}/32 -p {p} -m {p} --dport {gport} -m conntrack --ctstate DNAT"),
-            "ACCEPT",
-        );
-        self.push(
-            Filter,
-            "HVNET-FWP",
-            name,
-            &format!("-s {gip}/32 -p {p} -m {p} --sport {gport} -m conntrack --ctstate DNAT"),
-            "ACCEPT",
-        );
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn net(name: &str, kind: FwKind, br: &str, subnet: &str) -> FwNetwork {
-        FwNetwork {
-            name: name.into(),
-            kind,
-            bridge: IfName::new(br).unwrap(),
-            subnet: subnet.parse().unwrap(),
-        }
-    }
-
-    fn nat(uplink: Option<&str>) -> FwKind {
-        FwKind::Nat {
-            uplink: uplink.map(|u| IfName::new(u).unwrap()),
-            port_range: None,
-        }
-    }
-
     #[test]
-    fn nat_network_golden() {
-        let rs = rules(
-            &[net("default", nat(None), "virbr0", "192.168.122.1/24")],
-            &[],
-        )
-        .unwrap();
-        let c = "-m comment --comment hvnet:default";
-        assert_eq!(
-            rs.restore_script(Table::Filter),
-            format!(
-                "*filter
-:HVNET-INP - [0:0]
-:HVNET-OUT - [0:0]
-:HVNET-FWP - [0:0]
-:HVNET-FWX - [0:0]
-:HVNET-FWI - [0:0]
-:HVNET-FWO - [0:0]
--A HVNET-INP -i virbr0 -p udp -m udp --dport 67 {c} -j ACCEPT
--A HVNET-INP -i virbr0 -p udp -m udp --dport 53 {c} -j ACCEPT
--A HVNET-INP -i virbr0 -p tcp -m tcp --dport 53 {c} -j ACCEPT
--A HVNET-OUT -o virbr0 -p udp -m udp --dport 68 {c} -j ACCEPT
--A HVNET-OUT -o virbr0 -p udp -m udp --dport 53 {c} -j ACCEPT
--A HVNET-OUT -o virbr0 -p tcp -m tcp --dport 53 {c} -j ACCEPT
--A HVNET-FWX -i virbr0 -o virbr0 {c} -j ACCEPT
--A HVNET-FWI -d 192.168.122.0/24 -o virbr0 -m conntrack --ctstate RELATED,ESTABLISHED {c} -j ACCEPT
--A HVNET-FWI -o virbr0 {c} -j REJECT --reject-with icmp-port-unreachable
--A HVNET-FWO -s 192.168.122.0/24 -i virbr0 {c} -j ACCEPT
--A HVNET-FWO -i virbr0 {c} -j REJECT --reject-with icmp-port-unreachable
-COMMIT
-"
-            )
-        );
-        assert_eq!(
-            rs.restore_script(Table::Nat),
-            format!(
-                "*nat
-:HVNET-DNAT - [0:0]
-:HVNET-PRT - [0:0]
--A HVNET-PRT -s 192.168.122.0/24 -d 224.0.0.0/24 {c} -j RETURN
--A HVNET-PRT -s 192.168.122.0/24 -d 255.255.255.255/32 {c} -j RETURN
--A HVNET-PRT -s 192.168.122.0/24 ! -d 192.168.122.0/24 -p tcp {c} -j MASQUERADE --to-ports 1024-65535
--A HVNET-PRT -s 192.168.122.0/24 ! -d 192.168.122.0/24 -p udp {c} -j MASQUERADE --to-ports 1024-65535
--A HVNET-PRT -s 192.168.122.0/24 ! -d 192.168.122.0/24 {c} -j MASQUERADE
-COMMIT
-"
-            )
-        );
-    }
-
-    #[test]
-    fn nat_uplink_and_port_range() {
-        let kind = FwKind::Nat {
-            uplink: Some(IfName::new("eth0").unwrap()),
-            port_range: Some((2000, 3000)),
-        };
-        let rs = rules(&[net("n", kind, "br0", "10.1.0.0/16")], &[]).unwrap();
-        let specs: Vec<String> = rs.rules().map(|r| r.to_string()).collect();
-        let c = "-m comment --comment hvnet:n";
-        for want in [
-            format!("-t filter -A HVNET-FWO -s 10.1.0.0/16 -i br0 -o eth0 {c} -j ACCEPT"),
-            format!("-t filter -A HVNET-FWI -d 10.1.0.0/16 -i eth0 -o br0 -m conntrack --ctstate RELATED,ESTABLISHED {c} -j ACCEPT"),
-            format!("-t nat -A HVNET-PRT -s 10.1.0.0/16 ! -d 10.1.0.0/16 -o eth0 -p udp {c} -j MASQUERADE --to-ports 2000-3000"),
-            format!("-t nat -A HVNET-PRT -s 10.1.0.0/16 -d 224.0.0.0/24 -o eth0 {c} -j RETURN"),
-        ] {
-            assert!(specs.contains(&want), "{want} not in {specs:#?}");
-        }
-    }
-
-    #[test]
-    fn rules_are_written_as_iptables_s_prints_them() {
-        // One port alone, not "65535-65535"; no "-s 0.0.0.0/0" (iptables drops it).
-        let kind = FwKind::Nat {
-            uplink: None,
-            port_range: Some((65535, 65535)),
-        };
-        let rs = rules(&[net("n", kind, "br0", "10.1.0.0/16")], &[]).unwrap();
-        let specs: Vec<String> = rs.rules().map(|r| r.to_string()).collect();
-        let c = "-m comment --comment hvnet:n";
-        let want = format!("-t nat -A HVNET-PRT -s 10.1.0.0/16 ! -d 10.1.0.0/16 -p tcp {c} -j MASQUERADE --to-ports 65535");
-        assert!(specs.contains(&want), "{want} not in {specs:#?}");
-        let rs = rules(
-            &[net(
-                "r",
-                FwKind::Routed { uplink: None },
-                "br-r",
-                "0.0.0.0/0",
-            )],
-            &[],
-        )
-        .unwrap();
-        let specs: Vec<String> = rs.rules().map(|r| r.to_string()).collect();
-        let c = "-m comment --comment hvnet:r";
-        for want in [
-            format!("-t filter -A HVNET-FWO -i br-r {c} -j ACCEPT"),
-            format!("-t filter -A HVNET-FWI -o br-r {c} -j ACCEPT"),
-        ] {
-            assert!(specs.contains(&want), "{want} not in {specs:#?}");
-        }
-        assert!(specs.iter().all(|s| !s.contains("0.0.0.0/0")), "{specs:#?}");
-    }
-
-    #[test]
-    fn routed_isolated_open() {
-        let rs = rules(
-            &[
-                net("r", FwKind::Routed { uplink: None }, "br-r", "10.2.0.0/24"),
-                net("i", FwKind::Isolated, "br-i", "10.3.0.0/24"),
-                net("o", FwKind::Open, "br-o", "10.4.0.0/24"),
+    fn descriptors_round_trip_both_families() {
+        let net = FwNetwork {
+            name: "n".into(),
+            kind: FwKind::Nat {
+                uplink: Some(IfName::new("eth0").unwrap()),
+                port_range: Some((2000, 3000)),
+            },
+            bridge: IfName::new("br0").unwrap(),
+            subnets: vec![
+                "10.1.2.3/16".parse().unwrap(),
+                "fd00::1/64".parse().unwrap(),
             ],
-            &[],
-        )
-        .unwrap();
-        let fw: Vec<String> = rs
-            .rules()
-            .filter(|r| r.chain.starts_with("HVNET-FW"))
-            .map(|r| r.to_string())
-            .collect();
-        assert_eq!(
-            fw,
-            [
-                "-t filter -A HVNET-FWX -i br-r -o br-r -m comment --comment hvnet:r -j ACCEPT",
-                "-t filter -A HVNET-FWX -i br-i -o br-i -m comment --comment hvnet:i -j ACCEPT",
-                "-t filter -A HVNET-FWI -d 10.2.0.0/24 -o br-r -m comment --comment hvnet:r -j ACCEPT",
-                "-t filter -A HVNET-FWI -o br-r -m comment --comment hvnet:r -j REJECT --reject-with icmp-port-unreachable",
-                "-t filter -A HVNET-FWI -o br-i -m comment --comment hvnet:i -j REJECT --reject-with icmp-port-unreachable",
-                "-t filter -A HVNET-FWO -s 10.2.0.0/24 -i br-r -m comment --comment hvnet:r -j ACCEPT",
-                "-t filter -A HVNET-FWO -i br-r -m comment --comment hvnet:r -j REJECT --reject-with icmp-port-unreachable",
-                "-t filter -A HVNET-FWO -i br-i -m comment --comment hvnet:i -j REJECT --reject-with icmp-port-unreachable",
-            ]
-        );
-        assert!(rs.rules().all(|r| r.table == Table::Filter));
-        assert!(!rs.rules().any(|r| r.spec.contains("br-o")));
-        assert_eq!(rs.chain(Table::Filter, "HVNET-INP").len(), 6);
-    }
-
-    #[test]
-    fn port_forward_golden() {
+            mss_clamp: false,
+        };
         let fwd = Forward {
-            proto: Proto::Tcp,
-            host_addr: None,
-            host_port: 8080,
-            guest_ip: "192.168.122.11".parse().unwrap(),
-            guest_port: 80,
-            network: "default".into(),
-        };
-        let udp = Forward {
             proto: Proto::Udp,
-            host_addr: Some("10.0.0.1".parse().unwrap()),
-            host_port: 5353,
-            guest_port: 53,
-            ..fwd.clone()
+            host_addr: Some("2001:db8::1".parse().unwrap()),
+            host_port: 53,
+            guest_ip: "fd00::5".parse().unwrap(),
+            guest_port: 5353,
+            network: "n".into(),
         };
-        let rs = rules(
-            &[net("default", nat(None), "virbr0", "192.168.122.1/24")],
-            &[fwd, udp],
-        )
-        .unwrap();
-        let c = "-m comment --comment hvnet:default";
-        let dnat: Vec<&str> = rs
-            .chain(Table::Nat, "HVNET-DNAT")
-            .iter()
-            .map(|r| r.spec.as_str())
-            .collect();
+        let i = FirewallIntent::new(vec![net], vec![fwd]).unwrap();
+        assert_eq!(i.networks()[0].subnets[0].to_string(), "10.1.0.0/16");
+        let d = i.descriptors();
         assert_eq!(
-            dnat,
+            d,
             [
-                format!("-p tcp -m tcp --dport 8080 {c} -j DNAT --to-destination 192.168.122.11:80"),
-                format!("-d 10.0.0.1/32 -p udp -m udp --dport 5353 {c} -j DNAT --to-destination 192.168.122.11:53"),
+                "net n nat br0 uplink=eth0 ports=2000-3000",
+                "sub n 10.1.0.0/16",
+                "sub n fd00::/64",
+                "fwd n udp 2001:db8::1 53 fd00::5 5353"
             ]
         );
-        let prt = rs.chain(Table::Nat, "HVNET-PRT");
-        assert_eq!(
-            prt[0].spec,
-            format!("-s 192.168.122.0/24 -d 192.168.122.11/32 -p tcp -m tcp --dport 80 -m conntrack --ctstate DNAT {c} -j MASQUERADE")
-        );
-        assert_eq!(prt.len(), 2 + 5);
-        let fwp = rs.chain(Table::Filter, "HVNET-FWP");
-        assert_eq!(
-            fwp[0].spec,
-            format!("-d 192.168.122.11/32 -p tcp -m tcp --dport 80 -m conntrack --ctstate DNAT {c} -j ACCEPT")
-        );
-        assert_eq!(
-            fwp[1].spec,
-            format!("-s 192.168.122.11/32 -p tcp -m tcp --sport 80 -m conntrack --ctstate DNAT {c} -j ACCEPT")
-        );
-        assert_eq!(fwp.len(), 4);
+        assert_eq!(FirewallIntent::from_descriptors(&d).unwrap(), i);
+        assert!(i.diff(&i).is_empty());
     }
 
     #[test]
-    fn unknown_network_is_an_error() {
+    fn bad_descriptors_and_unknown_networks() {
+        for l in [
+            "net a weird br0",
+            "sub x 10.0.0.0/8",
+            "fwd a tcp * 1 2 3",
+            "junk",
+        ] {
+            assert!(FirewallIntent::from_descriptors(&[l]).is_err(), "{l}");
+        }
         let f = Forward {
             proto: Proto::Udp,
             host_addr: None,
             host_port: 1,
-            guest_ip: Ipv4Addr::new(10, 0, 0, 2),
+            guest_ip: "10.0.0.2".parse().unwrap(),
             guest_port: 1,
             network: "nope".into(),
         };
-        let e = rules(&[], &[f]).unwrap_err();
         assert_eq!(
-            e.to_string(),
+            FirewallIntent::new(vec![], vec![f])
+                .unwrap_err()
+                .to_string(),
             "port forward udp/1 refers to unknown network 'nope'"
         );
     }
 
     #[test]
-    fn hooks_and_removal() {
-        let hooks: Vec<String> = RuleSet::hooks().iter().map(|h| h.to_string()).collect();
-        assert_eq!(
-            hooks[6],
-            "-t nat -A PREROUTING -m addrtype --dst-type LOCAL -m comment --comment hvnet -j HVNET-DNAT"
-        );
-        assert_eq!(hooks.len(), 9);
-        assert_eq!(
-            RuleSet::removal_script(Table::Nat, &["HVNET-PRT".into(), "OTHER".into()]),
-            "*nat\n:HVNET-PRT - [0:0]\n-X HVNET-PRT\nCOMMIT\n"
-        );
-        assert_eq!(
-            RuleSet::hooks()[7].args(),
-            [
-                "!",
-                "-d",
-                "127.0.0.0/8",
-                "-m",
-                "addrtype",
-                "--dst-type",
-                "LOCAL",
-                "-m",
-                "comment",
-                "--comment",
-                "hvnet",
-                "-j",
-                "HVNET-DNAT"
-            ]
-        );
-    }
-
-    #[test]
-    fn diff_names_missing_extra_and_hooks() {
-        let rs = rules(&[net("n", FwKind::Isolated, "br0", "10.0.0.0/24")], &[]).unwrap();
-        // A listing as iptables -S prints it after apply, then damaged.
-        let mut listing = String::from("-P INPUT ACCEPT\n-P FORWARD ACCEPT\n-P OUTPUT ACCEPT\n");
-        for c in chains(Table::Filter) {
-            listing.push_str(&format!("-N {c}\n"));
-        }
-        for h in RuleSet::hooks().iter().filter(|h| h.table == Table::Filter) {
-            listing.push_str(&format!(
-                "-A {} {}\n",
-                h.builtin,
-                h.spec.replace("hvnet ", "\"hvnet\" ")
-            ));
-        }
-        for r in rs.rules() {
-            listing.push_str(&format!("-A {} {}\n", r.chain, r.spec));
-        }
-        assert_eq!(diff(Table::Filter, &listing, &rs), []);
-        let damaged = listing
-            .lines()
-            .filter(|l| !l.starts_with("-A HVNET-FWO") && !l.starts_with("-A INPUT"))
-            .chain(["-A HVNET-FWX -j DROP"])
-            .collect::<Vec<_>>()
-            .join("\n");
-        let d: Vec<String> = diff(Table::Filter, &damaged, &rs)
-            .iter()
-            .map(|d| d.to_string())
-            .collect();
+    fn diff_names_networks_and_forwards() {
+        let live =
+            FirewallIntent::from_descriptors(&["net a nat br0", "net b isolated br1"]).unwrap();
+        let want = FirewallIntent::from_descriptors(&[
+            "net a nat br0 mss",
+            "net c routed br2",
+            "fwd c tcp * 80 10.0.0.2 80",
+        ])
+        .unwrap();
+        let d: Vec<String> = live.diff(&want).iter().map(|d| d.to_string()).collect();
         assert_eq!(
             d,
             [
-                "unexpected rule: -t filter -A HVNET-FWX -j DROP",
-                "missing rule: -t filter -A HVNET-FWO -i br0 -m comment --comment hvnet:n -j REJECT --reject-with icmp-port-unreachable",
-                "missing jump: -t filter -A INPUT -m comment --comment hvnet -j HVNET-INP",
+                "firewall rules of network a are for nat on br0, wanted nat on br0 mss-clamp",
+                "no firewall rules for network c",
+                "firewall rules of unwanted network b",
+                "missing port forward tcp port 80 → 10.0.0.2:80 (network c)",
             ]
         );
-        let d = diff(Table::Nat, "-P PREROUTING ACCEPT\n", &rs);
-        assert!(d.contains(&Difference::MissingChain {
-            table: Table::Nat,
-            chain: "HVNET-PRT"
-        }));
-    }
-
-    #[test]
-    fn split_words_unquotes() {
-        assert_eq!(
-            split_words(r#"-m comment --comment "a b" -j X"#),
-            ["-m", "comment", "--comment", "a b", "-j", "X"]
-        );
-        assert_eq!(split_words(r#"--comment a\"b"#), ["--comment", "a\"b"]);
     }
 }

@@ -24,7 +24,6 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use crate::backend::{ExecFailure, Execute, Journal, Observe, Query, Record};
-use crate::firewall::{self, RuleSet, Table};
 use crate::observed::{
     ObservedAddr, ObservedDhcp, ObservedFirewall, ObservedKind, ObservedLink, ObservedQdisc,
     ObservedRedirect, ObservedRoute, ObservedState, QdiscKind,
@@ -456,14 +455,36 @@ impl MemHost {
                 }
                 Ok(())
             }
-            Op::SetFirewall { rules, .. } => {
+            Op::SetFirewall { intent, .. } => {
                 self.state.firewall = Some(ObservedFirewall {
-                    listings: listings(rules),
+                    intent: Some((**intent).clone()),
+                    drift: Vec::new(),
+                    warnings: Vec::new(),
+                    others: self
+                        .state
+                        .firewall
+                        .as_ref()
+                        .map(|f| f.others.clone())
+                        .unwrap_or_default(),
                 });
                 Ok(())
             }
+            Op::FirewallOf {
+                backend, intent, ..
+            } => {
+                let fw = self.state.firewall.get_or_insert_with(Default::default);
+                match intent {
+                    Some(i) => fw.others.insert(*backend, (**i).clone()),
+                    None => fw.others.remove(backend),
+                };
+                Ok(())
+            }
             Op::RemoveFirewall { .. } => {
-                self.state.firewall = Some(ObservedFirewall::default());
+                let others = self.state.firewall.take().map(|f| f.others);
+                self.state.firewall = Some(ObservedFirewall {
+                    others: others.unwrap_or_default(),
+                    ..ObservedFirewall::default()
+                });
                 Ok(())
             }
             Op::StartDhcp(svc) => {
@@ -564,25 +585,6 @@ impl MemHost {
             }
         }
     }
-}
-
-/// What `iptables -S` would list for hvnet's chains holding `rules`, with the hooks.
-pub fn listings(rules: &RuleSet) -> BTreeMap<Table, String> {
-    let mut out = BTreeMap::new();
-    for t in Table::ALL {
-        let mut s = String::new();
-        for c in firewall::chains(t) {
-            s.push_str(&format!("-N {c}\n"));
-        }
-        for h in RuleSet::hooks().into_iter().filter(|h| h.table == t) {
-            s.push_str(&format!("-A {} {}\n", h.builtin, h.spec));
-        }
-        for r in rules.rules().filter(|r| r.table == t) {
-            s.push_str(&format!("-A {} {}\n", r.chain, r.spec));
-        }
-        out.insert(t, s);
-    }
-    out
 }
 
 impl Observe for MemHost {

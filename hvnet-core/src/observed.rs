@@ -1,10 +1,11 @@
 //! What exists: the kernel's state as an observer read it, in hvnet's own terms.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
 use std::net::IpAddr;
 use std::path::PathBuf;
 
-use crate::firewall::{RuleSet, Table};
+use crate::firewall::{Drift, FirewallIntent, FirewallKind, IntentDifference};
 
 use crate::state::{BridgeOpts, Owner, SysctlKey, TapOpts, Tbf};
 use crate::types::{IpCidr, Ipv4Cidr, MacAddr};
@@ -205,28 +206,63 @@ pub struct ObservedDhcpClient {
     pub pid: Option<i32>,
 }
 
-/// The live firewall: `iptables -t TABLE -S` of each table hvnet writes to.
+/// hvnet's live firewall, as its renderer read it back.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ObservedFirewall {
-    /// Listing per table.
-    pub listings: BTreeMap<Table, String>,
+    /// The intent the live rules were written for (read from their descriptors, see
+    /// [`crate::firewall`]); `None` when none of hvnet's tables, chains or jumps exists.
+    pub intent: Option<FirewallIntent>,
+    /// How the live rules differ from that intent's rendering, named by the renderer.
+    pub drift: Vec<Drift>,
+    /// What other firewalls of the host do to the guests' traffic (a drop-policy chain of
+    /// another table at the input or forward hook), one sentence each.
+    pub warnings: Vec<String>,
+    /// hvnet's firewall as left in the backend that is *not* selected (after a switch, or
+    /// from an older hvnet), with the intent it serves there: removed by the next apply.
+    pub others: BTreeMap<FirewallKind, FirewallIntent>,
+}
+
+/// A way the live firewall differs from the wanted intent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FirewallDifference {
+    /// hvnet's firewall does not exist at all.
+    Absent,
+    /// The live rules were written for another intent.
+    Intent(IntentDifference),
+    /// The live rules differ from what their intent renders to.
+    Drift(Drift),
+}
+
+impl fmt::Display for FirewallDifference {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Absent => f.write_str("hvnet's firewall does not exist"),
+            Self::Intent(d) => d.fmt(f),
+            Self::Drift(d) => d.fmt(f),
+        }
+    }
 }
 
 impl ObservedFirewall {
-    /// What hvnet's chains hold now, as a rule set (`None` when none of them exists and no
-    /// jump into them is left): the state a rollback returns to.
-    pub fn current(&self) -> Option<RuleSet> {
-        RuleSet::from_listings(&self.listings)
+    /// The intent hvnet's firewall serves now (`None`: it does not exist): the state a
+    /// rollback returns to.
+    pub fn current(&self) -> Option<FirewallIntent> {
+        self.intent.clone()
     }
 
-    /// How the live firewall differs from `wanted`.
-    pub fn diff(&self, wanted: &RuleSet) -> Vec<crate::firewall::Difference> {
-        Table::ALL
-            .iter()
-            .flat_map(|t| {
-                crate::firewall::diff(*t, self.listings.get(t).map_or("", String::as_str), wanted)
-            })
-            .collect()
+    /// How the live firewall of the selected backend differs from `wanted` (empty when it
+    /// serves exactly that; [`others`](Self::others) are planned apart).
+    pub fn diff(&self, wanted: &FirewallIntent) -> Vec<FirewallDifference> {
+        let mut out: Vec<FirewallDifference> = match &self.intent {
+            None => vec![FirewallDifference::Absent],
+            Some(live) => live
+                .diff(wanted)
+                .into_iter()
+                .map(FirewallDifference::Intent)
+                .collect(),
+        };
+        out.extend(self.drift.iter().cloned().map(FirewallDifference::Drift));
+        out
     }
 }
 

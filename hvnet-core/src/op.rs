@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use crate::firewall::RuleSet;
+use crate::firewall::{FirewallIntent, FirewallKind};
 use crate::macvtap::{MacvtapOpts, TapNode};
 use crate::overlay::{FdbSpec, VxlanOpts};
 use crate::sriov::{PciAddr, VfParams, VfRecord};
@@ -200,18 +200,18 @@ pub enum Op {
         /// On or off.
         on: bool,
     },
-    /// Make hvnet's firewall chains hold exactly `rules` (one batch per table) and hook them
-    /// in.
+    /// Make hvnet's firewall serve exactly `intent` (the host's renderer writes it in one
+    /// commit or undoes it) and hook it in.
     SetFirewall {
-        /// The wanted rules.
-        rules: Box<RuleSet>,
-        /// What the chains held before (`None`: they did not exist), for the inverse.
-        old: Option<Box<RuleSet>>,
+        /// The wanted intent.
+        intent: Box<FirewallIntent>,
+        /// What the firewall served before (`None`: it did not exist), for the inverse.
+        old: Option<Box<FirewallIntent>>,
     },
-    /// Remove hvnet's jumps and chains.
+    /// Remove hvnet's firewall (its tables, chains and jumps).
     RemoveFirewall {
-        /// What they held, for the inverse.
-        old: Option<Box<RuleSet>>,
+        /// What it served, for the inverse.
+        old: Option<Box<FirewallIntent>>,
     },
     /// Write a network's dnsmasq files and start the daemon.
     StartDhcp(Box<DhcpService>),
@@ -364,6 +364,16 @@ pub enum Op {
         /// The previous owner (`None`: the node was missing or another device's).
         old: Option<TapNode>,
     },
+    /// Make a backend other than the host's selected one serve `intent` (`None`: remove
+    /// hvnet's firewall from it) — hvnet's rules left there by a backend switch go.
+    FirewallOf {
+        /// The backend.
+        backend: FirewallKind,
+        /// The wanted intent there (`None`: nothing).
+        intent: Option<Box<FirewallIntent>>,
+        /// What it served before, for the inverse.
+        old: Option<Box<FirewallIntent>>,
+    },
 }
 
 /// Everything needed to recreate a deleted link.
@@ -424,6 +434,7 @@ impl Op {
             | Self::ForgetSysctl { .. }
             | Self::SetFirewall { .. }
             | Self::RemoveFirewall { .. }
+            | Self::FirewallOf { .. }
             | Self::StartDhcp(_)
             | Self::StopDhcp { .. }
             | Self::StartDhcpClient(_)
@@ -562,22 +573,31 @@ impl Op {
                 link: link.clone(),
                 on: !on,
             }],
-            Self::SetFirewall { rules, old } => match old {
+            Self::SetFirewall { intent, old } => match old {
                 Some(o) => vec![Self::SetFirewall {
-                    rules: o.clone(),
-                    old: Some(rules.clone()),
+                    intent: o.clone(),
+                    old: Some(intent.clone()),
                 }],
                 None => vec![Self::RemoveFirewall {
-                    old: Some(rules.clone()),
+                    old: Some(intent.clone()),
                 }],
             },
             Self::RemoveFirewall { old } => match old {
                 Some(o) => vec![Self::SetFirewall {
-                    rules: o.clone(),
+                    intent: o.clone(),
                     old: None,
                 }],
                 None => vec![],
             },
+            Self::FirewallOf {
+                backend,
+                intent,
+                old,
+            } => vec![Self::FirewallOf {
+                backend: *backend,
+                intent: old.clone(),
+                old: intent.clone(),
+            }],
             Self::StartDhcp(svc) => vec![Self::StopDhcp {
                 network: svc.network.clone(),
                 dir: svc.dir.clone(),
@@ -922,12 +942,28 @@ impl fmt::Display for Op {
                     routes.len()
                 )
             }
-            Self::SetFirewall { rules, .. } => write!(
+            Self::SetFirewall { intent, .. } => write!(
                 f,
-                "write hvnet's firewall chains ({} rules) and their jumps",
-                rules.rules().count()
+                "write hvnet's firewall ({} network(s), {} port forward(s))",
+                intent.networks().len(),
+                intent.forwards().len()
             ),
-            Self::RemoveFirewall { .. } => write!(f, "remove hvnet's firewall chains and jumps"),
+            Self::RemoveFirewall { .. } => write!(f, "remove hvnet's firewall"),
+            Self::FirewallOf {
+                backend,
+                intent: None,
+                ..
+            } => write!(f, "remove hvnet's firewall left in {backend}"),
+            Self::FirewallOf {
+                backend,
+                intent: Some(i),
+                ..
+            } => write!(
+                f,
+                "write hvnet's firewall in {backend} ({} network(s), {} port forward(s))",
+                i.networks().len(),
+                i.forwards().len()
+            ),
             Self::StartDhcp(svc) => write!(f, "start dnsmasq for network {}", svc.network),
             Self::StartDhcpClient(c) => write!(
                 f,
@@ -1053,29 +1089,6 @@ impl fmt::Display for RouteText<'_> {
     }
 }
 
-/// `text` as the body of a double-quoted `printf` format inside a single-quoted `sh -c`
-/// argument: one line (newlines as `\n`), `%` doubled, `\` escaped for both the shell and
-/// printf, `"`, `$` and `` ` `` escaped, `'` closing and reopening the quote. hvnet's rules contain no
-/// single quote (comments are `hvnet:NAME`, names are `[A-Za-z0-9._-]`).
-fn printf_escape(text: &str) -> String {
-    let mut o = String::with_capacity(text.len() + 16);
-    for c in text.chars() {
-        match c {
-            '\n' => o.push_str("\\n"),
-            '%' => o.push_str("%%"),
-            // The shell turns `\\\\` into `\\`, which printf prints as one backslash.
-            '\\' => o.push_str("\\\\\\\\"),
-            '"' | '$' | '`' => {
-                o.push('\\');
-                o.push(c);
-            }
-            '\'' => o.push_str("'\\''"),
-            c => o.push(c),
-        }
-    }
-    o
-}
-
 struct CommandLine<'a>(&'a Op);
 
 impl fmt::Display for CommandLine<'_> {
@@ -1185,40 +1198,18 @@ impl fmt::Display for CommandLine<'_> {
                 }
                 f.write_str(&parts.join(" && "))
             }
-            Op::SetFirewall { rules, .. } => {
-                let mut parts = Vec::new();
-                for t in crate::firewall::Table::ALL {
-                    parts.push(format!(
-                        "printf \"{}\" | iptables-restore -w --noflush",
-                        printf_escape(&rules.restore_script(t))
-                    ));
+            // The tool's commands depend on the host's renderer: hvnet-linux prints them
+            // (`hvnet_linux::firewall::Firewall::command`); this is the neutral form.
+            Op::SetFirewall { intent, .. } => {
+                write!(f, "# hvnet writes its firewall for:")?;
+                for d in intent.descriptors() {
+                    write!(f, " [{d}]")?;
                 }
-                for h in RuleSet::hooks() {
-                    parts.push(format!(
-                        "iptables -w -t {t} -C {b} {s} 2>/dev/null || iptables -w -t {t} -I {b} 1 {s}",
-                        t = h.table,
-                        b = h.builtin,
-                        s = h.spec
-                    ));
-                }
-                write!(f, "sh -ec '{}'", parts.join("; "))
+                Ok(())
             }
-            Op::RemoveFirewall { .. } => {
-                let mut parts = Vec::new();
-                for h in RuleSet::hooks() {
-                    parts.push(format!(
-                        "while iptables -w -t {t} -D {b} {s} 2>/dev/null; do :; done",
-                        t = h.table,
-                        b = h.builtin,
-                        s = h.spec
-                    ));
-                }
-                for (t, c) in crate::firewall::CHAINS {
-                    parts.push(format!(
-                        "iptables -w -t {t} -F {c} 2>/dev/null; iptables -w -t {t} -X {c} 2>/dev/null"
-                    ));
-                }
-                write!(f, "sh -c '{}; true'", parts.join("; "))
+            Op::RemoveFirewall { .. } => write!(f, "# hvnet removes its firewall"),
+            Op::FirewallOf { backend, .. } => {
+                write!(f, "# hvnet rewrites or removes its firewall in {backend}")
             }
             Op::StartDhcp(svc) => write!(
                 f,
@@ -1309,23 +1300,5 @@ impl fmt::Display for CommandLine<'_> {
                 node.uid, node.gid
             ),
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::printf_escape;
-
-    /// The escaped text, printed by the shell line `--dry-run` prints, comes back as it was.
-    #[test]
-    fn printf_escape_round_trips_through_sh_and_printf() {
-        let text =
-            "*nat\n-A X -m comment --comment \"a b\" 100% $HOME `id` back\\slash and \\n it's\n";
-        let line = format!("sh -c 'printf \"{}\"'", printf_escape(text));
-        let out = std::process::Command::new("sh")
-            .args(["-c", &line])
-            .output()
-            .expect("sh");
-        assert_eq!(String::from_utf8_lossy(&out.stdout), text, "{line}");
     }
 }

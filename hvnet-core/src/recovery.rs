@@ -166,11 +166,22 @@ fn undo_if_visible(op: &Op, s: &ObservedState) -> Vec<Op> {
         Op::SetHairpin { link: l, on } => {
             link(l).is_some_and(|h| s.hairpin.contains(&h.ifindex) == *on)
         }
+        Op::FirewallOf { backend, old, .. } => {
+            let now = s.firewall.as_ref().and_then(|f| f.others.get(backend));
+            if now == old.as_deref() {
+                return Vec::new();
+            }
+            return vec![Op::FirewallOf {
+                backend: *backend,
+                intent: old.clone(),
+                old: now.cloned().map(Box::new),
+            }];
+        }
         Op::SetFirewall { old, .. } | Op::RemoveFirewall { old } => {
             let now = s.firewall.as_ref().and_then(|f| f.current());
             return match (old.as_deref(), s.firewall.as_ref()) {
                 (Some(before), Some(fw)) if !fw.diff(before).is_empty() => vec![Op::SetFirewall {
-                    rules: Box::new(before.clone()),
+                    intent: Box::new(before.clone()),
                     old: now.map(Box::new),
                 }],
                 (None, _) if now.is_some() => vec![Op::RemoveFirewall {

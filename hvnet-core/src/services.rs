@@ -7,18 +7,21 @@
 //! * a [`DhcpService`] for every network with `[network.dhcp]`: its conf and hostsfile as
 //!   [`crate::dhcp`] renders them, in `RUN_DIR/net/NAME/`. The hostsfile holds the static
 //!   hosts and every guest NIC with a fixed `ip` (named after its guest);
-//! * the firewall [`RuleSet`] of every `nat`, `routed` and addressed `isolated` network and
+//! * the firewall [`FirewallIntent`] of every `nat`, `routed` and addressed `isolated` network and
 //!   every guest port forward (`open` networks get no rules);
 //! * the host's own DHCP client on the bridge of every `host_ip = "dhcp"` network;
 //! * `net.ipv4.ip_forward = 1` when a `nat` or `routed` network exists, and
 //!   `net.bridge.bridge-nf-call-{iptables,ip6tables,arptables}` when `[host] bridge_nf_call`
 //!   is set.
 
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
+
+use ipnet::{IpNet, Ipv4Net};
 
 use crate::config::{Config, HostIp, Network, NetworkKind};
 use crate::dhcp::{DhcpConfig, DhcpHost, DhcpPaths};
-use crate::firewall::{self, Forward, FwKind, FwNetwork, RuleSet};
+use crate::firewall::{FirewallIntent, Forward, FwKind, FwNetwork};
 use crate::observed::ObservedState;
 use crate::state::{DesiredState, DhcpClient, DhcpService, SysctlKey, SysctlSpec};
 
@@ -119,7 +122,6 @@ pub fn dhcp_config(config: &Config, net: &Network) -> Option<DhcpConfig> {
 
 /// The firewall view of a network, `None` for networks that get no rules.
 pub fn fw_network(net: &Network) -> Option<FwNetwork> {
-    let subnet = net.subnet()?;
     let kind = match net.kind {
         NetworkKind::Nat => FwKind::Nat {
             uplink: net.uplink.clone(),
@@ -129,19 +131,30 @@ pub fn fw_network(net: &Network) -> Option<FwNetwork> {
             uplink: net.uplink.clone(),
         },
         NetworkKind::Isolated => FwKind::Isolated,
+        NetworkKind::Bridge if net.mss_clamp => FwKind::Open,
         NetworkKind::Open | NetworkKind::Internal | NetworkKind::Bridge => return None,
     };
+    let subnets: Vec<IpNet> = net
+        .subnet()
+        .and_then(|s| Ipv4Net::new(s.addr(), s.prefix_len()).ok())
+        .map(IpNet::V4)
+        .into_iter()
+        .collect();
+    if subnets.is_empty() && kind != FwKind::Open {
+        return None;
+    }
     Some(FwNetwork {
         name: net.name.clone(),
         kind,
         bridge: net.bridge.clone(),
-        subnet,
+        subnets,
+        mss_clamp: net.mss_clamp,
     })
 }
 
-/// hvnet's firewall rules for `config`, counting only networks whose bridge `want` holds;
-/// `None` when no network needs rules.
-pub fn firewall_rules(config: &Config, want: &DesiredState) -> Option<RuleSet> {
+/// What hvnet's firewall must serve for `config`, counting only networks whose bridge `want`
+/// holds; `None` when no network needs rules.
+pub fn firewall_intent(config: &Config, want: &DesiredState) -> Option<FirewallIntent> {
     let networks: Vec<FwNetwork> = config
         .networks
         .iter()
@@ -159,9 +172,9 @@ pub fn firewall_rules(config: &Config, want: &DesiredState) -> Option<RuleSet> {
                 let nic = g.nics.get(f.nic)?;
                 Some(Forward {
                     proto: f.proto,
-                    host_addr: f.host_addr,
+                    host_addr: f.host_addr.map(IpAddr::V4),
                     host_port: f.host_port,
-                    guest_ip: nic.ip?,
+                    guest_ip: IpAddr::V4(nic.ip?),
                     guest_port: f.guest_port,
                     network: nic.network.clone(),
                 })
@@ -170,7 +183,7 @@ pub fn firewall_rules(config: &Config, want: &DesiredState) -> Option<RuleSet> {
         .filter(|f| networks.iter().any(|n| n.name == f.network))
         .collect();
     // Validation guarantees every forward's network is a nat/routed network.
-    firewall::rules(&networks, &forwards).ok()
+    FirewallIntent::new(networks, forwards).ok()
 }
 
 /// Adds the services of `config` to `want` (computed by [`crate::resolve::resolve`]);
@@ -232,7 +245,7 @@ pub fn services(config: &Config, run_dir: &Path, want: &mut DesiredState) {
         }
     }
     want.dhcp_clients = dhcp_clients(config, run_dir, want);
-    want.firewall = firewall_rules(config, want);
+    want.firewall = firewall_intent(config, want);
     let forwarding = config
         .networks
         .iter()

@@ -8,7 +8,7 @@ use std::fmt;
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
 
-use crate::firewall::RuleSet;
+use crate::firewall::FirewallIntent;
 
 use crate::types::{IfName, IpCidr, Ipv4Cidr, MacAddr};
 
@@ -471,8 +471,9 @@ pub struct DesiredState {
     pub hairpin: BTreeSet<IfName>,
     /// The dnsmasq services (the complete set within scope).
     pub dhcp: Vec<DhcpService>,
-    /// hvnet's firewall chains; `None`: hvnet has no rules (its chains are removed).
-    pub firewall: Option<RuleSet>,
+    /// What hvnet's firewall must serve; `None`: hvnet has no rules (its tables/chains are
+    /// removed).
+    pub firewall: Option<FirewallIntent>,
     /// The host's own DHCP clients on bridges (`host_ip = "dhcp"`), the complete set within
     /// scope.
     pub dhcp_clients: Vec<DhcpClient>,

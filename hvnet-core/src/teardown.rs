@@ -53,8 +53,8 @@ pub fn down_state(config: &Config, observed: &ObservedState) -> DesiredState {
         .firewall
         .as_ref()
         .and_then(|f| f.current())
-        .map(|rules| rules.without_owners(&owners))
-        .filter(|rules| !rules.is_empty());
+        .map(|intent| intent.without_owners(&owners))
+        .filter(|intent| !intent.is_empty());
     // host_ip = "static": the addresses go back from the bridge to the uplink (all but
     // hvnet's own configured address, which goes with the bridge).
     let host_ip_moves = config

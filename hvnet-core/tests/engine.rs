@@ -165,7 +165,7 @@ fn view(s: &ObservedState) -> String {
         .firewall
         .as_ref()
         .and_then(|f| f.current())
-        .map(|r| r.rules().map(|r| r.to_string()).collect())
+        .map(|r| r.descriptors())
         .unwrap_or_default();
     format!(
         "links {links:#?}\naddrs {addrs:?}\nroutes {routes:?}\nqdiscs {qdiscs:#?}\nredirects {redirects:?}\nsysctls {:?}\nsaved {:?}\nhairpin {hairpin:?}\ndhcp {running:?}\nfirewall {chains:#?}",

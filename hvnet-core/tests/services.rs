@@ -120,8 +120,8 @@ fn nat_network_plans_firewall_then_dnsmasq_and_saves_sysctls() {
     assert!(
         pos("add address 192.168.122.1/24 to virbr0") < pos("start dnsmasq for network default")
     );
-    assert!(pos("write hvnet's firewall chains") < pos("start dnsmasq for network default"));
-    assert!(pos("start dnsmasq for network hostonly") > pos("write hvnet's firewall chains"));
+    assert!(pos("write hvnet's firewall") < pos("start dnsmasq for network default"));
+    assert!(pos("start dnsmasq for network hostonly") > pos("write hvnet's firewall"));
     // The forward's target port gets hairpin mode, after it is attached.
     assert!(pos("attach vnet0 to virbr0") < pos("set hairpin on on port vnet0"));
     // The uplink of a nat network is routed to, never enslaved.
@@ -154,11 +154,15 @@ fn hostsfile_holds_static_hosts_and_guest_ips_isolated_has_no_router() {
         .contains("dhcp-range=192.168.150.2,192.168.150.254,"));
     // Both networks have rules; the isolated one only keeps traffic in.
     let fw = want.firewall.as_ref().unwrap();
-    assert!(fw.rules().any(|r| r.spec.contains("hvnet:hostonly")));
-    assert!(fw.rules().any(|r| r.spec.contains("MASQUERADE")));
-    assert!(!fw
-        .rules()
-        .any(|r| r.spec.contains("hvnet:hostonly") && r.spec.contains("MASQUERADE")));
+    assert_eq!(
+        fw.descriptors()[..4],
+        [
+            "net default nat virbr0 uplink=eth0",
+            "sub default 192.168.122.0/24",
+            "net hostonly isolated virbr1",
+            "sub hostonly 192.168.150.0/24"
+        ]
+    );
 }
 
 #[test]
@@ -199,18 +203,21 @@ fn a_dead_daemon_is_restarted_and_flushed_rules_rewritten() {
             d.pid = None;
         }
     }
+    // As the renderer reports a flushed nat chain.
     let fw = k.state.firewall.as_mut().unwrap();
-    fw.listings
-        .insert(hvnet_core::firewall::Table::Nat, String::new());
+    fw.drift.push(hvnet_core::firewall::Drift {
+        kind: hvnet_core::firewall::DriftKind::Missing,
+        what: "rule: -t nat -A HVNET-PRT -s 192.168.122.0/24 -j MASQUERADE".into(),
+    });
     let p = plan_for(&mut k, &cfg(NAT));
     assert_eq!(
         names(&p),
         [
-            "write hvnet's firewall chains (29 rules) and their jumps",
+            "write hvnet's firewall (2 network(s), 1 port forward(s))",
             "start dnsmasq for network hostonly"
         ]
     );
-    // What is missing can be named rule by rule.
+    // What is missing is named as the renderer named it.
     let want = desired(&mut k, &cfg(NAT));
     let diffs = k
         .state
@@ -218,12 +225,11 @@ fn a_dead_daemon_is_restarted_and_flushed_rules_rewritten() {
         .as_ref()
         .unwrap()
         .diff(want.firewall.as_ref().unwrap());
-    assert!(diffs.iter().any(|d| d
-        .to_string()
-        .starts_with("missing rule: -t nat -A HVNET-PRT")));
-    assert!(diffs
-        .iter()
-        .any(|d| d.to_string() == "missing chain HVNET-DNAT in table nat"));
+    let diffs: Vec<String> = diffs.iter().map(|d| d.to_string()).collect();
+    assert_eq!(
+        diffs,
+        ["missing rule: -t nat -A HVNET-PRT -s 192.168.122.0/24 -j MASQUERADE"]
+    );
     txn::run(&mut k, &p, None).unwrap();
     assert!(plan_for(&mut k, &cfg(NAT)).is_empty());
 }
@@ -262,7 +268,7 @@ fn removing_the_last_nat_network_restores_ip_forward_and_rules() {
         text.contains(&"set sysctl net.ipv4.ip_forward = 0 (was 1)".to_string()),
         "{text:?}"
     );
-    assert!(text.contains(&"remove hvnet's firewall chains and jumps".to_string()));
+    assert!(text.contains(&"remove hvnet's firewall".to_string()));
     assert!(text
         .iter()
         .any(|t| t.starts_with("stop dnsmasq of network default")));
@@ -358,8 +364,8 @@ fn down_of_one_config_keeps_the_rules_of_the_others() {
     let p = plan(&obs, &down_state(&cfg(only), &obs)).unwrap();
     txn::run(&mut k, &p, None).unwrap();
     let left = k.state.firewall.as_ref().unwrap().current().unwrap();
-    assert!(left.rules().any(|r| r.spec.contains("hvnet:default")));
-    assert!(!left.rules().any(|r| r.spec.contains("hvnet:hostonly")));
+    assert!(left.network("default").is_some());
+    assert!(left.network("hostonly").is_none());
     let running: Vec<&str> = k
         .state
         .dhcp
@@ -588,4 +594,31 @@ fn mac_replication_swaps_the_uplink_mac_and_down_gives_it_back() {
     assert!(errs[0]
         .to_string()
         .contains("set that NIC's mac to 52:54:00:aa:bb:cc"));
+}
+
+/// hvnet's rules left in the backend that is not selected (a backend switch) are removed by
+/// the next apply — first, and put back by a rollback — and a re-apply is empty.
+#[test]
+fn rules_left_in_the_other_backend_are_removed_and_restored_on_rollback() {
+    use hvnet_core::firewall::{FirewallIntent, FirewallKind};
+    let c = cfg(NAT);
+    let mut k = kernel();
+    apply(&mut k, &c);
+    let left = FirewallIntent::from_descriptors(&["net default nat virbr0"]).unwrap();
+    let fw = k.state.firewall.as_mut().unwrap();
+    fw.others.insert(FirewallKind::Iptables, left.clone());
+    let p = plan_for(&mut k, &c);
+    assert_eq!(names(&p), ["remove hvnet's firewall left in iptables"]);
+    // A failure after it puts the other backend's rules back.
+    let before = k.state.clone();
+    let mut failing = p.clone();
+    failing.ops.push(hvnet_core::op::Op::SetHairpin {
+        link: "nonexistent0".parse().unwrap(),
+        on: true,
+    });
+    assert!(txn::run(&mut k, &failing, None).is_err());
+    assert_eq!(k.state.firewall, before.firewall);
+    txn::run(&mut k, &p, None).unwrap();
+    assert!(k.state.firewall.as_ref().unwrap().others.is_empty());
+    assert!(plan_for(&mut k, &c).is_empty());
 }

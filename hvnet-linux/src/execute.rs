@@ -41,7 +41,7 @@ pub enum ExecError {
     /// dnsmasq could not be started, stopped or reloaded.
     Dnsmasq(crate::dnsmasq::DnsmasqError),
     /// The firewall could not be written.
-    Firewall(crate::firewall::IptablesError),
+    Firewall(crate::firewall::FirewallError),
     /// hvnet's state directory could not be written.
     State(String),
     /// A VF could not be bound through sysfs.
@@ -569,6 +569,7 @@ impl LinuxHost {
             | Op::ForgetSysctl { .. }
             | Op::SetFirewall { .. }
             | Op::RemoveFirewall { .. }
+            | Op::FirewallOf { .. }
             | Op::StartDhcp(_)
             | Op::StopDhcp { .. }
             | Op::StartDhcpClient(_)

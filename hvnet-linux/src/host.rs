@@ -44,8 +44,10 @@ pub struct LinuxHost {
     pub(crate) taps: Option<crate::tap::TapMaker>,
     /// hvnet's state directory (dnsmasq files, saved sysctls, firewall marker).
     pub(crate) state_dir: Option<std::path::PathBuf>,
-    /// The firewall backend, detected on first use.
-    pub(crate) firewall: Option<crate::firewall::Iptables>,
+    /// The firewall backend, selected on first use.
+    pub(crate) firewall: Option<crate::firewall::Firewall>,
+    /// Which firewall backend to select.
+    pub(crate) firewall_choice: crate::firewall::Choice,
     /// What the journal cost.
     pub(crate) journal_stats: crate::journal::JournalStats,
     /// Whether the journal is `fsync`ed.
@@ -72,6 +74,7 @@ impl LinuxHost {
             taps: None,
             state_dir: None,
             firewall: None,
+            firewall_choice: crate::firewall::Choice::Auto,
             journal_stats: crate::journal::JournalStats::default(),
             journal_sync: false,
             progress: None,

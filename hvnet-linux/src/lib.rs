@@ -3,7 +3,8 @@
 //! * [`netlink`] — rtnetlink over neli: dumps and pipelined link/address/route requests.
 //! * [`tap`] — persistent TAP devices through `/dev/net/tun` ioctls.
 //! * [`dnsmasq`] — supervising one dnsmasq (DHCP/DNS) per network: files, start, SIGHUP, leases.
-//! * [`firewall`] — hvnet's iptables chains applied, checked and removed (one batch per table).
+//! * [`firewall`] — hvnet's firewall intent rendered, observed and compared by its nftables
+//!   table (one `nft -f` transaction) or its iptables chains (one batch per table).
 //! * [`netns`] — named network namespaces (`/run/netns/NAME`): create, enter, delete.
 //! * [`sysctl`] — reading and writing `/proc/sys`.
 //! * [`lock`] — the per-host exclusive apply lock (flock with a timeout).

@@ -16,16 +16,17 @@
 //! A pid file is only a hint: the daemons are found in `/proc` by the file of their directory
 //! that their command line names (see [`crate::dnsmasq`] and [`crate::dhcp_client`]).
 //!
-//! hvnet's firewall chains are found by name: with iptables-nft one nf_tables dump says
-//! whether any exists ([`crate::firewall::probe`]), and iptables lists them only then, so a
-//! host without hvnet's chains runs no iptables; with iptables-legacy they are listed.
+//! hvnet's firewall is found by name, by the selected renderer ([`crate::firewall`]): with
+//! nftables or iptables-nft one nf_tables dump says whether hvnet's table or chains exist
+//! ([`crate::firewall::probe`]), and the tool lists them only then, so a host without them
+//! runs no nft or iptables listing; with iptables-legacy they are listed.
 
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
 use hvnet_core::dhcp::{CONF_FILE, HOSTS_FILE};
-use hvnet_core::firewall::Table;
+use hvnet_core::firewall::FirewallKind;
 use hvnet_core::observed::{ObservedDhcp, ObservedDhcpClient, ObservedFirewall, ObservedState};
 use hvnet_core::op::Op;
 use hvnet_core::services::{CLIENT_HOOK, CLIENT_IFACE};
@@ -34,7 +35,7 @@ use hvnet_core::state::SysctlKey;
 use crate::daemon::Processes;
 use crate::dnsmasq::{self, Dnsmasq};
 use crate::execute::ExecError;
-use crate::firewall::{FirewallBackend, Iptables};
+use crate::firewall::{Choice, Firewall, FirewallBackend, FirewallError};
 use crate::host::LinuxHost;
 
 /// Name of the file with the generated-name hints.
@@ -57,7 +58,7 @@ pub enum ServiceError {
     },
     /// The firewall could not be listed.
     #[error("cannot read the firewall: {0}")]
-    Firewall(#[from] crate::firewall::IptablesError),
+    Firewall(#[from] FirewallError),
     /// No state directory was set.
     #[error("no state directory is set")]
     NoStateDir,
@@ -101,6 +102,15 @@ fn proc_err(source: io::Error) -> ServiceError {
     }
 }
 
+/// How the backend `kind` is selected when it is not the host's own (iptables: the
+/// nf_tables flavour, whose chains the probe finds).
+fn other_choice(kind: FirewallKind) -> Choice {
+    match kind {
+        FirewallKind::Nftables => Choice::Nftables,
+        FirewallKind::Iptables => Choice::Iptables(Some(crate::firewall::Variant::Nft)),
+    }
+}
+
 /// The file name a saved sysctl is kept under (`net:ipv4:ip_forward`).
 fn sysctl_file(key: &SysctlKey) -> String {
     key.path().replace('/', ":")
@@ -112,9 +122,15 @@ impl LinuxHost {
         self.state_dir = Some(dir.into());
     }
 
-    /// Uses this firewall backend instead of detecting the system's `iptables` on first use.
-    pub fn set_firewall(&mut self, backend: Iptables) {
+    /// Uses this firewall backend instead of selecting one on first use.
+    pub fn set_firewall(&mut self, backend: Firewall) {
         self.firewall = Some(backend);
+    }
+
+    /// Selects the firewall backend by `choice` on first use (default: [`Choice::Auto`]).
+    pub fn set_firewall_choice(&mut self, choice: Choice) {
+        self.firewall_choice = choice;
+        self.firewall = None;
     }
 
     /// The state directory, if set.
@@ -126,18 +142,17 @@ impl LinuxHost {
         self.state_dir.clone().ok_or(ServiceError::NoStateDir)
     }
 
-    /// The firewall backend, detected on first use.
-    fn firewall(&mut self) -> Result<&Iptables, crate::firewall::IptablesError> {
-        if self.firewall.is_none() {
-            self.firewall = Some(Iptables::detect()?);
-        }
-        // Set just above.
-        self.firewall
-            .as_ref()
-            .ok_or_else(|| crate::firewall::IptablesError::Crate {
-                op: "detecting iptables".into(),
-                message: "no backend".into(),
-            })
+    /// The firewall backend, selected on first use.
+    ///
+    /// # Errors
+    ///
+    /// The chosen backend's tools are missing.
+    pub fn firewall(&mut self) -> Result<&Firewall, FirewallError> {
+        let fw = match self.firewall.take() {
+            Some(f) => f,
+            None => Firewall::select(self.firewall_choice)?,
+        };
+        Ok(self.firewall.insert(fw))
     }
 
     /// The name hints saved by [`save_name_hints`](Self::save_name_hints) (`names` in the
@@ -242,32 +257,71 @@ impl LinuxHost {
     ///
     /// iptables is installed but failed to list.
     pub fn observe_firewall(&mut self, observed: &mut ObservedState) -> Result<(), ServiceError> {
-        let variant = match &self.firewall {
-            Some(f) => Some(f.variant()),
-            None => crate::firewall::iptables::variant_from_path(),
-        };
-        if variant == Some(crate::firewall::Variant::Nft)
-            && matches!(crate::firewall::probe::hvnet_chains_exist(), Ok(false))
-        {
-            observed.firewall = Some(ObservedFirewall::default());
-            return Ok(());
-        }
+        let auto = self.firewall_choice == Choice::Auto;
         let backend = match self.firewall() {
             Ok(b) => b,
-            Err(e) if variant.is_none() => {
-                // No iptables at all: nothing of hvnet's can be in it.
-                tracing::debug!("no iptables, so no firewall chains of hvnet: {e}");
+            Err(e) if auto => {
+                // Neither nft nor iptables: nothing of hvnet's can be in them.
+                tracing::debug!("no firewall tool, so no firewall of hvnet: {e}");
                 observed.firewall = Some(ObservedFirewall::default());
                 return Ok(());
             }
             Err(e) => return Err(e.into()),
         };
-        let mut fw = ObservedFirewall::default();
-        for t in Table::ALL {
-            fw.listings.insert(t, backend.list(t)?);
+        let skip = match backend {
+            Firewall::Iptables(i) => {
+                i.variant() == crate::firewall::Variant::Nft
+                    && matches!(crate::firewall::probe::hvnet_chains_exist(), Ok(false))
+            }
+            Firewall::Nftables(_) => false,
+        };
+        let mut fw = if skip {
+            ObservedFirewall::default()
+        } else {
+            backend.observe()?
+        };
+        // hvnet's rules left in the other backend (a switch, an older hvnet), found by the
+        // same nf_tables dump: iptables-nft chains, or the nftables table.
+        let other = match backend {
+            Firewall::Nftables(_) => {
+                matches!(crate::firewall::probe::hvnet_chains_exist(), Ok(true))
+                    .then_some(FirewallKind::Iptables)
+            }
+            Firewall::Iptables(_) => matches!(
+                crate::firewall::probe::table_exists(
+                    crate::firewall::probe::NFPROTO_INET,
+                    crate::firewall::nftables::TABLE
+                ),
+                Ok(true)
+            )
+            .then_some(FirewallKind::Nftables),
+        };
+        if let Some(kind) = other {
+            if let Ok(b) = Firewall::select(other_choice(kind)) {
+                if let Some(intent) = b.observe()?.intent {
+                    fw.others.insert(kind, intent);
+                }
+            }
         }
         observed.firewall = Some(fw);
         Ok(())
+    }
+
+    /// The shell line `--dry-run` prints for a firewall op, in the selected backend's
+    /// commands; `None` for other ops (and when no backend is available).
+    pub fn firewall_command(&mut self, op: &Op) -> Option<String> {
+        let intent = match op {
+            Op::SetFirewall { intent, .. } => Some(&**intent),
+            Op::RemoveFirewall { .. } => None,
+            Op::FirewallOf {
+                backend, intent, ..
+            } => {
+                let other = Firewall::select(other_choice(*backend)).ok()?;
+                return Some(other.commands(intent.as_deref()));
+            }
+            _ => return None,
+        };
+        Some(self.firewall().ok()?.commands(intent))
     }
 
     /// Carries out a service op. Returns `None` for ops that are not services.
@@ -280,9 +334,17 @@ impl LinuxHost {
             Op::ForgetSysctl { key, .. } => {
                 self.state_write(&Path::new("sysctl").join(sysctl_file(key)), None)
             }
-            Op::SetFirewall { rules, .. } => self
+            Op::SetFirewall { intent, .. } => self
                 .firewall()
-                .and_then(|b| b.apply(rules))
+                .and_then(|b| b.apply(intent))
+                .map_err(ExecError::Firewall),
+            Op::FirewallOf {
+                backend, intent, ..
+            } => Firewall::select(other_choice(*backend))
+                .and_then(|b| match intent {
+                    Some(i) => b.apply(i),
+                    None => b.remove(),
+                })
                 .map_err(ExecError::Firewall),
             Op::RemoveFirewall { .. } => self
                 .firewall()
@@ -321,8 +383,15 @@ impl LinuxHost {
         dev: &str,
         guard: Option<&hvnet_core::vif_guard::VifGuard>,
     ) -> Result<(), ExecError> {
-        match self.firewall() {
-            Ok(ipt) => ipt.set_vif_guard(dev, guard).map_err(ExecError::Firewall)?,
+        // The per-vif rules are iptables chains whichever backend writes the networks'.
+        let ipt = match self.firewall() {
+            Ok(Firewall::Iptables(i)) => Ok(i.clone()),
+            _ => crate::firewall::Iptables::detect().map_err(FirewallError::from),
+        };
+        match ipt {
+            Ok(ipt) => ipt
+                .set_vif_guard(dev, guard)
+                .map_err(|e| ExecError::Firewall(e.into()))?,
             Err(e) if guard.is_some() => return Err(ExecError::Firewall(e)),
             Err(e) => tracing::debug!("no iptables, so no rules of {dev} to remove: {e}"),
         }

@@ -50,10 +50,11 @@ pub fn render_services(o: &ObservedState) -> String {
             c.interface.as_deref().unwrap_or("?")
         ));
     }
-    if let Some(rules) = o.firewall.as_ref().and_then(|f| f.current()) {
+    if let Some(intent) = o.firewall.as_ref().and_then(|f| f.current()) {
         out.push_str(&format!(
-            "  firewall: hvnet's chains hold {} rule(s)\n",
-            rules.rules().count()
+            "  firewall: serves {} network(s) and {} port forward(s)\n",
+            intent.networks().len(),
+            intent.forwards().len()
         ));
     }
     for (k, v) in &o.saved_sysctls {
@@ -81,7 +82,7 @@ pub fn services_json(o: &ObservedState) -> Value {
             "interface": c.interface,
             "pid": c.pid,
         })).collect::<Vec<_>>(),
-        "firewall_rules": o.firewall.as_ref().and_then(|f| f.current()).map(|r| r.rules().count()),
+        "firewall_rules": o.firewall.as_ref().and_then(|f| f.current()).map(|r| r.networks().len() + r.forwards().len()),
         "saved_sysctls": o.saved_sysctls.iter().map(|(k, v)| json!({
             "key": k.to_string(),
             "original": v,

@@ -1,15 +1,17 @@
-//! Root-only integration tests of the iptables firewall backend.
+//! Root-only integration tests of the firewall backends.
 //!
-//! Every iptables command (listings included: a legacy table is created on first access)
+//! Every iptables/nft command (listings included: a legacy table is created on first access)
 //! runs inside a namespace the test creates and deletes on drop — `ip netns exec NS` for the
-//! test's own commands, `netns::run_in` for the backend. Each test runs once per flavour
-//! (`iptables-nft`, `iptables-legacy`), skipping a flavour whose binaries are missing.
+//! test's own commands, `netns::run_in` for the backend. The iptables tests run once per
+//! flavour (`iptables-nft`, `iptables-legacy`), the traffic test once per backend (both
+//! iptables flavours and nftables), skipping one whose binaries are missing.
 
 use std::process::Command;
 
-use hvnet_core::firewall::{self, Difference, Forward, FwKind, FwNetwork, Proto, RuleSet};
+use hvnet_core::firewall::{FirewallIntent, Forward, FwKind, FwNetwork, Proto};
 use hvnet_core::types::IfName;
-use hvnet_linux::firewall::{FirewallBackend, Iptables, Variant};
+use hvnet_linux::firewall::iptables::ruleset::{self, RuleSet, Table};
+use hvnet_linux::firewall::{Firewall, FirewallBackend, Iptables, Nftables, Variant};
 use hvnet_linux::netns;
 
 mod common;
@@ -45,10 +47,10 @@ impl TestNs {
     }
 
     /// Runs `f` with the backend inside the namespace.
-    fn with<T: Send + 'static>(
+    fn with<B: Clone + Send + 'static, T: Send + 'static>(
         &self,
-        ipt: &Iptables,
-        f: impl FnOnce(&Iptables) -> T + Send + 'static,
+        ipt: &B,
+        f: impl FnOnce(&B) -> T + Send + 'static,
     ) -> T {
         let ipt = ipt.clone();
         netns::run_in(self.name(), move || f(&ipt)).unwrap_or_else(|e| panic!("{e}"))
@@ -98,7 +100,7 @@ fn name(s: &str) -> IfName {
     IfName::new(s).expect("valid interface name")
 }
 
-fn sample() -> RuleSet {
+fn sample() -> FirewallIntent {
     let networks = [
         FwNetwork {
             name: "default".into(),
@@ -107,19 +109,22 @@ fn sample() -> RuleSet {
                 port_range: None,
             },
             bridge: name("virbr0"),
-            subnet: "192.168.122.1/24".parse().expect("valid address"),
+            subnets: vec!["192.168.122.0/24".parse().expect("valid address")],
+            mss_clamp: true,
         },
         FwNetwork {
             name: "routed".into(),
             kind: FwKind::Routed { uplink: None },
             bridge: name("br-r"),
-            subnet: "10.20.0.1/24".parse().expect("valid address"),
+            subnets: vec!["10.20.0.0/24".parse().expect("valid address")],
+            mss_clamp: false,
         },
         FwNetwork {
             name: "hostonly".into(),
             kind: FwKind::Isolated,
             bridge: name("br-i"),
-            subnet: "10.30.0.1/24".parse().expect("valid address"),
+            subnets: vec!["10.30.0.0/24".parse().expect("valid address")],
+            mss_clamp: false,
         },
     ];
     let forwards = [
@@ -140,7 +145,7 @@ fn sample() -> RuleSet {
             network: "routed".into(),
         },
     ];
-    firewall::rules(&networks, &forwards).expect("known networks")
+    FirewallIntent::new(networks.to_vec(), forwards.to_vec()).expect("known networks")
 }
 
 #[test]
@@ -203,12 +208,12 @@ fn apply_check_remove_leave_foreign_rules_alone() {
         del.extend(hook.args());
         ns.must(b, &del.iter().map(String::as_str).collect::<Vec<_>>());
         let r = rules.clone();
-        let diffs = ns.with(ipt, move |i| i.check(&r)).unwrap();
-        let want_missing: Vec<Difference> = rules
-            .chain(firewall::Table::Filter, "HVNET-FWO")
+        let diffs = check_text(&ns, ipt, r);
+        let want_missing: Vec<String> = ruleset::rules(&rules)
+            .chain(Table::Filter, "HVNET-FWO")
             .into_iter()
-            .map(|r| Difference::MissingRule(r.clone()))
-            .chain([Difference::MissingHook(hook)])
+            .map(|r| format!("missing rule: {r}"))
+            .chain([format!("missing jump: {hook}")])
             .collect();
         assert_eq!(diffs, want_missing, "{b}");
         for d in &diffs {
@@ -224,10 +229,11 @@ fn apply_check_remove_leave_foreign_rules_alone() {
         // An extra rule in an hvnet chain is reported, and dropped by apply.
         ns.must(b, &["-A", "HVNET-FWX", "-j", "DROP"]);
         let r = rules.clone();
-        let diffs = ns.with(ipt, move |i| i.check(&r)).unwrap();
-        assert!(
-            matches!(&diffs[..], [Difference::ExtraRule { chain: "HVNET-FWX", spec, .. }] if spec == "-j DROP"),
-            "{b}: {diffs:?}"
+        let diffs = check_text(&ns, ipt, r);
+        assert_eq!(
+            diffs,
+            ["unexpected rule: -t filter -A HVNET-FWX -j DROP"],
+            "{b}"
         );
         let r = rules.clone();
         ns.with(ipt, move |i| i.apply(&r)).unwrap();
@@ -246,7 +252,7 @@ fn apply_check_remove_leave_foreign_rules_alone() {
 #[test]
 fn nat_masquerades_guest_traffic() {
     require_root!();
-    each_variant(|v, ipt| {
+    for (label, fw) in backends() {
         let (host, out, guest) = (TestNs::new(), TestNs::new(), TestNs::new());
         let (h, o, g) = (host.name(), out.name(), guest.name());
         ip(&["-n", h, "link", "add", "virbr0", "type", "bridge"]);
@@ -270,35 +276,146 @@ fn nat_masquerades_guest_traffic() {
         let ping = || guest.exec("ping", &["-c", "1", "-W", "1", "10.0.0.2"]).0;
         let reach = || (0..3).any(|_| ping());
 
-        assert!(!ping(), "{}: reply without NAT", bin(v));
-        let rules = firewall::rules(
-            &[FwNetwork {
+        assert!(!ping(), "{label}: reply without NAT");
+        let intent = FirewallIntent::new(
+            vec![FwNetwork {
                 name: "default".into(),
                 kind: FwKind::Nat {
                     uplink: Some(name("uplink")),
                     port_range: None,
                 },
                 bridge: name("virbr0"),
-                subnet: "192.168.122.1/24".parse().expect("valid subnet"),
+                subnets: vec!["192.168.122.0/24".parse().expect("valid subnet")],
+                mss_clamp: false,
             }],
-            &[],
+            vec![],
         )
         .expect("no forwards");
-        ns_apply(&host, ipt, rules);
-        assert!(reach(), "{}: no reply with masquerade", bin(v));
-        let counters = host.must(bin(v), &["-t", "nat", "-S", "HVNET-PRT", "-v"]);
-        let masq = counters.lines().last().expect("HVNET-PRT has rules");
-        assert!(
-            masq.ends_with("-j MASQUERADE") && !masq.contains("-c 0 0"),
-            "{}: the catch-all masquerade counted nothing:\n{counters}",
-            bin(v)
-        );
-        host.with(ipt, |i| i.remove()).expect("remove");
-        assert!(!ping(), "{}: reply after remove", bin(v));
-    });
+        ns_apply(&host, &fw, intent);
+        assert!(reach(), "{label}: no reply with masquerade");
+        // The outside saw the host's address, not the guest's (conntrack's reply tuple).
+        let ct = host.exec("conntrack", &["-L", "-p", "icmp"]);
+        if ct.0 {
+            assert!(
+                ct.1.contains("src=10.0.0.2 dst=10.0.0.1"),
+                "{label}: not masqueraded:\n{}",
+                ct.1
+            );
+        }
+        host.with(&fw, |i| i.remove()).expect("remove");
+        assert!(!ping(), "{label}: reply after remove");
+    }
 }
 
-fn ns_apply(ns: &TestNs, ipt: &Iptables, rules: RuleSet) {
-    ns.with(ipt, move |i| i.apply(&rules))
+/// Every backend available here: both iptables flavours and nftables.
+fn backends() -> Vec<(&'static str, Firewall)> {
+    let mut out = Vec::new();
+    for v in [Variant::Nft, Variant::Legacy] {
+        match Iptables::with_variant(v) {
+            Some(i) => out.push((bin(v), Firewall::Iptables(i))),
+            None => eprintln!("skipping {}: binaries not found", bin(v)),
+        }
+    }
+    match Nftables::detect() {
+        Some(n) => out.push(("nftables", Firewall::Nftables(n))),
+        None => eprintln!("skipping nftables: nft not found"),
+    }
+    out
+}
+
+/// nftables: apply, check, drift and remove touch only `table inet hvnet`; a foreign table
+/// (a drop-policy `inet filter`) is left exactly as it was, and named by the warnings.
+#[test]
+fn nftables_apply_check_remove_leave_other_tables_alone() {
+    require_root!();
+    let Some(nft) = Nftables::detect() else {
+        eprintln!("skipping: nft not found");
+        return;
+    };
+    let ns = TestNs::new();
+    ns.must(
+        "nft",
+        &["add table inet filter; add chain inet filter input { type filter hook input priority 0; policy drop; }; add rule inet filter input tcp dport 22 accept"],
+    );
+    let before = ns.must("nft", &["list", "ruleset"]);
+    let intent = sample();
+    let i = intent.clone();
+    ns.with(&nft, move |n| n.apply(&i)).unwrap();
+    let i = intent.clone();
+    assert_eq!(ns.with(&nft, move |n| n.check(&i)).unwrap(), []);
+    let o = ns.with(&nft, |n| n.observe()).unwrap();
+    assert_eq!(o.intent.as_ref(), Some(&intent));
+    assert!(
+        o.warnings
+            .iter()
+            .any(|w| w.starts_with("chain inet filter input (hook input, policy drop)")),
+        "{:?}",
+        o.warnings
+    );
+    let after = ns.must("nft", &["list", "table", "inet", "filter"]);
+    assert!(
+        before.contains(after.trim()),
+        "the foreign table changed:\n{after}"
+    );
+    // Idempotent: the same listing after a second apply.
+    let first = ns.must("nft", &["list", "table", "inet", "hvnet"]);
+    let i = intent.clone();
+    ns.with(&nft, move |n| n.apply(&i)).unwrap();
+    assert_eq!(ns.must("nft", &["list", "table", "inet", "hvnet"]), first);
+
+    // Drift: a rule deleted, an element added, a chain flushed — each named.
+    let handle = ns
+        .must("nft", &["-a", "list", "chain", "inet", "hvnet", "input"])
+        .lines()
+        .find(|l| l.contains("udp dport 67"))
+        .and_then(|l| l.rsplit("handle ").next())
+        .map(|h| h.trim().to_string())
+        .expect("the DHCP rule and its handle");
+    ns.must(
+        "nft",
+        &[
+            "delete", "rule", "inet", "hvnet", "input", "handle", &handle,
+        ],
+    );
+    ns.must(
+        "nft",
+        &["add element inet hvnet dnat4any { tcp . 9999 : 10.9.9.9 . 99 }"],
+    );
+    ns.must("nft", &["flush", "chain", "inet", "hvnet", "output_nat"]);
+    let diffs = check_text(&ns, &nft, intent.clone());
+    for want in [
+        "missing rule in chain input: iifname \"virbr0\" udp dport 67 accept comment \"hvnet:default\"",
+        "unexpected element { tcp . 9999 : 10.9.9.9 . 99 } of map dnat4any",
+        "missing rule in chain output_nat: ip daddr != 127.0.0.0/8 fib daddr type local dnat ip to ip daddr . meta l4proto . th dport map @dnat4",
+    ] {
+        assert!(diffs.contains(&want.to_string()), "{want} not in {diffs:#?}");
+    }
+    let i = intent.clone();
+    ns.with(&nft, move |n| n.apply(&i)).unwrap();
+    assert_eq!(ns.must("nft", &["list", "table", "inet", "hvnet"]), first);
+
+    // Remove: exactly the foreign state is left, twice.
+    ns.with(&nft, |n| n.remove()).unwrap();
+    assert_eq!(ns.must("nft", &["list", "ruleset"]), before);
+    ns.with(&nft, |n| n.remove()).unwrap();
+    assert_eq!(ns.must("nft", &["list", "ruleset"]), before);
+    assert_eq!(ns.with(&nft, |n| n.observe()).unwrap().intent, None);
+}
+
+/// `check` inside the namespace, each difference as text.
+fn check_text<B: FirewallBackend + Clone + Send + 'static>(
+    ns: &TestNs,
+    b: &B,
+    intent: FirewallIntent,
+) -> Vec<String> {
+    ns.with(b, move |i| i.check(&intent))
+        .unwrap_or_else(|e| panic!("check: {e}"))
+        .iter()
+        .map(|d| d.to_string())
+        .collect()
+}
+
+fn ns_apply(ns: &TestNs, fw: &Firewall, intent: FirewallIntent) {
+    ns.with(fw, move |i| i.apply(&intent))
         .unwrap_or_else(|e| panic!("apply: {e}"));
 }

@@ -1,4 +1,4 @@
-//! Root-only end-to-end test of a port forward (DNAT) through the iptables backend.
+//! Root-only end-to-end test of a port forward (DNAT) through every firewall backend.
 //!
 //! Topology, all in namespaces the test creates and deletes on drop:
 //!
@@ -9,9 +9,9 @@
 //! ```
 //!
 //! The outside has no route to 10.90.0.0/24, so it only reaches the guest's server through
-//! the forward `tcp 8080 → 10.90.0.11:80`. Every iptables command runs inside the host
-//! namespace (`netns::run_in` for the backend). Runs once per flavour (`iptables-nft`,
-//! `iptables-legacy`), skipping a flavour whose binaries are missing.
+//! the forward `tcp 8080 → 10.90.0.11:80`. Every iptables/nft command runs inside the host
+//! namespace (`netns::run_in` for the backend). Runs once per backend (`iptables-nft`,
+//! `iptables-legacy`, nftables), skipping one whose binaries are missing.
 
 #![allow(clippy::unwrap_used)]
 
@@ -20,9 +20,9 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use hvnet_core::firewall::{self, Forward, FwKind, FwNetwork, Proto, RuleSet};
+use hvnet_core::firewall::{FirewallIntent, Forward, FwKind, FwNetwork, Proto};
 use hvnet_core::types::IfName;
-use hvnet_linux::firewall::{FirewallBackend, Iptables, Variant};
+use hvnet_linux::firewall::{Firewall, FirewallBackend, Iptables, Nftables, Variant};
 use hvnet_linux::netns;
 
 macro_rules! require_root {
@@ -81,8 +81,8 @@ impl TestNs {
     /// Runs `f` with the backend inside the namespace.
     fn with<T: Send + 'static>(
         &self,
-        ipt: &Iptables,
-        f: impl FnOnce(&Iptables) -> T + Send + 'static,
+        ipt: &Firewall,
+        f: impl FnOnce(&Firewall) -> T + Send + 'static,
     ) -> T {
         let ipt = ipt.clone();
         netns::run_in(&self.0, move || f(&ipt)).unwrap_or_else(|e| panic!("{e}"))
@@ -181,18 +181,19 @@ fn name(s: &str) -> IfName {
     IfName::new(s).expect("valid interface name")
 }
 
-fn forward_rules() -> RuleSet {
-    firewall::rules(
-        &[FwNetwork {
+fn forward_rules() -> FirewallIntent {
+    FirewallIntent::new(
+        vec![FwNetwork {
             name: "pf".into(),
             kind: FwKind::Nat {
                 uplink: Some(name("uplink")),
                 port_range: None,
             },
             bridge: name("br0"),
-            subnet: "10.90.0.1/24".parse().expect("valid subnet"),
+            subnets: vec!["10.90.0.0/24".parse().expect("valid subnet")],
+            mss_clamp: false,
         }],
-        &[Forward {
+        vec![Forward {
             proto: Proto::Tcp,
             host_addr: None,
             host_port: 8080,
@@ -222,12 +223,18 @@ fn tcp_forward_outside_hairpin_host_and_remove() {
         eprintln!("skipping: curl not found");
         return;
     }
+    let mut backends = Vec::new();
     for v in [Variant::Nft, Variant::Legacy] {
-        let Some(ipt) = Iptables::with_variant(v) else {
-            eprintln!("skipping {}: binaries not found", bin(v));
-            continue;
-        };
-        let b = bin(v);
+        match Iptables::with_variant(v) {
+            Some(i) => backends.push((bin(v), Firewall::Iptables(i))),
+            None => eprintln!("skipping {}: binaries not found", bin(v)),
+        }
+    }
+    match Nftables::detect() {
+        Some(n) => backends.push(("nft", Firewall::Nftables(n))),
+        None => eprintln!("skipping nftables: nft not found"),
+    }
+    for (b, ipt) in backends {
         let (host, out, g1, g2) = (TestNs::new(), TestNs::new(), TestNs::new(), TestNs::new());
         let (h, o) = (host.0.as_str(), out.0.as_str());
         ip(&["-n", h, "link", "add", "br0", "type", "bridge"]);
@@ -260,7 +267,10 @@ fn tcp_forward_outside_hairpin_host_and_remove() {
         let diffs = host.with(&ipt, move |i| i.check(&rules)).unwrap();
         assert_eq!(diffs, [], "{b}: check after apply");
 
-        let listing = || host.must(b, &["-t", "nat", "-S", "-v"]);
+        let listing = || match b {
+            "nft" => host.must("nft", &["list", "table", "inet", "hvnet"]),
+            _ => host.must(b, &["-t", "nat", "-S", "-v"]),
+        };
         // (1) From outside through the uplink.
         assert_eq!(
             out.get(url).as_deref(),
@@ -321,7 +331,7 @@ fn tcp_forward_outside_hairpin_host_and_remove() {
     }
 }
 
-fn ns_apply(ns: &TestNs, ipt: &Iptables, rules: RuleSet) {
+fn ns_apply(ns: &TestNs, ipt: &Firewall, rules: FirewallIntent) {
     ns.with(ipt, move |i| i.apply(&rules))
         .unwrap_or_else(|e| panic!("apply: {e}"));
 }

@@ -191,6 +191,49 @@ pub fn path_without(dir: &TempDir, without: &[&str]) -> String {
     dir.path().display().to_string()
 }
 
+/// The firewall of namespace `ns` as both tools list it: `iptables -S` of the filter and
+/// nat tables (when iptables is installed) and `nft list ruleset` (when nft is).
+pub fn firewall_listing(ns: &str) -> String {
+    let mut all = String::new();
+    if on_path("iptables") {
+        for t in ["filter", "nat"] {
+            all.push_str(&nsx(ns, "iptables", &["-w", "-t", t, "-S"]).ok().stdout);
+        }
+    }
+    if on_path("nft") {
+        // Stateless: counters change with any packet.
+        all.push_str(&nsx(ns, "nft", &["-s", "list", "ruleset"]).ok().stdout);
+    }
+    all
+}
+
+/// Whether a [`firewall_listing`] holds anything of hvnet's (its iptables chains or its
+/// nftables table).
+pub fn has_hvnet_firewall(listing: &str) -> bool {
+    listing.contains("HVNET") || listing.contains("table inet hvnet")
+}
+
+/// A `PATH` (see [`path_without`]) of a host without the firewall tool `other_than` the one
+/// kept: `"nft"` keeps nft and drops every iptables binary (`iptables*`, `ip6tables*`,
+/// `xtables*`), `"iptables"` keeps those and drops `nft`.
+pub fn path_for_firewall(dir: &TempDir, keep: &str) -> String {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let mut drop: Vec<String> = Vec::new();
+    for d in std::env::split_paths(&path) {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let ipt = ["iptables", "ip6tables", "xtables"]
+                .iter()
+                .any(|p| name.starts_with(p));
+            if (keep == "nft" && ipt) || (keep != "nft" && name == "nft") {
+                drop.push(name);
+            }
+        }
+    }
+    let without: Vec<&str> = drop.iter().map(String::as_str).collect();
+    path_without(dir, &without)
+}
+
 /// Whether `program` is an executable file in one of `PATH`'s directories — what a shell's
 /// `command -v` finds for a program, without running a shell.
 pub fn on_path(program: &str) -> bool {
@@ -247,6 +290,8 @@ pub struct Hv {
     pub netns: String,
     /// The state directory (`--state-dir`); `None` uses hvnet's default.
     pub state_dir: Option<PathBuf>,
+    /// Environment variables of every run (a `PATH` without some tool, `HVNET_FIREWALL`).
+    pub env: Vec<(String, String)>,
 }
 
 impl Hv {
@@ -255,6 +300,7 @@ impl Hv {
         Hv {
             netns: ns.name().to_string(),
             state_dir: Some(dir.path().join("state")),
+            env: Vec::new(),
         }
     }
 
@@ -272,7 +318,13 @@ impl Hv {
             all.push(d.to_str().expect("utf-8 path"));
         }
         all.extend_from_slice(args);
-        hvnet_run(&all, env)
+        let mut vars: Vec<(&str, &str)> = self
+            .env
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        vars.extend_from_slice(env);
+        hvnet_run(&all, &vars)
     }
 
     /// `apply`, which must succeed; returns stdout.

@@ -160,12 +160,9 @@ impl Host {
         running
     }
 
-    fn iptables(&self) -> String {
-        let mut all = String::new();
-        for t in ["filter", "nat"] {
-            all.push_str(&self.ns.exec("iptables", &["-w", "-t", t, "-S"]));
-        }
-        all
+    /// Both tools' listings (see [`firewall_listing`]).
+    fn firewall(&self) -> String {
+        firewall_listing(self.ns.name())
     }
 
     fn ip_forward(&self) -> String {
@@ -193,8 +190,8 @@ impl Host {
             "{context}: processes left: {}",
             String::from_utf8_lossy(&pids.stdout)
         );
-        let fw = self.iptables();
-        assert!(!fw.contains("HVNET"), "{context}: firewall left:\n{fw}");
+        let fw = self.firewall();
+        assert!(!has_hvnet_firewall(&fw), "{context}: firewall left:\n{fw}");
         assert_eq!(self.ip_forward(), forward_before, "{context}: ip_forward");
     }
 }
@@ -340,30 +337,60 @@ fn finish(h: &Host, forward_before: &str, context: &str) {
     h.assert_clean(forward_before, context);
 }
 
-/// A failure between the two firewall tables (`HVNET_FAULT_FIREWALL_TABLE=nat`: the nat
-/// batch fails after the filter batch committed) leaves both tables as they were: from
-/// nothing, and from another config's rules.
+/// A failed firewall commit leaves the firewall as it was, on both backends: iptables with
+/// `HVNET_FAULT_FIREWALL_TABLE=nat` (the nat batch fails after the filter batch committed,
+/// which is undone), nftables with the same variable (the kernel refuses the one
+/// transaction after the table's deletion was queued) — from nothing, and from another
+/// config's rules.
 #[test]
 fn a_failure_between_the_firewall_tables_undoes_the_first() {
     if !require_root() {
         return;
     }
-    let h = Host::new();
-    let forward_before = h.ip_forward();
-    let fault = [("HVNET_FAULT_FIREWALL_TABLE", "nat")];
-    let r = h.hv.run_env(&h.a, &["apply"], &fault);
-    assert_eq!(r.code, 1, "{r}");
-    assert!(r.stderr.contains("injected fault"), "{r}");
-    h.assert_clean(&forward_before, "failed apply from scratch");
+    for backend in ["iptables", "nftables"] {
+        let tool = if backend == "iptables" {
+            "iptables"
+        } else {
+            "nft"
+        };
+        if !on_path(tool) {
+            println!("skipped {backend}: {tool} is not installed");
+            continue;
+        }
+        let h = Host::new();
+        let forward_before = h.ip_forward();
+        let fault = [
+            ("HVNET_FAULT_FIREWALL_TABLE", "nat"),
+            ("HVNET_FIREWALL", backend),
+        ];
+        let r = h.hv.run_env(&h.a, &["apply"], &fault);
+        assert_eq!(r.code, 1, "{backend}: {r}");
+        h.assert_clean(
+            &forward_before,
+            &format!("{backend}: failed apply from scratch"),
+        );
 
-    h.hv.apply(&h.a);
-    let before = h.iptables();
-    assert!(before.contains("HVNET-DNAT"), "{before}");
-    let r = h.hv.run_env(&h.b, &["apply"], &fault);
-    assert_eq!(r.code, 1, "{r}");
-    assert_eq!(h.iptables(), before, "the filter table was not put back");
-    h.hv.run(&h.a, &["check"]).ok();
-    finish(&h, &forward_before, "after the failed change");
+        let ok = [("HVNET_FIREWALL", backend)];
+        h.hv.run_env(&h.a, &["apply"], &ok).ok();
+        let before = h.firewall();
+        assert!(
+            before.contains("HVNET-DNAT") || before.contains("dnat4any"),
+            "{backend}: {before}"
+        );
+        let r = h.hv.run_env(&h.b, &["apply"], &fault);
+        assert_eq!(r.code, 1, "{backend}: {r}");
+        assert_eq!(
+            h.firewall(),
+            before,
+            "{backend}: the firewall was not put back"
+        );
+        h.hv.run_env(&h.a, &["check"], &ok).ok();
+        h.hv.run_env(&h.a, &["down"], &ok).ok();
+        h.assert_clean(
+            &forward_before,
+            &format!("{backend}: after the failed change"),
+        );
+    }
 }
 
 /// What a failed command must leave as it found: links (by name, masters by name), IPv4
@@ -412,7 +439,7 @@ fn state_view(h: &Host) -> (Snapshot, String, String, String, bool) {
             }
         }
     }
-    (links, tc.join("\n"), h.iptables(), h.ip_forward(), dnsmasq)
+    (links, tc.join("\n"), h.firewall(), h.ip_forward(), dnsmasq)
 }
 
 /// `HVNET_FAULT_AT=k` at every op of `down`, `guest up` and `guest down`: each exits 1 and

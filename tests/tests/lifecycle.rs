@@ -233,14 +233,14 @@ fn guest_up_down_leave_the_networks_services_alone() {
          [[guest]]\nname = \"a\"\n[[guest.nic]]\nnetwork = \"default\"\n",
     );
     hv.apply(&cfg);
-    let fw = |t: &str| ns.exec("iptables", &["-w", "-t", t, "-S"]);
+    let fw = |_: &str| firewall_listing(ns.name());
     let before = (
         fw("filter"),
         fw("nat"),
         ns.exec("sysctl", &["net.ipv4.ip_forward"]),
     );
     assert!(
-        before.1.contains("HVNET-PRT") && before.2.contains("= 1"),
+        has_hvnet_firewall(&before.1) && before.2.contains("= 1"),
         "{before:?}"
     );
     hv.run(&cfg, &["guest", "down", "a"]).ok();

@@ -63,6 +63,7 @@ fn concurrent_applies_serialise() {
     let hv = Hv {
         netns: h.to_string(),
         state_dir: None,
+        env: Vec::new(),
     };
     for round in 0..3 {
         let (c1, c2) = (spawn_apply(h, &cfg), spawn_apply(h, &cfg));
@@ -177,6 +178,7 @@ fn held_lock_times_out_with_exit_3_and_changes_nothing() {
     let hv = Hv {
         netns: h.to_string(),
         state_dir: None,
+        env: Vec::new(),
     };
     check_held(&hv, h, &cfg, &default_state_dir(h).join("lock"));
 

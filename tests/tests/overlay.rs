@@ -133,6 +133,7 @@ impl Lab {
         Hv {
             netns: self.hosts[i].name().to_string(),
             state_dir: Some(self.dir.path().join(format!("state{i}"))),
+            env: Vec::new(),
         }
     }
 

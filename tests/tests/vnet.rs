@@ -7,8 +7,12 @@
 //! outside namespace linked to it by the uplink veth `up0` (host `10.200.N.1/24` ↔ outside
 //! `10.200.N.2/24`, the host's default route via the outside) and guest namespaces whose
 //! veth NIC hvnet creates (`type = "veth"`, peer `eth0`). Each test uses its own `N` and
-//! guest subnet `172.16.N.0/24`, so tests may run in parallel. iptables only ever runs
-//! inside test namespaces. Every background process is killed by a guard on drop (and the
+//! guest subnet `172.16.N.0/24`, so tests may run in parallel. iptables and nft only ever
+//! run inside test namespaces.
+//!
+//! Every firewall test runs on both backends ([`Fw`]): `…::nftables` with a `PATH` that has
+//! `nft` and no iptables binary, `…::iptables` with one that has iptables and no `nft` —
+//! hvnet's `auto` selection picks the backend in each. Every background process is killed by a guard on drop (and the
 //! namespace guards kill whatever is left inside).
 
 #![allow(clippy::unwrap_used)]
@@ -22,15 +26,20 @@ use hvnet_tests::*;
 use serde_json::Value;
 
 /// A TCP server that answers every connection with the peer's address (what it saw as the
-/// source) and closes it. Argument: port.
+/// source) and closes it. Arguments: port, and `hold` to send nothing and keep each
+/// connection open for 10 s instead (so that `ss` can read it).
 const WHOAMI_SERVER: &str = r#"
-import socket, sys
+import socket, sys, threading, time
 s = socket.socket()
 s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 s.bind(("0.0.0.0", int(sys.argv[1])))
 s.listen(16)
+hold = sys.argv[2:] == ["hold"]
 while True:
     c, a = s.accept()
+    if hold:
+        threading.Thread(target=lambda c=c: (time.sleep(10), c.close()), daemon=True).start()
+        continue
     try:
         c.sendall((a[0] + "\n").encode())
     finally:
@@ -154,12 +163,10 @@ fn has_location(text: &str, file: &str) -> bool {
 /// Whether every program the tests drive is installed (scripts/install-deps.sh installs
 /// them); prints which is missing (the test then returns early and passes).
 fn tools_available() -> bool {
-    let missing: Vec<&str> = [
-        "busybox", "dnsmasq", "iptables", "ping", "python3", "ss", "sysctl",
-    ]
-    .into_iter()
-    .filter(|p| !on_path(p))
-    .collect();
+    let missing: Vec<&str> = ["busybox", "dnsmasq", "ping", "python3", "ss", "sysctl"]
+        .into_iter()
+        .filter(|p| !on_path(p))
+        .collect();
     if !missing.is_empty() {
         println!(
             "skipped: not installed: {} (scripts/install-deps.sh)",
@@ -168,6 +175,78 @@ fn tools_available() -> bool {
     }
     missing.is_empty()
 }
+
+// ----- firewall backends -----
+
+/// The firewall backend a test runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fw {
+    /// nftables: `nft` on `PATH`, no iptables binary.
+    Nftables,
+    /// iptables: the iptables binaries on `PATH`, no `nft`.
+    Iptables,
+}
+
+impl Fw {
+    /// The tool that must be installed (`nft`, `iptables`).
+    fn tool(self) -> &'static str {
+        match self {
+            Fw::Nftables => "nft",
+            Fw::Iptables => "iptables",
+        }
+    }
+
+    /// Whether the test can run (root, the common tools and this backend's tool); prints why
+    /// not.
+    fn available(self) -> bool {
+        if !require_root() || !tools_available() {
+            return false;
+        }
+        if !on_path(self.tool()) {
+            println!(
+                "skipped: {} is not installed (scripts/install-deps.sh)",
+                self.tool()
+            );
+            return false;
+        }
+        true
+    }
+
+    /// Everything of hvnet's firewall in `ns`, as the backend's tool lists it.
+    fn listing(self, ns: &str) -> String {
+        match self {
+            Fw::Nftables => nsx(ns, "nft", &["list", "ruleset"]).ok().stdout.clone(),
+            Fw::Iptables => ipt(ns, &["-S"]) + &ipt(ns, &["-t", "nat", "-S"]),
+        }
+    }
+}
+
+/// `mod NAME { fn nftables(); fn iptables(); }` calling `NAME(Fw::…)`: a firewall test once
+/// per backend.
+macro_rules! both_backends {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[test]
+            fn nftables() {
+                super::$name(super::Fw::Nftables)
+            }
+            #[test]
+            fn iptables() {
+                super::$name(super::Fw::Iptables)
+            }
+        }
+    )*};
+}
+
+both_backends!(
+    dhcp_dynamic_and_static_leases,
+    nat_reaches_outside_with_host_address,
+    isolated_reaches_host_not_outside,
+    routed_guest_reachable_from_outside,
+    port_forward_and_hairpin,
+    flush_check_apply,
+    mss_clamp_over_a_low_mtu_path,
+);
 
 // ----- background processes -----
 
@@ -233,6 +312,8 @@ impl Drop for Bg {
 /// host namespace.
 struct Topo {
     n: u8,
+    /// The directory of the `PATH` that selects it.
+    _bin: TempDir,
     host: Netns,
     out: Netns,
     guests: Vec<Netns>,
@@ -244,7 +325,14 @@ impl Topo {
     /// Host with uplink `up0` 10.200.N.1/24 to the outside (10.200.N.2/24) and a default
     /// route via the outside; `guests` guest namespaces (`g0`, `g1`, ...).
     fn new(n: u8, guests: usize) -> Topo {
-        let t = Topo::bare(n, guests);
+        Topo::with_fw(n, guests, Fw::Iptables)
+    }
+
+    /// [`Topo::new`] with hvnet run on a `PATH` that makes `auto` pick `fw`.
+    fn with_fw(n: u8, guests: usize, fw: Fw) -> Topo {
+        let mut t = Topo::bare(n, guests);
+        let path = path_for_firewall(&t._bin, fw.tool());
+        t.hv.env = vec![("PATH".to_string(), path)];
         t.add_uplink();
         t
     }
@@ -293,6 +381,7 @@ impl Topo {
             .expect("chmod udhcpc.sh");
         Topo {
             n,
+            _bin: TempDir::new(),
             host,
             out,
             guests,
@@ -399,12 +488,11 @@ mac = "02:00:00:01:00:11"
 ip = "172.16.@N@.11"
 "#;
 
-#[test]
-fn dhcp_dynamic_and_static_leases() {
-    if !require_root() || !tools_available() {
+fn dhcp_dynamic_and_static_leases(fw: Fw) {
+    if !fw.available() {
         return;
     }
-    let t = Topo::new(1, 2);
+    let t = Topo::with_fw(1, 2, fw);
     let cfg = t.config("c.toml", DHCP_CONFIG);
     t.hv.apply(&cfg);
 
@@ -459,7 +547,7 @@ fn dhcp_dynamic_and_static_leases() {
     assert!(show.ok().stdout.contains("dnsmasq of lan"), "{show}");
     assert!(show.stdout.contains("2 lease(s)"), "{show}");
     assert!(
-        show.stdout.contains("firewall: hvnet's chains hold"),
+        show.stdout.contains("firewall: serves 1 network(s)"),
         "{show}"
     );
 }
@@ -588,12 +676,11 @@ mac = "02:00:00:03:00:11"
 ip = "172.16.@N@.11"
 "#;
 
-#[test]
-fn nat_reaches_outside_with_host_address() {
-    if !require_root() || !tools_available() {
+fn nat_reaches_outside_with_host_address(fw: Fw) {
+    if !fw.available() {
         return;
     }
-    let t = Topo::new(3, 1);
+    let t = Topo::with_fw(3, 1, fw);
     let cfg = t.config("c.toml", NAT_CONFIG);
     t.hv.apply(&cfg);
     let r = t.dhcp(0);
@@ -651,12 +738,11 @@ peer = "eth0"
 mac = "02:00:00:04:00:11"
 "#;
 
-#[test]
-fn isolated_reaches_host_not_outside() {
-    if !require_root() || !tools_available() {
+fn isolated_reaches_host_not_outside(fw: Fw) {
+    if !fw.available() {
         return;
     }
-    let t = Topo::new(4, 1);
+    let t = Topo::with_fw(4, 1, fw);
     let cfg = t.config("c.toml", ISOLATED_CONFIG);
     t.hv.apply(&cfg);
     let r = t.dhcp(0);
@@ -720,12 +806,11 @@ mac = "02:00:00:05:00:11"
 ip = "172.16.@N@.11"
 "#;
 
-#[test]
-fn routed_guest_reachable_from_outside() {
-    if !require_root() || !tools_available() {
+fn routed_guest_reachable_from_outside(fw: Fw) {
+    if !fw.available() {
         return;
     }
-    let t = Topo::new(5, 1);
+    let t = Topo::with_fw(5, 1, fw);
     let cfg = t.config("c.toml", ROUTED_CONFIG);
     t.hv.apply(&cfg);
     let r = t.dhcp(0);
@@ -794,12 +879,11 @@ mac = "02:00:00:06:00:12"
 ip = "172.16.@N@.12"
 "#;
 
-#[test]
-fn port_forward_and_hairpin() {
-    if !require_root() || !tools_available() {
+fn port_forward_and_hairpin(fw: Fw) {
+    if !fw.available() {
         return;
     }
-    let t = Topo::new(6, 2);
+    let t = Topo::with_fw(6, 2, fw);
     let cfg = t.config("c.toml", FORWARD_CONFIG);
     t.hv.apply(&cfg);
     t.dhcp(0);
@@ -846,6 +930,133 @@ fn port_forward_and_hairpin() {
     );
 }
 
+/// Connects to HOST PORT and holds the connection for 10 s.
+const HOLD_CLIENT: &str = r#"
+import socket, sys, time
+s = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=3)
+print("connected", flush=True)
+time.sleep(10)
+"#;
+
+/// The MSS of the connection the server in `ns` holds on TCP `port` (`ss -ti`'s `mss:`),
+/// once one is established.
+fn held_mss(ns: &str, port: &str) -> u32 {
+    let filter = format!("( sport = :{port} )");
+    let mut mss = None;
+    let found = wait_until(Duration::from_secs(5), || {
+        let out = nsx(ns, "ss", &["-Htin", "state", "established", &filter]).stdout;
+        mss = out
+            .split_whitespace()
+            .find_map(|w| w.strip_prefix("mss:"))
+            .and_then(|m| m.parse().ok());
+        mss.is_some()
+    });
+    assert!(found, "no established connection on :{port} in {ns}");
+    mss.unwrap_or_default()
+}
+
+/// `mss_clamp = true` on a nat network whose uplink has MTU 1280 (the outside's end keeps
+/// 1500, so the server advertises 1460): the guest's connection to the outside negotiates an
+/// MSS ≤ 1240, as the server's `ss -ti` shows; without the flag it is the unclamped 1460.
+fn mss_clamp_over_a_low_mtu_path(fw: Fw) {
+    if !fw.available() {
+        return;
+    }
+    let t = Topo::with_fw(20, 1, fw);
+    t.host.ip(&["link", "set", "up0", "mtu", "1280"]);
+    let plain = t.config("plain.toml", NAT_CONFIG);
+    let clamped = t.config(
+        "clamped.toml",
+        &NAT_CONFIG.replace("uplink = \"up0\"\n", "uplink = \"up0\"\nmss_clamp = true\n"),
+    );
+    let port = "9100";
+    let _srv = Bg::start(
+        t.out.name(),
+        &["python3", "-u", "-c", WHOAMI_SERVER, port, "hold"],
+        t.dir.path().join("hold.log"),
+    );
+    wait_listen(t.out.name(), port);
+    let connect = |tag: &str| {
+        Bg::start(
+            t.g(0),
+            &["python3", "-u", "-c", HOLD_CLIENT, &t.outside(), port],
+            t.dir.path().join(format!("client-{tag}.log")),
+        )
+    };
+
+    t.hv.apply(&clamped);
+    t.dhcp(0);
+    let listing = fw.listing(t.h());
+    assert!(
+        listing.contains("maxseg size set rt mtu")
+            || listing.contains("TCPMSS --clamp-mss-to-pmtu"),
+        "no clamp rule:\n{listing}"
+    );
+    let c1 = connect("clamped");
+    let mss = held_mss(t.out.name(), port);
+    println!("{fw:?}: MSS with mss_clamp over the 1280-byte uplink: {mss}");
+    assert!(mss <= 1240, "{fw:?}: MSS {mss} with mss_clamp");
+    drop(c1);
+
+    t.hv.apply(&plain);
+    // Wait for the clamped connection to be gone before reading the next one.
+    let filter = format!("( sport = :{port} )");
+    wait_until(Duration::from_secs(15), || {
+        nsx(
+            t.out.name(),
+            "ss",
+            &["-Htn", "state", "established", &filter],
+        )
+        .stdout
+        .trim()
+        .is_empty()
+    });
+    let _c2 = connect("plain");
+    let mss = held_mss(t.out.name(), port);
+    println!("{fw:?}: MSS without mss_clamp: {mss}");
+    assert!(
+        mss > 1240,
+        "{fw:?}: MSS {mss} without mss_clamp: the test proves nothing"
+    );
+}
+
+/// `--firewall iptables`, then `--firewall nftables` (and back): each apply moves hvnet's
+/// rules to the selected backend and removes them from the other, `check` is in sync after
+/// each, and `down` leaves neither.
+#[test]
+fn switching_backends_moves_the_rules() {
+    if !Fw::Nftables.available() || !Fw::Iptables.available() {
+        return;
+    }
+    let mut t = Topo::new(21, 1);
+    t.hv.env.clear();
+    let cfg = t.config("c.toml", &forward_one_guest());
+    let with = |fw: &str, args: &[&str]| t.hv.run_env(&cfg, args, &[("HVNET_FIREWALL", fw)]);
+    with("iptables", &["apply"]).ok();
+    assert!(Fw::Iptables.listing(t.h()).contains("HVNET-DNAT"));
+    let c = with("nftables", &["check"]);
+    c.expect_code(1);
+    assert!(
+        c.stdout
+            .contains("remove hvnet's firewall left in iptables"),
+        "check names the rules left in iptables\n{c}"
+    );
+    with("nftables", &["apply"]).ok();
+    with("nftables", &["check"]).ok();
+    let (ipt_rules, nft_rules) = (Fw::Iptables.listing(t.h()), Fw::Nftables.listing(t.h()));
+    assert!(
+        !ipt_rules.contains("HVNET"),
+        "iptables kept hvnet's chains\n{ipt_rules}"
+    );
+    assert!(nft_rules.contains("table inet hvnet"), "{nft_rules}");
+    with("iptables", &["apply"]).ok();
+    with("iptables", &["check"]).ok();
+    assert!(!Fw::Nftables.listing(t.h()).contains("table inet hvnet"));
+    with("iptables", &["down"]).ok();
+    let all = firewall_listing(t.h());
+    assert!(!has_hvnet_firewall(&all), "down left hvnet's rules\n{all}");
+}
+
 /// [`FORWARD_CONFIG`] with only the forward target guest `web` (in `@G0@`).
 fn forward_one_guest() -> String {
     let (web, _other) = FORWARD_CONFIG
@@ -854,32 +1065,78 @@ fn forward_one_guest() -> String {
     web.to_string()
 }
 
-#[test]
-fn flush_check_apply() {
-    if !require_root() || !tools_available() {
+fn flush_check_apply(fw: Fw) {
+    if !fw.available() {
         return;
     }
-    let t = Topo::new(7, 1);
+    let t = Topo::with_fw(7, 1, fw);
     let cfg = t.config("c.toml", &forward_one_guest());
     t.hv.apply(&cfg);
     t.check(&cfg).ok();
 
-    ipt(t.h(), &["-F", "HVNET-FWO"]);
-    ipt(t.h(), &["-t", "nat", "-F"]);
-    let c = t.check(&cfg);
-    c.expect_code(1);
-    assert!(
-        c.stdout.contains("missing rule") && c.stdout.contains("HVNET-PRT"),
-        "check names the missing rules\n{c}"
-    );
-    assert!(
-        c.stdout.contains("HVNET-FWO"),
-        "check names the FWO rules\n{c}"
-    );
-    assert!(
-        c.stdout.contains("missing jump"),
-        "check names the missing jumps\n{c}"
-    );
+    match fw {
+        Fw::Iptables => {
+            ipt(t.h(), &["-F", "HVNET-FWO"]);
+            ipt(t.h(), &["-t", "nat", "-F"]);
+            let c = t.check(&cfg);
+            c.expect_code(1);
+            assert!(
+                c.stdout.contains("missing rule") && c.stdout.contains("HVNET-PRT"),
+                "check names the missing rules\n{c}"
+            );
+            assert!(
+                c.stdout.contains("HVNET-FWO"),
+                "check names the FWO rules\n{c}"
+            );
+            assert!(
+                c.stdout.contains("missing jump"),
+                "check names the missing jumps\n{c}"
+            );
+        }
+        Fw::Nftables => {
+            // One rule deleted: named rule by rule.
+            let handle = nsx(
+                t.h(),
+                "nft",
+                &["-a", "list", "chain", "inet", "hvnet", "postrouting"],
+            )
+            .ok()
+            .stdout
+            .lines()
+            .find(|l| l.contains("meta l4proto tcp masquerade"))
+            .and_then(|l| l.rsplit("handle ").next())
+            .map(|h| h.trim().to_string())
+            .expect("the tcp masquerade rule");
+            nsx(
+                t.h(),
+                "nft",
+                &[
+                    "delete",
+                    "rule",
+                    "inet",
+                    "hvnet",
+                    "postrouting",
+                    "handle",
+                    &handle,
+                ],
+            )
+            .ok();
+            let c = t.check(&cfg);
+            c.expect_code(1);
+            assert!(
+                c.stdout.contains("missing rule in chain postrouting: ip saddr 172.16.7.0/24 ip daddr != 172.16.7.0/24 oifname \"up0\" meta l4proto tcp masquerade to :1024-65535"),
+                "check names the missing rule\n{c}"
+            );
+            // The whole ruleset flushed inside the namespace.
+            nsx(t.h(), "nft", &["flush", "ruleset"]).ok();
+            let c = t.check(&cfg);
+            c.expect_code(1);
+            assert!(
+                c.stdout.contains("hvnet's firewall does not exist"),
+                "check names the missing firewall\n{c}"
+            );
+        }
+    }
     let j = t.hv.run(&cfg, &["check", "--json"]);
     j.expect_code(1);
     let v: Value = serde_json::from_str(&j.stdout)
@@ -888,12 +1145,20 @@ fn flush_check_apply() {
 
     t.hv.apply(&cfg);
     t.check(&cfg).ok();
-    let nat = ipt(t.h(), &["-t", "nat", "-S"]);
-    assert!(
-        nat.contains("-A POSTROUTING -m comment --comment hvnet -j HVNET-PRT"),
-        "{nat}"
-    );
-    assert!(nat.contains("--to-destination 172.16.7.11:80"), "{nat}");
+    let nat = fw.listing(t.h());
+    match fw {
+        Fw::Iptables => {
+            assert!(
+                nat.contains("-A POSTROUTING -m comment --comment hvnet -j HVNET-PRT"),
+                "{nat}"
+            );
+            assert!(nat.contains("--to-destination 172.16.7.11:80"), "{nat}");
+        }
+        Fw::Nftables => {
+            assert!(nat.contains("tcp . 8080 : 172.16.7.11 . 80"), "{nat}");
+            assert!(!nat.contains("HVNET"), "iptables was used\n{nat}");
+        }
+    }
 
     // dnsmasq killed behind hvnet's back.
     let state = t.state();

@@ -24,6 +24,9 @@ pub fn run(g: &Global, as_json: bool) -> CliResult {
         eprintln!("hvnet: warning: {w}");
     }
     let c = engine.check(&cfg).map_err(engine_error)?;
+    for w in &c.warnings {
+        eprintln!("hvnet: warning: {w}");
+    }
     let plan = &c.plan;
     let why = |op| c.details(op);
     if as_json {

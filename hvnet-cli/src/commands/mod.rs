@@ -37,12 +37,13 @@ use crate::progress::{progress_line, PROGRESS_AFTER};
 
 /// Prints a plan's commands (dry run) — one line per op. With `--netns`, every command of
 /// the line (ops joined by `&&` included) is prefixed so that pasting the line runs all of
-/// it in that namespace.
-pub fn print_commands(g: &Global, plan: &Plan) {
+/// it in that namespace. The firewall's commands are those of the host's backend.
+pub fn print_commands(g: &Global, host: &mut LinuxHost, plan: &Plan) {
     if plan.is_empty() {
         println!("# no changes");
     }
-    for c in plan.commands() {
+    for op in &plan.ops {
+        let c = host.firewall_command(op).unwrap_or_else(|| op.command());
         match &g.netns {
             Some(ns) => {
                 let parts: Vec<String> = c
@@ -79,7 +80,7 @@ pub fn mutate(
             );
         }
         let planned = engine.plan(cfg, scope, intent).map_err(engine_error)?;
-        print_commands(g, &planned.plan);
+        print_commands(g, engine.host(), &planned.plan);
         return Ok(planned);
     }
     recover(engine)?;

@@ -118,7 +118,7 @@ pub fn run(g: &Global, a: &RateArgs<'_>) -> CliResult {
         .plan_from(&cfg, &scope, Intent::Retune, observed)
         .map_err(engine_error)?;
     if a.dry_run {
-        print_commands(g, &planned.plan);
+        print_commands(g, engine.host(), &planned.plan);
         return Ok(());
     }
     execute(&mut engine, &planned, "changed")?;

@@ -129,6 +129,9 @@ pub struct HostSettings {
     /// This host's name among `[[overlay.host]]` (`[host] name`, or `--host-name`): selects
     /// its overlay address, and whether it is a gateway host of a network.
     pub name: Option<String>,
+    /// Which firewall backend writes hvnet's rules (`firewall`); `None`: not set (the
+    /// command line's `--firewall`, else `auto`).
+    pub firewall: Option<crate::firewall::FirewallChoice>,
 }
 
 impl Default for HostSettings {
@@ -137,6 +140,7 @@ impl Default for HostSettings {
             mac_prefix: MacPrefix::KVM,
             bridge_nf_call: None,
             name: None,
+            firewall: None,
         }
     }
 }
@@ -257,6 +261,9 @@ pub struct Network {
     /// Router advertisements and DHCPv6 by the network's dnsmasq (`[network.dhcp6]`);
     /// needs `address6`.
     pub dhcp6: Option<Dhcp6>,
+    /// Clamp the MSS of TCP SYNs forwarded into or out of the bridge to the path MTU
+    /// (`mss_clamp`; nat, routed and bridge networks).
+    pub mss_clamp: bool,
 }
 
 /// How guests of a network get IPv6 addresses (`[network.dhcp6] mode`).

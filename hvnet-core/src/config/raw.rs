@@ -101,6 +101,9 @@ pub(crate) struct RawHost {
     /// This host's name in `[[overlay.host]]` (`--host-name`/`HVNET_HOST_NAME` override it).
     #[cfg_attr(feature = "schema", schemars(with = "Option<String>"))]
     pub name: Option<S<String>>,
+    /// Which firewall backend writes hvnet's rules: auto (default) | nftables | iptables.
+    #[cfg_attr(feature = "schema", schemars(with = "Option<String>"))]
+    pub firewall: Option<S<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -157,6 +160,9 @@ pub(crate) struct RawNetwork {
     /// `kind = "bridge"`: the uplink's MAC belongs to a guest NIC (seed 000's physnw_repmac).
     #[cfg_attr(feature = "schema", schemars(with = "Option<bool>"))]
     pub replicate_mac: Option<S<bool>>,
+    /// nat, routed, bridge: clamp the MSS of forwarded TCP SYNs to the path MTU.
+    #[cfg_attr(feature = "schema", schemars(with = "Option<bool>"))]
+    pub mss_clamp: Option<S<bool>>,
     /// Fixed bridge MAC; default: stable, derived from the name.
     #[cfg_attr(feature = "schema", schemars(with = "Option<String>"))]
     pub mac: Option<S<String>>,

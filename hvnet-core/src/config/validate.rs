@@ -231,6 +231,9 @@ impl Validator<'_> {
                     .name
                     .as_ref()
                     .and_then(|n| self.name(n, "host.name", "host")),
+                firewall: h.get_ref().firewall.as_ref().and_then(|f| {
+                    self.typed::<crate::firewall::FirewallChoice>(f, "host.firewall")
+                }),
             },
             None => HostSettings::default(),
         };
@@ -371,6 +374,29 @@ impl Validator<'_> {
             Some(r) => *r.get_ref(),
             None => false,
         };
+        let mss_clamp = match &n.mss_clamp {
+            Some(m)
+                if *m.get_ref()
+                    && kind.is_some_and(|k| {
+                        !matches!(
+                            k,
+                            NetworkKind::Nat | NetworkKind::Routed | NetworkKind::Bridge
+                        )
+                    }) =>
+            {
+                self.err(
+                    m.span(),
+                    &format!("{at}.mss_clamp"),
+                    format!(
+                        "`mss_clamp` is for kind = \"nat\", \"routed\" or \"bridge\" (networks that forward), not {:?}",
+                        n.kind.get_ref()
+                    ),
+                );
+                false
+            }
+            Some(m) => *m.get_ref(),
+            None => false,
+        };
         let host_ip = self.host_ip(n, kind, address, at);
         let gateway = self.gateway(n, host_ip, address, at);
         if let (Some(k @ (NetworkKind::Nat | NetworkKind::Routed | NetworkKind::Open)), None) =
@@ -450,6 +476,7 @@ impl Validator<'_> {
             replicate_mac,
             overlay,
             gateway_hosts,
+            mss_clamp,
         })
     }
 

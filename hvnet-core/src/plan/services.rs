@@ -194,17 +194,25 @@ fn sysctls(observed: &ObservedState, desired: &DesiredState, ops: &mut Vec<Op>) 
 
 fn firewall(observed: &ObservedState, desired: &DesiredState, ops: &mut Vec<Op>) {
     let have = observed.firewall.as_ref();
+    // hvnet's rules in the backend that is not selected go first.
+    for (backend, intent) in have.iter().flat_map(|f| &f.others) {
+        ops.push(Op::FirewallOf {
+            backend: *backend,
+            intent: None,
+            old: Some(Box::new(intent.clone())),
+        });
+    }
     match (&desired.firewall, have) {
-        (Some(rules), Some(fw)) => {
-            if !fw.diff(rules).is_empty() {
+        (Some(intent), Some(fw)) => {
+            if !fw.diff(intent).is_empty() {
                 ops.push(Op::SetFirewall {
-                    rules: Box::new(rules.clone()),
+                    intent: Box::new(intent.clone()),
                     old: fw.current().map(Box::new),
                 });
             }
         }
-        (Some(rules), None) => ops.push(Op::SetFirewall {
-            rules: Box::new(rules.clone()),
+        (Some(intent), None) => ops.push(Op::SetFirewall {
+            intent: Box::new(intent.clone()),
             old: None,
         }),
         (None, Some(fw)) => {

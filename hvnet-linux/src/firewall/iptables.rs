@@ -1,6 +1,7 @@
-//! The iptables backend: per table, one `iptables -S` listing and one `iptables-restore
-//! --noflush` batch holding hvnet's chains, their rules and the missing jumps into them;
-//! `iptables -S` for checking.
+//! The iptables renderer: the intent rendered as hvnet's iptables chains ([`ruleset`]); per
+//! table, one `iptables -S` listing and one `iptables-restore --noflush` batch holding hvnet's
+//! chains, their rules and the missing jumps into them; `iptables -S` for observing and
+//! checking.
 //!
 //! The binary is detected with the `iptables` crate (`iptables::new`, which reads
 //! `iptables --version` for `-w` support). The flavour comes from where the `iptables`
@@ -12,11 +13,12 @@
 //! Commands run in the caller's network namespace (a thread inside
 //! `netns::run_in` works: children inherit the thread's namespace).
 
-use std::io::Write;
-use std::process::{Command, Stdio};
+pub mod ruleset;
 
-use hvnet_core::firewall::{self, Difference, RuleSet, Table};
+use hvnet_core::firewall::{Drift, DriftKind, FirewallIntent};
+use hvnet_core::observed::ObservedFirewall;
 
+use self::ruleset::{Difference, RuleSet, Table};
 use super::FirewallBackend;
 
 /// Which iptables flavour.
@@ -31,24 +33,9 @@ pub enum Variant {
 /// A failure running iptables.
 #[derive(Debug, thiserror::Error)]
 pub enum IptablesError {
-    /// The binary could not be started.
-    #[error("cannot run {cmd}: {source}")]
-    Spawn {
-        /// The command.
-        cmd: String,
-        /// The cause.
-        source: std::io::Error,
-    },
-    /// The command exited non-zero.
-    #[error("{cmd} failed ({status}): {stderr}")]
-    Failed {
-        /// The command line.
-        cmd: String,
-        /// The exit status.
-        status: String,
-        /// Its standard error, trimmed.
-        stderr: String,
-    },
+    /// iptables could not be run or failed.
+    #[error(transparent)]
+    Tool(#[from] super::ToolError),
     /// The `iptables` crate reported an error.
     #[error("{op}: {message}")]
     Crate {
@@ -146,23 +133,15 @@ impl Iptables {
         run(&self.restore, args, Some(script)).map(drop)
     }
 
-    /// Both tables' listings.
-    fn listings(&self) -> Result<std::collections::BTreeMap<Table, String>, IptablesError> {
-        Table::ALL
-            .into_iter()
-            .map(|t| Ok((t, self.list(t)?)))
-            .collect()
-    }
-
     /// Commits one table's batch. `HVNET_FAULT_FIREWALL_TABLE=nat` (tests) makes the batch
     /// of that table fail without running, to prove the other table is undone.
     fn commit(&self, table: Table, script: &str) -> Result<(), IptablesError> {
         if std::env::var("HVNET_FAULT_FIREWALL_TABLE").ok().as_deref() == Some(table.name()) {
-            return Err(IptablesError::Failed {
+            return Err(IptablesError::Tool(super::ToolError::Failed {
                 cmd: format!("{} (table {table})", self.restore),
                 status: "injected".into(),
                 stderr: "injected fault (HVNET_FAULT_FIREWALL_TABLE)".into(),
-            });
+            }));
         }
         self.restore(script)
     }
@@ -171,6 +150,7 @@ impl Iptables {
     /// only while another failure is being reported).
     fn undo_tables(&self, tables: &[Table], before: &std::collections::BTreeMap<Table, String>) {
         let old = RuleSet::from_listings(before);
+        // Best effort: the rules as listed go back (restore accepts the listing's text).
         for &t in tables.iter().rev() {
             let Ok(now) = self.list(t) else { continue };
             let script = match &old {
@@ -183,6 +163,14 @@ impl Iptables {
                 }
             }
         }
+    }
+
+    /// Both tables' listings.
+    pub fn listings(&self) -> Result<std::collections::BTreeMap<Table, String>, IptablesError> {
+        Table::ALL
+            .into_iter()
+            .map(|t| Ok((t, self.list(t)?)))
+            .collect()
     }
 
     /// `iptables -t TABLE -S`: the whole table as rules.
@@ -200,10 +188,11 @@ impl Iptables {
 impl FirewallBackend for Iptables {
     type Error = IptablesError;
 
-    fn apply(&self, rules: &RuleSet) -> Result<(), IptablesError> {
+    fn apply(&self, intent: &FirewallIntent) -> Result<(), IptablesError> {
         // One listing and one atomic batch per table: the chains, their rules and the
         // missing jumps commit together. A table whose batch fails undoes the tables
         // committed before it, so the two tables change together or not at all.
+        let rules = ruleset::rules(intent);
         let before = self.listings()?;
         for (k, table) in Table::ALL.into_iter().enumerate() {
             let listing = before.get(&table).map_or("", String::as_str);
@@ -229,24 +218,105 @@ impl FirewallBackend for Iptables {
         Ok(())
     }
 
-    fn check(&self, rules: &RuleSet) -> Result<Vec<Difference>, IptablesError> {
-        let mut out = Vec::new();
-        for table in Table::ALL {
-            out.extend(firewall::diff(table, &self.list(table)?, rules));
-        }
-        Ok(out)
+    fn observe(&self) -> Result<ObservedFirewall, IptablesError> {
+        Ok(observe_listings(&self.listings()?))
     }
+
+    fn commands(&self, intent: Option<&FirewallIntent>) -> String {
+        let mut parts = Vec::new();
+        let (ipt, restore) = (&self.iptables, &self.restore);
+        match intent {
+            Some(intent) => {
+                let rules = ruleset::rules(intent);
+                for t in Table::ALL {
+                    parts.push(format!(
+                        "printf \"{}\" | {restore} -w --noflush",
+                        super::printf_escape(&rules.restore_script(t))
+                    ));
+                }
+                for h in RuleSet::hooks() {
+                    parts.push(format!(
+                        "{ipt} -w -t {t} -C {b} {s} 2>/dev/null || {ipt} -w -t {t} -I {b} 1 {s}",
+                        t = h.table,
+                        b = h.builtin,
+                        s = h.spec
+                    ));
+                }
+                format!("sh -ec '{}'", parts.join("; "))
+            }
+            None => {
+                for h in RuleSet::hooks() {
+                    parts.push(format!(
+                        "while {ipt} -w -t {t} -D {b} {s} 2>/dev/null; do :; done",
+                        t = h.table,
+                        b = h.builtin,
+                        s = h.spec
+                    ));
+                }
+                for (t, c) in ruleset::CHAINS {
+                    parts.push(format!(
+                        "{ipt} -w -t {t} -F {c} 2>/dev/null; {ipt} -w -t {t} -X {c} 2>/dev/null"
+                    ));
+                }
+                format!("sh -c '{}; true'", parts.join("; "))
+            }
+        }
+    }
+}
+
+/// hvnet's firewall as the `iptables -S` listings of both tables show it: the intent its
+/// descriptors name and how the chains differ from that intent's rendering.
+///
+/// ```
+/// use std::collections::BTreeMap;
+/// use hvnet_core::firewall::Table;
+/// use hvnet_linux::firewall::iptables::observe_listings;
+/// assert_eq!(observe_listings(&BTreeMap::new()).intent, None);
+/// let mut l = BTreeMap::new();
+/// l.insert(Table::Filter, "-N HVNET-FWX\n-A HVNET-FWX -j DROP\n".to_string());
+/// let o = observe_listings(&l);
+/// assert!(o.intent.unwrap().is_empty());
+/// assert!(o.drift.iter().any(|d| d.to_string() == "unexpected rule: -t filter -A HVNET-FWX -j DROP"));
+/// ```
+pub fn observe_listings(listings: &std::collections::BTreeMap<Table, String>) -> ObservedFirewall {
+    let Some(live) = RuleSet::from_listings(listings) else {
+        return ObservedFirewall::default();
+    };
+    let mut drift = Vec::new();
+    let intent = super::decoded(live.intent(), &mut drift);
+    let want = ruleset::rules(&intent);
+    for t in Table::ALL {
+        let listing = listings.get(&t).map_or("", String::as_str);
+        drift.extend(ruleset::diff(t, listing, &want).into_iter().map(to_drift));
+    }
+    ObservedFirewall {
+        intent: Some(intent),
+        drift,
+        ..ObservedFirewall::default()
+    }
+}
+
+/// A listing difference in the renderer-neutral form.
+fn to_drift(d: Difference) -> Drift {
+    let kind = match &d {
+        Difference::MissingChain { .. }
+        | Difference::MissingRule(_)
+        | Difference::MissingHook(_) => DriftKind::Missing,
+        Difference::ExtraRule { .. } => DriftKind::Unexpected,
+        Difference::DuplicateHook(_) => DriftKind::Duplicate,
+    };
+    let text = d.to_string();
+    let what = text
+        .split_once(' ')
+        .map_or(text.as_str(), |(_, rest)| rest)
+        .to_string();
+    Drift { kind, what }
 }
 
 /// The flavour of the `iptables` on `PATH`, from the binary its alternatives symlink chain
 /// ends in (saves a process start on every run); `None` when the name does not tell.
 pub fn variant_from_path() -> Option<Variant> {
-    let path = std::env::var("PATH").unwrap_or_default();
-    let bin = path
-        .split(':')
-        .chain(["/usr/sbin", "/sbin"])
-        .map(|d| std::path::Path::new(d).join("iptables"))
-        .find(|p| p.is_file())?;
+    let bin = find_on_path("iptables")?;
     let real = std::fs::canonicalize(bin).ok()?;
     let name = real.file_name()?.to_str()?;
     if name.contains("legacy") {
@@ -258,44 +328,20 @@ pub fn variant_from_path() -> Option<Variant> {
     }
 }
 
-/// Whether `name` is an executable on `PATH` (or in /usr/sbin, /sbin).
-fn which(name: &str) -> bool {
-    let path = std::env::var("PATH").unwrap_or_default();
-    let found = path
-        .split(':')
-        .chain(["/usr/sbin", "/sbin"])
-        .any(|d| std::path::Path::new(d).join(name).is_file());
-    found
+/// Whether `name` is a file in one of `PATH`'s directories (where `Command` finds it).
+pub(crate) fn which(name: &str) -> bool {
+    find_on_path(name).is_some()
 }
 
-/// Runs `cmd args…` (stdin from `input`), returning stdout or a [`IptablesError::Failed`].
+/// `name` in the first of `PATH`'s directories that holds it.
+pub(crate) fn find_on_path(name: &str) -> Option<std::path::PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .map(|d| d.join(name))
+        .find(|p| p.is_file())
+}
+
+/// Runs `cmd args…` (stdin from `input`), returning stdout.
 fn run(cmd: &str, args: &[&str], input: Option<&str>) -> Result<String, IptablesError> {
-    let line = format!("{cmd} {}", args.join(" "));
-    let spawn_err = |source| IptablesError::Spawn {
-        cmd: line.clone(),
-        source,
-    };
-    let mut child = Command::new(cmd)
-        .args(args)
-        .stdin(if input.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(spawn_err)?;
-    if let (Some(text), Some(mut stdin)) = (input, child.stdin.take()) {
-        stdin.write_all(text.as_bytes()).map_err(spawn_err)?;
-    }
-    let out = child.wait_with_output().map_err(spawn_err)?;
-    if !out.status.success() {
-        return Err(IptablesError::Failed {
-            cmd: line,
-            status: out.status.to_string(),
-            stderr: String::from_utf8_lossy(&out.stderr).trim().to_owned(),
-        });
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    Ok(super::run_tool(cmd.as_ref(), args, input)?)
 }

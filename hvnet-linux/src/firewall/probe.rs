@@ -1,4 +1,4 @@
-//! Whether any of hvnet's chains exists, asked of nf_tables directly.
+//! Whether any of hvnet's chains (or its nftables table) exists, asked of nf_tables directly.
 //!
 //! iptables-nft keeps iptables chains as nf_tables chains of the `ip` family's `filter` and
 //! `nat` tables, so one `NFT_MSG_GETCHAIN` dump over a `NETLINK_NETFILTER` socket (well under
@@ -11,12 +11,14 @@
 
 use std::io;
 
-use hvnet_core::firewall::CHAINS;
+use super::iptables::ruleset::CHAINS;
 
 const NETLINK_NETFILTER: i32 = 12;
 const NFNL_SUBSYS_NFTABLES: u16 = 10;
 const NFT_MSG_GETCHAIN: u16 = 4;
 const NFPROTO_IPV4: u8 = 2;
+/// The `inet` family (hvnet's nftables table).
+pub const NFPROTO_INET: u8 = 1;
 const NFTA_CHAIN_TABLE: u16 = 1;
 const NFTA_CHAIN_NAME: u16 = 3;
 const NLMSG_ERROR: u16 = 2;
@@ -31,6 +33,24 @@ const NLA_TYPE_MASK: u16 = 0x3fff;
 ///
 /// The socket or the dump failed (no nf_tables in this kernel, no permission).
 pub fn ipv4_chains() -> io::Result<Vec<(String, String)>> {
+    chains(NFPROTO_IPV4)
+}
+
+/// Whether table `table` of `family` has a chain (hvnet's tables always have).
+///
+/// # Errors
+///
+/// As [`ipv4_chains`].
+pub fn table_exists(family: u8, table: &str) -> io::Result<bool> {
+    Ok(chains(family)?.iter().any(|(t, _)| t == table))
+}
+
+/// The `(table, chain)` names of one family's nf_tables chains.
+///
+/// # Errors
+///
+/// As [`ipv4_chains`].
+pub fn chains(family: u8) -> io::Result<Vec<(String, String)>> {
     // SAFETY: plain socket(2) call; the result is checked and owned right below.
     let fd = unsafe {
         libc::socket(
@@ -52,7 +72,7 @@ pub fn ipv4_chains() -> io::Result<Vec<(String, String)>> {
     req.extend_from_slice(&(NLM_F_REQUEST | NLM_F_DUMP).to_ne_bytes());
     req.extend_from_slice(&1u32.to_ne_bytes());
     req.extend_from_slice(&0u32.to_ne_bytes());
-    req.extend_from_slice(&[NFPROTO_IPV4, 0, 0, 0]);
+    req.extend_from_slice(&[family, 0, 0, 0]);
     // SAFETY: an all-zero sockaddr_nl is valid; the family is set below.
     let mut to: libc::sockaddr_nl = unsafe { std::mem::zeroed() };
     to.nl_family = libc::AF_NETLINK as libc::sa_family_t;

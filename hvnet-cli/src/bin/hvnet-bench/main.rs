@@ -6,11 +6,11 @@
 //!
 //! `hvnet-bench --rates [--runs R]` measures rate-limit accuracy instead (iperf3; `rates.rs`).
 //!
-//! `hvnet-bench --firewall [--runs R]` measures the iptables backend instead: a rule set of 4
-//! nat networks (256 guests) and 1000 port forwards applied as hvnet does it (per table one
-//! listing and one `iptables-restore` batch holding the chains, the rules and the missing
-//! jumps) against one `iptables` exec per rule, plus the drift check and removal, per
-//! iptables flavour, each in a fresh namespace (`firewall.rs`).
+//! `hvnet-bench --firewall [--runs R]` measures the firewall backends instead: one intent of 4
+//! nat networks (256 guests) and 1000 port forwards applied as hvnet does it — nftables' one
+//! `nft -f` transaction, iptables' per-table listing and `iptables-restore` batch — against
+//! one `nft`/`iptables` exec per rule or element, plus the re-apply check and removal, each in
+//! a fresh namespace (`firewall.rs`).
 //!
 //! `hvnet-bench --lease [--runs R]` measures what a user of a virtual network waits for
 //! (`lease.rs`): a nat network with DHCP from `hvnet apply` to a veth guest's first lease

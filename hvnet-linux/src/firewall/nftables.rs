@@ -1,0 +1,830 @@
+//! The nftables renderer: the intent as hvnet's own table `inet hvnet`, written with one
+//! `nft -f` transaction per apply.
+//!
+//! The transaction declares the table, deletes it and declares it again with every set,
+//! map and chain, so the kernel swaps the old rule set for the new one atomically: no
+//! moment without rules, and nothing outside `inet hvnet` is touched. NAT lives in the same
+//! table (the `inet` family has had nat chains since Linux 5.2).
+//!
+//! | chain         | hook (priority)          | what                                              |
+//! |---------------|--------------------------|---------------------------------------------------|
+//! | `input`       | input (filter)           | DHCP/DNS from the guests                          |
+//! | `output`      | output (filter)          | DHCP/DNS to the guests                            |
+//! | `forward`     | forward (filter)         | MSS clamp, forwarded flows, bridge-local, rejects |
+//! | `prerouting`  | prerouting (dstnat)      | port forwards to local destinations               |
+//! | `output_nat`  | output (-100)            | port forwards from the host itself                |
+//! | `postrouting` | postrouting (srcnat)     | hairpin and masquerade                            |
+//! | `intent`      | none                     | the intent's descriptors, as rule comments        |
+//!
+//! Port forwards are map elements: `dnat4` (`host address . protocol . port : guest
+//! address . port`) and `dnat4any` (any local address), looked up once per packet whatever
+//! their number; the set `fwd4` (guest address . protocol . port) accepts the DNATed flows
+//! in `forward`, and the interval set `hairpin4` (subnet . guest . protocol . port)
+//! masquerades the hairpin case.
+//!
+//! Every rule is written in the canonical form `nft list table` prints, so that the live
+//! table, parsed back ([`NftTable::parse`]), compares with the rendering of the intent its
+//! descriptors name ([`NftTable::diff`]), naming each missing or unexpected rule, chain, set
+//! and element. Like the iptables renderer, only the IPv4 part of the intent is written for
+//! now.
+//!
+//! A host firewall in another table (firewalld's `inet firewalld`, ufw's iptables-nft
+//! chains, a drop-policy `inet filter`) is evaluated independently at the same hooks: an
+//! accept in hvnet's table does not override its drop. [`foreign_drops`] names such base
+//! chains, so that `check` can warn.
+
+use std::collections::BTreeSet;
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+use hvnet_core::firewall::{BadDescriptor, Drift, DriftKind, FirewallIntent, FwKind, Ipv4Net};
+use hvnet_core::observed::ObservedFirewall;
+
+use super::{FirewallBackend, ToolError};
+
+/// hvnet's table (family `inet`).
+pub const TABLE: &str = "hvnet";
+
+/// The longest comment nft keeps; longer descriptors are split into `+`-prefixed pieces.
+const COMMENT_MAX: usize = 120;
+
+/// A failure running nft.
+#[derive(Debug, thiserror::Error)]
+pub enum NftError {
+    /// nft could not be run or failed.
+    #[error(transparent)]
+    Tool(#[from] ToolError),
+    /// A listing could not be understood.
+    #[error("cannot read nft's listing: {0}")]
+    Listing(String),
+}
+
+/// The nftables backend.
+#[derive(Clone, Debug)]
+pub struct Nftables {
+    nft: PathBuf,
+}
+
+impl Nftables {
+    /// The `nft` on `PATH`, if installed.
+    pub fn detect() -> Option<Nftables> {
+        super::iptables::find_on_path("nft").map(|nft| Nftables { nft })
+    }
+
+    /// Runs `nft ARGS…` with `input` on stdin, returning stdout.
+    fn run(&self, args: &[&str], input: Option<&str>) -> Result<String, NftError> {
+        Ok(super::run_tool(self.nft.as_os_str(), args, input)?)
+    }
+
+    /// `nft -f -` with `script`: one transaction.
+    pub fn transaction(&self, script: &str) -> Result<(), NftError> {
+        self.run(&["-f", "-"], Some(script)).map(drop)
+    }
+
+    /// `nft list table inet hvnet`, `None` when the table does not exist.
+    ///
+    /// # Errors
+    ///
+    /// nft failed otherwise.
+    pub fn list(&self) -> Result<Option<String>, NftError> {
+        if matches!(
+            super::probe::table_exists(super::probe::NFPROTO_INET, TABLE),
+            Ok(false)
+        ) {
+            return Ok(None);
+        }
+        match self.run(&["list", "table", "inet", TABLE], None) {
+            Ok(s) => Ok(Some(s)),
+            Err(NftError::Tool(ToolError::Failed { stderr, .. }))
+                if stderr.contains("No such file or directory") =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The base chains of other tables whose input or forward hook drops by policy (see
+    /// [`foreign_drops`]).
+    ///
+    /// # Errors
+    ///
+    /// nft failed.
+    pub fn foreign_drops(&self) -> Result<Vec<String>, NftError> {
+        let json = self.run(&["-j", "list", "chains"], None)?;
+        foreign_drops(&json)
+    }
+}
+
+/// The base chains in `nft -j list chains` output, outside hvnet's table, that drop
+/// whatever they do not accept at the input or forward hook: the guests' DHCP and DNS (input)
+/// and their forwarded traffic (forward) must be accepted there too.
+///
+/// ```
+/// let j = r#"{"nftables":[{"chain":{"family":"inet","table":"filter","name":"input","hook":"input","prio":0,"policy":"drop"}},
+///   {"chain":{"family":"inet","table":"hvnet","name":"forward","hook":"forward","prio":0,"policy":"accept"}}]}"#;
+/// let w = hvnet_linux::firewall::nftables::foreign_drops(j).unwrap();
+/// assert_eq!(w.len(), 1);
+/// assert!(w[0].starts_with("chain inet filter input (hook input, policy drop)"));
+/// ```
+///
+/// # Errors
+///
+/// The text is not nft's JSON.
+pub fn foreign_drops(json: &str) -> Result<Vec<String>, NftError> {
+    let v: serde_json::Value =
+        serde_json::from_str(json).map_err(|e| NftError::Listing(e.to_string()))?;
+    let mut out = Vec::new();
+    for item in v["nftables"].as_array().into_iter().flatten() {
+        let c = &item["chain"];
+        let (Some(family), Some(table), Some(name), Some(hook)) = (
+            c["family"].as_str(),
+            c["table"].as_str(),
+            c["name"].as_str(),
+            c["hook"].as_str(),
+        ) else {
+            continue;
+        };
+        if (family == "inet" && table == TABLE) || c["policy"].as_str() != Some("drop") {
+            continue;
+        }
+        if !matches!(family, "inet" | "ip" | "bridge") {
+            continue;
+        }
+        let what = match hook {
+            "input" => "the guests' DHCP and DNS to the host",
+            "forward" => "the guests' forwarded traffic (NAT, routed, port forwards)",
+            _ => continue,
+        };
+        out.push(format!(
+            "chain {family} {table} {name} (hook {hook}, policy drop) of another firewall drops \
+             {what} unless it accepts them itself; hvnet's accepts in table inet {TABLE} do not \
+             override it"
+        ));
+    }
+    Ok(out)
+}
+
+impl FirewallBackend for Nftables {
+    type Error = NftError;
+
+    fn apply(&self, intent: &FirewallIntent) -> Result<(), NftError> {
+        let mut script = render(intent).script();
+        if std::env::var_os("HVNET_FAULT_FIREWALL_TABLE").is_some() {
+            // Tests: an element created twice makes the kernel refuse the whole
+            // transaction after the table's deletion was queued, proving it atomic.
+            script.push_str(&format!(
+                "create element inet {TABLE} fwd4 {{ 0.0.0.1 . tcp . 1 }}\n\
+                 create element inet {TABLE} fwd4 {{ 0.0.0.1 . tcp . 1 }}\n"
+            ));
+        }
+        self.transaction(&script)
+    }
+
+    fn remove(&self) -> Result<(), NftError> {
+        self.transaction(&removal_script())
+    }
+
+    fn observe(&self) -> Result<ObservedFirewall, NftError> {
+        let mut o = match self.list()? {
+            None => ObservedFirewall::default(),
+            Some(listing) => observe_listing(&listing)?,
+        };
+        o.warnings = self.foreign_drops().unwrap_or_else(|e| {
+            tracing::debug!("cannot list the other tables' chains: {e}");
+            Vec::new()
+        });
+        Ok(o)
+    }
+
+    fn commands(&self, intent: Option<&FirewallIntent>) -> String {
+        let script = match intent {
+            Some(i) => render(i).script(),
+            None => removal_script(),
+        };
+        format!(
+            "sh -ec 'printf \"{}\" | {} -f -'",
+            super::printf_escape(&script),
+            self.nft.display()
+        )
+    }
+}
+
+/// The transaction that deletes hvnet's table if it exists.
+fn removal_script() -> String {
+    format!("table inet {TABLE} {{}}\ndelete table inet {TABLE}\n")
+}
+
+/// hvnet's firewall as `nft list table inet hvnet` shows it: the intent its descriptors
+/// name and how the table differs from that intent's rendering.
+///
+/// # Errors
+///
+/// The listing is not a table listing.
+pub fn observe_listing(listing: &str) -> Result<ObservedFirewall, NftError> {
+    let live = NftTable::parse(listing)?;
+    let mut drift = Vec::new();
+    let intent = super::decoded(live.intent(), &mut drift);
+    drift.extend(live.diff(&render(&intent)));
+    Ok(ObservedFirewall {
+        intent: Some(intent),
+        drift,
+        ..ObservedFirewall::default()
+    })
+}
+
+/// A set or map of hvnet's table.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NftSet {
+    /// `set` or `map`.
+    pub keyword: &'static str,
+    /// The name.
+    pub name: String,
+    /// The declaration lines before the elements (`type …`, `flags …`).
+    pub header: Vec<String>,
+    /// The elements, as nft prints them.
+    pub elements: BTreeSet<String>,
+}
+
+/// A chain of hvnet's table.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NftChain {
+    /// The name.
+    pub name: String,
+    /// The base chain's `type … hook … priority …; policy …;` line.
+    pub header: Option<String>,
+    /// The rules, top to bottom, as nft prints them.
+    pub rules: Vec<String>,
+}
+
+/// hvnet's table: rendered from an intent or parsed from a listing.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct NftTable {
+    /// Sets and maps, in declaration order.
+    pub sets: Vec<NftSet>,
+    /// Chains, in declaration order.
+    pub chains: Vec<NftChain>,
+}
+
+fn quote(name: &str) -> String {
+    format!("\"{name}\"")
+}
+
+fn comment(owner: &str) -> String {
+    format!("comment \"hvnet:{owner}\"")
+}
+
+/// An address match as nft prints it: nothing for a /0, the bare address for a /32.
+fn addr_match(dir: &str, net: Ipv4Net, negate: bool) -> String {
+    if net.prefix_len() == 0 && !negate {
+        return String::new();
+    }
+    let op = if negate { "!= " } else { "" };
+    let text = if net.prefix_len() == 32 {
+        net.addr().to_string()
+    } else {
+        net.to_string()
+    };
+    format!("ip {dir} {op}{text} ")
+}
+
+/// Splits descriptors longer than nft's comment limit into `+`-prefixed continuations.
+fn comment_pieces(line: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut rest = line;
+    let mut first = true;
+    while !rest.is_empty() || first {
+        let room = if first { COMMENT_MAX } else { COMMENT_MAX - 1 };
+        let cut = rest.len().min(room);
+        let (head, tail) = rest.split_at(cut);
+        out.push(if first {
+            head.to_string()
+        } else {
+            format!("+{head}")
+        });
+        rest = tail;
+        first = false;
+    }
+    out
+}
+
+/// Renders `intent` (its IPv4 part) as hvnet's table.
+///
+/// ```
+/// use hvnet_core::firewall::FirewallIntent;
+/// let i = FirewallIntent::from_descriptors(&["net lan isolated br0", "sub lan 10.0.0.0/24"]).unwrap();
+/// let t = hvnet_linux::firewall::nftables::render(&i);
+/// let input = t.chains.iter().find(|c| c.name == "input").unwrap();
+/// assert_eq!(input.rules[0], "iifname \"br0\" udp dport 67 accept comment \"hvnet:lan\"");
+/// ```
+pub fn render(intent: &FirewallIntent) -> NftTable {
+    let mut dnat4 = BTreeSet::new();
+    let mut dnat4any = BTreeSet::new();
+    let mut fwd4 = BTreeSet::new();
+    let mut hairpin4 = BTreeSet::new();
+    for f in intent.forwards() {
+        let IpAddr::V4(g) = f.guest_ip else { continue };
+        let p = f.proto.name();
+        let value = format!("{g} . {}", f.guest_port);
+        match f.host_addr {
+            None => {
+                dnat4any.insert(format!("{p} . {} : {value}", f.host_port));
+            }
+            Some(IpAddr::V4(a)) => {
+                dnat4.insert(format!("{a} . {p} . {} : {value}", f.host_port));
+            }
+            Some(IpAddr::V6(_)) => continue,
+        }
+        fwd4.insert(format!("{g} . {p} . {}", f.guest_port));
+        if let Some(n) = intent.network(&f.network) {
+            for s in n.v4_subnets() {
+                hairpin4.insert(format!("{s} . {g} . {p} . {}", f.guest_port));
+            }
+        }
+    }
+    let set = |keyword, name: &str, header: &[&str], elements| NftSet {
+        keyword,
+        name: name.to_string(),
+        header: header.iter().map(|s| s.to_string()).collect(),
+        elements,
+    };
+    let sets = vec![
+        set(
+            "map",
+            "dnat4",
+            &["type ipv4_addr . inet_proto . inet_service : ipv4_addr . inet_service"],
+            dnat4,
+        ),
+        set(
+            "map",
+            "dnat4any",
+            &["type inet_proto . inet_service : ipv4_addr . inet_service"],
+            dnat4any,
+        ),
+        set(
+            "set",
+            "fwd4",
+            &["type ipv4_addr . inet_proto . inet_service"],
+            fwd4,
+        ),
+        set(
+            "set",
+            "hairpin4",
+            &[
+                "type ipv4_addr . ipv4_addr . inet_proto . inet_service",
+                "flags interval",
+            ],
+            hairpin4,
+        ),
+    ];
+
+    let (mut input, mut output, mut fwd) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut fwx, mut fwi, mut fwo, mut post) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for n in intent.networks().iter().filter(|n| n.mss_clamp) {
+        let br = quote(n.bridge.as_str());
+        for dir in ["iifname", "oifname"] {
+            fwd.push(format!(
+                "{dir} {br} tcp flags syn tcp option maxseg size set rt mtu {}",
+                comment(&n.name)
+            ));
+        }
+    }
+    fwd.push("ct status dnat ip daddr . meta l4proto . th dport @fwd4 accept".to_string());
+    fwd.push("ct status dnat ip saddr . meta l4proto . th sport @fwd4 accept".to_string());
+    post.push(
+        "ct status dnat ip saddr . ip daddr . meta l4proto . th dport @hairpin4 masquerade"
+            .to_string(),
+    );
+    for n in intent.networks() {
+        if n.kind == FwKind::Open {
+            continue;
+        }
+        let (br, c) = (quote(n.bridge.as_str()), comment(&n.name));
+        input.push(format!("iifname {br} udp dport 67 accept {c}"));
+        input.push(format!("iifname {br} udp dport 53 accept {c}"));
+        input.push(format!("iifname {br} tcp dport 53 accept {c}"));
+        output.push(format!("oifname {br} udp dport 68 accept {c}"));
+        output.push(format!("oifname {br} udp dport 53 accept {c}"));
+        output.push(format!("oifname {br} tcp dport 53 accept {c}"));
+        fwx.push(format!("iifname {br} oifname {br} accept {c}"));
+        let up = n.kind.uplink().map(|u| quote(u.as_str()));
+        let out_dev = up
+            .as_ref()
+            .map(|u| format!("oifname {u} "))
+            .unwrap_or_default();
+        let in_dev = up
+            .as_ref()
+            .map(|u| format!("iifname {u} "))
+            .unwrap_or_default();
+        for net in n.v4_subnets() {
+            let (src, dst) = (
+                addr_match("saddr", net, false),
+                addr_match("daddr", net, false),
+            );
+            match &n.kind {
+                FwKind::Nat { port_range, .. } => {
+                    fwo.push(format!("{src}iifname {br} {out_dev}accept {c}"));
+                    fwi.push(format!(
+                        "{dst}{in_dev}oifname {br} ct state established,related accept {c}"
+                    ));
+                    let (lo, hi) = port_range.unwrap_or((1024, 65535));
+                    let ports = if lo == hi {
+                        lo.to_string()
+                    } else {
+                        format!("{lo}-{hi}")
+                    };
+                    let not_net = addr_match("daddr", net, true);
+                    post.push(format!("{src}ip daddr 224.0.0.0/24 {out_dev}return {c}"));
+                    post.push(format!("{src}ip daddr 255.255.255.255 {out_dev}return {c}"));
+                    for p in ["tcp", "udp"] {
+                        post.push(format!(
+                            "{src}{not_net}{out_dev}meta l4proto {p} masquerade to :{ports} {c}"
+                        ));
+                    }
+                    post.push(format!("{src}{not_net}{out_dev}masquerade {c}"));
+                }
+                FwKind::Routed { .. } => {
+                    fwo.push(format!("{src}iifname {br} {out_dev}accept {c}"));
+                    fwi.push(format!("{dst}{in_dev}oifname {br} accept {c}"));
+                }
+                FwKind::Isolated | FwKind::Open => {}
+            }
+        }
+        fwi.push(format!("oifname {br} reject {c}"));
+        fwo.push(format!("iifname {br} reject {c}"));
+    }
+    fwd.extend(fwx);
+    fwd.extend(fwi);
+    fwd.extend(fwo);
+    let dnat = "dnat ip to ip daddr . meta l4proto . th dport map @dnat4";
+    let dnat_any = "dnat ip to meta l4proto . th dport map @dnat4any";
+    let chain = |name: &str, header: Option<&str>, rules: Vec<String>| NftChain {
+        name: name.to_string(),
+        header: header.map(str::to_string),
+        rules,
+    };
+    let intent_rules = intent
+        .descriptors()
+        .iter()
+        .flat_map(|d| comment_pieces(d))
+        .map(|d| format!("return comment \"{d}\""))
+        .collect();
+    let chains = vec![
+        chain("intent", None, intent_rules),
+        chain(
+            "input",
+            Some("type filter hook input priority filter; policy accept;"),
+            input,
+        ),
+        chain(
+            "output",
+            Some("type filter hook output priority filter; policy accept;"),
+            output,
+        ),
+        chain(
+            "forward",
+            Some("type filter hook forward priority filter; policy accept;"),
+            fwd,
+        ),
+        chain(
+            "prerouting",
+            Some("type nat hook prerouting priority dstnat; policy accept;"),
+            vec![
+                format!("fib daddr type local {dnat}"),
+                format!("fib daddr type local {dnat_any}"),
+            ],
+        ),
+        chain(
+            "output_nat",
+            Some("type nat hook output priority -100; policy accept;"),
+            vec![
+                format!("ip daddr != 127.0.0.0/8 fib daddr type local {dnat}"),
+                format!("ip daddr != 127.0.0.0/8 fib daddr type local {dnat_any}"),
+            ],
+        ),
+        chain(
+            "postrouting",
+            Some("type nat hook postrouting priority srcnat; policy accept;"),
+            post,
+        ),
+    ];
+    NftTable { sets, chains }
+}
+
+impl NftTable {
+    /// The table's declaration, as `nft -f` reads it.
+    pub fn declaration(&self) -> String {
+        let mut s = format!("table inet {TABLE} {{\n");
+        for set in &self.sets {
+            s.push_str(&format!("\t{} {} {{\n", set.keyword, set.name));
+            for h in &set.header {
+                s.push_str(&format!("\t\t{h}\n"));
+            }
+            if !set.elements.is_empty() {
+                let e: Vec<&str> = set.elements.iter().map(String::as_str).collect();
+                s.push_str(&format!("\t\telements = {{ {} }}\n", e.join(",\n\t\t\t")));
+            }
+            s.push_str("\t}\n");
+        }
+        for c in &self.chains {
+            s.push_str(&format!("\tchain {} {{\n", c.name));
+            if let Some(h) = &c.header {
+                s.push_str(&format!("\t\t{h}\n"));
+            }
+            for r in &c.rules {
+                s.push_str(&format!("\t\t{r}\n"));
+            }
+            s.push_str("\t}\n");
+        }
+        s.push_str("}\n");
+        s
+    }
+
+    /// The one transaction that replaces hvnet's table (whether it exists or not) with this
+    /// one.
+    pub fn script(&self) -> String {
+        format!(
+            "table inet {TABLE} {{}}\ndelete table inet {TABLE}\n{}",
+            self.declaration()
+        )
+    }
+
+    /// Parses `nft list table inet hvnet`.
+    ///
+    /// # Errors
+    ///
+    /// [`NftError::Listing`] when the text is not a table listing.
+    pub fn parse(listing: &str) -> Result<NftTable, NftError> {
+        enum At {
+            Top,
+            Table,
+            Set(NftSet),
+            Chain(NftChain),
+        }
+        let mut t = NftTable::default();
+        let mut at = At::Top;
+        let mut elements: Option<String> = None;
+        for raw in listing.lines() {
+            let line = raw.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            if let Some(e) = elements.as_mut() {
+                e.push(' ');
+                e.push_str(line);
+            } else {
+                at = match at {
+                    At::Top if line.starts_with("table inet ") => At::Table,
+                    At::Top => return Err(NftError::Listing(format!("unexpected {line:?}"))),
+                    At::Table if line == "}" => At::Top,
+                    At::Table => {
+                        let words: Vec<&str> = line.split_whitespace().collect();
+                        match words.as_slice() {
+                            [kw @ ("set" | "map"), name, "{"] => At::Set(NftSet {
+                                keyword: if *kw == "set" { "set" } else { "map" },
+                                name: (*name).to_string(),
+                                header: Vec::new(),
+                                elements: BTreeSet::new(),
+                            }),
+                            ["chain", name, "{"] => At::Chain(NftChain {
+                                name: (*name).to_string(),
+                                header: None,
+                                rules: Vec::new(),
+                            }),
+                            _ => return Err(NftError::Listing(format!("unexpected {line:?}"))),
+                        }
+                    }
+                    At::Set(s) if line == "}" => {
+                        t.sets.push(s);
+                        At::Table
+                    }
+                    At::Set(mut s) => {
+                        match line.strip_prefix("elements = {") {
+                            Some(rest) => elements = Some(rest.to_string()),
+                            None => s.header.push(line.to_string()),
+                        }
+                        At::Set(s)
+                    }
+                    At::Chain(c) if line == "}" => {
+                        t.chains.push(c);
+                        At::Table
+                    }
+                    At::Chain(mut c) => {
+                        if line.starts_with("type ") && c.header.is_none() && c.rules.is_empty() {
+                            c.header = Some(line.to_string());
+                        } else {
+                            c.rules.push(line.to_string());
+                        }
+                        At::Chain(c)
+                    }
+                };
+            }
+            if let (Some(e), At::Set(s)) = (&elements, &mut at) {
+                if let Some(body) = e.trim_end().strip_suffix('}') {
+                    s.elements.extend(
+                        body.split(',')
+                            .map(|x| x.split_whitespace().collect::<Vec<_>>().join(" "))
+                            .filter(|x| !x.is_empty()),
+                    );
+                    elements = None;
+                }
+            }
+        }
+        Ok(t)
+    }
+
+    /// The intent named by the `intent` chain's descriptors (empty when there are none).
+    ///
+    /// # Errors
+    ///
+    /// A descriptor cannot be read.
+    pub fn intent(&self) -> Result<FirewallIntent, BadDescriptor> {
+        let mut lines: Vec<String> = Vec::new();
+        let rules = self
+            .chains
+            .iter()
+            .find(|c| c.name == "intent")
+            .map(|c| c.rules.as_slice())
+            .unwrap_or_default();
+        for r in rules {
+            let Some(text) = r
+                .strip_prefix("return comment \"")
+                .and_then(|x| x.strip_suffix('"'))
+            else {
+                continue;
+            };
+            match (text.strip_prefix('+'), lines.last_mut()) {
+                (Some(more), Some(last)) => last.push_str(more),
+                _ => lines.push(text.to_string()),
+            }
+        }
+        FirewallIntent::from_descriptors(&lines)
+    }
+
+    /// How this (live) table differs from `want`, one [`Drift`] per object.
+    pub fn diff(&self, want: &NftTable) -> Vec<Drift> {
+        let mut out = Vec::new();
+        let missing = |what: String| Drift {
+            kind: DriftKind::Missing,
+            what,
+        };
+        let unexpected = |what: String| Drift {
+            kind: DriftKind::Unexpected,
+            what,
+        };
+        for w in &want.sets {
+            let Some(l) = self.sets.iter().find(|s| s.name == w.name) else {
+                out.push(missing(format!("{} inet {TABLE} {}", w.keyword, w.name)));
+                continue;
+            };
+            if l.header != w.header || l.keyword != w.keyword {
+                out.push(unexpected(format!(
+                    "declaration of {} inet {TABLE} {}: {}",
+                    l.keyword,
+                    l.name,
+                    l.header.join("; ")
+                )));
+            }
+            for e in w.elements.difference(&l.elements) {
+                out.push(missing(format!(
+                    "element {{ {e} }} of {} {}",
+                    w.keyword, w.name
+                )));
+            }
+            for e in l.elements.difference(&w.elements) {
+                out.push(unexpected(format!(
+                    "element {{ {e} }} of {} {}",
+                    w.keyword, w.name
+                )));
+            }
+        }
+        for l in &self.sets {
+            if !want.sets.iter().any(|s| s.name == l.name) {
+                out.push(unexpected(format!("{} inet {TABLE} {}", l.keyword, l.name)));
+            }
+        }
+        for w in &want.chains {
+            let Some(l) = self.chains.iter().find(|c| c.name == w.name) else {
+                out.push(missing(format!("chain inet {TABLE} {}", w.name)));
+                out.extend(
+                    w.rules
+                        .iter()
+                        .map(|r| missing(format!("rule in chain {}: {r}", w.name))),
+                );
+                continue;
+            };
+            if l.header != w.header {
+                out.push(unexpected(format!(
+                    "hook of chain inet {TABLE} {}: {}",
+                    l.name,
+                    l.header.as_deref().unwrap_or("none")
+                )));
+            }
+            // A positional walk, as for iptables: names what is missing or extra when
+            // rules are deleted, appended or reordered.
+            let mut used = vec![false; l.rules.len()];
+            let mut next = 0;
+            for r in &w.rules {
+                match (next..l.rules.len()).find(|&i| !used[i] && l.rules[i] == *r) {
+                    Some(i) => {
+                        used[i] = true;
+                        next = i + 1;
+                    }
+                    None => out.push(missing(format!("rule in chain {}: {r}", w.name))),
+                }
+            }
+            for (i, r) in l.rules.iter().enumerate() {
+                if !used[i] {
+                    out.push(unexpected(format!("rule in chain {}: {r}", l.name)));
+                }
+            }
+        }
+        for l in &self.chains {
+            if !want.chains.iter().any(|c| c.name == l.name) {
+                out.push(unexpected(format!("chain inet {TABLE} {}", l.name)));
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn intent() -> FirewallIntent {
+        FirewallIntent::from_descriptors(&[
+            "net default nat virbr0 uplink=eth0 mss",
+            "sub default 192.168.122.0/24",
+            "net r routed br-r",
+            "sub r 0.0.0.0/0",
+            "fwd default tcp * 8080 192.168.122.11 80",
+            "fwd default udp 10.0.0.1 5353 192.168.122.11 53",
+        ])
+        .unwrap()
+    }
+
+    #[test]
+    fn declaration_parses_back_to_itself() {
+        let t = render(&intent());
+        let back = NftTable::parse(&t.declaration()).unwrap();
+        assert_eq!(back, t);
+        assert_eq!(back.intent().unwrap(), intent());
+        assert!(back.diff(&t).is_empty());
+    }
+
+    #[test]
+    fn diff_names_rules_elements_and_chains() {
+        let want = render(&intent());
+        let mut live = want.clone();
+        live.chains.retain(|c| c.name != "output");
+        live.chains[0].rules.push("drop".into());
+        live.sets[1].elements.clear();
+        let d: Vec<String> = live.diff(&want).iter().map(|d| d.to_string()).collect();
+        assert!(
+            d.contains(
+                &"missing element { tcp . 8080 : 192.168.122.11 . 80 } of map dnat4any".to_string()
+            ),
+            "{d:#?}"
+        );
+        assert!(
+            d.contains(&"missing chain inet hvnet output".to_string()),
+            "{d:#?}"
+        );
+        assert!(
+            d.contains(&"unexpected rule in chain intent: drop".to_string()),
+            "{d:#?}"
+        );
+    }
+
+    #[test]
+    fn long_descriptors_are_split_and_joined() {
+        let name = "n".repeat(64);
+        let i = FirewallIntent::from_descriptors(&[
+            format!("net {name} nat bridge-name-15c uplink=uplink-name-15 ports=10000-20000 mss"),
+            format!("fwd {name} tcp 2001:db8:1111:2222:3333:4444:5555:6666 8080 2001:db8:1111:2222:3333:4444:5555:7777 80"),
+        ])
+        .unwrap();
+        let t = render(&i);
+        let c = &t.chains[0];
+        assert!(c.rules.iter().all(|r| r.len() < 140), "{c:?}");
+        assert!(c.rules.len() > 2);
+        assert_eq!(
+            NftTable::parse(&t.declaration()).unwrap().intent().unwrap(),
+            i
+        );
+    }
+
+    #[test]
+    fn routed_everywhere_has_no_address_match() {
+        let t = render(&intent());
+        let fwd = t.chains.iter().find(|c| c.name == "forward").unwrap();
+        assert!(
+            fwd.rules
+                .contains(&"iifname \"br-r\" accept comment \"hvnet:r\"".to_string()),
+            "{fwd:#?}"
+        );
+        assert_eq!(fwd.rules[0], "iifname \"virbr0\" tcp flags syn tcp option maxseg size set rt mtu comment \"hvnet:default\"");
+    }
+}
