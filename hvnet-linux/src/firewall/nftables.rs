@@ -450,8 +450,15 @@ pub fn render(intent: &FirewallIntent) -> NftTable {
                 FwKind::Isolated | FwKind::Open => {}
             }
         }
-        fwi.push(format!("oifname {br} reject {c}"));
-        fwo.push(format!("iifname {br} reject {c}"));
+        // IPv4 only, as the iptables backend: the IPv6 rules (isolation, forwards) are not
+        // written yet, and an `inet` reject would cut the routed IPv6 of nat networks. An
+        // ICMP (v4) reject implies `meta nfproto ipv4`; this is how nft prints it back.
+        fwi.push(format!(
+            "oifname {br} reject with icmp port-unreachable {c}"
+        ));
+        fwo.push(format!(
+            "iifname {br} reject with icmp port-unreachable {c}"
+        ));
     }
     fwd.extend(fwx);
     fwd.extend(fwi);
