@@ -114,3 +114,56 @@ pub fn hvnet_bin() -> Res<PathBuf> {
         ))
     }
 }
+
+/// Removes what a benchmark killed before its cleanup ran left behind: namespaces
+/// `hvbench-<pid>-…` of processes that no longer exist (killing what still runs in them),
+/// and the xenstored of a Xen benchmark's `/tmp/hvnet-bench-<pid>` (its `*/pid` files).
+pub fn sweep_leftovers() {
+    let dead = |pid: i32| kill(Pid::from_raw(pid), None).is_err();
+    if let Ok(dirs) = std::fs::read_dir(std::env::temp_dir()) {
+        for d in dirs.flatten() {
+            let name = d.file_name().to_string_lossy().into_owned();
+            let Some(pid) = name
+                .strip_prefix("hvnet-bench-")
+                .and_then(|p| p.parse::<i32>().ok())
+            else {
+                continue;
+            };
+            if !dead(pid) {
+                continue;
+            }
+            for sub in std::fs::read_dir(d.path()).into_iter().flatten().flatten() {
+                let text = std::fs::read_to_string(sub.path().join("pid")).unwrap_or_default();
+                let Ok(daemon) = text.trim().parse::<i32>() else {
+                    continue;
+                };
+                // Only if that pid is still a xenstored (pids are reused).
+                let cmd = std::fs::read(format!("/proc/{daemon}/cmdline")).unwrap_or_default();
+                if String::from_utf8_lossy(&cmd).contains("xenstored") {
+                    eprintln!("stopping xenstored {daemon}, left behind by a killed benchmark");
+                    let _ = kill(Pid::from_raw(daemon), Signal::SIGKILL);
+                }
+            }
+            let _ = std::fs::remove_dir_all(d.path());
+        }
+    }
+    let Ok(out) = Command::new("ip").args(["netns", "list"]).output() else {
+        return;
+    };
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let Some(name) = line.split_whitespace().next() else {
+            continue;
+        };
+        let Some(pid) = name
+            .strip_prefix("hvbench-")
+            .and_then(|r| r.split('-').next())
+            .and_then(|p| p.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        if dead(pid) {
+            eprintln!("removing {name}, left behind by a killed benchmark (pid {pid})");
+            drop(Ns(name.to_string(), false));
+        }
+    }
+}

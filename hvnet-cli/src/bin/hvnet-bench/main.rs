@@ -73,6 +73,7 @@ enum Mode {
 }
 
 fn main() -> ExitCode {
+    common::sweep_leftovers();
     let mut args: Vec<String> = std::env::args().skip(1).collect();
     let mut flag = |name: &str| {
         let found = args.iter().any(|a| a == name);
