@@ -93,7 +93,14 @@ struct Queue {
     /// ifindex of a link created in this batch → position of its tagging request, and
     /// whether an `up` may be folded into it.
     fresh: HashMap<u32, (usize, bool)>,
+    /// Taps made in this batch, not persistent until the requests that tag them have been
+    /// sent (with their op): a kill before that takes them with the process, so an untagged
+    /// tap — which no later command would know as hvnet's — is never left behind.
+    held: Vec<(usize, tap::HeldTap)>,
 }
+
+/// At most this many taps wait for their tags at once (each holds a descriptor).
+const MAX_HELD_TAPS: usize = 256;
 
 impl Queue {
     fn push(&mut self, op: usize, req: Request) {
@@ -196,18 +203,24 @@ impl LinuxHost {
     }
 
     fn flush(&mut self, q: &mut Queue, p: &mut Progress) {
-        if q.reqs.is_empty() {
-            return;
+        if !q.reqs.is_empty() {
+            let results = self.rtnl.execute(&q.reqs);
+            for (ops, r) in q.owners.iter().zip(results) {
+                for op in ops {
+                    p.record(*op, r.clone().map_err(ExecError::Netlink));
+                }
+            }
+            q.reqs.clear();
+            q.owners.clear();
+            q.fresh.clear();
         }
-        let results = self.rtnl.execute(&q.reqs);
-        for (ops, r) in q.owners.iter().zip(results) {
-            for op in ops {
-                p.record(*op, r.clone().map_err(ExecError::Netlink));
+        // Tagged (or failed, and then rolled back like any created link): now they may
+        // outlive the process.
+        for (op, held) in q.held.drain(..) {
+            if let Err(e) = held.persist() {
+                p.record(op, Err(ExecError::Tap(e)));
             }
         }
-        q.reqs.clear();
-        q.owners.clear();
-        q.fresh.clear();
     }
 
     /// Creates a netlink-made link (bridge, veth) right away, learns its index, and queues
@@ -310,15 +323,19 @@ impl LinuxHost {
                     multi_queue: opts.multi_queue,
                 };
                 self.other_writes += 1;
-                if self.taps.is_none() {
-                    self.taps = Some(tap::TapMaker::new(name.as_str()).map_err(ExecError::Tap)?);
+                if q.held.len() >= MAX_HELD_TAPS {
+                    self.flush(q, p);
                 }
-                let ifindex = match &self.taps {
-                    Some(maker) => maker.create(&cfg),
-                    None => tap::create_persistent(&cfg),
-                }
-                .map_err(ExecError::Tap)?;
+                let maker = match &self.taps {
+                    Some(maker) => maker,
+                    None => self
+                        .taps
+                        .insert(tap::TapMaker::new(name.as_str()).map_err(ExecError::Tap)?),
+                };
+                let held = maker.hold(&cfg).map_err(ExecError::Tap)?;
+                let ifindex = held.ifindex();
                 p.record(i, Ok(()));
+                q.held.push((i, held));
                 self.index.insert(name.to_string(), ifindex);
                 let change = LinkChange {
                     alias: Some(owner.tag()),

@@ -145,11 +145,60 @@ impl TapMaker {
 
     /// Creates a persistent TAP device like [`create_persistent`] and returns its index.
     pub fn create(&self, cfg: &TapConfig) -> Result<u32, TapError> {
-        create_with(cfg, &self.sock)
+        self.hold(cfg)?.persist()
+    }
+
+    /// Creates a TAP device that is not persistent yet: it lives as long as the returned
+    /// [`HeldTap`] (or the process) does, until [`HeldTap::persist`].
+    ///
+    /// A caller that must mark a new device as its own (an alias, a group) before anything
+    /// can outlive it does that in between: if the process dies first, the kernel removes
+    /// the device with the descriptor, so no unmarked tap is ever left behind.
+    ///
+    /// ```no_run
+    /// use hvnet_linux::tap::{TapConfig, TapMaker};
+    /// let maker = TapMaker::new("vnet7")?;
+    /// let held = maker.hold(&TapConfig::new("vnet7"))?;
+    /// // … tag the link with index `held.ifindex()` over netlink …
+    /// let ifindex = held.persist()?;
+    /// # Ok::<(), hvnet_linux::tap::TapError>(())
+    /// ```
+    pub fn hold(&self, cfg: &TapConfig) -> Result<HeldTap, TapError> {
+        hold_with(cfg, &self.sock)
     }
 }
 
-fn create_with(cfg: &TapConfig, sock: &OwnedFd) -> Result<u32, TapError> {
+/// A TAP device made by [`TapMaker::hold`] and not persistent yet: dropping it removes the
+/// device.
+#[derive(Debug)]
+pub struct HeldTap {
+    tun: File,
+    name: String,
+    ifindex: u32,
+}
+
+impl HeldTap {
+    /// The new device's interface index.
+    pub fn ifindex(&self) -> u32 {
+        self.ifindex
+    }
+
+    /// The new device's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Makes the device persistent (it outlives the descriptor, which is closed) and returns
+    /// its index. On failure the device is removed with the descriptor.
+    pub fn persist(self) -> Result<u32, TapError> {
+        // SAFETY: `tun` is the open tun descriptor; no memory is passed.
+        unsafe { ioctl::tunsetpersist(self.tun.as_raw_fd(), 1) }
+            .map_err(|e| sys_error("create", &self.name, "TUNSETPERSIST", e.into()))?;
+        Ok(self.ifindex)
+    }
+}
+
+fn hold_with(cfg: &TapConfig, sock: &OwnedFd) -> Result<HeldTap, TapError> {
     const ACTION: &str = "create";
     let name = cfg.name.as_str();
     let sys = |step| move |source| sys_error(ACTION, name, step, source);
@@ -181,12 +230,13 @@ fn create_with(cfg: &TapConfig, sock: &OwnedFd) -> Result<u32, TapError> {
         unsafe { ioctl::tunsetgroup(fd, gid as c_int) }
             .map_err(|e| sys("TUNSETGROUP")(e.into()))?;
     }
-    // Read the index before TUNSETPERSIST: if that fails, closing `tun`
-    // removes the half-made device.
+    // If this fails, closing `tun` removes the half-made device.
     let ifindex = ifindex_of(sock, name).map_err(sys("SIOCGIFINDEX"))?;
-    // SAFETY: `fd` is the open tun descriptor; no memory is passed.
-    unsafe { ioctl::tunsetpersist(fd, 1) }.map_err(|e| sys("TUNSETPERSIST")(e.into()))?;
-    Ok(ifindex)
+    Ok(HeldTap {
+        tun,
+        name: name.to_owned(),
+        ifindex,
+    })
 }
 
 /// Attaches to the existing TAP device `name` as a queue, the way a

@@ -295,6 +295,44 @@ fn tap_existing_name_is_refused_and_untouched() {
     assert!(err.to_string().contains("ve0"), "{err}");
 }
 
+/// A held tap exists (and can be marked) but vanishes with its descriptor — as it does when
+/// the process is killed — unless made persistent.
+#[test]
+fn held_tap_lives_with_its_descriptor_until_persisted() {
+    require_root!();
+    let ns = TestNs::new();
+    let links = || ns.ip(&["-br", "link", "show"]);
+    netns::run_in(ns.name(), || {
+        let maker = tap::TapMaker::new("vnet5")?;
+        let held = maker.hold(&TapConfig::new("vnet5"))?;
+        assert_eq!(held.name(), "vnet5");
+        assert!(held.ifindex() > 1);
+        Ok::<_, TapError>(held)
+    })
+    .unwrap()
+    .map(|held| {
+        assert!(links().contains("vnet5"), "{}", links());
+        drop(held);
+    })
+    .unwrap();
+    assert!(
+        !links().contains("vnet5"),
+        "a dropped held tap stays:\n{}",
+        links()
+    );
+
+    let held = netns::run_in(ns.name(), || {
+        tap::TapMaker::new("vnet6")?.hold(&TapConfig::new("vnet6"))
+    })
+    .unwrap()
+    .unwrap();
+    ns.ip(&["link", "set", "vnet6", "alias", "mine"]);
+    let ifindex = held.ifindex();
+    assert_eq!(held.persist().unwrap(), ifindex);
+    let json = ns.link_json("vnet6");
+    assert_eq!(field(&json, "ifalias"), Some("mine"), "{json}");
+}
+
 #[test]
 fn tap_queue_gives_carrier() {
     require_root!();
