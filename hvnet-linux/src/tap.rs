@@ -127,7 +127,12 @@ pub fn create_persistent(cfg: &TapConfig) -> Result<u32, TapError> {
 pub struct TapMaker {
     /// A datagram socket of this namespace, for SIOCGIFINDEX.
     sock: OwnedFd,
+    /// Whether the tun driver knows `IFF_NO_CARRIER` (Linux 6.0).
+    no_carrier: bool,
 }
+
+/// `IFF_NO_CARRIER` (linux/if_tun.h, Linux 6.0): attach without turning the carrier on.
+const IFF_NO_CARRIER: c_int = 0x0040;
 
 impl TapMaker {
     /// A maker for the calling thread's network namespace; `what` names the device(s) in an
@@ -140,7 +145,8 @@ impl TapMaker {
             None,
         )
         .map_err(|e| sys_error("create", what, "socket", io::Error::from(e)))?;
-        Ok(Self { sock })
+        let no_carrier = tun_features().is_some_and(|f| f & IFF_NO_CARRIER as c_uint != 0);
+        Ok(Self { sock, no_carrier })
     }
 
     /// Creates a persistent TAP device like [`create_persistent`] and returns its index.
@@ -164,7 +170,7 @@ impl TapMaker {
     /// # Ok::<(), hvnet_linux::tap::TapError>(())
     /// ```
     pub fn hold(&self, cfg: &TapConfig) -> Result<HeldTap, TapError> {
-        hold_with(cfg, &self.sock)
+        hold_with(cfg, &self.sock, self.no_carrier)
     }
 }
 
@@ -198,14 +204,23 @@ impl HeldTap {
     }
 }
 
-fn hold_with(cfg: &TapConfig, sock: &OwnedFd) -> Result<HeldTap, TapError> {
+/// Makes the device with `hvnet`'s descriptor attached as its only queue. An attached queue
+/// means carrier, which a persistent tap nobody has opened does not have; while held, the
+/// device must look like what it becomes (no carrier: no IPv6 autoconfiguration, no bridge
+/// port forwarding state, no carrier change when the descriptor closes), so the carrier is
+/// kept off — atomically with `IFF_NO_CARRIER` where the kernel has it, else right after
+/// with `TUNSETCARRIER`. A hypervisor attaching later turns it on as usual.
+fn hold_with(cfg: &TapConfig, sock: &OwnedFd, no_carrier: bool) -> Result<HeldTap, TapError> {
     const ACTION: &str = "create";
     let name = cfg.name.as_str();
     let sys = |step| move |source| sys_error(ACTION, name, step, source);
     validate_name(name)?;
 
     let tun = open_tun().map_err(sys("open /dev/net/tun"))?;
-    let flags = tap_flags(cfg.vnet_hdr, cfg.multi_queue) | libc::IFF_TUN_EXCL;
+    let mut flags = tap_flags(cfg.vnet_hdr, cfg.multi_queue) | libc::IFF_TUN_EXCL;
+    if no_carrier {
+        flags |= IFF_NO_CARRIER;
+    }
     match tun_set_iff(&tun, name, flags) {
         Ok(()) => {}
         // EBUSY is IFF_TUN_EXCL's answer for an existing name; EEXIST can
@@ -218,6 +233,12 @@ fn hold_with(cfg: &TapConfig, sock: &OwnedFd) -> Result<HeldTap, TapError> {
         Err(e) => return Err(sys("TUNSETIFF")(e)),
     }
     let fd = tun.as_raw_fd();
+    if !no_carrier {
+        let off: c_int = 0;
+        // SAFETY: `fd` is the open tun descriptor; TUNSETCARRIER reads one `int` through
+        // the pointer, which points to a live local.
+        unsafe { ioctl::tunsetcarrier(fd, &off) }.map_err(|e| sys("TUNSETCARRIER")(e.into()))?;
+    }
     if let Some(uid) = cfg.owner {
         // The kernel takes the id by value and truncates it to a 32-bit
         // uid_t, so passing it through a C int keeps every bit.
@@ -280,14 +301,17 @@ pub fn open_queue(name: &str, vnet_hdr: bool, multi_queue: bool) -> Result<Owned
 /// (`TUNGETFEATURES`). Any failure, such as a missing `/dev/net/tun`,
 /// counts as no support.
 pub fn supports_vnet_hdr() -> bool {
-    let Ok(tun) = open_tun() else {
-        return false;
-    };
+    tun_features().is_some_and(|f| f & libc::IFF_VNET_HDR as c_uint != 0)
+}
+
+/// The tun driver's `TUNGETFEATURES`, if it can be asked.
+fn tun_features() -> Option<c_uint> {
+    let tun = open_tun().ok()?;
     let mut features: c_uint = 0;
     // SAFETY: `tun` is an open descriptor and TUNGETFEATURES writes one
     // `unsigned int` through the pointer, which points to a live local.
     let rc = unsafe { ioctl::tungetfeatures(tun.as_raw_fd(), &mut features) };
-    rc.is_ok() && features & (libc::IFF_VNET_HDR as c_uint) != 0
+    rc.is_ok().then_some(features)
 }
 
 /// Checks `name` the way the kernel's `dev_valid_name` does, and rejects `%`
@@ -410,6 +434,12 @@ mod ioctl {
         /// `TUNSETPERSIST`: 1 to make the device persistent, by value.
         tunsetpersist,
         libc::TUNSETPERSIST
+    );
+    nix::ioctl_write_ptr_bad!(
+        /// `TUNSETCARRIER`: 0 turns the carrier off, `int *` in.
+        tunsetcarrier,
+        libc::TUNSETCARRIER,
+        std::ffi::c_int
     );
     nix::ioctl_read_bad!(
         /// `TUNGETFEATURES`: the supported `IFF_*` flags, `unsigned int *` out.

@@ -312,6 +312,10 @@ fn held_tap_lives_with_its_descriptor_until_persisted() {
     .unwrap()
     .map(|held| {
         assert!(links().contains("vnet5"), "{}", links());
+        // Held, it looks like the persistent tap it becomes: up, it has no carrier.
+        ns.ip(&["link", "set", "vnet5", "up"]);
+        let flags = ns.ip(&["-br", "link", "show", "vnet5"]);
+        assert!(flags.contains("NO-CARRIER"), "{flags}");
         drop(held);
     })
     .unwrap();
