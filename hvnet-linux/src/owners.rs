@@ -15,7 +15,7 @@
 //! * changes are appended (`LINK OWNER` tags, `LINK` alone forgets; only lines ending in a
 //!   newline count, so a write cut short by a crash adds nothing); the file is rewritten
 //!   (a temporary file renamed over it) from a full observation that differs, or when
-//!   it has grown to several times its live lines; a write that fails removes it, so the
+//!   a read finds it grown to several times its live lines; a write that fails removes it, so the
 //!   next scoped verb reads the whole host again.
 
 use std::collections::BTreeMap;
@@ -94,9 +94,7 @@ impl LinuxHost {
     }
 
     fn read_owners_log(&self) -> Option<(Index, usize)> {
-        fs::read_to_string(self.owners_path()?)
-            .ok()
-            .map(|t| parse(&t))
+        read_log(&self.owners_path()?)
     }
 
     /// Replaces the index by `index` (when it differs, or the file has grown long); on
@@ -164,6 +162,23 @@ impl LinuxHost {
     }
 }
 
+/// The index at `path` and the number of lines it took, compacted first when it has grown
+/// to several times its live lines: scoped verbs only append, so a host that only ever runs
+/// them (guests coming and going) would grow the file — and every read — without bound. The
+/// replayed index says exactly what the log says, so any verb may write it.
+fn read_log(path: &Path) -> Option<(Index, usize)> {
+    let (index, lines) = parse(&fs::read_to_string(path).ok()?);
+    if lines <= 4 * index.len() + 64 {
+        return Some((index, lines));
+    }
+    if let Err(e) = replace(path, &render(&index)) {
+        tracing::warn!("cannot write {}: {e}; it is rebuilt later", path.display());
+        let _ = fs::remove_file(path);
+    }
+    let n = index.len();
+    Some((index, n))
+}
+
 /// Writes `text` to a temporary file beside `path` and renames it over `path`.
 fn replace(path: &Path, text: &str) -> std::io::Result<()> {
     if let Some(dir) = path.parent() {
@@ -205,6 +220,29 @@ mod tests {
                 ("vnet1".to_string(), "db".to_string()),
             ])
         );
+    }
+
+    #[test]
+    fn a_long_log_is_compacted_when_read() {
+        let dir = std::env::temp_dir().join(format!("hvnet-owners-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(OWNERS_FILE);
+        let mut log = String::from("br0 lan\n");
+        for i in 0..100 {
+            log.push_str(&format!("vnet{i} g\nvnet{i}\n"));
+        }
+        fs::write(&path, &log).unwrap();
+        let want = Index::from([("br0".to_string(), "lan".to_string())]);
+        assert_eq!(read_log(&path), Some((want.clone(), 1)));
+        assert_eq!(fs::read_to_string(&path).unwrap(), "br0 lan\n");
+        // A short log is left as it is.
+        fs::write(&path, "br0 lan\nvnet1 g\nvnet1\n").unwrap();
+        assert_eq!(read_log(&path), Some((want, 3)));
+        assert_eq!(
+            fs::read_to_string(&path).unwrap(),
+            "br0 lan\nvnet1 g\nvnet1\n"
+        );
+        fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
