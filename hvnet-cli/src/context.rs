@@ -58,7 +58,10 @@ pub fn load_config(g: &Global) -> CliResult<Config> {
     } else {
         path.display().to_string()
     };
-    let cfg = Config::parse_bytes(&bytes, &name, &SystemAccounts)
+    // Standard input is never cached (nothing names it again).
+    let cache = state_dir(g);
+    let cache = (!stdin).then_some(cache.as_path());
+    let cfg = hvnet_linux::config_cache::load(&bytes, &name, cache, &SystemAccounts)
         .map_err(|e| CliError::Input(e.to_string()))?;
     let _ = CONFIG_FIREWALL.set(cfg.host.firewall);
     match &g.host_name {

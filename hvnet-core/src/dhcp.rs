@@ -52,7 +52,7 @@ pub const LOG_FILE: &str = "dnsmasq.log";
 pub const MIN_LEASE_SECS: u64 = 120;
 
 /// A static DHCP reservation: `mac` always gets `ip` (and `name`).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(serde::Serialize, serde::Deserialize, Debug, Clone, PartialEq, Eq)]
 pub struct DhcpHost {
     /// The client's MAC address.
     pub mac: MacAddr,

@@ -26,7 +26,7 @@ use crate::types::{IfName, Ipv6Cidr, Ipv6Range, MacAddr};
 pub const LEASE6_SECS: u64 = 3600;
 
 /// A static DHCPv6 reservation: `mac` always gets `ip` (and `name`).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(serde::Serialize, serde::Deserialize, Debug, Clone, PartialEq, Eq)]
 pub struct Dhcp6Host {
     /// The client's MAC address.
     pub mac: MacAddr,

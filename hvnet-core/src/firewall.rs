@@ -92,7 +92,7 @@ impl fmt::Display for Table {
 }
 
 /// Which firewall backend writes hvnet's rules (`[host] firewall`, `--firewall`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum FirewallChoice {
     /// nftables when `nft` is installed and the host's `iptables` is nft-based or absent,
     /// else iptables.

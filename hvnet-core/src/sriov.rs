@@ -112,7 +112,7 @@ impl<'de> serde::Deserialize<'de> for PciAddr {
 }
 
 /// Where a pool's VFs come from.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(serde::Serialize, serde::Deserialize, Debug, Clone, PartialEq, Eq, Hash)]
 pub enum VfSource {
     /// Every VF of this physical function (`pf = "eth3"`), in VF index order.
     Pf(IfName),
@@ -134,7 +134,9 @@ impl fmt::Display for VfSource {
 
 /// Optional VF settings: a pool's defaults, overridden per NIC. `None` leaves the VF's
 /// setting alone, except `vlan`, which is 0 (none) unless given.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[derive(
+    serde::Serialize, serde::Deserialize, Debug, Clone, Copy, PartialEq, Eq, Hash, Default,
+)]
 pub struct VfSettings {
     /// 802.1Q VLAN id the VF tags and strips (1-4095; 0 none).
     pub vlan: Option<u16>,
@@ -159,7 +161,7 @@ impl VfSettings {
 }
 
 /// One `kind = "hostdev"` network: a pool of VFs handed to guest NICs.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(serde::Serialize, serde::Deserialize, Debug, Clone, PartialEq, Eq)]
 pub struct VfPool {
     /// The network's name (guest NICs name it in `network`).
     pub name: String,

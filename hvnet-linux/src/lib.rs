@@ -6,6 +6,7 @@
 //! * [`firewall`] — hvnet's firewall intent rendered, observed and compared by its nftables
 //!   table (one `nft -f` transaction) or its iptables chains (one batch per table).
 //! * [`netns`] — named network namespaces (`/run/netns/NAME`): create, enter, delete.
+//! * [`config_cache`] — the validated config kept in the state directory for the next command.
 //! * [`sysctl`] — reading and writing `/proc/sys`.
 //! * [`lock`] — the per-host exclusive apply lock (flock with a timeout).
 //! * [`ping`] — a minimal ICMP echo prober used by the demo and tests.
@@ -36,6 +37,7 @@
 #![warn(missing_docs)]
 
 pub mod accounts;
+pub mod config_cache;
 mod daemon;
 pub mod demo;
 pub mod dhcp_client;

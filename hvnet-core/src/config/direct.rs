@@ -15,7 +15,7 @@ use crate::types::IfName;
 /// let d = cfg.direct_network("lan").unwrap();
 /// assert_eq!((d.uplinks[0].as_str(), d.mode), ("eth0", MacvtapMode::Bridge));
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(serde::Serialize, serde::Deserialize, Debug, Clone, PartialEq, Eq)]
 pub struct DirectNetwork {
     /// Unique name (among all networks).
     pub name: String,

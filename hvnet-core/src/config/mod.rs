@@ -69,7 +69,7 @@ impl Accounts for NoAccounts {
 }
 
 /// A validated configuration.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(serde::Serialize, serde::Deserialize, Debug, Clone, PartialEq, Eq)]
 pub struct Config {
     /// Host-wide settings.
     pub host: HostSettings,
@@ -101,7 +101,7 @@ pub struct Config {
 /// let d = cfg.diagnostic("guest[0].nic[0].netns", "gone".into());
 /// assert_eq!(d.to_string(), "h.toml:10:7: guest[0].nic[0].netns: gone");
 /// ```
-#[derive(Debug, Clone, Default)]
+#[derive(serde::Serialize, serde::Deserialize, Debug, Clone, Default)]
 pub struct Locations {
     /// The file, as the user named it.
     pub file: String,
@@ -118,7 +118,7 @@ impl PartialEq for Locations {
 impl Eq for Locations {}
 
 /// Host-wide settings (`[host]`).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(serde::Serialize, serde::Deserialize, Debug, Clone, PartialEq, Eq)]
 pub struct HostSettings {
     /// Prefix of generated guest MACs (default 52:54:00, as QEMU and libvirt use).
     pub mac_prefix: MacPrefix,
@@ -146,7 +146,7 @@ impl Default for HostSettings {
 }
 
 /// What a network is for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(serde::Serialize, serde::Deserialize, Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[cfg_attr(
     feature = "schema",
     derive(schemars::JsonSchema),
@@ -188,7 +188,9 @@ impl NetworkKind {
 }
 
 /// Whether a network's bridge outlives its guests.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[derive(
+    serde::Serialize, serde::Deserialize, Debug, Clone, Copy, PartialEq, Eq, Hash, Default,
+)]
 #[cfg_attr(
     feature = "schema",
     derive(schemars::JsonSchema),
@@ -203,7 +205,7 @@ pub enum Lifetime {
 }
 
 /// One `[[network]]`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(serde::Serialize, serde::Deserialize, Debug, Clone, PartialEq, Eq)]
 pub struct Network {
     /// Unique name; also the owner tag of the bridge (`hvnet:<name>`).
     pub name: String,
@@ -267,7 +269,9 @@ pub struct Network {
 }
 
 /// How guests of a network get IPv6 addresses (`[network.dhcp6] mode`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[derive(
+    serde::Serialize, serde::Deserialize, Debug, Clone, Copy, PartialEq, Eq, Hash, Default,
+)]
 #[cfg_attr(
     feature = "schema",
     derive(schemars::JsonSchema),
@@ -284,7 +288,7 @@ pub enum Dhcp6Mode {
 /// A network's IPv6 service (`[network.dhcp6]`): dnsmasq advertises the prefix of
 /// `address6` (an isolated network's advertisements carry router lifetime 0, so guests
 /// install no default route, as libvirt does) and, when stateful, serves DHCPv6.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(serde::Serialize, serde::Deserialize, Debug, Clone, PartialEq, Eq)]
 pub struct Dhcp6 {
     /// SLAAC or stateful DHCPv6.
     pub mode: Dhcp6Mode,
@@ -309,7 +313,7 @@ impl Network {
 }
 
 /// `host_ip` of a bridged network (seed 000's `netif_mode`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(serde::Serialize, serde::Deserialize, Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[cfg_attr(
     feature = "schema",
     derive(schemars::JsonSchema),
@@ -341,7 +345,7 @@ impl Network {
 }
 
 /// A network's DHCP service (`[network.dhcp]`).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(serde::Serialize, serde::Deserialize, Debug, Clone, PartialEq, Eq)]
 pub struct Dhcp {
     /// The dynamic pool; `None` (`range = "none"`) serves static hosts only. When the file
     /// gives no `range`, the addresses after the host's (or, if there are none, before it)
@@ -365,7 +369,7 @@ pub struct Dhcp {
 }
 
 /// One `[[guest]]`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(serde::Serialize, serde::Deserialize, Debug, Clone, PartialEq, Eq)]
 pub struct Guest {
     /// Unique name; also the owner tag of its NICs' host sides (`hvnet:<name>`).
     pub name: String,
@@ -380,7 +384,7 @@ pub struct Guest {
 
 /// `[[guest.forward]]`: `[host_addr:]host_port` on the host reaches `guest_port` of one of
 /// the guest's NICs (its fixed `ip`).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(serde::Serialize, serde::Deserialize, Debug, Clone, PartialEq, Eq)]
 pub struct PortForward {
     /// TCP or UDP.
     pub proto: Proto,
@@ -395,7 +399,7 @@ pub struct PortForward {
 }
 
 /// How a guest NIC reaches its network.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(serde::Serialize, serde::Deserialize, Debug, Clone, PartialEq, Eq, Hash)]
 pub enum NicType {
     /// A persistent TAP device on the host (QEMU opens it).
     Tap {
@@ -430,7 +434,7 @@ pub enum NicType {
 }
 
 /// One `[[guest.nic]]`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(serde::Serialize, serde::Deserialize, Debug, Clone, PartialEq, Eq)]
 pub struct Nic {
     /// The network it joins, by name (empty for [`NicType::User`], which joins none).
     pub network: String,
@@ -454,7 +458,7 @@ pub struct Nic {
 
 /// A NIC's rate limits, from the guest's point of view: `egress` is what the guest sends,
 /// `ingress` what it receives. `rate = "100mbit"` sets both.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(serde::Serialize, serde::Deserialize, Debug, Clone, PartialEq, Eq, Default)]
 pub struct NicRate {
     /// Limit on traffic the guest sends.
     pub egress: Option<RateSpec>,

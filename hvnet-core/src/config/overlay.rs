@@ -30,7 +30,9 @@ pub const DEFAULT_VXLAN_PORT: u16 = 4789;
 /// assert_eq!(Vni::new(100).map(Vni::get), Some(100));
 /// assert!(Vni::new(0).is_none() && Vni::new(16_777_216).is_none());
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    serde::Serialize, serde::Deserialize, Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord,
+)]
 pub struct Vni(u32);
 
 impl Vni {
@@ -52,7 +54,7 @@ impl std::fmt::Display for Vni {
 }
 
 /// How an overlay learns where the other hosts' guests are.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(serde::Serialize, serde::Deserialize, Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum OverlayControl {
     /// Static peers: head-end replication of broadcast and unknown traffic to every peer
     /// (all-zero forwarding entries), remote MACs learned from received packets.
@@ -63,7 +65,7 @@ pub enum OverlayControl {
 
 /// `[network.overlay]`: the network's bridge reaches the other hosts through a VXLAN
 /// device.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(serde::Serialize, serde::Deserialize, Debug, Clone, PartialEq, Eq)]
 pub struct Overlay {
     /// The VNI.
     pub vni: Vni,
@@ -83,7 +85,7 @@ pub struct Overlay {
 }
 
 /// One `[[overlay.host]]`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(serde::Serialize, serde::Deserialize, Debug, Clone, PartialEq, Eq)]
 pub struct OverlayHost {
     /// Its name (`[host] name` on it).
     pub name: String,
