@@ -144,8 +144,14 @@ impl LinuxHost {
     /// owner index lists them) plus the ports of its `ports_of` bridges; `None` when there
     /// is no owner index to trust (the caller reads every link instead, which writes one).
     fn scoped_links(&mut self, scope: &LinkScope) -> Result<Option<Vec<Link>>, NlError> {
-        let Some(index) = self.read_owners() else {
-            return Ok(None);
+        // Links found by owner need the index; a scope of names alone does not.
+        let index = if scope.owners.is_empty() {
+            Default::default()
+        } else {
+            match self.read_owners() {
+                Some(index) => index,
+                None => return Ok(None),
+            }
         };
         let mut names: BTreeSet<&str> = scope.names.iter().map(String::as_str).collect();
         names.extend(
@@ -167,6 +173,18 @@ impl LinuxHost {
                     links.push(port);
                 }
             }
+        }
+        // The masters of what was found, so that a port's master is known by name (a
+        // planner detaching a port records which bridge it left).
+        let mut masters: Vec<u32> = links
+            .iter()
+            .filter_map(|l| l.master)
+            .filter(|m| !links.iter().any(|l| l.ifindex == *m))
+            .collect();
+        masters.sort_unstable();
+        masters.dedup();
+        if !masters.is_empty() {
+            links.extend(self.rtnl.get_links_by_index(&masters)?);
         }
         // In index order, as a dump lists them (plans do not depend on how links were read).
         links.sort_by_key(|l| l.ifindex);
@@ -231,10 +249,16 @@ impl Observe for LinuxHost {
         };
         let seen: std::collections::HashSet<u32> = links.iter().map(|l| l.ifindex).collect();
         let in_scope = |ifindex: u32| query.links.is_none() || seen.contains(&ifindex);
+        // A scoped read that found none of its links (names about to be given, checked
+        // free) has no addresses or routes to read.
+        let none_found = query.links.is_some() && links.is_empty();
         // Both families: addresses and routes carry IPv6 too (`address6`).
-        let addrs = self
-            .rtnl
-            .dump_addrs()?
+        let addrs = if none_found {
+            Vec::new()
+        } else {
+            self.rtnl.dump_addrs()?
+        };
+        let addrs = addrs
             .into_iter()
             .filter(|a| in_scope(a.ifindex))
             .filter_map(|a| {
@@ -244,9 +268,12 @@ impl Observe for LinuxHost {
                 })
             })
             .collect();
-        let routes = self
-            .rtnl
-            .dump_routes()?
+        let routes = if none_found {
+            Vec::new()
+        } else {
+            self.rtnl.dump_routes()?
+        };
+        let routes = routes
             .into_iter()
             .filter(|r| r.oif.is_none_or(in_scope))
             .filter_map(|r| {

@@ -451,6 +451,30 @@ impl Rtnl {
         Ok(found)
     }
 
+    /// Looks links up by index, pipelined like [`get_links`](Self::get_links): the links
+    /// that exist, in no particular order.
+    pub fn get_links_by_index(&mut self, ifindices: &[u32]) -> Result<Vec<Link>, NlError> {
+        let mut asks = Vec::with_capacity(ifindices.len());
+        for &i in ifindices {
+            asks.push(dump_index(i, "get link")?);
+        }
+        let mut found = Vec::new();
+        for chunk in asks.chunks(16) {
+            found.extend(self.lookups(
+                chunk,
+                (RTM_GETLINK, 0),
+                |m, &ifindex| {
+                    m.bytes(&ifinfomsg(ifindex, 0, 0))
+                        .u32(IFLA_EXT_MASK, RTEXT_FILTER_SKIP_STATS);
+                },
+                |ifindex| format!("get link {ifindex}"),
+                RTM_NEWLINK,
+                parse_link,
+            )?);
+        }
+        Ok(found)
+    }
+
     /// The root and ingress qdiscs of the devices `ifindices` (`RTM_GETQDISC`
     /// of each parent, pipelined): what [`dump_qdiscs`](Self::dump_qdiscs)
     /// lists of them, without walking every device of the namespace. A

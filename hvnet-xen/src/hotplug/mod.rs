@@ -32,6 +32,7 @@ pub mod route;
 pub mod rules;
 pub mod store;
 
+use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -324,7 +325,12 @@ fn run_inner(inv: &Invocation, store: &dyn Store, opts: &Options) -> Result<(), 
 
     let mut session = Session::open_with(&opts.lock_dir, opts.lock_timeout)?;
     let tap_names = [names.target.as_str(), names.current.as_str()];
-    let mut observed = session.observe(if tap { &tap_names } else { &[] }, &tap_names)?;
+    let scope = scope(&names, mode, bridge, netdev, up);
+    let mut observed = session.observe(
+        if tap { &tap_names } else { &[] },
+        &tap_names,
+        scope.as_ref(),
+    )?;
     if up && matches!(mode, Mode::Route | Mode::RouteIfup | Mode::Nat) {
         if let Ok(Some(u)) = plan::Planner::new(&observed).find_uplink(netdev) {
             session.observe_proxy_arp(&mut observed, &u.name);
@@ -437,6 +443,42 @@ fn read_lines(path: &std::path::Path) -> Result<Vec<String>, HotplugError> {
         .map_err(|e| HotplugError::runtime(format!("{}: {e}", path.display())))
 }
 
+/// The links a call reads, when it can name them all: the device under both names, their
+/// IFBs (a tap's), and the bridge (with the `ethN` an `xenbrN` falls back to) or the uplink.
+/// `None` — every link of the host — where the planner must search: a bridged call without a
+/// bridge (the first bridge by name), a routed or NAT call on the way up without
+/// `netdev`/`gatewaydev` (the default route's device).
+fn scope(
+    names: &naming::DeviceNames,
+    mode: Mode,
+    bridge: Option<&str>,
+    netdev: Option<&str>,
+    up: bool,
+) -> Option<BTreeSet<String>> {
+    let mut links: BTreeSet<String> = [&names.target, &names.current]
+        .into_iter()
+        .flat_map(|n| [n.clone(), rate::ifb_name(n)])
+        .collect();
+    match mode {
+        Mode::Route | Mode::RouteIfup | Mode::Nat => {
+            if up {
+                links.insert(netdev?.to_string());
+            } else if let Some(n) = netdev {
+                links.insert(n.to_string());
+            }
+        }
+        _ if up => {
+            let b = bridge?;
+            links.insert(b.to_string());
+            if let Some(n) = b.strip_prefix("xenbr") {
+                links.insert(format!("eth{n}"));
+            }
+        }
+        _ => {}
+    }
+    Some(links)
+}
+
 /// The hotplug's engine state (journal, host lock, vif guard records) under a lock
 /// directory.
 pub const STATE_SUBDIR: &str = "hvnet-xen";
@@ -505,8 +547,9 @@ impl Session {
         })
     }
 
-    /// Observes links, addresses and routes, the qdiscs of `tc_links` (and their IFBs),
-    /// and the `proxy_arp` of `devs` with `ip_forward`.
+    /// Observes links, addresses and routes — of the links named in `scope` only, or of
+    /// every link with `None` —, the qdiscs of `tc_links` (and their IFBs), and the
+    /// `proxy_arp` of `devs` with `ip_forward`.
     ///
     /// # Errors
     ///
@@ -515,6 +558,7 @@ impl Session {
         &mut self,
         tc_links: &[&str],
         devs: &[&str],
+        scope: Option<&BTreeSet<String>>,
     ) -> Result<ObservedState, HotplugError> {
         let mut links: std::collections::BTreeSet<String> =
             tc_links.iter().map(|t| t.to_string()).collect();
@@ -527,7 +571,10 @@ impl Session {
             tc_links: links,
             netns: false,
             vf_pools: Vec::new(),
-            links: None,
+            links: scope.map(|names| hvnet_core::backend::LinkScope {
+                names: names.clone(),
+                ..Default::default()
+            }),
             name_hints: false,
         };
         self.engine

@@ -172,7 +172,11 @@ pub fn retune(
 
     // The tap: under its vifname-emu name once `add` renamed it, else QEMU's default name.
     let taps = [names.target.as_str(), names.current.as_str()];
-    let observed = session.observe(&taps, &[])?;
+    let scope: std::collections::BTreeSet<String> = taps
+        .iter()
+        .flat_map(|t| [t.to_string(), ifb_name(t)])
+        .collect();
+    let observed = session.observe(&taps, &[], Some(&scope))?;
     let tap = taps
         .iter()
         .find(|n| observed.link(n).is_some())
