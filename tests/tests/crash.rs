@@ -227,7 +227,9 @@ fn sigkill_at_random_moments_is_recovered_by_the_next_command() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(104);
 
-    // How long each verb takes when not killed: the kills are spread over that.
+    // How long each verb takes when not killed: the kills are spread over that. The
+    // shortest of three runs, so that one slow run (cold caches, a busy machine) does not
+    // put most kills after the end.
     let mut took = std::collections::BTreeMap::new();
     for verb in [
         Verb::ApplyFromScratch,
@@ -235,12 +237,16 @@ fn sigkill_at_random_moments_is_recovered_by_the_next_command() {
         Verb::Down,
         Verb::GuestUp,
     ] {
-        prepare(&h, verb);
-        let (cfg, args) = command(&h, verb);
-        let t0 = Instant::now();
-        h.hv.run(cfg, &args).ok();
-        took.insert(format!("{verb:?}"), t0.elapsed());
-        finish(&h, &forward_before, &format!("{verb:?} unkilled"));
+        for _ in 0..3 {
+            prepare(&h, verb);
+            let (cfg, args) = command(&h, verb);
+            let t0 = Instant::now();
+            h.hv.run(cfg, &args).ok();
+            let t = t0.elapsed();
+            let best = took.entry(format!("{verb:?}")).or_insert(t);
+            *best = (*best).min(t);
+            finish(&h, &forward_before, &format!("{verb:?} unkilled"));
+        }
     }
     println!("verb durations: {took:?}");
 
