@@ -529,6 +529,28 @@ impl MemHost {
                     });
                 Ok(())
             }
+            Op::StartFrr(svc) => {
+                self.next_pid += 2;
+                self.state.frr = Some(crate::evpn::ObservedFrr {
+                    installed: true,
+                    dir: svc.dir.clone(),
+                    zebra_conf: Some(svc.zebra_conf.clone()),
+                    bgpd_conf: Some(svc.bgpd_conf.clone()),
+                    zebra_pid: Some(self.next_pid - 1),
+                    bgpd_pid: Some(self.next_pid),
+                });
+                Ok(())
+            }
+            Op::StopFrr { .. } => {
+                if let Some(f) = &mut self.state.frr {
+                    *f = crate::evpn::ObservedFrr {
+                        installed: f.installed,
+                        dir: f.dir.clone(),
+                        ..Default::default()
+                    };
+                }
+                Ok(())
+            }
             Op::StopDhcpClient { network, .. } => {
                 for d in self
                     .state
@@ -647,6 +669,11 @@ impl Observe for MemHost {
         if query.services {
             o.dhcp = all.dhcp.clone();
             o.dhcp_clients = all.dhcp_clients.clone();
+            // FRR is installed on the in-memory host.
+            o.frr = Some(all.frr.clone().unwrap_or(crate::evpn::ObservedFrr {
+                installed: true,
+                ..Default::default()
+            }));
             o.saved_sysctls = all.saved_sysctls.clone();
             for k in all.saved_sysctls.keys() {
                 if let Some(v) = all.sysctls.get(k) {

@@ -374,6 +374,16 @@ pub enum Op {
         /// What it served before, for the inverse.
         old: Option<Box<FirewallIntent>>,
     },
+    /// Write hvnet's FRR configuration (zebra's and bgpd's) and start zebra and bgpd.
+    StartFrr(Box<crate::evpn::FrrService>),
+    /// Stop hvnet's zebra and bgpd (found by their configuration paths) and remove their
+    /// configuration.
+    StopFrr {
+        /// Its directory.
+        dir: std::path::PathBuf,
+        /// Its files, to start it again on rollback.
+        restore: Option<Box<crate::evpn::FrrService>>,
+    },
 }
 
 /// Everything needed to recreate a deleted link.
@@ -424,7 +434,7 @@ impl Op {
             Self::RenameLink { to, .. } => Some(to),
             Self::SetVifGuard { dev, .. } => Some(dev),
             Self::BestEffort(op) => op.link(),
-            Self::EditLines { .. } => None,
+            Self::EditLines { .. } | Self::StartFrr(_) | Self::StopFrr { .. } => None,
             Self::SetTapNode { link, .. } => Some(link),
             Self::MoveHostIp { to, .. } => Some(to),
             Self::CreateVxlan { name, .. } => Some(name),
@@ -667,6 +677,14 @@ impl Op {
             }],
             Self::AddFdb(e) => vec![Self::DelFdb(e.clone())],
             Self::DelFdb(e) => vec![Self::AddFdb(e.clone())],
+            Self::StartFrr(svc) => vec![Self::StopFrr {
+                dir: svc.dir.clone(),
+                restore: None,
+            }],
+            Self::StopFrr { restore, .. } => restore
+                .as_ref()
+                .map(|svc| vec![Self::StartFrr(svc.clone())])
+                .unwrap_or_default(),
             Self::SetTapNode { link, node, old } => match old {
                 Some(o) => vec![Self::SetTapNode {
                     link: link.clone(),
@@ -965,6 +983,16 @@ impl fmt::Display for Op {
                 i.forwards().len()
             ),
             Self::StartDhcp(svc) => write!(f, "start dnsmasq for network {}", svc.network),
+            Self::StartFrr(svc) => write!(
+                f,
+                "start FRR (zebra, bgpd) for the EVPN overlays in {}",
+                svc.dir.display()
+            ),
+            Self::StopFrr { dir, .. } => write!(
+                f,
+                "stop hvnet's FRR (zebra, bgpd) and remove its configuration from {}",
+                dir.display()
+            ),
             Self::StartDhcpClient(c) => write!(
                 f,
                 "start the host's DHCP client on {} (network {})",
@@ -1217,6 +1245,14 @@ impl fmt::Display for CommandLine<'_> {
                 svc.dir.join(crate::dhcp::CONF_FILE).display()
             ),
             Op::StopDhcp { pid, .. } => write!(f, "kill {pid}"),
+            Op::StartFrr(svc) => {
+                let d = svc.dir.display();
+                write!(f, "{{ /usr/lib/frr/zebra -f {d}/zebra.conf -i {d}/zebra.pid -z {d}/zserv.api --vty_socket {d} -P 0 & /usr/lib/frr/bgpd -f {d}/bgpd.conf -i {d}/bgpd.pid -z {d}/zserv.api --vty_socket {d} -P 0 & }}")
+            }
+            Op::StopFrr { dir, .. } => {
+                let d = dir.display();
+                write!(f, "kill $(cat {d}/bgpd.pid {d}/zebra.pid) && rm {d}/zebra.conf {d}/bgpd.conf")
+            }
             Op::StartDhcpClient(c) => write!(
                 f,
                 "udhcpc -f -i {} -s {} -p {}",

@@ -22,7 +22,9 @@
 use std::borrow::Cow;
 use std::net::Ipv4Addr;
 
-use crate::config::{Config, Diagnostic, Network, NetworkKind, Overlay, Vni, VXLAN_OVERHEAD};
+use crate::config::{
+    Config, Diagnostic, Network, NetworkKind, Overlay, OverlayControl, Vni, VXLAN_OVERHEAD,
+};
 use crate::observed::{ObservedLink, ObservedState};
 use crate::state::{DesiredState, LinkKind, LinkSpec, Owner};
 use crate::types::{IfName, MacAddr, MacPrefix};
@@ -277,6 +279,10 @@ pub fn add_links(cfg: &Config, net: &Network, observed: &ObservedState, want: &m
         )),
         up: true,
     });
+    // EVPN: zebra installs the flood lists and remote MACs from BGP.
+    if ov.control == OverlayControl::Evpn {
+        return;
+    }
     for dst in cfg.overlay_peers(ov, Some(local)) {
         want.fdb.push(FdbSpec {
             link: name.clone(),

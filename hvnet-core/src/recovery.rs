@@ -221,6 +221,24 @@ fn undo_if_visible(op: &Op, s: &ObservedState) -> Vec<Op> {
                 None => Vec::new(),
             };
         }
+        Op::StartFrr(svc) => {
+            let running = s
+                .frr
+                .as_ref()
+                .is_some_and(|f| f.zebra_pid.is_some() || f.bgpd_pid.is_some());
+            return if running {
+                vec![Op::StopFrr {
+                    dir: svc.dir.clone(),
+                    restore: None,
+                }]
+            } else {
+                Vec::new()
+            };
+        }
+        Op::StopFrr { .. } => s
+            .frr
+            .as_ref()
+            .is_none_or(|f| f.zebra_pid.is_none() && f.bgpd_pid.is_none()),
         Op::StopDhcpClient { network, .. } => !s
             .dhcp_clients
             .iter()

@@ -1,6 +1,7 @@
 //! Planning the overlay: whether an existing VXLAN device is the wanted one, and the flood
 //! entries (static peers) of hvnet's VXLAN devices — added and removed one by one, so a peer
-//! joining or leaving never touches the device itself.
+//! joining or leaving never touches the device itself. An EVPN device's entries are
+//! zebra's ([`crate::evpn`]): never touched here.
 
 use std::collections::HashSet;
 
@@ -63,10 +64,18 @@ pub(super) fn fdb_ops(
     recreated: &HashSet<&str>,
 ) -> Vec<Op> {
     let mut ops = Vec::new();
+    // zebra owns the entries of an EVPN device (remote MACs and flood lists from BGP).
+    let by_frr = |name: &IfName| {
+        desired
+            .frr
+            .as_ref()
+            .is_some_and(|f| f.devices.contains(name))
+    };
     for want in desired
         .links
         .iter()
         .filter(|l| l.owner.is_some() && matches!(l.kind, LinkKind::Vxlan(_)))
+        .filter(|l| !by_frr(&l.name))
     {
         let have: Vec<FdbSpec> = match observed.link(want.name.as_str()) {
             Some(l) if !recreated.contains(want.name.as_str()) => static_entries(observed, l),
