@@ -318,8 +318,10 @@ mod tests {
     #[test]
     fn missing_frr_is_refused_and_nothing_wanted() {
         let c = cfg("[overlay.evpn]\nasn = 65000\n", "hv1");
-        let mut seen = ObservedState::default();
-        seen.frr = Some(ObservedFrr::default());
+        let mut seen = ObservedState {
+            frr: Some(ObservedFrr::default()),
+            ..ObservedState::default()
+        };
         let mut want = DesiredState::default();
         let e = add_service(&c, &seen, "/run/hvnet".as_ref(), &mut want).unwrap_err();
         assert!(e.to_string().contains("apt-get install frr"), "{e}");

@@ -592,6 +592,8 @@ impl LinuxHost {
             | Op::StartDhcpClient(_)
             | Op::StopDhcpClient { .. }
             | Op::ReloadDhcpHosts { .. }
+            | Op::StartFrr(_)
+            | Op::StopFrr { .. }
             | Op::SetVifGuard { .. }
             | Op::EditLines { .. } => {
                 self.flush(q, p);
