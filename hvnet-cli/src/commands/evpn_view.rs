@@ -25,6 +25,12 @@ pub fn problems(cfg: &Config, o: &ObservedState) -> Vec<String> {
         Some(Err(e)) => return vec![format!("EVPN: {e}")],
         Some(Ok(s)) => s,
     };
+    judge(cfg, &status)
+}
+
+/// The problems in `status` for `cfg`: neighbours without an established session, EVPN VNIs
+/// not advertised.
+fn judge(cfg: &Config, status: &Status) -> Vec<String> {
     let mut out = Vec::new();
     for n in cfg.evpn_neighbors() {
         match status.session(&n.to_string()) {
@@ -71,4 +77,42 @@ pub fn check(
     let here = hvnet_core::overlay::for_host(cfg, &o)
         .map_or_else(|_| cfg.clone(), std::borrow::Cow::into_owned);
     Ok(problems(&here, &o))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hvnet_linux::frr::Session;
+
+    #[test]
+    fn names_sessions_down_and_vnis_not_advertised() {
+        let text = "[overlay.evpn]\nasn = 65000\nneighbors = ['172.16.0.2', '172.16.0.3']\n\
+            [[network]]\nname = 'ov'\nkind = 'internal'\nbridge = 'br-ov'\n\
+            [network.overlay]\nvni = 7\ncontrol = 'evpn'\nlocal = '172.16.0.1'\n";
+        let cfg = Config::parse(text, "h.toml").unwrap();
+        let mut status = Status {
+            sessions: vec![Session {
+                peer: "172.16.0.2".into(),
+                state: "Active".into(),
+                prefixes: 0,
+            }],
+            ..Status::default()
+        };
+        assert_eq!(
+            judge(&cfg, &status),
+            [
+                "EVPN: the BGP session with 172.16.0.2 is not established (Active)",
+                "EVPN: bgpd has no session with 172.16.0.3",
+                "EVPN: VNI 7 of network ov is not advertised",
+            ]
+        );
+        status.sessions[0].state = "Established".into();
+        status.sessions.push(Session {
+            peer: "172.16.0.3".into(),
+            state: "Established".into(),
+            prefixes: 2,
+        });
+        status.advertised = vec![7];
+        assert!(judge(&cfg, &status).is_empty());
+    }
 }
