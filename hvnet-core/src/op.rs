@@ -1247,7 +1247,7 @@ impl fmt::Display for CommandLine<'_> {
             Op::StopDhcp { pid, .. } => write!(f, "kill {pid}"),
             Op::StartFrr(svc) => {
                 let d = svc.dir.display();
-                write!(f, "{{ /usr/lib/frr/zebra -f {d}/zebra.conf -i {d}/zebra.pid -z {d}/zserv.api --vty_socket {d} -P 0 & /usr/lib/frr/bgpd -f {d}/bgpd.conf -i {d}/bgpd.pid -z {d}/zserv.api --vty_socket {d} -P 0 & }}")
+                write!(f, "/usr/lib/frr/zebra -d -f {d}/zebra.conf -i {d}/zebra.pid -z {d}/zserv.api --vty_socket {d} -u root -g frrvty -P 0 && /usr/lib/frr/bgpd -d -f {d}/bgpd.conf -i {d}/bgpd.pid -z {d}/zserv.api --vty_socket {d} -u root -g frrvty -P 0")
             }
             Op::StopFrr { dir, .. } => {
                 let d = dir.display();

@@ -214,14 +214,14 @@ fn stop_daemons(dir: &Path) -> Result<(), FrrError> {
 }
 
 /// Stops hvnet's bgpd and zebra of `dir` (found in `/proc` by their configuration paths) and
-/// removes their configuration. Nothing running is fine.
+/// removes their configuration and sockets (the logs stay). Nothing running is fine.
 ///
 /// # Errors
 ///
 /// A daemon cannot be signalled, or a file cannot be removed.
 pub fn stop(dir: &Path) -> Result<(), FrrError> {
     stop_daemons(dir)?;
-    for file in [BGPD_CONF, ZEBRA_CONF, "zserv.api"] {
+    for file in [BGPD_CONF, ZEBRA_CONF, "zserv.api", "zebra.vty", "bgpd.vty"] {
         let path = dir.join(file);
         match fs::remove_file(&path) {
             Err(e) if e.kind() != io::ErrorKind::NotFound => {
