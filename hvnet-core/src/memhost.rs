@@ -325,6 +325,7 @@ impl MemHost {
                 }
                 self.state.addrs.retain(|a| a.ifindex != l.ifindex);
                 self.state.hairpin.remove(&l.ifindex);
+                self.state.port_learning_off.remove(&l.ifindex);
                 self.state.routes.retain(|r| r.oif != Some(l.ifindex));
                 self.state.fdb.retain(|f| f.ifindex != l.ifindex);
                 Ok(())
@@ -444,6 +445,15 @@ impl MemHost {
             }
             Op::ForgetSysctl { key, .. } => {
                 self.state.saved_sysctls.remove(key);
+                Ok(())
+            }
+            Op::SetPortLearning { link, on } => {
+                let i = self.state.links[self.idx(link)?].ifindex;
+                if *on {
+                    self.state.port_learning_off.remove(&i);
+                } else {
+                    self.state.port_learning_off.insert(i);
+                }
                 Ok(())
             }
             Op::SetHairpin { link, on } => {
@@ -622,6 +632,7 @@ impl Observe for MemHost {
             routes: all.routes.clone(),
             hairpin: all.hairpin.clone(),
             fdb: all.fdb.clone(),
+            port_learning_off: all.port_learning_off.clone(),
             ..ObservedState::default()
         };
         if let Some(scope) = &query.links {
@@ -641,6 +652,7 @@ impl Observe for MemHost {
             o.addrs.retain(|a| kept.contains(&a.ifindex));
             o.routes.retain(|r| r.oif.is_none_or(|i| kept.contains(&i)));
             o.hairpin.retain(|i| kept.contains(i));
+            o.port_learning_off.retain(|i| kept.contains(i));
             self.scoped_reads += 1;
         }
         let tc_read = |ifindex: u32| {

@@ -384,6 +384,14 @@ pub enum Op {
         /// Its files, to start it again on rollback.
         restore: Option<Box<crate::evpn::FrrService>>,
     },
+    /// Turn address learning of a bridge port on or off (off: an EVPN VXLAN device's port,
+    /// whose remote MACs come from BGP only).
+    SetPortLearning {
+        /// The port.
+        link: IfName,
+        /// On or off.
+        on: bool,
+    },
 }
 
 /// Everything needed to recreate a deleted link.
@@ -430,7 +438,7 @@ impl Op {
             | Self::SetBridgeOpts { link, .. } => Some(link),
             Self::AddAddr(a) | Self::DelAddr(a) => Some(&a.link),
             Self::AddRoute(r) | Self::DelRoute(r) => r.dev.as_ref(),
-            Self::SetHairpin { link, .. } => Some(link),
+            Self::SetHairpin { link, .. } | Self::SetPortLearning { link, .. } => Some(link),
             Self::RenameLink { to, .. } => Some(to),
             Self::SetVifGuard { dev, .. } => Some(dev),
             Self::BestEffort(op) => op.link(),
@@ -677,6 +685,10 @@ impl Op {
             }],
             Self::AddFdb(e) => vec![Self::DelFdb(e.clone())],
             Self::DelFdb(e) => vec![Self::AddFdb(e.clone())],
+            Self::SetPortLearning { link, on } => vec![Self::SetPortLearning {
+                link: link.clone(),
+                on: !on,
+            }],
             Self::StartFrr(svc) => vec![Self::StopFrr {
                 dir: svc.dir.clone(),
                 restore: None,
@@ -983,6 +995,11 @@ impl fmt::Display for Op {
                 i.forwards().len()
             ),
             Self::StartDhcp(svc) => write!(f, "start dnsmasq for network {}", svc.network),
+            Self::SetPortLearning { link, on } => write!(
+                f,
+                "turn address learning of bridge port {link} {}",
+                onoff(*on)
+            ),
             Self::StartFrr(svc) => write!(
                 f,
                 "start FRR (zebra, bgpd) for the EVPN overlays in {}",
@@ -1204,6 +1221,9 @@ impl fmt::Display for CommandLine<'_> {
             Op::ForgetSysctl { key, .. } => write!(f, "# forget the saved {key}"),
             Op::SetHairpin { link, on } => {
                 write!(f, "bridge link set dev {link} hairpin {}", onoff(*on))
+            }
+            Op::SetPortLearning { link, on } => {
+                write!(f, "bridge link set dev {link} learning {}", onoff(*on))
             }
             Op::MoveHostIp {
                 from,

@@ -163,6 +163,9 @@ fn undo_if_visible(op: &Op, s: &ObservedState) -> Vec<Op> {
         Op::SetSysctl { key, value, .. } => s.sysctls.get(key) == Some(value),
         Op::SaveSysctl { key, .. } => s.saved_sysctls.contains_key(key),
         Op::ForgetSysctl { key, .. } => !s.saved_sysctls.contains_key(key),
+        Op::SetPortLearning { link: l, on } => {
+            link(l).is_some_and(|h| s.port_learning_off.contains(&h.ifindex) != *on)
+        }
         Op::SetHairpin { link: l, on } => {
             link(l).is_some_and(|h| s.hairpin.contains(&h.ifindex) == *on)
         }

@@ -571,6 +571,16 @@ impl LinuxHost {
                     ..LinkChange::default()
                 },
             ),
+            Op::SetPortLearning { link, on } => set(
+                self.ifindex(link.as_str())?,
+                LinkChange {
+                    port: Some(netlink::BridgePortOpts {
+                        learning: Some(*on),
+                        ..netlink::BridgePortOpts::default()
+                    }),
+                    ..LinkChange::default()
+                },
+            ),
             Op::MoveHostIp {
                 from,
                 to,

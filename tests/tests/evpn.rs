@@ -143,6 +143,8 @@ fn four_hosts_and_a_route_reflector_learn_guest_macs_from_bgp() {
         let ns = lab.hosts[i].name();
         let vx = must_link(ns, &format!("vxlan{VNI}"));
         assert_eq!(vx["linkinfo"]["info_data"]["learning"], false, "{vx}");
+        // …and its bridge port learns nothing from received frames either.
+        assert_eq!(vx["linkinfo"]["info_slave_data"]["learning"], false, "{vx}");
         assert_eq!(vx["master"], "br-ov", "{vx}");
         let g = &lab.guests[i];
         g.ip(&[
@@ -260,6 +262,14 @@ fn four_hosts_and_a_route_reflector_learn_guest_macs_from_bgp() {
         .find(|t| *t > moved_at)
         .map(|t| Duration::from_secs_f64(t - moved_at))
         .unwrap_or_else(|| panic!("g3 got no answer from g1 after its migration:\n{out}"));
+    for h in [0, 2, 3] {
+        let lines = fdb_lines(lab.hosts[h].name(), &macs[0]);
+        assert!(
+            lines.iter().all(|l| l.contains("extern_learn")),
+            "hv{}: g1's MAC learned by flooding after the migration: {lines:?}",
+            h + 1
+        );
+    }
     println!(
         "g1 migrated hv1 -> hv2: g3's pings answered again after {back:?}; hv3's entry points at hv2 after {installed:?} (polled)"
     );
