@@ -39,5 +39,10 @@ if ((${#missing[@]})); then
   trap '((own_policy)) && rm -f "$policy"' EXIT
   apt-get update -q
   DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends "${missing[@]}"
+  # The frr package enables its service for the next boot; hvnet runs its own daemons, so a
+  # freshly installed frr is not started at boot either (an frr that was there is left alone).
+  if [[ " ${missing[*]} " == *" frr "* ]] && command -v systemctl >/dev/null; then
+    systemctl disable frr.service >/dev/null 2>&1 || true
+  fi
 fi
 command -v cargo >/dev/null || { echo "cargo not found: install the Rust toolchain (rustup) first" >&2; exit 1; }
