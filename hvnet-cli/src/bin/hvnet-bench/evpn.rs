@@ -1,11 +1,11 @@
 //! `hvnet-bench --evpn`: how fast a new guest's MAC reaches every host of an overlay, with
-//! BGP EVPN (`control = "evpn"`: hvnet's FRR on 4 hosts and a route reflector, the MAC
-//! advertised by the guest's host and installed by zebra on the others) against the
-//! flood-and-learn baseline (static peers, `learning` on: the others learn the MAC from the
-//! guest's first flooded frame).
+//! BGP EVPN (`control = "evpn"`: hvnet's FRR on 4 hosts, peering with a route reflector or
+//! in a full mesh; the MAC advertised by the guest's host and installed by zebra on the
+//! others) against the flood-and-learn baseline (static peers, `learning` on: the others
+//! learn the MAC from the guest's first flooded frame).
 //!
-//! Per run and mode, in fresh namespaces (the `overlay.rs` lab): 4 hosts (and, for EVPN,
-//! the reflector `hv5`) apply one config; once every host's flood list holds the 3 others
+//! Per run and mode, in fresh namespaces (the `overlay.rs` lab): 4 hosts (and, with a
+//! reflector, `hv5`) apply one config; once every host's flood list holds the 3 others
 //! (EVPN: type-3 routes installed), a new guest is plugged into hv1's bridge (a veth the
 //! benchmark makes, as a hypervisor would a new VM's port) and sends one ARP request (a
 //! ping to hv2's guest). Measured: from that ping's start until the guest's MAC is in the
@@ -22,13 +22,45 @@ use crate::overlay::{ip, lab};
 const HOSTS: usize = 4;
 const VNI: u32 = 4244;
 
-/// The `[overlay]` part every host shares (with EVPN, all the route reflector's file holds).
-fn config(evpn: bool) -> String {
-    let mut t = String::new();
-    if evpn {
-        t.push_str("[overlay.evpn]\nasn = 65000\nroute_reflectors = [\"hv5\"]\n");
+/// The control plane measured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// EVPN, every host peering with the route reflector `hv5`.
+    Reflector,
+    /// EVPN, every host peering with every other.
+    Mesh,
+    /// Static peers, `learning` on.
+    Flood,
+}
+
+impl Mode {
+    const ALL: [Mode; 3] = [Mode::Reflector, Mode::Mesh, Mode::Flood];
+
+    fn evpn(self) -> bool {
+        self != Mode::Flood
     }
-    for i in 1..=HOSTS + usize::from(evpn) {
+
+    fn label(self) -> &'static str {
+        match self {
+            Mode::Reflector => "BGP EVPN, route reflector (hvnet's FRR; zebra installs the MAC)",
+            Mode::Mesh => "BGP EVPN, full mesh of the 4 hosts",
+            Mode::Flood => "flood-and-learn (static peers, `learning` on)",
+        }
+    }
+}
+
+/// The `[overlay]` part every host shares (with a reflector, all the reflector's file holds).
+fn config(mode: Mode) -> String {
+    let mut t = String::new();
+    match mode {
+        Mode::Reflector => {
+            t.push_str("[overlay.evpn]\nasn = 65000\nroute_reflectors = [\"hv5\"]\n");
+        }
+        Mode::Mesh => t.push_str("[overlay.evpn]\nasn = 65000\n"),
+        Mode::Flood => {}
+    }
+    let hosts = HOSTS + usize::from(mode == Mode::Reflector);
+    for i in 1..=hosts {
         t.push_str(&format!(
             "[[overlay.host]]\nname = \"hv{i}\"\naddress = \"172.16.0.{i}\"\n"
         ));
@@ -76,15 +108,16 @@ fn wait_fdb(ns: &str, within: Duration, ok: impl Fn(&str) -> bool) -> Res<f64> {
 
 /// One run: the time from the new guest's first frame until its MAC is on all 3 other
 /// hosts, in seconds.
-fn measure(tag: &str, evpn: bool, dir: &Path, hvnet: &Path) -> Res<f64> {
+fn measure(tag: &str, mode: Mode, dir: &Path, hvnet: &Path) -> Res<f64> {
+    let evpn = mode.evpn();
     let (_underlay, hosts, guests) = lab(tag, HOSTS + 1)?;
     let names: Vec<String> = guests.iter().map(|g| g.name().to_string()).collect();
-    let shared = config(evpn);
+    let shared = config(mode);
     let cfg = dir.join(format!("{tag}.toml"));
     std::fs::write(&cfg, format!("{shared}{}", network(evpn, &names)))
         .map_err(|e| e.to_string())?;
     let rr = dir.join(format!("{tag}-rr.toml"));
-    if evpn {
+    if mode == Mode::Reflector {
         std::fs::write(&rr, &shared).map_err(|e| e.to_string())?;
     }
     let apply = |i: usize, cfg: &Path| -> Res<()> {
@@ -98,7 +131,7 @@ fn measure(tag: &str, evpn: bool, dir: &Path, hvnet: &Path) -> Res<f64> {
             .env("HVNET_HOST_NAME", format!("hv{}", i + 1)))
         .map(drop)
     };
-    if evpn {
+    if mode == Mode::Reflector {
         apply(HOSTS, &rr)?;
     }
     for (i, g) in guests.iter().take(HOSTS).enumerate() {
@@ -205,26 +238,22 @@ pub fn bench(runs: usize, dir: &Path, hvnet: &Path) -> Res<()> {
     );
     println!("| control plane | first frame → MAC on all 3 other hosts (median) | runs |");
     println!("|---|---|---|");
-    let mut figs: Vec<(bool, f64)> = Vec::new();
+    let mut figs: Vec<(Mode, f64)> = Vec::new();
     for r in 0..runs {
-        for evpn in [true, false] {
-            let tag = format!("e{r}{}", if evpn { "e" } else { "f" });
-            figs.push((evpn, measure(&tag, evpn, dir, hvnet)?));
+        for mode in Mode::ALL {
+            let tag = format!("e{r}{}", mode as u8);
+            figs.push((mode, measure(&tag, mode, dir, hvnet)?));
         }
     }
-    for evpn in [true, false] {
+    for mode in Mode::ALL {
         let mine: Vec<f64> = figs
             .iter()
-            .filter(|(e, _)| *e == evpn)
+            .filter(|(m, _)| *m == mode)
             .map(|(_, f)| *f)
             .collect();
         println!(
             "| {} | {} | {} |",
-            if evpn {
-                "BGP EVPN (FRR, route reflector; zebra installs the MAC)"
-            } else {
-                "flood-and-learn (static peers, `learning` on)"
-            },
+            mode.label(),
             ms(median(mine.clone())),
             mine.iter().map(|v| ms(*v)).collect::<Vec<_>>().join(", ")
         );
