@@ -6,8 +6,8 @@
 //! They run as root with group `frrvty` (`-u root -g frrvty`: FRR refuses a user outside its
 //! vty group, and hvnet's state directory may be private to root), without a TCP vty
 //! (`-P 0`), in the foreground of their own process group, in the network namespace of the
-//! calling thread. Like dnsmasq they are found by what they are
-//! ([`crate::daemon`]): a process whose `argv[0]` is `zebra` (`bgpd`) and whose command line
+//! calling thread. Like dnsmasq ([`crate::dnsmasq`]) they are found by what they are: a
+//! process whose `argv[0]` is `zebra` (`bgpd`) and whose command line
 //! names `STATE/frr/zebra.conf` (`bgpd.conf`).
 //!
 //! [`status`] asks bgpd and zebra through `vtysh --vty_socket STATE/frr` for the EVPN
