@@ -477,6 +477,13 @@ impl<H: Host> Engine<H> {
                 desired.vfs = crate::sriov::assign(cfg, &observed, None).map_err(no_vf)?;
                 let hints = next_name_hints(cfg, &observed, &desired, backend);
                 services(cfg, &self.host.state_dir(), &mut desired);
+                crate::evpn::add_service(cfg, &observed, &self.host.state_dir(), &mut desired)
+                    .map_err(|e| match e {
+                        crate::evpn::EvpnError::NotInstalled => {
+                            EngineError::Refused(format!("{src}: {e}"))
+                        }
+                        crate::evpn::EvpnError::NoRouterId => input(vec![e.to_string()]),
+                    })?;
                 crate::ipv6::sysctls(cfg, &observed, &mut desired);
                 warnings.extend(bridge_nf_warning(cfg, &observed));
                 // Another firewall's drop-policy chains see the guests' traffic too.

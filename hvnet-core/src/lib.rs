@@ -28,6 +28,7 @@ pub mod config;
 pub mod dhcp;
 pub mod dhcp6;
 pub mod engine;
+pub mod evpn;
 pub mod firewall;
 pub mod import;
 pub mod ipv6;

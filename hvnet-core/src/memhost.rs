@@ -325,6 +325,7 @@ impl MemHost {
                 }
                 self.state.addrs.retain(|a| a.ifindex != l.ifindex);
                 self.state.hairpin.remove(&l.ifindex);
+                self.state.port_learning_off.remove(&l.ifindex);
                 self.state.routes.retain(|r| r.oif != Some(l.ifindex));
                 self.state.fdb.retain(|f| f.ifindex != l.ifindex);
                 Ok(())
@@ -446,6 +447,15 @@ impl MemHost {
                 self.state.saved_sysctls.remove(key);
                 Ok(())
             }
+            Op::SetPortLearning { link, on } => {
+                let i = self.state.links[self.idx(link)?].ifindex;
+                if *on {
+                    self.state.port_learning_off.remove(&i);
+                } else {
+                    self.state.port_learning_off.insert(i);
+                }
+                Ok(())
+            }
             Op::SetHairpin { link, on } => {
                 let i = self.state.links[self.idx(link)?].ifindex;
                 if *on {
@@ -529,6 +539,28 @@ impl MemHost {
                     });
                 Ok(())
             }
+            Op::StartFrr(svc) => {
+                self.next_pid += 2;
+                self.state.frr = Some(crate::evpn::ObservedFrr {
+                    installed: true,
+                    dir: svc.dir.clone(),
+                    zebra_conf: Some(svc.zebra_conf.clone()),
+                    bgpd_conf: Some(svc.bgpd_conf.clone()),
+                    zebra_pid: Some(self.next_pid - 1),
+                    bgpd_pid: Some(self.next_pid),
+                });
+                Ok(())
+            }
+            Op::StopFrr { .. } => {
+                if let Some(f) = &mut self.state.frr {
+                    *f = crate::evpn::ObservedFrr {
+                        installed: f.installed,
+                        dir: f.dir.clone(),
+                        ..Default::default()
+                    };
+                }
+                Ok(())
+            }
             Op::StopDhcpClient { network, .. } => {
                 for d in self
                     .state
@@ -600,6 +632,7 @@ impl Observe for MemHost {
             routes: all.routes.clone(),
             hairpin: all.hairpin.clone(),
             fdb: all.fdb.clone(),
+            port_learning_off: all.port_learning_off.clone(),
             ..ObservedState::default()
         };
         if let Some(scope) = &query.links {
@@ -619,6 +652,7 @@ impl Observe for MemHost {
             o.addrs.retain(|a| kept.contains(&a.ifindex));
             o.routes.retain(|r| r.oif.is_none_or(|i| kept.contains(&i)));
             o.hairpin.retain(|i| kept.contains(i));
+            o.port_learning_off.retain(|i| kept.contains(i));
             self.scoped_reads += 1;
         }
         let tc_read = |ifindex: u32| {
@@ -647,6 +681,11 @@ impl Observe for MemHost {
         if query.services {
             o.dhcp = all.dhcp.clone();
             o.dhcp_clients = all.dhcp_clients.clone();
+            // FRR is installed on the in-memory host.
+            o.frr = Some(all.frr.clone().unwrap_or(crate::evpn::ObservedFrr {
+                installed: true,
+                ..Default::default()
+            }));
             o.saved_sysctls = all.saved_sysctls.clone();
             for k in all.saved_sysctls.keys() {
                 if let Some(v) = all.sysctls.get(k) {

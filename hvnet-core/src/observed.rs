@@ -173,6 +173,10 @@ pub struct ObservedState {
     /// Forwarding entries with a remote (`NDA_DST`) of the VXLAN devices: static peers and
     /// learned MACs.
     pub fdb: Vec<crate::overlay::ObservedFdb>,
+    /// hvnet's FRR, when the services were read (`None`: not asked for).
+    pub frr: Option<crate::evpn::ObservedFrr>,
+    /// Indexes of bridge ports with address learning off (an EVPN VXLAN device's port).
+    pub port_learning_off: BTreeSet<u32>,
 }
 
 /// A network's dnsmasq as found in its state directory.

@@ -374,6 +374,24 @@ pub enum Op {
         /// What it served before, for the inverse.
         old: Option<Box<FirewallIntent>>,
     },
+    /// Write hvnet's FRR configuration (zebra's and bgpd's) and start zebra and bgpd.
+    StartFrr(Box<crate::evpn::FrrService>),
+    /// Stop hvnet's zebra and bgpd (found by their configuration paths) and remove their
+    /// configuration.
+    StopFrr {
+        /// Its directory.
+        dir: std::path::PathBuf,
+        /// Its files, to start it again on rollback.
+        restore: Option<Box<crate::evpn::FrrService>>,
+    },
+    /// Turn address learning of a bridge port on or off (off: an EVPN VXLAN device's port,
+    /// whose remote MACs come from BGP only).
+    SetPortLearning {
+        /// The port.
+        link: IfName,
+        /// On or off.
+        on: bool,
+    },
 }
 
 /// Everything needed to recreate a deleted link.
@@ -420,11 +438,11 @@ impl Op {
             | Self::SetBridgeOpts { link, .. } => Some(link),
             Self::AddAddr(a) | Self::DelAddr(a) => Some(&a.link),
             Self::AddRoute(r) | Self::DelRoute(r) => r.dev.as_ref(),
-            Self::SetHairpin { link, .. } => Some(link),
+            Self::SetHairpin { link, .. } | Self::SetPortLearning { link, .. } => Some(link),
             Self::RenameLink { to, .. } => Some(to),
             Self::SetVifGuard { dev, .. } => Some(dev),
             Self::BestEffort(op) => op.link(),
-            Self::EditLines { .. } => None,
+            Self::EditLines { .. } | Self::StartFrr(_) | Self::StopFrr { .. } => None,
             Self::SetTapNode { link, .. } => Some(link),
             Self::MoveHostIp { to, .. } => Some(to),
             Self::CreateVxlan { name, .. } => Some(name),
@@ -667,6 +685,18 @@ impl Op {
             }],
             Self::AddFdb(e) => vec![Self::DelFdb(e.clone())],
             Self::DelFdb(e) => vec![Self::AddFdb(e.clone())],
+            Self::SetPortLearning { link, on } => vec![Self::SetPortLearning {
+                link: link.clone(),
+                on: !on,
+            }],
+            Self::StartFrr(svc) => vec![Self::StopFrr {
+                dir: svc.dir.clone(),
+                restore: None,
+            }],
+            Self::StopFrr { restore, .. } => restore
+                .as_ref()
+                .map(|svc| vec![Self::StartFrr(svc.clone())])
+                .unwrap_or_default(),
             Self::SetTapNode { link, node, old } => match old {
                 Some(o) => vec![Self::SetTapNode {
                     link: link.clone(),
@@ -965,6 +995,21 @@ impl fmt::Display for Op {
                 i.forwards().len()
             ),
             Self::StartDhcp(svc) => write!(f, "start dnsmasq for network {}", svc.network),
+            Self::SetPortLearning { link, on } => write!(
+                f,
+                "turn address learning of bridge port {link} {}",
+                onoff(*on)
+            ),
+            Self::StartFrr(svc) => write!(
+                f,
+                "start FRR (zebra, bgpd) for the EVPN overlays in {}",
+                svc.dir.display()
+            ),
+            Self::StopFrr { dir, .. } => write!(
+                f,
+                "stop hvnet's FRR (zebra, bgpd) and remove its configuration from {}",
+                dir.display()
+            ),
             Self::StartDhcpClient(c) => write!(
                 f,
                 "start the host's DHCP client on {} (network {})",
@@ -1177,6 +1222,9 @@ impl fmt::Display for CommandLine<'_> {
             Op::SetHairpin { link, on } => {
                 write!(f, "bridge link set dev {link} hairpin {}", onoff(*on))
             }
+            Op::SetPortLearning { link, on } => {
+                write!(f, "bridge link set dev {link} learning {}", onoff(*on))
+            }
             Op::MoveHostIp {
                 from,
                 to,
@@ -1217,6 +1265,14 @@ impl fmt::Display for CommandLine<'_> {
                 svc.dir.join(crate::dhcp::CONF_FILE).display()
             ),
             Op::StopDhcp { pid, .. } => write!(f, "kill {pid}"),
+            Op::StartFrr(svc) => {
+                let d = svc.dir.display();
+                write!(f, "/usr/lib/frr/zebra -d -f {d}/zebra.conf -i {d}/zebra.pid -z {d}/zserv.api --vty_socket {d} -u root -g frrvty -P 0 && /usr/lib/frr/bgpd -d -f {d}/bgpd.conf -i {d}/bgpd.pid -z {d}/zserv.api --vty_socket {d} -u root -g frrvty -P 0")
+            }
+            Op::StopFrr { dir, .. } => {
+                let d = dir.display();
+                write!(f, "kill $(cat {d}/bgpd.pid {d}/zebra.pid) && rm {d}/zebra.conf {d}/bgpd.conf")
+            }
             Op::StartDhcpClient(c) => write!(
                 f,
                 "udhcpc -f -i {} -s {} -p {}",

@@ -22,7 +22,9 @@
 use std::borrow::Cow;
 use std::net::Ipv4Addr;
 
-use crate::config::{Config, Diagnostic, Network, NetworkKind, Overlay, Vni, VXLAN_OVERHEAD};
+use crate::config::{
+    Config, Diagnostic, Network, NetworkKind, Overlay, OverlayControl, Vni, VXLAN_OVERHEAD,
+};
 use crate::observed::{ObservedLink, ObservedState};
 use crate::state::{DesiredState, LinkKind, LinkSpec, Owner};
 use crate::types::{IfName, MacAddr, MacPrefix};
@@ -277,6 +279,10 @@ pub fn add_links(cfg: &Config, net: &Network, observed: &ObservedState, want: &m
         )),
         up: true,
     });
+    // EVPN: zebra installs the flood lists and remote MACs from BGP.
+    if ov.control == OverlayControl::Evpn {
+        return;
+    }
     for dst in cfg.overlay_peers(ov, Some(local)) {
         want.fdb.push(FdbSpec {
             link: name.clone(),
@@ -301,14 +307,16 @@ pub struct OverlayStatus {
     pub local: Option<Ipv4Addr>,
     /// UDP port.
     pub port: u16,
-    /// `"static"`.
+    /// `"static"` or `"evpn"`.
     pub control: &'static str,
     /// Peers wanted by the config, each with whether its flood entry is installed.
     pub peers: Vec<(Ipv4Addr, bool)>,
     /// Flood entries installed that the config does not want.
     pub stray_peers: Vec<Ipv4Addr>,
-    /// Remote MACs the device has learned.
+    /// Remote MACs the device has learned (EVPN: installed by zebra from BGP).
     pub learned_macs: usize,
+    /// EVPN: the remote VTEPs of the flood list zebra installed (type-3 routes).
+    pub vteps: Vec<Ipv4Addr>,
 }
 
 /// The overlay of every overlay network of `cfg` (as [`for_host`] returned it) as observed.
@@ -327,7 +335,7 @@ pub fn status(cfg: &Config, observed: &ObservedState) -> Vec<OverlayStatus> {
                     .collect()
             })
             .unwrap_or_default();
-        let flood: Vec<Ipv4Addr> = entries
+        let mut flood: Vec<Ipv4Addr> = entries
             .iter()
             .filter(|f| f.mac == FLOOD_MAC)
             .map(|f| f.dst)
@@ -336,7 +344,16 @@ pub fn status(cfg: &Config, observed: &ObservedState) -> Vec<OverlayStatus> {
             Some(crate::observed::ObservedKind::Vxlan(v)) => v.local,
             _ => None,
         };
-        let wanted = cfg.overlay_peers(ov, local_address(cfg, ov, observed));
+        let evpn = ov.control == OverlayControl::Evpn;
+        let wanted = if evpn {
+            Vec::new()
+        } else {
+            cfg.overlay_peers(ov, local_address(cfg, ov, observed))
+        };
+        let vteps = if evpn { flood.clone() } else { Vec::new() };
+        if evpn {
+            flood.clear();
+        }
         out.push(OverlayStatus {
             network: net.name.clone(),
             vni: ov.vni.get(),
@@ -344,10 +361,11 @@ pub fn status(cfg: &Config, observed: &ObservedState) -> Vec<OverlayStatus> {
             up: link.is_some_and(|l| l.up),
             local,
             port: ov.port,
-            control: "static",
+            control: if evpn { "evpn" } else { "static" },
             peers: wanted.iter().map(|p| (*p, flood.contains(p))).collect(),
             stray_peers: flood.into_iter().filter(|p| !wanted.contains(p)).collect(),
             learned_macs: entries.iter().filter(|f| f.mac != FLOOD_MAC).count(),
+            vteps,
         });
     }
     out

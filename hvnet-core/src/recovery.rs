@@ -163,6 +163,9 @@ fn undo_if_visible(op: &Op, s: &ObservedState) -> Vec<Op> {
         Op::SetSysctl { key, value, .. } => s.sysctls.get(key) == Some(value),
         Op::SaveSysctl { key, .. } => s.saved_sysctls.contains_key(key),
         Op::ForgetSysctl { key, .. } => !s.saved_sysctls.contains_key(key),
+        Op::SetPortLearning { link: l, on } => {
+            link(l).is_some_and(|h| s.port_learning_off.contains(&h.ifindex) != *on)
+        }
         Op::SetHairpin { link: l, on } => {
             link(l).is_some_and(|h| s.hairpin.contains(&h.ifindex) == *on)
         }
@@ -221,6 +224,24 @@ fn undo_if_visible(op: &Op, s: &ObservedState) -> Vec<Op> {
                 None => Vec::new(),
             };
         }
+        Op::StartFrr(svc) => {
+            let running = s
+                .frr
+                .as_ref()
+                .is_some_and(|f| f.zebra_pid.is_some() || f.bgpd_pid.is_some());
+            return if running {
+                vec![Op::StopFrr {
+                    dir: svc.dir.clone(),
+                    restore: None,
+                }]
+            } else {
+                Vec::new()
+            };
+        }
+        Op::StopFrr { .. } => s
+            .frr
+            .as_ref()
+            .is_none_or(|f| f.zebra_pid.is_none() && f.bgpd_pid.is_none()),
         Op::StopDhcpClient { network, .. } => !s
             .dhcp_clients
             .iter()

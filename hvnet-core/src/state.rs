@@ -493,6 +493,9 @@ pub struct DesiredState {
     /// Forwarding entries of owned VXLAN devices (the complete set for those devices): the
     /// overlay's static peers.
     pub fdb: Vec<crate::overlay::FdbSpec>,
+    /// hvnet's FRR for the EVPN overlays (`None`: none runs, when in scope, see
+    /// [`crate::evpn::in_scope`]).
+    pub frr: Option<crate::evpn::FrrService>,
 }
 
 /// "The host's IPv4 addresses and routes on `from` belong on `to`."

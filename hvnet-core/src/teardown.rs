@@ -26,6 +26,8 @@ pub fn down_state(config: &Config, observed: &ObservedState) -> DesiredState {
         .iter()
         .map(|n| n.name.clone())
         .chain(config.guests.iter().map(|g| g.name.clone()))
+        // hvnet's FRR goes with the config that has [overlay.evpn].
+        .chain(config.evpn.as_ref().map(|_| crate::evpn::OWNER.to_string()))
         .collect();
     let links = config
         .networks

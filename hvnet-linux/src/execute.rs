@@ -571,6 +571,16 @@ impl LinuxHost {
                     ..LinkChange::default()
                 },
             ),
+            Op::SetPortLearning { link, on } => set(
+                self.ifindex(link.as_str())?,
+                LinkChange {
+                    port: Some(netlink::BridgePortOpts {
+                        learning: Some(*on),
+                        ..netlink::BridgePortOpts::default()
+                    }),
+                    ..LinkChange::default()
+                },
+            ),
             Op::MoveHostIp {
                 from,
                 to,
@@ -592,6 +602,8 @@ impl LinuxHost {
             | Op::StartDhcpClient(_)
             | Op::StopDhcpClient { .. }
             | Op::ReloadDhcpHosts { .. }
+            | Op::StartFrr(_)
+            | Op::StopFrr { .. }
             | Op::SetVifGuard { .. }
             | Op::EditLines { .. } => {
                 self.flush(q, p);

@@ -44,6 +44,7 @@ pub mod dhcp_client;
 pub mod dnsmasq;
 mod execute;
 pub mod firewall;
+pub mod frr;
 pub mod graphviz;
 mod host;
 pub mod journal;

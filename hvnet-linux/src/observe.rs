@@ -318,6 +318,11 @@ impl Observe for LinuxHost {
                 .filter(|l| l.port.is_some_and(|p| p.hairpin))
                 .map(|l| l.ifindex)
                 .collect(),
+            port_learning_off: links
+                .iter()
+                .filter(|l| l.port.is_some_and(|p| !p.learning))
+                .map(|l| l.ifindex)
+                .collect(),
             ..ObservedState::default()
         };
         if observed

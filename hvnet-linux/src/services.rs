@@ -8,6 +8,7 @@
 //! |---|---|
 //! | `net/NETWORK/` | a network's dnsmasq: conf, hostsfile, leases, pid file, log |
 //! | `host-dhcp/NETWORK/` | the host's DHCP client on a `host_ip = "dhcp"` bridge: hook, pid, log |
+//! | `frr/` | hvnet's zebra and bgpd for the EVPN overlays (see [`crate::frr`]) |
 //! | `sysctl/KEY` | a sysctl's value from before hvnet first changed it (`net:ipv4:ip_forward`) |
 //! | `journal` | the transaction under way (see [`crate::journal`]) |
 //! | `lock`, `lock.rw` | the host lock (see [`crate::LinuxHost`]) |
@@ -200,12 +201,28 @@ impl LinuxHost {
         let clients = dir_entries(&dir.join("host-dhcp"))?;
         // The daemons are found by their command lines (see the dnsmasq and dhcp_client
         // module docs): one scan of /proc for all networks, none without any.
-        let procs = if nets.is_empty() && clients.is_empty() {
+        let frr_dir = hvnet_core::evpn::frr_dir(&dir);
+        let frr = frr_dir.is_dir();
+        let procs = if nets.is_empty() && clients.is_empty() && !frr {
             Processes::default()
         } else {
-            Processes::scan(&[dnsmasq::NAMES, crate::dhcp_client::NAMES].concat())
-                .map_err(proc_err)?
+            Processes::scan(
+                &[dnsmasq::NAMES, crate::dhcp_client::NAMES, crate::frr::NAMES].concat(),
+            )
+            .map_err(proc_err)?
         };
+        observed.frr = Some(if frr {
+            crate::frr::observe(&frr_dir, &procs).map_err(|source| ServiceError::Io {
+                path: frr_dir.clone(),
+                source,
+            })?
+        } else {
+            hvnet_core::evpn::ObservedFrr {
+                installed: crate::frr::installed(),
+                dir: frr_dir,
+                ..Default::default()
+            }
+        });
         for (network, path) in nets {
             if !path.is_dir() {
                 continue;
@@ -364,6 +381,12 @@ impl LinuxHost {
             }
             Op::ReloadDhcpHosts { dir, hosts, .. } => {
                 dnsmasq::reload_running(dir, hosts).map_err(ExecError::Dnsmasq)
+            }
+            Op::StartFrr(svc) => {
+                crate::frr::start(svc).map_err(|e| ExecError::State(e.to_string()))
+            }
+            Op::StopFrr { dir, .. } => {
+                crate::frr::stop(dir).map_err(|e| ExecError::State(e.to_string()))
             }
             Op::SetVifGuard { dev, guard, .. } => self.set_vif_guard(dev.as_str(), guard.as_ref()),
             Op::EditLines { file, drop, add } => crate::lines::edit(file, drop, add)

@@ -22,6 +22,7 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 
 pub mod inputs;
+pub mod lab;
 
 /// How long to wait for state that lags (carrier, operstate).
 pub const SETTLE: Duration = Duration::from_secs(3);

@@ -3,7 +3,9 @@
 //!
 //! Covers everything `apply` manages: links, their attributes and masters, hairpin,
 //! addresses, routes, sysctls, rate limits, hvnet's firewall chains (each missing or extra
-//! rule and jump is named) and the dnsmasq daemons (running, files current).
+//! rule and jump is named), the dnsmasq daemons (running, files current) and, with EVPN,
+//! hvnet's FRR (running, config current; BGP sessions not established and VNIs not
+//! advertised are named).
 
 use serde_json::json;
 
@@ -28,6 +30,7 @@ pub fn run(g: &Global, as_json: bool) -> CliResult {
         eprintln!("hvnet: warning: {w}");
     }
     let plan = &c.plan;
+    let evpn = super::evpn_view::check(&cfg, &mut engine)?;
     let why = |op| c.details(op);
     if as_json {
         let diffs: Vec<_> = plan
@@ -35,17 +38,17 @@ pub fn run(g: &Global, as_json: bool) -> CliResult {
             .iter()
             .map(|op| json!({ "link": op.link().map(|l| l.to_string()), "fix": op.to_string(), "command": op.command(), "details": why(op) }))
             .collect();
-        let doc = json!({ "in_sync": plan.is_empty(), "differences": diffs });
+        let doc = json!({ "in_sync": plan.is_empty() && evpn.is_empty(), "differences": diffs, "evpn": evpn });
         println!(
             "{}",
             serde_json::to_string_pretty(&doc).map_err(CliError::runtime)?
         );
-    } else if plan.is_empty() {
+    } else if plan.is_empty() && evpn.is_empty() {
         println!("in sync with {}", g.config.display());
     } else {
         println!(
             "{} difference(s) from {} (fix with `hvnet apply`):",
-            plan.len(),
+            plan.len() + evpn.len(),
             g.config.display()
         );
         for op in &plan.ops {
@@ -54,10 +57,13 @@ pub fn run(g: &Global, as_json: bool) -> CliResult {
                 println!("      {d}");
             }
         }
+        for p in &evpn {
+            println!("  - {p}");
+        }
     }
-    if plan.is_empty() {
+    if plan.is_empty() && evpn.is_empty() {
         Ok(())
     } else {
-        Err(CliError::Drift(plan.len()))
+        Err(CliError::Drift(plan.len() + evpn.len()))
     }
 }

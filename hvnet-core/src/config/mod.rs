@@ -20,6 +20,7 @@
 
 mod diag;
 mod direct;
+mod evpn;
 mod overlay;
 mod raw;
 #[cfg(feature = "schema")]
@@ -28,6 +29,7 @@ mod validate;
 
 pub use diag::{ConfigError, Diagnostic};
 pub use direct::DirectNetwork;
+pub use evpn::Evpn;
 pub use overlay::{Overlay, OverlayControl, OverlayHost, Vni, VXLAN_OVERHEAD};
 #[cfg(feature = "schema")]
 pub use schema::json_schema;
@@ -85,6 +87,8 @@ pub struct Config {
     /// The `kind = "direct"` networks (macvtap), in file order; not in `networks`, which
     /// are the bridged ones.
     pub direct: Vec<DirectNetwork>,
+    /// `[overlay.evpn]`: the BGP EVPN control plane of the `control = "evpn"` overlays.
+    pub evpn: Option<Evpn>,
     /// Where some fields are in the file, for the checks that need the host (a veth's
     /// namespace must exist) to report them like validation does.
     pub locations: Locations,

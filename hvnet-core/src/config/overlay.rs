@@ -59,7 +59,8 @@ pub enum OverlayControl {
     /// Static peers: head-end replication of broadcast and unknown traffic to every peer
     /// (all-zero forwarding entries), remote MACs learned from received packets.
     Static,
-    /// BGP EVPN through FRR (not implemented yet: refused when the config is read).
+    /// BGP EVPN through FRR (`[overlay.evpn]`): remote MACs and flood lists come from BGP
+    /// (zebra installs them), the device does not learn.
     Evpn,
 }
 
@@ -182,6 +183,7 @@ pub(super) fn host_checks(cfg: &Config) -> Vec<Diagnostic> {
             ));
         }
     }
+    diags.extend(super::evpn::host_checks(cfg));
     for (i, net) in cfg.networks.iter().enumerate() {
         let Some(ov) = &net.overlay else { continue };
         let Some(local) = cfg.overlay_local(ov) else {
@@ -203,7 +205,7 @@ pub(super) fn host_checks(cfg: &Config) -> Vec<Diagnostic> {
 
 impl Validator<'_> {
     /// Records where `field` is, for the checks made once the host is known.
-    fn locate(&mut self, field: String, span: std::ops::Range<usize>) {
+    pub(super) fn locate(&mut self, field: String, span: std::ops::Range<usize>) {
         let at = self.loc.line_col(span.start);
         self.located.insert(field, at);
     }
@@ -305,14 +307,7 @@ impl Validator<'_> {
         };
         let control = match o.control.as_ref().map(|c| (c, c.get_ref().as_str())) {
             None | Some((_, "static")) => OverlayControl::Static,
-            Some((c, "evpn")) => {
-                self.err(
-                    c.span(),
-                    &format!("{field}.control"),
-                    "control = \"evpn\" is not supported by this hvnet yet; list the other hosts in `peers` or [[overlay.host]] (static head-end replication)",
-                );
-                OverlayControl::Evpn
-            }
+            Some((_, "evpn")) => OverlayControl::Evpn,
             Some((c, other)) => {
                 self.err(
                     c.span(),
@@ -322,7 +317,25 @@ impl Validator<'_> {
                 OverlayControl::Static
             }
         };
-        let learning = o.learning.as_ref().is_none_or(|l| *l.get_ref());
+        let learning = match (control, &o.learning) {
+            (OverlayControl::Evpn, Some(l)) if *l.get_ref() => {
+                self.err(
+                    l.span(),
+                    &format!("{field}.learning"),
+                    "EVPN learns remote MACs from BGP (zebra installs them): leave `learning` out",
+                );
+                false
+            }
+            (OverlayControl::Evpn, _) => false,
+            (OverlayControl::Static, l) => l.as_ref().is_none_or(|l| *l.get_ref()),
+        };
+        if let (OverlayControl::Evpn, Some(p)) = (control, &o.peers) {
+            self.err(
+                p.span(),
+                &format!("{field}.peers"),
+                "EVPN finds the peers through BGP (type-3 routes): leave `peers` out and list the BGP neighbours in [overlay.evpn]",
+            );
+        }
         if let (Some(m), Some(raw_mtu)) = (mtu, &n.mtu) {
             let most = u32::from(u16::MAX) - VXLAN_OVERHEAD;
             if m > most {
@@ -345,7 +358,7 @@ impl Validator<'_> {
     }
 
     /// A unicast IPv4 address.
-    fn unicast(&mut self, s: &S<String>, field: &str) -> Option<Ipv4Addr> {
+    pub(super) fn unicast(&mut self, s: &S<String>, field: &str) -> Option<Ipv4Addr> {
         let ip = self.ipv4(s, field)?;
         match not_unicast(ip) {
             Some(why) => {
@@ -479,7 +492,7 @@ impl Validator<'_> {
                     "this host's underlay address is unknown: give `local`, `underlay`, or the hosts in [[overlay.host]] with [host] name",
                 );
             }
-            if ov.peers.is_none() && hosts.is_empty() {
+            if ov.peers.is_none() && hosts.is_empty() && ov.control == OverlayControl::Static {
                 self.err(
                     rov.span(),
                     &at,

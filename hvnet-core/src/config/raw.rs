@@ -41,6 +41,32 @@ pub(crate) struct RawOverlay {
     #[serde(default)]
     #[cfg_attr(feature = "schema", schemars(with = "Vec<RawOverlayHost>"))]
     pub host: Vec<S<RawOverlayHost>>,
+    /// `[overlay.evpn]`: the BGP EVPN control plane of the `control = "evpn"` networks.
+    #[serde(default)]
+    #[cfg_attr(feature = "schema", schemars(with = "Option<RawEvpn>"))]
+    pub evpn: Option<S<RawEvpn>>,
+}
+
+/// `[overlay.evpn]`.
+#[derive(Debug, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "schema", schemars(rename = "OverlayEvpn"))]
+pub(crate) struct RawEvpn {
+    /// The autonomous system number every host shares (iBGP), 1-4294967295.
+    #[cfg_attr(feature = "schema", schemars(with = "i64"))]
+    pub asn: S<i64>,
+    /// The BGP router id (default: this host's `[[overlay.host]]` address).
+    #[cfg_attr(feature = "schema", schemars(with = "Option<String>"))]
+    pub router_id: Option<S<String>>,
+    /// The BGP neighbours' addresses (default: the route reflectors, else every other
+    /// `[[overlay.host]]`).
+    #[cfg_attr(feature = "schema", schemars(with = "Option<Vec<String>>"))]
+    pub neighbors: Option<S<Vec<S<String>>>>,
+    /// The `[[overlay.host]]` names that are route reflectors: the others peer only with
+    /// them, they peer with every other host as their clients.
+    #[cfg_attr(feature = "schema", schemars(with = "Option<Vec<String>>"))]
+    pub route_reflectors: Option<S<Vec<S<String>>>>,
 }
 
 /// `[[overlay.host]]`.

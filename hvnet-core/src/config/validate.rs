@@ -267,9 +267,11 @@ impl Validator<'_> {
         let overlay_hosts = self.overlay_hosts(&raw);
         self.check_overlays(&raw, &networks, &overlay_hosts);
         self.check_guest_hosts(&raw, &overlay_hosts);
+        let evpn = self.evpn(&raw, &overlay_hosts);
         self.check_direct(&raw, &networks, &direct, &guests);
         Config {
             overlay_hosts,
+            evpn,
             locations: Locations {
                 file: self.loc.file().to_string(),
                 fields: std::mem::take(&mut self.located),

@@ -1,6 +1,7 @@
 //! Planning the overlay: whether an existing VXLAN device is the wanted one, and the flood
 //! entries (static peers) of hvnet's VXLAN devices — added and removed one by one, so a peer
-//! joining or leaving never touches the device itself.
+//! joining or leaving never touches the device itself. An EVPN device's entries are
+//! zebra's ([`crate::evpn`]): never touched here; its bridge port gets learning off.
 
 use std::collections::HashSet;
 
@@ -63,10 +64,36 @@ pub(super) fn fdb_ops(
     recreated: &HashSet<&str>,
 ) -> Vec<Op> {
     let mut ops = Vec::new();
+    // zebra owns the entries of an EVPN device (remote MACs and flood lists from BGP); its
+    // bridge port learns nothing from received frames either.
+    let by_frr = |name: &IfName| {
+        desired
+            .frr
+            .as_ref()
+            .is_some_and(|f| f.devices.contains(name))
+    };
+    for want in desired.links.iter().filter(|l| by_frr(&l.name)) {
+        let off = match observed.link(want.name.as_str()) {
+            Some(l) if !recreated.contains(want.name.as_str()) => {
+                // Already a port of the wanted bridge (a new enslaving learns again).
+                let master = want.master.as_ref().and_then(|m| observed.link(m.as_str()));
+                master.is_some_and(|m| l.master == Some(m.ifindex))
+                    && observed.port_learning_off.contains(&l.ifindex)
+            }
+            _ => false,
+        };
+        if !off && want.master.is_some() {
+            ops.push(Op::SetPortLearning {
+                link: want.name.clone(),
+                on: false,
+            });
+        }
+    }
     for want in desired
         .links
         .iter()
         .filter(|l| l.owner.is_some() && matches!(l.kind, LinkKind::Vxlan(_)))
+        .filter(|l| !by_frr(&l.name))
     {
         let have: Vec<FdbSpec> = match observed.link(want.name.as_str()) {
             Some(l) if !recreated.contains(want.name.as_str()) => static_entries(observed, l),

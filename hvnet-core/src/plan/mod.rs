@@ -8,6 +8,7 @@
 //! its `services` module.
 
 mod fdb;
+mod frr;
 mod host_ip;
 mod services;
 

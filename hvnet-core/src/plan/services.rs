@@ -38,6 +38,7 @@ pub(super) fn service_ops(
     sysctls(observed, desired, &mut out.sysctls);
     firewall(observed, desired, &mut out.daemons);
     dhcp(observed, desired, recreated, &mut out.daemons);
+    out.daemons.extend(super::frr::frr_ops(observed, desired));
     clients(
         observed,
         desired,

@@ -37,6 +37,8 @@
 //! `hvnet-bench --overlay [--runs R]` measures a static VXLAN overlay of 16 hosts instead
 //! (`overlay.rs`): `apply` per host, and from `apply` on a 17th host until every other host's
 //! guest pings its guest, with the VXLAN device learning and without.
+//! `hvnet-bench --evpn [--runs R]` measures how fast a new guest's MAC reaches every host of
+//! an overlay (`evpn.rs`): BGP EVPN through hvnet's FRR against flood-and-learn.
 //! `hvnet-bench --macvtap [--runs R]` measures direct networks instead (`macvtap.rs`): 256
 //! macvtaps applied, re-applied and removed by hvnet against `ip -batch` of the same links.
 //!
@@ -45,6 +47,7 @@
 //! Prints a Markdown table of times and ratios; `BENCHMARKS.md` records the figures.
 
 mod common;
+mod evpn;
 mod firewall;
 mod guests;
 mod kvm;
@@ -70,6 +73,7 @@ enum Mode {
     Kvm,
     Overlay,
     Macvtap,
+    Evpn,
 }
 
 fn main() -> ExitCode {
@@ -89,13 +93,16 @@ fn main() -> ExitCode {
     let xen_mode = flag("--xen");
     let kvm_mode = flag("--kvm");
     let overlay_mode = flag("--overlay");
+    let evpn_mode = flag("--evpn");
     let macvtap_mode = flag("--macvtap");
     let mut runs = 3;
     if let Some(i) = args.iter().position(|a| a == "--runs") {
         runs = args.get(i + 1).and_then(|r| r.parse().ok()).unwrap_or(3);
         args.drain(i..(i + 2).min(args.len()));
     }
-    let mode = if overlay_mode {
+    let mode = if evpn_mode {
+        Mode::Evpn
+    } else if overlay_mode {
         Mode::Overlay
     } else if macvtap_mode {
         Mode::Macvtap
@@ -146,6 +153,7 @@ fn dispatch(mode: &Mode, runs: usize) -> Res<()> {
             Mode::Kvm => kvm::bench(runs, &dir),
             Mode::Overlay => overlay::bench(runs, &dir, &hvnet_bin()?),
             Mode::Macvtap => macvtap::bench(runs, &dir),
+            Mode::Evpn => evpn::bench(runs, &dir, &hvnet_bin()?),
             Mode::Firewall => Ok(()),
         });
     let _ = std::fs::remove_dir_all(&dir);

@@ -38,7 +38,8 @@ fn config(hosts: usize, learning: bool, guest_ns: &[String]) -> String {
     t
 }
 
-fn ip(args: &[&str]) -> Res<()> {
+/// `ip ARGS`.
+pub fn ip(args: &[&str]) -> Res<()> {
     run(Command::new("ip").args(args)).map(|_| ())
 }
 
@@ -54,13 +55,15 @@ struct Figures {
     reach: f64,
 }
 
-fn measure(tag: &str, learning: bool, dir: &Path, hvnet: &Path) -> Res<Figures> {
+/// An underlay bridge (in the first namespace returned) with `n` hypervisor namespaces on it
+/// (`under`, 172.16.0.I/24) and `n` guest namespaces (`lo` up).
+pub fn lab(tag: &str, n: usize) -> Res<(Ns, Vec<Ns>, Vec<Ns>)> {
     let underlay = Ns::new(&format!("{tag}u"))?;
     ip(&["-n", underlay.name(), "link", "add", "ub", "type", "bridge"])?;
     ip(&["-n", underlay.name(), "link", "set", "ub", "up"])?;
     let mut hosts = Vec::new();
     let mut guests = Vec::new();
-    for i in 1..=HOSTS + 1 {
+    for i in 1..=n {
         // Torn down with the underlay's wait on drop.
         let h = Ns::new_linkless(&format!("{tag}h{i}"))?;
         let g = Ns::new_linkless(&format!("{tag}g{i}"))?;
@@ -103,6 +106,11 @@ fn measure(tag: &str, learning: bool, dir: &Path, hvnet: &Path) -> Res<Figures> 
         hosts.push(h);
         guests.push(g);
     }
+    Ok((underlay, hosts, guests))
+}
+
+fn measure(tag: &str, learning: bool, dir: &Path, hvnet: &Path) -> Res<Figures> {
+    let (_underlay, hosts, guests) = lab(tag, HOSTS + 1)?;
     let names: Vec<String> = guests.iter().map(|g| g.name().to_string()).collect();
     let cfg16 = dir.join(format!("{tag}-16.toml"));
     let cfg17 = dir.join(format!("{tag}-17.toml"));
