@@ -28,7 +28,7 @@ use super::validate::Validator;
 use super::{Config, Diagnostic, Network, OverlayHost};
 
 /// `[overlay.evpn]`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(serde::Serialize, serde::Deserialize, Debug, Clone, PartialEq, Eq)]
 pub struct Evpn {
     /// The autonomous system of every host (iBGP).
     pub asn: u32,
