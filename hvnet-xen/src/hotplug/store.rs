@@ -17,7 +17,7 @@ use xenstore_rs::Xs;
 #[derive(Debug, thiserror::Error)]
 #[error("xenstore {op} {path}: {source}")]
 pub struct StoreError {
-    /// `read`, `write`, `rm` or `connect`.
+    /// `read`, `write`, `rm`, `directory` or `connect`.
     pub op: &'static str,
     /// The node.
     pub path: String,
@@ -34,6 +34,13 @@ pub trait Store {
     fn write(&self, path: &str, value: &str) -> Result<(), StoreError>;
     /// Removes a node and its children; a missing node is not an error.
     fn rm(&self, path: &str) -> Result<(), StoreError>;
+    /// The names of a node's children (empty for a missing node), so that a reader of many
+    /// optional keys asks only for those that exist: each read is a round trip to xenstored.
+    /// `Ok(None)`: this store cannot list (every key is read).
+    fn children(&self, path: &str) -> Result<Option<Vec<String>>, StoreError> {
+        let _ = path;
+        Ok(None)
+    }
 }
 
 /// The real xenstored, over its unix socket (or `/dev/xen/xenbus`).
@@ -103,6 +110,18 @@ impl Store for XsStore {
             }),
         }
     }
+
+    fn children(&self, path: &str) -> Result<Option<Vec<String>>, StoreError> {
+        match self.0.directory(path) {
+            Ok(names) => Ok(Some(names.into_iter().map(String::from).collect())),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Some(Vec::new())),
+            Err(source) => Err(StoreError {
+                op: "directory",
+                path: path.to_owned(),
+                source,
+            }),
+        }
+    }
 }
 
 /// An in-memory store (paths taken literally, no relative-path resolution).
@@ -143,6 +162,19 @@ impl Store for MemStore {
             .borrow_mut()
             .retain(|k, _| k != path && !k.starts_with(&prefix));
         Ok(())
+    }
+
+    fn children(&self, path: &str) -> Result<Option<Vec<String>>, StoreError> {
+        let prefix = format!("{}/", path.trim_end_matches('/'));
+        let mut names: Vec<String> = self
+            .0
+            .borrow()
+            .keys()
+            .filter_map(|k| k.strip_prefix(&prefix))
+            .map(|rest| rest.split('/').next().unwrap_or(rest).to_owned())
+            .collect();
+        names.dedup();
+        Ok(Some(names))
     }
 }
 
@@ -201,7 +233,15 @@ impl BackendKeys {
     /// Reads the keys under the backend directory `be`.
     pub fn read(store: &dyn Store, be: &str) -> Result<BackendKeys, KeysError> {
         let be = be.trim_end_matches('/');
+        // Most of these keys are optional and absent: list them first, read what exists.
+        let present = store.children(be)?;
         let get = |key: &str| -> Result<Option<(String, String)>, StoreError> {
+            if present
+                .as_ref()
+                .is_some_and(|p| !p.iter().any(|n| n == key))
+            {
+                return Ok(None);
+            }
             let path = format!("{be}/{key}");
             Ok(store
                 .read(&path)?
@@ -296,6 +336,60 @@ mod tests {
     use super::*;
 
     const BE: &str = "backend/vif/5/0";
+
+    /// A store that counts its reads, listing children or not.
+    struct Counting(MemStore, bool, std::cell::Cell<usize>);
+
+    impl Store for Counting {
+        fn read(&self, path: &str) -> Result<Option<String>, StoreError> {
+            self.2.set(self.2.get() + 1);
+            self.0.read(path)
+        }
+        fn write(&self, path: &str, value: &str) -> Result<(), StoreError> {
+            self.0.write(path, value)
+        }
+        fn rm(&self, path: &str) -> Result<(), StoreError> {
+            self.0.rm(path)
+        }
+        fn children(&self, path: &str) -> Result<Option<Vec<String>>, StoreError> {
+            if self.1 {
+                self.0.children(path)
+            } else {
+                Ok(None)
+            }
+        }
+    }
+
+    #[test]
+    fn only_present_keys_are_read_when_the_store_lists() {
+        let pairs = [
+            ("backend/vif/5/0/bridge", "xenbr0"),
+            ("backend/vif/5/0/mac", "00:16:3e:01:02:03"),
+            ("backend/vif/5/0/frontend-id", "5"),
+            ("backend/vif/5/0/handle", "0"),
+            ("backend/vif/5/0/frontend-id-not", "x"),
+            ("backend/vif/5/0/statistics/rx", "1"),
+        ];
+        let listing = Counting(MemStore::with(&pairs), true, Default::default());
+        let all = Counting(MemStore::with(&pairs), false, Default::default());
+        let a = BackendKeys::read(&listing, BE).unwrap();
+        let b = BackendKeys::read(&all, BE).unwrap();
+        assert_eq!(a, b);
+        assert_eq!(a.ids(), Some((5, 0)));
+        assert_eq!(listing.2.get(), 4, "bridge, mac, frontend-id, handle");
+        assert_eq!(all.2.get(), 11);
+        assert_eq!(
+            listing.0.children(BE).unwrap().unwrap(),
+            [
+                "bridge",
+                "frontend-id",
+                "frontend-id-not",
+                "handle",
+                "mac",
+                "statistics"
+            ]
+        );
+    }
 
     #[test]
     fn reads_libxl_keys() {
