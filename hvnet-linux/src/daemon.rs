@@ -246,6 +246,11 @@ impl Processes {
         Ok(Processes { found })
     }
 
+    /// Every process found, by ascending pid, with its NUL-separated command line.
+    pub fn all(&self) -> impl Iterator<Item = (i32, &[u8])> {
+        self.found.iter().map(|(pid, cmd)| (*pid, cmd.as_slice()))
+    }
+
     /// The pids whose command line matches `names` and `path` ([`cmdline_matches`]),
     /// ascending.
     pub fn matching(&self, names: &[&str], path: &Path) -> Vec<i32> {

@@ -58,6 +58,19 @@ pub enum FrrError {
         /// The end of its log.
         tail: String,
     },
+    /// Another FRR daemon (the system's) runs in this network namespace: two zebras would
+    /// fight over the kernel's routes and forwarding entries, and two bgpds over port 179.
+    #[error(
+        "FRR's {daemon} (pid {pid}) already runs in this network namespace and is not hvnet's; \
+         hvnet runs its own FRR for EVPN overlays and cannot share one yet: stop it, or run \
+         hvnet's EVPN networks in another namespace (--netns)"
+    )]
+    Foreign {
+        /// zebra or bgpd.
+        daemon: String,
+        /// Its pid.
+        pid: i32,
+    },
     /// A daemon could not be stopped.
     #[error("FRR: stopping {daemon}: {why}")]
     Stop {
@@ -150,6 +163,9 @@ pub fn start(svc: &FrrService) -> Result<(), FrrError> {
         return Err(FrrError::NotInstalled(p.display().to_string()));
     }
     let dir = &svc.dir;
+    if let Some((daemon, pid)) = foreign(dir) {
+        return Err(FrrError::Foreign { daemon, pid });
+    }
     stop_daemons(dir)?;
     DirBuilder::new()
         .recursive(true)
@@ -188,6 +204,23 @@ pub fn start(svc: &FrrService) -> Result<(), FrrError> {
         }
     }
     Ok(())
+}
+
+/// A zebra or bgpd that is not hvnet's (its command line does not name `dir`) and runs in
+/// the calling thread's network namespace, if there is one.
+fn foreign(dir: &Path) -> Option<(String, i32)> {
+    let here = fs::read_link("/proc/thread-self/ns/net").ok()?;
+    let procs = daemon::Processes::scan(NAMES).ok()?;
+    let ours = procs.matching(NAMES, dir);
+    let found = procs.all().find_map(|(pid, cmd)| {
+        if ours.contains(&pid) || fs::read_link(format!("/proc/{pid}/ns/net")).ok()? != here {
+            return None;
+        }
+        let argv0 = cmd.split(|&b| b == 0).next()?;
+        let name = String::from_utf8_lossy(argv0.rsplit(|&b| b == b'/').next()?).into_owned();
+        Some((name, pid))
+    });
+    found
 }
 
 /// The last lines of a log.

@@ -393,4 +393,42 @@ fn bad_evpn_input_and_missing_frr_change_nothing() {
         .join("frr")
         .join("bgpd.conf")
         .exists());
+
+    // Another FRR in the host's namespace (a stand-in: `sleep` under the name zebra, which is
+    // all hvnet looks at): exit 1 naming it, nothing changed, no daemon of hvnet's started.
+    if frr_installed() {
+        let fake = lab.dir.path().join("zebra");
+        std::fs::copy("/bin/sleep", &fake).unwrap();
+        struct Kill(std::process::Child);
+        impl Drop for Kill {
+            fn drop(&mut self) {
+                let _ = self.0.kill();
+                let _ = self.0.wait();
+            }
+        }
+        let child = Kill(
+            std::process::Command::new("ip")
+                .args(["netns", "exec", ns])
+                .arg(&fake)
+                .arg("60")
+                .spawn()
+                .unwrap(),
+        );
+        std::thread::sleep(Duration::from_millis(200));
+        let r = lab.on(0, &path, &["apply"]);
+        r.expect_code(1);
+        assert!(
+            r.stderr.contains(&format!(
+                "FRR's zebra (pid {}) already runs in this network namespace",
+                child.0.id()
+            )),
+            "{r}"
+        );
+        assert_eq!(
+            settled_snapshot(ns),
+            before,
+            "an apply beside a foreign FRR changed the host"
+        );
+        drop(child);
+    }
 }
