@@ -349,6 +349,27 @@ fn routed_nat6_isolated_and_forwards(fw: Fw) {
     // Damaged behind hvnet's back: named by check, repaired by apply.
     match fw {
         Fw::Nftables => {
+            // Read back from `nft -j`: an element and a rule, each named.
+            nsx(
+                t.host.name(),
+                "nft",
+                &["delete element inet hvnet fwd6 { fd42:71::10 . tcp . 80 }"],
+            )
+            .ok();
+            nsx(
+                t.host.name(),
+                "nft",
+                &["add rule inet hvnet forward ip6 saddr fd42:73::/64 accept"],
+            )
+            .ok();
+            let c = t.check();
+            c.expect_code(1);
+            for want in [
+                "missing element { fd42:71::10 . tcp . 80 } of set fwd6",
+                "unexpected rule in chain forward: ip6 saddr fd42:73::/64 accept",
+            ] {
+                assert!(c.stdout.contains(want), "check does not name {want:?}\n{c}");
+            }
             nsx(t.host.name(), "nft", &["flush", "ruleset"]).ok();
             let c = t.check();
             c.expect_code(1);

@@ -23,9 +23,11 @@
 //! masquerades the hairpin case.
 //!
 //! Every rule is written in the canonical form `nft list table` prints, so that the live
-//! table, parsed back ([`NftTable::parse`]), compares with the rendering of the intent its
-//! descriptors name ([`NftTable::diff`]), naming each missing or unexpected rule, chain, set
-//! and element. Like the iptables renderer, only the IPv4 part of the intent is written for
+//! table, read back from `nft -j list table inet hvnet` ([`json::parse`], serde_json over
+//! libnftables' JSON, printed in that canonical form), compares with the rendering of the
+//! intent its descriptors name ([`NftTable::diff`]), naming each missing or unexpected rule,
+//! chain, set and element. ([`NftTable::parse`] reads the text form, which the renderer's
+//! own declaration round-trips through.) Like the iptables renderer, only the IPv4 part of the intent is written for
 //! now.
 //!
 //! A host firewall in another table (firewalld's `inet firewalld`, ufw's iptables-nft
@@ -41,6 +43,8 @@ use hvnet_core::firewall::{BadDescriptor, Drift, DriftKind, FirewallIntent, FwKi
 use hvnet_core::observed::ObservedFirewall;
 
 use super::{FirewallBackend, ToolError};
+
+pub mod json;
 
 /// hvnet's table (family `inet`).
 pub const TABLE: &str = "hvnet";
@@ -81,7 +85,7 @@ impl Nftables {
         self.run(&["-f", "-"], Some(script)).map(drop)
     }
 
-    /// `nft list table inet hvnet`, `None` when the table does not exist.
+    /// `nft -j list table inet hvnet` (JSON), `None` when the table does not exist.
     ///
     /// # Errors
     ///
@@ -93,7 +97,7 @@ impl Nftables {
         ) {
             return Ok(None);
         }
-        match self.run(&["list", "table", "inet", TABLE], None) {
+        match self.run(&["-j", "list", "table", "inet", TABLE], None) {
             Ok(s) => Ok(Some(s)),
             Err(NftError::Tool(ToolError::Failed { stderr, .. }))
                 if stderr.contains("No such file or directory") =>
@@ -215,14 +219,14 @@ fn removal_script() -> String {
     format!("table inet {TABLE} {{}}\ndelete table inet {TABLE}\n")
 }
 
-/// hvnet's firewall as `nft list table inet hvnet` shows it: the intent its descriptors
+/// hvnet's firewall as `nft -j list table inet hvnet` shows it: the intent its descriptors
 /// name and how the table differs from that intent's rendering.
 ///
 /// # Errors
 ///
-/// The listing is not a table listing.
+/// The listing is not nft's JSON.
 pub fn observe_listing(listing: &str) -> Result<ObservedFirewall, NftError> {
-    let live = NftTable::parse(listing)?;
+    let live = json::parse(listing)?;
     let mut drift = Vec::new();
     let intent = super::decoded(live.intent(), &mut drift);
     drift.extend(live.diff(&render(&intent)));
