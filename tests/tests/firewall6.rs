@@ -293,6 +293,15 @@ fn routed_nat6_isolated_and_forwards(fw: Fw) {
         return;
     }
     let t = Topo::new(fw);
+    // The dry run prints the IPv6 rules' commands.
+    let dry = t.hv.run(&t.cfg, &["apply", "--dry-run"]);
+    dry.ok();
+    let want = match fw {
+        Fw::Nftables => "map dnat6",
+        Fw::Iptables => "ip6tables",
+    };
+    assert!(dry.stdout.contains(want), "{fw:?}: no {want:?} in\n{dry}");
+    assert!(dry.stdout.contains("fd42:71::10"), "{fw:?}: {dry}");
     t.apply_and_configure_guests();
     t.check().ok();
     let _outside = Bg::python(t.out.name(), WHOAMI6, &["9000"], t.dir.path().join("o.log"));
