@@ -29,6 +29,7 @@ pub mod nat;
 pub mod plan;
 pub mod rate;
 pub mod route;
+pub mod route6;
 pub mod rules;
 pub mod store;
 
@@ -309,7 +310,16 @@ fn run_inner(inv: &Invocation, store: &dyn Store, opts: &Options) -> Result<(), 
     // routed prefix.
     // Without an ip key, a routed guest's fixed `ip` in hvnet's config stands in for it.
     let config_ip = configured.and_then(|(_, ip)| ip).map(|ip| ip.to_string());
-    let nets = match (keys.ip.as_ref().or(config_ip.as_ref()), &nat_addrs) {
+    let ip_value = keys.ip.as_ref().or(config_ip.as_ref());
+    // vif-route takes IPv6 entries too (see `route6`); the other modes refuse them.
+    let (ip_value, nets6) = match (mode, ip_value) {
+        (Mode::Route | Mode::RouteIfup, Some(v)) => {
+            let (v4, v6) = route6::split(&ip_path, v)?;
+            (Some(v4), v6)
+        }
+        (_, v) => (v.cloned(), Vec::new()),
+    };
+    let nets = match (ip_value.as_ref(), &nat_addrs) {
         (_, Some(a)) => a.guests.clone(),
         (Some(v), None) => rules::parse_ip_list(&ip_path, v, false)?,
         (None, None) => Vec::new(),
@@ -334,6 +344,12 @@ fn run_inner(inv: &Invocation, store: &dyn Store, opts: &Options) -> Result<(), 
     if up && matches!(mode, Mode::Route | Mode::RouteIfup | Mode::Nat) {
         if let Ok(Some(u)) = plan::Planner::new(&observed).find_uplink(netdev) {
             session.observe_proxy_arp(&mut observed, &u.name);
+            if !nets6.is_empty() {
+                let keys = route6::sysctl_keys(Some(&u.name));
+                observed
+                    .sysctls
+                    .extend(session.engine.host().read_sysctls(&keys));
+            }
         }
     }
     let mut p = plan::Planner::new(&observed);
@@ -369,6 +385,16 @@ fn run_inner(inv: &Invocation, store: &dyn Store, opts: &Options) -> Result<(), 
         (Mode::Route | Mode::RouteIfup, _) => {
             if up {
                 route::up(&mut p, &names, &nets, tap, netdev)?;
+                let uplink = p.find_uplink(netdev)?.map(|u| u.name);
+                let metric = if tap { 1 } else { 2 };
+                route6::up(
+                    &observed,
+                    &mut p.ops,
+                    &names,
+                    &nets6,
+                    metric,
+                    uplink.as_deref(),
+                )?;
                 VifGuard::new(GuardMode::Routed, nets.clone(), None)
             } else {
                 p.routed_down(&names);
