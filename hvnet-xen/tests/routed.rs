@@ -562,10 +562,7 @@ fn routed_ipv6_entries_get_host_routes_and_forwarding() {
     let routes = w
         .host
         .exec_ok(&["ip", "-6", "route", "show", "dev", "vif8.0"]);
-    for want in [
-        "2001:db8:99::8 metric 2",
-        "2001:db8:99:1::/64 metric 2",
-    ] {
+    for want in ["2001:db8:99::8 metric 2", "2001:db8:99:1::/64 metric 2"] {
         assert!(routes.contains(want), "{want:?} not in\n{routes}");
     }
     assert_eq!(w.sysctl("net/ipv6/conf/all/forwarding"), "1");

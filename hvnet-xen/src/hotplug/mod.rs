@@ -226,21 +226,30 @@ pub fn run(inv: &Invocation, store: &dyn Store, opts: &Options) -> Result<(), Ho
     }
 }
 
-/// The network (and fixed `ip`) of NIC `devid` of the guest whose domain `domid` is named
-/// in hvnet's config.
+/// The network of NIC `devid` of the guest whose domain `domid` is named in hvnet's config,
+/// and the NIC's fixed `ip` and `ip6` as an `ip` key would list them (`None`: neither).
 fn configured_network<'c>(
     store: &dyn Store,
     cfg: &'c hvnet_core::config::Config,
     domid: u32,
     devid: u32,
-) -> Option<(&'c hvnet_core::config::Network, Option<std::net::Ipv4Addr>)> {
+) -> Option<(&'c hvnet_core::config::Network, Option<String>)> {
     let name = store
         .read(&format!("/local/domain/{domid}/name"))
         .ok()
         .flatten()?;
     let guest = cfg.guest(name.trim())?;
     let nic = guest.nics.get(usize::try_from(devid).ok()?)?;
-    Some((cfg.network(&nic.network)?, nic.ip))
+    let ips: Vec<String> = nic
+        .ip
+        .map(|a| a.to_string())
+        .into_iter()
+        .chain(nic.ip6.map(|a| a.to_string()))
+        .collect();
+    Some((
+        cfg.network(&nic.network)?,
+        (!ips.is_empty()).then(|| ips.join(" ")),
+    ))
 }
 
 fn run_inner(inv: &Invocation, store: &dyn Store, opts: &Options) -> Result<(), HotplugError> {
@@ -266,6 +275,7 @@ fn run_inner(inv: &Invocation, store: &dyn Store, opts: &Options) -> Result<(), 
     // A bridge key may name an hvnet network rather than a device.
     let named_bridge = keys.bridge.as_deref().or(inv.bridge.as_deref());
     let bridge = configured
+        .as_ref()
         .map(|(n, _)| n.bridge.as_str())
         .or_else(|| {
             let cfg = opts.config.as_ref()?;
@@ -309,7 +319,7 @@ fn run_inner(inv: &Invocation, store: &dyn Store, opts: &Options) -> Result<(), 
     // vif-nat's addresses are hosts (a /len is the guest's netmask); elsewhere a /len is a
     // routed prefix.
     // Without an ip key, a routed guest's fixed `ip` in hvnet's config stands in for it.
-    let config_ip = configured.and_then(|(_, ip)| ip).map(|ip| ip.to_string());
+    let config_ip = configured.and_then(|(_, ip)| ip);
     let ip_value = keys.ip.as_ref().or(config_ip.as_ref());
     // vif-route takes IPv6 entries too (see `route6`); the other modes refuse them.
     let (ip_value, nets6) = match (mode, ip_value) {
