@@ -573,24 +573,8 @@ fn routed_ipv6_entries_get_host_routes_and_forwarding() {
         "guest not on the LAN"
     );
     // The guest routes via the vif's link-local address.
-    let ll = w.host.exec_ok(&[
-        "ip", "-6", "-o", "addr", "show", "dev", "vif8.0", "scope", "link",
-    ]);
-    let ll = ll
-        .split_whitespace()
-        .skip_while(|x| *x != "inet6")
-        .nth(1)
-        .and_then(|a| a.split('/').next())
-        .unwrap_or_else(|| panic!("vif8.0 has no link-local address: {ll}"))
-        .to_string();
+    let ll = link_local(&w.host, "vif8.0");
     g.ip(&["-6", "route", "add", "default", "via", &ll, "dev", "g0"]);
-    let ping6 = |ns: &Netns, to: &str| {
-        (0..10).any(|_| {
-            ns.exec(&["ping", "-6", "-n", "-c", "1", "-W", "1", to])
-                .status
-                .success()
-        })
-    };
     assert!(ping6(&g, "fd00:99::1"), "guest -> outside over IPv6");
     assert!(
         ping6(&w.outside, "2001:db8:99::8"),
@@ -624,4 +608,71 @@ fn routed_ipv6_entries_get_host_routes_and_forwarding() {
         .host
         .exec_ok(&["ip", "-6", "route", "show", "dev", "vif9.0"]);
     assert!(!routes9.contains("2001:db8"), "{routes9}");
+}
+
+/// A routed guest whose IPv6 address lies in the uplink's prefix (the IPv6 earth/alice):
+/// `proxy_ndp` on the uplink and a proxy entry for the guest there, so the LAN reaches the
+/// guest on-link through the host; `offline` removes the entry.
+#[test]
+fn routed_ipv6_guest_on_the_lan_is_proxied() {
+    require_env!();
+    let w = World::new();
+    for (ns, kv) in [
+        (&w.host, "net.ipv6.conf.up0.accept_dad=0"),
+        (&w.outside, "net.ipv6.conf.out0.accept_dad=0"),
+    ] {
+        ns.exec_ok(&["sysctl", "-q", "-w", kv]);
+    }
+    w.host
+        .ip(&["-6", "addr", "add", "fd00:99::20/64", "dev", "up0", "nodad"]);
+    w.outside
+        .ip(&["-6", "addr", "add", "fd00:99::1/64", "dev", "out0", "nodad"]);
+    let g = w.guest("vif6.0", "10.99.0.6/32", HOST);
+    g.exec_ok(&["sysctl", "-q", "-w", "net.ipv6.conf.g0.accept_dad=0"]);
+    g.ip(&["-6", "addr", "add", "fd00:99::30/128", "dev", "g0", "nodad"]);
+    w.xs.add_vif(6, 0, None, &[ROUTE, ("ip", "10.99.0.6 fd00:99::30")]);
+    ok(&w.call((6, 0)).run("online"));
+    assert_eq!(w.sysctl("net/ipv6/conf/up0/proxy_ndp"), "1");
+    let proxies = w.host.exec_ok(&["ip", "-6", "neigh", "show", "proxy"]);
+    assert!(
+        proxies.contains("fd00:99::30 dev up0 proxy"),
+        "no proxy entry:\n{proxies}"
+    );
+    let ll = link_local(&w.host, "vif6.0");
+    g.ip(&["-6", "route", "add", "default", "via", &ll, "dev", "g0"]);
+    // The outside has no route: the guest is on-link for it, answered for by the host.
+    assert!(
+        ping6(&w.outside, "fd00:99::30"),
+        "LAN -> guest over proxy NDP"
+    );
+    assert!(ping6(&g, "fd00:99::1"), "guest -> LAN");
+    ok(&w.call((6, 0)).run("online"));
+    let again = w.host.exec_ok(&["ip", "-6", "neigh", "show", "proxy"]);
+    assert_eq!(again, proxies, "a second online changed the proxy entries");
+
+    ok(&w.call((6, 0)).run("offline"));
+    let left = w.host.exec_ok(&["ip", "-6", "neigh", "show", "proxy"]);
+    assert!(!left.contains("fd00:99::30"), "{left}");
+}
+
+/// The link-local address of `dev` in `ns`.
+fn link_local(ns: &Netns, dev: &str) -> String {
+    let out = ns.exec_ok(&[
+        "ip", "-6", "-o", "addr", "show", "dev", dev, "scope", "link",
+    ]);
+    out.split_whitespace()
+        .skip_while(|x| *x != "inet6")
+        .nth(1)
+        .and_then(|a| a.split('/').next())
+        .unwrap_or_else(|| panic!("{dev} has no link-local address: {out}"))
+        .to_string()
+}
+
+/// `ping -6` from `ns` to `to`, up to 10 tries (neighbour discovery, DAD of the far end).
+fn ping6(ns: &Netns, to: &str) -> bool {
+    (0..10).any(|_| {
+        ns.exec(&["ping", "-6", "-n", "-c", "1", "-W", "1", to])
+            .status
+            .success()
+    })
 }

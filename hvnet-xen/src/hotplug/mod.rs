@@ -362,6 +362,14 @@ fn run_inner(inv: &Invocation, store: &dyn Store, opts: &Options) -> Result<(), 
             }
         }
     }
+    if !nets6.is_empty() {
+        observed.proxy_ndp = session
+            .engine
+            .host()
+            .rtnl()
+            .dump_proxy6()
+            .map_err(|e| HotplugError::runtime(e.to_string()))?;
+    }
     let mut p = plan::Planner::new(&observed);
     let dev = names.target.as_str();
     let old_guard = session.guard(dev);
@@ -408,6 +416,8 @@ fn run_inner(inv: &Invocation, store: &dyn Store, opts: &Options) -> Result<(), 
                 VifGuard::new(GuardMode::Routed, nets.clone(), None)
             } else {
                 p.routed_down(&names);
+                let uplink = p.find_uplink(netdev).ok().flatten().map(|u| u.name);
+                route6::down(&observed, &mut p.ops, &nets6, uplink.as_deref());
                 None
             }
         }

@@ -7,12 +7,12 @@
 //! router advertisements (`accept_ra = 1`, which forwarding would make the kernel ignore),
 //! gets `accept_ra = 2` so that the host keeps its RA-learned default route — only that
 //! uplink, never the others. A guest address inside one of the uplink's IPv6 prefixes (the
-//! guest on the LAN) turns on `proxy_ndp` on the uplink; the kernel then answers neighbour
-//! solicitations only for addresses with a proxy entry (`ip -6 neigh add proxy ADDR dev
-//! UPLINK`), which hvnet does not make yet: a warning says so. The way down removes the
-//! routes with the IPv4 ones ([`super::plan::Planner::routed_down`]); the sysctls stay, as
-//! `ip_forward` does (other guests may need them). IPv6 anti-spoofing is not written: the
-//! vif's guard filters IPv4 only.
+//! guest on the LAN) turns on `proxy_ndp` on the uplink and gets a proxy entry there
+//! ([`Op::AddProxyNdp`], `ip -6 neigh replace proxy ADDR dev UPLINK`): the host answers the
+//! LAN's neighbour solicitations for the guest, as `proxy_arp` does for IPv4. The way down
+//! removes the routes with the IPv4 ones ([`super::plan::Planner::routed_down`]) and the
+//! proxy entries ([`down`]); the sysctls stay, as `ip_forward` does (other guests may need
+//! them). IPv6 anti-spoofing is not written: the vif's guard filters IPv4 only.
 
 use std::net::Ipv6Addr;
 
@@ -171,17 +171,46 @@ pub fn up(
                 .any(|p| n.prefix_len() >= p.prefix_len() && p.contains(n.addr()))
         })
         .collect();
-    if !on_lan.is_empty() {
-        set(o, ops, proxy_ndp(up), "1");
-        let list: Vec<String> = on_lan.iter().map(ToString::to_string).collect();
-        tracing::warn!(
-            "{dev}: {} on {up}'s LAN: hvnet makes no proxy NDP entries yet, so the LAN \
-             reaches the guest only through a route via this host (or `ip -6 neigh add proxy \
-             ADDR dev {up}`)",
-            list.join(" ")
-        );
+    if on_lan.is_empty() {
+        return Ok(());
+    }
+    set(o, ops, proxy_ndp(up), "1");
+    let Some(uplink) = o.link(up) else {
+        return Ok(());
+    };
+    let link = IfName::new(up).map_err(|e| HotplugError::runtime(e.to_string()))?;
+    for n in on_lan {
+        if n.prefix_len() != 128 {
+            // A prefix on the LAN: the kernel proxies single addresses only.
+            tracing::warn!(
+                "{dev}: {n} lies on {up}'s LAN, but only single addresses get proxy NDP entries"
+            );
+            continue;
+        }
+        if !o.proxy_ndp.contains(&(uplink.ifindex, n.addr())) {
+            ops.push(Op::AddProxyNdp {
+                link: link.clone(),
+                addr: n.addr(),
+            });
+        }
     }
     Ok(())
+}
+
+/// Plans the IPv6 part of a routed vif's `offline`: the proxy entries of `nets` on the
+/// uplink (best effort, as the rest of a teardown); the routes go with the IPv4 ones.
+pub fn down(o: &ObservedState, ops: &mut Vec<Op>, nets: &[Ipv6Cidr], uplink: Option<&str>) {
+    let Some((name, l)) = uplink.and_then(|u| Some((IfName::new(u).ok()?, o.link(u)?))) else {
+        return;
+    };
+    for n in nets {
+        if o.proxy_ndp.contains(&(l.ifindex, n.addr())) {
+            ops.push(Op::BestEffort(Box::new(Op::DelProxyNdp {
+                link: name.clone(),
+                addr: n.addr(),
+            })));
+        }
+    }
 }
 
 #[cfg(test)]
@@ -208,6 +237,7 @@ mod tests {
             target: "vif5.0".into(),
         };
         let (_, nets) = split("ip", "2001:db8::10 2001:db8:9::/64").unwrap();
+        let up0_name = IfName::new("up0").unwrap();
         let mut ops = Vec::new();
         up(&o, &mut ops, &names, &nets, 2, Some("up0")).unwrap();
         let text: Vec<String> = ops.iter().map(|op| op.command()).collect();
@@ -216,6 +246,7 @@ mod tests {
             "sysctl -w net.ipv6.conf.all.forwarding=1",
             "sysctl -w net.ipv6.conf.up0.accept_ra=2",
             "sysctl -w net.ipv6.conf.up0.proxy_ndp=1",
+            "ip -6 neigh replace proxy 2001:db8::10 dev up0",
         ] {
             assert!(
                 text.iter().any(|t| t.contains(want)),
@@ -226,6 +257,7 @@ mod tests {
         o.sysctls.insert(forwarding(), "1".into());
         o.sysctls.insert(accept_ra("up0"), "2".into());
         o.sysctls.insert(proxy_ndp("up0"), "1".into());
+        o.proxy_ndp.push((up0, "2001:db8::10".parse().unwrap()));
         for n in &nets {
             o.routes.push(hvnet_core::observed::ObservedRoute {
                 dst: IpCidr::V6(*n),
@@ -240,5 +272,15 @@ mod tests {
         let mut again = Vec::new();
         up(&o, &mut again, &names, &nets, 2, Some("up0")).unwrap();
         assert!(again.is_empty(), "{again:?}");
+        // Offline removes the proxy entry.
+        let mut gone = Vec::new();
+        down(&o, &mut gone, &nets, Some("up0"));
+        assert_eq!(
+            gone,
+            [Op::BestEffort(Box::new(Op::DelProxyNdp {
+                link: up0_name,
+                addr: "2001:db8::10".parse().unwrap()
+            }))]
+        );
     }
 }
