@@ -18,6 +18,10 @@
 //! * **isolated**: guests reach the host (DHCP/DNS accepted) and each other; nothing is
 //!   forwarded.
 //! * **open**: no rules at all, apart from the MSS clamp when asked for (a `bridge` network).
+//! * **internal**: guests reach each other only: nothing is forwarded into or out of the
+//!   bridge (no DHCP/DNS accepts either: the host has no address there). An `internal`
+//!   network joins the intent when the host forwards IPv6 (the intent has an IPv6 part):
+//!   its bridge's link-local address would otherwise let a guest route through the host.
 //!
 //! With `mss_clamp`, the MSS option of TCP SYNs forwarded into or out of the bridge is
 //! lowered to the path MTU of the route (`TCPMSS --clamp-mss-to-pmtu`, nft's
@@ -170,6 +174,8 @@ pub enum FwKind {
     Isolated,
     /// No filtering (a plain bridge); only the MSS clamp, if any.
     Open,
+    /// Guests only: nothing forwarded into or out of the bridge.
+    Internal,
 }
 
 impl FwNetwork {
@@ -209,6 +215,7 @@ impl FwKind {
             FwKind::Routed { .. } => "routed",
             FwKind::Isolated => "isolated",
             FwKind::Open => "open",
+            FwKind::Internal => "internal",
         }
     }
 
@@ -216,7 +223,7 @@ impl FwKind {
     pub fn uplink(&self) -> Option<&IfName> {
         match self {
             FwKind::Nat { uplink, .. } | FwKind::Routed { uplink } => uplink.as_ref(),
-            FwKind::Isolated | FwKind::Open => None,
+            FwKind::Isolated | FwKind::Open | FwKind::Internal => None,
         }
     }
 }
@@ -563,6 +570,7 @@ impl FirewallIntent {
                         "routed" => FwKind::Routed { uplink },
                         "isolated" => FwKind::Isolated,
                         "open" => FwKind::Open,
+                        "internal" => FwKind::Internal,
                         _ => return Err(bad("unknown kind")),
                     };
                     networks.push(FwNetwork {

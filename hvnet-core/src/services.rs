@@ -192,6 +192,27 @@ pub fn firewall_intent(config: &Config, want: &DesiredState) -> Option<FirewallI
         })
         .filter(|f| networks.iter().any(|n| n.name == f.network))
         .collect();
+    // The host forwards IPv6: internal bridges are closed too (their link-local addresses
+    // would let a guest route through the host).
+    let v6 = networks.iter().any(|n| !n.v6_subnets().is_empty())
+        || forwards.iter().any(|f| f.guest_ip.is_ipv6());
+    let mut networks = networks;
+    if v6 {
+        networks.extend(
+            config
+                .networks
+                .iter()
+                .filter(|n| n.kind == NetworkKind::Internal)
+                .filter(|n| want.link(n.bridge.as_str()).is_some())
+                .map(|n| FwNetwork {
+                    name: n.name.clone(),
+                    kind: FwKind::Internal,
+                    bridge: n.bridge.clone(),
+                    subnets: Vec::new(),
+                    mss_clamp: false,
+                }),
+        );
+    }
     // Validation guarantees every forward's network is a nat/routed network.
     FirewallIntent::new(networks, forwards).ok()
 }

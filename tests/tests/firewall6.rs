@@ -63,6 +63,11 @@ kind = "isolated"
 bridge = "hvi6"
 address6 = "fd42:73::1/64"
 
+[[network]]
+name = "int"
+kind = "internal"
+bridge = "hvint"
+
 [[guest]]
 name = "web"
 [[guest.nic]]
@@ -99,14 +104,24 @@ network = "i6"
 type = "veth"
 netns = "@G3@"
 peer = "eth0"
+
+[[guest]]
+name = "inner"
+[[guest.nic]]
+network = "int"
+type = "veth"
+netns = "@G4@"
+peer = "eth0"
 "#;
 
-/// The guests' addresses and their routers (the host's address on their bridge).
-const GUESTS: [(&str, &str); 4] = [
-    ("fd42:71::10", "fd42:71::1"),
-    ("fd42:71::11", "fd42:71::1"),
-    ("fd42:72::10", "fd42:72::1"),
-    ("fd42:73::10", "fd42:73::1"),
+/// The guests' addresses and their routers (the host's address on their bridge; the
+/// internal network's guest routes via the bridge's link-local address, set later).
+const GUESTS: [(&str, Option<&str>); 5] = [
+    ("fd42:71::10", Some("fd42:71::1")),
+    ("fd42:71::11", Some("fd42:71::1")),
+    ("fd42:72::10", Some("fd42:72::1")),
+    ("fd42:73::10", Some("fd42:73::1")),
+    ("fd42:75::10", None),
 ];
 
 /// The firewall backend a test runs on.
@@ -239,7 +254,7 @@ impl Topo {
         host.ip(&["addr", "add", "fd00:71::1/64", "dev", "up0", "nodad"]);
         // The routed prefix and the isolated one (so that only the firewall keeps the
         // isolated guest in), not the nat6 one.
-        for p in ["fd42:71::/64", "fd42:73::/64"] {
+        for p in ["fd42:71::/64", "fd42:73::/64", "fd42:75::/64"] {
             out.ip(&["-6", "route", "add", p, "via", "fd00:71::1"]);
         }
         let mut text = CONFIG.to_string();
@@ -274,7 +289,9 @@ impl Topo {
                 "eth0",
                 "nodad",
             ]);
-            g.ip(&["-6", "route", "add", "default", "via", router]);
+            if let Some(r) = router {
+                g.ip(&["-6", "route", "add", "default", "via", r]);
+            }
         }
     }
 
@@ -344,6 +361,27 @@ fn routed_nat6_isolated_and_forwards(fw: Fw) {
     assert_ne!(
         ping.code, 0,
         "{fw:?}: the isolated guest pings the outside\n{ping}"
+    );
+    // Internal: the host forwards IPv6, and a guest that routes via the bridge's
+    // link-local address (the host routing its prefix back, as a stray route would) is
+    // still kept in — by the firewall alone.
+    t.host
+        .ip(&["-6", "route", "add", "fd42:75::/64", "dev", "hvint"]);
+    let ll = t
+        .host
+        .ip(&["-6", "-o", "addr", "show", "dev", "hvint", "scope", "link"]);
+    let ll = ll
+        .split_whitespace()
+        .skip_while(|w| *w != "inet6")
+        .nth(1)
+        .and_then(|a| a.split('/').next())
+        .unwrap_or_else(|| panic!("hvint has no link-local address: {ll}"))
+        .to_string();
+    t.guests[4].ip(&["-6", "route", "add", "default", "via", &ll, "dev", "eth0"]);
+    let r = whoami(t.g(4), "fd00:71::2", "9000");
+    assert!(
+        r.is_err(),
+        "{fw:?}: the internal guest reached the outside: {r:?}"
     );
 
     // The port forward from the host's IPv6 address: from outside (source kept) and from a

@@ -454,6 +454,12 @@ pub fn render(intent: &FirewallIntent) -> NftTable {
         }
         let (br, c) = (quote(n.bridge.as_str()), comment(&n.name));
         let has6 = !n.v6_subnets().is_empty();
+        if n.kind == FwKind::Internal {
+            fwx.push(format!("iifname {br} oifname {br} accept {c}"));
+            fwi.push(format!("oifname {br} reject {c}"));
+            fwo.push(format!("iifname {br} reject {c}"));
+            continue;
+        }
         input.push(format!("iifname {br} udp dport 67 accept {c}"));
         if has6 {
             input.push(format!("iifname {br} udp dport 547 accept {c}"));
@@ -487,7 +493,7 @@ pub fn render(intent: &FirewallIntent) -> NftTable {
                     Some(*port_range)
                 }
                 FwKind::Nat { .. } | FwKind::Routed { .. } => None,
-                FwKind::Isolated | FwKind::Open => continue,
+                FwKind::Isolated | FwKind::Open | FwKind::Internal => continue,
             };
             fwo.push(format!("{src}iifname {br} {out_dev}accept {c}"));
             let Some(port_range) = masquerade else {
@@ -977,6 +983,31 @@ mod tests {
         let back = NftTable::parse(&t.declaration()).unwrap();
         assert_eq!(back.intent().unwrap(), dual_stack());
         assert!(back.diff(&t).is_empty());
+    }
+
+    #[test]
+    fn internal_networks_get_bridge_local_and_rejects_only() {
+        let i = FirewallIntent::from_descriptors(&["net g internal br9"]).unwrap();
+        let t = render(&i);
+        let all: Vec<&String> = t
+            .chains
+            .iter()
+            .filter(|c| c.name != "intent")
+            .flat_map(|c| &c.rules)
+            .filter(|r| r.contains("hvnet:g"))
+            .collect();
+        assert_eq!(
+            all,
+            [
+                "iifname \"br9\" oifname \"br9\" accept comment \"hvnet:g\"",
+                "oifname \"br9\" reject comment \"hvnet:g\"",
+                "iifname \"br9\" reject comment \"hvnet:g\"",
+            ]
+        );
+        assert_eq!(
+            NftTable::parse(&t.declaration()).unwrap().intent().unwrap(),
+            i
+        );
     }
 
     #[test]

@@ -614,13 +614,18 @@ impl Builder {
             .filter(|s| self.family.holds(s))
             .collect();
         // Host services: DHCP (DHCPv6 where the network has IPv6) and DNS, from and to the
-        // guests.
+        // guests (none on an internal network: the host has no address there).
         let (server, client) = match v4 {
             true => (Some(67), Some(68)),
             false if subnets.is_empty() => (None, None),
             false => (Some(547), Some(546)),
         };
-        for (chain, dir, port) in [("HVNET-INP", "-i", server), ("HVNET-OUT", "-o", client)] {
+        let services: &[(&'static str, &str, Option<u16>)] = if n.kind == FwKind::Internal {
+            &[]
+        } else {
+            &[("HVNET-INP", "-i", server), ("HVNET-OUT", "-o", client)]
+        };
+        for &(chain, dir, port) in services {
             if let Some(port) = port {
                 self.push(
                     Filter,
@@ -656,7 +661,7 @@ impl Builder {
             let masquerade = match &n.kind {
                 FwKind::Nat { port_range, .. } if v4 || n.nat6() => Some(*port_range),
                 FwKind::Nat { .. } | FwKind::Routed { .. } => None,
-                FwKind::Isolated | FwKind::Open => continue,
+                FwKind::Isolated | FwKind::Open | FwKind::Internal => continue,
             };
             self.push(
                 Filter,
@@ -1133,6 +1138,30 @@ COMMIT
             .filter(|r| r.chain != INTENT_CHAIN && r.spec.contains("hvnet:phys"))
             .count();
         assert_eq!(phys, 2);
+    }
+
+    #[test]
+    fn internal_networks_get_bridge_local_and_rejects_in_both_families() {
+        let i = FirewallIntent::from_descriptors(&["net g internal br9"]).unwrap();
+        for (rs, icmp) in [
+            (super::rules(&i), "icmp-port-unreachable"),
+            (rules6(&i), "icmp6-port-unreachable"),
+        ] {
+            let r: Vec<String> = rs
+                .rules()
+                .filter(|r| r.chain != INTENT_CHAIN)
+                .map(|r| r.to_string())
+                .collect();
+            let c = "-m comment --comment hvnet:g";
+            assert_eq!(
+                r,
+                [
+                    format!("-t filter -A HVNET-FWX -i br9 -o br9 {c} -j ACCEPT"),
+                    format!("-t filter -A HVNET-FWI -o br9 {c} -j REJECT --reject-with {icmp}"),
+                    format!("-t filter -A HVNET-FWO -i br9 {c} -j REJECT --reject-with {icmp}"),
+                ]
+            );
+        }
     }
 
     #[test]
