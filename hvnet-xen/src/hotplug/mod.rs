@@ -345,7 +345,10 @@ fn run_inner(inv: &Invocation, store: &dyn Store, opts: &Options) -> Result<(), 
 
     let mut session = Session::open_with(&opts.lock_dir, opts.lock_timeout)?;
     let tap_names = [names.target.as_str(), names.current.as_str()];
-    let scope = scope(&names, mode, bridge, netdev, up);
+    // IPv6 entries' proxy NDP entries live on the uplink, which an offline without
+    // netdev must find by the default route: every link is read then.
+    let scope =
+        scope(&names, mode, bridge, netdev, up).filter(|_| nets6.is_empty() || netdev.is_some());
     let mut observed = session.observe(
         if tap { &tap_names } else { &[] },
         &tap_names,
