@@ -532,6 +532,7 @@ impl<H: Host> Engine<H> {
                 .map_err(|e| input(vec![e.to_string()]))?;
                 want.vfs =
                     crate::sriov::for_guest(cfg, &observed, guest, nics, up).map_err(no_vf)?;
+                crate::ipv6::new_bridge_dad(cfg, &observed, &mut want);
                 let hints = next_name_hints(cfg, &observed, &want, backend);
                 let what = match (scope, up) {
                     (Scope::Nic { nic, .. }, true) => format!("nic up {guest} {nic}"),

@@ -12,9 +12,16 @@
 //!   (`br_netfilter` sends it through FORWARD); everything else into or out of the bridge
 //!   rejected. DHCP and DNS from the guests to the host are accepted.
 //! * **routed**: as nat without masquerade and with new flows accepted in both directions.
+//!
+//! A nat network's IPv6 subnets are routed, as libvirt does (no NAT66): new flows are
+//! accepted both ways; with `nat6` they are masqueraded like IPv4 instead (opt-in).
 //! * **isolated**: guests reach the host (DHCP/DNS accepted) and each other; nothing is
 //!   forwarded.
 //! * **open**: no rules at all, apart from the MSS clamp when asked for (a `bridge` network).
+//! * **internal**: guests reach each other only: nothing is forwarded into or out of the
+//!   bridge (no DHCP/DNS accepts either: the host has no address there). An `internal`
+//!   network joins the intent when the host forwards IPv6 (the intent has an IPv6 part):
+//!   its bridge's link-local address would otherwise let a guest route through the host.
 //!
 //! With `mss_clamp`, the MSS option of TCP SYNs forwarded into or out of the bridge is
 //! lowered to the path MTU of the route (`TCPMSS --clamp-mss-to-pmtu`, nft's
@@ -25,8 +32,10 @@
 //! ahead of any reject, and masquerade the hairpin case (a guest of the same subnet
 //! connecting to the host's port) so that the reply goes back through the host.
 //!
-//! Every type holds addresses of either family ([`IpNet`], [`IpAddr`]); a renderer skips
-//! what its tool cannot express (the iptables renderer writes the IPv4 part).
+//! Every type holds addresses of either family ([`IpNet`], [`IpAddr`]); both renderers write
+//! both families (the iptables renderer its IPv6 part with ip6tables, only when the intent
+//! has one: [`FirewallIntent::has_v6`]). The forward rejects are family-correct (ICMPv6
+//! port unreachable for IPv6), so an isolated network is isolated for both families.
 //!
 //! # Descriptors
 //!
@@ -41,7 +50,7 @@
 //! use hvnet_core::firewall::{FirewallIntent, FwKind, FwNetwork};
 //! let net = FwNetwork {
 //!     name: "default".into(),
-//!     kind: FwKind::Nat { uplink: None, port_range: None },
+//!     kind: FwKind::Nat { uplink: None, port_range: None, nat6: false },
 //!     bridge: "virbr0".parse().unwrap(),
 //!     subnets: vec!["192.168.122.0/24".parse().unwrap()],
 //!     mss_clamp: true,
@@ -153,6 +162,8 @@ pub enum FwKind {
         uplink: Option<IfName>,
         /// Source-port range for masqueraded TCP/UDP; `None` is 1024–65535.
         port_range: Option<(u16, u16)>,
+        /// Masquerade the IPv6 subnets too (NAT66); without it they are routed.
+        nat6: bool,
     },
     /// Forward both ways without NAT.
     Routed {
@@ -163,6 +174,8 @@ pub enum FwKind {
     Isolated,
     /// No filtering (a plain bridge); only the MSS clamp, if any.
     Open,
+    /// Guests only: nothing forwarded into or out of the bridge.
+    Internal,
 }
 
 impl FwNetwork {
@@ -176,6 +189,22 @@ impl FwNetwork {
             })
             .collect()
     }
+
+    /// The IPv6 subnets (host bits cleared).
+    pub fn v6_subnets(&self) -> Vec<Ipv6Net> {
+        self.subnets
+            .iter()
+            .filter_map(|s| match s {
+                IpNet::V6(v) => Some(v.trunc()),
+                IpNet::V4(_) => None,
+            })
+            .collect()
+    }
+
+    /// Whether the network's IPv6 subnets are masqueraded (a nat network with `nat6`).
+    pub fn nat6(&self) -> bool {
+        matches!(self.kind, FwKind::Nat { nat6: true, .. })
+    }
 }
 
 impl FwKind {
@@ -186,6 +215,7 @@ impl FwKind {
             FwKind::Routed { .. } => "routed",
             FwKind::Isolated => "isolated",
             FwKind::Open => "open",
+            FwKind::Internal => "internal",
         }
     }
 
@@ -193,7 +223,7 @@ impl FwKind {
     pub fn uplink(&self) -> Option<&IfName> {
         match self {
             FwKind::Nat { uplink, .. } | FwKind::Routed { uplink } => uplink.as_ref(),
-            FwKind::Isolated | FwKind::Open => None,
+            FwKind::Isolated | FwKind::Open | FwKind::Internal => None,
         }
     }
 }
@@ -338,6 +368,9 @@ impl fmt::Display for FwNetwork {
         {
             write!(f, " ports {lo}-{hi}")?;
         }
+        if self.nat6() {
+            f.write_str(" nat6")?;
+        }
         if self.mss_clamp {
             f.write_str(" mss-clamp")?;
         }
@@ -404,6 +437,20 @@ impl FirewallIntent {
         self.networks.iter().find(|n| n.name == name)
     }
 
+    /// Whether the intent has an IPv6 part: a network with an IPv6 subnet or a forward to an
+    /// IPv6 guest address.
+    ///
+    /// ```
+    /// use hvnet_core::firewall::FirewallIntent;
+    /// let v4 = FirewallIntent::from_descriptors(&["net a isolated br0", "sub a 10.0.0.0/24"]).unwrap();
+    /// let v6 = FirewallIntent::from_descriptors(&["net a isolated br0", "sub a fd00::/64"]).unwrap();
+    /// assert!(!v4.has_v6() && v6.has_v6());
+    /// ```
+    pub fn has_v6(&self) -> bool {
+        self.networks.iter().any(|n| !n.v6_subnets().is_empty())
+            || self.forwards.iter().any(|f| f.guest_ip.is_ipv6())
+    }
+
     /// Whether there is nothing to serve.
     pub fn is_empty(&self) -> bool {
         self.networks.is_empty()
@@ -437,7 +484,7 @@ impl FirewallIntent {
     }
 
     /// The intent as descriptor lines (see the module docs): `net NAME KIND BRIDGE
-    /// [uplink=IF] [ports=LO-HI] [mss]`, `sub NAME CIDR`, `fwd NAME PROTO HOSTADDR|* HOSTPORT
+    /// [uplink=IF] [ports=LO-HI] [nat6] [mss]`, `sub NAME CIDR`, `fwd NAME PROTO HOSTADDR|* HOSTPORT
     /// GUESTIP GUESTPORT`.
     pub fn descriptors(&self) -> Vec<String> {
         let mut out = Vec::new();
@@ -452,6 +499,9 @@ impl FirewallIntent {
             } = n.kind
             {
                 l.push_str(&format!(" ports={lo}-{hi}"));
+            }
+            if n.nat6() {
+                l.push_str(" nat6");
             }
             if n.mss_clamp {
                 l.push_str(" mss");
@@ -493,7 +543,7 @@ impl FirewallIntent {
             match w.as_slice() {
                 ["net", name, kind, bridge, opts @ ..] => {
                     let bridge = IfName::new(bridge).map_err(|e| bad(&e.to_string()))?;
-                    let (mut uplink, mut ports, mut mss) = (None, None, false);
+                    let (mut uplink, mut ports, mut mss, mut nat6) = (None, None, false, false);
                     for o in opts {
                         if let Some(u) = o.strip_prefix("uplink=") {
                             uplink = Some(IfName::new(u).map_err(|e| bad(&e.to_string()))?);
@@ -505,6 +555,8 @@ impl FirewallIntent {
                             ));
                         } else if *o == "mss" {
                             mss = true;
+                        } else if *o == "nat6" && *kind == "nat" {
+                            nat6 = true;
                         } else {
                             return Err(bad("unknown option"));
                         }
@@ -513,10 +565,12 @@ impl FirewallIntent {
                         "nat" => FwKind::Nat {
                             uplink,
                             port_range: ports,
+                            nat6,
                         },
                         "routed" => FwKind::Routed { uplink },
                         "isolated" => FwKind::Isolated,
                         "open" => FwKind::Open,
+                        "internal" => FwKind::Internal,
                         _ => return Err(bad("unknown kind")),
                     };
                     networks.push(FwNetwork {
@@ -690,6 +744,7 @@ mod tests {
             kind: FwKind::Nat {
                 uplink: Some(IfName::new("eth0").unwrap()),
                 port_range: Some((2000, 3000)),
+                nat6: true,
             },
             bridge: IfName::new("br0").unwrap(),
             subnets: vec![
@@ -712,7 +767,7 @@ mod tests {
         assert_eq!(
             d,
             [
-                "net n nat br0 uplink=eth0 ports=2000-3000",
+                "net n nat br0 uplink=eth0 ports=2000-3000 nat6",
                 "sub n 10.1.0.0/16",
                 "sub n fd00::/64",
                 "fwd n udp 2001:db8::1 53 fd00::5 5353"

@@ -78,6 +78,36 @@ pub fn sysctl_keys(config: &Config) -> Vec<SysctlKey> {
     keys
 }
 
+/// Adds `accept_dad = 0` for the bridges of networks with `address6` that `want` creates
+/// (absent from `observed`): a guest's `guest up` brings a dynamic bridge (`vmbridge`, …) up
+/// as `apply` brings a static one, its link-local address usable at once (its `address6` is
+/// added `nodad` like every IPv6 address hvnet adds). A bridge that exists already is
+/// `apply`'s business.
+///
+/// ```
+/// use hvnet_core::{config::Config, ipv6, observed::ObservedState, state::*, types::IfName};
+/// let cfg = Config::parse("[[network]]\nname='n'\nkind='isolated'\nbridge='vmbr6'\n\
+///     lifetime='dynamic'\naddress6='fd42::1/64'\n", "x.toml").unwrap();
+/// let mut want = DesiredState::default();
+/// want.links.push(LinkSpec { name: IfName::new("vmbr6").unwrap(), kind: LinkKind::Bridge(BridgeOpts { stp: false, forward_delay_cs: 0 }),
+///     owner: None, master: None, mtu: None, mac: None, up: true });
+/// ipv6::new_bridge_dad(&cfg, &ObservedState::default(), &mut want);
+/// assert_eq!(want.sysctls[0].key.to_string(), "net.ipv6.conf.vmbr6.accept_dad");
+/// ```
+pub fn new_bridge_dad(config: &Config, observed: &ObservedState, want: &mut DesiredState) {
+    let dad: Vec<SysctlSpec> = config
+        .networks
+        .iter()
+        .filter(|n| n.address6.is_some() && want.link(n.bridge.as_str()).is_some())
+        .filter(|n| observed.link(n.bridge.as_str()).is_none())
+        .map(|n| SysctlSpec {
+            key: accept_dad_key(n.bridge.as_str()),
+            value: "0".into(),
+        })
+        .collect();
+    want.sysctls.extend(dad);
+}
+
 /// Adds the IPv6 sysctls to `want`: `accept_dad = 0` on the bridges of networks with
 /// `address6`; `all.forwarding = 1` when a forwarding
 /// network with `address6` has its bridge wanted, and `accept_ra = 2` on each such

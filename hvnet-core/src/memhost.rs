@@ -215,6 +215,19 @@ impl MemHost {
                 });
                 self.create(name, kind, owner, *mtu, *mac)
             }
+            Op::AddProxyNdp { link, addr } | Op::DelProxyNdp { link, addr } => {
+                let ifindex = self.state.links[self.idx(link)?].ifindex;
+                let entry = (ifindex, *addr);
+                let had = self.state.proxy_ndp.contains(&entry);
+                // Added as a replace; removing an absent entry fails, as on a kernel.
+                self.state.proxy_ndp.retain(|e| *e != entry);
+                match op {
+                    Op::AddProxyNdp { .. } => self.state.proxy_ndp.push(entry),
+                    _ if !had => return Err(MemError(format!("{op}: No such file or directory"))),
+                    _ => {}
+                }
+                Ok(())
+            }
             Op::AddFdb(e) | Op::DelFdb(e) => {
                 let i = self.idx(&e.link)?;
                 let ifindex = self.state.links[i].ifindex;

@@ -177,6 +177,9 @@ pub struct ObservedState {
     pub frr: Option<crate::evpn::ObservedFrr>,
     /// Indexes of bridge ports with address learning off (an EVPN VXLAN device's port).
     pub port_learning_off: BTreeSet<u32>,
+    /// IPv6 proxy neighbour entries `(ifindex, address)`, when read (hvnet-xen's routed
+    /// vifs read them; the engine's queries do not).
+    pub proxy_ndp: Vec<(u32, std::net::Ipv6Addr)>,
 }
 
 /// A network's dnsmasq as found in its state directory.

@@ -392,6 +392,21 @@ pub enum Op {
         /// On or off.
         on: bool,
     },
+    /// Answer neighbour solicitations on `link` for `addr` (`ip -6 neigh replace proxy ADDR
+    /// dev LINK`; the link's `proxy_ndp` must be on): a routed Xen guest on the LAN.
+    AddProxyNdp {
+        /// The device (the uplink).
+        link: IfName,
+        /// The guest's address.
+        addr: std::net::Ipv6Addr,
+    },
+    /// Remove that proxy entry.
+    DelProxyNdp {
+        /// The device.
+        link: IfName,
+        /// The address.
+        addr: std::net::Ipv6Addr,
+    },
 }
 
 /// Everything needed to recreate a deleted link.
@@ -447,6 +462,7 @@ impl Op {
             Self::MoveHostIp { to, .. } => Some(to),
             Self::CreateVxlan { name, .. } => Some(name),
             Self::AddFdb(e) | Self::DelFdb(e) => Some(&e.link),
+            Self::AddProxyNdp { link, .. } | Self::DelProxyNdp { link, .. } => Some(link),
             Self::SetSysctl { .. }
             | Self::SaveSysctl { .. }
             | Self::ForgetSysctl { .. }
@@ -697,6 +713,14 @@ impl Op {
                 .as_ref()
                 .map(|svc| vec![Self::StartFrr(svc.clone())])
                 .unwrap_or_default(),
+            Self::AddProxyNdp { link, addr } => vec![Self::DelProxyNdp {
+                link: link.clone(),
+                addr: *addr,
+            }],
+            Self::DelProxyNdp { link, addr } => vec![Self::AddProxyNdp {
+                link: link.clone(),
+                addr: *addr,
+            }],
             Self::SetTapNode { link, node, old } => match old {
                 Some(o) => vec![Self::SetTapNode {
                     link: link.clone(),
@@ -904,6 +928,15 @@ impl fmt::Display for Op {
             ),
             Self::AddFdb(e) => write!(f, "add {} {} to {}", fdb_what(e), e.dst, e.link),
             Self::DelFdb(e) => write!(f, "remove {} {} from {}", fdb_what(e), e.dst, e.link),
+            Self::AddProxyNdp { link, addr } => {
+                write!(f, "answer neighbour solicitations for {addr} on {link}")
+            }
+            Self::DelProxyNdp { link, addr } => {
+                write!(
+                    f,
+                    "stop answering neighbour solicitations for {addr} on {link}"
+                )
+            }
             Self::SetTbf { link, tbf, old } => match old {
                 Some(o) => write!(f, "limit {link} egress to {tbf} (was {o})"),
                 None => write!(f, "limit {link} egress to {tbf}"),
@@ -1355,6 +1388,8 @@ impl fmt::Display for CommandLine<'_> {
                 "chown {}:{} /dev/tap$(cat /sys/class/net/{link}/ifindex)",
                 node.uid, node.gid
             ),
+            Op::AddProxyNdp { link, addr } => write!(f, "ip -6 neigh replace proxy {addr} dev {link}"),
+            Op::DelProxyNdp { link, addr } => write!(f, "ip -6 neigh del proxy {addr} dev {link}"),
         }
     }
 }

@@ -99,6 +99,19 @@ fn undo_if_visible(op: &Op, s: &ObservedState) -> Vec<Op> {
         Op::CreateVxlan { name, .. } => {
             return undo_create(s, name, |k| matches!(k, ObservedKind::Vxlan(_)))
         }
+        // Proxy entries are not in the engine's observation: undone whenever the link is
+        // there (best effort: the entry may not have been made), re-made likewise (a
+        // replace).
+        Op::AddProxyNdp { link: l, addr } => {
+            return match link(l) {
+                Some(_) => vec![Op::BestEffort(Box::new(Op::DelProxyNdp {
+                    link: l.clone(),
+                    addr: *addr,
+                }))],
+                None => Vec::new(),
+            };
+        }
+        Op::DelProxyNdp { link: l, .. } => link(l).is_some(),
         Op::AddFdb(e) => has_fdb(s, e),
         Op::DelFdb(e) => link(&e.link).is_some() && !has_fdb(s, e),
         Op::CreateMacvtap { name, .. } => {

@@ -17,7 +17,7 @@
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
-use ipnet::{IpNet, Ipv4Net};
+use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 
 use crate::config::{Config, HostIp, Network, NetworkKind};
 use crate::dhcp::{DhcpConfig, DhcpHost, DhcpPaths};
@@ -126,6 +126,7 @@ pub fn fw_network(net: &Network) -> Option<FwNetwork> {
         NetworkKind::Nat => FwKind::Nat {
             uplink: net.uplink.clone(),
             port_range: net.nat_ports,
+            nat6: net.nat6,
         },
         NetworkKind::Routed => FwKind::Routed {
             uplink: net.uplink.clone(),
@@ -134,11 +135,16 @@ pub fn fw_network(net: &Network) -> Option<FwNetwork> {
         NetworkKind::Bridge if net.mss_clamp => FwKind::Open,
         NetworkKind::Open | NetworkKind::Internal | NetworkKind::Bridge => return None,
     };
+    let v6 = net
+        .address6
+        .and_then(|a| Ipv6Net::new(a.addr(), a.prefix_len()).ok())
+        .map(|s| IpNet::V6(s.trunc()));
     let subnets: Vec<IpNet> = net
         .subnet()
         .and_then(|s| Ipv4Net::new(s.addr(), s.prefix_len()).ok())
         .map(IpNet::V4)
         .into_iter()
+        .chain(v6)
         .collect();
     if subnets.is_empty() && kind != FwKind::Open {
         return None;
@@ -170,11 +176,15 @@ pub fn firewall_intent(config: &Config, want: &DesiredState) -> Option<FirewallI
         .flat_map(|g| {
             g.forwards.iter().filter_map(move |f| {
                 let nic = g.nics.get(f.nic)?;
+                let guest_ip = match f.host_addr {
+                    Some(IpAddr::V6(_)) => IpAddr::V6(nic.ip6?),
+                    _ => IpAddr::V4(nic.ip?),
+                };
                 Some(Forward {
                     proto: f.proto,
-                    host_addr: f.host_addr.map(IpAddr::V4),
+                    host_addr: f.host_addr,
                     host_port: f.host_port,
-                    guest_ip: IpAddr::V4(nic.ip?),
+                    guest_ip,
                     guest_port: f.guest_port,
                     network: nic.network.clone(),
                 })
@@ -182,6 +192,27 @@ pub fn firewall_intent(config: &Config, want: &DesiredState) -> Option<FirewallI
         })
         .filter(|f| networks.iter().any(|n| n.name == f.network))
         .collect();
+    // The host forwards IPv6: internal bridges are closed too (their link-local addresses
+    // would let a guest route through the host).
+    let v6 = networks.iter().any(|n| !n.v6_subnets().is_empty())
+        || forwards.iter().any(|f| f.guest_ip.is_ipv6());
+    let mut networks = networks;
+    if v6 {
+        networks.extend(
+            config
+                .networks
+                .iter()
+                .filter(|n| n.kind == NetworkKind::Internal)
+                .filter(|n| want.link(n.bridge.as_str()).is_some())
+                .map(|n| FwNetwork {
+                    name: n.name.clone(),
+                    kind: FwKind::Internal,
+                    bridge: n.bridge.clone(),
+                    subnets: Vec::new(),
+                    mss_clamp: false,
+                }),
+        );
+    }
     // Validation guarantees every forward's network is a nat/routed network.
     FirewallIntent::new(networks, forwards).ok()
 }

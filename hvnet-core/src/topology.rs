@@ -288,7 +288,11 @@ pub fn dot(cfg: &Config, live: Option<&Live<'_>>, backend: &dyn NicBackend) -> S
         o.push_str(&edges);
         for f in &g.forwards {
             outside_needed = true;
-            let at = f.host_addr.map_or_else(|| "host".into(), |a| a.to_string());
+            let at = match f.host_addr {
+                None => "host".into(),
+                Some(std::net::IpAddr::V6(a)) => format!("[{a}]"),
+                Some(a) => a.to_string(),
+            };
             let _ = writeln!(
                 o,
                 "  \"outside\" -> {}:w{}:w [label=\"{} {at}:{} → {}\", style=dashed, constraint=false, color=\"#b45309\", fontcolor=\"#b45309\"];",

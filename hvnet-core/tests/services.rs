@@ -622,3 +622,35 @@ fn rules_left_in_the_other_backend_are_removed_and_restored_on_rollback() {
     assert!(k.state.firewall.as_ref().unwrap().others.is_empty());
     assert!(plan_for(&mut k, &c).is_empty());
 }
+
+/// With IPv6 forwarded (a nat network with `address6`), an internal network joins the
+/// firewall intent (kind internal: nothing in or out of its bridge); without IPv6 it does
+/// not (an IPv4-only host's rules are as before). A nat network's IPv6 prefix is in its
+/// subnets, `nat6` in its kind; an IPv6 `host_addr` forwards to the NIC's `ip6`.
+#[test]
+fn ipv6_intent_has_the_prefix_nat6_internal_networks_and_v6_forwards() {
+    let base = "[[network]]\nname = \"lan\"\nkind = \"nat\"\nbridge = \"virbr0\"\naddress = \"192.168.122.1/24\"\n";
+    let internal = "[[network]]\nname = \"guests\"\nkind = \"internal\"\nbridge = \"br-guest\"\n";
+    let guest = "[[guest]]\nname = \"web\"\n[[guest.nic]]\nnetwork = \"lan\"\nip = \"192.168.122.10\"\nip6 = \"fd42::10\"\n[[guest.forward]]\nhost_port = 8080\nhost_addr = \"2001:db8::1\"\nguest_port = 80\n[[guest.nic]]\nnetwork = \"guests\"\n";
+    let mut k = kernel();
+    let v4 = cfg(&format!("{base}{internal}"));
+    let fw = desired(&mut k, &v4).firewall.unwrap();
+    assert_eq!(
+        fw.descriptors(),
+        ["net lan nat virbr0", "sub lan 192.168.122.0/24"]
+    );
+    let v6 = cfg(&format!(
+        "{base}address6 = \"fd42::1/64\"\nnat6 = true\n[network.dhcp6]\nmode = \"stateful\"\n{internal}{guest}"
+    ));
+    let fw = desired(&mut k, &v6).firewall.unwrap();
+    assert_eq!(
+        fw.descriptors(),
+        [
+            "net lan nat virbr0 nat6",
+            "sub lan 192.168.122.0/24",
+            "sub lan fd42::/64",
+            "net guests internal br-guest",
+            "fwd lan tcp 2001:db8::1 8080 fd42::10 80",
+        ]
+    );
+}

@@ -437,6 +437,14 @@ impl LinuxHost {
                 self.create_now(i, name, req, owner.tag(), true, q, p);
                 return Ok(());
             }
+            Op::AddProxyNdp { link, addr } => Request::Neigh(netlink::NeighRequest::AddProxy6 {
+                ifindex: self.ifindex(link.as_str())?,
+                addr: *addr,
+            }),
+            Op::DelProxyNdp { link, addr } => Request::Neigh(netlink::NeighRequest::DelProxy6 {
+                ifindex: self.ifindex(link.as_str())?,
+                addr: *addr,
+            }),
             Op::AddFdb(e) => Request::Vxlan(netlink::VxlanRequest::AppendFdb {
                 ifindex: self.ifindex(e.link.as_str())?,
                 mac: e.mac.octets(),

@@ -107,6 +107,7 @@ fn sample() -> FirewallIntent {
             kind: FwKind::Nat {
                 uplink: Some(name("uplink")),
                 port_range: None,
+                nat6: false,
             },
             bridge: name("virbr0"),
             subnets: vec!["192.168.122.0/24".parse().expect("valid address")],
@@ -283,6 +284,7 @@ fn nat_masquerades_guest_traffic() {
                 kind: FwKind::Nat {
                     uplink: Some(name("uplink")),
                     port_range: None,
+                    nat6: false,
                 },
                 bridge: name("virbr0"),
                 subnets: vec!["192.168.122.0/24".parse().expect("valid subnet")],
@@ -418,4 +420,103 @@ fn check_text<B: FirewallBackend + Clone + Send + 'static>(
 fn ns_apply(ns: &TestNs, fw: &Firewall, intent: FirewallIntent) {
     ns.with(fw, move |i| i.apply(&intent))
         .unwrap_or_else(|e| panic!("apply: {e}"));
+}
+
+/// A dual-stack intent: IPv4 NAT with routed IPv6, a `nat6` network, an isolated network
+/// with IPv6 only, IPv4 and IPv6 port forwards.
+fn dual_stack() -> FirewallIntent {
+    FirewallIntent::from_descriptors(&[
+        "net lan nat br0 uplink=eth0 mss",
+        "sub lan 10.0.0.0/24",
+        "sub lan fd00::/64",
+        "net m nat br1 ports=2000-3000 nat6",
+        "sub m 10.1.0.0/24",
+        "sub m fd01::/64",
+        "net iso isolated br2",
+        "sub iso fd02::/64",
+        "fwd lan tcp 2001:db8::1 8080 fd00::5 80",
+        "fwd lan udp * 5353 10.0.0.5 53",
+    ])
+    .expect("valid descriptors")
+}
+
+/// Every backend writes the IPv6 part as its tool prints it back: a dual-stack apply checks
+/// clean; an IPv4-only apply afterwards removes the IPv6 rules (no hvnet chain left in
+/// ip6tables); a drift in the IPv6 rules is named; remove leaves nothing.
+#[test]
+fn dual_stack_applies_checks_clean_and_shrinks_on_every_backend() {
+    require_root!();
+    for (label, fw) in backends() {
+        if matches!(&fw, Firewall::Iptables(i) if !i.has_ip6tables()) {
+            eprintln!("skipping {label}: ip6tables not found");
+            continue;
+        }
+        let ns = TestNs::new();
+        ns_apply(&ns, &fw, dual_stack());
+        assert_eq!(
+            check_text(&ns, &fw, dual_stack()),
+            Vec::<String>::new(),
+            "{label}"
+        );
+        let v6_listing = |ns: &TestNs| match &fw {
+            Firewall::Iptables(_) => {
+                let tool = if label.contains("legacy") {
+                    "ip6tables-legacy"
+                } else {
+                    "ip6tables-nft"
+                };
+                let mut s = ns.must(tool, &["-S"]);
+                s.push_str(&ns.must(tool, &["-t", "nat", "-S"]));
+                s
+            }
+            Firewall::Nftables(_) => ns.must("nft", &["list", "table", "inet", "hvnet"]),
+        };
+        assert!(v6_listing(&ns).contains("fd00::/64"), "{label}");
+        // Drift in the IPv6 part is named.
+        match &fw {
+            Firewall::Iptables(_) => {
+                let tool = if label.contains("legacy") {
+                    "ip6tables-legacy"
+                } else {
+                    "ip6tables-nft"
+                };
+                ns.must(tool, &["-F", "HVNET-FWO"]);
+            }
+            Firewall::Nftables(_) => {
+                ns.must("nft", &["flush", "set", "inet", "hvnet", "fwd6"]);
+            }
+        }
+        let d = check_text(&ns, &fw, dual_stack());
+        assert!(!d.is_empty(), "{label}: no drift named");
+        assert!(
+            d.iter()
+                .all(|l| l.contains("ip6tables") || l.contains("fwd6")),
+            "{label}: {d:#?}"
+        );
+        ns_apply(&ns, &fw, dual_stack());
+        assert_eq!(
+            check_text(&ns, &fw, dual_stack()),
+            Vec::<String>::new(),
+            "{label}"
+        );
+        // IPv4 only: the IPv6 rules go.
+        let v4 = FirewallIntent::from_descriptors(&["net lan nat br0", "sub lan 10.0.0.0/24"])
+            .expect("valid descriptors");
+        ns_apply(&ns, &fw, v4.clone());
+        assert_eq!(check_text(&ns, &fw, v4), Vec::<String>::new(), "{label}");
+        let left = v6_listing(&ns);
+        assert!(
+            !left.contains("fd00") && !left.contains("ip6 "),
+            "{label}: {left}"
+        );
+        if let Firewall::Iptables(_) = &fw {
+            assert!(!left.contains("HVNET"), "{label}: {left}");
+        }
+        ns_apply(&ns, &fw, dual_stack());
+        ns.with(&fw, |i| i.remove()).expect("remove");
+        assert_eq!(ns.with(&fw, |i| i.observe()).expect("observe").intent, None);
+        if let Firewall::Iptables(_) = &fw {
+            assert!(!v6_listing(&ns).contains("HVNET"), "{label}");
+        }
+    }
 }

@@ -188,6 +188,7 @@ fn forward_rules() -> FirewallIntent {
             kind: FwKind::Nat {
                 uplink: Some(name("uplink")),
                 port_range: None,
+                nat6: false,
             },
             bridge: name("br0"),
             subnets: vec!["10.90.0.0/24".parse().expect("valid subnet")],

@@ -510,3 +510,169 @@ fn rules_recorded_by_an_older_hvnet_are_still_removed() {
     assert_eq!(w.owned("vif5.0"), 0, "{}", w.rules("filter"));
     assert!(!legacy.join("vif5.0").exists());
 }
+
+/// `vif-route` with IPv6 `ip=` entries beside an IPv4 one: a host route per entry on the
+/// vif, IPv6 forwarding on, the uplink's `accept_ra` 1 → 2 (only that uplink); the guest,
+/// routing via the vif's link-local address, and an outside that routes the guest's prefix
+/// via the host reach each other; a second `online` changes nothing; `offline` removes the
+/// IPv6 routes with the IPv4 ones. A bad IPv6 entry is refused before anything is touched.
+#[test]
+fn routed_ipv6_entries_get_host_routes_and_forwarding() {
+    require_env!();
+    let w = World::new();
+    let sysctl_w = |ns: &Netns, kv: &str| {
+        ns.exec_ok(&["sysctl", "-q", "-w", kv]);
+    };
+    sysctl_w(&w.host, "net.ipv6.conf.up0.accept_dad=0");
+    sysctl_w(&w.outside, "net.ipv6.conf.out0.accept_dad=0");
+    sysctl_w(&w.host, "net.ipv6.conf.up0.accept_ra=1");
+    w.host
+        .ip(&["-6", "addr", "add", "fd00:99::20/64", "dev", "up0", "nodad"]);
+    w.outside
+        .ip(&["-6", "addr", "add", "fd00:99::1/64", "dev", "out0", "nodad"]);
+    w.outside.ip(&[
+        "-6",
+        "route",
+        "add",
+        "2001:db8:99::/64",
+        "via",
+        "fd00:99::20",
+    ]);
+    let g = w.guest("vif8.0", "10.99.0.8/32", HOST);
+    sysctl_w(&g, "net.ipv6.conf.g0.accept_dad=0");
+    g.ip(&[
+        "-6",
+        "addr",
+        "add",
+        "2001:db8:99::8/128",
+        "dev",
+        "g0",
+        "nodad",
+    ]);
+    w.xs.add_vif(
+        8,
+        0,
+        None,
+        &[ROUTE, ("ip", "10.99.0.8 2001:db8:99::8 2001:db8:99:1::/64")],
+    );
+    let forwarding_before = w.sysctl("net/ipv6/conf/all/forwarding");
+    assert_eq!(forwarding_before, "0");
+    ok(&w.call((8, 0)).run("online"));
+    assert_eq!(w.be((8, 0), "hotplug-status").as_deref(), Some("connected"));
+    let routes = w
+        .host
+        .exec_ok(&["ip", "-6", "route", "show", "dev", "vif8.0"]);
+    for want in ["2001:db8:99::8 metric 2", "2001:db8:99:1::/64 metric 2"] {
+        assert!(routes.contains(want), "{want:?} not in\n{routes}");
+    }
+    assert_eq!(w.sysctl("net/ipv6/conf/all/forwarding"), "1");
+    assert_eq!(w.sysctl("net/ipv6/conf/up0/accept_ra"), "2");
+    assert_eq!(
+        w.sysctl("net/ipv6/conf/up0/proxy_ndp"),
+        "0",
+        "guest not on the LAN"
+    );
+    // The guest routes via the vif's link-local address.
+    let ll = link_local(&w.host, "vif8.0");
+    g.ip(&["-6", "route", "add", "default", "via", &ll, "dev", "g0"]);
+    assert!(ping6(&g, "fd00:99::1"), "guest -> outside over IPv6");
+    assert!(
+        ping6(&w.outside, "2001:db8:99::8"),
+        "outside -> guest over IPv6"
+    );
+
+    let before = routes;
+    ok(&w.call((8, 0)).run("online"));
+    let after = w
+        .host
+        .exec_ok(&["ip", "-6", "route", "show", "dev", "vif8.0"]);
+    assert_eq!(after, before, "a second online changed the routes");
+
+    ok(&w.call((8, 0)).run("offline"));
+    let left = w
+        .host
+        .exec_ok(&["ip", "-6", "route", "show", "dev", "vif8.0"]);
+    assert!(!left.contains("2001:db8"), "{left}");
+
+    // A bad entry: refused, nothing changed.
+    w.xs.add_vif(9, 0, None, &[ROUTE, ("ip", "2001:db8:99::8/64")]);
+    w.host.fake_vif("vif9.0");
+    let out = w.call((9, 0)).run("online");
+    assert!(
+        !out.status.success(),
+        "a prefix with host bits was accepted"
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("host bits"), "{err}");
+    let routes9 = w
+        .host
+        .exec_ok(&["ip", "-6", "route", "show", "dev", "vif9.0"]);
+    assert!(!routes9.contains("2001:db8"), "{routes9}");
+}
+
+/// A routed guest whose IPv6 address lies in the uplink's prefix (the IPv6 earth/alice):
+/// `proxy_ndp` on the uplink and a proxy entry for the guest there, so the LAN reaches the
+/// guest on-link through the host; `offline` removes the entry.
+#[test]
+fn routed_ipv6_guest_on_the_lan_is_proxied() {
+    require_env!();
+    let w = World::new();
+    for (ns, kv) in [
+        (&w.host, "net.ipv6.conf.up0.accept_dad=0"),
+        (&w.outside, "net.ipv6.conf.out0.accept_dad=0"),
+    ] {
+        ns.exec_ok(&["sysctl", "-q", "-w", kv]);
+    }
+    w.host
+        .ip(&["-6", "addr", "add", "fd00:99::20/64", "dev", "up0", "nodad"]);
+    w.outside
+        .ip(&["-6", "addr", "add", "fd00:99::1/64", "dev", "out0", "nodad"]);
+    let g = w.guest("vif6.0", "10.99.0.6/32", HOST);
+    g.exec_ok(&["sysctl", "-q", "-w", "net.ipv6.conf.g0.accept_dad=0"]);
+    g.ip(&["-6", "addr", "add", "fd00:99::30/128", "dev", "g0", "nodad"]);
+    w.xs.add_vif(6, 0, None, &[ROUTE, ("ip", "10.99.0.6 fd00:99::30")]);
+    ok(&w.call((6, 0)).run("online"));
+    assert_eq!(w.sysctl("net/ipv6/conf/up0/proxy_ndp"), "1");
+    let proxies = w.host.exec_ok(&["ip", "-6", "neigh", "show", "proxy"]);
+    assert!(
+        proxies.contains("fd00:99::30 dev up0 proxy"),
+        "no proxy entry:\n{proxies}"
+    );
+    let ll = link_local(&w.host, "vif6.0");
+    g.ip(&["-6", "route", "add", "default", "via", &ll, "dev", "g0"]);
+    // The outside has no route: the guest is on-link for it, answered for by the host.
+    assert!(
+        ping6(&w.outside, "fd00:99::30"),
+        "LAN -> guest over proxy NDP"
+    );
+    assert!(ping6(&g, "fd00:99::1"), "guest -> LAN");
+    ok(&w.call((6, 0)).run("online"));
+    let again = w.host.exec_ok(&["ip", "-6", "neigh", "show", "proxy"]);
+    assert_eq!(again, proxies, "a second online changed the proxy entries");
+
+    ok(&w.call((6, 0)).run("offline"));
+    let left = w.host.exec_ok(&["ip", "-6", "neigh", "show", "proxy"]);
+    assert!(!left.contains("fd00:99::30"), "{left}");
+}
+
+/// The link-local address of `dev` in `ns`.
+fn link_local(ns: &Netns, dev: &str) -> String {
+    let out = ns.exec_ok(&[
+        "ip", "-6", "-o", "addr", "show", "dev", dev, "scope", "link",
+    ]);
+    out.split_whitespace()
+        .skip_while(|x| *x != "inet6")
+        .nth(1)
+        .and_then(|a| a.split('/').next())
+        .unwrap_or_else(|| panic!("{dev} has no link-local address: {out}"))
+        .to_string()
+}
+
+/// `ping -6` from `ns` to `to`, up to 10 tries (neighbour discovery, DAD of the far end).
+fn ping6(ns: &Netns, to: &str) -> bool {
+    (0..10).any(|_| {
+        ns.exec(&["ping", "-6", "-n", "-c", "1", "-W", "1", to])
+            .status
+            .success()
+    })
+}

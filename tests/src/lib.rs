@@ -334,6 +334,15 @@ impl Hv {
     }
 }
 
+/// A Python client: connects to HOST PORT (3 s timeout, IPv4 or IPv6) and prints what the
+/// server sent (`python3 -c TCP_CLIENT HOST PORT`).
+pub const TCP_CLIENT: &str = r#"
+import socket, sys
+s = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=3)
+s.settimeout(3)
+print(s.recv(200).decode().strip())
+"#;
+
 /// The udhcpc hook: address and default route only, never `/etc/resolv.conf`; prints what
 /// it got (including `router=`, empty when the server sent none).
 pub const UDHCPC_SCRIPT: &str = r#"#!/bin/sh

@@ -414,3 +414,48 @@ fn libvirt_dual_stack_network_imports_and_works() {
     assert_eq!(c.code, 0, "check after apply\n{c}");
     hv.run(&cfg, &["down"]).ok();
 }
+
+/// A dynamic bridge made by `guest up` (not only by `apply`) gets what a static one gets: its
+/// `address6` added `nodad` and `accept_dad = 0`, so its addresses are usable at once.
+#[test]
+fn dynamic_bridge_gets_nodad_and_accept_dad_0() {
+    if !require_root() || !tools_available() {
+        return;
+    }
+    let host = Netns::new("v6d-h");
+    let guest = Netns::new("v6d-g");
+    let dir = TempDir::new();
+    let hv = Hv::new(&host, &dir);
+    let cfg = dir.write(
+        "c.toml",
+        &format!(
+            "[[network]]\nname = \"dyn6\"\nkind = \"isolated\"\nbridge = \"hvdyn6\"\nlifetime = \"dynamic\"\n\
+             address6 = \"fd42:500::1/64\"\n\n[[guest]]\nname = \"g\"\n[[guest.nic]]\nnetwork = \"dyn6\"\n\
+             type = \"veth\"\nnetns = \"{}\"\npeer = \"eth0\"\n",
+            guest.name()
+        ),
+    );
+    // apply brings the guest up too; with the guest down, the bridge is gone.
+    hv.apply(&cfg);
+    hv.run(&cfg, &["guest", "down", "g"]).ok();
+    assert!(
+        link(host.name(), "hvdyn6").is_none(),
+        "the dynamic bridge outlived its guest"
+    );
+    let dry = hv.run(&cfg, &["guest", "up", "g", "--dry-run"]);
+    dry.ok();
+    assert!(
+        dry.stdout
+            .contains("sysctl -w net.ipv6.conf.hvdyn6.accept_dad=0"),
+        "{dry}"
+    );
+    hv.run(&cfg, &["guest", "up", "g"]).ok();
+    assert_eq!(sysctl(host.name(), "net.ipv6.conf.hvdyn6.accept_dad"), "0");
+    let a = host.ip(&["-6", "addr", "show", "dev", "hvdyn6"]);
+    assert!(a.contains("fd42:500::1/64") && a.contains("nodad"), "{a}");
+    hv.run(&cfg, &["guest", "down", "g"]).ok();
+    assert!(
+        link(host.name(), "hvdyn6").is_none(),
+        "the dynamic bridge outlived its guest"
+    );
+}

@@ -46,14 +46,6 @@ while True:
         c.close()
 "#;
 
-/// Connects to HOST PORT (3 s timeout) and prints what the server sent.
-const TCP_CLIENT: &str = r#"
-import socket, sys
-s = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=3)
-s.settimeout(3)
-print(s.recv(200).decode().strip())
-"#;
-
 /// Fetches URL (3 s timeout, no proxy from the environment) and prints the body.
 const HTTP_GET: &str = r#"
 import sys, urllib.request

@@ -34,7 +34,7 @@ pub use overlay::{Overlay, OverlayControl, OverlayHost, Vni, VXLAN_OVERHEAD};
 #[cfg(feature = "schema")]
 pub use schema::json_schema;
 
-use std::net::{Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 pub use crate::dhcp::DhcpHost;
 pub use crate::firewall::Proto;
@@ -262,7 +262,8 @@ pub struct Network {
     /// With an overlay, the hosts that hold the network's address and DHCP (`None`: all).
     pub gateway_hosts: Option<Vec<String>>,
     /// The host's IPv6 address on the bridge (`address6`), added `nodad`. On `nat` and
-    /// `routed` networks the prefix is routed (no NAT66) and the host forwards IPv6.
+    /// `routed` networks the prefix is routed (no NAT66 unless `nat6`) and the host forwards
+    /// IPv6.
     pub address6: Option<Ipv6Cidr>,
     /// Router advertisements and DHCPv6 by the network's dnsmasq (`[network.dhcp6]`);
     /// needs `address6`.
@@ -270,6 +271,9 @@ pub struct Network {
     /// Clamp the MSS of TCP SYNs forwarded into or out of the bridge to the path MTU
     /// (`mss_clamp`; nat, routed and bridge networks).
     pub mss_clamp: bool,
+    /// A nat network's IPv6 prefix is masqueraded like its IPv4 subnet (`nat6 = true`,
+    /// NAT66) instead of routed (the default, as libvirt).
+    pub nat6: bool,
 }
 
 /// How guests of a network get IPv6 addresses (`[network.dhcp6] mode`).
@@ -392,8 +396,9 @@ pub struct Guest {
 pub struct PortForward {
     /// TCP or UDP.
     pub proto: Proto,
-    /// Only this host address; `None` is every local address.
-    pub host_addr: Option<Ipv4Addr>,
+    /// Only this host address; `None` is every local IPv4 address. An IPv6 address forwards
+    /// to the NIC's `ip6`, any other forward to its `ip`.
+    pub host_addr: Option<IpAddr>,
     /// The host port.
     pub host_port: u16,
     /// The guest port (default: `host_port`).

@@ -235,6 +235,9 @@ pub(crate) struct RawNetwork {
     /// `[network.dhcp6]`: router advertisements and DHCPv6 by dnsmasq.
     #[cfg_attr(feature = "schema", schemars(with = "Option<RawDhcp6>"))]
     pub dhcp6: Option<S<RawDhcp6>>,
+    /// kind nat with `address6`: masquerade IPv6 too (NAT66); default false (routed).
+    #[cfg_attr(feature = "schema", schemars(with = "Option<bool>"))]
+    pub nat6: Option<S<bool>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -1,7 +1,7 @@
 //! Turning the raw TOML into a [`Config`], collecting every problem with its location.
 
 use std::collections::{BTreeMap, HashMap};
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::ops::Range;
 use std::str::FromStr;
 
@@ -457,7 +457,9 @@ impl Validator<'_> {
         let overlay = self.network_overlay(n, kind, mtu, at);
         let gateway_hosts = self.gateway_hosts(n, at);
         let (address6, dhcp6) = self.network6(n, kind, host_ip, at);
+        let nat6 = self.nat6(n, kind, at);
         Some(Network {
+            nat6,
             address6,
             dhcp6,
             rate,
@@ -1153,7 +1155,7 @@ impl Validator<'_> {
         let host_addr = r
             .host_addr
             .as_ref()
-            .map(|a| self.ipv4(a, &format!("{at}.host_addr")));
+            .map(|a| self.forward_host_addr(a, &format!("{at}.host_addr")));
         let host_port = self.port(&r.host_port, &format!("{at}.host_port"), "host_port");
         let guest_port = match &r.guest_port {
             Some(p) => self.port(p, &format!("{at}.guest_port"), "guest_port"),
@@ -1236,19 +1238,31 @@ impl Validator<'_> {
             }
         };
         let file_nic = file_nic?;
-        if g.nic[file_nic].get_ref().ip.is_none() {
+        // A forward from an IPv6 host address goes to the NIC's `ip6`, any other to its `ip`.
+        let v6 = matches!(host_addr, Some(Some(IpAddr::V6(_))));
+        let raw_nic = g.nic[file_nic].get_ref();
+        let (missing, key) = if v6 {
+            (raw_nic.ip6.is_none(), "ip6")
+        } else {
+            (raw_nic.ip.is_none(), "ip")
+        };
+        if missing {
             self.err(
                 nic_span,
                 &nf,
                 format!(
-                    "port forward needs a fixed ip on {gat}.nic[{file_nic}] (add ip = \"…\" to it)"
+                    "port forward needs a fixed {key} on {gat}.nic[{file_nic}] (add {key} = \"…\" to it)"
                 ),
             );
             return None;
         }
         // An invalid NIC has been reported already.
         let nic = nic_idx.iter().position(|&k| k == file_nic)?;
-        nics.get(nic)?.ip?;
+        if v6 {
+            nics.get(nic)?.ip6?;
+        } else {
+            nics.get(nic)?.ip?;
+        }
         Some(PortForward {
             proto: proto?,
             host_addr: match host_addr {
@@ -1259,6 +1273,21 @@ impl Validator<'_> {
             guest_port: guest_port?,
             nic,
         })
+    }
+
+    /// A port forward's `host_addr`: an IPv4 or IPv6 address.
+    fn forward_host_addr(&mut self, s: &S<String>, field: &str) -> Option<IpAddr> {
+        match s.get_ref().parse::<IpAddr>() {
+            Ok(ip) => Some(ip),
+            Err(_) => {
+                self.err(
+                    s.span(),
+                    field,
+                    format!("{:?} is not an IPv4 or IPv6 address", s.get_ref()),
+                );
+                None
+            }
+        }
     }
 
     /// A TCP/UDP port, 1 to 65535.
@@ -1862,7 +1891,7 @@ impl Validator<'_> {
                 }
             }
         }
-        let mut forwards: Vec<(Proto, Option<Ipv4Addr>, u16, String, &str)> = Vec::new();
+        let mut forwards: Vec<(Proto, Option<IpAddr>, u16, String, &str)> = Vec::new();
         let mut peers: HashMap<(String, String), String> = HashMap::new();
         for (gi, g, idx) in guests {
             let nic_idx = &idx.nics;
@@ -1995,10 +2024,14 @@ impl Validator<'_> {
                         );
                     }
                 }
+                // No host_addr is every IPv4 address: it overlaps IPv4 addresses only.
+                let overlaps = |a: &Option<IpAddr>, b: &Option<IpAddr>| match (a, b) {
+                    (None, None) => true,
+                    (None, Some(x)) | (Some(x), None) => x.is_ipv4(),
+                    (Some(x), Some(y)) => x == y,
+                };
                 let clash = forwards.iter().find(|(proto, addr, port, _, _)| {
-                    *proto == f.proto
-                        && *port == f.host_port
-                        && (addr.is_none() || f.host_addr.is_none() || *addr == f.host_addr)
+                    *proto == f.proto && *port == f.host_port && overlaps(addr, &f.host_addr)
                 });
                 if let Some((_, addr, _, prev, guest)) = clash {
                     let on = addr.map_or(String::new(), |a| format!(" on {a}"));
@@ -2141,7 +2174,7 @@ host_addr = "203.0.113.5"
             g.forwards,
             [PortForward {
                 proto: Proto::Tcp,
-                host_addr: Some(ip("203.0.113.5")),
+                host_addr: Some(IpAddr::V4(ip("203.0.113.5"))),
                 host_port: 8080,
                 guest_port: 80,
                 nic: 0,
@@ -2560,7 +2593,7 @@ uplink = "vmbridge"
                 "{NAT}{GUEST}[[guest.forward]]\nhost_port = 80\nhost_addr = \"example.com\"\n"
             ),
             "guest[0].forward[0].host_addr",
-            "not an IPv4 address",
+            "not an IPv4 or IPv6 address",
         );
         one(
             &format!("{NAT}{GUEST}[[guest.forward]]\nguest_port = 80\n"),
@@ -2603,6 +2636,28 @@ uplink = "vmbridge"
             ),
             "guest[1].forward[0].host_port",
             "already forwarded by guest[0].forward[0]",
+        );
+        // An IPv6 host address forwards to the NIC's ip6, and clashes with IPv6 only.
+        let v6net =
+            format!("{NAT}address6 = \"fd42:122::1/64\"\n[network.dhcp6]\nmode = \"stateful\"\n");
+        let c = ok(&format!(
+            "{v6net}{}[[guest.forward]]\nhost_port = 8080\nhost_addr = \"2001:db8::5\"\n",
+            fwd("a", "192.168.122.10", "").replace(
+                "ip = \"192.168.122.10\"\n",
+                "ip = \"192.168.122.10\"\nip6 = \"fd42:122::10\"\n"
+            )
+        ));
+        assert_eq!(
+            c.guests[0].forwards[1].host_addr,
+            Some("2001:db8::5".parse().unwrap())
+        );
+        one(
+            &format!(
+                "{NAT}{}",
+                fwd("a", "192.168.122.10", "host_addr = \"2001:db8::5\"\n")
+            ),
+            "guest[0].forward[0].nic",
+            "port forward needs a fixed ip6 on guest[0].nic[0] (add ip6 = ",
         );
         // Within one guest too.
         one(

@@ -10,6 +10,12 @@
 //! the batches when present, else `iptables-restore`. Applying or removing costs one
 //! listing and one restore per table, whatever the number of rules.
 //!
+//! The IPv6 part of the intent goes to `ip6tables` (the same flavour, found beside
+//! `iptables`) as a second rule set of the same chains ([`ruleset::rules6`]), committed after
+//! the IPv4 tables and undone with them. It is written, listed and checked only when the
+//! intent (or the one the live chains were written for) has an IPv6 part: a host without
+//! ip6tables binaries works as before as long as no network has `address6`.
+//!
 //! Commands run in the caller's network namespace (a thread inside
 //! `netns::run_in` works: children inherit the thread's namespace).
 
@@ -18,7 +24,9 @@ pub mod ruleset;
 use hvnet_core::firewall::{Drift, DriftKind, FirewallIntent};
 use hvnet_core::observed::ObservedFirewall;
 
-use self::ruleset::{Difference, RuleSet, Table};
+use std::collections::BTreeMap;
+
+use self::ruleset::{Difference, Family, RuleSet, Table};
 use super::FirewallBackend;
 
 /// Which iptables flavour.
@@ -54,6 +62,45 @@ pub struct Iptables {
     variant: Variant,
     /// Whether the binaries take `-w` (wait for the xtables lock).
     wait: bool,
+    /// `ip6tables` and its restore of the same flavour, when installed.
+    ip6: Option<(String, String)>,
+}
+
+/// The `ip6tables` and `ip6tables-restore` of `variant` on `PATH` (the flavoured names
+/// first, then the plain ones), if both exist.
+fn ip6_tools(variant: Variant) -> Option<(String, String)> {
+    let flavour = match variant {
+        Variant::Nft => "nft",
+        Variant::Legacy => "legacy",
+    };
+    [
+        (
+            format!("ip6tables-{flavour}"),
+            format!("ip6tables-{flavour}-restore"),
+        ),
+        ("ip6tables".to_string(), "ip6tables-restore".to_string()),
+    ]
+    .into_iter()
+    .find(|(i, r)| which(i) && which(r))
+}
+
+/// Listings of hvnet's tables, per family.
+pub type Listings = BTreeMap<(Family, Table), String>;
+
+/// The steps of an apply or removal: IPv4 tables first.
+const STEPS: [(Family, Table); 4] = [
+    (Family::V4, Table::Filter),
+    (Family::V4, Table::Nat),
+    (Family::V6, Table::Filter),
+    (Family::V6, Table::Nat),
+];
+
+/// One family's listings out of `all`.
+fn family_listings(all: &Listings, family: Family) -> BTreeMap<Table, String> {
+    all.iter()
+        .filter(|((f, _), _)| *f == family)
+        .map(|((_, t), l)| (*t, l.clone()))
+        .collect()
 }
 
 /// Wraps an `iptables` crate error.
@@ -92,6 +139,7 @@ impl Iptables {
             restore: restore.into(),
             variant,
             wait: rules.has_wait,
+            ip6: ip6_tools(variant),
         })
     }
 
@@ -107,6 +155,7 @@ impl Iptables {
             restore: r.into(),
             variant,
             wait: true,
+            ip6: ip6_tools(variant),
         })
     }
 
@@ -115,73 +164,166 @@ impl Iptables {
         self.variant
     }
 
-    /// `iptables -w -t TABLE ARGS…`, returning stdout.
-    fn ipt(&self, table: Table, args: &[&str]) -> Result<String, IptablesError> {
+    /// The binaries of `family`: `(iptables, restore)`.
+    fn tools(&self, family: Family) -> Result<(&str, &str), IptablesError> {
+        match (family, &self.ip6) {
+            (Family::V4, _) => Ok((&self.iptables, &self.restore)),
+            (Family::V6, Some((i, r))) => Ok((i, r)),
+            (Family::V6, None) => Err(IptablesError::Crate {
+                op: "writing the IPv6 rules".into(),
+                message: "ip6tables and ip6tables-restore are not installed (a network has \
+                          IPv6: install them, or use --firewall nftables)"
+                    .into(),
+            }),
+        }
+    }
+
+    /// Whether `ip6tables` is installed.
+    pub fn has_ip6tables(&self) -> bool {
+        self.ip6.is_some()
+    }
+
+    /// `iptables -w -t TABLE ARGS…` (`ip6tables` for [`Family::V6`]), returning stdout.
+    fn ipt(&self, family: Family, table: Table, args: &[&str]) -> Result<String, IptablesError> {
         let mut all = if self.wait { vec!["-w"] } else { vec![] };
         all.extend(["-t", table.name()]);
         all.extend_from_slice(args);
-        run(&self.iptables, &all, None)
+        run(self.tools(family)?.0, &all, None)
     }
 
-    /// `iptables-restore -w --noflush` with `script` on stdin.
-    fn restore(&self, script: &str) -> Result<(), IptablesError> {
+    /// `iptables-restore -w --noflush` (or ip6tables') with `script` on stdin.
+    fn restore(&self, family: Family, script: &str) -> Result<(), IptablesError> {
         let args: &[&str] = if self.wait {
             &["-w", "--noflush"]
         } else {
             &["--noflush"]
         };
-        run(&self.restore, args, Some(script)).map(drop)
+        run(self.tools(family)?.1, args, Some(script)).map(drop)
     }
 
     /// Commits one table's batch. `HVNET_FAULT_FIREWALL_TABLE=nat` (tests) makes the batch
-    /// of that table fail without running, to prove the other table is undone.
-    fn commit(&self, table: Table, script: &str) -> Result<(), IptablesError> {
-        if std::env::var("HVNET_FAULT_FIREWALL_TABLE").ok().as_deref() == Some(table.name()) {
+    /// of that (IPv4) table fail without running, to prove the other table is undone.
+    fn commit(&self, family: Family, table: Table, script: &str) -> Result<(), IptablesError> {
+        if family == Family::V4
+            && std::env::var("HVNET_FAULT_FIREWALL_TABLE").ok().as_deref() == Some(table.name())
+        {
             return Err(IptablesError::Tool(super::ToolError::Failed {
                 cmd: format!("{} (table {table})", self.restore),
                 status: "injected".into(),
                 stderr: "injected fault (HVNET_FAULT_FIREWALL_TABLE)".into(),
             }));
         }
-        self.restore(script)
+        self.restore(family, script)
     }
 
-    /// Puts hvnet's chains of `tables` back as `before` listed them (best effort: this runs
+    /// Puts hvnet's chains of `steps` back as `before` listed them (best effort: this runs
     /// only while another failure is being reported).
-    fn undo_tables(&self, tables: &[Table], before: &std::collections::BTreeMap<Table, String>) {
-        let old = RuleSet::from_listings(before);
-        // Best effort: the rules as listed go back (restore accepts the listing's text).
-        for &t in tables.iter().rev() {
-            let Ok(now) = self.list(t) else { continue };
+    fn undo_tables(&self, steps: &[(Family, Table)], before: &Listings) {
+        for &(family, t) in steps.iter().rev() {
+            let old = RuleSet::from_listings_of(family, &family_listings(before, family));
+            // Best effort: the rules as listed go back (restore accepts the listing's text).
+            let Ok(now) = self.list_of(family, t) else {
+                continue;
+            };
             let script = match &old {
                 Some(o) => Some(o.apply_script(t, &now)),
-                None => RuleSet::teardown_script(t, &now),
+                None => RuleSet::teardown_script_of(family, t, &now),
             };
             if let Some(script) = script {
-                if let Err(e) = self.restore(&script) {
+                if let Err(e) = self.restore(family, &script) {
                     tracing::warn!("undoing the {t} table failed: {e}");
                 }
             }
         }
     }
 
-    /// Both tables' listings.
-    pub fn listings(&self) -> Result<std::collections::BTreeMap<Table, String>, IptablesError> {
+    /// Both IPv4 tables' listings.
+    pub fn listings(&self) -> Result<BTreeMap<Table, String>, IptablesError> {
         Table::ALL
             .into_iter()
             .map(|t| Ok((t, self.list(t)?)))
             .collect()
     }
 
+    /// The listings of `families`' tables.
+    fn listings_of(&self, families: &[Family]) -> Result<Listings, IptablesError> {
+        STEPS
+            .into_iter()
+            .filter(|(f, _)| families.contains(f))
+            .map(|(f, t)| Ok(((f, t), self.list_of(f, t)?)))
+            .collect()
+    }
+
     /// `iptables -t TABLE -S`: the whole table as rules.
     pub fn list(&self, table: Table) -> Result<String, IptablesError> {
-        self.ipt(table, &["-S"])
+        self.list_of(Family::V4, table)
+    }
+
+    /// `iptables -t TABLE -S` or `ip6tables -t TABLE -S`.
+    pub fn list_of(&self, family: Family, table: Table) -> Result<String, IptablesError> {
+        self.ipt(family, table, &["-S"])
     }
 
     /// `iptables-restore -w --noflush` with `script` on stdin, for callers that keep rules
     /// in chains of their own (hvnet-xen's per-vif rules) outside the [`RuleSet`] model.
     pub fn restore_noflush(&self, script: &str) -> Result<(), IptablesError> {
-        self.restore(script)
+        self.restore(Family::V4, script)
+    }
+
+    /// The families whose tables an apply of `want` over the live IPv4 `listings` must
+    /// touch: IPv6 too when `want`, or the intent the live chains were written for, has an
+    /// IPv6 part.
+    fn families(want: Option<&FirewallIntent>, v4: &BTreeMap<Table, String>) -> Vec<Family> {
+        let live_v6 = RuleSet::from_listings(v4)
+            .and_then(|r| r.intent().ok())
+            .is_some_and(|i| i.has_v6());
+        if live_v6 || want.is_some_and(FirewallIntent::has_v6) {
+            vec![Family::V4, Family::V6]
+        } else {
+            vec![Family::V4]
+        }
+    }
+
+    /// The families an apply of `want` (`None`: a removal) touches and their tables'
+    /// listings. Without ip6tables, IPv6 chains cannot be there to remove.
+    fn before(
+        &self,
+        want: Option<&FirewallIntent>,
+    ) -> Result<(Vec<Family>, Listings), IptablesError> {
+        let v4 = self.listings()?;
+        let families: Vec<Family> = Iptables::families(want, &v4)
+            .into_iter()
+            .filter(|f| *f == Family::V4 || self.ip6.is_some())
+            .collect();
+        let mut before: Listings = v4.into_iter().map(|(t, l)| ((Family::V4, t), l)).collect();
+        if families.contains(&Family::V6) {
+            before.extend(self.listings_of(&[Family::V6])?);
+        }
+        Ok((families, before))
+    }
+
+    /// Runs the batches `script` makes per step, undoing the committed ones if one fails.
+    fn commit_all(
+        &self,
+        families: &[Family],
+        before: &Listings,
+        script: impl Fn(Family, Table, &str) -> Option<String>,
+    ) -> Result<(), IptablesError> {
+        let steps: Vec<(Family, Table)> = STEPS
+            .into_iter()
+            .filter(|(f, _)| families.contains(f))
+            .collect();
+        for (k, &(family, table)) in steps.iter().enumerate() {
+            let listing = before.get(&(family, table)).map_or("", String::as_str);
+            let Some(batch) = script(family, table, listing) else {
+                continue;
+            };
+            if let Err(e) = self.commit(family, table, &batch) {
+                self.undo_tables(&steps[..k], before);
+                return Err(e);
+            }
+        }
+        Ok(())
     }
 }
 
@@ -191,75 +333,106 @@ impl FirewallBackend for Iptables {
     fn apply(&self, intent: &FirewallIntent) -> Result<(), IptablesError> {
         // One listing and one atomic batch per table: the chains, their rules and the
         // missing jumps commit together. A table whose batch fails undoes the tables
-        // committed before it, so the two tables change together or not at all.
-        let rules = ruleset::rules(intent);
-        let before = self.listings()?;
-        for (k, table) in Table::ALL.into_iter().enumerate() {
-            let listing = before.get(&table).map_or("", String::as_str);
-            if let Err(e) = self.commit(table, &rules.apply_script(table, listing)) {
-                self.undo_tables(&Table::ALL[..k], &before);
-                return Err(e);
-            }
+        // committed before it, so the tables change together or not at all.
+        if intent.has_v6() {
+            self.tools(Family::V6)?;
         }
-        Ok(())
+        let (families, before) = self.before(Some(intent))?;
+        let sets = [ruleset::rules(intent), ruleset::rules6(intent)];
+        self.commit_all(&families, &before, |family, table, listing| {
+            if family == Family::V6 && !intent.has_v6() {
+                return RuleSet::teardown_script_of(family, table, listing);
+            }
+            Some(sets[usize::from(family == Family::V6)].apply_script(table, listing))
+        })
     }
 
     fn remove(&self) -> Result<(), IptablesError> {
-        let before = self.listings()?;
-        for (k, table) in Table::ALL.into_iter().enumerate() {
-            let listing = before.get(&table).map_or("", String::as_str);
-            if let Some(script) = RuleSet::teardown_script(table, listing) {
-                if let Err(e) = self.commit(table, &script) {
-                    self.undo_tables(&Table::ALL[..k], &before);
-                    return Err(e);
-                }
-            }
-        }
-        Ok(())
+        let (families, before) = self.before(None)?;
+        self.commit_all(&families, &before, |family, table, listing| {
+            RuleSet::teardown_script_of(family, table, listing)
+        })
     }
 
     fn observe(&self) -> Result<ObservedFirewall, IptablesError> {
-        Ok(observe_listings(&self.listings()?))
+        let v4 = self.listings()?;
+        let mut all: Listings = v4.into_iter().map(|(t, l)| ((Family::V4, t), l)).collect();
+        let mut o = observe_listings(&family_listings(&all, Family::V4));
+        if o.intent.as_ref().is_some_and(FirewallIntent::has_v6) {
+            match self.listings_of(&[Family::V6]) {
+                Ok(v6) => {
+                    all.extend(v6);
+                    o = observe_all(&all);
+                }
+                Err(e) => o.drift.push(Drift {
+                    kind: DriftKind::Missing,
+                    what: format!("the IPv6 rules (ip6tables: {e})"),
+                }),
+            }
+        }
+        Ok(o)
     }
 
     fn commands(&self, intent: Option<&FirewallIntent>) -> String {
         let mut parts = Vec::new();
-        let (ipt, restore) = (&self.iptables, &self.restore);
+        // IPv6: with an intent that has it; for a removal, whenever ip6tables is there.
+        let v6 = match intent {
+            Some(i) => i.has_v6(),
+            None => self.ip6.is_some(),
+        };
+        for family in Family::ALL {
+            if family == Family::V6 && !v6 {
+                continue;
+            }
+            let (ipt, restore) = match self.tools(family) {
+                Ok(t) => t,
+                Err(e) => {
+                    parts.push(format!(
+                        "echo \"{}\" >&2; false",
+                        super::printf_escape(&e.to_string())
+                    ));
+                    continue;
+                }
+            };
+            let hooks = RuleSet::hooks_of(family);
+            match intent {
+                Some(intent) => {
+                    let rules = ruleset::rules_of(family, intent);
+                    for t in Table::ALL {
+                        parts.push(format!(
+                            "printf \"{}\" | {restore} -w --noflush",
+                            super::printf_escape(&rules.restore_script(t))
+                        ));
+                    }
+                    for h in hooks {
+                        parts.push(format!(
+                            "{ipt} -w -t {t} -C {b} {s} 2>/dev/null || {ipt} -w -t {t} -I {b} 1 {s}",
+                            t = h.table,
+                            b = h.builtin,
+                            s = h.spec
+                        ));
+                    }
+                }
+                None => {
+                    for h in hooks {
+                        parts.push(format!(
+                            "while {ipt} -w -t {t} -D {b} {s} 2>/dev/null; do :; done",
+                            t = h.table,
+                            b = h.builtin,
+                            s = h.spec
+                        ));
+                    }
+                    for (t, c) in ruleset::CHAINS {
+                        parts.push(format!(
+                            "{ipt} -w -t {t} -F {c} 2>/dev/null; {ipt} -w -t {t} -X {c} 2>/dev/null"
+                        ));
+                    }
+                }
+            }
+        }
         match intent {
-            Some(intent) => {
-                let rules = ruleset::rules(intent);
-                for t in Table::ALL {
-                    parts.push(format!(
-                        "printf \"{}\" | {restore} -w --noflush",
-                        super::printf_escape(&rules.restore_script(t))
-                    ));
-                }
-                for h in RuleSet::hooks() {
-                    parts.push(format!(
-                        "{ipt} -w -t {t} -C {b} {s} 2>/dev/null || {ipt} -w -t {t} -I {b} 1 {s}",
-                        t = h.table,
-                        b = h.builtin,
-                        s = h.spec
-                    ));
-                }
-                format!("sh -ec '{}'", parts.join("; "))
-            }
-            None => {
-                for h in RuleSet::hooks() {
-                    parts.push(format!(
-                        "while {ipt} -w -t {t} -D {b} {s} 2>/dev/null; do :; done",
-                        t = h.table,
-                        b = h.builtin,
-                        s = h.spec
-                    ));
-                }
-                for (t, c) in ruleset::CHAINS {
-                    parts.push(format!(
-                        "{ipt} -w -t {t} -F {c} 2>/dev/null; {ipt} -w -t {t} -X {c} 2>/dev/null"
-                    ));
-                }
-                format!("sh -c '{}; true'", parts.join("; "))
-            }
+            Some(_) => format!("sh -ec '{}'", parts.join("; ")),
+            None => format!("sh -c '{}; true'", parts.join("; ")),
         }
     }
 }
@@ -278,16 +451,40 @@ impl FirewallBackend for Iptables {
 /// assert!(o.intent.unwrap().is_empty());
 /// assert!(o.drift.iter().any(|d| d.to_string() == "unexpected rule: -t filter -A HVNET-FWX -j DROP"));
 /// ```
-pub fn observe_listings(listings: &std::collections::BTreeMap<Table, String>) -> ObservedFirewall {
-    let Some(live) = RuleSet::from_listings(listings) else {
+pub fn observe_listings(listings: &BTreeMap<Table, String>) -> ObservedFirewall {
+    let all: Listings = listings
+        .iter()
+        .map(|(t, l)| ((Family::V4, *t), l.clone()))
+        .collect();
+    observe_all(&all)
+}
+
+/// [`observe_listings`] over both families' listings: the IPv6 tables, when listed, are
+/// compared with [`ruleset::rules6`] of the intent the IPv4 chains name (their differences
+/// prefixed `ip6tables`).
+pub fn observe_all(listings: &Listings) -> ObservedFirewall {
+    let v4 = family_listings(listings, Family::V4);
+    let Some(live) = RuleSet::from_listings(&v4) else {
         return ObservedFirewall::default();
     };
     let mut drift = Vec::new();
     let intent = super::decoded(live.intent(), &mut drift);
-    let want = ruleset::rules(&intent);
-    for t in Table::ALL {
-        let listing = listings.get(&t).map_or("", String::as_str);
-        drift.extend(ruleset::diff(t, listing, &want).into_iter().map(to_drift));
+    for family in Family::ALL {
+        let tables = family_listings(listings, family);
+        if tables.is_empty() {
+            continue;
+        }
+        let want = ruleset::rules_of(family, &intent);
+        for t in Table::ALL {
+            let listing = tables.get(&t).map_or("", String::as_str);
+            drift.extend(ruleset::diff(t, listing, &want).into_iter().map(|d| {
+                let mut d = to_drift(d);
+                if family == Family::V6 {
+                    d.what = format!("ip6tables {}", d.what);
+                }
+                d
+            }));
+        }
     }
     ObservedFirewall {
         intent: Some(intent),

@@ -23,9 +23,11 @@
 //! masquerades the hairpin case.
 //!
 //! Every rule is written in the canonical form `nft list table` prints, so that the live
-//! table, parsed back ([`NftTable::parse`]), compares with the rendering of the intent its
-//! descriptors name ([`NftTable::diff`]), naming each missing or unexpected rule, chain, set
-//! and element. Like the iptables renderer, only the IPv4 part of the intent is written for
+//! table, read back from `nft -j list table inet hvnet` ([`json::parse`], serde_json over
+//! libnftables' JSON, printed in that canonical form), compares with the rendering of the
+//! intent its descriptors name ([`NftTable::diff`]), naming each missing or unexpected rule,
+//! chain, set and element. ([`NftTable::parse`] reads the text form, which the renderer's
+//! own declaration round-trips through.) Like the iptables renderer, only the IPv4 part of the intent is written for
 //! now.
 //!
 //! A host firewall in another table (firewalld's `inet firewalld`, ufw's iptables-nft
@@ -37,10 +39,12 @@ use std::collections::BTreeSet;
 use std::net::IpAddr;
 use std::path::PathBuf;
 
-use hvnet_core::firewall::{BadDescriptor, Drift, DriftKind, FirewallIntent, FwKind, Ipv4Net};
+use hvnet_core::firewall::{BadDescriptor, Drift, DriftKind, FirewallIntent, FwKind, IpNet};
 use hvnet_core::observed::ObservedFirewall;
 
 use super::{FirewallBackend, ToolError};
+
+pub mod json;
 
 /// hvnet's table (family `inet`).
 pub const TABLE: &str = "hvnet";
@@ -81,7 +85,7 @@ impl Nftables {
         self.run(&["-f", "-"], Some(script)).map(drop)
     }
 
-    /// `nft list table inet hvnet`, `None` when the table does not exist.
+    /// `nft -j list table inet hvnet` (JSON), `None` when the table does not exist.
     ///
     /// # Errors
     ///
@@ -93,7 +97,7 @@ impl Nftables {
         ) {
             return Ok(None);
         }
-        match self.run(&["list", "table", "inet", TABLE], None) {
+        match self.run(&["-j", "list", "table", "inet", TABLE], None) {
             Ok(s) => Ok(Some(s)),
             Err(NftError::Tool(ToolError::Failed { stderr, .. }))
                 if stderr.contains("No such file or directory") =>
@@ -215,14 +219,14 @@ fn removal_script() -> String {
     format!("table inet {TABLE} {{}}\ndelete table inet {TABLE}\n")
 }
 
-/// hvnet's firewall as `nft list table inet hvnet` shows it: the intent its descriptors
+/// hvnet's firewall as `nft -j list table inet hvnet` shows it: the intent its descriptors
 /// name and how the table differs from that intent's rendering.
 ///
 /// # Errors
 ///
-/// The listing is not a table listing.
+/// The listing is not nft's JSON.
 pub fn observe_listing(listing: &str) -> Result<ObservedFirewall, NftError> {
-    let live = NftTable::parse(listing)?;
+    let live = json::parse(listing)?;
     let mut drift = Vec::new();
     let intent = super::decoded(live.intent(), &mut drift);
     drift.extend(live.diff(&render(&intent)));
@@ -274,18 +278,28 @@ fn comment(owner: &str) -> String {
     format!("comment \"hvnet:{owner}\"")
 }
 
-/// An address match as nft prints it: nothing for a /0, the bare address for a /32.
-fn addr_match(dir: &str, net: Ipv4Net, negate: bool) -> String {
+/// An address match as nft prints it (`ip saddr 10.0.0.0/24 `, `ip6 daddr != fd00::/64 `):
+/// nothing for a /0 (unless negated), the bare address for a full-length prefix.
+fn addr_match(dir: &str, net: IpNet, negate: bool) -> String {
     if net.prefix_len() == 0 && !negate {
         return String::new();
     }
     let op = if negate { "!= " } else { "" };
-    let text = if net.prefix_len() == 32 {
+    let text = if net.prefix_len() == net.max_prefix_len() {
         net.addr().to_string()
     } else {
         net.to_string()
     };
-    format!("ip {dir} {op}{text} ")
+    format!("{} {dir} {op}{text} ", family(&net.addr()))
+}
+
+/// nft's word for the family of `addr`: `ip` or `ip6`.
+fn family(addr: &IpAddr) -> &'static str {
+    if addr.is_ipv4() {
+        "ip"
+    } else {
+        "ip6"
+    }
 }
 
 /// Splits descriptors longer than nft's comment limit into `+`-prefixed continuations.
@@ -308,7 +322,61 @@ fn comment_pieces(line: &str) -> Vec<String> {
     out
 }
 
-/// Renders `intent` (its IPv4 part) as hvnet's table.
+/// The sets and maps of one family's port forwards (`4`: IPv4, `6`: IPv6).
+#[derive(Default)]
+struct ForwardSets {
+    dnat: BTreeSet<String>,
+    dnat_any: BTreeSet<String>,
+    fwd: BTreeSet<String>,
+    hairpin: BTreeSet<String>,
+}
+
+impl ForwardSets {
+    /// The declarations of `dnatF`, `dnatFany`, `fwdF` and `hairpinF`.
+    fn declare(self, v: u8, sets: &mut Vec<NftSet>) {
+        let addr = if v == 4 { "ipv4_addr" } else { "ipv6_addr" };
+        let set = |keyword, name: String, header: Vec<String>, elements| NftSet {
+            keyword,
+            name,
+            header,
+            elements,
+        };
+        sets.push(set(
+            "map",
+            format!("dnat{v}"),
+            vec![format!(
+                "type {addr} . inet_proto . inet_service : {addr} . inet_service"
+            )],
+            self.dnat,
+        ));
+        sets.push(set(
+            "map",
+            format!("dnat{v}any"),
+            vec![format!(
+                "type inet_proto . inet_service : {addr} . inet_service"
+            )],
+            self.dnat_any,
+        ));
+        sets.push(set(
+            "set",
+            format!("fwd{v}"),
+            vec![format!("type {addr} . inet_proto . inet_service")],
+            self.fwd,
+        ));
+        sets.push(set(
+            "set",
+            format!("hairpin{v}"),
+            vec![
+                format!("type {addr} . {addr} . inet_proto . inet_service"),
+                "flags interval".to_string(),
+            ],
+            self.hairpin,
+        ));
+    }
+}
+
+/// Renders `intent` as hvnet's table. The IPv6 sets, maps and rules are there only when
+/// the intent has an IPv6 part ([`FirewallIntent::has_v6`]).
 ///
 /// ```
 /// use hvnet_core::firewall::FirewallIntent;
@@ -318,65 +386,40 @@ fn comment_pieces(line: &str) -> Vec<String> {
 /// assert_eq!(input.rules[0], "iifname \"br0\" udp dport 67 accept comment \"hvnet:lan\"");
 /// ```
 pub fn render(intent: &FirewallIntent) -> NftTable {
-    let mut dnat4 = BTreeSet::new();
-    let mut dnat4any = BTreeSet::new();
-    let mut fwd4 = BTreeSet::new();
-    let mut hairpin4 = BTreeSet::new();
+    let v6 = intent.has_v6();
+    let (mut f4, mut f6) = (ForwardSets::default(), ForwardSets::default());
     for f in intent.forwards() {
-        let IpAddr::V4(g) = f.guest_ip else { continue };
+        let g = f.guest_ip;
+        let sets = match (g, f.host_addr) {
+            (IpAddr::V4(_), None | Some(IpAddr::V4(_))) => &mut f4,
+            (IpAddr::V6(_), None | Some(IpAddr::V6(_))) => &mut f6,
+            // A forward between families cannot be written.
+            _ => continue,
+        };
         let p = f.proto.name();
         let value = format!("{g} . {}", f.guest_port);
         match f.host_addr {
-            None => {
-                dnat4any.insert(format!("{p} . {} : {value}", f.host_port));
-            }
-            Some(IpAddr::V4(a)) => {
-                dnat4.insert(format!("{a} . {p} . {} : {value}", f.host_port));
-            }
-            Some(IpAddr::V6(_)) => continue,
-        }
-        fwd4.insert(format!("{g} . {p} . {}", f.guest_port));
-        if let Some(n) = intent.network(&f.network) {
-            for s in n.v4_subnets() {
-                hairpin4.insert(format!("{s} . {g} . {p} . {}", f.guest_port));
+            None => sets
+                .dnat_any
+                .insert(format!("{p} . {} : {value}", f.host_port)),
+            Some(a) => sets
+                .dnat
+                .insert(format!("{a} . {p} . {} : {value}", f.host_port)),
+        };
+        sets.fwd.insert(format!("{g} . {p} . {}", f.guest_port));
+        let subnets = intent.network(&f.network).map(|n| n.subnets.clone());
+        for s in subnets.into_iter().flatten() {
+            if s.addr().is_ipv4() == g.is_ipv4() {
+                sets.hairpin
+                    .insert(format!("{s} . {g} . {p} . {}", f.guest_port));
             }
         }
     }
-    let set = |keyword, name: &str, header: &[&str], elements| NftSet {
-        keyword,
-        name: name.to_string(),
-        header: header.iter().map(|s| s.to_string()).collect(),
-        elements,
-    };
-    let sets = vec![
-        set(
-            "map",
-            "dnat4",
-            &["type ipv4_addr . inet_proto . inet_service : ipv4_addr . inet_service"],
-            dnat4,
-        ),
-        set(
-            "map",
-            "dnat4any",
-            &["type inet_proto . inet_service : ipv4_addr . inet_service"],
-            dnat4any,
-        ),
-        set(
-            "set",
-            "fwd4",
-            &["type ipv4_addr . inet_proto . inet_service"],
-            fwd4,
-        ),
-        set(
-            "set",
-            "hairpin4",
-            &[
-                "type ipv4_addr . ipv4_addr . inet_proto . inet_service",
-                "flags interval",
-            ],
-            hairpin4,
-        ),
-    ];
+    let mut sets = Vec::new();
+    f4.declare(4, &mut sets);
+    if v6 {
+        f6.declare(6, &mut sets);
+    }
 
     let (mut input, mut output, mut fwd) = (Vec::new(), Vec::new(), Vec::new());
     let (mut fwx, mut fwi, mut fwo, mut post) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
@@ -389,21 +432,44 @@ pub fn render(intent: &FirewallIntent) -> NftTable {
             ));
         }
     }
-    fwd.push("ct status dnat ip daddr . meta l4proto . th dport @fwd4 accept".to_string());
-    fwd.push("ct status dnat ip saddr . meta l4proto . th sport @fwd4 accept".to_string());
-    post.push(
-        "ct status dnat ip saddr . ip daddr . meta l4proto . th dport @hairpin4 masquerade"
-            .to_string(),
-    );
+    let families: &[(&str, u8)] = if v6 {
+        &[("ip", 4), ("ip6", 6)]
+    } else {
+        &[("ip", 4)]
+    };
+    for (ip, v) in families {
+        fwd.push(format!(
+            "ct status dnat {ip} daddr . meta l4proto . th dport @fwd{v} accept"
+        ));
+        fwd.push(format!(
+            "ct status dnat {ip} saddr . meta l4proto . th sport @fwd{v} accept"
+        ));
+        post.push(format!(
+            "ct status dnat {ip} saddr . {ip} daddr . meta l4proto . th dport @hairpin{v} masquerade"
+        ));
+    }
     for n in intent.networks() {
         if n.kind == FwKind::Open {
             continue;
         }
         let (br, c) = (quote(n.bridge.as_str()), comment(&n.name));
+        let has6 = !n.v6_subnets().is_empty();
+        if n.kind == FwKind::Internal {
+            fwx.push(format!("iifname {br} oifname {br} accept {c}"));
+            fwi.push(format!("oifname {br} reject {c}"));
+            fwo.push(format!("iifname {br} reject {c}"));
+            continue;
+        }
         input.push(format!("iifname {br} udp dport 67 accept {c}"));
+        if has6 {
+            input.push(format!("iifname {br} udp dport 547 accept {c}"));
+        }
         input.push(format!("iifname {br} udp dport 53 accept {c}"));
         input.push(format!("iifname {br} tcp dport 53 accept {c}"));
         output.push(format!("oifname {br} udp dport 68 accept {c}"));
+        if has6 {
+            output.push(format!("oifname {br} udp dport 546 accept {c}"));
+        }
         output.push(format!("oifname {br} udp dport 53 accept {c}"));
         output.push(format!("oifname {br} tcp dport 53 accept {c}"));
         fwx.push(format!("iifname {br} oifname {br} accept {c}"));
@@ -416,55 +482,55 @@ pub fn render(intent: &FirewallIntent) -> NftTable {
             .as_ref()
             .map(|u| format!("iifname {u} "))
             .unwrap_or_default();
-        for net in n.v4_subnets() {
+        for &net in &n.subnets {
             let (src, dst) = (
                 addr_match("saddr", net, false),
                 addr_match("daddr", net, false),
             );
-            match &n.kind {
-                FwKind::Nat { port_range, .. } => {
-                    fwo.push(format!("{src}iifname {br} {out_dev}accept {c}"));
-                    fwi.push(format!(
-                        "{dst}{in_dev}oifname {br} ct state established,related accept {c}"
-                    ));
-                    let (lo, hi) = port_range.unwrap_or((1024, 65535));
-                    let ports = if lo == hi {
-                        lo.to_string()
-                    } else {
-                        format!("{lo}-{hi}")
-                    };
-                    let not_net = addr_match("daddr", net, true);
-                    post.push(format!("{src}ip daddr 224.0.0.0/24 {out_dev}return {c}"));
-                    post.push(format!("{src}ip daddr 255.255.255.255 {out_dev}return {c}"));
-                    for p in ["tcp", "udp"] {
-                        post.push(format!(
-                            "{src}{not_net}{out_dev}meta l4proto {p} masquerade to :{ports} {c}"
-                        ));
-                    }
-                    post.push(format!("{src}{not_net}{out_dev}masquerade {c}"));
+            // A nat network's IPv6 is routed unless `nat6` (no NAT66 by default, as libvirt).
+            let masquerade = match &n.kind {
+                FwKind::Nat { port_range, .. } if net.addr().is_ipv4() || n.nat6() => {
+                    Some(*port_range)
                 }
-                FwKind::Routed { .. } => {
-                    fwo.push(format!("{src}iifname {br} {out_dev}accept {c}"));
-                    fwi.push(format!("{dst}{in_dev}oifname {br} accept {c}"));
-                }
-                FwKind::Isolated | FwKind::Open => {}
+                FwKind::Nat { .. } | FwKind::Routed { .. } => None,
+                FwKind::Isolated | FwKind::Open | FwKind::Internal => continue,
+            };
+            fwo.push(format!("{src}iifname {br} {out_dev}accept {c}"));
+            let Some(port_range) = masquerade else {
+                fwi.push(format!("{dst}{in_dev}oifname {br} accept {c}"));
+                continue;
+            };
+            fwi.push(format!(
+                "{dst}{in_dev}oifname {br} ct state established,related accept {c}"
+            ));
+            let (lo, hi) = port_range.unwrap_or((1024, 65535));
+            let ports = if lo == hi {
+                lo.to_string()
+            } else {
+                format!("{lo}-{hi}")
+            };
+            let not_net = addr_match("daddr", net, true);
+            if net.addr().is_ipv4() {
+                post.push(format!("{src}ip daddr 224.0.0.0/24 {out_dev}return {c}"));
+                post.push(format!("{src}ip daddr 255.255.255.255 {out_dev}return {c}"));
+            } else {
+                post.push(format!("{src}ip6 daddr ff02::/16 {out_dev}return {c}"));
             }
+            for p in ["tcp", "udp"] {
+                post.push(format!(
+                    "{src}{not_net}{out_dev}meta l4proto {p} masquerade to :{ports} {c}"
+                ));
+            }
+            post.push(format!("{src}{not_net}{out_dev}masquerade {c}"));
         }
-        // IPv4 only, as the iptables backend: the IPv6 rules (isolation, forwards) are not
-        // written yet, and an `inet` reject would cut the routed IPv6 of nat networks. An
-        // ICMP (v4) reject implies `meta nfproto ipv4`; this is how nft prints it back.
-        fwi.push(format!(
-            "oifname {br} reject with icmp port-unreachable {c}"
-        ));
-        fwo.push(format!(
-            "iifname {br} reject with icmp port-unreachable {c}"
-        ));
+        // An inet `reject` answers in the packet's family (ICMP or ICMPv6 port
+        // unreachable): the network is closed for both.
+        fwi.push(format!("oifname {br} reject {c}"));
+        fwo.push(format!("iifname {br} reject {c}"));
     }
     fwd.extend(fwx);
     fwd.extend(fwi);
     fwd.extend(fwo);
-    let dnat = "dnat ip to ip daddr . meta l4proto . th dport map @dnat4";
-    let dnat_any = "dnat ip to meta l4proto . th dport map @dnat4any";
     let chain = |name: &str, header: Option<&str>, rules: Vec<String>| NftChain {
         name: name.to_string(),
         header: header.map(str::to_string),
@@ -476,6 +542,20 @@ pub fn render(intent: &FirewallIntent) -> NftTable {
         .flat_map(|d| comment_pieces(d))
         .map(|d| format!("return comment \"{d}\""))
         .collect();
+    let (mut pre, mut out_nat) = (Vec::new(), Vec::new());
+    for (ip, v) in families {
+        let dnat = format!("dnat {ip} to {ip} daddr . meta l4proto . th dport map @dnat{v}");
+        let dnat_any = format!("dnat {ip} to meta l4proto . th dport map @dnat{v}any");
+        let not_lo = if *v == 4 {
+            "ip daddr != 127.0.0.0/8"
+        } else {
+            "ip6 daddr != ::1"
+        };
+        pre.push(format!("fib daddr type local {dnat}"));
+        pre.push(format!("fib daddr type local {dnat_any}"));
+        out_nat.push(format!("{not_lo} fib daddr type local {dnat}"));
+        out_nat.push(format!("{not_lo} fib daddr type local {dnat_any}"));
+    }
     let chains = vec![
         chain("intent", None, intent_rules),
         chain(
@@ -496,18 +576,12 @@ pub fn render(intent: &FirewallIntent) -> NftTable {
         chain(
             "prerouting",
             Some("type nat hook prerouting priority dstnat; policy accept;"),
-            vec![
-                format!("fib daddr type local {dnat}"),
-                format!("fib daddr type local {dnat_any}"),
-            ],
+            pre,
         ),
         chain(
             "output_nat",
             Some("type nat hook output priority -100; policy accept;"),
-            vec![
-                format!("ip daddr != 127.0.0.0/8 fib daddr type local {dnat}"),
-                format!("ip daddr != 127.0.0.0/8 fib daddr type local {dnat_any}"),
-            ],
+            out_nat,
         ),
         chain(
             "postrouting",
@@ -821,6 +895,133 @@ mod tests {
             NftTable::parse(&t.declaration()).unwrap().intent().unwrap(),
             i
         );
+    }
+
+    fn dual_stack() -> FirewallIntent {
+        FirewallIntent::from_descriptors(&[
+            "net lan nat br0 uplink=eth0",
+            "sub lan 10.0.0.0/24",
+            "sub lan fd00::/64",
+            "net m nat br1 nat6",
+            "sub m 10.1.0.0/24",
+            "sub m fd01::/64",
+            "net iso isolated br2",
+            "sub iso fd02::/64",
+            "fwd lan tcp 2001:db8::1 8080 fd00::5 80",
+            "fwd lan tcp * 8080 10.0.0.5 80",
+        ])
+        .unwrap()
+    }
+
+    #[test]
+    fn ipv6_is_routed_unless_nat6_and_rejects_are_family_neutral() {
+        let t = render(&dual_stack());
+        let rules = |name: &str| {
+            t.chains
+                .iter()
+                .find(|c| c.name == name)
+                .unwrap()
+                .rules
+                .clone()
+        };
+        let fwd = rules("forward");
+        for want in [
+            "ct status dnat ip6 daddr . meta l4proto . th dport @fwd6 accept",
+            // lan: IPv4 masqueraded, IPv6 routed both ways through the uplink.
+            "ip daddr 10.0.0.0/24 iifname \"eth0\" oifname \"br0\" ct state established,related accept comment \"hvnet:lan\"",
+            "ip6 daddr fd00::/64 iifname \"eth0\" oifname \"br0\" accept comment \"hvnet:lan\"",
+            "ip6 saddr fd00::/64 iifname \"br0\" oifname \"eth0\" accept comment \"hvnet:lan\"",
+            // m: nat6 — IPv6 only established inwards.
+            "ip6 daddr fd01::/64 oifname \"br1\" ct state established,related accept comment \"hvnet:m\"",
+            "oifname \"br2\" reject comment \"hvnet:iso\"",
+            "iifname \"br2\" reject comment \"hvnet:iso\"",
+        ] {
+            assert!(fwd.contains(&want.to_string()), "{want} not in {fwd:#?}");
+        }
+        assert!(!fwd.iter().any(|r| r.contains("icmp")), "{fwd:#?}");
+        let post = rules("postrouting");
+        assert!(
+            post.contains(
+                &"ip6 saddr fd01::/64 ip6 daddr != fd01::/64 masquerade comment \"hvnet:m\""
+                    .to_string()
+            ),
+            "{post:#?}"
+        );
+        assert!(
+            !post
+                .iter()
+                .any(|r| r.contains("fd00::/64") && r.contains("masquerade")),
+            "{post:#?}"
+        );
+        assert!(post.contains(
+            &"ct status dnat ip6 saddr . ip6 daddr . meta l4proto . th dport @hairpin6 masquerade"
+                .to_string()
+        ));
+        assert!(rules("input")
+            .contains(&"iifname \"br2\" udp dport 547 accept comment \"hvnet:iso\"".to_string()));
+        assert_eq!(rules("output_nat")[2], "ip6 daddr != ::1 fib daddr type local dnat ip6 to ip6 daddr . meta l4proto . th dport map @dnat6");
+        let set = |n: &str| {
+            t.sets
+                .iter()
+                .find(|s| s.name == n)
+                .unwrap()
+                .elements
+                .clone()
+        };
+        assert_eq!(
+            set("dnat6"),
+            BTreeSet::from(["2001:db8::1 . tcp . 8080 : fd00::5 . 80".to_string()])
+        );
+        assert_eq!(
+            set("hairpin6"),
+            BTreeSet::from(["fd00::/64 . fd00::5 . tcp . 80".to_string()])
+        );
+        assert_eq!(
+            set("dnat4any"),
+            BTreeSet::from(["tcp . 8080 : 10.0.0.5 . 80".to_string()])
+        );
+        let back = NftTable::parse(&t.declaration()).unwrap();
+        assert_eq!(back.intent().unwrap(), dual_stack());
+        assert!(back.diff(&t).is_empty());
+    }
+
+    #[test]
+    fn internal_networks_get_bridge_local_and_rejects_only() {
+        let i = FirewallIntent::from_descriptors(&["net g internal br9"]).unwrap();
+        let t = render(&i);
+        let all: Vec<&String> = t
+            .chains
+            .iter()
+            .filter(|c| c.name != "intent")
+            .flat_map(|c| &c.rules)
+            .filter(|r| r.contains("hvnet:g"))
+            .collect();
+        assert_eq!(
+            all,
+            [
+                "iifname \"br9\" oifname \"br9\" accept comment \"hvnet:g\"",
+                "oifname \"br9\" reject comment \"hvnet:g\"",
+                "iifname \"br9\" reject comment \"hvnet:g\"",
+            ]
+        );
+        assert_eq!(
+            NftTable::parse(&t.declaration()).unwrap().intent().unwrap(),
+            i
+        );
+    }
+
+    #[test]
+    fn an_ipv4_intent_has_no_ipv6_sets_or_rules() {
+        let t = render(&intent());
+        assert!(t
+            .sets
+            .iter()
+            .all(|s| !s.name.ends_with('6') && !s.name.contains("6any")));
+        assert!(t
+            .chains
+            .iter()
+            .flat_map(|c| &c.rules)
+            .all(|r| !r.contains("ip6")));
     }
 
     #[test]

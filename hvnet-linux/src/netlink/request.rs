@@ -214,6 +214,8 @@ pub enum Request {
     /// Create a macvtap (down) on a lower device (`ip link add link LOWER
     /// name NAME type macvtap mode MODE`).
     NewMacvtap(super::macvtap::MacvtapSpec),
+    /// An IPv6 proxy neighbour entry.
+    Neigh(super::NeighRequest),
 }
 
 /// Changes to an existing link, all in one `RTM_NEWLINK`; `None` fields are
@@ -467,6 +469,7 @@ impl fmt::Display for Request {
             Request::DelRoute(spec) => write!(f, "delete route {spec}"),
             Request::NewIfb { name, .. } => write!(f, "create ifb {name}"),
             Request::Vxlan(v) => write!(f, "{v}"),
+            Request::Neigh(n) => write!(f, "{n}"),
             Request::NewQdisc(spec) => write!(f, "add {spec}"),
             Request::ReplaceQdisc(spec) => write!(f, "replace {spec}"),
             Request::DelQdisc {
@@ -802,6 +805,7 @@ impl Request {
                 super::vf::encode_set_vf(buf, seq, link_index(*ifindex)?, change)?;
             }
             Request::Vxlan(v) => v.encode(buf, seq)?,
+            Request::Neigh(n) => n.encode(buf, seq)?,
             Request::NewMacvtap(spec) => {
                 let mut m = MsgBuilder::new(buf, RTM_NEWLINK, CREATE, seq);
                 let index =

@@ -29,6 +29,7 @@ pub mod nat;
 pub mod plan;
 pub mod rate;
 pub mod route;
+pub mod route6;
 pub mod rules;
 pub mod store;
 
@@ -225,21 +226,30 @@ pub fn run(inv: &Invocation, store: &dyn Store, opts: &Options) -> Result<(), Ho
     }
 }
 
-/// The network (and fixed `ip`) of NIC `devid` of the guest whose domain `domid` is named
-/// in hvnet's config.
+/// The network of NIC `devid` of the guest whose domain `domid` is named in hvnet's config,
+/// and the NIC's fixed `ip` and `ip6` as an `ip` key would list them (`None`: neither).
 fn configured_network<'c>(
     store: &dyn Store,
     cfg: &'c hvnet_core::config::Config,
     domid: u32,
     devid: u32,
-) -> Option<(&'c hvnet_core::config::Network, Option<std::net::Ipv4Addr>)> {
+) -> Option<(&'c hvnet_core::config::Network, Option<String>)> {
     let name = store
         .read(&format!("/local/domain/{domid}/name"))
         .ok()
         .flatten()?;
     let guest = cfg.guest(name.trim())?;
     let nic = guest.nics.get(usize::try_from(devid).ok()?)?;
-    Some((cfg.network(&nic.network)?, nic.ip))
+    let ips: Vec<String> = nic
+        .ip
+        .map(|a| a.to_string())
+        .into_iter()
+        .chain(nic.ip6.map(|a| a.to_string()))
+        .collect();
+    Some((
+        cfg.network(&nic.network)?,
+        (!ips.is_empty()).then(|| ips.join(" ")),
+    ))
 }
 
 fn run_inner(inv: &Invocation, store: &dyn Store, opts: &Options) -> Result<(), HotplugError> {
@@ -265,6 +275,7 @@ fn run_inner(inv: &Invocation, store: &dyn Store, opts: &Options) -> Result<(), 
     // A bridge key may name an hvnet network rather than a device.
     let named_bridge = keys.bridge.as_deref().or(inv.bridge.as_deref());
     let bridge = configured
+        .as_ref()
         .map(|(n, _)| n.bridge.as_str())
         .or_else(|| {
             let cfg = opts.config.as_ref()?;
@@ -308,8 +319,17 @@ fn run_inner(inv: &Invocation, store: &dyn Store, opts: &Options) -> Result<(), 
     // vif-nat's addresses are hosts (a /len is the guest's netmask); elsewhere a /len is a
     // routed prefix.
     // Without an ip key, a routed guest's fixed `ip` in hvnet's config stands in for it.
-    let config_ip = configured.and_then(|(_, ip)| ip).map(|ip| ip.to_string());
-    let nets = match (keys.ip.as_ref().or(config_ip.as_ref()), &nat_addrs) {
+    let config_ip = configured.and_then(|(_, ip)| ip);
+    let ip_value = keys.ip.as_ref().or(config_ip.as_ref());
+    // vif-route takes IPv6 entries too (see `route6`); the other modes refuse them.
+    let (ip_value, nets6) = match (mode, ip_value) {
+        (Mode::Route | Mode::RouteIfup, Some(v)) => {
+            let (v4, v6) = route6::split(&ip_path, v)?;
+            (Some(v4), v6)
+        }
+        (_, v) => (v.cloned(), Vec::new()),
+    };
+    let nets = match (ip_value.as_ref(), &nat_addrs) {
         (_, Some(a)) => a.guests.clone(),
         (Some(v), None) => rules::parse_ip_list(&ip_path, v, false)?,
         (None, None) => Vec::new(),
@@ -325,7 +345,10 @@ fn run_inner(inv: &Invocation, store: &dyn Store, opts: &Options) -> Result<(), 
 
     let mut session = Session::open_with(&opts.lock_dir, opts.lock_timeout)?;
     let tap_names = [names.target.as_str(), names.current.as_str()];
-    let scope = scope(&names, mode, bridge, netdev, up);
+    // IPv6 entries' proxy NDP entries live on the uplink, which an offline without
+    // netdev must find by the default route: every link is read then.
+    let scope =
+        scope(&names, mode, bridge, netdev, up).filter(|_| nets6.is_empty() || netdev.is_some());
     let mut observed = session.observe(
         if tap { &tap_names } else { &[] },
         &tap_names,
@@ -334,7 +357,21 @@ fn run_inner(inv: &Invocation, store: &dyn Store, opts: &Options) -> Result<(), 
     if up && matches!(mode, Mode::Route | Mode::RouteIfup | Mode::Nat) {
         if let Ok(Some(u)) = plan::Planner::new(&observed).find_uplink(netdev) {
             session.observe_proxy_arp(&mut observed, &u.name);
+            if !nets6.is_empty() {
+                let keys = route6::sysctl_keys(Some(&u.name));
+                observed
+                    .sysctls
+                    .extend(session.engine.host().read_sysctls(&keys));
+            }
         }
+    }
+    if !nets6.is_empty() {
+        observed.proxy_ndp = session
+            .engine
+            .host()
+            .rtnl()
+            .dump_proxy6()
+            .map_err(|e| HotplugError::runtime(e.to_string()))?;
     }
     let mut p = plan::Planner::new(&observed);
     let dev = names.target.as_str();
@@ -369,9 +406,21 @@ fn run_inner(inv: &Invocation, store: &dyn Store, opts: &Options) -> Result<(), 
         (Mode::Route | Mode::RouteIfup, _) => {
             if up {
                 route::up(&mut p, &names, &nets, tap, netdev)?;
+                let uplink = p.find_uplink(netdev)?.map(|u| u.name);
+                let metric = if tap { 1 } else { 2 };
+                route6::up(
+                    &observed,
+                    &mut p.ops,
+                    &names,
+                    &nets6,
+                    metric,
+                    uplink.as_deref(),
+                )?;
                 VifGuard::new(GuardMode::Routed, nets.clone(), None)
             } else {
                 p.routed_down(&names);
+                let uplink = p.find_uplink(netdev).ok().flatten().map(|u| u.name);
+                route6::down(&observed, &mut p.ops, &nets6, uplink.as_deref());
                 None
             }
         }

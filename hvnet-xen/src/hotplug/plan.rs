@@ -385,7 +385,8 @@ impl<'a> Planner<'a> {
         self.sysctl_on(proxy_arp(uplink), &proxy_arp(uplink));
     }
 
-    /// A routed device's teardown: its IPv4 routes (other than the kernel's) and addresses,
+    /// A routed device's teardown: its IPv4 routes (other than the kernel's), IPv6 routes of
+    /// `proto boot` ([`super::route6`]) and IPv4 addresses,
     /// its `proxy_arp`, then down — all best effort (netback deletes the device on its own
     /// schedule).
     pub fn routed_down(&mut self, names: &DeviceNames) {
@@ -395,7 +396,9 @@ impl<'a> Planner<'a> {
         let mut ops = Vec::new();
         for r in self.o.route_specs() {
             let ours = r.dev.as_ref() == Some(&dev) || r.dev.as_deref() == Some(seen.name.as_str());
-            if ours && r.dst.is_ipv4() && r.table == MAIN_TABLE && r.protocol != RTPROT_KERNEL {
+            // IPv6: only the vif script's own (`proto boot`), not the kernel's fe80::/64.
+            let script = r.dst.is_ipv4() || r.protocol == RTPROT_BOOT;
+            if ours && script && r.table == MAIN_TABLE && r.protocol != RTPROT_KERNEL {
                 ops.push(Op::DelRoute(RouteSpec {
                     dev: Some(dev.clone()),
                     ..r

@@ -4,3 +4,4 @@
 //! warnings; the caller does the I/O.
 
 pub mod xl_vif;
+pub mod xl_vif6;

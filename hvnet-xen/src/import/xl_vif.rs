@@ -21,7 +21,7 @@
 //! | `bridge` (default `xenbr0`) | `network = "<bridge>"` (bridge mode) |
 //! | `script=vif-bridge` / `vif-hvnet` | bridge mode, as above |
 //! | `script=vif-route` (`vif-route-ifup`) / `vif-nat` | `network = "xen-route"` / `"xen-nat"`: a `routed` / `nat` network the config must define with an address whose subnet holds the NIC's `ip` |
-//! | `ip` | the NIC's `ip` (the first address; more addresses, or a prefix other than /32, are warned) |
+//! | `ip` | the NIC's `ip` (the first IPv4 address) and `ip6` (the first IPv6 one, [`super::xl_vif6`]); more addresses, or a prefix other than /32 (/128), are warned |
 //! | `vifname` | `ifname` (at most 11 bytes so that `<vifname>-emu` fits IFNAMSIZ) |
 //! | `rate` | `rate = { egress = "RATE@INTERVAL" }`, xl's own text: hvnet's config takes xl's interval form and limits as netback's credit does (netback polices guest transmit only, hence egress) |
 //! | `type`, `model`, `gatewaydev`/`netdev`, `vlan`, `mtu`, `backend`, `devid`, `forwarddev`, `accel`, `colo_*`, `trusted`/`untrusted`, other scripts, unknown keys | warned, each with why |
@@ -32,10 +32,10 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 use hvnet_core::import::{check_output, comment, to_toml, ImportFailure, ImportWarning};
-use hvnet_core::types::{IfName, Ipv4Cidr, MacAddr, MacPrefix, XlRate};
+use hvnet_core::types::{IfName, Ipv4Cidr, Ipv6Cidr, MacAddr, MacPrefix, XlRate};
 use serde::Serialize;
 
 /// The bridge libxl uses when the spec has no `bridge=`.
@@ -113,8 +113,10 @@ pub struct XlVif {
     pub mac: Option<MacAddr>,
     /// `bridge=`; libxl uses [`DEFAULT_BRIDGE`] when absent.
     pub bridge: Option<IfName>,
-    /// `ip=`: space-separated addresses (a bare address is a /32).
+    /// `ip=`: its space-separated IPv4 addresses (a bare address is a /32).
     pub ip: Vec<Ipv4Cidr>,
+    /// `ip=`: its IPv6 addresses (a bare address is a /128).
+    pub ip6: Vec<Ipv6Cidr>,
     /// `script=`, as given.
     pub script: Option<String>,
     /// `vifname=`, at most [`MAX_VIFNAME_LEN`] bytes.
@@ -458,11 +460,18 @@ fn parse_at(
             }
             "ip" => {
                 vif.ip.clear();
+                vif.ip6.clear();
                 for addr in value.split_ascii_whitespace() {
-                    vif.ip
-                        .push(parse_ip(addr).map_err(|m| error(key, value, m))?);
+                    if addr.contains(':') {
+                        vif.ip6.push(
+                            super::xl_vif6::parse_ip6(addr).map_err(|m| error(key, value, m))?,
+                        );
+                    } else {
+                        vif.ip
+                            .push(parse_ip(addr).map_err(|m| error(key, value, m))?);
+                    }
                 }
-                if vif.ip.is_empty() {
+                if vif.ip.is_empty() && vif.ip6.is_empty() {
                     skip(warnings, key, "ip= is empty".into());
                 }
             }
@@ -639,6 +648,8 @@ struct OutNic {
     #[serde(skip_serializing_if = "Option::is_none")]
     ip: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    ip6: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     rate: Option<OutRate>,
 }
 
@@ -694,6 +705,7 @@ pub fn import(input: &str, guest: &str) -> Result<Imported, ImportFailure<XlVifE
         input.trim()
     )));
     let mut needs: BTreeMap<String, (ScriptMode, Vec<Ipv4Addr>)> = BTreeMap::new();
+    let mut needs6: BTreeMap<String, Vec<Ipv6Addr>> = BTreeMap::new();
     for (index, (vif, entry)) in vifs.iter().zip(&entries).enumerate() {
         let (line, col) = line_col(input, entry.offset);
         let generated = vif.mac.is_none().then(|| {
@@ -753,35 +765,37 @@ pub fn import(input: &str, guest: &str) -> Result<Imported, ImportFailure<XlVifE
             _ => {}
         }
         let ip = vif.ip.first().map(|c| c.addr());
-        if let Some(first) = vif.ip.first() {
-            if first.prefix_len() != 32 {
-                warnings.push(ImportWarning::changed(
-                    line,
-                    col,
-                    "ip",
-                    format!(
-                        "{first}: the NIC's ip is {}; the prefix comes from its network's address",
-                        first.addr()
-                    ),
-                ));
-            }
-        }
-        for extra in vif.ip.iter().skip(1) {
-            warnings.push(ImportWarning::not_imported(
-                line,
-                col,
-                "ip",
-                format!(
-                    "{extra}: an hvnet NIC has one fixed address (the first, {})",
-                    ip.map(|i| i.to_string()).unwrap_or_default()
-                ),
-            ));
-        }
+        let ip6 = vif.ip6.first().map(|c| c.addr());
+        let entries = |cidrs: Vec<(String, String, bool)>, v6: bool| IpEntries {
+            line,
+            col,
+            cidrs,
+            v6,
+        };
+        entries(
+            vif.ip
+                .iter()
+                .map(|c| (c.to_string(), c.addr().to_string(), c.prefix_len() == 32))
+                .collect(),
+            false,
+        )
+        .warn(&mut warnings);
+        entries(
+            vif.ip6
+                .iter()
+                .map(|c| (c.to_string(), c.addr().to_string(), c.prefix_len() == 128))
+                .collect(),
+            true,
+        )
+        .warn(&mut warnings);
         let network = vif.network().to_owned();
         let need = needs
             .entry(network.clone())
             .or_insert_with(|| (mode.clone(), Vec::new()));
         need.1.extend(ip);
+        if let Some(a) = ip6 {
+            needs6.entry(network.clone()).or_default().push(a);
+        }
         nics.push(OutNic {
             network,
             mac: vif
@@ -791,6 +805,7 @@ pub fn import(input: &str, guest: &str) -> Result<Imported, ImportFailure<XlVifE
                 .unwrap_or_default(),
             ifname: vif.vifname.as_ref().map(ToString::to_string),
             ip: ip.map(|i| i.to_string()),
+            ip6: ip6.map(|i| i.to_string()),
             rate: vif.rate.map(|r| OutRate {
                 egress: r.to_string(),
             }),
@@ -816,8 +831,13 @@ pub fn import(input: &str, guest: &str) -> Result<Imported, ImportFailure<XlVifE
             }
             _ => "bridge = the xl bridge",
         };
+        let v6 = if needs6.contains_key(name) {
+            ", and address6 with [network.dhcp6] mode = \"stateful\", whose prefix holds the NICs' ip6"
+        } else {
+            ""
+        };
         header.push_str(&comment(&format!(
-            "Needs a [[network]] named {name:?} ({what})."
+            "Needs a [[network]] named {name:?} ({what}{v6})."
         )));
     }
     let body = match to_toml(&OutConfig {
@@ -830,7 +850,10 @@ pub fn import(input: &str, guest: &str) -> Result<Imported, ImportFailure<XlVifE
         Err(m) => return Err(fail(error("", input, m), warnings)),
     };
     let toml = format!("{header}{body}");
-    if let Err(m) = check_output(&format!("{}{toml}", stand_ins(&needs)), "xl-vif output") {
+    if let Err(m) = check_output(
+        &format!("{}{toml}", stand_ins(&needs, &needs6)),
+        "xl-vif output",
+    ) {
         return Err(fail(error("", input, m), warnings));
     }
     Ok(Imported {
@@ -839,6 +862,45 @@ pub fn import(input: &str, guest: &str) -> Result<Imported, ImportFailure<XlVifE
         warnings,
         generated_macs,
     })
+}
+
+/// One family's `ip=` entries of a spec: `(cidr, address, is a host)`, first first.
+struct IpEntries {
+    line: usize,
+    col: usize,
+    cidrs: Vec<(String, String, bool)>,
+    v6: bool,
+}
+
+impl IpEntries {
+    /// The first entry's prefix (dropped: it comes from the network) and the other entries
+    /// (an hvnet NIC has one address per family), as warnings.
+    fn warn(&self, warnings: &mut Vec<ImportWarning>) {
+        let (nic_key, net_key, family) = if self.v6 {
+            ("ip6", "address6", "IPv6 ")
+        } else {
+            ("ip", "address", "")
+        };
+        let Some((first, addr, host)) = self.cidrs.first() else {
+            return;
+        };
+        if !host {
+            warnings.push(ImportWarning::changed(
+                self.line,
+                self.col,
+                "ip",
+                format!("{first}: the NIC's {nic_key} is {addr}; the prefix comes from its network's {net_key}"),
+            ));
+        }
+        for (extra, _, _) in self.cidrs.iter().skip(1) {
+            warnings.push(ImportWarning::not_imported(
+                self.line,
+                self.col,
+                "ip",
+                format!("{extra}: an hvnet NIC has one fixed {family}address (the first, {addr})"),
+            ));
+        }
+    }
 }
 
 #[derive(Serialize)]
@@ -855,22 +917,38 @@ struct StandInNet {
     uplink: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     address: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    address6: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    dhcp6: Option<StandInDhcp6>,
+}
+
+#[derive(Serialize)]
+struct StandInDhcp6 {
+    mode: &'static str,
 }
 
 /// The networks the output needs, as stand-ins for the validity check: a network of the
 /// mode's kind, addressed (when NICs have an `ip`) with the smallest subnet holding every
 /// NIC address and a free host address. Names that are no interface name get a bridge
 /// name of their own (the network name is what the check is about).
-fn stand_ins(needs: &BTreeMap<String, (ScriptMode, Vec<Ipv4Addr>)>) -> String {
+fn stand_ins(
+    needs: &BTreeMap<String, (ScriptMode, Vec<Ipv4Addr>)>,
+    needs6: &BTreeMap<String, Vec<Ipv6Addr>>,
+) -> String {
     let network = needs
         .iter()
         .enumerate()
         .map(|(i, (name, (mode, ips)))| {
             let address = stand_in_address(ips);
+            let address6 = needs6
+                .get(name)
+                .and_then(|v6| super::xl_vif6::stand_in_address6(v6));
             let kind = match (mode, &address) {
                 (ScriptMode::Routed, Some(_)) => "routed",
                 (ScriptMode::Nat, Some(_)) => "nat",
                 (_, Some(_)) => "isolated",
+                (_, None) if address6.is_some() => "isolated",
                 (_, None) => "internal",
             };
             StandInNet {
@@ -879,6 +957,8 @@ fn stand_ins(needs: &BTreeMap<String, (ScriptMode, Vec<Ipv4Addr>)>) -> String {
                 bridge: IfName::new(name).map_or_else(|_| format!("hvstand{i}"), |b| b.to_string()),
                 uplink: None,
                 address: address.map(|a| a.to_string()),
+                dhcp6: address6.map(|_| StandInDhcp6 { mode: "stateful" }),
+                address6: address6.map(|a| a.to_string()),
             }
         })
         .collect();
@@ -1051,6 +1131,60 @@ mod tests {
         // Warnings point at the entry's key in the line.
         let out = ok("vif = [ 'bridge=br0', 'bridge=br1,mtu=9000' ]", "g");
         assert_eq!(warned(&out), "arg:1:35: warning: mtu: not imported: a guest port takes the MTU of its network: set `mtu` on the [[network]]");
+    }
+
+    /// IPv6 `ip=` entries: the first is the NIC's `ip6`, the others warned; the output
+    /// validates against a network with `address6` and stateful DHCPv6.
+    #[test]
+    fn ipv6_ip_entries_become_the_nics_ip6() {
+        let out = ok(
+            "mac=00:16:3e:00:00:01,script=vif-route,ip=192.0.2.10 2001:db8::10 2001:db8::11",
+            "g",
+        );
+        assert_eq!(out.vifs[0].ip6.len(), 2);
+        assert!(out.toml.contains("ip = \"192.0.2.10\"\n"), "{}", out.toml);
+        assert!(
+            out.toml.contains("ip6 = \"2001:db8::10\"\n"),
+            "{}",
+            out.toml
+        );
+        assert!(
+            out.toml.contains("address6 with [network.dhcp6]"),
+            "{}",
+            out.toml
+        );
+        assert!(
+            warned(&out).contains("ip: not imported: 2001:db8::11/128: an hvnet NIC has one fixed IPv6 address (the first, 2001:db8::10)"),
+            "{}",
+            warned(&out)
+        );
+        let text = format!(
+            "[[network]]\nname = \"xen-route\"\nkind = \"routed\"\nbridge = \"xenbr-r\"\naddress = \"192.0.2.1/24\"\naddress6 = \"2001:db8::1/64\"\n[network.dhcp6]\nmode = \"stateful\"\n{}",
+            out.toml
+        );
+        let cfg = Config::parse(&text, "t.toml").unwrap_or_else(|e| panic!("{e}\n{text}"));
+        assert_eq!(
+            cfg.guests[0].nics[0].ip6,
+            Some("2001:db8::10".parse().unwrap())
+        );
+        // IPv6 only, in bridge mode; a bad IPv6 entry is an error naming it.
+        let out = ok("mac=00:16:3e:00:00:02,bridge=br0,ip=2001:db8:5::7/64", "g");
+        assert!(
+            out.toml.contains("ip6 = \"2001:db8:5::7\"\n"),
+            "{}",
+            out.toml
+        );
+        assert!(
+            warned(&out).contains("the NIC's ip6 is 2001:db8:5::7"),
+            "{}",
+            warned(&out)
+        );
+        let e = import("ip=2001:db8::zz", "g").unwrap_err();
+        assert!(
+            e.errors[0].message.contains("not an IPv6 address"),
+            "{}",
+            e.errors[0]
+        );
     }
 
     /// Regression (issue 15): `ip=` was only a comment; vif-route/vif-nat became bridged NICs.

@@ -29,6 +29,7 @@ fn fw_intent() -> Res<FirewallIntent> {
             kind: FwKind::Nat {
                 uplink: None,
                 port_range: None,
+                nat6: false,
             },
             bridge: IfName::new(&format!("fwbr{i}")).map_err(|e| e.to_string())?,
             subnets: vec![format!("10.80.{i}.0/24")

@@ -43,6 +43,27 @@ impl Validator<'_> {
         }
     }
 
+    /// `nat6` of a network: only for kind nat with `address6`.
+    pub(super) fn nat6(&mut self, n: &RawNetwork, kind: Option<NetworkKind>, at: &str) -> bool {
+        let Some(v) = &n.nat6 else { return false };
+        if !*v.get_ref() {
+            return false;
+        }
+        let why = match kind {
+            Some(NetworkKind::Nat) if n.address6.is_some() => return true,
+            Some(NetworkKind::Nat) => {
+                "`nat6` masquerades the network's IPv6 prefix: it needs `address6`".to_string()
+            }
+            Some(k) => format!(
+                "`nat6` (masquerade IPv6 too) is only for kind = \"nat\", not {:?}",
+                k.as_str()
+            ),
+            None => return false,
+        };
+        self.err(v.span(), &format!("{at}.nat6"), why);
+        false
+    }
+
     /// `address6` and `[network.dhcp6]` of a network.
     pub(super) fn network6(
         &mut self,
@@ -400,6 +421,23 @@ mod tests {
         );
         let c = Config::parse(&format!("{NET}[network.dhcp6]\n"), "h.toml").unwrap();
         assert_eq!(c.networks[0].dhcp6.as_ref().unwrap().mode, Dhcp6Mode::Slaac);
+    }
+
+    #[test]
+    fn nat6_is_for_nat_networks_with_address6() {
+        let c = Config::parse(&format!("{NET}nat6 = true\n"), "h.toml").unwrap();
+        assert!(c.networks[0].nat6);
+        assert!(!Config::parse(NET, "h.toml").unwrap().networks[0].nat6);
+        one(
+            "[[network]]\nname = \"n\"\nkind = \"nat\"\nbridge = \"br6\"\naddress = \"10.6.0.1/24\"\nnat6 = true\n",
+            "h.toml:6:8: network[0].nat6:",
+            "needs `address6`",
+        );
+        one(
+            &format!("{}nat6 = true\n", NET.replace("\"nat\"", "\"routed\"")),
+            "h.toml:7:8: network[0].nat6:",
+            "only for kind = \"nat\", not \"routed\"",
+        );
     }
 
     #[test]

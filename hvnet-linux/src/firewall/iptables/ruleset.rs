@@ -30,14 +30,17 @@
 //! in the unhooked chain `HVNET-INTENT` as `-m comment --comment "…" -j RETURN` rules, so that
 //! the intent the live chains were written for can be read back ([`RuleSet::intent`]).
 //!
-//! Only the IPv4 part of the intent is written (ip6tables is a later step).
+//! The IPv6 part of the intent is a second rule set of the same chains ([`rules6`], family
+//! [`Family::V6`]) for `ip6tables-restore`: ICMPv6 rejects, `::1` instead of 127.0.0.0/8 in
+//! the nat `OUTPUT` hook, DHCPv6 instead of DHCP, and a nat network's IPv6 subnets routed
+//! (accepted both ways) unless it has `nat6`. Its `HVNET-INTENT` stays empty: the
+//! descriptors live in the IPv4 chains.
 
 use std::fmt;
 use std::net::IpAddr;
 
 pub use hvnet_core::firewall::{split_words, Table, HOOK_COMMENT};
-use hvnet_core::firewall::{FirewallIntent, Forward, FwKind, FwNetwork, Ipv4Net};
-use hvnet_core::types::IfName;
+use hvnet_core::firewall::{FirewallIntent, Forward, FwKind, FwNetwork, IpNet};
 
 /// The unhooked chain holding the intent's descriptors.
 pub const INTENT_CHAIN: &str = "HVNET-INTENT";
@@ -104,15 +107,60 @@ impl fmt::Display for Hook {
     }
 }
 
-/// Everything hvnet wants in the firewall: the rules of its chains, in order.
+/// Which iptables a rule set is for.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Family {
+    /// `iptables`.
+    #[default]
+    V4,
+    /// `ip6tables`.
+    V6,
+}
+
+impl Family {
+    /// Both, in apply order.
+    pub const ALL: [Family; 2] = [Family::V4, Family::V6];
+
+    /// Whether `net` is of this family.
+    pub fn holds(self, net: &IpNet) -> bool {
+        net.addr().is_ipv4() == (self == Family::V4)
+    }
+}
+
+/// Everything hvnet wants in one family's firewall: the rules of its chains, in order.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct RuleSet {
+    family: Family,
     rules: Vec<Rule>,
 }
 
-/// The rules hvnet's chains must hold for `intent` (its IPv4 part), descriptors included.
+/// The rules hvnet's iptables chains must hold for `intent` (its IPv4 part), descriptors
+/// included.
 pub fn rules(intent: &FirewallIntent) -> RuleSet {
-    let mut b = Builder::default();
+    rules_of(Family::V4, intent)
+}
+
+/// The rules hvnet's ip6tables chains must hold for `intent` (its IPv6 part; every
+/// network's rejects, so isolated networks are closed for IPv6 too).
+///
+/// ```
+/// use hvnet_core::firewall::FirewallIntent;
+/// use hvnet_linux::firewall::iptables::ruleset::{rules6, Table};
+/// let i = FirewallIntent::from_descriptors(&["net n routed br0", "sub n fd00::/64"]).unwrap();
+/// let r: Vec<String> = rules6(&i).chain(Table::Filter, "HVNET-FWI").iter().map(|r| r.spec.clone()).collect();
+/// assert_eq!(r, ["-d fd00::/64 -o br0 -m comment --comment hvnet:n -j ACCEPT",
+///                "-o br0 -m comment --comment hvnet:n -j REJECT --reject-with icmp6-port-unreachable"]);
+/// ```
+pub fn rules6(intent: &FirewallIntent) -> RuleSet {
+    rules_of(Family::V6, intent)
+}
+
+/// The rules of `family` for `intent`.
+pub fn rules_of(family: Family, intent: &FirewallIntent) -> RuleSet {
+    let mut b = Builder {
+        family,
+        rules: Vec::new(),
+    };
     for n in intent.networks().iter().filter(|n| n.mss_clamp) {
         b.mss_clamp(n);
     }
@@ -124,14 +172,19 @@ pub fn rules(intent: &FirewallIntent) -> RuleSet {
     for n in intent.networks() {
         b.network(n);
     }
-    for d in intent.descriptors() {
-        b.rules.push(Rule {
-            table: Table::Filter,
-            chain: INTENT_CHAIN,
-            spec: format!("-m comment --comment \"{d}\" -j RETURN"),
-        });
+    if family == Family::V4 {
+        for d in intent.descriptors() {
+            b.rules.push(Rule {
+                table: Table::Filter,
+                chain: INTENT_CHAIN,
+                spec: format!("-m comment --comment \"{d}\" -j RETURN"),
+            });
+        }
     }
-    RuleSet { rules: b.rules }
+    RuleSet {
+        family,
+        rules: b.rules,
+    }
 }
 
 impl RuleSet {
@@ -166,9 +219,17 @@ impl RuleSet {
     /// assert!(RuleSet::from_listings(&BTreeMap::new()).is_none());
     /// ```
     pub fn from_listings(listings: &std::collections::BTreeMap<Table, String>) -> Option<RuleSet> {
+        RuleSet::from_listings_of(Family::V4, listings)
+    }
+
+    /// [`from_listings`](Self::from_listings) for `family`'s listings.
+    pub fn from_listings_of(
+        family: Family,
+        listings: &std::collections::BTreeMap<Table, String>,
+    ) -> Option<RuleSet> {
         let mut found = false;
         let mut rules = Vec::new();
-        let hooks = RuleSet::hooks();
+        let hooks = RuleSet::hooks_of(family);
         for (table, listing) in listings {
             for line in listing.lines() {
                 let line = line.trim();
@@ -193,7 +254,7 @@ impl RuleSet {
                 }
             }
         }
-        found.then_some(RuleSet { rules })
+        found.then_some(RuleSet { family, rules })
     }
 
     /// The intent these rules were written for, from the descriptors in [`INTENT_CHAIN`]
@@ -224,6 +285,20 @@ impl RuleSet {
     /// The jumps into hvnet's chains, in their wanted top-to-bottom order per built-in chain.
     /// They are the same for every rule set (empty chains are still hooked).
     pub fn hooks() -> Vec<Hook> {
+        RuleSet::hooks_of(Family::V4)
+    }
+
+    /// The family this rule set is for.
+    pub fn family(&self) -> Family {
+        self.family
+    }
+
+    /// The jumps into hvnet's chains of `family` (see [`hooks`](Self::hooks)).
+    pub fn hooks_of(family: Family) -> Vec<Hook> {
+        let not_lo = match family {
+            Family::V4 => "! -d 127.0.0.0/8 -m addrtype --dst-type LOCAL ",
+            Family::V6 => "! -d ::1/128 -m addrtype --dst-type LOCAL ",
+        };
         let hook = |table, builtin, pre: &str, chain: &str| Hook {
             table,
             builtin,
@@ -242,12 +317,7 @@ impl RuleSet {
                 "-m addrtype --dst-type LOCAL ",
                 "HVNET-DNAT",
             ),
-            hook(
-                Table::Nat,
-                "OUTPUT",
-                "! -d 127.0.0.0/8 -m addrtype --dst-type LOCAL ",
-                "HVNET-DNAT",
-            ),
+            hook(Table::Nat, "OUTPUT", not_lo, "HVNET-DNAT"),
             hook(Table::Nat, "POSTROUTING", "", "HVNET-PRT"),
         ]
     }
@@ -282,7 +352,11 @@ impl RuleSet {
         let mut s = self.restore_script(table);
         s.truncate(s.len() - "COMMIT\n".len());
         let lines: Vec<Vec<String>> = listing.lines().map(split_words).collect();
-        for hook in RuleSet::hooks().iter().rev().filter(|h| h.table == table) {
+        for hook in RuleSet::hooks_of(self.family)
+            .iter()
+            .rev()
+            .filter(|h| h.table == table)
+        {
             if hook_count(&lines, hook) == 0 {
                 s.push_str(&format!("-I {} 1 {}\n", hook.builtin, hook.spec));
             }
@@ -304,6 +378,11 @@ impl RuleSet {
     /// assert_eq!(RuleSet::teardown_script(Table::Nat, "-P OUTPUT ACCEPT\n"), None);
     /// ```
     pub fn teardown_script(table: Table, listing: &str) -> Option<String> {
+        RuleSet::teardown_script_of(Family::V4, table, listing)
+    }
+
+    /// [`teardown_script`](Self::teardown_script) for `family`'s listing.
+    pub fn teardown_script_of(family: Family, table: Table, listing: &str) -> Option<String> {
         let lines: Vec<Vec<String>> = listing.lines().map(split_words).collect();
         let ours: Vec<&str> = chains(table)
             .filter(|c| {
@@ -313,7 +392,10 @@ impl RuleSet {
             })
             .collect();
         let mut deletes = String::new();
-        for hook in RuleSet::hooks().iter().filter(|h| h.table == table) {
+        for hook in RuleSet::hooks_of(family)
+            .iter()
+            .filter(|h| h.table == table)
+        {
             for _ in 0..hook_count(&lines, hook) {
                 deletes.push_str(&format!("-D {} {}\n", hook.builtin, hook.spec));
             }
@@ -447,7 +529,10 @@ pub fn diff(table: Table, listing: &str, wanted: &RuleSet) -> Vec<Difference> {
             }
         }
     }
-    for hook in RuleSet::hooks().into_iter().filter(|h| h.table == table) {
+    for hook in RuleSet::hooks_of(wanted.family)
+        .into_iter()
+        .filter(|h| h.table == table)
+    {
         match hook_count(&lines, &hook) {
             0 => out.push(Difference::MissingHook(hook)),
             1 => {}
@@ -466,17 +551,18 @@ fn hook_count(lines: &[Vec<String>], hook: &Hook) -> usize {
         .count()
 }
 
-/// `-s NET ` as `iptables -S` prints it: nothing for `0.0.0.0/0`, which it normalises away.
-fn src(net: Ipv4Net) -> String {
+/// `-s NET ` as `iptables -S` prints it: nothing for `0.0.0.0/0` (`::/0`), which it
+/// normalises away.
+fn src(net: IpNet) -> String {
     addr_match("-s", net)
 }
 
 /// `-d NET ` as `iptables -S` prints it (see [`src`]).
-fn dst(net: Ipv4Net) -> String {
+fn dst(net: IpNet) -> String {
     addr_match("-d", net)
 }
 
-fn addr_match(flag: &str, net: Ipv4Net) -> String {
+fn addr_match(flag: &str, net: IpNet) -> String {
     if net.prefix_len() == 0 {
         String::new()
     } else {
@@ -493,8 +579,8 @@ fn ports_text(lo: u16, hi: u16) -> String {
     }
 }
 
-#[derive(Default)]
 struct Builder {
+    family: Family,
     rules: Vec<Rule>,
 }
 
@@ -511,43 +597,53 @@ impl Builder {
 
     fn network(&mut self, n: &FwNetwork) {
         use Table::{Filter, Nat};
-        const REJECT: &str = "REJECT --reject-with icmp-port-unreachable";
+        let v4 = self.family == Family::V4;
+        let reject = if v4 {
+            "REJECT --reject-with icmp-port-unreachable"
+        } else {
+            "REJECT --reject-with icmp6-port-unreachable"
+        };
         let (name, br) = (n.name.as_str(), n.bridge.as_str());
         if n.kind == FwKind::Open {
             return;
         }
-        // Host services: DHCP and DNS from and to the guests.
-        self.push(
-            Filter,
-            "HVNET-INP",
-            name,
-            &format!("-i {br} -p udp -m udp --dport 67"),
-            "ACCEPT",
-        );
-        for p in ["udp", "tcp"] {
-            self.push(
-                Filter,
-                "HVNET-INP",
-                name,
-                &format!("-i {br} -p {p} -m {p} --dport 53"),
-                "ACCEPT",
-            );
-        }
-        self.push(
-            Filter,
-            "HVNET-OUT",
-            name,
-            &format!("-o {br} -p udp -m udp --dport 68"),
-            "ACCEPT",
-        );
-        for p in ["udp", "tcp"] {
-            self.push(
-                Filter,
-                "HVNET-OUT",
-                name,
-                &format!("-o {br} -p {p} -m {p} --dport 53"),
-                "ACCEPT",
-            );
+        let subnets: Vec<IpNet> = n
+            .subnets
+            .iter()
+            .copied()
+            .filter(|s| self.family.holds(s))
+            .collect();
+        // Host services: DHCP (DHCPv6 where the network has IPv6) and DNS, from and to the
+        // guests (none on an internal network: the host has no address there).
+        let (server, client) = match v4 {
+            true => (Some(67), Some(68)),
+            false if subnets.is_empty() => (None, None),
+            false => (Some(547), Some(546)),
+        };
+        let services: &[(&'static str, &str, Option<u16>)] = if n.kind == FwKind::Internal {
+            &[]
+        } else {
+            &[("HVNET-INP", "-i", server), ("HVNET-OUT", "-o", client)]
+        };
+        for &(chain, dir, port) in services {
+            if let Some(port) = port {
+                self.push(
+                    Filter,
+                    chain,
+                    name,
+                    &format!("{dir} {br} -p udp -m udp --dport {port}"),
+                    "ACCEPT",
+                );
+            }
+            for p in ["udp", "tcp"] {
+                self.push(
+                    Filter,
+                    chain,
+                    name,
+                    &format!("{dir} {br} -p {p} -m {p} --dport 53"),
+                    "ACCEPT",
+                );
+            }
         }
         // Guest <-> guest on the bridge (br_netfilter sends it through FORWARD).
         self.push(
@@ -557,85 +653,72 @@ impl Builder {
             &format!("-i {br} -o {br}"),
             "ACCEPT",
         );
-        let out_dev =
-            |u: &Option<IfName>| u.as_ref().map(|u| format!(" -o {u}")).unwrap_or_default();
-        let in_dev =
-            |u: &Option<IfName>| u.as_ref().map(|u| format!("-i {u} ")).unwrap_or_default();
-        for net in n.v4_subnets() {
-            match &n.kind {
-                FwKind::Nat { uplink, port_range } => {
-                    self.push(
-                        Filter,
-                        "HVNET-FWO",
-                        name,
-                        &format!("{}-i {br}{}", src(net), out_dev(uplink)),
-                        "ACCEPT",
-                    );
-                    self.push(
-                        Filter,
-                        "HVNET-FWI",
-                        name,
-                        &format!(
-                            "{}{}-o {br} -m conntrack --ctstate RELATED,ESTABLISHED",
-                            dst(net),
-                            in_dev(uplink)
-                        ),
-                        "ACCEPT",
-                    );
-                    let (lo, hi) = port_range.unwrap_or((1024, 65535));
-                    let o = out_dev(uplink);
-                    self.push(
-                        Nat,
-                        "HVNET-PRT",
-                        name,
-                        &format!("{}-d 224.0.0.0/24{o}", src(net)),
-                        "RETURN",
-                    );
-                    self.push(
-                        Nat,
-                        "HVNET-PRT",
-                        name,
-                        &format!("{}-d 255.255.255.255/32{o}", src(net)),
-                        "RETURN",
-                    );
-                    for p in ["tcp", "udp"] {
-                        self.push(
-                            Nat,
-                            "HVNET-PRT",
-                            name,
-                            &format!("{}! -d {net}{o} -p {p}", src(net)),
-                            &format!("MASQUERADE --to-ports {}", ports_text(lo, hi)),
-                        );
-                    }
-                    self.push(
-                        Nat,
-                        "HVNET-PRT",
-                        name,
-                        &format!("{}! -d {net}{o}", src(net)),
-                        "MASQUERADE",
-                    );
-                }
-                FwKind::Routed { uplink } => {
-                    self.push(
-                        Filter,
-                        "HVNET-FWO",
-                        name,
-                        &format!("{}-i {br}{}", src(net), out_dev(uplink)),
-                        "ACCEPT",
-                    );
-                    self.push(
-                        Filter,
-                        "HVNET-FWI",
-                        name,
-                        &format!("{}{}-o {br}", dst(net), in_dev(uplink)),
-                        "ACCEPT",
-                    );
-                }
-                FwKind::Isolated | FwKind::Open => {}
+        let uplink = n.kind.uplink();
+        let o = uplink.map(|u| format!(" -o {u}")).unwrap_or_default();
+        let in_dev = uplink.map(|u| format!("-i {u} ")).unwrap_or_default();
+        for net in subnets {
+            // A nat network's IPv6 is routed unless `nat6` (no NAT66 by default, as libvirt).
+            let masquerade = match &n.kind {
+                FwKind::Nat { port_range, .. } if v4 || n.nat6() => Some(*port_range),
+                FwKind::Nat { .. } | FwKind::Routed { .. } => None,
+                FwKind::Isolated | FwKind::Open | FwKind::Internal => continue,
+            };
+            self.push(
+                Filter,
+                "HVNET-FWO",
+                name,
+                &format!("{}-i {br}{o}", src(net)),
+                "ACCEPT",
+            );
+            let inbound = if masquerade.is_some() {
+                " -m conntrack --ctstate RELATED,ESTABLISHED"
+            } else {
+                ""
+            };
+            self.push(
+                Filter,
+                "HVNET-FWI",
+                name,
+                &format!("{}{in_dev}-o {br}{inbound}", dst(net)),
+                "ACCEPT",
+            );
+            let Some(port_range) = masquerade else {
+                continue;
+            };
+            let (lo, hi) = port_range.unwrap_or((1024, 65535));
+            let multicast: &[&str] = if v4 {
+                &["224.0.0.0/24", "255.255.255.255/32"]
+            } else {
+                &["ff02::/16"]
+            };
+            for m in multicast {
+                self.push(
+                    Nat,
+                    "HVNET-PRT",
+                    name,
+                    &format!("{}-d {m}{o}", src(net)),
+                    "RETURN",
+                );
             }
+            for p in ["tcp", "udp"] {
+                self.push(
+                    Nat,
+                    "HVNET-PRT",
+                    name,
+                    &format!("{}! -d {net}{o} -p {p}", src(net)),
+                    &format!("MASQUERADE --to-ports {}", ports_text(lo, hi)),
+                );
+            }
+            self.push(
+                Nat,
+                "HVNET-PRT",
+                name,
+                &format!("{}! -d {net}{o}", src(net)),
+                "MASQUERADE",
+            );
         }
-        self.push(Filter, "HVNET-FWO", name, &format!("-i {br}"), REJECT);
-        self.push(Filter, "HVNET-FWI", name, &format!("-o {br}"), REJECT);
+        self.push(Filter, "HVNET-FWO", name, &format!("-i {br}"), reject);
+        self.push(Filter, "HVNET-FWI", name, &format!("-o {br}"), reject);
     }
 
     /// The MSS clamp of a network's forwarded TCP SYNs, both directions (ahead of every
@@ -657,29 +740,38 @@ impl Builder {
         use Table::{Filter, Nat};
         let name = n.name.as_str();
         let p = f.proto.name();
-        // IPv4 only: ip6tables renders the IPv6 forwards.
-        let IpAddr::V4(gip) = f.guest_ip else { return };
+        let gip = f.guest_ip;
+        if gip.is_ipv4() != (self.family == Family::V4)
+            || f.host_addr.is_some_and(|a| a.is_ipv4() != gip.is_ipv4())
+        {
+            return;
+        }
+        let full = if gip.is_ipv4() { 32 } else { 128 };
         let gport = f.guest_port;
-        let dst = match f.host_addr {
-            None => String::new(),
-            Some(IpAddr::V4(a)) => format!("-d {a}/32 "),
-            Some(IpAddr::V6(_)) => return,
+        let dst = f
+            .host_addr
+            .map_or(String::new(), |a| format!("-d {a}/{full} "));
+        // ip6tables prints a DNAT target's IPv6 address in brackets.
+        let to = match gip {
+            IpAddr::V4(g) => format!("{g}:{gport}"),
+            IpAddr::V6(g) => format!("[{g}]:{gport}"),
         };
         self.push(
             Nat,
             "HVNET-DNAT",
             name,
             &format!("{dst}-p {p} -m {p} --dport {}", f.host_port),
-            &format!("DNAT --to-destination {gip}:{gport}"),
+            &format!("DNAT --to-destination {to}"),
         );
         // Hairpin: a guest of the same subnet reaching the forward through the host.
-        for net in n.v4_subnets() {
+        let family = self.family;
+        for net in n.subnets.iter().copied().filter(|s| family.holds(s)) {
             self.push(
                 Nat,
                 "HVNET-PRT",
                 name,
                 &format!(
-                    "{}-d {gip}/32 -p {p} -m {p} --dport {gport} -m conntrack --ctstate DNAT",
+                    "{}-d {gip}/{full} -p {p} -m {p} --dport {gport} -m conntrack --ctstate DNAT",
                     src(net)
                 ),
                 "MASQUERADE",
@@ -689,14 +781,14 @@ impl Builder {
             Filter,
             "HVNET-FWP",
             name,
-            &format!("-d {gip}/32 -p {p} -m {p} --dport {gport} -m conntrack --ctstate DNAT"),
+            &format!("-d {gip}/{full} -p {p} -m {p} --dport {gport} -m conntrack --ctstate DNAT"),
             "ACCEPT",
         );
         self.push(
             Filter,
             "HVNET-FWP",
             name,
-            &format!("-s {gip}/32 -p {p} -m {p} --sport {gport} -m conntrack --ctstate DNAT"),
+            &format!("-s {gip}/{full} -p {p} -m {p} --sport {gport} -m conntrack --ctstate DNAT"),
             "ACCEPT",
         );
     }
@@ -707,6 +799,7 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
     use hvnet_core::firewall::{Proto, UnknownNetwork};
+    use hvnet_core::types::IfName;
 
     /// The rules of an intent made of `networks` and `forwards`.
     fn rules(networks: &[FwNetwork], forwards: &[Forward]) -> Result<RuleSet, UnknownNetwork> {
@@ -730,6 +823,7 @@ mod tests {
         FwKind::Nat {
             uplink: uplink.map(|u| IfName::new(u).unwrap()),
             port_range: None,
+            nat6: false,
         }
     }
 
@@ -791,6 +885,7 @@ COMMIT
         let kind = FwKind::Nat {
             uplink: Some(IfName::new("eth0").unwrap()),
             port_range: Some((2000, 3000)),
+            nat6: false,
         };
         let rs = rules(&[net("n", kind, "br0", "10.1.0.0/16")], &[]).unwrap();
         let specs: Vec<String> = rs.rules().map(|r| r.to_string()).collect();
@@ -811,6 +906,7 @@ COMMIT
         let kind = FwKind::Nat {
             uplink: None,
             port_range: Some((65535, 65535)),
+            nat6: false,
         };
         let rs = rules(&[net("n", kind, "br0", "10.1.0.0/16")], &[]).unwrap();
         let specs: Vec<String> = rs.rules().map(|r| r.to_string()).collect();
@@ -1042,6 +1138,90 @@ COMMIT
             .filter(|r| r.chain != INTENT_CHAIN && r.spec.contains("hvnet:phys"))
             .count();
         assert_eq!(phys, 2);
+    }
+
+    #[test]
+    fn internal_networks_get_bridge_local_and_rejects_in_both_families() {
+        let i = FirewallIntent::from_descriptors(&["net g internal br9"]).unwrap();
+        for (rs, icmp) in [
+            (super::rules(&i), "icmp-port-unreachable"),
+            (rules6(&i), "icmp6-port-unreachable"),
+        ] {
+            let r: Vec<String> = rs
+                .rules()
+                .filter(|r| r.chain != INTENT_CHAIN)
+                .map(|r| r.to_string())
+                .collect();
+            let c = "-m comment --comment hvnet:g";
+            assert_eq!(
+                r,
+                [
+                    format!("-t filter -A HVNET-FWX -i br9 -o br9 {c} -j ACCEPT"),
+                    format!("-t filter -A HVNET-FWI -o br9 {c} -j REJECT --reject-with {icmp}"),
+                    format!("-t filter -A HVNET-FWO -i br9 {c} -j REJECT --reject-with {icmp}"),
+                ]
+            );
+        }
+    }
+
+    #[test]
+    fn ipv6_rules_golden() {
+        let i = FirewallIntent::from_descriptors(&[
+            "net lan nat br0 uplink=eth0",
+            "sub lan 10.0.0.0/24",
+            "sub lan fd00::/64",
+            "net m nat br1 ports=2000-3000 nat6",
+            "sub m fd01::/64",
+            "net iso isolated br2",
+            "sub iso 10.2.0.0/24",
+            "fwd lan tcp 2001:db8::1 8080 fd00::5 80",
+            "fwd lan tcp * 8080 10.0.0.5 80",
+        ])
+        .unwrap();
+        let v6 = rules6(&i);
+        assert_eq!(v6.family(), Family::V6);
+        let all: Vec<String> = v6.rules().map(|r| r.to_string()).collect();
+        let c = |n: &str| format!("-m comment --comment hvnet:{n}");
+        for want in [
+            format!("-t filter -A HVNET-INP -i br0 -p udp -m udp --dport 547 {} -j ACCEPT", c("lan")),
+            format!("-t filter -A HVNET-FWO -s fd00::/64 -i br0 -o eth0 {} -j ACCEPT", c("lan")),
+            format!("-t filter -A HVNET-FWI -d fd00::/64 -i eth0 -o br0 {} -j ACCEPT", c("lan")),
+            format!("-t filter -A HVNET-FWI -d fd01::/64 -o br1 -m conntrack --ctstate RELATED,ESTABLISHED {} -j ACCEPT", c("m")),
+            format!("-t nat -A HVNET-PRT -s fd01::/64 -d ff02::/16 {} -j RETURN", c("m")),
+            format!("-t nat -A HVNET-PRT -s fd01::/64 ! -d fd01::/64 -p tcp {} -j MASQUERADE --to-ports 2000-3000", c("m")),
+            format!("-t filter -A HVNET-FWO -i br2 {} -j REJECT --reject-with icmp6-port-unreachable", c("iso")),
+            format!("-t nat -A HVNET-DNAT -d 2001:db8::1/128 -p tcp -m tcp --dport 8080 {} -j DNAT --to-destination [fd00::5]:80", c("lan")),
+            format!("-t nat -A HVNET-PRT -s fd00::/64 -d fd00::5/128 -p tcp -m tcp --dport 80 -m conntrack --ctstate DNAT {} -j MASQUERADE", c("lan")),
+            format!("-t filter -A HVNET-FWP -d fd00::5/128 -p tcp -m tcp --dport 80 -m conntrack --ctstate DNAT {} -j ACCEPT", c("lan")),
+        ] {
+            assert!(all.contains(&want), "{want} not in {all:#?}");
+        }
+        // No IPv4 in the IPv6 rules, no IPv6 in the IPv4 ones; no DHCPv6 where no IPv6.
+        assert!(
+            all.iter()
+                .all(|r| !r.contains("10.") && !r.contains("icmp-port")),
+            "{all:#?}"
+        );
+        assert!(!all.iter().any(|r| r.contains("br2") && r.contains("547")));
+        assert!(v6.chain(Table::Filter, INTENT_CHAIN).is_empty());
+        let v4: Vec<String> = super::rules(&i)
+            .rules()
+            .filter(|r| r.chain != INTENT_CHAIN)
+            .map(|r| r.to_string())
+            .collect();
+        assert!(
+            v4.iter()
+                .all(|r| !r.contains("fd0") && !r.contains("icmp6")),
+            "{v4:#?}"
+        );
+        let hooks = RuleSet::hooks_of(Family::V6);
+        assert_eq!(
+            hooks[7].spec,
+            "! -d ::1/128 -m addrtype --dst-type LOCAL -m comment --comment hvnet -j HVNET-DNAT"
+        );
+        assert!(v6
+            .apply_script(Table::Nat, "")
+            .contains("-I OUTPUT 1 ! -d ::1/128"));
     }
 
     #[test]
