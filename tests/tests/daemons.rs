@@ -75,6 +75,20 @@ fn processes_of(state: &Path, names: &[&str]) -> Vec<u32> {
             out.push(pid);
         }
     }
+    // A daemon running a hook forks first (udhcpc its script): between fork and exec the
+    // child has the parent's command line. It is the same daemon, not a second one.
+    let parent = |pid: u32| -> Option<u32> {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        // "PID (COMM) STATE PPID …": COMM may hold spaces, so read after its ')'.
+        stat.rsplit_once(')')?
+            .1
+            .split_whitespace()
+            .nth(1)?
+            .parse()
+            .ok()
+    };
+    let all = out.clone();
+    out.retain(|&pid| parent(pid).is_none_or(|pp| !all.contains(&pp)));
     out.sort_unstable();
     out
 }
