@@ -141,8 +141,9 @@ impl LinuxHost {
 
 impl LinuxHost {
     /// The links of `scope`, looked up by name (its names, and its owners' links as the
-    /// owner index lists them) plus the ports of its `ports_of` bridges; `None` when there
-    /// is no owner index to trust (the caller reads every link instead, which writes one).
+    /// owner index lists them) plus the ports of its `ports_of` bridges and the masters of
+    /// what was found; `None` when the scope has owners and there is no owner index to trust
+    /// (the caller reads every link instead, which writes one).
     fn scoped_links(&mut self, scope: &LinkScope) -> Result<Option<Vec<Link>>, NlError> {
         // Links found by owner need the index; a scope of names alone does not.
         let index = if scope.owners.is_empty() {
