@@ -167,7 +167,17 @@ fn write(dir: &Path, path: &Path, key: &Key<'_>, entry: &Entry) -> std::io::Resu
     std::fs::write(&tmp, &data)?;
     std::fs::rename(&tmp, path).inspect_err(|_| {
         let _ = std::fs::remove_file(&tmp);
-    })
+    })?;
+    // A writer killed between its write and its rename left its temporary file: remove
+    // such leftovers (a concurrent writer losing its own only loses its rename).
+    for entry in std::fs::read_dir(dir)?.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with(&format!("{FILE}.")) && name.ends_with(".tmp") {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+    Ok(())
 }
 
 /// Size, modification time and inode of the running executable.
@@ -243,6 +253,9 @@ mod tests {
             "a hit rewrites"
         );
 
+        // A leftover of a writer killed before its rename goes with the next write.
+        let leftover = dir.join(format!("{FILE}.999999.tmp"));
+        std::fs::write(&leftover, b"half").unwrap();
         // Another name: diagnostics must name it.
         let other = load(TEXT.as_bytes(), "b.toml", Some(&dir), &acc).unwrap();
         assert_eq!(other.locations.file, "b.toml");
@@ -250,6 +263,7 @@ mod tests {
         let changed = TEXT.replace("br0", "br1");
         let cfg = load(changed.as_bytes(), "b.toml", Some(&dir), &acc).unwrap();
         assert_eq!(cfg.networks[0].bridge.as_str(), "br1");
+        assert!(!leftover.exists(), "a killed writer's temporary file stays");
         // The account changed: looked up again, not believed.
         assert_eq!(owner(&cfg), Some(107));
         acc.0.set(108);
