@@ -124,6 +124,45 @@ pub struct UnresolvedNic {
     pub index: usize,
 }
 
+/// Guest `guest`'s NICs with the host side `guest up` gives them (or gave them), against
+/// `observed`: a live host's observation of the guest's scope (only this guest is resolved,
+/// as `guest up` resolves it), or an empty one (`live = false`: names from the config and
+/// generation only). Hostdev NICs get the VF they hold, or the one `guest up` would take.
+/// What `hvnet guest args|xml|macs` print from.
+///
+/// ```
+/// use hvnet_core::{config::Config, observed::ObservedState};
+/// let cfg = Config::parse("[[network]]\nname='n'\nkind='internal'\nbridge='br0'\n\
+///     [[guest]]\nname='g'\n[[guest.nic]]\nnetwork='n'\n", "x.toml").unwrap();
+/// let nics = hvnet_kvm::planned_nics(&cfg, &ObservedState::default(), &cfg.guests[0], false).unwrap();
+/// assert_eq!(nics[0].ifname.as_ref().map(|n| n.as_str()), Some("vnet0"));
+/// ```
+///
+/// # Errors
+///
+/// [`UnresolvedNic`], as [`guest_nics`].
+pub fn planned_nics<'a>(
+    config: &'a Config,
+    observed: &hvnet_core::observed::ObservedState,
+    guest: &'a Guest,
+    live: bool,
+) -> Result<Vec<GuestNic<'a>>, UnresolvedNic> {
+    let mut desired = if live {
+        hvnet_core::resolve::resolve_guest(config, observed, &KvmBackend, &guest.name)
+    } else {
+        hvnet_core::resolve::resolve(config, observed, &KvmBackend)
+    };
+    desired.vfs = hvnet_core::sriov::for_guest(
+        config,
+        observed,
+        &guest.name,
+        hvnet_core::lifecycle::Nics::All,
+        true,
+    )
+    .unwrap_or_default();
+    guest_nics(config, guest, &desired)
+}
+
 /// Pairs each NIC of `guest` with the host-side link [`KvmBackend`] produced for it in
 /// `desired` (the output of `hvnet_core::resolve::resolve`), matched by owner and host-side
 /// MAC (the guest MAC with the first octet `fe`), so the names are exactly those `apply`

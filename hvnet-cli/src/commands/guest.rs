@@ -11,8 +11,7 @@ use clap::{Subcommand, ValueEnum};
 use hvnet_core::config::Config;
 use hvnet_core::engine::{Intent, Scope};
 use hvnet_core::observed::ObservedState;
-use hvnet_core::resolve::{resolve, resolve_guest};
-use hvnet_kvm::{guest_nics, libvirt, macs, qemu, KvmBackend};
+use hvnet_kvm::{libvirt, macs, qemu};
 
 use crate::cli::Global;
 use crate::commands::mutate;
@@ -98,22 +97,8 @@ pub fn run(g: &Global, cmd: &GuestCmd) -> CliResult {
             .observe(&cfg, &Scope::Guest(name.clone()))
             .map_err(engine_error)?
     };
-    // Live: only this guest's names, as `guest up` gives them (the observation is scoped).
-    let mut desired = if offline {
-        resolve(&cfg, &observed, &KvmBackend)
-    } else {
-        resolve_guest(&cfg, &observed, &KvmBackend, name)
-    };
-    // Hostdev NICs: the VF each holds, or the one `guest up` would allocate now.
-    desired.vfs = hvnet_core::sriov::for_guest(
-        &cfg,
-        &observed,
-        name,
-        hvnet_core::lifecycle::Nics::All,
-        true,
-    )
-    .unwrap_or_default();
-    let nics = guest_nics(&cfg, guest, &desired).map_err(|e| CliError::Input(e.to_string()))?;
+    let nics = hvnet_kvm::planned_nics(&cfg, &observed, guest, !offline)
+        .map_err(|e| CliError::Input(e.to_string()))?;
     let out = match cmd {
         GuestCmd::Args { .. } => {
             let host = qemu::QemuHost {
