@@ -7,6 +7,8 @@
 //!   table (one `nft -f` transaction) or its iptables chains (one batch per table).
 //! * [`netns`] — named network namespaces (`/run/netns/NAME`): create, enter, delete.
 //! * [`config_cache`] — the validated config kept in the state directory for the next command.
+//! * [`evpn`] — the EVPN control plane as `show` and `check` report it (hvnet's FRR asked
+//!   through vtysh, judged against the config).
 //! * [`sysctl`] — reading and writing `/proc/sys`.
 //! * [`lock`] — the per-host exclusive apply lock (flock with a timeout).
 //! * [`ping`] — a minimal ICMP echo prober used by the demo and tests.
@@ -42,6 +44,7 @@ mod daemon;
 pub mod demo;
 pub mod dhcp_client;
 pub mod dnsmasq;
+pub mod evpn;
 mod execute;
 pub mod firewall;
 pub mod frr;

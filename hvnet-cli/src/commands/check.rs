@@ -30,7 +30,7 @@ pub fn run(g: &Global, as_json: bool) -> CliResult {
         eprintln!("hvnet: warning: {w}");
     }
     let plan = &c.plan;
-    let evpn = super::evpn_view::check(&cfg, &mut engine)?;
+    let evpn = hvnet_linux::evpn::problems(&cfg, &c.observed);
     let why = |op| c.details(op);
     if as_json {
         let diffs: Vec<_> = plan

@@ -7,7 +7,6 @@ pub mod confirm;
 pub mod demo;
 pub mod docs;
 pub mod down;
-pub mod evpn_view;
 pub mod guest;
 pub mod hooks;
 pub mod import;

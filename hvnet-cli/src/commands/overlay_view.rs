@@ -25,7 +25,7 @@ fn here(cfg: &Config, o: &ObservedState) -> Config {
 /// The text section (empty without overlay networks).
 pub fn render(cfg: &Config, o: &ObservedState) -> String {
     let mut out = String::new();
-    let evpn = crate::commands::evpn_view::status(&here(cfg, o), o);
+    let evpn = hvnet_linux::evpn::status(&here(cfg, o), o);
     for s in overlays(cfg, o) {
         let local = s.local.map_or_else(|| "?".to_string(), |l| l.to_string());
         let dev_state = if s.up { "up" } else { "missing or down" };
@@ -76,7 +76,7 @@ pub fn render(cfg: &Config, o: &ObservedState) -> String {
 
 /// The JSON form: one object per overlay network.
 pub fn to_json(cfg: &Config, o: &ObservedState) -> Value {
-    let evpn = match crate::commands::evpn_view::status(&here(cfg, o), o) {
+    let evpn = match hvnet_linux::evpn::status(&here(cfg, o), o) {
         Some(Ok(st)) => serde_json::to_value(st).unwrap_or(Value::Null),
         Some(Err(e)) => json!({ "error": e }),
         None => Value::Null,

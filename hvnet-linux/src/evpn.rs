@@ -1,9 +1,13 @@
-//! The EVPN side of `hvnet show` and `hvnet check`: hvnet's FRR asked through vtysh
-//! ([`hvnet_linux::frr::status`]) for its BGP sessions and advertised VNIs.
+//! The EVPN control plane as `hvnet show` and `hvnet check` report it: hvnet's FRR asked
+//! through vtysh ([`crate::frr::status`]) for its BGP sessions and advertised VNIs, judged
+//! against the config.
+
+use std::borrow::Cow;
 
 use hvnet_core::config::Config;
 use hvnet_core::observed::ObservedState;
-use hvnet_linux::frr::Status;
+
+use crate::frr::Status;
 
 /// The EVPN control plane's status, when this host speaks BGP EVPN and hvnet's FRR answers
 /// (`Err`: why it cannot be asked).
@@ -13,19 +17,33 @@ pub fn status(cfg: &Config, o: &ObservedState) -> Option<Result<Status, String>>
     if frr.bgpd_pid.is_none() || frr.zebra_pid.is_none() {
         return Some(Err("hvnet's FRR (zebra, bgpd) is not running".into()));
     }
-    Some(hvnet_linux::frr::status(&frr.dir).map_err(|e| e.to_string()))
+    Some(crate::frr::status(&frr.dir).map_err(|e| e.to_string()))
 }
 
-/// What `check` reports of the control plane (`cfg` as this host reads it): every BGP
-/// neighbour whose session is not established and every EVPN network's VNI that is not
-/// advertised. Empty when all is well or this host speaks no EVPN.
+/// What `check` reports of the control plane, from an observation that read hvnet's
+/// services (`Engine::check`'s does): every BGP neighbour whose session is not established
+/// and every EVPN network's VNI that is not advertised, for `cfg` as this host reads it.
+/// Empty when all is well or this host speaks no EVPN.
+///
+/// ```no_run
+/// # fn f(cfg: &hvnet_core::config::Config, e: &mut hvnet_core::engine::Engine<hvnet_linux::LinuxHost>) -> Result<(), hvnet_core::engine::EngineError> {
+/// let checked = e.check(cfg)?;
+/// for p in hvnet_linux::evpn::problems(cfg, &checked.observed) {
+///     println!("{p}");
+/// }
+/// # Ok(()) }
+/// ```
 pub fn problems(cfg: &Config, o: &ObservedState) -> Vec<String> {
-    let status = match status(cfg, o) {
+    if cfg.evpn.is_none() {
+        return Vec::new();
+    }
+    let here = hvnet_core::overlay::for_host(cfg, o).map_or_else(|_| cfg.clone(), Cow::into_owned);
+    let status = match status(&here, o) {
         None => return Vec::new(),
         Some(Err(e)) => return vec![format!("EVPN: {e}")],
         Some(Ok(s)) => s,
     };
-    judge(cfg, &status)
+    judge(&here, &status)
 }
 
 /// The problems in `status` for `cfg`: neighbours without an established session, EVPN VNIs
@@ -54,35 +72,10 @@ fn judge(cfg: &Config, status: &Status) -> Vec<String> {
     out
 }
 
-/// [`problems`] for `check`: observes hvnet's services (FRR) once more, reads the config as
-/// this host does. Nothing without `[overlay.evpn]`.
-///
-/// # Errors
-///
-/// The host cannot be read.
-pub fn check(
-    cfg: &Config,
-    engine: &mut hvnet_core::engine::Engine<hvnet_linux::LinuxHost>,
-) -> crate::error::CliResult<Vec<String>> {
-    if cfg.evpn.is_none() {
-        return Ok(Vec::new());
-    }
-    let query = hvnet_core::backend::Query {
-        services: true,
-        ..hvnet_core::backend::Query::default()
-    };
-    let o = engine
-        .observe_query(&query)
-        .map_err(crate::context::engine_error)?;
-    let here = hvnet_core::overlay::for_host(cfg, &o)
-        .map_or_else(|_| cfg.clone(), std::borrow::Cow::into_owned);
-    Ok(problems(&here, &o))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use hvnet_linux::frr::Session;
+    use crate::frr::Session;
 
     #[test]
     fn names_sessions_down_and_vnis_not_advertised() {
