@@ -62,6 +62,7 @@ pub mod ping;
 mod services;
 pub mod show;
 pub mod sriov;
+mod state_file;
 pub mod stats;
 pub mod sysctl;
 pub mod tap;

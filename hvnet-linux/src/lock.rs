@@ -91,28 +91,7 @@ impl HostLock {
             let path = path.to_path_buf();
             move |source| LockError::Io { path, step, source }
         };
-        if let Some(parent) = path
-            .parent()
-            .filter(|p| !(p.as_os_str().is_empty() || (shared && path.exists())))
-        {
-            DirBuilder::new()
-                .recursive(true)
-                .mode(0o755)
-                .create(parent)
-                .map_err(io_err("create parent directory"))?;
-        }
-        // A shared holder only reads: an unprivileged reader can lock a root-owned file.
-        let opened = match OpenOptions::new().read(true).open(path) {
-            Ok(f) if shared => Ok(f),
-            _ => OpenOptions::new()
-                .read(true)
-                .write(true)
-                .create(true)
-                .truncate(false)
-                .mode(0o644)
-                .open(path),
-        };
-        let mut file = opened.map_err(io_err("open"))?;
+        let mut file = open_lock_file(path, shared).map_err(io_err("open"))?;
 
         let start = Instant::now();
         let locked = loop {
@@ -141,10 +120,11 @@ impl HostLock {
         };
 
         if !shared {
-            let pid = format!("{}\n", std::process::id());
+            // Written over whatever is there, in a fixed width: no truncation (a metadata
+            // change, which costs a journal transaction on ext4) on every command.
+            let pid = format!("{:>PID_WIDTH$}\n", std::process::id());
             locked
-                .set_len(0)
-                .and_then(|()| locked.write_all_at(pid.as_bytes(), 0))
+                .write_all_at(pid.as_bytes(), 0)
                 .map_err(io_err("write pid"))?;
         }
         Ok(HostLock {
@@ -166,9 +146,24 @@ impl Drop for HostLock {
         // stale holder; the lock itself is released when `file` is closed.
         // Errors cannot be reported from drop and do not affect the release.
         if !self.shared {
-            let _ = self.file.set_len(0);
+            let _ = self.file.write_all_at(&[b' '; PID_WIDTH + 1], 0);
         }
     }
+}
+
+/// The width the holder's pid is written in (`pid_max` is at most 2^22, 7 digits), and
+/// blanked over on release.
+const PID_WIDTH: usize = 10;
+
+/// Opens the lock file: read-only for a shared holder where it exists (an unprivileged
+/// reader can lock a root-owned file), else read-write, created with mode 0644.
+fn open_lock_file(path: &Path, shared: bool) -> io::Result<File> {
+    if shared {
+        if let Ok(f) = OpenOptions::new().read(true).open(path) {
+            return Ok(f);
+        }
+    }
+    crate::state_file::open_in_dir(path, &crate::state_file::writable())
 }
 
 /// Reads the holder's pid from the lock file, if it holds one.

@@ -185,7 +185,12 @@ impl LinuxHost {
             return Ok(());
         }
         let text: String = hints.iter().map(|(p, n)| format!("{p} {n}\n")).collect();
-        self.state_write(Path::new(NAMES_FILE), Some(&text))
+        let dir = self
+            .require_state_dir()
+            .map_err(|e| ExecError::State(e.to_string()))?;
+        let path = dir.join(NAMES_FILE);
+        overwrite(&path, text.as_bytes())
+            .map_err(|e| ExecError::State(format!("cannot write {}: {e}", path.display())))
     }
 
     /// Adds the services to `observed`: the dnsmasq services and host DHCP clients of the
@@ -445,6 +450,20 @@ impl LinuxHost {
             None => remove_file(&path),
         }
     }
+}
+
+/// Writes `data` over the file at `path` (created when missing, with its directory) and cuts
+/// what is left of a longer old content: the hints file changes on nearly every `guest up`,
+/// and overwriting its page costs less than truncating and refilling it. A reader racing
+/// the write may see a mix, which is fine for a hint (it only saves probing names).
+fn overwrite(path: &Path, data: &[u8]) -> io::Result<()> {
+    use std::os::unix::fs::FileExt;
+    let f = crate::state_file::open_in_dir(path, &crate::state_file::writable())?;
+    f.write_all_at(data, 0)?;
+    if f.metadata()?.len() > data.len() as u64 {
+        f.set_len(data.len() as u64)?;
+    }
+    Ok(())
 }
 
 fn remove_file(path: &Path) -> Result<(), ExecError> {

@@ -127,8 +127,9 @@ pub fn create_persistent(cfg: &TapConfig) -> Result<u32, TapError> {
 pub struct TapMaker {
     /// A datagram socket of this namespace, for SIOCGIFINDEX.
     sock: OwnedFd,
-    /// Whether the tun driver knows `IFF_NO_CARRIER` (Linux 6.0).
-    no_carrier: bool,
+    /// Whether the tun driver knows `IFF_NO_CARRIER` (Linux 6.0): asked on the descriptor
+    /// of the first tap made, rather than on one opened for the question alone.
+    no_carrier: std::cell::Cell<Option<bool>>,
 }
 
 /// `IFF_NO_CARRIER` (linux/if_tun.h, Linux 6.0): attach without turning the carrier on.
@@ -145,8 +146,10 @@ impl TapMaker {
             None,
         )
         .map_err(|e| sys_error("create", what, "socket", io::Error::from(e)))?;
-        let no_carrier = tun_features().is_some_and(|f| f & IFF_NO_CARRIER as c_uint != 0);
-        Ok(Self { sock, no_carrier })
+        Ok(Self {
+            sock,
+            no_carrier: std::cell::Cell::new(None),
+        })
     }
 
     /// Creates a persistent TAP device like [`create_persistent`] and returns its index.
@@ -170,7 +173,7 @@ impl TapMaker {
     /// # Ok::<(), hvnet_linux::tap::TapError>(())
     /// ```
     pub fn hold(&self, cfg: &TapConfig) -> Result<HeldTap, TapError> {
-        hold_with(cfg, &self.sock, self.no_carrier)
+        hold_with(cfg, &self.sock, &self.no_carrier)
     }
 }
 
@@ -210,13 +213,25 @@ impl HeldTap {
 /// port forwarding state, no carrier change when the descriptor closes), so the carrier is
 /// kept off — atomically with `IFF_NO_CARRIER` where the kernel has it, else right after
 /// with `TUNSETCARRIER`. A hypervisor attaching later turns it on as usual.
-fn hold_with(cfg: &TapConfig, sock: &OwnedFd, no_carrier: bool) -> Result<HeldTap, TapError> {
+fn hold_with(
+    cfg: &TapConfig,
+    sock: &OwnedFd,
+    no_carrier: &std::cell::Cell<Option<bool>>,
+) -> Result<HeldTap, TapError> {
     const ACTION: &str = "create";
     let name = cfg.name.as_str();
     let sys = |step| move |source| sys_error(ACTION, name, step, source);
     validate_name(name)?;
 
     let tun = open_tun().map_err(sys("open /dev/net/tun"))?;
+    let no_carrier = match no_carrier.get() {
+        Some(known) => known,
+        None => {
+            let known = features_of(&tun).is_some_and(|f| f & IFF_NO_CARRIER as c_uint != 0);
+            no_carrier.set(Some(known));
+            known
+        }
+    };
     let mut flags = tap_flags(cfg.vnet_hdr, cfg.multi_queue) | libc::IFF_TUN_EXCL;
     if no_carrier {
         flags |= IFF_NO_CARRIER;
@@ -306,7 +321,11 @@ pub fn supports_vnet_hdr() -> bool {
 
 /// The tun driver's `TUNGETFEATURES`, if it can be asked.
 fn tun_features() -> Option<c_uint> {
-    let tun = open_tun().ok()?;
+    features_of(&open_tun().ok()?)
+}
+
+/// `TUNGETFEATURES` on an open `/dev/net/tun` descriptor (attached or not).
+fn features_of(tun: &File) -> Option<c_uint> {
     let mut features: c_uint = 0;
     // SAFETY: `tun` is an open descriptor and TUNGETFEATURES writes one
     // `unsigned int` through the pointer, which points to a live local.
