@@ -146,21 +146,16 @@ impl LinuxHost {
     /// (the caller reads every link instead, which writes one).
     fn scoped_links(&mut self, scope: &LinkScope) -> Result<Option<Vec<Link>>, NlError> {
         // Links found by owner need the index; a scope of names alone does not.
-        let index = if scope.owners.is_empty() {
-            Default::default()
+        let owned = if scope.owners.is_empty() {
+            Vec::new()
         } else {
-            match self.read_owners() {
-                Some(index) => index,
+            match self.owned_by(&scope.owners) {
+                Some(owned) => owned,
                 None => return Ok(None),
             }
         };
         let mut names: BTreeSet<&str> = scope.names.iter().map(String::as_str).collect();
-        names.extend(
-            index
-                .iter()
-                .filter(|(_, owner)| scope.owners.contains(owner.as_str()))
-                .map(|(name, _)| name.as_str()),
-        );
+        names.extend(owned.iter().map(String::as_str));
         let names: Vec<&str> = names.into_iter().collect();
         let mut links = self.rtnl.get_links(&names)?;
         let masters: Vec<u32> = links
@@ -256,6 +251,10 @@ impl Observe for LinuxHost {
         // Both families: addresses and routes carry IPv6 too (`address6`).
         let addrs = if none_found {
             Vec::new()
+        } else if query.links.is_some() {
+            let mut ifindexes: Vec<u32> = seen.iter().copied().collect();
+            ifindexes.sort_unstable();
+            self.rtnl.dump_addrs_of_links(&ifindexes)?
         } else {
             self.rtnl.dump_addrs()?
         };

@@ -18,7 +18,7 @@
 //!   a read finds it grown to several times its live lines; a write that fails removes it, so the
 //!   next scoped verb reads the whole host again.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -34,25 +34,31 @@ pub const OWNERS_FILE: &str = "owners";
 /// Link name → owner.
 pub(crate) type Index = BTreeMap<String, String>;
 
-/// Replays the file: the index and the number of lines it took.
-fn parse(text: &str) -> (Index, usize) {
-    let mut index = Index::new();
+/// Replays the file: link → owner, borrowed from `text`, and the number of lines it took.
+/// (A hash map of borrowed slices: a scoped verb replays the whole log to find a few
+/// links, and owned strings in a B-tree made that most of a `guest up`'s own work.)
+fn parse(text: &str) -> (HashMap<&str, &str>, usize) {
+    let mut index = HashMap::new();
     let mut lines = 0;
-    for line in text.split_inclusive('\n') {
-        let Some(line) = line.strip_suffix('\n') else {
-            continue; // cut short
-        };
+    for (name, owner) in entries(text) {
         lines += 1;
-        match line.split_once(' ') {
-            Some((name, owner)) => index.insert(name.to_string(), owner.to_string()),
-            None => index.remove(line),
+        match owner {
+            Some(owner) => index.insert(name, owner),
+            None => index.remove(name),
         };
     }
     (index, lines)
 }
 
-fn render(index: &Index) -> String {
-    index.iter().map(|(n, o)| format!("{n} {o}\n")).collect()
+/// The index as the file holds it (sorted by link name).
+fn render<'a>(index: impl IntoIterator<Item = (&'a str, &'a str)>) -> String {
+    let sorted: BTreeMap<&str, &str> = index.into_iter().collect();
+    sorted.iter().map(|(n, o)| format!("{n} {o}\n")).collect()
+}
+
+/// Whether a log of `lines` lines holding `live` links is short enough to keep as it is.
+fn compact_enough(lines: usize, live: usize) -> bool {
+    lines <= 4 * live + 64
 }
 
 /// The index built from every link of the host.
@@ -88,27 +94,46 @@ impl LinuxHost {
         self.state_dir.as_ref().map(|d| d.join(OWNERS_FILE))
     }
 
-    /// The index, if there is a state directory and it holds one.
-    pub(crate) fn read_owners(&self) -> Option<Index> {
-        Some(self.read_owners_log()?.0)
+    /// The links the index lists for any of `owners`; `None` without an index.
+    ///
+    /// One pass over the log and no map of it: a link is kept when its last line names one
+    /// of `owners`, so only links some line gives to them are ever remembered.
+    pub(crate) fn owned_by(&self, owners: &BTreeSet<String>) -> Option<Vec<String>> {
+        let text = read_text(&self.owners_path()?)?;
+        let mut found: Vec<(&str, bool)> = Vec::new();
+        for (name, owner) in entries(&text) {
+            let theirs = owner.is_some_and(|o| owners.contains(o));
+            match found.iter_mut().find(|(n, _)| *n == name) {
+                Some(entry) => entry.1 = theirs,
+                None if theirs => found.push((name, true)),
+                None => {}
+            }
+        }
+        Some(
+            found
+                .into_iter()
+                .filter(|(_, theirs)| *theirs)
+                .map(|(name, _)| name.to_string())
+                .collect(),
+        )
     }
 
-    fn read_owners_log(&self) -> Option<(Index, usize)> {
-        read_log(&self.owners_path()?)
-    }
-
-    /// Replaces the index by `index` (when it differs, or the file has grown long); on
-    /// failure removes it, so that the next scoped verb reads the whole host.
     pub(crate) fn write_owners(&self, index: &Index) {
         let Some(path) = self.owners_path() else {
             return;
         };
-        if let Some((old, lines)) = self.read_owners_log() {
-            if old == *index && lines <= 4 * index.len() + 64 {
+        if let Ok(text) = fs::read_to_string(&path) {
+            let (old, lines) = parse(&text);
+            let same = old.len() == index.len()
+                && index
+                    .iter()
+                    .all(|(name, owner)| old.get(name.as_str()) == Some(&owner.as_str()));
+            if same && compact_enough(lines, index.len()) {
                 return;
             }
         }
-        if let Err(e) = replace(&path, &render(index)) {
+        let entries = index.iter().map(|(n, o)| (n.as_str(), o.as_str()));
+        if let Err(e) = replace(&path, &render(entries)) {
             self.drop_owners(&path, &e);
         }
     }
@@ -166,20 +191,59 @@ impl LinuxHost {
 /// to several times its live lines: scoped verbs only append, so a host that only ever runs
 /// them (guests coming and going) would grow the file — and every read — without bound. The
 /// replayed index says exactly what the log says, so any verb may write it.
-fn read_log(path: &Path) -> Option<(Index, usize)> {
-    let (index, lines) = parse(&fs::read_to_string(path).ok()?);
-    if lines <= 4 * index.len() + 64 {
-        return Some((index, lines));
+/// The log's text, compacted first (and rewritten so) when it has grown to several times
+/// its live lines.
+fn read_text(path: &Path) -> Option<String> {
+    let text = fs::read_to_string(path).ok()?;
+    // Most reads only count: tags less forgets estimates the live links (a link tagged
+    // again without being forgotten counts twice, which only delays a compaction; a full
+    // observation rewrites the file whenever it is not compact).
+    let (mut lines, mut live) = (0usize, 0usize);
+    for (_, owner) in entries(&text) {
+        lines += 1;
+        if owner.is_some() {
+            live += 1;
+        } else {
+            live = live.saturating_sub(1);
+        }
     }
-    if let Err(e) = replace(path, &render(&index)) {
+    if compact_enough(lines, live) {
+        return Some(text);
+    }
+    let (index, lines) = parse(&text);
+    if compact_enough(lines, index.len()) {
+        return Some(text);
+    }
+    let compact = render(index);
+    if let Err(e) = replace(path, &compact) {
         tracing::warn!("cannot write {}: {e}; it is rebuilt later", path.display());
         let _ = fs::remove_file(path);
     }
-    let n = index.len();
-    Some((index, n))
+    Some(compact)
 }
 
-/// Writes `text` to a temporary file beside `path` and renames it over `path`.
+/// The log's complete lines (a line cut short by a crash is left out) as link and owner
+/// (`None`: the link is forgotten). Split on bytes by hand: this is the hot loop of every
+/// scoped verb, and `str` searches cost several times as much. Cutting a `str` at an ASCII
+/// byte always lands on a character boundary.
+fn entries(text: &str) -> impl Iterator<Item = (&str, Option<&str>)> {
+    let bytes = text.as_bytes();
+    let end = bytes.iter().rposition(|b| *b == b'\n').map_or(0, |e| e + 1);
+    let mut start = 0;
+    std::iter::from_fn(move || {
+        if start >= end {
+            return None;
+        }
+        let line_end = start + bytes[start..end].iter().position(|b| *b == b'\n')?;
+        let line = &text[start..line_end];
+        start = line_end + 1;
+        Some(match line.as_bytes().iter().position(|b| *b == b' ') {
+            Some(space) => (&line[..space], Some(&line[space + 1..])),
+            None => (line, None),
+        })
+    })
+}
+
 fn replace(path: &Path, text: &str) -> std::io::Result<()> {
     if let Some(dir) = path.parent() {
         fs::create_dir_all(dir)?;
@@ -202,23 +266,29 @@ mod tests {
 
     #[test]
     fn text_round_trips_and_replays() {
-        let index = Index::from([
-            ("vnet0".to_string(), "web".to_string()),
-            ("br-lan".to_string(), "lan".to_string()),
-        ]);
-        assert_eq!(render(&index), "br-lan lan\nvnet0 web\n");
-        assert_eq!(parse(&render(&index)), (index.clone(), 2));
+        let index = HashMap::from([("vnet0", "web"), ("br-lan", "lan")]);
+        assert_eq!(render(index.clone()), "br-lan lan\nvnet0 web\n");
+        assert_eq!(parse(&render(index.clone())), (index.clone(), 2));
         // Appended changes replay in order; a line without its newline (a write cut
         // short) adds nothing.
-        let log = format!("{}vnet1 db\nvnet0\nvnet1", render(&index));
+        let log = format!("{}vnet1 db\nvnet0\nvnet1", render(index));
         let (replayed, lines) = parse(&log);
         assert_eq!(lines, 4);
         assert_eq!(
             replayed,
-            Index::from([
-                ("br-lan".to_string(), "lan".to_string()),
-                ("vnet1".to_string(), "db".to_string()),
-            ])
+            HashMap::from([("br-lan", "lan"), ("vnet1", "db")])
+        );
+    }
+
+    #[test]
+    fn only_complete_lines_count() {
+        let all = |t: &'static str| entries(t).collect::<Vec<_>>();
+        assert_eq!(all(""), []);
+        assert_eq!(all("vnet0 web"), []);
+        assert_eq!(all("vnet0 web\nvnet1"), [("vnet0", Some("web"))]);
+        assert_eq!(
+            all("vnet0 web\nvnet0\n"),
+            [("vnet0", Some("web")), ("vnet0", None)]
         );
     }
 
@@ -232,16 +302,35 @@ mod tests {
             log.push_str(&format!("vnet{i} g\nvnet{i}\n"));
         }
         fs::write(&path, &log).unwrap();
-        let want = Index::from([("br0".to_string(), "lan".to_string())]);
-        assert_eq!(read_log(&path), Some((want.clone(), 1)));
+        assert_eq!(read_text(&path).as_deref(), Some("br0 lan\n"));
         assert_eq!(fs::read_to_string(&path).unwrap(), "br0 lan\n");
         // A short log is left as it is.
         fs::write(&path, "br0 lan\nvnet1 g\nvnet1\n").unwrap();
-        assert_eq!(read_log(&path), Some((want, 3)));
+        assert_eq!(
+            read_text(&path).as_deref(),
+            Some("br0 lan\nvnet1 g\nvnet1\n")
+        );
         assert_eq!(
             fs::read_to_string(&path).unwrap(),
             "br0 lan\nvnet1 g\nvnet1\n"
         );
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn links_are_found_by_their_last_owner() {
+        let dir = std::env::temp_dir().join(format!("hvnet-owned-by-{}", std::process::id()));
+        let mut host = LinuxHost::open().unwrap();
+        host.set_state_dir(&dir);
+        let owners = std::collections::BTreeSet::from(["web".to_string()]);
+        assert_eq!(host.owned_by(&owners), None);
+        fs::create_dir_all(&dir).unwrap();
+        fs::write(
+            dir.join(OWNERS_FILE),
+            "br0 lan\nvnet0 web\nvnet1 web\nvnet2 db\nvnet1\nvnet2 web\nvnet0 db\n",
+        )
+        .unwrap();
+        assert_eq!(host.owned_by(&owners), Some(vec!["vnet2".to_string()]));
         fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -366,6 +366,23 @@ fn addresses_add_dump_delete() {
         assert!(a4.flags & consts::IFA_F_PERMANENT != 0);
         assert_eq!(find(host).expect("10.77.1.1").prefix_len, 32);
         assert_eq!(find(v6).expect("fd00:77::1").prefix_len, 64);
+        // Asked by link: the same addresses of that link, none of another's, and a link
+        // that does not exist has none (its dump fails with ENODEV in the kernel).
+        all_ok(rtnl.execute(&[bridge("obr")]));
+        let other = link(&mut rtnl, "obr").ifindex;
+        all_ok(rtnl.execute(&[Request::NewAddr {
+            ifindex: other,
+            address: Ipv4Addr::new(10, 78, 0, 1).into(),
+            prefix_len: 24,
+        }]));
+        let mine: Vec<_> = addrs.iter().filter(|a| a.ifindex == br).cloned().collect();
+        let asked = rtnl
+            .dump_addrs_of_links(&[br, 999_999])
+            .expect("dump of one link");
+        assert_eq!(asked, mine);
+        assert_eq!(rtnl.dump_addrs_of_links(&[other]).expect("dump").len(), 1);
+        // The socket's other dumps work as before afterwards.
+        assert!(rtnl.dump_ports(br).expect("ports").is_empty());
         let shown = ip(&["-4", "addr", "show", "dev", "abr"]);
         assert!(
             shown.contains("inet 10.77.0.1/24 brd 10.77.0.255"),

@@ -31,7 +31,7 @@ pub fn run(g: &Global, as_json: bool) -> CliResult {
     };
     // Guests pinned to other hosts of an overlay are theirs.
     let cfg = cfg.map(|c| match hvnet_core::overlay::for_host(&c, &observed) {
-        Ok(here) => here.into_owned(),
+        Ok(here) => crate::context::Loaded::new(here.into_owned()),
         Err(_) => c,
     });
     let guests = cfg.as_ref().map(|c| guest_rows(c, &observed, &KvmBackend));

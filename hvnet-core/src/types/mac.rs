@@ -402,7 +402,50 @@ impl fmt::Debug for MacAddr {
     }
 }
 
-serde_via_str!(MacAddr, "a MAC address such as \"52:54:00:d7:8d:61\"");
+/// Text (`"52:54:00:d7:8d:61"`) in human-readable formats (TOML, JSON: the config, the
+/// journal, `show --json`); the six octets in binary ones (the config cache, where parsing
+/// every guest's MACs back from text was most of what decoding a large config cost).
+///
+/// ```
+/// use hvnet_core::types::MacAddr;
+/// let mac: MacAddr = "52:54:00:d7:8d:61".parse().unwrap();
+/// assert_eq!(serde_json::to_string(&mac).unwrap(), "\"52:54:00:d7:8d:61\"");
+/// assert_eq!(postcard::to_stdvec(&mac).unwrap(), [0x52, 0x54, 0, 0xd7, 0x8d, 0x61]);
+/// assert_eq!(postcard::from_bytes::<MacAddr>(&[0x52, 0x54, 0, 0xd7, 0x8d, 0x61]).unwrap(), mac);
+/// ```
+impl serde::Serialize for MacAddr {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        if serializer.is_human_readable() {
+            serializer.collect_str(self)
+        } else {
+            self.0.serialize(serializer)
+        }
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for MacAddr {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct StrVisitor;
+
+        impl serde::de::Visitor<'_> for StrVisitor {
+            type Value = MacAddr;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a MAC address such as \"52:54:00:d7:8d:61\"")
+            }
+
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<MacAddr, E> {
+                v.parse().map_err(E::custom)
+            }
+        }
+
+        if deserializer.is_human_readable() {
+            deserializer.deserialize_str(StrVisitor)
+        } else {
+            <[u8; 6]>::deserialize(deserializer).map(MacAddr)
+        }
+    }
+}
 
 /// The first one to five octets shared by a family of MAC addresses, such as
 /// an OUI.

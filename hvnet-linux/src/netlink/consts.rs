@@ -157,6 +157,9 @@ pub(crate) const NLA_TYPE_MASK: u16 = !(NLA_F_NESTED | NLA_F_NET_BYTEORDER);
 
 /// `SOL_NETLINK` socket option: don't echo the request payload in error acks.
 pub(crate) const NETLINK_CAP_ACK: i32 = 10;
+/// `NETLINK_GET_STRICT_CHK` (Linux 4.20): dump requests are checked strictly and their
+/// header's filters (an address dump's interface index) applied by the kernel.
+pub(crate) const NETLINK_GET_STRICT_CHK: i32 = 12;
 
 // ----- rtnetlink message types (linux/rtnetlink.h) -----
 
