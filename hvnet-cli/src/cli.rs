@@ -36,6 +36,16 @@ pub enum FirewallBackendArg {
     Iptables,
 }
 
+impl From<FirewallBackendArg> for hvnet_core::firewall::FirewallChoice {
+    fn from(a: FirewallBackendArg) -> Self {
+        match a {
+            FirewallBackendArg::Auto => Self::Auto,
+            FirewallBackendArg::Nftables => Self::Nftables,
+            FirewallBackendArg::Iptables => Self::Iptables,
+        }
+    }
+}
+
 /// `hvnet show --format`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum ShowFormat {

@@ -53,7 +53,7 @@ fn dispatch(cli: &Cli) -> CliResult {
         Command::Stats(args) => commands::stats::run(g, args),
         Command::Guest { cmd } => commands::guest::run(g, cmd),
         #[cfg(feature = "xen")]
-        Command::Xen { cmd } => commands::xen::run(cmd, &g.config),
+        Command::Xen { cmd } => commands::xen::run(cmd, &g.config, g.firewall.map(Into::into)),
         Command::Kvm { cmd } => commands::kvm::run(g, cmd),
         Command::Rate {
             guest,

@@ -14,6 +14,7 @@ pub mod iptables;
 pub mod nftables;
 pub mod probe;
 pub mod vif;
+pub mod vif_nft;
 
 use std::ffi::OsStr;
 use std::io::Write;
@@ -62,6 +63,24 @@ pub enum Choice {
     Nftables,
     /// iptables, the system's default flavour or the one given.
     Iptables(Option<Variant>),
+}
+
+impl From<hvnet_core::firewall::FirewallChoice> for Choice {
+    /// The config's `[host] firewall` (iptables of the system's default flavour).
+    ///
+    /// ```
+    /// use hvnet_core::firewall::FirewallChoice;
+    /// use hvnet_linux::firewall::Choice;
+    /// assert_eq!(Choice::from(FirewallChoice::Iptables), Choice::Iptables(None));
+    /// ```
+    fn from(c: hvnet_core::firewall::FirewallChoice) -> Choice {
+        use hvnet_core::firewall::FirewallChoice as F;
+        match c {
+            F::Auto => Choice::Auto,
+            F::Nftables => Choice::Nftables,
+            F::Iptables => Choice::Iptables(None),
+        }
+    }
 }
 
 /// The firewall backend of a host.

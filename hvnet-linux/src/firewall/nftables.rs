@@ -108,6 +108,24 @@ impl Nftables {
         }
     }
 
+    /// `nft -s list table FAMILY NAME` (text, counters bare), `None` when the table does
+    /// not exist.
+    ///
+    /// # Errors
+    ///
+    /// nft failed otherwise.
+    pub fn list_table(&self, family: &str, name: &str) -> Result<Option<String>, NftError> {
+        match self.run(&["-s", "list", "table", family, name], None) {
+            Ok(s) => Ok(Some(s)),
+            Err(NftError::Tool(ToolError::Failed { stderr, .. }))
+                if stderr.contains("No such file or directory") =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
     /// The base chains of other tables whose input or forward hook drops by policy (see
     /// [`foreign_drops`]).
     ///
