@@ -259,6 +259,7 @@ fn br_netfilter_active(ns: &Netns) -> bool {
 
 const BRIDGE: &str = "/etc/xen/scripts/vif-bridge";
 const ROUTE: &str = "/etc/xen/scripts/vif-route";
+const NAT: &str = "/etc/xen/scripts/vif-nat";
 
 /// A bridged vif (vif5.0) and a routed one (vif7.0), both with IPv4 and IPv6 `ip=`
 /// entries, on the backend `keep`: the guests' own addresses get through, spoofed ones
@@ -385,5 +386,35 @@ fn guards_move_from_iptables_to_nftables() {
     assert!(w.listing("iptables").contains("hvnet-xen:vif7.0"));
     ok(&w.run_with((7, 0), ROUTE, "offline", NFT));
     assert_eq!(w.listing("iptables"), "");
+    assert_eq!(w.listing("nft"), "");
+}
+
+/// `vif-nat` on a host with nft only: the guest's traffic leaves masqueraded (the outside
+/// has no route back to 10.0.0.0/16, so a reply proves it), a spoofed source is dropped,
+/// and offline leaves nothing of hvnet's.
+#[test]
+fn nat_guard_masquerades_on_nftables() {
+    require_env!();
+    let w = World::new("nft");
+    let g = w.guest("vif5.0", &["10.0.5.1/16"]);
+    g.ip(&["route", "add", "default", "via", "10.0.5.128", "dev", "g0"]);
+    w.xs.add_vif(5, 0, None, &[("script", NAT), ("ip", "10.0.5.1/16")]);
+    let hosts = w.locks.0.join("dhcp-hosts");
+    let hosts = hosts.to_string_lossy();
+    let env = [("PATH", w.path.as_str()), ("HVNET_XEN_DHCP_HOSTS", &*hosts)];
+    ok(&w.run_with((5, 0), NAT, "online", &env));
+    let listing = w.listing("nft");
+    assert!(
+        listing.contains("ip saddr 10.0.5.1 oifname \"up0\" masquerade"),
+        "{listing}"
+    );
+    w.spoofing(
+        "nft",
+        &g,
+        "vif5.0",
+        false,
+        &[("10.0.5.1", "10.0.5.66/32", OUTSIDE)],
+    );
+    ok(&w.run_with((5, 0), NAT, "offline", &env));
     assert_eq!(w.listing("nft"), "");
 }
