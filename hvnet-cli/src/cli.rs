@@ -121,7 +121,12 @@ pub enum Command {
     /// Check the configuration file; exit 2 listing every problem.
     Validate,
     /// Show what `apply` would change.
-    Plan,
+    Plan {
+        /// Print the equivalent commands, one per op, as `apply --dry-run` does (the
+        /// firewall's in the selected backend's syntax).
+        #[arg(long)]
+        commands: bool,
+    },
     /// Make the host match the configuration (transactionally).
     Apply {
         /// Print the equivalent commands, one per op, and change nothing.

@@ -30,7 +30,7 @@ fn dispatch(cli: &Cli) -> CliResult {
         _ => context::enter_netns(g)?,
     }
     match &cli.command {
-        Command::Plan => commands::plan::run(g),
+        Command::Plan { commands } => commands::plan::run(g, *commands),
         Command::Check { json } => commands::check::run(g, *json),
         Command::Apply { dry_run, confirm } => commands::apply::run(g, *dry_run, *confirm),
         Command::Confirm => commands::confirm::run(g),

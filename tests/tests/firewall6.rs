@@ -319,6 +319,10 @@ fn routed_nat6_isolated_and_forwards(fw: Fw) {
     };
     assert!(dry.stdout.contains(want), "{fw:?}: no {want:?} in\n{dry}");
     assert!(dry.stdout.contains("fd42:71::10"), "{fw:?}: {dry}");
+    // `plan --commands` prints the same commands.
+    let plan = t.hv.run(&t.cfg, &["plan", "--commands"]);
+    plan.ok();
+    assert_eq!(plan.stdout, dry.stdout, "{fw:?}: plan --commands");
     t.apply_and_configure_guests();
     t.check().ok();
     let _outside = Bg::python(t.out.name(), WHOAMI6, &["9000"], t.dir.path().join("o.log"));
