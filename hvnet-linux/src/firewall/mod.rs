@@ -5,6 +5,8 @@
 //! compares. [`iptables`] writes hvnet's own chains with `iptables-restore` (nft or legacy
 //! flavour); [`nftables`] writes hvnet's own table with one `nft -f` transaction. Every
 //! backend touches only hvnet's own chains or tables (and, for iptables, its jumps into them).
+//! The Xen vifs' guards are rendered beside them, by [`vif`] (iptables) and [`vif_nft`]
+//! (hvnet's `hvnet_xen` tables), chosen by the same [`Choice`].
 //!
 //! [`Firewall`] is the backend a host uses, chosen by [`Choice`] (`--firewall`,
 //! `HVNET_FIREWALL`, `[host] firewall`): `auto` picks nftables when `nft` is installed and

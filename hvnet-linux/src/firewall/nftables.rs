@@ -27,8 +27,8 @@
 //! libnftables' JSON, printed in that canonical form), compares with the rendering of the
 //! intent its descriptors name ([`NftTable::diff`]), naming each missing or unexpected rule,
 //! chain, set and element. ([`NftTable::parse`] reads the text form, which the renderer's
-//! own declaration round-trips through.) Like the iptables renderer, only the IPv4 part of the intent is written for
-//! now.
+//! own declaration round-trips through.) The IPv6 part of the intent is in the same table
+//! (`dnat6`, `fwd6`, `hairpin6` and the IPv6 subnets' rules).
 //!
 //! A host firewall in another table (firewalld's `inet firewalld`, ufw's iptables-nft
 //! chains, a drop-policy `inet filter`) is evaluated independently at the same hooks: an
