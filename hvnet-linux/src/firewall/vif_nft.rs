@@ -307,6 +307,14 @@ fn wanted(
     w
 }
 
+/// The verdict maps of a family's table.
+fn maps(family: NftFamily) -> &'static [&'static str] {
+    match family {
+        NftFamily::Bridge => &["vifs"],
+        NftFamily::Inet => &["vifs", "nat"],
+    }
+}
+
 /// The base chains of a family's table, with their one rule each.
 fn base_chains(family: NftFamily) -> Vec<(&'static str, &'static str, &'static str)> {
     let mut v = vec![(
@@ -385,10 +393,7 @@ pub fn script(
             .get(*c)
             .is_some_and(|rules| rules == &[r.to_string()])
     });
-    let maps_ok = ["vifs", "nat"]
-        .iter()
-        .take(bases.len())
-        .all(|m| l.maps.contains_key(*m));
+    let maps_ok = maps(family).iter().all(|m| l.maps.contains_key(*m));
     let same = live.is_some()
         && bases_ok
         && maps_ok
@@ -400,9 +405,9 @@ pub fn script(
     if same {
         return None;
     }
-    let mut s = format!("table {fam} {t} {{\n\tmap vifs {{ type ifname : verdict; }}\n");
-    if family == NftFamily::Inet {
-        s.push_str("\tmap nat { type ifname : verdict; }\n");
+    let mut s = format!("table {fam} {t} {{\n");
+    for m in maps(family) {
+        s.push_str(&format!("\tmap {m} {{ type ifname : verdict; }}\n"));
     }
     for (c, hook, _) in &bases {
         s.push_str(&format!("\tchain {c} {{ {hook} }}\n"));
@@ -543,7 +548,7 @@ mod tests {
             }
         }
         let mut s = format!("table {} {TABLE} {{\n", family.name());
-        for m in ["vifs", "nat"].iter().take(base_chains(family).len()) {
+        for m in super::maps(family) {
             s.push_str(&format!("\tmap {m} {{\n\t\ttype ifname : verdict\n"));
             if let Some(e) = maps.get(m) {
                 s.push_str(&format!(
