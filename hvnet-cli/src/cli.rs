@@ -36,6 +36,16 @@ pub enum FirewallBackendArg {
     Iptables,
 }
 
+impl From<FirewallBackendArg> for hvnet_core::firewall::FirewallChoice {
+    fn from(a: FirewallBackendArg) -> Self {
+        match a {
+            FirewallBackendArg::Auto => Self::Auto,
+            FirewallBackendArg::Nftables => Self::Nftables,
+            FirewallBackendArg::Iptables => Self::Iptables,
+        }
+    }
+}
+
 /// `hvnet show --format`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum ShowFormat {
@@ -111,7 +121,12 @@ pub enum Command {
     /// Check the configuration file; exit 2 listing every problem.
     Validate,
     /// Show what `apply` would change.
-    Plan,
+    Plan {
+        /// Print the equivalent commands, one per op, as `apply --dry-run` does (the
+        /// firewall's in the selected backend's syntax).
+        #[arg(long)]
+        commands: bool,
+    },
     /// Make the host match the configuration (transactionally).
     Apply {
         /// Print the equivalent commands, one per op, and change nothing.

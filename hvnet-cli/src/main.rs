@@ -28,7 +28,7 @@ fn dispatch(cli: &Cli) -> CliResult {
         _ => context::enter_netns(g)?,
     }
     match &cli.command {
-        Command::Plan => commands::plan::run(g),
+        Command::Plan { commands } => commands::plan::run(g, *commands),
         Command::Check { json } => commands::check::run(g, *json),
         Command::Apply { dry_run, confirm } => commands::apply::run(g, *dry_run, *confirm),
         Command::Confirm => commands::confirm::run(g),
@@ -51,7 +51,7 @@ fn dispatch(cli: &Cli) -> CliResult {
         Command::Stats(args) => commands::stats::run(g, args),
         Command::Guest { cmd } => commands::guest::run(g, cmd),
         #[cfg(feature = "xen")]
-        Command::Xen { cmd } => commands::xen::run(cmd, &g.config),
+        Command::Xen { cmd } => commands::xen::run(cmd, &g.config, g.firewall.map(Into::into)),
         Command::Kvm { cmd } => commands::kvm::run(g, cmd),
         Command::Rate {
             guest,

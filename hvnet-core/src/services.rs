@@ -174,19 +174,26 @@ pub fn firewall_intent(config: &Config, want: &DesiredState) -> Option<FirewallI
         .guests
         .iter()
         .flat_map(|g| {
-            g.forwards.iter().filter_map(move |f| {
-                let nic = g.nics.get(f.nic)?;
-                let guest_ip = match f.host_addr {
-                    Some(IpAddr::V6(_)) => IpAddr::V6(nic.ip6?),
-                    _ => IpAddr::V4(nic.ip?),
+            g.forwards.iter().flat_map(move |f| {
+                let nic = g.nics.get(f.nic);
+                let v4 = nic.and_then(|n| n.ip).map(IpAddr::V4);
+                let v6 = nic.and_then(|n| n.ip6).map(IpAddr::V6);
+                // From an address: to the NIC's address of its family; from every
+                // address: to each address the NIC has (dual-stack).
+                let targets = match f.host_addr {
+                    Some(IpAddr::V6(_)) => [v6, None],
+                    Some(IpAddr::V4(_)) => [v4, None],
+                    None => [v4, v6],
                 };
-                Some(Forward {
-                    proto: f.proto,
-                    host_addr: f.host_addr,
-                    host_port: f.host_port,
-                    guest_ip,
-                    guest_port: f.guest_port,
-                    network: nic.network.clone(),
+                targets.into_iter().flatten().filter_map(move |guest_ip| {
+                    Some(Forward {
+                        proto: f.proto,
+                        host_addr: f.host_addr,
+                        host_port: f.host_port,
+                        guest_ip,
+                        guest_port: f.guest_port,
+                        network: nic?.network.clone(),
+                    })
                 })
             })
         })

@@ -654,3 +654,45 @@ fn ipv6_intent_has_the_prefix_nat6_internal_networks_and_v6_forwards() {
         ]
     );
 }
+
+/// A forward without `host_addr` is dual-stack: every local address of each family the
+/// NIC has an address of, to that address (IPv4 only for a NIC with `ip` only, IPv6 only
+/// for one with `ip6` only).
+#[test]
+fn a_forward_without_host_addr_serves_each_family_of_the_nic() {
+    let dual = NAT
+        .replace(
+            "address = \"192.168.122.1/24\"\n",
+            "address = \"192.168.122.1/24\"\naddress6 = \"fd42:122::1/64\"\n",
+        )
+        .replace(
+            "ip = \"192.168.122.11\"\n",
+            "ip = \"192.168.122.11\"\nip6 = \"fd42:122::11\"\n",
+        )
+        .replace(
+            "name = \"fixed\"\n",
+            "name = \"fixed\"\n[network.dhcp6]\nmode = \"stateful\"\n",
+        );
+    let forwards = |text: &str| -> Vec<String> {
+        let c = cfg(text);
+        let want = desired(&mut kernel(), &c);
+        let fw = want.firewall.expect("a firewall intent");
+        fw.forwards().iter().map(ToString::to_string).collect()
+    };
+    assert_eq!(
+        forwards(&dual),
+        [
+            "tcp port 8080 → 192.168.122.11:80 (network default)",
+            "tcp port 8080 → [fd42:122::11]:80 (network default)",
+        ]
+    );
+    assert_eq!(
+        forwards(NAT),
+        ["tcp port 8080 → 192.168.122.11:80 (network default)"]
+    );
+    let v6_only = dual.replace("ip = \"192.168.122.11\"\n", "");
+    assert_eq!(
+        forwards(&v6_only),
+        ["tcp port 8080 → [fd42:122::11]:80 (network default)"]
+    );
+}

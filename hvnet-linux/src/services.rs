@@ -393,7 +393,9 @@ impl LinuxHost {
             Op::StopFrr { dir, .. } => {
                 crate::frr::stop(dir).map_err(|e| ExecError::State(e.to_string()))
             }
-            Op::SetVifGuard { dev, guard, .. } => self.set_vif_guard(dev.as_str(), guard.as_ref()),
+            Op::SetVifGuard { dev, guard, old } => {
+                self.set_vif_guard(dev.as_str(), guard.as_ref(), old.as_ref())
+            }
             Op::EditLines { file, drop, add } => crate::lines::edit(file, drop, add)
                 .map_err(|e| ExecError::State(format!("{}: {e}", file.display()))),
             _ => return None,
@@ -404,27 +406,50 @@ impl LinuxHost {
         Some(r)
     }
 
-    /// [`Op::SetVifGuard`]: the rules, then the record. Without iptables there is nothing
-    /// to remove, but a guard cannot be set.
+    /// [`Op::SetVifGuard`]: the rules, in the selected backend ([`crate::firewall::vif`]
+    /// or [`crate::firewall::vif_nft`]), then the record. Rules an earlier guard left in
+    /// the other backend (the record names the one that wrote them; records without a
+    /// name, and rules without a record, are iptables') are removed too. Without the tools
+    /// there is nothing to remove, but a guard cannot be set.
     fn set_vif_guard(
         &mut self,
         dev: &str,
         guard: Option<&hvnet_core::vif_guard::VifGuard>,
+        old: Option<&hvnet_core::vif_guard::VifGuard>,
     ) -> Result<(), ExecError> {
-        // The per-vif rules are iptables chains whichever backend writes the networks'.
-        let ipt = match self.firewall() {
-            Ok(Firewall::Iptables(i)) => Ok(i.clone()),
-            _ => crate::firewall::Iptables::detect().map_err(FirewallError::from),
-        };
-        match ipt {
-            Ok(ipt) => ipt
-                .set_vif_guard(dev, guard)
-                .map_err(|e| ExecError::Firewall(e.into()))?,
+        let recorded = self
+            .state_dir
+            .as_deref()
+            .and_then(|d| crate::firewall::vif::recorded_backend(d, dev));
+        let kind = match self.firewall().cloned() {
+            Ok(fw) => {
+                set_guard_in(&fw, dev, guard, old)?;
+                match fw {
+                    Firewall::Iptables(_) => FirewallKind::Iptables,
+                    Firewall::Nftables(_) => FirewallKind::Nftables,
+                }
+            }
             Err(e) if guard.is_some() => return Err(ExecError::Firewall(e)),
-            Err(e) => tracing::debug!("no iptables, so no rules of {dev} to remove: {e}"),
+            Err(e) => {
+                tracing::debug!("no firewall tool, so no rules of {dev} to remove: {e}");
+                recorded.unwrap_or(FirewallKind::Iptables)
+            }
+        };
+        // Without a record, only a removal (rules of an hvnet before the records) looks
+        // in iptables: a first online costs no listing of the other backend.
+        let written = match (recorded, guard) {
+            (Some(k), _) => k,
+            (None, None) => FirewallKind::Iptables,
+            (None, Some(_)) => kind,
+        };
+        if written != kind {
+            // The other backend's tool may be missing: then it holds nothing to remove.
+            if let Ok(other) = Firewall::select(other_choice(written)) {
+                set_guard_in(&other, dev, None, old)?;
+            }
         }
         if let Some(dir) = &self.state_dir {
-            crate::firewall::vif::record(dir, dev, guard)
+            crate::firewall::vif::record(dir, dev, guard, kind)
                 .map_err(|e| ExecError::State(format!("recording the firewall of {dev}: {e}")))?;
         }
         Ok(())
@@ -464,6 +489,23 @@ fn overwrite(path: &Path, data: &[u8]) -> io::Result<()> {
         f.set_len(data.len() as u64)?;
     }
     Ok(())
+}
+
+/// Makes `dev`'s rules in backend `fw` exactly `guard`'s.
+fn set_guard_in(
+    fw: &Firewall,
+    dev: &str,
+    guard: Option<&hvnet_core::vif_guard::VifGuard>,
+    old: Option<&hvnet_core::vif_guard::VifGuard>,
+) -> Result<(), ExecError> {
+    match fw {
+        Firewall::Iptables(i) => i
+            .set_vif_guard(dev, guard, old)
+            .map_err(|e| ExecError::Firewall(e.into())),
+        Firewall::Nftables(n) => n
+            .set_vif_guard(dev, guard)
+            .map_err(|e| ExecError::Firewall(e.into())),
+    }
 }
 
 fn remove_file(path: &Path) -> Result<(), ExecError> {

@@ -46,12 +46,14 @@ struct World {
     locks: TempDir,
     case: Case,
     hosts_file: std::path::PathBuf,
+    /// The guards' firewall backend (`HVNET_FIREWALL`).
+    fw: &'static str,
 }
 
 impl World {
     /// A host with uplink `up0` (192.168.1.20/24, default route), a bridge `xenbr0`, the
-    /// case's device and backend keys.
-    fn new(case: Case) -> World {
+    /// case's device and backend keys; the guards in backend `fw`.
+    fn new(case: Case, fw: &'static str) -> World {
         let host = Netns::new();
         host.ip(&["link", "add", "up0", "type", "veth", "peer", "name", "out0"]);
         host.ip(&["addr", "add", &format!("{HOST}/24"), "dev", "up0"]);
@@ -101,6 +103,7 @@ impl World {
             locks,
             case,
             hosts_file,
+            fw,
         }
     }
 
@@ -120,7 +123,7 @@ impl World {
     fn run(&self, up: bool, env: &[(&str, &str)]) -> Output {
         let (on, off) = self.case.action();
         let hosts = self.hosts_file.to_str().unwrap();
-        let mut all = vec![("HVNET_XEN_DHCP_HOSTS", hosts)];
+        let mut all = vec![("HVNET_XEN_DHCP_HOSTS", hosts), ("HVNET_FIREWALL", self.fw)];
         all.extend_from_slice(env);
         self.call(&all).run(if up { on } else { off })
     }
@@ -200,6 +203,13 @@ impl World {
                 "{table} vif rules: {n}, HVNET-X* lines: {chains}\n"
             ));
         }
+        let tables = self.host.exec_ok(&["nft", "list", "tables"]);
+        for fam in ["bridge", "inet"] {
+            if tables.contains(&format!("table {fam} hvnet_xen")) {
+                let t = ["nft", "-s", "list", "table", fam, "hvnet_xen"];
+                s.push_str(&self.host.exec_ok(&t));
+            }
+        }
         let journal = self.locks.0.join("hvnet-xen/journal").exists();
         s.push_str(&format!("journal: {journal}\n"));
         let hosts = std::fs::read_to_string(&self.hosts_file).unwrap_or_default();
@@ -218,8 +228,8 @@ fn ok(out: &Output, what: &str) {
 }
 
 /// The reference: a clean up and down call (with the states before, between and after).
-fn reference(case: Case) -> (String, String, String) {
-    let w = World::new(case);
+fn reference(case: Case, fw: &'static str) -> (String, String, String) {
+    let w = World::new(case, fw);
     let before = w.snapshot();
     ok(&w.run(true, &[]), "up");
     let added = w.snapshot();
@@ -229,11 +239,11 @@ fn reference(case: Case) -> (String, String, String) {
 
 /// A fault at each op of the case's up call leaves the host as it was, reports the error
 /// in xenstore, and the next call does the whole work. Returns the number of ops.
-fn fault_at_every_op(case: Case) -> usize {
-    let (before, added, removed) = reference(case);
+fn fault_at_every_op(case: Case, fw: &'static str) -> usize {
+    let (before, added, removed) = reference(case, fw);
     let mut k = 1;
     loop {
-        let w = World::new(case);
+        let w = World::new(case, fw);
         assert_eq!(w.snapshot(), before);
         let at = k.to_string();
         let out = w.run(true, &[("HVNET_FAULT_AT", at.as_str())]);
@@ -274,7 +284,7 @@ fn fault_at_every_op(case: Case) -> usize {
 #[test]
 fn a_fault_at_every_op_of_an_emu_tap_add_leaves_the_host_as_it_was() {
     require_env!();
-    let (_, added, removed) = reference(Case::RoutedTap);
+    let (_, added, removed) = reference(Case::RoutedTap, "iptables");
     assert!(added.contains("link web0-emu master=- up=true"), "{added}");
     assert!(added.contains("10.99.2.0/28 dev web0-emu"), "{added}");
     assert!(added.contains("filter vif rules: 6"), "{added}");
@@ -288,29 +298,48 @@ fn a_fault_at_every_op_of_an_emu_tap_add_leaves_the_host_as_it_was() {
         removed.contains("nat vif rules: 0, HVNET-X* lines: 0"),
         "{removed}"
     );
-    let n = fault_at_every_op(Case::RoutedTap);
+    let n = fault_at_every_op(Case::RoutedTap, "iptables");
     println!("the routed tap add has {n} op(s); a fault at each was rolled back");
 }
 
 #[test]
 fn a_fault_at_every_op_of_a_nat_online_leaves_the_host_and_the_hostsfile_as_they_were() {
     require_env!();
-    let (before, added, removed) = reference(Case::NatVif);
+    let (before, added, removed) = reference(Case::NatVif, "iptables");
     assert!(added.contains("00:16:3e:00:05:00,10.0.5.1,dom5"), "{added}");
     assert!(added.contains("nat vif rules: 1"), "{added}");
     assert_eq!(before, removed);
-    let n = fault_at_every_op(Case::NatVif);
+    let n = fault_at_every_op(Case::NatVif, "iptables");
     println!("the nat online has {n} op(s); a fault at each was rolled back");
 }
 
 #[test]
 fn a_fault_at_every_op_of_a_bridged_online_leaves_the_host_as_it_was() {
     require_env!();
-    let (_, added, _) = reference(Case::BridgedVif);
+    let (_, added, _) = reference(Case::BridgedVif, "iptables");
     assert!(added.contains("link web0 master=xenbr0 up=true"), "{added}");
     assert!(added.contains("web0 mtu 1400 mac host"), "{added}");
-    let n = fault_at_every_op(Case::BridgedVif);
+    let n = fault_at_every_op(Case::BridgedVif, "iptables");
     println!("the bridged online has {n} op(s); a fault at each was rolled back");
+}
+
+/// The three cases with the guards in nftables (`table inet|bridge hvnet_xen`): a fault
+/// at each op leaves them as they were too.
+#[test]
+fn a_fault_at_every_op_with_nftables_guards_leaves_the_host_as_it_was() {
+    require_env!();
+    for (case, table) in [
+        (Case::RoutedTap, "table inet hvnet_xen"),
+        (Case::NatVif, "table inet hvnet_xen"),
+        (Case::BridgedVif, "table bridge hvnet_xen"),
+    ] {
+        let (_, added, removed) = reference(case, "nftables");
+        assert!(added.contains(table), "{case:?}: {added}");
+        assert!(added.contains("filter vif rules: 0"), "{case:?}: {added}");
+        assert!(!removed.contains("hvnet_xen"), "{case:?}: {removed}");
+        let n = fault_at_every_op(case, "nftables");
+        println!("{case:?} with nftables: {n} op(s); a fault at each was rolled back");
+    }
 }
 
 /// xorshift64*, seeded.
@@ -328,7 +357,7 @@ impl Rng {
 #[test]
 fn sigkill_at_random_moments_of_an_emu_tap_add_is_recovered_by_the_next_call() {
     require_env!();
-    let (before, added, removed) = reference(Case::RoutedTap);
+    let (before, added, removed) = reference(Case::RoutedTap, "iptables");
     let seed = std::env::var("HVNET_CRASH_SEED")
         .ok()
         .and_then(|s| s.parse().ok())
@@ -344,7 +373,7 @@ fn sigkill_at_random_moments_of_an_emu_tap_add_is_recovered_by_the_next_call() {
     let mut journal_left = 0;
     // One world for all tries: after each kill, the next add must succeed and the remove
     // must bring the host back to where it started.
-    let w = World::new(Case::RoutedTap);
+    let w = World::new(Case::RoutedTap, "iptables");
     assert_eq!(w.snapshot(), before);
     for i in 0..30 {
         // A hotplug call takes ~5–15 ms here; kill anywhere in 0–12 ms.

@@ -9,7 +9,7 @@ mod common;
 
 use std::process::Output;
 
-use common::{Call, Netns, TempDir, Xenstored};
+use common::{ok, Call, Netns, TempDir, Xenstored};
 
 const HOST_MAC: &str = "fe:ff:ff:ff:ff:ff";
 
@@ -49,16 +49,6 @@ impl World {
             ids.0, ids.1
         ))
     }
-}
-
-fn ok(out: &Output) {
-    assert!(
-        out.status.success(),
-        "exit {:?}\nstdout: {}\nstderr: {}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 fn stderr(out: &Output) -> String {

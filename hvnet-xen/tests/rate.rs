@@ -9,7 +9,7 @@ mod common;
 
 use std::process::{Command, Output, Stdio};
 
-use common::{Call, Netns, TempDir, Xenstored};
+use common::{ok, Call, Netns, TempDir, Xenstored};
 use hvnet_xen::hotplug::rate::ifb_name;
 
 const TAP: &str = "vif5.0-emu";
@@ -96,16 +96,6 @@ impl World {
             .exec_ok(&["tc", "filter", "show", "dev", dev, "ingress"]);
         out.contains("mirred") && out.contains(&format!("Redirect to device {to}"))
     }
-}
-
-fn ok(out: &Output) {
-    assert!(
-        out.status.success(),
-        "exit {:?}\nstdout: {}\nstderr: {}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 fn tc_available() -> bool {

@@ -8,9 +8,7 @@
 
 mod common;
 
-use std::process::Output;
-
-use common::{Call, Netns, TempDir, Xenstored};
+use common::{link_local, ok, Call, Netns, TempDir, Xenstored};
 
 const HOST: &str = "192.168.1.20";
 const OUTSIDE: &str = "192.168.1.1";
@@ -28,18 +26,7 @@ impl World {
     fn new() -> World {
         let host = Netns::new();
         let outside = Netns::new();
-        host.ip(&[
-            "link",
-            "add",
-            "up0",
-            "type",
-            "veth",
-            "peer",
-            "name",
-            "out0",
-            "netns",
-            outside.name(),
-        ]);
+        host.veth("up0", &outside, "out0");
         host.ip(&["addr", "add", &format!("{HOST}/24"), "dev", "up0"]);
         host.ip(&["link", "set", "up0", "up"]);
         host.ip(&["route", "add", "default", "via", OUTSIDE]);
@@ -76,18 +63,7 @@ impl World {
     /// a host route to `gw` and a default route via it.
     fn guest(&self, vif: &str, addr: &str, gw: &str) -> Netns {
         let g = Netns::new();
-        self.host.ip(&[
-            "link",
-            "add",
-            vif,
-            "type",
-            "veth",
-            "peer",
-            "name",
-            "g0",
-            "netns",
-            g.name(),
-        ]);
+        self.host.veth(vif, &g, "g0");
         g.ip(&["link", "set", "g0", "up"]);
         g.ip(&["addr", "add", addr, "dev", "g0"]);
         if !addr.ends_with("/16") {
@@ -132,16 +108,6 @@ impl World {
             .trim()
             .to_owned()
     }
-}
-
-fn ok(out: &Output) {
-    assert!(
-        out.status.success(),
-        "exit {:?}\nstdout: {}\nstderr: {}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 fn ping(ns: &Netns, args: &[&str]) -> bool {
@@ -452,18 +418,7 @@ fn bridged_anti_spoof_with_ip_key() {
     w.host.bridge("xenbr0", 1500);
     // A LAN host on the bridge.
     let lan = Netns::new();
-    w.host.ip(&[
-        "link",
-        "add",
-        "port0",
-        "type",
-        "veth",
-        "peer",
-        "name",
-        "l0",
-        "netns",
-        lan.name(),
-    ]);
+    w.host.veth("port0", &lan, "l0");
     w.host
         .ip(&["link", "set", "port0", "master", "xenbr0", "up"]);
     lan.ip(&["addr", "add", "192.168.50.1/24", "dev", "l0"]);
@@ -653,19 +608,6 @@ fn routed_ipv6_guest_on_the_lan_is_proxied() {
     ok(&w.call((6, 0)).run("offline"));
     let left = w.host.exec_ok(&["ip", "-6", "neigh", "show", "proxy"]);
     assert!(!left.contains("fd00:99::30"), "{left}");
-}
-
-/// The link-local address of `dev` in `ns`.
-fn link_local(ns: &Netns, dev: &str) -> String {
-    let out = ns.exec_ok(&[
-        "ip", "-6", "-o", "addr", "show", "dev", dev, "scope", "link",
-    ]);
-    out.split_whitespace()
-        .skip_while(|x| *x != "inet6")
-        .nth(1)
-        .and_then(|a| a.split('/').next())
-        .unwrap_or_else(|| panic!("{dev} has no link-local address: {out}"))
-        .to_string()
 }
 
 /// `ping -6` from `ns` to `to`, up to 10 tries (neighbour discovery, DAD of the far end).

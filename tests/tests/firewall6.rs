@@ -80,6 +80,9 @@ ip6 = "fd42:71::10"
 host_addr = "fd00:71::1"
 host_port = 8080
 guest_port = 80
+[[guest.forward]]
+host_port = 8081
+guest_port = 80
 
 [[guest]]
 name = "peer"
@@ -319,6 +322,10 @@ fn routed_nat6_isolated_and_forwards(fw: Fw) {
     };
     assert!(dry.stdout.contains(want), "{fw:?}: no {want:?} in\n{dry}");
     assert!(dry.stdout.contains("fd42:71::10"), "{fw:?}: {dry}");
+    // `plan --commands` prints the same commands.
+    let plan = t.hv.run(&t.cfg, &["plan", "--commands"]);
+    plan.ok();
+    assert_eq!(plan.stdout, dry.stdout, "{fw:?}: plan --commands");
     t.apply_and_configure_guests();
     t.check().ok();
     let _outside = Bg::python(t.out.name(), WHOAMI6, &["9000"], t.dir.path().join("o.log"));
@@ -392,6 +399,10 @@ fn routed_nat6_isolated_and_forwards(fw: Fw) {
     let seen = whoami_soon(t.g(1), "fd00:71::1", "8080")
         .unwrap_or_else(|r| panic!("{fw:?}: hairpin\n{r}"));
     assert_eq!(seen, "fd42:71::1", "{fw:?}: hairpin not masqueraded");
+    // Without host_addr: every local address of the families the NIC has (here ip6 only).
+    let seen = whoami_soon(t.out.name(), "fd00:71::1", "8081")
+        .unwrap_or_else(|r| panic!("{fw:?}: outside → any-address forward\n{r}"));
+    assert_eq!(seen, "fd00:71::2", "{fw:?}");
 
     // Damaged behind hvnet's back: named by check, repaired by apply.
     match fw {

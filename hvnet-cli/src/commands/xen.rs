@@ -11,10 +11,11 @@
 //! `hvnet xen rate DOMID DEVID RATE`: rewrites a vif's backend `rate` key (netback retunes
 //! live) and the limit of its `-emu` tap on this host; see hvnet_xen::hotplug::rate.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::Subcommand;
+use hvnet_core::firewall::FirewallChoice;
 use hvnet_core::types::XlRate;
 use hvnet_xen::hotplug::{self, ErrorKind, Invocation, Mode, ModeChoice, Options, XsStore};
 
@@ -82,10 +83,11 @@ impl ModeArg {
     }
 }
 
-/// Runs `hvnet xen ...` (the namespace has been entered already); `config` is `-c`.
-pub fn run(cmd: &XenCmd, config: &std::path::Path) -> CliResult {
+/// Runs `hvnet xen ...` (the namespace has been entered already); `config` is `-c`, `fw`
+/// `--firewall` (else `HVNET_FIREWALL` or the config's, see [`Options`]).
+pub fn run(cmd: &XenCmd, config: &Path, fw: Option<FirewallChoice>) -> CliResult {
     match cmd {
-        XenCmd::Hotplug { mode, args } => hotplug_run(mode.choice(), args, config),
+        XenCmd::Hotplug { mode, args } => hotplug_run(mode.choice(), args, config, fw),
         XenCmd::Rate { domid, devid, rate } => rate_run(*domid, *devid, rate),
     }
 }
@@ -117,14 +119,20 @@ fn hotplug_error(e: hotplug::HotplugError) -> CliError {
     }
 }
 
-fn hotplug_run(mode: ModeChoice, args: &[String], config: &std::path::Path) -> CliResult {
+fn hotplug_run(
+    mode: ModeChoice,
+    args: &[String],
+    config: &Path,
+    fw: Option<FirewallChoice>,
+) -> CliResult {
     let inv = match Invocation::parse(args, |k| std::env::var(k).ok()) {
         Ok(Some(inv)) => inv,
         Ok(None) => return Ok(()),
         Err(e) => return Err(CliError::Input(e.to_string())),
     };
     let store = XsStore::open().map_err(CliError::runtime)?;
-    hotplug::run(&inv, &store, &Options::from_env(mode, config)).map_err(hotplug_error)
+    let opts = Options::from_env(mode, config).with_firewall(fw);
+    hotplug::run(&inv, &store, &opts).map_err(hotplug_error)
 }
 
 /// When the binary runs under a hotplug script name (`vif-bridge`, `vif-route`,
@@ -144,7 +152,7 @@ pub fn from_argv0() -> Option<ExitCode> {
     // The hvnet config: HVNET_CONFIG, else the default path (libxl passes no options).
     let config = std::env::var_os("HVNET_CONFIG")
         .map_or_else(|| PathBuf::from("/etc/hvnet/hvnet.toml"), PathBuf::from);
-    match hotplug_run(mode, &args, &config) {
+    match hotplug_run(mode, &args, &config, None) {
         Ok(()) => Some(ExitCode::SUCCESS),
         Err(e) => {
             eprintln!("{name}: {e}");

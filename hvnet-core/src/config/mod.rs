@@ -396,8 +396,9 @@ pub struct Guest {
 pub struct PortForward {
     /// TCP or UDP.
     pub proto: Proto,
-    /// Only this host address; `None` is every local IPv4 address. An IPv6 address forwards
-    /// to the NIC's `ip6`, any other forward to its `ip`.
+    /// Only this host address. An IPv4 address forwards to the NIC's `ip`, an IPv6 one to
+    /// its `ip6`; `None` is every local address of both families, each to the NIC's address
+    /// of that family where it has one (a NIC with only `ip` is forwarded IPv4 only).
     pub host_addr: Option<IpAddr>,
     /// The host port.
     pub host_port: u16,

@@ -1238,13 +1238,13 @@ impl Validator<'_> {
             }
         };
         let file_nic = file_nic?;
-        // A forward from an IPv6 host address goes to the NIC's `ip6`, any other to its `ip`.
-        let v6 = matches!(host_addr, Some(Some(IpAddr::V6(_))));
+        // A forward from an IPv6 host address goes to the NIC's `ip6`, one from an IPv4
+        // address to its `ip`, one without an address to both (each where the NIC has it).
         let raw_nic = g.nic[file_nic].get_ref();
-        let (missing, key) = if v6 {
-            (raw_nic.ip6.is_none(), "ip6")
-        } else {
-            (raw_nic.ip.is_none(), "ip")
+        let (missing, key) = match host_addr {
+            Some(Some(IpAddr::V6(_))) => (raw_nic.ip6.is_none(), "ip6"),
+            Some(_) => (raw_nic.ip.is_none(), "ip"),
+            None => (raw_nic.ip.is_none() && raw_nic.ip6.is_none(), "ip"),
         };
         if missing {
             self.err(
@@ -1258,10 +1258,14 @@ impl Validator<'_> {
         }
         // An invalid NIC has been reported already.
         let nic = nic_idx.iter().position(|&k| k == file_nic)?;
-        if v6 {
-            nics.get(nic)?.ip6?;
-        } else {
-            nics.get(nic)?.ip?;
+        let valid = nics.get(nic)?;
+        let usable = match host_addr {
+            Some(Some(IpAddr::V6(_))) => valid.ip6.is_some(),
+            Some(_) => valid.ip.is_some(),
+            None => valid.ip.is_some() || valid.ip6.is_some(),
+        };
+        if !usable {
+            return None;
         }
         Some(PortForward {
             proto: proto?,
@@ -1891,7 +1895,9 @@ impl Validator<'_> {
                 }
             }
         }
-        let mut forwards: Vec<(Proto, Option<IpAddr>, u16, String, &str)> = Vec::new();
+        // (protocol, host address, families it covers (IPv4, IPv6), port, where, guest).
+        type Taken<'a> = (Proto, Option<IpAddr>, [bool; 2], u16, String, &'a str);
+        let mut forwards: Vec<Taken> = Vec::new();
         let mut peers: HashMap<(String, String), String> = HashMap::new();
         for (gi, g, idx) in guests {
             let nic_idx = &idx.nics;
@@ -2024,16 +2030,20 @@ impl Validator<'_> {
                         );
                     }
                 }
-                // No host_addr is every IPv4 address: it overlaps IPv4 addresses only.
-                let overlaps = |a: &Option<IpAddr>, b: &Option<IpAddr>| match (a, b) {
-                    (None, None) => true,
-                    (None, Some(x)) | (Some(x), None) => x.is_ipv4(),
-                    (Some(x), Some(y)) => x == y,
+                // No host_addr is every address of the families the NIC has an address of:
+                // it overlaps those families' addresses.
+                let fams = match f.host_addr {
+                    Some(a) => [a.is_ipv4(), a.is_ipv6()],
+                    None => [nic.ip.is_some(), nic.ip6.is_some()],
                 };
-                let clash = forwards.iter().find(|(proto, addr, port, _, _)| {
-                    *proto == f.proto && *port == f.host_port && overlaps(addr, &f.host_addr)
+                let overlaps = |a: &Option<IpAddr>, a_fams: &[bool; 2]| match (a, f.host_addr) {
+                    (Some(x), Some(y)) => *x == y,
+                    _ => a_fams.iter().zip(&fams).any(|(x, y)| *x && *y),
+                };
+                let clash = forwards.iter().find(|(proto, addr, a_fams, port, _, _)| {
+                    *proto == f.proto && *port == f.host_port && overlaps(addr, a_fams)
                 });
-                if let Some((_, addr, _, prev, guest)) = clash {
+                if let Some((_, addr, _, _, prev, guest)) = clash {
                     let on = addr.map_or(String::new(), |a| format!(" on {a}"));
                     self.err(
                         rf.host_port.span(),
@@ -2046,7 +2056,7 @@ impl Validator<'_> {
                     );
                     continue;
                 }
-                forwards.push((f.proto, f.host_addr, f.host_port, at, &g.name));
+                forwards.push((f.proto, f.host_addr, fams, f.host_port, at, &g.name));
             }
         }
     }
@@ -2637,19 +2647,37 @@ uplink = "vmbridge"
             "guest[1].forward[0].host_port",
             "already forwarded by guest[0].forward[0]",
         );
-        // An IPv6 host address forwards to the NIC's ip6, and clashes with IPv6 only.
+        // An IPv6 host address forwards to the NIC's ip6, and clashes with IPv6 only: with an
+        // IPv4 address's forward, or an any-address forward of an IPv4-only NIC, it does not.
         let v6net =
             format!("{NAT}address6 = \"fd42:122::1/64\"\n[network.dhcp6]\nmode = \"stateful\"\n");
-        let c = ok(&format!(
-            "{v6net}{}[[guest.forward]]\nhost_port = 8080\nhost_addr = \"2001:db8::5\"\n",
-            fwd("a", "192.168.122.10", "").replace(
+        let dual = |extra: &str| {
+            fwd("a", "192.168.122.10", extra).replace(
                 "ip = \"192.168.122.10\"\n",
-                "ip = \"192.168.122.10\"\nip6 = \"fd42:122::10\"\n"
+                "ip = \"192.168.122.10\"\nip6 = \"fd42:122::10\"\n",
             )
+        };
+        let v6fwd = "[[guest.forward]]\nhost_port = 8080\nhost_addr = \"2001:db8::5\"\n";
+        let c = ok(&format!(
+            "{v6net}{}{v6fwd}",
+            dual("host_addr = \"203.0.113.5\"\n")
         ));
         assert_eq!(
             c.guests[0].forwards[1].host_addr,
             Some("2001:db8::5".parse().unwrap())
+        );
+        let v4_only = format!(
+            "[[guest]]\nname = \"b\"\n[[guest.nic]]\nnetwork = \"default\"\nip6 = \"fd42:122::11\"\n{v6fwd}"
+        );
+        ok(&format!(
+            "{v6net}{}{v4_only}",
+            fwd("a", "192.168.122.10", "")
+        ));
+        // Without host_addr, a dual-stack NIC's forward takes every IPv6 address too.
+        one(
+            &format!("{v6net}{}{v6fwd}", dual("")),
+            "guest[0].forward[1].host_port",
+            "tcp host port 8080 is already forwarded by guest[0].forward[0] (guest \"a\")",
         );
         one(
             &format!(

@@ -270,6 +270,15 @@ impl Iptables {
         self.restore(Family::V4, script)
     }
 
+    /// [`Iptables::restore_noflush`] of either family (`ip6tables-restore` for IPv6).
+    pub(crate) fn restore_noflush_of(
+        &self,
+        family: Family,
+        script: &str,
+    ) -> Result<(), IptablesError> {
+        self.restore(family, script)
+    }
+
     /// The families whose tables an apply of `want` over the live IPv4 `listings` must
     /// touch: IPv6 too when `want`, or the intent the live chains were written for, has an
     /// IPv6 part.

@@ -5,6 +5,8 @@
 //! compares. [`iptables`] writes hvnet's own chains with `iptables-restore` (nft or legacy
 //! flavour); [`nftables`] writes hvnet's own table with one `nft -f` transaction. Every
 //! backend touches only hvnet's own chains or tables (and, for iptables, its jumps into them).
+//! The Xen vifs' guards are rendered beside them, by [`vif`] (iptables) and [`vif_nft`]
+//! (hvnet's `hvnet_xen` tables), chosen by the same [`Choice`].
 //!
 //! [`Firewall`] is the backend a host uses, chosen by [`Choice`] (`--firewall`,
 //! `HVNET_FIREWALL`, `[host] firewall`): `auto` picks nftables when `nft` is installed and
@@ -14,6 +16,7 @@ pub mod iptables;
 pub mod nftables;
 pub mod probe;
 pub mod vif;
+pub mod vif_nft;
 
 use std::ffi::OsStr;
 use std::io::Write;
@@ -62,6 +65,24 @@ pub enum Choice {
     Nftables,
     /// iptables, the system's default flavour or the one given.
     Iptables(Option<Variant>),
+}
+
+impl From<hvnet_core::firewall::FirewallChoice> for Choice {
+    /// The config's `[host] firewall` (iptables of the system's default flavour).
+    ///
+    /// ```
+    /// use hvnet_core::firewall::FirewallChoice;
+    /// use hvnet_linux::firewall::Choice;
+    /// assert_eq!(Choice::from(FirewallChoice::Iptables), Choice::Iptables(None));
+    /// ```
+    fn from(c: hvnet_core::firewall::FirewallChoice) -> Choice {
+        use hvnet_core::firewall::FirewallChoice as F;
+        match c {
+            F::Auto => Choice::Auto,
+            F::Nftables => Choice::Nftables,
+            F::Iptables => Choice::Iptables(None),
+        }
+    }
 }
 
 /// The firewall backend of a host.

@@ -27,8 +27,8 @@
 //! libnftables' JSON, printed in that canonical form), compares with the rendering of the
 //! intent its descriptors name ([`NftTable::diff`]), naming each missing or unexpected rule,
 //! chain, set and element. ([`NftTable::parse`] reads the text form, which the renderer's
-//! own declaration round-trips through.) Like the iptables renderer, only the IPv4 part of the intent is written for
-//! now.
+//! own declaration round-trips through.) The IPv6 part of the intent is in the same table
+//! (`dnat6`, `fwd6`, `hairpin6` and the IPv6 subnets' rules).
 //!
 //! A host firewall in another table (firewalld's `inet firewalld`, ufw's iptables-nft
 //! chains, a drop-policy `inet filter`) is evaluated independently at the same hooks: an
@@ -98,6 +98,24 @@ impl Nftables {
             return Ok(None);
         }
         match self.run(&["-j", "list", "table", "inet", TABLE], None) {
+            Ok(s) => Ok(Some(s)),
+            Err(NftError::Tool(ToolError::Failed { stderr, .. }))
+                if stderr.contains("No such file or directory") =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// `nft -s list table FAMILY NAME` (text, counters bare), `None` when the table does
+    /// not exist.
+    ///
+    /// # Errors
+    ///
+    /// nft failed otherwise.
+    pub fn list_table(&self, family: &str, name: &str) -> Result<Option<String>, NftError> {
+        match self.run(&["-s", "list", "table", family, name], None) {
             Ok(s) => Ok(Some(s)),
             Err(NftError::Tool(ToolError::Failed { stderr, .. }))
                 if stderr.contains("No such file or directory") =>

@@ -18,9 +18,10 @@
 
 use std::path::{Path, PathBuf};
 
-use hvnet_core::firewall::{split_words, Table, HOOK_COMMENT};
+use hvnet_core::firewall::{split_words, FirewallKind, Table, HOOK_COMMENT};
 use hvnet_core::vif_guard::{GuardMode, VifGuard};
 
+use super::iptables::ruleset::Family;
 use super::{Iptables, IptablesError};
 
 /// The filter chain of the Xen vifs' rules (hooked from `FORWARD`).
@@ -33,19 +34,94 @@ pub fn owner(dev: &str) -> String {
     format!("hvnet-xen:{dev}")
 }
 
-/// The filter rules of `guard` on `dev`, as `iptables -S` prints them (without `-A CHAIN`).
+/// The IPv4 filter rules of `guard` on `dev`, as `iptables -S` prints them (without
+/// `-A CHAIN`).
 pub fn filter_rules(dev: &str, guard: &VifGuard) -> Vec<String> {
+    let nets = guard.nets4();
     match guard.mode {
-        GuardMode::Bridged => bridged(dev, &guard.nets),
-        GuardMode::Routed => routed(dev, &guard.nets, false),
-        GuardMode::Nat => routed(dev, &guard.nets, true),
+        GuardMode::Bridged => bridged(dev, &nets),
+        GuardMode::Routed => routed(dev, &nets, false),
+        GuardMode::Nat => routed(dev, &nets, true),
     }
 }
 
-/// The nat rules of `guard` on `dev` (a masquerade for [`GuardMode::Nat`] only).
+/// The IPv6 filter rules of `guard` on `dev`, as `ip6tables -S` prints them (without
+/// `-A CHAIN`): none when the guard has no IPv6 nets (the vif's IPv6 is not restricted).
+/// From the guest, link-local ICMPv6 (neighbour and router discovery), DHCPv6 from a
+/// link-local address, DAD's neighbour solicitations from `::` and the guest's nets pass;
+/// any other IPv6 from the guest is dropped.
+///
+/// ```
+/// use hvnet_core::vif_guard::{GuardMode, VifGuard};
+/// use hvnet_linux::firewall::vif::filter_rules6;
+/// let g = VifGuard::new(GuardMode::Routed, vec!["2001:db8::10/128".parse().unwrap()], None);
+/// let r = filter_rules6("vif5.0", &g.unwrap());
+/// assert_eq!(r.last().unwrap(), "-i vif5.0 -m comment --comment hvnet-xen:vif5.0 -j DROP");
+/// ```
+pub fn filter_rules6(dev: &str, guard: &VifGuard) -> Vec<String> {
+    let nets = guard.nets6();
+    if nets.is_empty() {
+        return Vec::new();
+    }
+    let c = format!("-m comment --comment {}", owner(dev));
+    let bridged = guard.mode == GuardMode::Bridged;
+    // Where the packet comes from: the bridge port, or the routed vif.
+    let src_in = if bridged {
+        format!("-m physdev --physdev-in {dev} --physdev-is-bridged")
+    } else {
+        format!("-i {dev}")
+    };
+    // ip6tables -S prints `-s`, `-i`, `-p`, then the matches in their order.
+    let ll = |proto: &str, rest: &str| {
+        if bridged {
+            format!("-p {proto} {src_in}{rest} {c} -j ACCEPT")
+        } else {
+            format!("{src_in} -p {proto}{rest} {c} -j ACCEPT")
+        }
+    };
+    let mut v = vec![
+        format!("-s fe80::/10 {}", ll("ipv6-icmp", "")),
+        format!(
+            "-s fe80::/10 {}",
+            ll("udp", " -m udp --sport 546 --dport 547")
+        ),
+        format!(
+            "-s ::/128 {}",
+            ll("ipv6-icmp", " -m icmp6 --icmpv6-type 135")
+        ),
+    ];
+    v.extend(
+        nets.iter()
+            .map(|n| format!("-s {n} {src_in} {c} -j ACCEPT")),
+    );
+    if bridged {
+        v.push(format!(
+            "-m physdev --physdev-out {dev} --physdev-is-bridged {c} -j ACCEPT"
+        ));
+    } else {
+        let state = if guard.mode == GuardMode::Nat {
+            " -m conntrack --ctstate RELATED,ESTABLISHED"
+        } else {
+            ""
+        };
+        v.extend(
+            nets.iter()
+                .map(|n| format!("-d {n} -o {dev}{state} {c} -j ACCEPT")),
+        );
+    }
+    v.push(format!("{src_in} {c} -j DROP"));
+    v
+}
+
+/// The nat rules of `guard` on `dev` (a masquerade of its IPv4 nets for
+/// [`GuardMode::Nat`] only).
 pub fn nat_rules(dev: &str, guard: &VifGuard) -> Vec<String> {
     match guard.mode {
-        GuardMode::Nat => masquerade(dev, &guard.nets, guard.uplink.as_ref().map(|u| u.as_str())),
+        GuardMode::Nat => masquerade(
+            dev,
+            &guard.nets4(),
+            guard.uplink.as_ref().map(|u| u.as_str()),
+        ),
         _ => Vec::new(),
     }
 }
@@ -209,23 +285,37 @@ pub fn batch(
 
 impl Iptables {
     /// Makes `dev`'s rules exactly `guard`'s (`None`: removes them), in one
-    /// `iptables-restore --noflush` batch per table that changes.
+    /// `iptables-restore --noflush` batch per table that changes. The IPv6 filter table
+    /// (`ip6tables`) is listed only when `guard` or `old` (the guard set before) has IPv6
+    /// nets, so that an IPv4-only vif costs what it did before IPv6 guards.
     ///
     /// # Errors
     ///
-    /// Listing or restoring failed.
-    pub fn set_vif_guard(&self, dev: &str, guard: Option<&VifGuard>) -> Result<(), IptablesError> {
+    /// Listing or restoring failed, or `guard` has IPv6 nets and ip6tables is missing.
+    pub fn set_vif_guard(
+        &self,
+        dev: &str,
+        guard: Option<&VifGuard>,
+        old: Option<&VifGuard>,
+    ) -> Result<(), IptablesError> {
         let owner = owner(dev);
         let filter = guard.map(|g| filter_rules(dev, g)).unwrap_or_default();
+        let filter6 = guard.map(|g| filter_rules6(dev, g)).unwrap_or_default();
         let nat = guard.map(|g| nat_rules(dev, g)).unwrap_or_default();
-        for (table, chain, builtin, specs) in [
-            (Table::Filter, FILTER_CHAIN, "FORWARD", &filter),
-            (Table::Nat, NAT_CHAIN, "POSTROUTING", &nat),
-        ] {
-            let listing = self.list(table)?;
+        let had6 = old.is_some_and(|o| !o.nets6().is_empty());
+        let v6 = !filter6.is_empty() || (had6 && self.has_ip6tables());
+        let mut steps = vec![
+            (Family::V4, Table::Filter, FILTER_CHAIN, "FORWARD", &filter),
+            (Family::V4, Table::Nat, NAT_CHAIN, "POSTROUTING", &nat),
+        ];
+        if v6 {
+            steps.push((Family::V6, Table::Filter, FILTER_CHAIN, "FORWARD", &filter6));
+        }
+        for (family, table, chain, builtin, specs) in steps {
+            let listing = self.list_of(family, table)?;
             if let Some(script) = batch(table, chain, builtin, &owner, &listing, specs) {
-                tracing::debug!("iptables-restore --noflush:\n{script}");
-                self.restore_noflush(&script)?;
+                tracing::debug!("{family:?} restore --noflush:\n{script}");
+                self.restore_noflush_of(family, &script)?;
             }
         }
         Ok(())
@@ -241,14 +331,42 @@ fn record_path(state_dir: &Path, dev: &str) -> Option<PathBuf> {
     ok.then(|| state_dir.join(RECORD_DIR).join(dev))
 }
 
-/// The guard last set for `dev` under `state_dir` (`None`: none, or no readable record).
-pub fn recorded(state_dir: &Path, dev: &str) -> Option<VifGuard> {
+/// A record: the guard and the backend that wrote it (records written before the
+/// nftables renderer have no backend: iptables).
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Record {
+    #[serde(flatten)]
+    guard: VifGuard,
+    #[serde(default = "iptables_kind")]
+    backend: FirewallKind,
+}
+
+fn iptables_kind() -> FirewallKind {
+    FirewallKind::Iptables
+}
+
+fn read_record(state_dir: &Path, dev: &str) -> Option<Record> {
     let text = std::fs::read_to_string(record_path(state_dir, dev)?).ok()?;
     serde_json::from_str(&text).ok()
 }
 
-/// Records (`Some`) or forgets (`None`) `dev`'s guard.
-pub(crate) fn record(state_dir: &Path, dev: &str, guard: Option<&VifGuard>) -> std::io::Result<()> {
+/// The guard last set for `dev` under `state_dir` (`None`: none, or no readable record).
+pub fn recorded(state_dir: &Path, dev: &str) -> Option<VifGuard> {
+    read_record(state_dir, dev).map(|r| r.guard)
+}
+
+/// The backend that wrote `dev`'s recorded guard (`None`: no record).
+pub fn recorded_backend(state_dir: &Path, dev: &str) -> Option<FirewallKind> {
+    read_record(state_dir, dev).map(|r| r.backend)
+}
+
+/// Records (`Some`) or forgets (`None`) `dev`'s guard, written by `backend`.
+pub(crate) fn record(
+    state_dir: &Path,
+    dev: &str,
+    guard: Option<&VifGuard>,
+    backend: FirewallKind,
+) -> std::io::Result<()> {
     let Some(path) = record_path(state_dir, dev) else {
         return Ok(());
     };
@@ -257,7 +375,11 @@ pub(crate) fn record(state_dir: &Path, dev: &str, guard: Option<&VifGuard>) -> s
             if let Some(dir) = path.parent() {
                 std::fs::create_dir_all(dir)?;
             }
-            let text = serde_json::to_string(g).map_err(std::io::Error::other)?;
+            let rec = Record {
+                guard: g.clone(),
+                backend,
+            };
+            let text = serde_json::to_string(&rec).map_err(std::io::Error::other)?;
             let tmp = path.with_extension("tmp");
             std::fs::write(&tmp, text)?;
             std::fs::rename(&tmp, &path)
@@ -266,6 +388,17 @@ pub(crate) fn record(state_dir: &Path, dev: &str, guard: Option<&VifGuard>) -> s
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
             _ => Ok(()),
         },
+    }
+}
+
+/// A guard from literals (tests).
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+pub(crate) fn test_guard(mode: GuardMode, nets: &[&str], uplink: Option<&str>) -> VifGuard {
+    VifGuard {
+        mode,
+        nets: nets.iter().map(|n| n.parse().unwrap()).collect(),
+        uplink: uplink.map(|u| hvnet_core::types::IfName::new(u).unwrap()),
     }
 }
 
@@ -278,22 +411,31 @@ mod tests {
         s.parse().unwrap()
     }
 
-    fn guard(mode: GuardMode, nets: &[&str], uplink: Option<&str>) -> VifGuard {
-        VifGuard {
-            mode,
-            nets: nets.iter().map(|n| net(n)).collect(),
-            uplink: uplink.map(|u| hvnet_core::types::IfName::new(u).unwrap()),
-        }
-    }
+    pub(crate) use super::test_guard as guard;
 
     #[test]
     fn records_round_trip_and_odd_names_are_not_files() {
         let dir = std::env::temp_dir().join(format!("hvnet-vif-guards-{}", std::process::id()));
         let g = guard(GuardMode::Nat, &["10.0.5.1/32"], Some("eth0"));
-        record(&dir, "vif5.0", Some(&g)).unwrap();
+        record(&dir, "vif5.0", Some(&g), FirewallKind::Nftables).unwrap();
         assert_eq!(recorded(&dir, "vif5.0"), Some(g));
-        record(&dir, "vif5.0", None).unwrap();
-        record(&dir, "vif5.0", None).unwrap();
+        assert_eq!(
+            recorded_backend(&dir, "vif5.0"),
+            Some(FirewallKind::Nftables)
+        );
+        // A record of an hvnet before the nftables renderer: iptables wrote it.
+        let old = r#"{"mode":"Routed","nets":["10.0.5.1/32"],"uplink":null}"#;
+        std::fs::write(dir.join(RECORD_DIR).join("vif5.0"), old).unwrap();
+        assert_eq!(
+            recorded_backend(&dir, "vif5.0"),
+            Some(FirewallKind::Iptables)
+        );
+        assert_eq!(
+            recorded(&dir, "vif5.0").unwrap().nets4()[0].to_string(),
+            "10.0.5.1/32"
+        );
+        record(&dir, "vif5.0", None, FirewallKind::Nftables).unwrap();
+        record(&dir, "vif5.0", None, FirewallKind::Nftables).unwrap();
         assert_eq!(recorded(&dir, "vif5.0"), None);
         assert!(record_path(&dir, "..").is_none() && record_path(&dir, "a/b").is_none());
         std::fs::remove_dir_all(&dir).unwrap();
@@ -380,6 +522,46 @@ mod tests {
             batch(Table::Nat, NAT_CHAIN, "POSTROUTING", &owner, "", &[]),
             None
         );
+    }
+
+    #[test]
+    fn ipv6_rules_byte_exact() {
+        let c = "-m comment --comment hvnet-xen:vif5.0";
+        let pin = "-m physdev --physdev-in vif5.0 --physdev-is-bridged";
+        let b = guard(GuardMode::Bridged, &["192.0.2.5/32", "2001:db8::/64"], None);
+        assert_eq!(
+            filter_rules6("vif5.0", &b),
+            [
+                format!("-s fe80::/10 -p ipv6-icmp {pin} {c} -j ACCEPT"),
+                format!("-s fe80::/10 -p udp {pin} -m udp --sport 546 --dport 547 {c} -j ACCEPT"),
+                format!("-s ::/128 -p ipv6-icmp {pin} -m icmp6 --icmpv6-type 135 {c} -j ACCEPT"),
+                format!("-s 2001:db8::/64 {pin} {c} -j ACCEPT"),
+                format!("-m physdev --physdev-out vif5.0 --physdev-is-bridged {c} -j ACCEPT"),
+                format!("{pin} {c} -j DROP"),
+            ]
+        );
+        // The IPv4 rules are those of an IPv4-only guard.
+        let b4 = guard(GuardMode::Bridged, &["192.0.2.5/32"], None);
+        assert_eq!(filter_rules("vif5.0", &b), filter_rules("vif5.0", &b4));
+        assert!(filter_rules6("vif5.0", &b4).is_empty());
+        let r = guard(GuardMode::Routed, &["2001:db8::10/128"], None);
+        assert_eq!(
+            filter_rules6("vif5.0", &r),
+            [
+                format!("-s fe80::/10 -i vif5.0 -p ipv6-icmp {c} -j ACCEPT"),
+                format!(
+                    "-s fe80::/10 -i vif5.0 -p udp -m udp --sport 546 --dport 547 {c} -j ACCEPT"
+                ),
+                format!(
+                    "-s ::/128 -i vif5.0 -p ipv6-icmp -m icmp6 --icmpv6-type 135 {c} -j ACCEPT"
+                ),
+                format!("-s 2001:db8::10/128 -i vif5.0 {c} -j ACCEPT"),
+                format!("-d 2001:db8::10/128 -o vif5.0 {c} -j ACCEPT"),
+                format!("-i vif5.0 {c} -j DROP"),
+            ]
+        );
+        // IPv6 only: IPv4 is left open, as a routed vif without addresses.
+        assert_eq!(filter_rules("vif5.0", &r).len(), 2);
     }
 
     #[test]

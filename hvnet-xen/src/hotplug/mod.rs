@@ -38,9 +38,10 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use hvnet_core::engine::Engine;
+use hvnet_core::firewall::FirewallChoice;
 use hvnet_core::observed::ObservedState;
 use hvnet_core::op::Op;
-use hvnet_core::types::IfName;
+use hvnet_core::types::{IfName, IpCidr, Ipv6Cidr};
 use hvnet_core::vif_guard::{GuardMode, VifGuard};
 use hvnet_linux::lock::{LockError, LockEx};
 use hvnet_linux::LinuxHost;
@@ -90,7 +91,14 @@ pub struct Options {
     /// hvnet's config, when there is one: a backend `bridge` key may name one of its
     /// networks (its bridge is used), and [`ModeChoice::FromConfig`] reads its guests.
     pub config: Option<std::sync::Arc<hvnet_core::config::Config>>,
+    /// The firewall backend of the vifs' guards ([`FIREWALL_ENV`], else the config's
+    /// `[host] firewall`, else auto), as `hvnet apply` chooses the networks'.
+    pub firewall: FirewallChoice,
 }
+
+/// Chooses the vif guards' firewall backend (`auto`, `nftables`, `iptables`), as
+/// `hvnet --firewall` does.
+pub const FIREWALL_ENV: &str = "HVNET_FIREWALL";
 
 /// Overrides the lock directory (tests; default [`DEFAULT_LOCK_DIR`], the stock scripts').
 pub const LOCK_DIR_ENV: &str = "HVNET_XEN_LOCK_DIR";
@@ -133,20 +141,44 @@ impl Options {
     /// and ignored).
     pub fn from_env(mode: ModeChoice, config: &std::path::Path) -> Options {
         let d = Options::default();
+        let config = load_config(config);
+        let firewall = firewall_from_env().unwrap_or_else(|| {
+            config
+                .as_ref()
+                .and_then(|c| c.host.firewall)
+                .unwrap_or_default()
+        });
         Options {
             mode,
             lock_dir: env_path(LOCK_DIR_ENV).unwrap_or(d.lock_dir),
             lock_timeout: DEFAULT_LOCK_TIMEOUT,
             dhcp_hosts: env_path(DHCP_HOSTS_ENV).unwrap_or(d.dhcp_hosts),
             sysconfig_dir: env_path(SYSCONFIG_ENV).unwrap_or(d.sysconfig_dir),
-            config: load_config(config),
+            config,
+            firewall,
         }
+    }
+
+    /// These options with the guards' firewall backend `firewall` when one is given
+    /// (`hvnet --firewall`).
+    #[must_use]
+    pub fn with_firewall(mut self, firewall: Option<FirewallChoice>) -> Options {
+        self.firewall = firewall.unwrap_or(self.firewall);
+        self
     }
 
     /// The lock directory from the environment, or the default.
     pub fn lock_dir_from_env() -> PathBuf {
         env_path(LOCK_DIR_ENV).unwrap_or_else(|| DEFAULT_LOCK_DIR.into())
     }
+}
+
+/// The backend [`FIREWALL_ENV`] names (a bad value is reported and ignored).
+fn firewall_from_env() -> Option<FirewallChoice> {
+    let v = std::env::var(FIREWALL_ENV).ok().filter(|v| !v.is_empty())?;
+    v.parse()
+        .map_err(|e| tracing::warn!("ignoring {FIREWALL_ENV}={v:?}: {e}"))
+        .ok()
 }
 
 fn load_config(path: &std::path::Path) -> Option<std::sync::Arc<hvnet_core::config::Config>> {
@@ -169,6 +201,7 @@ impl Default for Options {
             dhcp_hosts: PathBuf::from(nat::DEFAULT_DHCP_HOSTS),
             sysconfig_dir: PathBuf::from("/etc/sysconfig/network"),
             config: None,
+            firewall: FirewallChoice::Auto,
         }
     }
 }
@@ -321,13 +354,18 @@ fn run_inner(inv: &Invocation, store: &dyn Store, opts: &Options) -> Result<(), 
     // Without an ip key, a routed guest's fixed `ip` in hvnet's config stands in for it.
     let config_ip = configured.and_then(|(_, ip)| ip);
     let ip_value = keys.ip.as_ref().or(config_ip.as_ref());
-    // vif-route takes IPv6 entries too (see `route6`); the other modes refuse them.
-    let (ip_value, nets6) = match (mode, ip_value) {
+    // vif-route takes IPv6 entries too (see `route6`), vif-bridge for its guard only;
+    // vif-nat refuses them.
+    let (ip_value, nets6, bridged6) = match (mode, ip_value) {
         (Mode::Route | Mode::RouteIfup, Some(v)) => {
             let (v4, v6) = route6::split(&ip_path, v)?;
-            (Some(v4), v6)
+            (Some(v4), v6, Vec::new())
         }
-        (_, v) => (v.cloned(), Vec::new()),
+        (Mode::Bridge, Some(v)) => {
+            let (v4, v6) = route6::split(&ip_path, v)?;
+            (Some(v4), Vec::new(), v6)
+        }
+        (_, v) => (v.cloned(), Vec::new(), Vec::new()),
     };
     let nets = match (ip_value.as_ref(), &nat_addrs) {
         (_, Some(a)) => a.guests.clone(),
@@ -343,7 +381,7 @@ fn run_inner(inv: &Invocation, store: &dyn Store, opts: &Options) -> Result<(), 
         None
     };
 
-    let mut session = Session::open_with(&opts.lock_dir, opts.lock_timeout)?;
+    let mut session = Session::open_with(&opts.lock_dir, opts.lock_timeout, opts.firewall)?;
     let tap_names = [names.target.as_str(), names.current.as_str()];
     // IPv6 entries' proxy NDP entries live on the uplink, which an offline without
     // netdev must find by the default route: every link is read then.
@@ -393,7 +431,8 @@ fn run_inner(inv: &Invocation, store: &dyn Store, opts: &Options) -> Result<(), 
                 } else {
                     tracing::warn!("{dev}: no mac key, so no DHCP host entry");
                 }
-                VifGuard::new(GuardMode::Nat, addrs.guests.clone(), uplink)
+                let nets = addrs.guests.iter().map(|g| IpCidr::V4(*g)).collect();
+                VifGuard::new(GuardMode::Nat, nets, uplink)
             } else {
                 p.routed_down(&names);
                 if let Some(mac) = &keys.mac {
@@ -416,7 +455,7 @@ fn run_inner(inv: &Invocation, store: &dyn Store, opts: &Options) -> Result<(), 
                     metric,
                     uplink.as_deref(),
                 )?;
-                VifGuard::new(GuardMode::Routed, nets.clone(), None)
+                VifGuard::new(GuardMode::Routed, both(&nets, &nets6), None)
             } else {
                 p.routed_down(&names);
                 let uplink = p.find_uplink(netdev).ok().flatten().map(|u| u.name);
@@ -429,7 +468,7 @@ fn run_inner(inv: &Invocation, store: &dyn Store, opts: &Options) -> Result<(), 
             // removes the rules even when the device is already gone.
             if up {
                 p.bridge_up(&names, bridge, keys.mtu)?;
-                VifGuard::new(GuardMode::Bridged, nets.clone(), None)
+                VifGuard::new(GuardMode::Bridged, both(&nets, &bridged6), None)
             } else {
                 p.bridge_down(&names);
                 None
@@ -528,6 +567,12 @@ fn scope(
     Some(links)
 }
 
+/// The guard's nets: the IPv4 ones, then the IPv6 ones.
+fn both(v4: &[rules::Net4], v6: &[Ipv6Cidr]) -> Vec<IpCidr> {
+    let four = v4.iter().map(|n| IpCidr::V4(*n));
+    four.chain(v6.iter().map(|n| IpCidr::V6(*n))).collect()
+}
+
 /// The hotplug's engine state (journal, host lock, vif guard records) under a lock
 /// directory.
 pub const STATE_SUBDIR: &str = "hvnet-xen";
@@ -549,10 +594,11 @@ impl Session {
     /// The lock stayed busy ([`ErrorKind::Lock`]), rtnetlink could not be opened, or an
     /// interrupted call could not be rolled back.
     pub fn open(lock_dir: &std::path::Path) -> Result<Session, HotplugError> {
-        Self::open_with(lock_dir, DEFAULT_LOCK_TIMEOUT)
+        let firewall = firewall_from_env().unwrap_or_default();
+        Self::open_with(lock_dir, DEFAULT_LOCK_TIMEOUT, firewall)
     }
 
-    /// [`Session::open`] with another lock timeout.
+    /// [`Session::open`] with another lock timeout and the vif guards' firewall backend.
     ///
     /// # Errors
     ///
@@ -560,6 +606,7 @@ impl Session {
     pub fn open_with(
         lock_dir: &std::path::Path,
         timeout: Duration,
+        firewall: FirewallChoice,
     ) -> Result<Session, HotplugError> {
         let lock = LockEx::acquire(&lock_dir.join(LOCK_NAME), timeout).map_err(|e| match e {
             LockError::Timeout { .. } => HotplugError {
@@ -573,6 +620,7 @@ impl Session {
         let mut host = LinuxHost::open().map_err(|e| HotplugError::runtime(e.to_string()))?;
         host.set_state_dir(state_dir.clone());
         host.set_lock_timeout(timeout);
+        host.set_firewall_choice(firewall.into());
         let mut engine = Engine::new(host, crate::vif::XenBackend).with_source("xenstore");
         engine.fault_at = match std::env::var("HVNET_FAULT_AT") {
             Ok(v) => v.trim().parse().ok(),

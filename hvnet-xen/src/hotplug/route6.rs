@@ -12,7 +12,7 @@
 //! LAN's neighbour solicitations for the guest, as `proxy_arp` does for IPv4. The way down
 //! removes the routes with the IPv4 ones ([`super::plan::Planner::routed_down`]) and the
 //! proxy entries ([`down`]); the sysctls stay, as `ip_forward` does (other guests may need
-//! them). IPv6 anti-spoofing is not written: the vif's guard filters IPv4 only.
+//! them). The entries are also the vif's IPv6 guard (anti-spoofing, [`hvnet_core::vif_guard`]).
 
 use std::net::Ipv6Addr;
 

@@ -263,6 +263,12 @@ impl Netns {
         run_ok(Command::new("ip").arg("-n").arg(&self.name).args(args));
     }
 
+    /// A veth pair: `name` here, its peer `peer` in namespace `other`.
+    pub fn veth(&self, name: &str, other: &Netns, peer: &str) {
+        let args = ["link", "add", name, "type", "veth", "peer", "name", peer];
+        self.ip(&[&args[..], &["netns", other.name()]].concat());
+    }
+
     /// A bridge, up, with this MTU.
     pub fn bridge(&self, name: &str, mtu: u32) {
         self.ip(&[
@@ -439,6 +445,8 @@ impl Call<'_> {
         cmd.args([action, type_if])
             .env_clear()
             .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+            // The tests of the vifs' guards in iptables; `tests/guard.rs` overrides it.
+            .env("HVNET_FIREWALL", "iptables")
             .env("XENSTORED_PATH", self.xs.socket())
             .env("HVNET_XEN_LOCK_DIR", self.lock_dir)
             .env("script", "/etc/xen/scripts/vif-bridge")
@@ -474,4 +482,57 @@ impl Drop for TempDir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
     }
+}
+
+/// A directory under `dir` whose links stand for the system's programs
+/// (`/usr/sbin:/usr/bin:/sbin:/bin`) on a host with one firewall tool: `"nft"` leaves out
+/// every `iptables*`, `ip6tables*` and `xtables*`; `"iptables"` leaves out `nft`. Returns
+/// it as a `PATH`.
+pub fn firewall_only_path(dir: &Path, keep: &str) -> String {
+    let bin = dir.join(format!("only-{keep}"));
+    std::fs::create_dir_all(&bin).unwrap();
+    let is_iptables = |n: &str| {
+        ["iptables", "ip6tables", "xtables"]
+            .iter()
+            .any(|p| n.starts_with(p))
+    };
+    for d in ["/usr/sbin", "/usr/bin", "/sbin", "/bin"] {
+        for entry in std::fs::read_dir(d).into_iter().flatten().flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let left_out = if keep == "nft" {
+                is_iptables(&name)
+            } else {
+                name == "nft"
+            };
+            let link = bin.join(&name);
+            if !left_out && link.symlink_metadata().is_err() {
+                std::os::unix::fs::symlink(entry.path(), link).unwrap();
+            }
+        }
+    }
+    bin.display().to_string()
+}
+
+/// Asserts that a command succeeded, showing its exit and output otherwise.
+pub fn ok(out: &Output) {
+    assert!(
+        out.status.success(),
+        "exit {:?}\nstdout: {}\nstderr: {}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The link-local address of `dev` in `ns`.
+pub fn link_local(ns: &Netns, dev: &str) -> String {
+    let out = ns.exec_ok(&[
+        "ip", "-6", "-o", "addr", "show", "dev", dev, "scope", "link",
+    ]);
+    out.split_whitespace()
+        .skip_while(|x| *x != "inet6")
+        .nth(1)
+        .and_then(|a| a.split('/').next())
+        .unwrap_or_else(|| panic!("{dev} has no link-local address: {out}"))
+        .to_string()
 }
