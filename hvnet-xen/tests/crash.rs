@@ -131,6 +131,11 @@ impl World {
     /// What the hotplug may change, without indexes or counters: links (name, master, up),
     /// IPv4 addresses and routes, qdiscs, the vif rules of both tables, proxy_arp of the
     /// tap under either name, and the journal.
+    /// Whether the journal holds a transaction (between transactions it is empty or absent).
+    fn journal_pending(&self) -> bool {
+        std::fs::read(self.locks.0.join("hvnet-xen/journal")).is_ok_and(|j| !j.is_empty())
+    }
+
     fn snapshot(&self) -> String {
         let mut s = String::new();
         let links: serde_json::Value =
@@ -210,8 +215,7 @@ impl World {
                 s.push_str(&self.host.exec_ok(&t));
             }
         }
-        let journal = self.locks.0.join("hvnet-xen/journal").exists();
-        s.push_str(&format!("journal: {journal}\n"));
+        s.push_str(&format!("journal pending: {}\n", self.journal_pending()));
         let hosts = std::fs::read_to_string(&self.hosts_file).unwrap_or_default();
         s.push_str(&format!("dhcp hosts:\n{hosts}"));
         s
@@ -390,7 +394,7 @@ fn sigkill_at_random_moments_of_an_emu_tap_add_is_recovered_by_the_next_call() {
         let _ = child.kill();
         let _ = child.wait();
         let context = format!("try {i}: killed after {delay:?} (seed {seed})");
-        if w.locks.0.join("hvnet-xen/journal").exists() {
+        if w.journal_pending() {
             journal_left += 1;
         }
         ok(&w.run(true, &[]), &context);
