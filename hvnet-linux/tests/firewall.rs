@@ -339,6 +339,11 @@ fn nftables_apply_check_remove_leave_other_tables_alone() {
         "nft",
         &["add table inet filter; add chain inet filter input { type filter hook input priority 0; policy drop; }; add rule inet filter input tcp dport 22 accept"],
     );
+    // An IPv6-only forward chain dropping by policy, and one that accepts (no warning).
+    ns.must(
+        "nft",
+        &["add table ip6 sixf; add chain ip6 sixf pass6 { type filter hook forward priority 0; policy drop; }; add chain ip6 sixf outp { type filter hook output priority 0; policy drop; }; add table ip okt; add chain ip okt passok { type filter hook forward priority 0; policy accept; }"],
+    );
     let before = ns.must("nft", &["list", "ruleset"]);
     let intent = sample();
     let i = intent.clone();
@@ -351,6 +356,15 @@ fn nftables_apply_check_remove_leave_other_tables_alone() {
         o.warnings
             .iter()
             .any(|w| w.starts_with("chain inet filter input (hook input, policy drop)")),
+        "{:?}",
+        o.warnings
+    );
+    // Read from nf_tables over netlink: exactly the two drop policies at input/forward.
+    assert_eq!(o.warnings.len(), 2, "{:?}", o.warnings);
+    assert!(
+        o.warnings
+            .iter()
+            .any(|w| w.starts_with("chain ip6 sixf pass6 (hook forward, policy drop)")),
         "{:?}",
         o.warnings
     );

@@ -133,8 +133,29 @@ impl Nftables {
     ///
     /// nft failed.
     pub fn foreign_drops(&self) -> Result<Vec<String>, NftError> {
-        let json = self.run(&["-j", "list", "chains"], None)?;
-        foreign_drops(&json)
+        // Asked of nf_tables over netlink: starting `nft -j list chains` cost every full
+        // apply and check a few milliseconds.
+        let chains = super::probe::all_chains()
+            .map_err(|e| NftError::Listing(format!("dumping the nf_tables chains: {e}")))?;
+        Ok(chains
+            .iter()
+            .filter(|c| c.policy == Some(NF_DROP))
+            .filter_map(|c| {
+                let family = match c.family {
+                    1 => "inet",
+                    2 => "ip",
+                    7 => "bridge",
+                    10 => "ip6",
+                    _ => return None,
+                };
+                let hook = match c.hook? {
+                    1 => "input",
+                    2 => "forward",
+                    _ => return None,
+                };
+                drop_warning(family, &c.table, &c.name, hook)
+            })
+            .collect())
     }
 }
 
@@ -167,24 +188,34 @@ pub fn foreign_drops(json: &str) -> Result<Vec<String>, NftError> {
         ) else {
             continue;
         };
-        if (family == "inet" && table == TABLE) || c["policy"].as_str() != Some("drop") {
+        if c["policy"].as_str() != Some("drop") {
             continue;
         }
-        if !matches!(family, "inet" | "ip" | "bridge") {
-            continue;
-        }
-        let what = match hook {
-            "input" => "the guests' DHCP and DNS to the host",
-            "forward" => "the guests' forwarded traffic (NAT, routed, port forwards)",
-            _ => continue,
-        };
-        out.push(format!(
-            "chain {family} {table} {name} (hook {hook}, policy drop) of another firewall drops \
-             {what} unless it accepts them itself; hvnet's accepts in table inet {TABLE} do not \
-             override it"
-        ));
+        out.extend(drop_warning(family, table, name, hook));
     }
     Ok(out)
+}
+
+/// `NF_DROP`, a base chain's policy that drops.
+const NF_DROP: u32 = 0;
+
+/// The warning for base chain `name` of table `family table` whose `hook` drops by policy,
+/// if it can drop guests' traffic: an input or forward hook of the `inet`, `ip`, `ip6` or
+/// `bridge` family, outside hvnet's table.
+fn drop_warning(family: &str, table: &str, name: &str, hook: &str) -> Option<String> {
+    if (family == "inet" && table == TABLE) || !matches!(family, "inet" | "ip" | "ip6" | "bridge") {
+        return None;
+    }
+    let what = match hook {
+        "input" => "the guests' DHCP and DNS to the host",
+        "forward" => "the guests' forwarded traffic (NAT, routed, port forwards)",
+        _ => return None,
+    };
+    Some(format!(
+        "chain {family} {table} {name} (hook {hook}, policy drop) of another firewall drops \
+         {what} unless it accepts them itself; hvnet's accepts in table inet {TABLE} do not \
+         override it"
+    ))
 }
 
 impl FirewallBackend for Nftables {

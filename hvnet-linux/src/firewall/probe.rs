@@ -21,6 +21,11 @@ const NFPROTO_IPV4: u8 = 2;
 pub const NFPROTO_INET: u8 = 1;
 const NFTA_CHAIN_TABLE: u16 = 1;
 const NFTA_CHAIN_NAME: u16 = 3;
+const NFTA_CHAIN_HOOK: u16 = 4;
+const NFTA_CHAIN_POLICY: u16 = 5;
+const NFTA_HOOK_HOOKNUM: u16 = 1;
+/// Every family, in a dump request.
+const NFPROTO_UNSPEC: u8 = 0;
 const NLMSG_ERROR: u16 = 2;
 const NLMSG_DONE: u16 = 3;
 const NLM_F_REQUEST: u16 = 1;
@@ -51,6 +56,40 @@ pub fn table_exists(family: u8, table: &str) -> io::Result<bool> {
 ///
 /// As [`ipv4_chains`].
 pub fn chains(family: u8) -> io::Result<Vec<(String, String)>> {
+    Ok(dump_chains(family)?
+        .into_iter()
+        .map(|c| (c.table, c.name))
+        .collect())
+}
+
+/// One nf_tables chain as a `NFT_MSG_GETCHAIN` dump describes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChainInfo {
+    /// `NFPROTO_*` of its table (`inet` 1, `ip` 2, `bridge` 7, `ip6` 10, …).
+    pub family: u8,
+    /// Its table.
+    pub table: String,
+    /// Its name.
+    pub name: String,
+    /// A base chain's hook number (`NF_INET_*`; the bridge family numbers its hooks alike:
+    /// 1 input, 2 forward); `None` for a regular chain.
+    pub hook: Option<u32>,
+    /// A base chain's policy (`NF_DROP` 0, `NF_ACCEPT` 1).
+    pub policy: Option<u32>,
+}
+
+/// Every family's nf_tables chains, with hooks and policies (what `nft -j list chains`
+/// prints, without starting nft).
+///
+/// # Errors
+///
+/// As [`ipv4_chains`].
+pub fn all_chains() -> io::Result<Vec<ChainInfo>> {
+    dump_chains(NFPROTO_UNSPEC)
+}
+
+/// The chains of `family` (`NFPROTO_UNSPEC`: all).
+fn dump_chains(family: u8) -> io::Result<Vec<ChainInfo>> {
     // SAFETY: plain socket(2) call; the result is checked and owned right below.
     let fd = unsafe {
         libc::socket(
@@ -121,7 +160,7 @@ fn align4(n: usize) -> usize {
 }
 
 /// Parses one `recv` worth of messages into `out`; `true` once the dump is done.
-fn parse(buf: &[u8], out: &mut Vec<(String, String)>) -> io::Result<bool> {
+fn parse(buf: &[u8], out: &mut Vec<ChainInfo>) -> io::Result<bool> {
     let bad = || io::Error::new(io::ErrorKind::InvalidData, "truncated nfnetlink message");
     let mut at = 0;
     while at + 16 <= buf.len() {
@@ -140,35 +179,62 @@ fn parse(buf: &[u8], out: &mut Vec<(String, String)>) -> io::Result<bool> {
                 return Err(io::Error::from_raw_os_error(-errno));
             }
             _ => {
-                let (mut table, mut chain) = (None, None);
-                // nlmsghdr (16) + nfgenmsg (4), then attributes.
-                let mut a = at + 20;
-                while a + 4 <= at + len {
-                    let alen = usize::from(u16_at(buf, a).ok_or_else(bad)?);
-                    let aty = u16_at(buf, a + 2).ok_or_else(bad)? & NLA_TYPE_MASK;
-                    if alen < 4 || a + alen > at + len {
-                        break;
-                    }
-                    let text = || {
-                        let v = &buf[a + 4..a + alen];
-                        let v = v.split(|&c| c == 0).next().unwrap_or_default();
-                        String::from_utf8_lossy(v).into_owned()
-                    };
+                // nlmsghdr (16) + nfgenmsg (4: the family first), then attributes.
+                let family = *buf.get(at + 16).ok_or_else(bad)?;
+                let (mut table, mut name, mut hook, mut policy) = (None, None, None, None);
+                for (aty, v) in attrs(&buf[(at + 20).min(at + len)..at + len]) {
                     match aty {
-                        NFTA_CHAIN_TABLE => table = Some(text()),
-                        NFTA_CHAIN_NAME => chain = Some(text()),
+                        NFTA_CHAIN_TABLE => table = Some(text(v)),
+                        NFTA_CHAIN_NAME => name = Some(text(v)),
+                        NFTA_CHAIN_POLICY => policy = be_u32(v),
+                        NFTA_CHAIN_HOOK => {
+                            hook = attrs(v)
+                                .find(|(t, _)| *t == NFTA_HOOK_HOOKNUM)
+                                .and_then(|(_, v)| be_u32(v));
+                        }
                         _ => {}
                     }
-                    a += align4(alen);
                 }
-                if let (Some(t), Some(c)) = (table, chain) {
-                    out.push((t, c));
+                if let (Some(table), Some(name)) = (table, name) {
+                    out.push(ChainInfo {
+                        family,
+                        table,
+                        name,
+                        hook,
+                        policy,
+                    });
                 }
             }
         }
         at += align4(len);
     }
     Ok(false)
+}
+
+/// The attributes in `b` as (type, payload); a malformed one ends the list.
+fn attrs(b: &[u8]) -> impl Iterator<Item = (u16, &[u8])> {
+    let mut a = 0;
+    std::iter::from_fn(move || {
+        let alen = usize::from(u16_at(b, a)?);
+        let aty = u16_at(b, a + 2)? & NLA_TYPE_MASK;
+        if alen < 4 || a + alen > b.len() {
+            return None;
+        }
+        let v = &b[a + 4..a + alen];
+        a += align4(alen);
+        Some((aty, v))
+    })
+}
+
+/// A NUL-terminated string attribute.
+fn text(v: &[u8]) -> String {
+    let v = v.split(|&c| c == 0).next().unwrap_or_default();
+    String::from_utf8_lossy(v).into_owned()
+}
+
+/// A big-endian `u32` attribute (nf_tables' numbers are in network order).
+fn be_u32(v: &[u8]) -> Option<u32> {
+    Some(u32::from_be_bytes(v.get(..4)?.try_into().ok()?))
 }
 
 /// Whether any of hvnet's chains ([`CHAINS`]) exists in the iptables-nft tables.
@@ -218,6 +284,43 @@ mod tests {
         msg.extend(done);
         let mut out = Vec::new();
         assert!(parse(&msg, &mut out).unwrap());
-        assert_eq!(out, [("filter".to_string(), "HVNET-FWX".to_string())]);
+        assert_eq!(
+            out,
+            [ChainInfo {
+                family: NFPROTO_IPV4,
+                table: "filter".into(),
+                name: "HVNET-FWX".into(),
+                hook: None,
+                policy: None,
+            }]
+        );
+    }
+
+    #[test]
+    fn parses_a_base_chain_with_hook_and_policy() {
+        let mut hook = Vec::new();
+        hook.extend_from_slice(&8u16.to_ne_bytes());
+        hook.extend_from_slice(&NFTA_HOOK_HOOKNUM.to_ne_bytes());
+        hook.extend_from_slice(&2u32.to_be_bytes());
+        let mut body = vec![NFPROTO_INET, 0, 0, 0];
+        body.extend(attr(NFTA_CHAIN_TABLE, "filter"));
+        body.extend(attr(NFTA_CHAIN_NAME, "forward"));
+        body.extend_from_slice(&((4 + hook.len()) as u16).to_ne_bytes());
+        body.extend_from_slice(&(NFTA_CHAIN_HOOK | 0x8000).to_ne_bytes());
+        body.extend(hook);
+        body.extend_from_slice(&8u16.to_ne_bytes());
+        body.extend_from_slice(&NFTA_CHAIN_POLICY.to_ne_bytes());
+        body.extend_from_slice(&0u32.to_be_bytes());
+        let mut msg = Vec::new();
+        msg.extend_from_slice(&((16 + body.len()) as u32).to_ne_bytes());
+        msg.extend_from_slice(&0x0a03u16.to_ne_bytes());
+        msg.extend_from_slice(&2u16.to_ne_bytes());
+        msg.extend_from_slice(&[0; 8]);
+        msg.extend(body);
+        let mut out = Vec::new();
+        assert!(!parse(&msg, &mut out).unwrap());
+        assert_eq!(out[0].hook, Some(2));
+        assert_eq!(out[0].policy, Some(0));
+        assert_eq!(out[0].family, NFPROTO_INET);
     }
 }
