@@ -266,17 +266,32 @@ mod tests {
         v
     }
 
-    #[test]
-    fn parses_a_chain_dump() {
-        let mut body = vec![NFPROTO_IPV4, 0, 0, 0];
-        body.extend(attr(NFTA_CHAIN_TABLE, "filter"));
-        body.extend(attr(NFTA_CHAIN_NAME, "HVNET-FWX"));
+    /// A `NFT_MSG_NEWCHAIN` message with `body` (nfgenmsg and attributes).
+    fn message(body: &[u8]) -> Vec<u8> {
         let mut msg = Vec::new();
         msg.extend_from_slice(&((16 + body.len()) as u32).to_ne_bytes());
         msg.extend_from_slice(&0x0a03u16.to_ne_bytes());
         msg.extend_from_slice(&2u16.to_ne_bytes());
         msg.extend_from_slice(&[0; 8]);
-        msg.extend(body);
+        msg.extend_from_slice(body);
+        msg
+    }
+
+    /// A `u32` attribute in network order.
+    fn be_attr(ty: u16, v: u32) -> Vec<u8> {
+        let mut a = Vec::new();
+        a.extend_from_slice(&8u16.to_ne_bytes());
+        a.extend_from_slice(&ty.to_ne_bytes());
+        a.extend_from_slice(&v.to_be_bytes());
+        a
+    }
+
+    #[test]
+    fn parses_a_chain_dump() {
+        let mut body = vec![NFPROTO_IPV4, 0, 0, 0];
+        body.extend(attr(NFTA_CHAIN_TABLE, "filter"));
+        body.extend(attr(NFTA_CHAIN_NAME, "HVNET-FWX"));
+        let mut msg = message(&body);
         let mut done = Vec::new();
         done.extend_from_slice(&20u32.to_ne_bytes());
         done.extend_from_slice(&NLMSG_DONE.to_ne_bytes());
@@ -298,27 +313,16 @@ mod tests {
 
     #[test]
     fn parses_a_base_chain_with_hook_and_policy() {
-        let mut hook = Vec::new();
-        hook.extend_from_slice(&8u16.to_ne_bytes());
-        hook.extend_from_slice(&NFTA_HOOK_HOOKNUM.to_ne_bytes());
-        hook.extend_from_slice(&2u32.to_be_bytes());
+        let hook = be_attr(NFTA_HOOK_HOOKNUM, 2);
         let mut body = vec![NFPROTO_INET, 0, 0, 0];
         body.extend(attr(NFTA_CHAIN_TABLE, "filter"));
         body.extend(attr(NFTA_CHAIN_NAME, "forward"));
         body.extend_from_slice(&((4 + hook.len()) as u16).to_ne_bytes());
         body.extend_from_slice(&(NFTA_CHAIN_HOOK | 0x8000).to_ne_bytes());
         body.extend(hook);
-        body.extend_from_slice(&8u16.to_ne_bytes());
-        body.extend_from_slice(&NFTA_CHAIN_POLICY.to_ne_bytes());
-        body.extend_from_slice(&0u32.to_be_bytes());
-        let mut msg = Vec::new();
-        msg.extend_from_slice(&((16 + body.len()) as u32).to_ne_bytes());
-        msg.extend_from_slice(&0x0a03u16.to_ne_bytes());
-        msg.extend_from_slice(&2u16.to_ne_bytes());
-        msg.extend_from_slice(&[0; 8]);
-        msg.extend(body);
+        body.extend(be_attr(NFTA_CHAIN_POLICY, 0));
         let mut out = Vec::new();
-        assert!(!parse(&msg, &mut out).unwrap());
+        assert!(!parse(&message(&body), &mut out).unwrap());
         assert_eq!(out[0].hook, Some(2));
         assert_eq!(out[0].policy, Some(0));
         assert_eq!(out[0].family, NFPROTO_INET);
