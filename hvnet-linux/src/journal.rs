@@ -15,7 +15,11 @@
 //! So the journal is not `fsync`ed unless asked ([`LinuxHost::set_journal_sync`], for a
 //! state directory on persistent storage shared with something that outlives a reboot):
 //! then the file (and, for a renamed record, the directory) is synced on every write and
-//! truncation (two or three `fsync`s a transaction). [`JournalStats`] counts them and their time; BENCHMARKS.md has the cost.
+//! truncation (two or three `fsync`s a transaction). [`JournalStats`] counts them and their
+//! time; BENCHMARKS.md has the cost.
+//!
+//! An hvnet older than this layout takes the empty file for a garbled record: downgrading
+//! needs the empty `journal` removed first.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};

@@ -118,6 +118,8 @@ impl LinuxHost {
         )
     }
 
+    /// Replaces the index by `index` (when it differs, or the file has grown long); on
+    /// failure removes it, so that the next scoped verb reads the whole host.
     pub(crate) fn write_owners(&self, index: &Index) {
         let Some(path) = self.owners_path() else {
             return;
@@ -187,12 +189,10 @@ impl LinuxHost {
     }
 }
 
-/// The index at `path` and the number of lines it took, compacted first when it has grown
-/// to several times its live lines: scoped verbs only append, so a host that only ever runs
-/// them (guests coming and going) would grow the file — and every read — without bound. The
+/// The log's text at `path`, compacted first (and rewritten so) when it has grown to several
+/// times its live lines: scoped verbs only append, so a host that only ever runs them
+/// (guests coming and going) would grow the file — and every read — without bound. The
 /// replayed index says exactly what the log says, so any verb may write it.
-/// The log's text, compacted first (and rewritten so) when it has grown to several times
-/// its live lines.
 fn read_text(path: &Path) -> Option<String> {
     let text = fs::read_to_string(path).ok()?;
     // Most reads only count: tags less forgets estimates the live links (a link tagged

@@ -364,12 +364,12 @@ impl Rtnl {
         self.dump_addrs_of(AF_UNSPEC, "dump addresses")
     }
 
-    /// Lists the IPv4 and IPv6 addresses of the links `ifindexes` only (for more than 16
-    /// links: one whole dump, filtered here). Each link is one
+    /// Lists the IPv4 and IPv6 addresses of the links `ifindexes` only. Each link is one
     /// dump that the kernel filters (`NETLINK_GET_STRICT_CHK`, Linux 4.20), so what it
     /// costs follows the links asked about, not the host's size: an unfiltered dump walks
     /// every device of both families, thousands on a hypervisor. A link that no longer
-    /// exists has none; a kernel without strict checking gets one whole dump, filtered here.
+    /// exists has none. More than 16 links, or a kernel without strict checking, get one
+    /// whole dump, filtered here.
     pub fn dump_addrs_of_links(&mut self, ifindexes: &[u32]) -> Result<Vec<Addr>, NlError> {
         let fd = self.sock.as_raw_fd();
         let wanted = |a: &Addr| ifindexes.contains(&a.ifindex);
