@@ -214,6 +214,26 @@ pub fn has_hvnet_firewall(listing: &str) -> bool {
     listing.contains("HVNET") || listing.contains("table inet hvnet")
 }
 
+/// The firewall backend a test runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fw {
+    /// nftables: `nft` on `PATH`, no iptables binary.
+    Nftables,
+    /// iptables: the iptables binaries on `PATH`, no `nft`.
+    Iptables,
+}
+
+impl Fw {
+    /// The tool that must be installed, and that [`path_for_firewall`] keeps (`nft`,
+    /// `iptables`).
+    pub fn tool(self) -> &'static str {
+        match self {
+            Fw::Nftables => "nft",
+            Fw::Iptables => "iptables",
+        }
+    }
+}
+
 /// A `PATH` (see [`path_without`]) of a host without the firewall tool `other_than` the one
 /// kept: `"nft"` keeps nft and drops every iptables binary (`iptables*`, `ip6tables*`,
 /// `xtables*`), `"iptables"` keeps those and drops `nft`.

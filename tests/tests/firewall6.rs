@@ -127,23 +127,6 @@ const GUESTS: [(&str, Option<&str>); 5] = [
     ("fd42:75::10", None),
 ];
 
-/// The firewall backend a test runs on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Fw {
-    Nftables,
-    Iptables,
-}
-
-impl Fw {
-    /// The tool the `PATH` keeps (see [`path_for_firewall`]).
-    fn tool(self) -> &'static str {
-        match self {
-            Fw::Nftables => "nft",
-            Fw::Iptables => "iptables",
-        }
-    }
-}
-
 /// Whether the test can run here; prints why not.
 fn available(fw: Option<Fw>) -> bool {
     if !require_root() {

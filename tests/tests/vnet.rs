@@ -170,46 +170,27 @@ fn tools_available() -> bool {
 
 // ----- firewall backends -----
 
-/// The firewall backend a test runs on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Fw {
-    /// nftables: `nft` on `PATH`, no iptables binary.
-    Nftables,
-    /// iptables: the iptables binaries on `PATH`, no `nft`.
-    Iptables,
+/// Whether a test on `fw` can run (root, the common tools and the backend's tool); prints
+/// why not.
+fn fw_available(fw: Fw) -> bool {
+    if !require_root() || !tools_available() {
+        return false;
+    }
+    if !on_path(fw.tool()) {
+        println!(
+            "skipped: {} is not installed (scripts/install-deps.sh)",
+            fw.tool()
+        );
+        return false;
+    }
+    true
 }
 
-impl Fw {
-    /// The tool that must be installed (`nft`, `iptables`).
-    fn tool(self) -> &'static str {
-        match self {
-            Fw::Nftables => "nft",
-            Fw::Iptables => "iptables",
-        }
-    }
-
-    /// Whether the test can run (root, the common tools and this backend's tool); prints why
-    /// not.
-    fn available(self) -> bool {
-        if !require_root() || !tools_available() {
-            return false;
-        }
-        if !on_path(self.tool()) {
-            println!(
-                "skipped: {} is not installed (scripts/install-deps.sh)",
-                self.tool()
-            );
-            return false;
-        }
-        true
-    }
-
-    /// Everything of hvnet's firewall in `ns`, as the backend's tool lists it.
-    fn listing(self, ns: &str) -> String {
-        match self {
-            Fw::Nftables => nsx(ns, "nft", &["list", "ruleset"]).ok().stdout.clone(),
-            Fw::Iptables => ipt(ns, &["-S"]) + &ipt(ns, &["-t", "nat", "-S"]),
-        }
+/// Everything of hvnet's firewall in `ns`, as `fw`'s tool lists it.
+fn fw_listing(fw: Fw, ns: &str) -> String {
+    match fw {
+        Fw::Nftables => nsx(ns, "nft", &["list", "ruleset"]).ok().stdout.clone(),
+        Fw::Iptables => ipt(ns, &["-S"]) + &ipt(ns, &["-t", "nat", "-S"]),
     }
 }
 
@@ -481,7 +462,7 @@ ip = "172.16.@N@.11"
 "#;
 
 fn dhcp_dynamic_and_static_leases(fw: Fw) {
-    if !fw.available() {
+    if !fw_available(fw) {
         return;
     }
     let t = Topo::with_fw(1, 2, fw);
@@ -669,7 +650,7 @@ ip = "172.16.@N@.11"
 "#;
 
 fn nat_reaches_outside_with_host_address(fw: Fw) {
-    if !fw.available() {
+    if !fw_available(fw) {
         return;
     }
     let t = Topo::with_fw(3, 1, fw);
@@ -731,7 +712,7 @@ mac = "02:00:00:04:00:11"
 "#;
 
 fn isolated_reaches_host_not_outside(fw: Fw) {
-    if !fw.available() {
+    if !fw_available(fw) {
         return;
     }
     let t = Topo::with_fw(4, 1, fw);
@@ -799,7 +780,7 @@ ip = "172.16.@N@.11"
 "#;
 
 fn routed_guest_reachable_from_outside(fw: Fw) {
-    if !fw.available() {
+    if !fw_available(fw) {
         return;
     }
     let t = Topo::with_fw(5, 1, fw);
@@ -872,7 +853,7 @@ ip = "172.16.@N@.12"
 "#;
 
 fn port_forward_and_hairpin(fw: Fw) {
-    if !fw.available() {
+    if !fw_available(fw) {
         return;
     }
     let t = Topo::with_fw(6, 2, fw);
@@ -951,7 +932,7 @@ fn held_mss(ns: &str, port: &str) -> u32 {
 /// 1500, so the server advertises 1460): the guest's connection to the outside negotiates an
 /// MSS ≤ 1240, as the server's `ss -ti` shows; without the flag it is the unclamped 1460.
 fn mss_clamp_over_a_low_mtu_path(fw: Fw) {
-    if !fw.available() {
+    if !fw_available(fw) {
         return;
     }
     let t = Topo::with_fw(20, 1, fw);
@@ -978,7 +959,7 @@ fn mss_clamp_over_a_low_mtu_path(fw: Fw) {
 
     t.hv.apply(&clamped);
     t.dhcp(0);
-    let listing = fw.listing(t.h());
+    let listing = fw_listing(fw, t.h());
     assert!(
         listing.contains("maxseg size set rt mtu")
             || listing.contains("TCPMSS --clamp-mss-to-pmtu"),
@@ -1017,7 +998,7 @@ fn mss_clamp_over_a_low_mtu_path(fw: Fw) {
 /// each, and `down` leaves neither.
 #[test]
 fn switching_backends_moves_the_rules() {
-    if !Fw::Nftables.available() || !Fw::Iptables.available() {
+    if !fw_available(Fw::Nftables) || !fw_available(Fw::Iptables) {
         return;
     }
     let mut t = Topo::new(21, 1);
@@ -1025,7 +1006,7 @@ fn switching_backends_moves_the_rules() {
     let cfg = t.config("c.toml", &forward_one_guest());
     let with = |fw: &str, args: &[&str]| t.hv.run_env(&cfg, args, &[("HVNET_FIREWALL", fw)]);
     with("iptables", &["apply"]).ok();
-    assert!(Fw::Iptables.listing(t.h()).contains("HVNET-DNAT"));
+    assert!(fw_listing(Fw::Iptables, t.h()).contains("HVNET-DNAT"));
     let c = with("nftables", &["check"]);
     c.expect_code(1);
     assert!(
@@ -1035,7 +1016,10 @@ fn switching_backends_moves_the_rules() {
     );
     with("nftables", &["apply"]).ok();
     with("nftables", &["check"]).ok();
-    let (ipt_rules, nft_rules) = (Fw::Iptables.listing(t.h()), Fw::Nftables.listing(t.h()));
+    let (ipt_rules, nft_rules) = (
+        fw_listing(Fw::Iptables, t.h()),
+        fw_listing(Fw::Nftables, t.h()),
+    );
     assert!(
         !ipt_rules.contains("HVNET"),
         "iptables kept hvnet's chains\n{ipt_rules}"
@@ -1043,7 +1027,7 @@ fn switching_backends_moves_the_rules() {
     assert!(nft_rules.contains("table inet hvnet"), "{nft_rules}");
     with("iptables", &["apply"]).ok();
     with("iptables", &["check"]).ok();
-    assert!(!Fw::Nftables.listing(t.h()).contains("table inet hvnet"));
+    assert!(!fw_listing(Fw::Nftables, t.h()).contains("table inet hvnet"));
     with("iptables", &["down"]).ok();
     let all = firewall_listing(t.h());
     assert!(!has_hvnet_firewall(&all), "down left hvnet's rules\n{all}");
@@ -1058,7 +1042,7 @@ fn forward_one_guest() -> String {
 }
 
 fn flush_check_apply(fw: Fw) {
-    if !fw.available() {
+    if !fw_available(fw) {
         return;
     }
     let t = Topo::with_fw(7, 1, fw);
@@ -1137,7 +1121,7 @@ fn flush_check_apply(fw: Fw) {
 
     t.hv.apply(&cfg);
     t.check(&cfg).ok();
-    let nat = fw.listing(t.h());
+    let nat = fw_listing(fw, t.h());
     match fw {
         Fw::Iptables => {
             assert!(
