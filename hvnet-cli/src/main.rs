@@ -8,6 +8,7 @@ mod cli;
 mod commands;
 mod context;
 mod error;
+mod parse;
 mod progress;
 
 use std::process::ExitCode;
@@ -76,16 +77,6 @@ fn dispatch(cli: &Cli) -> CliResult {
     }
 }
 
-/// `Cli::try_parse_from`, without dropping clap's command tree afterwards: that tree holds
-/// every subcommand with a copy of each global option, and freeing it cost as much as
-/// parsing the command line. The process ends after one command.
-fn parse(args: impl IntoIterator<Item = std::ffi::OsString>) -> Result<Cli, clap::Error> {
-    use clap::{CommandFactory, FromArgMatches};
-    let mut cmd = std::mem::ManuallyDrop::new(Cli::command());
-    let mut matches = cmd.try_get_matches_from_mut(args)?;
-    Cli::from_arg_matches_mut(&mut matches).map_err(|e| e.format(&mut cmd))
-}
-
 fn main() -> ExitCode {
     // Run as /etc/xen/scripts/vif-bridge (a symlink): the libxl hotplug, argv as libxl passes it.
     #[cfg(feature = "xen")]
@@ -93,7 +84,7 @@ fn main() -> ExitCode {
         return code;
     }
     // Run as /etc/hvnet/qemu-ifup or qemu-ifdown (a symlink): QEMU's script=/downscript=.
-    let cli = match parse(commands::hooks::qemu_argv(std::env::args_os())) {
+    let cli = match parse::parse(commands::hooks::qemu_argv(std::env::args_os())) {
         Ok(c) => c,
         Err(e) => {
             let _ = e.print();
