@@ -8,7 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v cargo-deb >/dev/null || { echo "cargo-deb is missing: cargo install cargo-deb" >&2; exit 1; }
-[[ ${1:-} == --no-build ]] || cargo build --release -q -p hvnet-cli --bin hvnet
+[[ ${1:-} == --no-build ]] || scripts/build.sh
 rm -rf target/deb-stage
 scripts/install.sh --prefix /usr --destdir target/deb-stage --binary target/release/hvnet >/dev/null
 rm -rf target/debian

@@ -3,5 +3,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
-cargo build --release -q --bin hvnet
+scripts/build.sh
 exec target/release/hvnet demo "$@"

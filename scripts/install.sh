@@ -11,7 +11,7 @@
 #                  P/share/hvnet/ (schema, example config); /etc/hvnet/hvnet.toml
 #   --destdir D    stage everything under D (packaging, tests); paths inside files and links
 #                  stay as if installed at P
-#   --binary FILE  install this hvnet instead of building one (`cargo build --release`)
+#   --binary FILE  install this hvnet instead of building one (`scripts/build.sh`)
 #   --xen-hooks    link /etc/xen/scripts/vif-hvnet to hvnet (use `script=vif-hvnet` in a
 #                  guest's vif spec); Xen's own vif-bridge etc. are left alone
 #   --qemu-hooks   link /etc/hvnet/qemu-ifup and /etc/hvnet/qemu-ifdown to hvnet (use
@@ -38,7 +38,7 @@ done
 prefix=${prefix%/}
 
 if [[ -z $binary ]]; then
-  cargo build --release -q -p hvnet-cli --bin hvnet
+  scripts/build.sh
   binary=target/release/hvnet
 fi
 [[ -x $binary ]] || { echo "install.sh: $binary is not an executable" >&2; exit 2; }

@@ -19,3 +19,7 @@ RUSTDOCFLAGS="-D warnings" cargo doc -q --no-deps --all-features "${libs[@]}"
 cargo package -q --no-verify --allow-dirty "${libs[@]}"
 cargo build -q --workspace --bins
 cargo test --workspace 2>&1 | tee target/test.log
+# The shipped linking (scripts/build.sh: static-pie) of the debug build, and the tests that
+# need it: no program interpreter, and tap owners resolve without loading NSS modules.
+scripts/build.sh --debug
+cargo test -q -p hvnet-tests --test static_binary -- --ignored 2>&1 | tee -a target/test.log

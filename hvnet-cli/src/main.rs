@@ -78,6 +78,11 @@ fn dispatch(cli: &Cli) -> CliResult {
 }
 
 fn main() -> ExitCode {
+    // The shipped binary is static (scripts/build.sh): it must not load NSS modules.
+    if cfg!(target_feature = "crt-static") {
+        // SAFETY: the first thing `main` does; no other thread exists.
+        unsafe { hvnet_linux::accounts::nss_files_only() };
+    }
     // Run as /etc/xen/scripts/vif-bridge (a symlink): the libxl hotplug, argv as libxl passes it.
     #[cfg(feature = "xen")]
     if let Some(code) = commands::xen::from_argv0() {
